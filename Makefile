@@ -1,0 +1,47 @@
+# The one place where kernel compile flags live (shared/design/ARCHITECTURE.md).
+#
+#   make kernels   regenerate the committed PTX from kernels/*.cu
+#   make test      every check CI runs (README's test command)
+#   make ptx-check regenerate PTX into a scratch dir and fail on any difference,
+#                  assemble with ptxas for sm_70/80/90, lint
+#   make bench     CPU twin benchmarks
+
+GO       ?= go
+NVCC     ?= nvcc
+PTXAS    ?= ptxas
+NVFLAGS  := -ptx -arch=compute_70 -fmad=false -ftz=false -prec-div=true -prec-sqrt=true -lineinfo
+# nvcc writes the source's absolute path into the PTX (.file) and hashes it into
+# internal symbol names, so PTX is compiled from this fixed staging directory: the
+# output is then the same bits in every clone.
+PTX_STAGE := /tmp/gmvae-kernels-stage
+
+CU_SOURCES := $(wildcard kernels/*.cu)
+CU_HEADERS := $(wildcard kernels/*.cuh)
+
+.PHONY: all kernels ptx-check test test-go vet build bench
+
+all: build
+
+# kernels: regenerate every kernels/*.ptx.
+kernels:
+	@bash ci/gen-ptx.sh kernels
+
+ptx-check:
+	@bash ci/ptx-check.sh
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags cuda ./...
+
+test-go:
+	$(GO) test -count=1 ./...
+
+# test: every check, as CI runs it (installs nvcc and gcc first when missing).
+test:
+	@bash ci/test.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./engine/...

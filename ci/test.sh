@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every check of the project, in the order a failure is cheapest to read:
+# install, PTX regeneration/assembly, vet (default and cuda tags), build, tests.
+# This is what `make test` and CI (.ci/run) run.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export GOFLAGS=${GOFLAGS:-}
+
+bash ci/install.sh
+bash ci/ptx-check.sh
+echo "== go vet (default, and -tags cuda)"
+go vet ./...
+go vet -tags cuda ./...
+echo "== go build (default, and -tags cuda)"
+go build ./...
+go build -tags cuda ./...
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
+echo "== go test"
+go test -count=1 ./...

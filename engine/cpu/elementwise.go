@@ -1,0 +1,331 @@
+package cpu
+
+import (
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/gmvae/gmvae/engine/fmath"
+)
+
+// Twins of kernels/elementwise.cu: activations, elementwise arithmetic, row_scale,
+// row_dot, xlogx_rows (+ backward), clamp (+ backward).
+//
+// Conventions shared with the kernels:
+//   - slices are row-major; n, rows, cols are the kernel's counts (the slices may be
+//     longer; a shorter one panics);
+//   - accumulate: out[i] = out[i] + value, the addition last; otherwise out[i] = value
+//     and out's old contents are never read;
+//   - outputs of the pure elementwise twins may alias their inputs (element i is read
+//     before it is written), as on the GPU.
+
+func init() {
+	registerTwin("act_fwd", func(a KernelArgs) {
+		ActFwd(a.F32s(0), a.F32s(1), a.Int(2), actCode(a.Int(3)))
+	})
+	registerTwin("act_bwd", func(a KernelArgs) {
+		ActBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), actCode(a.Int(5)), a.Int(6) != 0)
+	})
+	registerTwin("ew_fill", func(a KernelArgs) { EwFill(a.F32s(0), a.Int(1), a.F32(2)) })
+	registerTwin("ew_add", func(a KernelArgs) { EwAdd(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3)) })
+	registerTwin("ew_axpby", func(a KernelArgs) {
+		EwAxpby(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3), a.F32(4))
+	})
+	registerTwin("ew_mul", func(a KernelArgs) { EwMul(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3)) })
+	registerTwin("ew_scale", func(a KernelArgs) { EwScale(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3)) })
+	registerTwin("row_scale", func(a KernelArgs) {
+		RowScale(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4))
+	})
+	registerTwin("row_dot", func(a KernelArgs) {
+		RowDot(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4))
+	})
+	registerTwin("xlogx_rows", func(a KernelArgs) {
+		XlogxRows(a.F32s(0), a.F32s(1), a.Int(2), a.Int(3))
+	})
+	registerTwin("xlogx_rows_bwd", func(a KernelArgs) {
+		XlogxRowsBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4), a.Int(5) != 0)
+	})
+	registerTwin("clamp", func(a KernelArgs) {
+		Clamp(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3), a.F32(4))
+	})
+	registerTwin("clamp_bwd", func(a KernelArgs) {
+		ClampBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.F32(4), a.F32(5), a.Int(6) != 0)
+	})
+}
+
+// actCode converts a kernel's long long activation code as the kernel's (int)act does
+// (the low 32 bits, two's complement).
+func actCode(act int) int { return int(int32(act)) }
+
+// ewGrain is the number of elements below which an elementwise twin runs on the
+// calling goroutine; rowGrainWork is the per-goroutine work (rows*cols) below which a
+// row twin does.
+const (
+	ewGrain      = 1 << 15
+	rowGrainWork = 1 << 14
+)
+
+// ewParallel calls f on contiguous chunks [lo, hi) covering [0, items), on all cores
+// when items >= grain, else once on the calling goroutine. Each item is computed by
+// exactly one call, so results never depend on the number of cores.
+func ewParallel(items, grain int, f func(lo, hi int)) {
+	if items <= 0 {
+		return
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if grain < 1 {
+		grain = 1
+	}
+	if items < 2*grain || workers <= 1 {
+		f(0, items)
+		return
+	}
+	chunk := (items + workers - 1) / workers
+	if chunk < grain {
+		chunk = grain
+	}
+	var wg sync.WaitGroup
+	for lo := 0; lo < items; lo += chunk {
+		hi := min(lo+chunk, items)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// rowParallel runs f over rows [0, rows) in parallel chunks sized so that each chunk
+// covers at least rowGrainWork elements of cols columns.
+func rowParallel(rows, cols int, f func(lo, hi int)) {
+	ewParallel(rows, rowGrainWork/max(cols, 1), f)
+}
+
+// ActFwd computes y[i] = fmath.Activate(act, x[i]) for i < n (act an fmath.Act* code;
+// an unknown code gives NaN). x, y are (n); y may alias x. Twin of act_fwd.
+func ActFwd(x, y []float32, n int, act int) {
+	x, y = x[:n], y[:n]
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = fmath.Activate(act, x[i])
+		}
+	})
+}
+
+// ActBwd computes dx[i] (+)= dy[i] * fmath.ActivateGrad(act, x[i], y[i]) for i < n: the
+// backward of ActFwd, with x the activation's input and y its output. x, y, dy, dx are
+// (n); x must not be nil (ReLU and softplus differentiate through x); y may be nil, and
+// is then recomputed as fmath.Activate(act, x[i]) (the bits ActFwd wrote). dx may alias
+// dy. Twin of act_bwd.
+func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
+	x, dy, dx = x[:n], dy[:n], dx[:n]
+	if y != nil {
+		y = y[:n]
+	}
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xi := x[i]
+			var yi float32
+			if y != nil {
+				yi = y[i]
+			} else {
+				yi = fmath.Activate(act, xi)
+			}
+			v := float32(dy[i] * fmath.ActivateGrad(act, xi, yi))
+			if accumulate {
+				v = dx[i] + v
+			}
+			dx[i] = v
+		}
+	})
+}
+
+// EwFill sets y[i] = value for i < n. Twin of ew_fill.
+func EwFill(y []float32, n int, value float32) {
+	y = y[:n]
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = value
+		}
+	})
+}
+
+// EwAdd computes y[i] = a[i] + b[i] for i < n; y may alias a or b. Twin of ew_add.
+func EwAdd(a, b, y []float32, n int) {
+	a, b, y = a[:n], b[:n], y[:n]
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = a[i] + b[i]
+		}
+	})
+}
+
+// EwAxpby computes y[i] = alpha*x[i] + beta*y[i] for i < n as
+// FMA(alpha, x[i], beta*y[i]) (beta*y rounded, alpha*x fused). beta == 0 (either sign)
+// follows BLAS: y is not read and y[i] = alpha*x[i] (one rounded product), so a NaN or
+// Inf in y never leaks. x, y are (n). Twin of ew_axpby.
+func EwAxpby(x, y []float32, n int, alpha, beta float32) {
+	x, y = x[:n], y[:n]
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		if beta == 0 {
+			for i := lo; i < hi; i++ {
+				y[i] = float32(alpha * x[i])
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
+			y[i] = fmath.FMA(alpha, x[i], float32(beta*y[i]))
+		}
+	})
+}
+
+// EwMul computes y[i] = a[i] * b[i] for i < n; y may alias a or b. Twin of ew_mul.
+func EwMul(a, b, y []float32, n int) {
+	a, b, y = a[:n], b[:n], y[:n]
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = float32(a[i] * b[i])
+		}
+	})
+}
+
+// EwScale computes y[i] = alpha * x[i] for i < n; y may alias x. Twin of ew_scale.
+func EwScale(x, y []float32, n int, alpha float32) {
+	x, y = x[:n], y[:n]
+	ewParallel(n, ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = float32(alpha * x[i])
+		}
+	})
+}
+
+// RowScale computes y[r,c] = x[r,c] * s[r]; x, y are (rows, cols), s is (rows); y may
+// alias x. It is the backward of a per-row weighted sum: for out[r] = sum_c a[r,c]*b[r,c]
+// (RowDot) and g = dL/dout, dL/da = RowScale(b, g). Twin of row_scale.
+func RowScale(x, s, y []float32, rows, cols int) {
+	n := rows * cols
+	x, y = x[:n], y[:n]
+	if n == 0 {
+		return
+	}
+	s = s[:rows]
+	ewParallel(rows, max(ewGrain/cols, 1), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			sr := s[r]
+			for i := r * cols; i < (r+1)*cols; i++ {
+				y[i] = float32(x[i] * sr)
+			}
+		}
+	})
+}
+
+// RowDot computes out[r] = sum_c a[r,c]*b[r,c] in the warp order of Sum32, each
+// product rounded before it is added (a (rows, cols) row-major, b likewise, out
+// (rows)). cols = 0 gives +0. Twin of row_dot.
+func RowDot(a, b, out []float32, rows, cols int) {
+	a, b, out = a[:rows*cols], b[:rows*cols], out[:rows]
+	rowParallel(rows, cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ar, br := a[r*cols:(r+1)*cols], b[r*cols:(r+1)*cols]
+			out[r] = Sum32(cols, func(c int) float32 { return float32(ar[c] * br[c]) })
+		}
+	})
+}
+
+// xlogx is p*log(p) with 0*log(0) = +0 (for p = +0 and -0); NaN for p < 0 or NaN.
+func xlogx(p float32) float32 {
+	if p == 0 {
+		return 0
+	}
+	return float32(p * fmath.Log(p))
+}
+
+// XlogxRows computes out[r] = sum_c p[r,c]*log(p[r,c]) with 0 log 0 = 0, in the warp
+// order of Sum32 (the negative entropy of each row of probabilities: the y-prior term).
+// p is (rows, cols), out (rows). A negative or NaN p gives NaN. Twin of xlogx_rows.
+func XlogxRows(p, out []float32, rows, cols int) {
+	p, out = p[:rows*cols], out[:rows]
+	rowParallel(rows, cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			pr := p[r*cols : (r+1)*cols]
+			out[r] = Sum32(cols, func(c int) float32 { return xlogx(pr[c]) })
+		}
+	})
+}
+
+// xlogxPMin is 2^-149, the smallest positive float32: XlogxRowsBwd differentiates
+// p = 0 there.
+const xlogxPMin = float32(math.SmallestNonzeroFloat32)
+
+// XlogxRowsBwd computes dp[r,c] (+)= g[r] * (log(p[r,c]) + 1), the backward of
+// XlogxRows (p, dp (rows, cols), g (rows)). At p = 0 (either sign) it uses p = 2^-149,
+// giving g * (log(2^-149) + 1) = about -102.28*g instead of the exact -Inf: a softmax
+// backward multiplies dp by p = 0 and then gets the exact 0 of the analytic gradient
+// where -Inf would give 0 * -Inf = NaN. Negative or NaN p gives NaN. Twin of
+// xlogx_rows_bwd.
+func XlogxRowsBwd(p, g, dp []float32, rows, cols int, accumulate bool) {
+	n := rows * cols
+	p, dp = p[:n], dp[:n]
+	if n == 0 {
+		return
+	}
+	g = g[:rows]
+	ewParallel(rows, max(ewGrain/cols, 1), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			gr := g[r]
+			for i := r * cols; i < (r+1)*cols; i++ {
+				q := p[i]
+				if q == 0 {
+					q = xlogxPMin
+				}
+				v := float32(gr * (fmath.Log(q) + 1))
+				if accumulate {
+					v = dp[i] + v
+				}
+				dp[i] = v
+			}
+		}
+	})
+}
+
+// Clamp computes y[i] = lo if x[i] < lo, hi if x[i] > hi, else x[i], for i < n. NaN
+// passes through unchanged (both comparisons are false); signed zeros pass unchanged.
+// Requires lo <= hi (with lo > hi the x < lo test wins). y may alias x. Twin of clamp.
+func Clamp(x, y []float32, n int, lo, hi float32) {
+	x, y = x[:n], y[:n]
+	ewParallel(n, ewGrain, func(a, b int) {
+		for i := a; i < b; i++ {
+			xi := x[i]
+			switch {
+			case xi < lo:
+				y[i] = lo
+			case xi > hi:
+				y[i] = hi
+			default:
+				y[i] = xi
+			}
+		}
+	})
+}
+
+// ClampBwd computes dx[i] (+)= +0 if x[i] < lo or x[i] > hi, else dy[i]: the backward
+// of Clamp with x its input. The gradient passes where Clamp passed x through: on
+// lo <= x <= hi, both bounds included, and at NaN x. dx may alias dy. Twin of
+// clamp_bwd.
+func ClampBwd(x, dy, dx []float32, n int, lo, hi float32, accumulate bool) {
+	x, dy, dx = x[:n], dy[:n], dx[:n]
+	ewParallel(n, ewGrain, func(a, b int) {
+		for i := a; i < b; i++ {
+			xi := x[i]
+			var v float32
+			if !(xi < lo || xi > hi) {
+				v = dy[i]
+			}
+			if accumulate {
+				v = dx[i] + v
+			}
+			dx[i] = v
+		}
+	})
+}

@@ -1,0 +1,116 @@
+package cpu
+
+import "github.com/gmvae/gmvae/engine/fmath"
+
+// Twins of kernels/random.cu: random tensors from the Philox streams of philox.go.
+// Element i's number depends only on (seed, stream, i); see philox.go for the stream
+// convention. Outputs must not alias inputs. Each twin splits its Philox blocks (or
+// elements) across goroutines; every element is computed the same way whatever the
+// split.
+
+func init() {
+	registerTwin("rand_uniform", func(a KernelArgs) { RandUniform(a.F32s(0), a.Int(1), a.U64(2), a.U64(3)) })
+	registerTwin("rand_normal", func(a KernelArgs) { RandNormal(a.F32s(0), a.Int(1), a.U64(2), a.U64(3)) })
+	registerTwin("reparam", func(a KernelArgs) {
+		Reparam(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), a.U64(5), a.U64(6))
+	})
+	registerTwin("reparam_bwd", func(a KernelArgs) {
+		ReparamBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.F32s(4), a.Int(5), a.Int(6) != 0)
+	})
+	registerTwin("binarize", func(a KernelArgs) { Binarize(a.F32s(0), a.F32s(1), a.Int(2), a.U64(3), a.U64(4)) })
+	registerTwin("gumbel", func(a KernelArgs) { Gumbel(a.F32s(0), a.Int(1), a.U64(2), a.U64(3)) })
+}
+
+// philoxFill calls put(i, v[j]) for every element i = 4b+j < n of every Philox block b,
+// where v = gen(block b of (seed, stream)).
+func philoxFill(n int, seed, stream uint64, gen func([4]uint32) [4]float32, put func(i int, v float32)) {
+	rngParallel(philoxNBlocks(n), func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			v := gen(PhiloxBlock(seed, stream, uint64(b)))
+			for j := 0; j < 4; j++ {
+				if i := 4*b + j; i < n {
+					put(i, v[j])
+				}
+			}
+		}
+	})
+}
+
+// RandUniform sets out[i], i < n, to uniform number i of (seed, stream): (2k+1)/2^24
+// with k the top 23 bits of word i%4 of Philox block i/4, in (0, 1), never 0 or 1.
+// out is (n). Twin of rand_uniform.
+func RandUniform(out []float32, n int, seed, stream uint64) {
+	philoxFill(n, seed, stream, philoxUniform4, func(i int, v float32) { out[i] = v })
+}
+
+// RandNormal sets out[i], i < n, to standard normal number i of (seed, stream):
+// Box-Muller on the word pairs (0, 1) and (2, 3) of Philox block i/4; element 4b+0 gets
+// r01*cos, 4b+1 r01*sin, 4b+2 r23*cos, 4b+3 r23*sin (see BoxMuller). out is (n). Twin
+// of rand_normal.
+func RandNormal(out []float32, n int, seed, stream uint64) {
+	philoxFill(n, seed, stream, philoxNormal4, func(i int, v float32) { out[i] = v })
+}
+
+// Reparam draws the reparameterisation sample of the diagonal Gaussian N(m, exp(lv)):
+// eps[i] = normal number i of (seed, stream) (as RandNormal) and
+// z[i] = FMA(Exp(0.5*lv[i]), eps[i], m[i]), one rounding after the standard deviation.
+// eps is kept for ReparamBwd. m, lv, eps, z are (n). Twin of reparam.
+func Reparam(m, lv, eps, z []float32, n int, seed, stream uint64) {
+	philoxFill(n, seed, stream, philoxNormal4, func(i int, e float32) {
+		s := fmath.Exp(float32(0.5 * lv[i]))
+		eps[i] = e
+		z[i] = fmath.FMA(s, e, m[i])
+	})
+}
+
+// ReparamBwd is the backward of Reparam: dm = dz and
+// dlv = (dz*eps) * (0.5*Exp(0.5*lv)) (products in this order, each rounded), i.e.
+// d z / d lv = eps * exp(lv/2) / 2. With accumulate the gradients are added to dm and
+// dlv (dm + dz, dlv + g); otherwise they overwrite them. dm or dlv may be nil (that
+// gradient is not wanted). lv, eps, dz, dm, dlv are (n). Twin of reparam_bwd.
+func ReparamBwd(lv, eps, dz, dm, dlv []float32, n int, accumulate bool) {
+	rngParallel(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d := dz[i]
+			if dm != nil {
+				if accumulate {
+					dm[i] = dm[i] + d
+				} else {
+					dm[i] = d
+				}
+			}
+			if dlv != nil {
+				hs := float32(0.5 * fmath.Exp(float32(0.5*lv[i])))
+				g := float32(float32(d*eps[i]) * hs)
+				if accumulate {
+					dlv[i] = dlv[i] + g
+				} else {
+					dlv[i] = g
+				}
+			}
+		}
+	})
+}
+
+// Binarize draws x[i] = 1 if u_i < p[i] else 0, with u_i uniform number i of
+// (seed, stream) (as RandUniform): a Bernoulli(p[i]) sample, the dynamic binarisation
+// of pixel intensities. p <= 0 gives 0, p >= 1 gives 1, NaN gives 0. p, x are (n).
+// Twin of binarize.
+func Binarize(p, x []float32, n int, seed, stream uint64) {
+	philoxFill(n, seed, stream, philoxUniform4, func(i int, u float32) {
+		if u < p[i] {
+			x[i] = 1
+		} else {
+			x[i] = 0
+		}
+	})
+}
+
+// Gumbel sets out[i] = -Log(-Log(u_i)), u_i uniform number i of (seed, stream) (as
+// RandUniform): standard Gumbel noise (mean Euler's gamma 0.5772, variance pi^2/6),
+// finite, in [-2.81, 16.64]. out is (n). Twin of gumbel.
+func Gumbel(out []float32, n int, seed, stream uint64) {
+	philoxFill(n, seed, stream, philoxUniform4, func(i int, u float32) {
+		out[i] = -fmath.Log(-fmath.Log(u))
+	})
+}

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
+)
+
+// CPU is the backend that runs every op as its Go twin (engine/cpu) on host memory.
+// Its results equal a GPU's bit for bit (shared/design/DETERMINISM.md).
+type CPU struct {
+	args cpu.KernelArgs // reused across launches: a step allocates no argument slices
+}
+
+// NewCPU returns the CPU backend.
+func NewCPU() *CPU { return &CPU{} }
+
+// Name implements Backend.
+func (c *CPU) Name() string { return fmt.Sprintf("cpu (%d threads)", runtime.GOMAXPROCS(0)) }
+
+// New implements Backend.
+func (c *CPU) New(n int, tag string) (*Buf, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("engine: cpu: buffer %q of negative length %d", tag, n)
+	}
+	return &Buf{n: n, host: make([]float32, n), owner: c, root: true}, nil
+}
+
+// Release implements Backend.
+func (c *CPU) Release(b *Buf) error {
+	if b.owner != c || !b.root {
+		return fmt.Errorf("engine: cpu: release of a buffer not made by this backend's New")
+	}
+	b.host, b.root = nil, false
+	return nil
+}
+
+// Upload implements Backend.
+func (c *CPU) Upload(dst *Buf, src []float32) error {
+	if err := checkLen("upload", len(src), dst.n); err != nil {
+		return err
+	}
+	copy(dst.host, src)
+	return nil
+}
+
+// Download implements Backend.
+func (c *CPU) Download(dst []float32, src *Buf) error {
+	if err := checkLen("download", len(dst), src.n); err != nil {
+		return err
+	}
+	copy(dst, src.host)
+	return nil
+}
+
+// Launch implements Backend: it converts the arguments to the twin's conventions and
+// calls the twin.
+func (c *CPU) Launch(kernel string, work int, args ...any) error {
+	k, err := kernels.Lookup(kernel)
+	if err != nil {
+		return err
+	}
+	twin, err := cpu.TwinOf(kernel)
+	if err != nil {
+		return err
+	}
+	if len(args) != len(k.Params) {
+		return fmt.Errorf("engine: %s: %d arguments, the kernel has %d parameters", kernel, len(args), len(k.Params))
+	}
+	c.args = c.args[:0]
+	for i, a := range args {
+		p := k.Params[i]
+		v, err := twinArg(kernel, p, a)
+		if err != nil {
+			return err
+		}
+		c.args = append(c.args, v)
+	}
+	twin(c.args)
+	return nil
+}
+
+// twinArg converts one Launch argument to the twin's form.
+func twinArg(kernel string, p kernels.Param, a any) (any, error) {
+	bad := func() error {
+		return fmt.Errorf("engine: %s: argument %s is %T, want %s", kernel, p.Name, a, p.Kind)
+	}
+	switch p.Kind {
+	case kernels.PtrF32:
+		switch b := a.(type) {
+		case nil:
+			return nil, nil
+		case *Buf:
+			if b == nil {
+				return nil, nil
+			}
+			if b.host == nil && b.n > 0 {
+				return nil, fmt.Errorf("engine: %s: argument %s is not a CPU buffer (or was released)", kernel, p.Name)
+			}
+			return b.host, nil
+		}
+		return nil, bad()
+	case kernels.I64:
+		if v, ok := a.(int); ok {
+			return int64(v), nil
+		}
+		return nil, bad()
+	case kernels.U64:
+		if v, ok := a.(uint64); ok {
+			return v, nil
+		}
+		return nil, bad()
+	case kernels.F32:
+		if v, ok := a.(float32); ok {
+			return v, nil
+		}
+		return nil, bad()
+	}
+	return nil, fmt.Errorf("engine: %s: argument %s has kind %s, which the CPU backend does not pass", kernel, p.Name, p.Kind)
+}
+
+// Sync implements Backend; the CPU backend runs synchronously.
+func (c *CPU) Sync() error { return nil }

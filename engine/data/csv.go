@@ -1,0 +1,272 @@
+package data
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// HeaderMode says whether a CSV file's first record is a header.
+type HeaderMode int
+
+const (
+	// HeaderAuto takes the first record as a header when one of its cells is not a
+	// number (a label column chosen by name implies a header).
+	HeaderAuto HeaderMode = iota
+	HeaderYes             // the first record is a header
+	HeaderNo              // every record is data
+)
+
+// LabelColumn chooses a CSV file's label column: none (the zero value), one by header
+// name, or one by 0-based index (negative counts from the end: -1 is the last column).
+type LabelColumn struct {
+	name  string
+	index int
+	set   bool
+}
+
+// NoLabelColumn: the file has no label column (the zero LabelColumn).
+var NoLabelColumn = LabelColumn{}
+
+// LabelByName chooses the label column by its header name (the file needs a header).
+func LabelByName(name string) LabelColumn { return LabelColumn{name: name, set: true} }
+
+// LabelAt chooses the label column by 0-based index; negative counts from the end.
+func LabelAt(index int) LabelColumn { return LabelColumn{index: index, set: true} }
+
+func (c LabelColumn) String() string {
+	switch {
+	case !c.set:
+		return "none"
+	case c.name != "":
+		return fmt.Sprintf("%q", c.name)
+	default:
+		return fmt.Sprintf("index %d", c.index)
+	}
+}
+
+// CSVOptions configure LoadCSV. The zero value reads a comma-separated file without a
+// label column, detecting a header.
+type CSVOptions struct {
+	Delimiter rune        // field separator; 0 means ','
+	Header    HeaderMode  // HeaderAuto (default), HeaderYes or HeaderNo
+	Label     LabelColumn // NoLabelColumn (default), LabelByName or LabelAt
+	Comment   rune        // lines starting with it are skipped; 0: none
+}
+
+// LoadCSV reads a CSV file: one example per record, every feature cell a finite number
+// (strconv.ParseFloat syntax, surrounding spaces allowed), the label cell, if any, an
+// integer >= -1 or empty (both -1 and empty mean "no label"). The data set is named
+// after the file. Errors (*FormatError) name the file, the 1-based line and column
+// (and the column's header): ragged records, non-numeric cells, NaN and infinite
+// values, a label column that does not exist, a file without data records.
+func LoadCSV(path string, opt CSVOptions) (*Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeCSV(f, path, opt)
+}
+
+// DecodeCSV is LoadCSV reading from r; name is used for the data set and in errors.
+func DecodeCSV(r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
+	cr := csv.NewReader(r)
+	if opt.Delimiter != 0 {
+		cr.Comma = opt.Delimiter
+	}
+	cr.Comment = opt.Comment
+	cr.FieldsPerRecord = -1 // ragged records are checked here, with a better message
+	cr.ReuseRecord = true
+	fail := func(line, col int, colName string, err error, format string, args ...any) error {
+		return &FormatError{Format: "csv", Path: name, Line: line, Column: col, ColumnName: colName,
+			Msg: fmt.Sprintf(format, args...), Err: err}
+	}
+	read := func() ([]string, int, error) {
+		rec, err := cr.Read()
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, 0, fail(pe.Line, pe.Column, "", pe.Err, "malformed CSV")
+			}
+			return nil, 0, err
+		}
+		line, _ := cr.FieldPos(0)
+		return rec, line, nil
+	}
+
+	first, firstLine, err := read()
+	if err == io.EOF {
+		return nil, fail(0, 0, "", nil, "empty file: expected at least one data record")
+	}
+	if err != nil {
+		return nil, err
+	}
+	ncol := len(first)
+
+	// Header or not.
+	hasHeader := false
+	switch opt.Header {
+	case HeaderYes:
+		hasHeader = true
+	case HeaderNo:
+		if opt.Label.set && opt.Label.name != "" {
+			return nil, fail(0, 0, "", nil, "label column %s chosen by name, but the options say the file has no header", opt.Label)
+		}
+	case HeaderAuto:
+		if opt.Label.set && opt.Label.name != "" {
+			hasHeader = true
+		} else {
+			// An empty cell in a label column chosen by index is a missing label, not a
+			// header.
+			li := -1
+			if opt.Label.set {
+				li = opt.Label.index
+				if li < 0 {
+					li += ncol
+				}
+			}
+			for j, c := range first {
+				c = strings.TrimSpace(c)
+				if j == li && c == "" {
+					continue
+				}
+				if _, err := strconv.ParseFloat(c, 64); err != nil {
+					hasHeader = true
+					break
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("csv: %s: unknown header mode %d", name, opt.Header)
+	}
+	var header []string
+	if hasHeader {
+		header = make([]string, ncol)
+		for i, c := range first {
+			header[i] = strings.TrimSpace(c)
+		}
+	}
+	colName := func(j int) string {
+		if header != nil {
+			return header[j]
+		}
+		return ""
+	}
+
+	// Label column.
+	labelCol := -1
+	if opt.Label.set {
+		if opt.Label.name != "" {
+			for j, h := range header {
+				if h == opt.Label.name {
+					if labelCol >= 0 {
+						return nil, fail(firstLine, j+1, h, nil, "label column %s appears twice (columns %d and %d)", opt.Label, labelCol+1, j+1)
+					}
+					labelCol = j
+				}
+			}
+			if labelCol < 0 {
+				return nil, fail(firstLine, 0, "", nil, "missing label column: expected a column named %q, found the header %q", opt.Label.name, header)
+			}
+		} else {
+			labelCol = opt.Label.index
+			if labelCol < 0 {
+				labelCol += ncol
+			}
+			if labelCol < 0 || labelCol >= ncol {
+				return nil, fail(firstLine, 0, "", nil, "missing label column: expected index %d, but records have %d columns (valid 0..%d or -%d..-1)", opt.Label.index, ncol, ncol-1, ncol)
+			}
+		}
+	}
+	d := ncol
+	if labelCol >= 0 {
+		d--
+	}
+	if d == 0 {
+		return nil, fail(firstLine, 0, "", nil, "no feature columns: records have %d column(s), label column %s", ncol, opt.Label)
+	}
+
+	ds := &Dataset{Name: name, D: d}
+	if labelCol >= 0 {
+		ds.Labels = []int{}
+	}
+	parse := func(rec []string, line int) error {
+		if len(rec) != ncol {
+			return fail(line, 0, "", nil, "ragged record: expected %d fields (as in line %d), found %d", ncol, firstLine, len(rec))
+		}
+		for j, c := range rec {
+			s := strings.TrimSpace(c)
+			if j == labelCol {
+				l, err := parseLabel(s)
+				if err != nil {
+					return fail(line, j+1, colName(j), nil, "%v", err)
+				}
+				ds.Labels = append(ds.Labels, l)
+				continue
+			}
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				if errors.Is(err, strconv.ErrRange) {
+					return fail(line, j+1, colName(j), nil, "value %q is out of range, expected a finite number", s)
+				}
+				return fail(line, j+1, colName(j), nil, "non-numeric value %q, expected a number", s)
+			}
+			f := float32(v)
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fail(line, j+1, colName(j), nil, "value %q is not finite, expected a finite number", s)
+			}
+			if math.IsInf(float64(f), 0) {
+				return fail(line, j+1, colName(j), nil, "value %q is not finite as float32, expected a finite number", s)
+			}
+			ds.X = append(ds.X, f)
+		}
+		ds.N++
+		return nil
+	}
+	if !hasHeader {
+		if err := parse(first, firstLine); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		rec, line, err := read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := parse(rec, line); err != nil {
+			return nil, err
+		}
+	}
+	if ds.N == 0 {
+		return nil, fail(0, 0, "", nil, "no data records after the header")
+	}
+	return ds, nil
+}
+
+// parseLabel reads a label cell: an integer >= -1 (written "3" or "3.0"), or empty
+// for none.
+func parseLabel(s string) (int, error) {
+	if s == "" {
+		return NoLabel, nil
+	}
+	if l, err := strconv.Atoi(s); err == nil {
+		if l < NoLabel {
+			return 0, fmt.Errorf("label %d, expected a class id >= 0, or -1 or empty for none", l)
+		}
+		return l, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
+		return 0, fmt.Errorf("label %q, expected an integer class id >= 0, or -1 or empty for none", s)
+	}
+	return int(v), nil
+}

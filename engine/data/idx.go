@@ -1,0 +1,403 @@
+package data
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+)
+
+// The IDX format (LeCun's MNIST files): a 4-byte magic 0x00 0x00 <type> <ndims>, then
+// ndims big-endian uint32 dimensions, then the elements in row-major order, big-endian.
+// A file may be gzip-compressed as a whole; the reader tells by the first two bytes
+// (gzip's 0x1f 0x8b cannot start an IDX file, whose first two bytes are zero).
+
+// IDXType is the element type code of an IDX file (the magic's third byte).
+type IDXType byte
+
+// The IDX element types.
+const (
+	IDXUint8   IDXType = 0x08
+	IDXInt8    IDXType = 0x09
+	IDXInt16   IDXType = 0x0B
+	IDXInt32   IDXType = 0x0C
+	IDXFloat32 IDXType = 0x0D
+	IDXFloat64 IDXType = 0x0E
+)
+
+// Size returns the size in bytes of one element, or 0 for an unknown type.
+func (t IDXType) Size() int {
+	switch t {
+	case IDXUint8, IDXInt8:
+		return 1
+	case IDXInt16:
+		return 2
+	case IDXInt32, IDXFloat32:
+		return 4
+	case IDXFloat64:
+		return 8
+	}
+	return 0
+}
+
+func (t IDXType) String() string {
+	switch t {
+	case IDXUint8:
+		return "ubyte"
+	case IDXInt8:
+		return "byte"
+	case IDXInt16:
+		return "short"
+	case IDXInt32:
+		return "int"
+	case IDXFloat32:
+		return "float"
+	case IDXFloat64:
+		return "double"
+	}
+	return fmt.Sprintf("IDXType(0x%02x)", byte(t))
+}
+
+func (t IDXType) integer() bool {
+	return t == IDXUint8 || t == IDXInt8 || t == IDXInt16 || t == IDXInt32
+}
+
+// maxPayload bounds the bytes an IDX or NPY header may announce (1 TiB), so that a
+// corrupt header gives an error instead of an absurd allocation.
+const maxPayload = 1 << 40
+
+// IDXArray is the decoded content of one IDX file: its element type, its dimensions and
+// its payload exactly as stored (big-endian, len(Data) == product(Dims) * Type.Size()).
+type IDXArray struct {
+	Type IDXType
+	Dims []int
+	Data []byte
+}
+
+// Len returns the number of elements, the product of Dims.
+func (a *IDXArray) Len() int {
+	n := 1
+	for _, d := range a.Dims {
+		n *= d
+	}
+	return n
+}
+
+// Float32s returns the elements converted to float32, unscaled (a ubyte 255 is 255).
+// Integers beyond 2^24 and doubles round to the nearest float32.
+func (a *IDXArray) Float32s() []float32 {
+	n := a.Len()
+	out := make([]float32, n)
+	b := a.Data
+	switch a.Type {
+	case IDXUint8:
+		for i := range out {
+			out[i] = float32(b[i])
+		}
+	case IDXInt8:
+		for i := range out {
+			out[i] = float32(int8(b[i]))
+		}
+	case IDXInt16:
+		for i := range out {
+			out[i] = float32(int16(binary.BigEndian.Uint16(b[2*i:])))
+		}
+	case IDXInt32:
+		for i := range out {
+			out[i] = float32(int32(binary.BigEndian.Uint32(b[4*i:])))
+		}
+	case IDXFloat32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.BigEndian.Uint32(b[4*i:]))
+		}
+	case IDXFloat64:
+		for i := range out {
+			out[i] = float32(math.Float64frombits(binary.BigEndian.Uint64(b[8*i:])))
+		}
+	}
+	return out
+}
+
+// Ints returns the elements as ints; it fails for the float types.
+func (a *IDXArray) Ints() ([]int, error) {
+	if !a.Type.integer() {
+		return nil, fmt.Errorf("idx: element type %v is not an integer type", a.Type)
+	}
+	n := a.Len()
+	out := make([]int, n)
+	b := a.Data
+	for i := range out {
+		switch a.Type {
+		case IDXUint8:
+			out[i] = int(b[i])
+		case IDXInt8:
+			out[i] = int(int8(b[i]))
+		case IDXInt16:
+			out[i] = int(int16(binary.BigEndian.Uint16(b[2*i:])))
+		case IDXInt32:
+			out[i] = int(int32(binary.BigEndian.Uint32(b[4*i:])))
+		}
+	}
+	return out, nil
+}
+
+// IDXFromUint8 returns an IDXArray of type ubyte holding v with the given dimensions.
+func IDXFromUint8(dims []int, v []byte) *IDXArray {
+	return &IDXArray{Type: IDXUint8, Dims: slices.Clone(dims), Data: slices.Clone(v)}
+}
+
+// IDXFromInt32 returns an IDXArray of type int holding v with the given dimensions.
+func IDXFromInt32(dims []int, v []int32) *IDXArray {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.BigEndian.PutUint32(b[4*i:], uint32(x))
+	}
+	return &IDXArray{Type: IDXInt32, Dims: slices.Clone(dims), Data: b}
+}
+
+// IDXFromFloat32 returns an IDXArray of type float holding v with the given dimensions.
+func IDXFromFloat32(dims []int, v []float32) *IDXArray {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.BigEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return &IDXArray{Type: IDXFloat32, Dims: slices.Clone(dims), Data: b}
+}
+
+// WriteIDX writes a as an uncompressed IDX stream.
+func WriteIDX(w io.Writer, a *IDXArray) error {
+	if a.Type.Size() == 0 {
+		return fmt.Errorf("idx: write: unknown element type 0x%02x", byte(a.Type))
+	}
+	if len(a.Dims) == 0 || len(a.Dims) > 255 {
+		return fmt.Errorf("idx: write: %d dimensions, expected 1 to 255", len(a.Dims))
+	}
+	for _, d := range a.Dims {
+		if d < 0 || d > math.MaxUint32 {
+			return fmt.Errorf("idx: write: dimension %d out of range", d)
+		}
+	}
+	if len(a.Data) != a.Len()*a.Type.Size() {
+		return fmt.Errorf("idx: write: %d data bytes, expected %d for dims %v of %v", len(a.Data), a.Len()*a.Type.Size(), a.Dims, a.Type)
+	}
+	hdr := make([]byte, 4+4*len(a.Dims))
+	hdr[2], hdr[3] = byte(a.Type), byte(len(a.Dims))
+	for i, d := range a.Dims {
+		binary.BigEndian.PutUint32(hdr[4+4*i:], uint32(d))
+	}
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	_, err := w.Write(a.Data)
+	return err
+}
+
+// ReadIDX reads the IDX file at path, gzip-compressed or not.
+func ReadIDX(path string) (*IDXArray, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeIDX(f, path)
+}
+
+// DecodeIDX reads one IDX stream (gzip-compressed or not) from r; name is the file name
+// used in error messages. The stream must hold exactly the announced elements: a short
+// stream and trailing bytes are both errors.
+func DecodeIDX(r io.Reader, name string) (*IDXArray, error) {
+	fail := func(err error, format string, args ...any) error {
+		return &FormatError{Format: "idx", Path: name, Msg: fmt.Sprintf(format, args...), Err: err}
+	}
+	r, gz, err := maybeGunzip(r)
+	if err != nil {
+		return nil, fail(err, "reading gzip header")
+	}
+	what := "file"
+	if gz {
+		what = "decompressed file"
+	}
+	var magic [4]byte
+	if n, err := io.ReadFull(r, magic[:]); err != nil {
+		return nil, fail(ioErr(err), "truncated header: expected a 4-byte magic number, found %d bytes in the %s", n, what)
+	}
+	typ, nd := IDXType(magic[2]), int(magic[3])
+	if magic[0] != 0 || magic[1] != 0 || typ.Size() == 0 || nd == 0 {
+		return nil, fail(nil, "bad magic number 0x%02x%02x%02x%02x: expected 0x0000TTNN with type TT one of 08 09 0B 0C 0D 0E and NN >= 1 dimensions (is this an IDX file?)",
+			magic[0], magic[1], magic[2], magic[3])
+	}
+	dimBytes := make([]byte, 4*nd)
+	if n, err := io.ReadFull(r, dimBytes); err != nil {
+		return nil, fail(ioErr(err), "truncated header: expected %d dimensions (%d bytes), found %d bytes", nd, 4*nd, n)
+	}
+	dims := make([]int, nd)
+	for i := range dims {
+		dims[i] = int(binary.BigEndian.Uint32(dimBytes[4*i:]))
+	}
+	total := int64(typ.Size())
+	for _, d := range dims {
+		if d != 0 && total > maxPayload/int64(d) {
+			return nil, fail(nil, "dimensions %v of %v announce more than %d bytes (corrupt header?)", dims, typ, int64(maxPayload))
+		}
+		total *= int64(d)
+	}
+	data, extra, err := readPayload(r, total)
+	if err != nil && int64(len(data)) == total {
+		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
+	}
+	if err != nil {
+		return nil, fail(err, "reading %d data bytes (dims %v of %v), got %d", total, dims, typ, len(data))
+	}
+	if int64(len(data)) < total {
+		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for dims %v of %v, found %d", total, dims, typ, len(data))
+	}
+	if extra {
+		return nil, fail(nil, "trailing data: expected exactly %d data bytes for dims %v of %v, found more", total, dims, typ)
+	}
+	return &IDXArray{Type: typ, Dims: dims, Data: data}, nil
+}
+
+// LoadIDX reads an images file and, when labelsPath is not "", a labels file in IDX
+// format into a Dataset named name. The images file's first dimension is N and the
+// others are flattened into D (Shape keeps them). ubyte pixels are scaled to [0, 1]
+// by x/255 (correctly rounded float32 division); other element types are kept as they
+// are and must be finite. The labels file must be one-dimensional of length N, of an
+// integer type, with entries >= -1 (-1 = no label).
+func LoadIDX(name, imagesPath, labelsPath string) (*Dataset, error) {
+	img, err := ReadIDX(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := idxDataset(name, imagesPath, img)
+	if err != nil {
+		return nil, err
+	}
+	if labelsPath == "" {
+		return ds, nil
+	}
+	lab, err := ReadIDX(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if ds.Labels, err = idxLabels(labelsPath, lab, ds.N, imagesPath); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+func idxDataset(name, path string, img *IDXArray) (*Dataset, error) {
+	n, d := img.Dims[0], 1
+	for _, k := range img.Dims[1:] {
+		d *= k
+	}
+	ds := &Dataset{Name: name, N: n, D: d, Shape: slices.Clone(img.Dims[1:])}
+	if len(img.Dims) == 1 {
+		ds.Shape = []int{1}
+	}
+	if img.Type == IDXUint8 {
+		ds.X = make([]float32, len(img.Data))
+		for i, b := range img.Data {
+			ds.X[i] = byteScale[b]
+		}
+		return ds, nil
+	}
+	ds.X = img.Float32s()
+	if err := checkFinite("idx", path, ds.X, d); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+func idxLabels(path string, lab *IDXArray, n int, imagesPath string) ([]int, error) {
+	fail := func(format string, args ...any) error {
+		return &FormatError{Format: "idx", Path: path, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(lab.Dims) != 1 {
+		return nil, fail("labels have dimensions %v, expected one dimension (N,)", lab.Dims)
+	}
+	if !lab.Type.integer() {
+		return nil, fail("labels have element type %v, expected an integer type (ubyte, byte, short, int)", lab.Type)
+	}
+	if lab.Dims[0] != n {
+		return nil, fail("%d labels, expected %d (the number of examples in %s)", lab.Dims[0], n, imagesPath)
+	}
+	labels, _ := lab.Ints()
+	for i, l := range labels {
+		if l < NoLabel {
+			return nil, &FormatError{Format: "idx", Path: path, Line: i + 1,
+				Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l)}
+		}
+	}
+	return labels, nil
+}
+
+// byteScale[b] is float32(b)/255, correctly rounded: 8-bit pixels scaled to [0, 1].
+var byteScale = func() (t [256]float32) {
+	for i := range t {
+		t[i] = float32(i) / 255
+	}
+	return t
+}()
+
+// maybeGunzip returns a reader of the decompressed stream when r starts with gzip's
+// magic, else a reader of r itself (buffered, nothing lost).
+func maybeGunzip(r io.Reader) (io.Reader, bool, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	head, err := br.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, true, err
+		}
+		return zr, true, nil
+	}
+	return br, false, nil
+}
+
+// readPayload reads exactly n bytes from r if it can, growing its buffer as bytes
+// arrive (a header that lies about the size costs no huge allocation), and reports
+// whether r had more bytes after them. A short read returns the bytes found with a
+// nil error: the caller words the truncation.
+func readPayload(r io.Reader, n int64) (data []byte, extra bool, err error) {
+	const chunk = 1 << 24
+	data = make([]byte, 0, min(n, 1<<26))
+	for int64(len(data)) < n {
+		want := int(min(n-int64(len(data)), chunk))
+		if cap(data)-len(data) < want {
+			data = slices.Grow(data, int(min(n, int64(2*cap(data))+chunk))-len(data))
+		}
+		m, err := io.ReadFull(r, data[len(data):len(data)+want])
+		data = data[:len(data)+m]
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return data, false, nil
+		}
+		if err != nil {
+			return data, false, err
+		}
+	}
+	var one [1]byte
+	m, err := io.ReadFull(r, one[:])
+	if m > 0 {
+		return data, true, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return data, false, err
+	}
+	return data, false, nil
+}
+
+// ioErr maps the EOF of a short header read to io.ErrUnexpectedEOF.
+func ioErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

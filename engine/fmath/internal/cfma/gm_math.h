@@ -1,0 +1,1 @@
+../../../../kernels/gm_math.cuh

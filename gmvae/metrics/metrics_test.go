@@ -1,0 +1,475 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// lcgInts reproduces testdata/sklearn_ref.py's input generator.
+func lcgInts(seed uint64, n, m int) []int {
+	x, out := seed, make([]int, n)
+	for i := range out {
+		x = x*6364136223846793005 + 1442695040888963407
+		out[i] = int((x >> 33) % uint64(m))
+	}
+	return out
+}
+
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
+
+// sklearnTol: our NMI sums its terms in another order than numpy's pairwise sum; the
+// difference is a few ulps of values below 10.
+const sklearnTol = 1e-13
+
+func TestAgainstSklearn(t *testing.T) {
+	// Values printed by testdata/sklearn_ref.py (scikit-learn 1.2.1, scipy 1.10.1):
+	// normalized_mutual_info_score, adjusted_rand_score, purity from the contingency
+	// table's row maxima, and Hungarian accuracy from scipy's linear_sum_assignment.
+	cases := []struct {
+		name                string
+		seed                uint64
+		n, k, c, noise      int
+		nmi, ari, pur, hung float64
+	}{
+		{"n200_K12_C10", 1, 200, 12, 10, 40, 0.5228688761562611, 0.39055615371609487, 0.65, 0.63},
+		{"n1000_K3_C5", 2, 1000, 3, 5, 100, 0.0030188469254049644, -2.1609598767492974e-05, 0.225, 0.225},
+		{"n500_K10_C10", 3, 500, 10, 10, 20, 0.6756039373671224, 0.6608368902517697, 0.83, 0.83},
+		{"n97_K16_C4", 4, 97, 16, 4, 60, 0.24925060187257653, 0.1199948575414251, 0.6082474226804123, 0.38144329896907214},
+	}
+	for _, c := range cases {
+		labels := lcgInts(c.seed, c.n, c.c)
+		rnd := lcgInts(c.seed+100, c.n, c.k)
+		coin := lcgInts(c.seed+200, c.n, 100)
+		pred := make([]int, c.n)
+		for i := range pred {
+			if coin[i] < c.noise {
+				pred[i] = rnd[i]
+			} else {
+				pred[i] = (labels[i]*7 + 3) % c.k
+			}
+		}
+		nmi, _ := NMI(pred, labels)
+		ari, _ := ARI(pred, labels)
+		pur, _ := ACCPurity(pred, labels)
+		hung, _ := ACCHungarian(pred, labels)
+		if !near(nmi, c.nmi, sklearnTol) || !near(ari, c.ari, 1e-15) || !near(pur, c.pur, 1e-15) || !near(hung, c.hung, 1e-15) {
+			t.Errorf("%s: NMI %v ARI %v purity %v hungarian %v; sklearn %v %v %v %v", c.name, nmi, ari, pur, hung, c.nmi, c.ari, c.pur, c.hung)
+		}
+	}
+}
+
+func TestHandExamples(t *testing.T) {
+	// Example A: labels 0 0 0 1 1 1, clusters 0 0 1 1 2 2 (K=3 > C=2).
+	// Contingency (cluster x class): k0 [2 0], k1 [1 1], k2 [0 2].
+	//   purity    = (2 + 1 + 2) / 6 = 5/6
+	//   hungarian = k0->0 (2) + k2->1 (2), k1 unmatched = 4/6
+	//   NMI: H(labels) = ln 2, H(pred) = ln 3, MI = 2 * (1/3) ln((1/3)/((1/3)(1/2))) = (2/3) ln 2,
+	//        NMI = (2/3) ln 2 / ((ln 2 + ln 3)/2) = (4/3) ln 2 / ln 6 = 0.5158037429793888 (sklearn)
+	//   ARI: sum C(n_ij,2) = 2, cluster pairs 3*C(2,2) = 3, class pairs 2*C(3,2) = 6, C(6,2) = 15,
+	//        expected = 3*6/15 = 1.2, max = (3+6)/2 = 4.5, ARI = 0.8/3.3 = 8/33 (sklearn 0.24242424242424243)
+	// Doc examples of sklearn's adjusted_rand_score / normalized_mutual_info_score, as
+	// (labels, pred): their values printed by sklearn 1.2.1.
+	cases := []struct {
+		name                string
+		labels, pred        []int
+		pur, hung, nmi, ari float64
+	}{
+		{"A", []int{0, 0, 0, 1, 1, 1}, []int{0, 0, 1, 1, 2, 2}, 5.0 / 6, 4.0 / 6, 4 * math.Ln2 / 3 / math.Log(6), 8.0 / 33},
+		{"sklearn 0.57", []int{0, 0, 1, 1}, []int{0, 0, 1, 2}, 1, 0.75, 0.8, 0.5714285714285714},
+		{"sklearn split", []int{0, 0, 0, 0}, []int{0, 1, 2, 3}, 1, 0.25, 0, 0},
+		{"sklearn -0.5", []int{0, 0, 1, 1}, []int{0, 1, 0, 1}, 0.5, 0.5, 0, -0.5},
+		{"sklearn renamed", []int{0, 0, 1, 1}, []int{1, 1, 0, 0}, 1, 1, 1, 1},
+		{"one class, one cluster", []int{3, 3, 3}, []int{1, 1, 1}, 1, 1, 1, 1},
+		{"all in one cluster", []int{0, 1, 2}, []int{0, 0, 0}, 1.0 / 3, 1.0 / 3, 0, 0},
+		{"one example", []int{5}, []int{0}, 1, 1, 1, 1},
+		{"singletons", []int{0, 1, 2, 3}, []int{3, 2, 1, 0}, 1, 1, 1, 1},
+	}
+	// "sklearn 0.57" NMI: H(labels) = ln 2, H(pred) = 1.5 ln 2, MI = ln 2 -> ln 2 / (1.25 ln 2) = 0.8
+	// (sklearn prints 0.7999999999999999).
+	for _, c := range cases {
+		pur, err1 := ACCPurity(c.pred, c.labels)
+		hung, err2 := ACCHungarian(c.pred, c.labels)
+		nmi, err3 := NMI(c.pred, c.labels)
+		ari, err4 := ARI(c.pred, c.labels)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !near(pur, c.pur, 1e-15) || !near(hung, c.hung, 1e-15) || !near(nmi, c.nmi, 1e-15) || !near(ari, c.ari, 1e-15) {
+			t.Errorf("%s: purity %v hungarian %v NMI %v ARI %v, want %v %v %v %v", c.name, pur, hung, nmi, ari, c.pur, c.hung, c.nmi, c.ari)
+		}
+	}
+}
+
+func TestACCPaper(t *testing.T) {
+	// labels 0 0 0 1 1 1; posteriors (K = 3), pred = row argmax = 0 0 1 1 2 0.
+	// Cluster 0's highest posterior: example 0 (0.9), label 0.
+	// Cluster 1's: example 3 (0.8), label 1. Cluster 2's: example 4 (0.9), label 1.
+	// Predicted labels 0 0 1 1 1 0 against 0 0 0 1 1 1: right at 0, 1, 3, 4 -> 4/6.
+	// Purity for comparison: k0 {0,0,1} -> 2, k1 {0,1} -> 1, k2 {1} -> 1: 4/6;
+	// Hungarian: k0->0 (2) + k1->1 or k2->1 (1): 3/6.
+	labels := []int{0, 0, 0, 1, 1, 1}
+	post := []float32{
+		0.9, 0.1, 0.0,
+		0.6, 0.3, 0.1,
+		0.2, 0.7, 0.1,
+		0.1, 0.8, 0.1,
+		0.0, 0.1, 0.9,
+		0.5, 0.2, 0.3,
+	}
+	pred := Argmax(post, 3)
+	if !slices.Equal(pred, []int{0, 0, 1, 1, 2, 0}) {
+		t.Fatalf("Argmax %v", pred)
+	}
+	m, err := PaperMapping(labels, post, 3)
+	if err != nil || !slices.Equal(m, []int{0, 1, 1}) {
+		t.Errorf("PaperMapping %v %v", m, err)
+	}
+	s, err := Evaluate(pred, labels, post, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ACCPaper != 4.0/6 || s.ACCPurity != 4.0/6 || s.ACCHungarian != 3.0/6 {
+		t.Errorf("paper %v purity %v hungarian %v", s.ACCPaper, s.ACCPurity, s.ACCHungarian)
+	}
+	if !slices.Equal(s.Usage, []int{3, 2, 1}) || s.UsedClusters != 3 || s.LargestShare != 0.5 || s.N != 6 || s.K != 3 || s.C != 2 {
+		t.Errorf("summary %+v", s)
+	}
+
+	// K = 1: the single cluster takes the label of its most confident example (here the
+	// minority label 1), unlike purity (majority 0): paper 1/3, purity 2/3.
+	acc, err := ACCPaper([]int{0, 0, 0}, []int{0, 0, 1}, []float32{0.2, 0.3, 0.9}, 1)
+	if err != nil || acc != 1.0/3 {
+		t.Errorf("K=1: %v %v", acc, err)
+	}
+	// Ties go to the lowest example index; log-posteriors give the same mapping.
+	m, _ = PaperMapping([]int{4, 7}, []float32{-1, -1}, 1)
+	if m[0] != 4 {
+		t.Errorf("tie: %v", m)
+	}
+	// Empty clusters (K = 5, only 0 and 3 used) still get a label, which no example uses.
+	post5 := []float32{
+		0.5, 0.1, 0.1, 0.2, 0.1,
+		0.1, 0.1, 0.1, 0.6, 0.1,
+	}
+	s, err = Evaluate([]int{0, 3}, []int{2, 1}, post5, 5)
+	if err != nil || s.ACCPaper != 1 || !slices.Equal(s.Usage, []int{1, 0, 0, 1, 0}) || s.UsedClusters != 2 {
+		t.Errorf("empty clusters: %+v %v", s, err)
+	}
+	// Without a posterior ACCPaper is NaN and the rest is computed.
+	s, err = Evaluate([]int{0, 3}, []int{2, 1}, nil, 5)
+	if err != nil || !math.IsNaN(s.ACCPaper) || s.ACCHungarian != 1 {
+		t.Errorf("no posterior: %+v %v", s, err)
+	}
+	if !strings.Contains(s.String(), "hungarian 100.00%") {
+		t.Errorf("String: %s", s)
+	}
+}
+
+func TestArgmax(t *testing.T) {
+	nan := float32(math.NaN())
+	got := Argmax([]float32{1, 1, 0, nan, 2, 1, nan, nan, 0, 0, 0, 0}, 3)
+	if !slices.Equal(got, []int{0, 1, 2, 0}) {
+		t.Errorf("Argmax = %v, want [0 1 2 0]", got)
+	}
+}
+
+func TestAllInOneCluster(t *testing.T) {
+	// A collapsed model: K = 10, every example in cluster 3; labels 0..4 twice each.
+	labels := []int{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}
+	pred := make([]int, 10)
+	post := make([]float32, 10*10)
+	for i := range pred {
+		pred[i] = 3
+		post[i*10+3] = 1
+	}
+	s, err := Evaluate(pred, labels, post, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Purity = Hungarian = 2/10 (one class of 2); NMI = ARI = 0; the paper protocol gives
+	// cluster 3 the label of example 0 (all tie at 1): 2/10.
+	if s.ACCPurity != 0.2 || s.ACCHungarian != 0.2 || s.NMI != 0 || s.ARI != 0 || s.ACCPaper != 0.2 || s.UsedClusters != 1 || s.LargestShare != 1 {
+		t.Errorf("%+v", s)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	fns := map[string]func(p, l []int) (float64, error){
+		"purity": ACCPurity, "hungarian": ACCHungarian, "nmi": NMI, "ari": ARI,
+	}
+	for name, f := range fns {
+		if _, err := f(nil, nil); !errors.Is(err, ErrEmpty) {
+			t.Errorf("%s(N=0): %v", name, err)
+		}
+		if _, err := f([]int{0}, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "1 predictions for 2 labels") {
+			t.Errorf("%s(length mismatch): %v", name, err)
+		}
+		if _, err := f([]int{0, 1}, []int{0, -1}); err == nil || !strings.Contains(err.Error(), "example 1: label -1") {
+			t.Errorf("%s(label -1): %v", name, err)
+		}
+		if _, err := f([]int{-2, 1}, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "cluster id -2") {
+			t.Errorf("%s(pred -2): %v", name, err)
+		}
+	}
+	if _, err := Evaluate(nil, nil, nil, 3); !errors.Is(err, ErrEmpty) {
+		t.Errorf("Evaluate(N=0): %v", err)
+	}
+	if _, err := ACCPaper([]int{0}, []int{0}, []float32{1, 0}, 3); err == nil || !strings.Contains(err.Error(), "posterior has 2 values, expected N*K = 1*3 = 3") {
+		t.Errorf("post length: %v", err)
+	}
+	if _, err := ACCPaper([]int{0, 0}, []int{0, 0}, []float32{1, float32(math.NaN())}, 1); err == nil || !strings.Contains(err.Error(), "example 1, cluster 0 is NaN") {
+		t.Errorf("NaN posterior: %v", err)
+	}
+	if _, err := ACCPaper([]int{2}, []int{0}, []float32{1, 0}, 2); err == nil || !strings.Contains(err.Error(), "cluster id 2, expected 0..1") {
+		t.Errorf("pred >= K: %v", err)
+	}
+	if _, err := Evaluate([]int{4}, []int{0}, nil, 3); err == nil {
+		t.Error("Evaluate with pred >= k: no error")
+	}
+	if _, err := Usage([]int{0}, 0); err == nil {
+		t.Error("Usage k=0: no error")
+	}
+	if u, err := Usage(nil, 2); err != nil || !slices.Equal(u, []int{0, 0}) {
+		t.Errorf("Usage of nothing: %v %v", u, err)
+	}
+}
+
+func TestInvariance(t *testing.T) {
+	// Renaming clusters, renaming classes and reordering examples change no score
+	// (NMI within summation-order rounding); NMI and ARI are symmetric.
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 50; trial++ {
+		n, k, c := 1+r.IntN(300), 1+r.IntN(20), 1+r.IntN(12)
+		labels, pred := make([]int, n), make([]int, n)
+		for i := range labels {
+			labels[i] = r.IntN(c)
+			if r.IntN(3) == 0 {
+				pred[i] = r.IntN(k)
+			} else {
+				pred[i] = labels[i] % k
+			}
+		}
+		pk, pc, order := r.Perm(k), r.Perm(c), r.Perm(n)
+		l2, p2 := make([]int, n), make([]int, n)
+		for i, j := range order {
+			l2[i], p2[i] = pc[labels[j]], pk[pred[j]]
+		}
+		s1, err := Evaluate(pred, labels, nil, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2, _ := Evaluate(p2, l2, nil, k)
+		if s1.ACCPurity != s2.ACCPurity || s1.ACCHungarian != s2.ACCHungarian || s1.ARI != s2.ARI || !near(s1.NMI, s2.NMI, 1e-14) {
+			t.Fatalf("trial %d: %v vs %v", trial, s1, s2)
+		}
+		nmiT, _ := NMI(labels, pred)
+		ariT, _ := ARI(labels, pred)
+		if !near(nmiT, s1.NMI, 1e-14) || ariT != s1.ARI {
+			t.Fatalf("trial %d: not symmetric: NMI %v %v ARI %v %v", trial, nmiT, s1.NMI, ariT, s1.ARI)
+		}
+		for _, v := range []float64{s1.ACCPurity, s1.ACCHungarian, s1.NMI} {
+			if v < 0 || v > 1 {
+				t.Fatalf("trial %d: score out of [0,1]: %v", trial, s1)
+			}
+		}
+		if s1.ACCHungarian > s1.ACCPurity {
+			t.Fatalf("trial %d: one-to-one beats many-to-one: %v", trial, s1)
+		}
+	}
+}
+
+// bruteMax tries every injective map of the smaller side into the larger one.
+func bruteMax(w [][]float64) float64 {
+	n, m := len(w), len(w[0])
+	best := math.Inf(-1)
+	var rec func(i int, used []bool, sum float64, matched int)
+	rec = func(i int, used []bool, sum float64, matched int) {
+		if i == n {
+			if matched == min(n, m) {
+				best = max(best, sum)
+			}
+			return
+		}
+		if n-i > min(n, m)-matched { // row i may stay unmatched
+			rec(i+1, used, sum, matched)
+		}
+		for j := 0; j < m; j++ {
+			if !used[j] {
+				used[j] = true
+				rec(i+1, used, sum+w[i][j], matched+1)
+				used[j] = false
+			}
+		}
+	}
+	rec(0, make([]bool, m), 0, 0)
+	return best
+}
+
+func TestMaxWeightMatching(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 300; trial++ {
+		n, m := 1+r.IntN(7), 1+r.IntN(7)
+		w := make([][]float64, n)
+		for i := range w {
+			w[i] = make([]float64, m)
+			for j := range w[i] {
+				w[i][j] = float64(r.IntN(20) - 5) // negatives and ties included
+			}
+		}
+		match, total, err := MaxWeightMatching(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a valid matching of min(n, m) pairs whose weight is the reported total
+		seen, pairs, sum := map[int]bool{}, 0, 0.0
+		for i, j := range match {
+			if j < 0 {
+				continue
+			}
+			if seen[j] {
+				t.Fatalf("column %d used twice: %v", j, match)
+			}
+			seen[j] = true
+			pairs++
+			sum += w[i][j]
+		}
+		if pairs != min(n, m) || sum != total {
+			t.Fatalf("%v: %d pairs, sum %v, total %v", w, pairs, sum, total)
+		}
+		if want := bruteMax(w); total != want {
+			t.Fatalf("%dx%d %v: total %v, brute force %v", n, m, w, total, want)
+		}
+	}
+	if _, _, err := MaxWeightMatching([][]float64{{1, 2}, {3}}); err == nil {
+		t.Error("ragged: no error")
+	}
+	if _, _, err := MaxWeightMatching([][]float64{{math.Inf(1)}}); err == nil {
+		t.Error("Inf: no error")
+	}
+	if m, tot, err := MaxWeightMatching(nil); err != nil || len(m) != 0 || tot != 0 {
+		t.Error("empty")
+	}
+	if m, _, err := MaxWeightMatching([][]float64{{}, {}}); err != nil || !slices.Equal(m, []int{-1, -1}) {
+		t.Errorf("no columns: %v %v", m, err)
+	}
+}
+
+func TestHungarianLarge(t *testing.T) {
+	// K = 64 clusters, C = 10 classes, N = 10000 (the size of MNIST's test set): fast,
+	// and the one-to-one accuracy equals the best over all matchings of the 10 classes,
+	// checked against a greedy lower bound and the purity upper bound.
+	r := rand.New(rand.NewPCG(5, 6))
+	n, k, c := 10000, 64, 10
+	labels, pred := make([]int, n), make([]int, n)
+	for i := range labels {
+		labels[i] = r.IntN(c)
+		pred[i] = (labels[i]*6 + r.IntN(6)) % k
+	}
+	h, err := ACCHungarian(pred, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ACCPurity(pred, labels)
+	// each class spreads uniformly over 6 clusters: one-to-one keeps about 1/6
+	if h < 0.15 || h > 0.19 || p != 1 {
+		t.Errorf("hungarian %v purity %v", h, p)
+	}
+	// ARI's exact-integer path against the textbook float formula (Hubert and Arabie):
+	// (sum C(n_ij,2) - sum C(a_i,2) sum C(b_j,2) / C(N,2)) /
+	// ((sum C(a_i,2) + sum C(b_j,2))/2 - sum C(a_i,2) sum C(b_j,2) / C(N,2)).
+	t2 := contingency(pred, labels, k, c)
+	rows, cols := margins(t2, k, c)
+	c2 := func(x int) float64 { return float64(x) * float64(x-1) / 2 }
+	var sij, sa, sb float64
+	for i := range t2 {
+		for _, v := range t2[i] {
+			sij += c2(v)
+		}
+	}
+	for _, a := range rows {
+		sa += c2(a)
+	}
+	for _, b := range cols {
+		sb += c2(b)
+	}
+	exp := sa * sb / c2(n)
+	want := (sij - exp) / ((sa+sb)/2 - exp)
+	if ari, _ := ARI(pred, labels); !near(ari, want, 1e-12) {
+		t.Errorf("ARI %v, textbook formula %v", ari, want)
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	// MNIST's test set scored for a K = 64 model.
+	r := rand.New(rand.NewPCG(7, 8))
+	n, k := 10000, 64
+	labels, pred := make([]int, n), make([]int, n)
+	post := make([]float32, n*k)
+	for i := range labels {
+		labels[i] = r.IntN(10)
+		pred[i] = (labels[i]*6 + r.IntN(6)) % k
+		for j := 0; j < k; j++ {
+			post[i*k+j] = r.Float32()
+		}
+		post[i*k+pred[i]] = 2
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Evaluate(pred, labels, post, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestMeanStdDescribe(t *testing.T) {
+	mean, sd := MeanStd([]float64{1, 2, 3, 4})
+	if mean != 2.5 || !near(sd, math.Sqrt(5.0/3), 1e-15) {
+		t.Errorf("MeanStd = %v, %v; want 2.5, sqrt(5/3)", mean, sd)
+	}
+	if m, s := MeanStd([]float64{7}); m != 7 || s != 0 {
+		t.Errorf("one value: %v %v", m, s)
+	}
+	if m, s := MeanStd(nil); !math.IsNaN(m) || !math.IsNaN(s) {
+		t.Errorf("none: %v %v", m, s)
+	}
+	st := Describe([]float64{0.9, math.NaN(), 0.95, 0.7, 0.95})
+	if st.N != 4 || st.Best != 0.95 || st.BestRun != 2 || st.Worst != 0.7 || !near(st.Mean, 0.875, 1e-15) {
+		t.Errorf("Describe: %+v", st)
+	}
+	// population s.d. = sample s.d. * sqrt((n-1)/n): values 0.9 0.95 0.7 0.95, mean 0.875,
+	// squared deviations 0.000625 0.005625 0.030625 0.005625 (sum 0.0425)
+	if !near(st.SD, math.Sqrt(0.0425/3), 1e-15) || !near(st.PopSD, math.Sqrt(0.0425/4), 1e-15) {
+		t.Errorf("SD %v PopSD %v", st.SD, st.PopSD)
+	}
+	if got := st.Format(true); got != "best 95.00, 87.50 ± 11.90 (n=4)" {
+		t.Errorf("Format: %q", got)
+	}
+	empty := Describe([]float64{math.NaN()})
+	if empty.N != 0 || empty.BestRun != -1 || !math.IsNaN(empty.Mean) {
+		t.Errorf("all NaN: %+v", empty)
+	}
+	runs := []Summary{
+		{ACCPaper: 0.9, ACCPurity: 0.8, ACCHungarian: 0.7, NMI: 0.6, ARI: 0.5},
+		{ACCPaper: math.NaN(), ACCPurity: 0.9, ACCHungarian: 0.6, NMI: 0.7, ARI: 0.4},
+	}
+	o := OverSeeds(runs)
+	if o.Runs != 2 || o.ACCPaper.N != 1 || o.ACCPurity.BestRun != 1 || o.ACCHungarian.BestRun != 0 || o.NMI.Best != 0.7 || o.ARI.Worst != 0.4 {
+		t.Errorf("OverSeeds: %+v", o)
+	}
+	if !strings.Contains(o.String(), "ACC purity    best 90.00, 85.00 ± 7.07 (n=2)") {
+		t.Errorf("OverSeeds.String:\n%s", o)
+	}
+}
+
+func ExampleEvaluate() {
+	labels := []int{0, 0, 0, 1, 1, 1}
+	pred := []int{0, 0, 1, 1, 2, 2}
+	s, _ := Evaluate(pred, labels, nil, 4)
+	fmt.Printf("purity %.4f hungarian %.4f NMI %.4f ARI %.4f usage %v\n", s.ACCPurity, s.ACCHungarian, s.NMI, s.ARI, s.Usage)
+	// Output: purity 0.8333 hungarian 0.6667 NMI 0.5158 ARI 0.2424 usage [2 2 2 0]
+}
