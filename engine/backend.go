@@ -57,7 +57,9 @@ type Backend interface {
 	// Launch runs the kernel named kernel over work items with its arguments in PTX
 	// order: *Buf (nil for a null pointer) for pointer parameters, int for 64-bit
 	// integer parameters, float32 and uint64 as they are. work is the number of
-	// independent items (elements, rows, tiles) and only sizes the launch grid.
+	// threads the launch should have: one per work item of the kernel's mapping (an
+	// element; 32 per row for a warp-per-row kernel; 256 per GEMM tile), as in
+	// kerneltest.Case.Work. It only sizes the grid: results never depend on it.
 	Launch(kernel string, work int, args ...any) error
 	// Sync waits until every launched op has finished and returns the first error of
 	// an asynchronous failure, if any.

@@ -23,7 +23,6 @@ package emu
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -530,5 +529,3 @@ func AsKernelError(err error) (*KernelError, bool) {
 	ok := errors.As(err, &ke)
 	return ke, ok
 }
-
-var _ = fmt.Sprintf

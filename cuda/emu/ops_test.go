@@ -495,10 +495,6 @@ func TestConversions(t *testing.T) {
 		return math.Max(lo, math.Min(hi, x))
 	}
 	u32 := func(x float64) uint64 { return uint64(uint32(int64(x))) }
-	sround := func(v float64, mode string, single bool) uint64 { // round an exact integer-valued float64 input
-		return 0
-	}
-	_ = sround
 	bigRound := func(x *big.Float, mode string) uint64 {
 		if x.Sign() == 0 {
 			return 0

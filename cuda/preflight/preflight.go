@@ -156,7 +156,9 @@ func Message(err error) string {
 		}
 	}
 	b.WriteString("The default build (go build, without -tags cuda) runs without a GPU: use -device cpu (the Go engine) or -device emu (the PTX emulator).\n")
-	fmt.Fprintf(&b, "To start this binary anyway (for -device cpu, emu or auto), set %s=1.\n", EnvOptional)
+	if os.Getenv(EnvOptional) != "1" {
+		fmt.Fprintf(&b, "To start this binary anyway (for -device cpu, emu or auto), set %s=1.\n", EnvOptional)
+	}
 	return b.String()
 }
 

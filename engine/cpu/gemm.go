@@ -100,12 +100,13 @@ func init() {
 
 // gemmConfig chooses a path; tests compare the paths and worker counts bit for bit.
 type gemmConfig struct {
-	asm     bool // use the assembly microkernel (requires gemmHaveAsm)
+	asm     bool // use the assembly microkernels (requires gemmHaveAsm)
+	wide    bool // and the AVX-512 one where possible (requires gemmHaveAsm512)
 	workers int  // goroutines for large products
 }
 
 func gemmDefault() gemmConfig {
-	return gemmConfig{asm: gemmHaveAsm, workers: runtime.GOMAXPROCS(0)}
+	return gemmConfig{asm: gemmHaveAsm, wide: gemmHaveAsm512, workers: runtime.GOMAXPROCS(0)}
 }
 
 // gemm checks shapes and runs one product on the chosen path.
@@ -130,7 +131,7 @@ func gemm(name string, ta, tb bool, a, b, bias, c []float32, m, n, k, act int, a
 		return
 	}
 	if cfg.asm && gemmHaveAsm {
-		gemmFast(ta, tb, a, b, bias, c, m, n, k, act, accumulate, cfg.workers)
+		gemmFast(ta, tb, a, b, bias, c, m, n, k, act, accumulate, cfg)
 		return
 	}
 	gemmScalar(ta, tb, a, b, bias, c, m, n, k, act, accumulate, cfg.workers)

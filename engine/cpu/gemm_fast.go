@@ -48,6 +48,7 @@ type gemmSpec struct {
 	ldc      int // C's row length (its n)
 	act      int
 	acc      bool
+	wide     bool // use the AVX-512 kernel on pairs of panels
 }
 
 // gemmPlan is a gemmSpec with the state of its run.
@@ -65,8 +66,8 @@ type gemmPlan struct {
 var gemmPlans = sync.Pool{New: func() any { return new(gemmPlan) }}
 
 // gemmFast maps the product onto a plan and runs it on up to workers goroutines.
-func gemmFast(ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate bool, workers int) {
-	s := gemmSpec{K: k, c: c, bias: bias, ldc: n, act: act, acc: accumulate}
+func gemmFast(ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate bool, cfg gemmConfig) {
+	s := gemmSpec{K: k, c: c, bias: bias, ldc: n, act: act, acc: accumulate, wide: cfg.wide && gemmHaveAsm512}
 	switch {
 	case !ta && !tb: // X = A (m,k), Y = B (k,n) by rows
 		s.R, s.S, s.x, s.xrs, s.xcs, s.y, s.ldy = m, n, a, k, 1, b, n
@@ -84,7 +85,7 @@ func gemmFast(ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate
 			s.R, s.S, s.x, s.xrs, s.xcs, s.y, s.ldy, s.yCols = m, n, a, k, 1, b, k, true
 		}
 	}
-	s.run(workers)
+	s.run(cfg.workers)
 }
 
 // run runs the product on up to workers goroutines.
@@ -307,7 +308,10 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 			flags = gemmFlagLoad
 		}
 		last := k0+kb == K
-		for cq := c0; cq < c1; cq++ {
+		for cq := c0; cq < c1; {
+			// Two panels at a time with the AVX-512 kernel when both go the same way
+			// (both to C, or both to scratch).
+			pair := p.wide && cq+1 < c1 && (cq+1 < fullS) == (cq < fullS)
 			bp := &p.ypack[cq*gemmNR*K+k0*gemmNR]
 			var bias *float32
 			if p.bias != nil && cq < fullS {
@@ -323,12 +327,20 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 					xp = &p.xrem[k0*gemmMR]
 				}
 				sp := &scratch[(q-q0)*gemmMR*lds+(cq-c0)*gemmNR]
+				dp, ldd, bp2, fl := sp, lds*4, (*float32)(nil), flags
 				if last && q < fullR && cq < fullS {
-					gemmKernel6x16(kb, xp, rs, cs, bp, gemmNR*4, sp, lds*4,
-						&p.c[r*p.ldc+cq*gemmNR], p.ldc*4, bias, flags|fin)
-				} else {
-					gemmKernel6x16(kb, xp, rs, cs, bp, gemmNR*4, sp, lds*4, sp, lds*4, nil, flags)
+					dp, ldd, bp2, fl = &p.c[r*p.ldc+cq*gemmNR], p.ldc*4, bias, flags|fin
 				}
+				if pair {
+					gemmKernel6x32(kb, xp, rs, cs, bp, gemmNR*4, gemmNR*K*4, sp, lds*4, dp, ldd, bp2, fl)
+				} else {
+					gemmKernel6x16(kb, xp, rs, cs, bp, gemmNR*4, sp, lds*4, dp, ldd, bp2, fl)
+				}
+			}
+			if pair {
+				cq += 2
+			} else {
+				cq++
 			}
 		}
 	}

@@ -6,9 +6,13 @@ package cpu
 // gemm_amd64.s (same signatures as gemm_stub_amd64.go) and are never called.
 
 // gemmHaveAsm is false: there is no microkernel here.
-const gemmHaveAsm = false
+const gemmHaveAsm, gemmHaveAsm512 = false, false
 
 func gemmKernel6x16(kc int, a *float32, rsa int, csa int, b *float32, ldb int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int) {
+	panic("cpu: gemm microkernel called without assembly")
+}
+
+func gemmKernel6x32(kc int, a *float32, rsa int, csa int, b *float32, ldb int, pstride int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int) {
 	panic("cpu: gemm microkernel called without assembly")
 }
 

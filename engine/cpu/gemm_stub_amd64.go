@@ -9,6 +9,13 @@ package cpu
 // acc to the tile at dst (rows ldd bytes apart). Requires AVX2 and FMA.
 func gemmKernel6x16(kc int, a *float32, rsa int, csa int, b *float32, ldb int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int)
 
+// gemmKernel6x32 runs kc steps of k of the fma chains of a 6x32 tile of C:
+// acc[i][j] = fma(a[i*rsa + k*csa], b[k*ldb + j], acc[i][j]) for k = 0..kc-1 in order
+// (strides in bytes), from +0 or (flags&1) from the tile at src (rows lds bytes apart);
+// then acc = acc + bias[j] (flags&2), then acc = dst[i][j] + acc (flags&4), and stores
+// acc to the tile at dst (rows ldd bytes apart). Columns 16..31 of b are pstride bytes after columns 0..15. Requires AVX-512F.
+func gemmKernel6x32(kc int, a *float32, rsa int, csa int, b *float32, ldb int, pstride int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int)
+
 // gemmPackRows16 packs np >= 1 panels of 16 columns of kc rows (ld bytes apart at
 // src) into dst: panel q's row k goes to dst + q*dstride + 64k bytes. Requires AVX.
 func gemmPackRows16(kc int, src *float32, ld int, dst *float32, np int, dstride int)

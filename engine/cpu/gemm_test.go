@@ -181,8 +181,19 @@ func gemmCases(r *rand.Rand) []gemmCase {
 	return cs
 }
 
+// gemmAsmConfigs are the assembly configurations this CPU can run: the AVX2 kernel
+// alone and, with AVX-512, the wide kernel too, each on 1 and on 3 workers.
+func gemmAsmConfigs() []gemmConfig {
+	cs := []gemmConfig{{asm: true, workers: 1}, {asm: true, workers: 3}}
+	if gemmHaveAsm512 {
+		cs = append(cs, gemmConfig{asm: true, wide: true, workers: 1}, gemmConfig{asm: true, wide: true, workers: 3})
+	}
+	return cs
+}
+
 // TestGemmAsmMatchesScalar compares the assembly path with the scalar path bit for bit
-// (NaN as a class) on every case of gemmCases for each product, on 1 and 3 workers.
+// (NaN as a class) on every case of gemmCases for each product, in every
+// configuration of gemmAsmConfigs.
 func TestGemmAsmMatchesScalar(t *testing.T) {
 	if !gemmHaveAsm {
 		t.Skip("no AVX2+FMA: only the scalar path runs here")
@@ -197,9 +208,9 @@ func TestGemmAsmMatchesScalar(t *testing.T) {
 			}
 			c0 := gemmRand(r, g.m*g.n, g.bad)
 			want := gemmRun(op.ta, op.tb, a, b, bias, c0, g.m, g.n, g.k, g.act, g.acc, gemmConfig{asm: false, workers: 2})
-			for _, w := range []int{1, 3} {
-				got := gemmRun(op.ta, op.tb, a, b, bias, c0, g.m, g.n, g.k, g.act, g.acc, gemmConfig{asm: true, workers: w})
-				gemmRequireSame(t, want, got, fmt.Sprintf("Gemm%s %v workers=%d", op.name, g, w))
+			for _, cfg := range gemmAsmConfigs() {
+				got := gemmRun(op.ta, op.tb, a, b, bias, c0, g.m, g.n, g.k, g.act, g.acc, cfg)
+				gemmRequireSame(t, want, got, fmt.Sprintf("Gemm%s %v %+v", op.name, g, cfg))
 			}
 		}
 	}
@@ -212,21 +223,25 @@ func TestGemmNTBothLayouts(t *testing.T) {
 		t.Skip("no AVX2+FMA")
 	}
 	r := rand.New(rand.NewSource(3))
-	for _, s := range [][3]int{{5, 200, 40}, {200, 5, 40}, {37, 41, 23}, {41, 37, 24}} {
+	for _, s := range [][3]int{{5, 200, 40}, {200, 5, 40}, {37, 41, 23}, {41, 37, 24}, {70, 100, 300}} {
 		m, n, k := s[0], s[1], s[2]
 		a, b, bias := gemmRand(r, m*k, 0.02), gemmRand(r, n*k, 0.02), gemmRand(r, n, 0)
 		c0 := gemmRand(r, m*n, 0)
 		want := gemmRun(false, true, a, b, bias, c0, m, n, k, fmath.ActTanh, true, gemmConfig{workers: 1})
-		for _, trans := range []bool{false, true} {
+		for _, layout := range []struct{ trans, wide bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			trans := layout.trans
+			if layout.wide && !gemmHaveAsm512 {
+				continue
+			}
 			got := append([]float32(nil), c0...)
-			p := gemmSpec{K: k, c: got, bias: bias, ldc: n, act: fmath.ActTanh, acc: true, yCols: true}
+			p := gemmSpec{K: k, c: got, bias: bias, ldc: n, act: fmath.ActTanh, acc: true, yCols: true, wide: layout.wide}
 			if trans {
 				p.R, p.S, p.x, p.xrs, p.xcs, p.y, p.ldy, p.transOut = n, m, b, k, 1, a, k, true
 			} else {
 				p.R, p.S, p.x, p.xrs, p.xcs, p.y, p.ldy = m, n, a, k, 1, b, k
 			}
 			p.run(2)
-			gemmRequireSame(t, want, got, fmt.Sprintf("GemmNT %dx%dx%d transOut=%v", m, k, n, trans))
+			gemmRequireSame(t, want, got, fmt.Sprintf("GemmNT %dx%dx%d %+v", m, k, n, layout))
 		}
 	}
 }
@@ -464,25 +479,38 @@ func gemmBench(b *testing.B, ta, tb bool, m, k, n int, cfg gemmConfig) {
 // shapes of the MNIST model's linear layers (M = batch 100) and at 1024³. Names give
 // M x K x N.
 func BenchmarkGemm(b *testing.B) {
-	for _, s := range []struct {
-		name    string
-		ta, tb  bool
-		m, k, n int
-	}{
-		{"NN_100x784x512", false, false, 100, 784, 512},
-		{"NN_100x512x512", false, false, 100, 512, 512},
-		{"NT_100x512x512", false, true, 100, 512, 512},
-		{"TN_100x512x512", true, false, 100, 512, 512},
-		{"NN_1024x1024x1024", false, false, 1024, 1024, 1024},
-		// The first layer's backward (784 -> 512, batch 100): dX = dY·Wᵀ, dW = Xᵀ·dY.
-		{"NT_100x512x784", false, true, 100, 512, 784},
-		{"TN_784x100x512", true, false, 784, 100, 512},
-	} {
+	for _, s := range gemmBenchShapes {
 		b.Run(s.name, func(b *testing.B) { gemmBench(b, s.ta, s.tb, s.m, s.k, s.n, gemmDefault()) })
 	}
 }
 
-// BenchmarkGemmOneCore is BenchmarkGemm's 1024³ and 100x512x512 NN on one goroutine.
+var gemmBenchShapes = []struct {
+	name    string
+	ta, tb  bool
+	m, k, n int
+}{
+	{"NN_100x784x512", false, false, 100, 784, 512},
+	{"NN_100x512x512", false, false, 100, 512, 512},
+	{"NT_100x512x512", false, true, 100, 512, 512},
+	{"TN_100x512x512", true, false, 100, 512, 512},
+	{"NN_1024x1024x1024", false, false, 1024, 1024, 1024},
+	// The first layer's backward (784 -> 512, batch 100): dX = dY·Wᵀ, dW = Xᵀ·dY.
+	{"NT_100x512x784", false, true, 100, 512, 784},
+	{"TN_784x100x512", true, false, 784, 100, 512},
+}
+
+// BenchmarkGemmAVX2 is BenchmarkGemm with the AVX2 microkernel only (what a CPU
+// without AVX-512 runs).
+func BenchmarkGemmAVX2(b *testing.B) {
+	cfg := gemmDefault()
+	cfg.wide = false
+	for _, s := range gemmBenchShapes[:5] {
+		b.Run(s.name, func(b *testing.B) { gemmBench(b, s.ta, s.tb, s.m, s.k, s.n, cfg) })
+	}
+}
+
+// BenchmarkGemmOneCore is BenchmarkGemm's 1024³ and 100x512x512 NN on one goroutine
+// (default kernels).
 func BenchmarkGemmOneCore(b *testing.B) {
 	cfg := gemmDefault()
 	cfg.workers = 1

@@ -17,8 +17,9 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// Microkernel shape: mr rows by nr = 16 columns (two YMM registers per row), 12
-// accumulators + 2 B registers + 1 broadcast = 15 of the 16 YMM registers.
+// Microkernel shape: mr rows by nr = 16 columns (two YMM registers per row; the
+// AVX-512 kernel takes two panels, 32 columns), 12 accumulators + 2 B registers + 1
+// broadcast = 15 of the 16 YMM registers.
 const (
 	mr     = 6
 	nr     = 16
@@ -26,7 +27,8 @@ const (
 )
 
 func main() {
-	kernel()
+	kernel(false)
+	kernel(true)
 	packRows()
 	packCols()
 	Generate()
@@ -39,32 +41,53 @@ const (
 	flagOldDst = 4 // then: acc = dst_old[i][j] + acc
 )
 
-// kernel emits gemmKernel6x16:
+// kernel emits gemmKernel6x16 (AVX2: 16 columns = two YMM registers per row) and,
+// with wide, gemmKernel6x32 (AVX-512: 32 columns = two ZMM registers per row, taken
+// from two 16-column panels pstride bytes apart):
 //
 //	for k := 0; k < kc; k++ {
 //		for i := 0; i < 6; i++ {
-//			for j := 0; j < 16; j++ { acc[i][j] = fma(a[i,k], b[k,j], acc[i][j]) }
+//			for j := 0; j < cols; j++ { acc[i][j] = fma(a[i,k], b[k,j], acc[i][j]) }
 //		}
 //	}
 //
-// with a[i,k] at a + i*rsa + k*csa (bytes), b's rows ldb bytes apart (64 when packed), acc
-// starting from +0 or from the tile at src (row stride lds bytes), then the optional
-// epilogue additions in the contract's order, stored to the tile at dst (row stride
-// ldd bytes).
-func kernel() {
-	TEXT("gemmKernel6x16", NOSPLIT, "func(kc int, a *float32, rsa, csa int, b *float32, ldb int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int)")
-	Doc("gemmKernel6x16 runs kc steps of k of the fma chains of a 6x16 tile of C:",
+// with a[i,k] at a + i*rsa + k*csa (bytes), b's rows ldb bytes apart (64 when packed),
+// acc starting from +0 or from the tile at src (row stride lds bytes), then the
+// optional epilogue additions in the contract's order, stored to the tile at dst (row
+// stride ldd bytes). Both use 12 accumulators, 2 registers of b and 1 broadcast.
+func kernel(wide bool) {
+	name, cols, vec, vbytes := "gemmKernel6x16", 16, YMM, 32
+	sig := "func(kc int, a *float32, rsa, csa int, b *float32, ldb int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int)"
+	req := "Requires AVX2 and FMA."
+	if wide {
+		name, cols, vec, vbytes = "gemmKernel6x32", 32, ZMM, 64
+		sig = "func(kc int, a *float32, rsa, csa int, b *float32, ldb, pstride int, src *float32, lds int, dst *float32, ldd int, bias *float32, flags int)"
+		req = "Columns 16..31 of b are pstride bytes after columns 0..15. Requires AVX-512F."
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(fmt.Sprintf("%s runs kc steps of k of the fma chains of a 6x%d tile of C:", name, cols),
 		"acc[i][j] = fma(a[i*rsa + k*csa], b[k*ldb + j], acc[i][j]) for k = 0..kc-1 in order",
 		"(strides in bytes), from +0 or (flags&1) from the tile at src (rows lds bytes apart);",
 		"then acc = acc + bias[j] (flags&2), then acc = dst[i][j] + acc (flags&4), and stores",
-		"acc to the tile at dst (rows ldd bytes apart). Requires AVX2 and FMA.")
+		"acc to the tile at dst (rows ldd bytes apart). "+req)
 	kc := Load(Param("kc"), GP64())
 	a0 := Load(Param("a"), GP64())
 	rs := Load(Param("rsa"), GP64())
 	cs := Load(Param("csa"), GP64())
 	b := Load(Param("b"), GP64())
 	ldb := Load(Param("ldb"), GP64())
+	var ps Register
+	if wide {
+		ps = Load(Param("pstride"), GP64())
+	}
 	flags := Load(Param("flags"), GP64())
+	// bHalf addresses the second register's columns of b's current row.
+	bHalf := func() Mem {
+		if wide {
+			return Mem{Base: b, Index: ps, Scale: 1}
+		}
+		return Mem{Base: b, Disp: vbytes}
+	}
 
 	// Rows 0..2 are a0, a0+rs, a0+2rs; rows 3..5 the same from a3 = a0 + 3rs.
 	a3 := GP64()
@@ -86,15 +109,19 @@ func kernel() {
 
 	var acc [mr][2]VecVirtual
 	for i := range acc {
-		acc[i][0], acc[i][1] = YMM(), YMM()
+		acc[i][0], acc[i][1] = vec(), vec()
 	}
 
 	Comment("Start the chains from +0, or from the tile at src.")
 	TESTQ(U32(flagLoad), flags)
 	JNZ(LabelRef("loadsrc"))
+	zero := VXORPS
+	if wide {
+		zero = VPXORD // VXORPS on ZMM registers would need AVX512DQ
+	}
 	for i := range acc {
-		VXORPS(acc[i][0], acc[i][0], acc[i][0])
-		VXORPS(acc[i][1], acc[i][1], acc[i][1])
+		zero(acc[i][0], acc[i][0], acc[i][0])
+		zero(acc[i][1], acc[i][1], acc[i][1])
 	}
 	JMP(LabelRef("start"))
 	Label("loadsrc")
@@ -102,7 +129,7 @@ func kernel() {
 	lds := Load(Param("lds"), GP64())
 	for i := range acc {
 		VMOVUPS(Mem{Base: src}, acc[i][0])
-		VMOVUPS(Mem{Base: src, Disp: 32}, acc[i][1])
+		VMOVUPS(Mem{Base: src, Disp: vbytes}, acc[i][1])
 		if i < mr-1 {
 			ADDQ(lds, src)
 		}
@@ -110,11 +137,11 @@ func kernel() {
 	Label("start")
 
 	step := func() {
-		b0, b1 := YMM(), YMM()
+		b0, b1 := vec(), vec()
 		VMOVUPS(Mem{Base: b}, b0)
-		VMOVUPS(Mem{Base: b, Disp: 32}, b1)
+		VMOVUPS(bHalf(), b1)
 		for i := 0; i < mr; i++ {
-			t := YMM()
+			t := vec()
 			VBROADCASTSS(rowA(i), t)
 			VFMADD231PS(b0, t, acc[i][0])
 			VFMADD231PS(b1, t, acc[i][1])
@@ -147,9 +174,9 @@ func kernel() {
 	TESTQ(U32(flagBias), flags)
 	JZ(LabelRef("nobias"))
 	bias := Load(Param("bias"), GP64())
-	bv0, bv1 := YMM(), YMM()
+	bv0, bv1 := vec(), vec()
 	VMOVUPS(Mem{Base: bias}, bv0)
-	VMOVUPS(Mem{Base: bias, Disp: 32}, bv1)
+	VMOVUPS(Mem{Base: bias, Disp: vbytes}, bv1)
 	for i := range acc {
 		VADDPS(bv0, acc[i][0], acc[i][0])
 		VADDPS(bv1, acc[i][1], acc[i][1])
@@ -164,7 +191,7 @@ func kernel() {
 	MOVQ(dst, dt)
 	for i := range acc {
 		VADDPS(Mem{Base: dt}, acc[i][0], acc[i][0])
-		VADDPS(Mem{Base: dt, Disp: 32}, acc[i][1], acc[i][1])
+		VADDPS(Mem{Base: dt, Disp: vbytes}, acc[i][1], acc[i][1])
 		if i < mr-1 {
 			ADDQ(ldd, dt)
 		}
@@ -172,7 +199,7 @@ func kernel() {
 	Label("store")
 	for i := range acc {
 		VMOVUPS(acc[i][0], Mem{Base: dst})
-		VMOVUPS(acc[i][1], Mem{Base: dst, Disp: 32})
+		VMOVUPS(acc[i][1], Mem{Base: dst, Disp: vbytes})
 		if i < mr-1 {
 			ADDQ(ldd, dst)
 		}

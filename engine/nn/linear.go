@@ -1,0 +1,123 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/fmath"
+)
+
+// Linear is a fully connected layer y = act(x·W + b) with W (In, Out) and b (Out),
+// row-major, batch-major activations: x is (N, In), y is (N, Out).
+type Linear struct {
+	In, Out int
+	Act     int // fmath.ActNone, ActRelu, ActTanh, ActSigmoid, ActSoftplus, ActExp
+	w, b    int // tensor indices in the Params
+	ps      *Params
+}
+
+// NewLinear declares the layer's W (Glorot normal) and b (zero) in ps.
+func NewLinear(ps *Params, name string, in, out, act int) *Linear {
+	l := &Linear{In: in, Out: out, Act: act, ps: ps}
+	l.w = ps.Add(name+".W", in*out, Glorot(in, out))
+	l.b = ps.Add(name+".b", out, Init{})
+	return l
+}
+
+// W returns the weight tensor's views.
+func (l *Linear) W() Tensor { return l.ps.Tensor(l.w) }
+
+// B returns the bias tensor's views.
+func (l *Linear) B() Tensor { return l.ps.Tensor(l.b) }
+
+// needsPre reports whether the activation's gradient needs the pre-activation: it does
+// for softplus (sigmoid of the input); relu's, tanh's, sigmoid's and exp's are exact
+// functions of the output (relu: y > 0 exactly when x > 0, NaN included).
+func (l *Linear) needsPre() bool { return l.Act == fmath.ActSoftplus }
+
+// Scratch is the per-batch memory a Linear needs besides its input and output: the
+// pre-activation (softplus only) and the gradient of the pre-activation.
+type Scratch struct {
+	Pre, DPre *engine.Buf
+}
+
+// NewScratch allocates the layer's scratch for batches of up to n rows.
+func (l *Linear) NewScratch(b engine.Backend, n int, tag string) (Scratch, error) {
+	var s Scratch
+	var err error
+	if l.needsPre() {
+		if s.Pre, err = b.New(n*l.Out, tag+" pre-activation"); err != nil {
+			return s, err
+		}
+	}
+	if l.Act != fmath.ActNone {
+		s.DPre, err = b.New(n*l.Out, tag+" pre-activation gradient")
+	}
+	return s, err
+}
+
+// tiles is the GEMM kernels' work for an (m, n) output: 256 threads per 64x64 tile.
+func tiles(m, n int) int { return ((m + 63) / 64) * ((n + 63) / 64) * 256 }
+
+// Forward computes y (N, Out) = act(x (N, In)·W + b).
+func (l *Linear) Forward(b engine.Backend, x, y *engine.Buf, n int, s Scratch) error {
+	if err := l.check("forward", x, y, n); err != nil {
+		return err
+	}
+	w, bias := l.W(), l.B()
+	if !l.needsPre() {
+		// The activation is fused into the GEMM's epilogue.
+		return b.Launch("gemm_nn", tiles(n, l.Out), x, w.P, bias.P, y, n, l.Out, l.In, l.Act, 0)
+	}
+	if err := b.Launch("gemm_nn", tiles(n, l.Out), x, w.P, bias.P, s.Pre, n, l.Out, l.In, fmath.ActNone, 0); err != nil {
+		return err
+	}
+	return b.Launch("act_fwd", n*l.Out, s.Pre, y, n*l.Out, l.Act)
+}
+
+// Backward takes dy (N, Out), the gradient of the loss with respect to y, and adds the
+// gradients of W and b into the Params' gradient buffer (they accumulate across calls
+// until ZeroGrad). If dx is not nil it receives the gradient with respect to x
+// (overwritten, or added when accumulateDX).
+func (l *Linear) Backward(b engine.Backend, x, y, dy, dx *engine.Buf, n int, s Scratch, accumulateDX bool) error {
+	if err := l.check("backward", x, y, n); err != nil {
+		return err
+	}
+	dpre := dy
+	if l.Act != fmath.ActNone {
+		pre := y // see needsPre
+		if l.needsPre() {
+			pre = s.Pre
+		}
+		if err := b.Launch("act_bwd", n*l.Out, pre, y, dy, s.DPre, n*l.Out, l.Act, 0); err != nil {
+			return err
+		}
+		dpre = s.DPre
+	}
+	w, bias := l.W(), l.B()
+	// dW (In, Out) += xᵀ (In, N) · dpre (N, Out)
+	if err := b.Launch("gemm_tn", tiles(l.In, l.Out), x, dpre, nil, w.G, l.In, l.Out, n, fmath.ActNone, 1); err != nil {
+		return err
+	}
+	// db (Out) += column sums of dpre (N, Out)
+	if err := b.Launch("colsum", l.Out, dpre, bias.G, n, l.Out, 1); err != nil {
+		return err
+	}
+	if dx == nil {
+		return nil
+	}
+	// dx (N, In) = dpre (N, Out) · Wᵀ (Out, In)
+	acc := 0
+	if accumulateDX {
+		acc = 1
+	}
+	return b.Launch("gemm_nt", tiles(n, l.In), dpre, w.P, nil, dx, n, l.In, l.Out, fmath.ActNone, acc)
+}
+
+func (l *Linear) check(op string, x, y *engine.Buf, n int) error {
+	if x.Len() < n*l.In || y.Len() < n*l.Out {
+		return fmt.Errorf("nn: linear %dx%d %s: batch of %d needs x of %d and y of %d, got %d and %d",
+			l.In, l.Out, op, n, n*l.In, n*l.Out, x.Len(), y.Len())
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+// Package nn holds the building blocks of the models on any engine.Backend: a flat
+// parameter store with its gradients and Adam state, and fully connected layers whose
+// forward and backward passes are written out by hand as kernel launches (the llm.c
+// way: buffers laid out once, shapes in comments, no graph).
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+)
+
+// Params is every trainable float32 of a model in one buffer, with a gradient buffer
+// and Adam's two moment buffers of the same layout, so that zeroing the gradients and
+// the optimizer step are one launch each whatever the number of tensors.
+type Params struct {
+	b      engine.Backend
+	names  []string
+	offs   []int
+	sizes  []int
+	inits  []Init
+	n      int
+	P, G   *engine.Buf // parameters and their gradients
+	M, V   *engine.Buf // Adam's first and second moments
+	step   int         // Adam steps taken
+	frozen bool
+}
+
+// Init says how a tensor's initial values are drawn.
+type Init struct {
+	// Std is the standard deviation of the normal draw; 0 gives Const everywhere.
+	Std   float32
+	Const float32
+}
+
+// Glorot returns the Glorot/Xavier normal initialisation for a fan-in x fan-out matrix.
+func Glorot(fanIn, fanOut int) Init {
+	return Init{Std: float32(math.Sqrt(2 / float64(fanIn+fanOut)))}
+}
+
+// Tensor is one named tensor of a Params: its values and gradient as views.
+type Tensor struct {
+	Name string
+	P, G *engine.Buf
+}
+
+// NewParams returns an empty parameter store on b.
+func NewParams(b engine.Backend) *Params { return &Params{b: b} }
+
+// Add declares a tensor of n values. It must be called before Alloc.
+func (ps *Params) Add(name string, n int, init Init) int {
+	if ps.frozen {
+		panic("nn: Params.Add after Alloc: " + name)
+	}
+	ps.names = append(ps.names, name)
+	ps.offs = append(ps.offs, ps.n)
+	ps.sizes = append(ps.sizes, n)
+	ps.inits = append(ps.inits, init)
+	ps.n += n
+	return len(ps.names) - 1
+}
+
+// Len returns the number of parameters.
+func (ps *Params) Len() int { return ps.n }
+
+// Alloc allocates the four buffers, draws the initial values and zeroes the gradients
+// and moments. The values are drawn on the host by the Philox twin (engine/cpu) from
+// seed, stream = tensor index, and uploaded, so every backend starts from the same bits.
+func (ps *Params) Alloc(seed uint64) error {
+	ps.frozen = true
+	var err error
+	alloc := func(tag string) *engine.Buf {
+		if err != nil {
+			return nil
+		}
+		var buf *engine.Buf
+		buf, err = ps.b.New(ps.n, tag)
+		return buf
+	}
+	ps.P, ps.G, ps.M, ps.V = alloc("parameters"), alloc("gradients"), alloc("adam m"), alloc("adam v")
+	if err != nil {
+		return err
+	}
+	host := make([]float32, ps.n)
+	for i, init := range ps.inits {
+		v := host[ps.offs[i] : ps.offs[i]+ps.sizes[i]]
+		if init.Std == 0 {
+			for j := range v {
+				v[j] = init.Const
+			}
+			continue
+		}
+		cpu.RandNormal(v, len(v), seed, uint64(i))
+		for j := range v {
+			v[j] = float32(v[j]*init.Std) + init.Const
+		}
+	}
+	if err := ps.b.Upload(ps.P, host); err != nil {
+		return err
+	}
+	for _, buf := range []*engine.Buf{ps.G, ps.M, ps.V} {
+		if err := Fill(ps.b, buf, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tensor returns the views of tensor i (as returned by Add).
+func (ps *Params) Tensor(i int) Tensor {
+	return Tensor{Name: ps.names[i], P: ps.P.Slice(ps.offs[i], ps.sizes[i]), G: ps.G.Slice(ps.offs[i], ps.sizes[i])}
+}
+
+// ZeroGrad sets every gradient to zero.
+func (ps *Params) ZeroGrad() error { return Fill(ps.b, ps.G, 0) }
+
+// Adam holds the optimizer's settings.
+type Adam struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float32
+}
+
+// DefaultAdam returns Adam with the usual defaults and learning rate lr.
+func DefaultAdam(lr float32) Adam { return Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8} }
+
+// Step applies one Adam update with the current gradients (one launch of adam_step).
+func (ps *Params) Step(o Adam) error {
+	ps.step++
+	bc1, bc2 := cpu.AdamBiasCorrections(o.Beta1, o.Beta2, ps.step)
+	return ps.b.Launch("adam_step", ps.n, ps.P, ps.G, ps.M, ps.V, ps.n,
+		o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, bc1, bc2)
+}
+
+// Steps returns the number of optimizer steps taken.
+func (ps *Params) Steps() int { return ps.step }
+
+// Release gives the four buffers back to the backend.
+func (ps *Params) Release() error {
+	for _, buf := range []*engine.Buf{ps.P, ps.G, ps.M, ps.V} {
+		if buf != nil {
+			if err := ps.b.Release(buf); err != nil {
+				return err
+			}
+		}
+	}
+	ps.P, ps.G, ps.M, ps.V = nil, nil, nil, nil
+	return nil
+}
+
+// Fill sets every element of buf to v.
+func Fill(b engine.Backend, buf *engine.Buf, v float32) error {
+	return b.Launch("ew_fill", buf.Len(), buf, buf.Len(), v)
+}
+
+// String describes the store: one line per tensor.
+func (ps *Params) String() string {
+	s := fmt.Sprintf("%d parameters", ps.n)
+	for i, name := range ps.names {
+		s += fmt.Sprintf("\n  %-24s %d", name, ps.sizes[i])
+	}
+	return s
+}
