@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	ieee "github.com/gmvae/gmvae/internal/f32"
 )
 
 // thread states.
@@ -160,7 +162,7 @@ func (b *blockRun) run(t *thread) error {
 		case opMulF32:
 			r[in.d] = u32f(float32(f32(r[in.a]) * f32(r[in.b])))
 		case opFmaF32:
-			r[in.d] = u32f(FMA32(f32(r[in.a]), f32(r[in.b]), f32(r[in.c])))
+			r[in.d] = u32f(ieee.FMA(f32(r[in.a]), f32(r[in.b]), f32(r[in.c])))
 		case opDivF32:
 			r[in.d] = u32f(float32(f32(r[in.a]) / f32(r[in.b])))
 		case opSqrtF32:

@@ -5,41 +5,6 @@ import (
 	"math/big"
 )
 
-// FMA32 returns x*y+z rounded once to float32 (round to nearest even), like PTX
-// fma.rn.f32 and CUDA's fmaf, subnormals included.
-//
-// The product of two float32 values is exact in float64. The float64 sum s = p+z is
-// rounded; its exact error e is recovered with Knuth's TwoSum. If e != 0 and s is
-// even, s is moved one float64 ulp towards the exact sum, which gives the sum rounded
-// to odd at 53 bits; rounding that to 24 bits (or fewer, for subnormal results) is the
-// correctly rounded result (Boldo and Melquiond, "Emulation of FMA and correctly
-// rounded sums: proved algorithms using rounding to odd", IEEE TC 2008).
-//
-// It is an independent implementation of the same algorithm as engine/fmath.FMA (the
-// cuda packages may not import the engine); engine/kerneltest compares the two.
-func FMA32(x, y, z float32) float32 {
-	p := float64(x) * float64(y)
-	c := float64(z)
-	s := p + c
-	if s == 0 || s-s != 0 { // exact zero (IEEE sign rules hold), or Inf/NaN
-		return float32(s)
-	}
-	v := s - p
-	e := (p - (s - v)) + (c - v)
-	if e != 0 {
-		b := math.Float64bits(s)
-		if b&1 == 0 {
-			if (e > 0) == (s > 0) {
-				b++ // away from zero
-			} else {
-				b--
-			}
-			s = math.Float64frombits(b)
-		}
-	}
-	return float32(s)
-}
-
 func nextUp32(x float32) float32   { return math.Nextafter32(x, float32(math.Inf(1))) }
 func nextDown32(x float32) float32 { return math.Nextafter32(x, float32(math.Inf(-1))) }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
 	"github.com/gmvae/gmvae/kernels"
 )
 
@@ -200,52 +199,3 @@ func compareKernel(t *testing.T, module, name string, seed int64) (int, emu.Stat
 	return n, dev.Stats(), ok
 }
 
-// TestFMA32MatchesFmath checks that the emulator's fma.rn.f32 (emu.FMA32) and the CPU
-// twins' fmath.FMA give the same bits, on random inputs aimed at rounding midpoints
-// and at subnormal, overflowing and cancelling results.
-func TestFMA32MatchesFmath(t *testing.T) {
-	r := rand.New(rand.NewSource(7))
-	n := 2_000_000
-	if testing.Short() {
-		n = 200_000
-	}
-	rnd := func() float32 {
-		switch r.Intn(8) {
-		case 0: // any bits
-			return math.Float32frombits(r.Uint32())
-		case 1: // subnormal
-			return math.Float32frombits(r.Uint32() & 0x807fffff)
-		case 2: // small integer-ish mantissas: exact products, ties
-			return float32(r.Intn(1<<12)-1<<11) * float32(math.Ldexp(1, r.Intn(40)-20))
-		default:
-			return float32(r.NormFloat64() * math.Ldexp(1, r.Intn(60)-30))
-		}
-	}
-	bad := 0
-	for i := 0; i < n; i++ {
-		x, y := rnd(), rnd()
-		var z float32
-		switch r.Intn(4) {
-		case 0: // cancel the product: z = -(x*y) rounded, plus a tiny perturbation
-			z = -float32(float64(x) * float64(y))
-			if r.Intn(2) == 0 {
-				z = math.Nextafter32(z, float32(math.Inf(1)))
-			}
-		case 1: // z half an ulp away from the product's rounding boundary
-			p := float32(float64(x) * float64(y))
-			z = p * float32(math.Ldexp(1, -24-r.Intn(3)))
-		default:
-			z = rnd()
-		}
-		a, b := emu.FMA32(x, y, z), fmath.FMA(x, y, z)
-		if !SameF32(a, b) {
-			if bad < 5 {
-				t.Errorf("fma(%g, %g, %g): emu %#08x, fmath %#08x", x, y, z, math.Float32bits(a), math.Float32bits(b))
-			}
-			bad++
-		}
-	}
-	if bad > 0 {
-		t.Errorf("%d of %d differ", bad, n)
-	}
-}
