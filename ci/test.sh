@@ -20,3 +20,5 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
 echo "== go test"
 go test -count=1 ./...
+echo "== go test -tags cuda (GPU tests skip without a GPU; their emulator twins run)"
+GMVAE_CUDA_OPTIONAL=1 go test -count=1 -tags cuda ./cuda/driver/ ./engine/kerneltest/ ./engine/

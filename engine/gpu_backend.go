@@ -233,3 +233,11 @@ func (g *GPU) Close() error {
 	g.funcs = map[string]cuda.Function{}
 	return err
 }
+
+// CopyBuf copies src into dst on the device (same length).
+func (g *GPU) CopyBuf(dst, src *Buf) error {
+	if err := checkLen("copy", src.n, dst.n); err != nil {
+		return err
+	}
+	return g.dev.MemcpyDtoD(dst.ptr, src.ptr, int64(src.n)*4)
+}

@@ -19,17 +19,26 @@
 //
 // # Threads
 //
-// A Device owns the device's primary context (cuDevicePrimaryCtxRetain) on one
-// goroutine locked to its OS thread, which makes every call that only queues work or
-// manages resources (allocation, asynchronous copies, memset, module loading,
-// launches, streams, events). Calls from any goroutine are forwarded to it over a
-// channel, so the context is current on that one thread only.
+// A Device holds a reference to the device's primary context
+// (cuDevicePrimaryCtxRetain) from Open to Close. How its calls reach the driver
+// depends on Options.Forward:
 //
-// Calls that wait for the GPU (Synchronize, Stream.Synchronize, Event.Synchronize
-// and the synchronous copies MemcpyHtoD/DtoH/DtoD) run on the calling goroutine
-// instead, locked to its thread with the context made current for the call: a wait
-// there never holds up another goroutine's launches and copies (the trainer waiting
-// for a step's loss must not delay the loader's copy of the next batch).
+//   - Forward (the owner-thread design): one goroutine locked to its OS thread owns
+//     the context and makes every call that only queues work or manages resources
+//     (allocation, asynchronous copies, memset, module loading, launches, streams,
+//     events); calls from any goroutine are forwarded to it over a channel, so the
+//     context is current on that one thread only. Each forwarded call pays a hand-off
+//     to the locked thread: about 11-13 µs measured on a busy 2-core machine
+//     (BenchmarkDoRoundTrip), several times the cost of cuLaunchKernel itself.
+//   - Direct (the default, Open): the same calls run on the calling goroutine, locked
+//     to its thread for the call, with the context made current and unset around it
+//     (about 60 ns of overhead, BenchmarkCallerThread), serialised by a mutex.
+//
+// In both modes the calls that wait for the GPU (Synchronize, Stream.Synchronize,
+// Event.Synchronize and the synchronous copies MemcpyHtoD/DtoH/DtoD) run on the
+// calling goroutine, outside that mutex: a wait never holds up another goroutine's
+// launches and copies (the trainer waiting for a step's loss must not delay the
+// loader's copy of the next batch).
 //
 // # Streams
 //
@@ -110,8 +119,8 @@ func (p Properties) PeakBandwidth() float64 {
 	return 2 * float64(p.MemClockKHz) * 1e3 * float64(p.MemBusBits) / 8
 }
 
-// Device is one GPU: its primary context, owned by one OS thread (see the package
-// doc). It implements cuda.Device and may be used from several goroutines.
+// Device is one GPU: a reference to its primary context (see the package doc,
+// "Threads"). It implements cuda.Device and may be used from several goroutines.
 type Device struct {
 	props Properties
 	dev   cu.Device
@@ -120,10 +129,14 @@ type Device struct {
 	// mu is held for reading for the whole of every call and exclusively by Close.
 	mu     sync.RWMutex
 	closed bool
+	// Forward mode: the context's goroutine takes jobs from work and closes exited
+	// when it ends. Direct mode: work is nil and state serialises the calls.
 	work   chan func()
 	exited chan struct{}
+	state  sync.Mutex
 
-	// Owned by the context's goroutine (touched only inside jobs).
+	// Touched only inside do's calls (on the context's goroutine in Forward mode,
+	// under state in Direct mode).
 	allocs  map[cuda.DevicePtr]int64
 	pinned  map[uintptr]pinnedBuf
 	modules map[*Module]struct{}
@@ -153,10 +166,20 @@ func Count() (int, error) {
 	return n, wrap("cuDeviceGetCount", err)
 }
 
-// Open opens device ordinal: it retains the device's primary context on a new
-// goroutine locked to its OS thread. Close releases it. Without a usable GPU the
-// error matches preflight.ErrUnavailable.
-func Open(ordinal int) (*Device, error) {
+// Options configure Open.
+type Options struct {
+	// Forward makes one goroutine, locked to its OS thread, run every call that
+	// queues work (see the package doc, "Threads"); the default runs them on the
+	// caller's goroutine.
+	Forward bool
+}
+
+// Open opens device ordinal with the default Options.
+func Open(ordinal int) (*Device, error) { return OpenWith(ordinal, Options{}) }
+
+// OpenWith opens device ordinal: it retains the device's primary context, which
+// Close releases. Without a usable GPU the error matches preflight.ErrUnavailable.
+func OpenWith(ordinal int, o Options) (*Device, error) {
 	op := fmt.Sprintf("Open(%d)", ordinal)
 	if err := preflight.Err(); err != nil {
 		return nil, &cuda.Error{Op: op, Err: err}
@@ -172,14 +195,22 @@ func Open(ordinal int) (*Device, error) {
 		return nil, cuda.Errorf(op, "no such device (%d devices)", n)
 	}
 	d := &Device{
-		work:    make(chan func()),
-		exited:  make(chan struct{}),
 		allocs:  map[cuda.DevicePtr]int64{},
 		pinned:  map[uintptr]pinnedBuf{},
 		modules: map[*Module]struct{}{},
 		streams: map[*Stream]struct{}{},
 		events:  map[*Event]struct{}{},
 	}
+	if !o.Forward {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := d.setup(ordinal); err != nil {
+			return nil, err
+		}
+		cu.SetCurrentContext(cu.CUContext{})
+		return d, nil
+	}
+	d.work, d.exited = make(chan func()), make(chan struct{})
 	ready := make(chan error)
 	go d.run(ordinal, ready)
 	if err := <-ready; err != nil {
@@ -189,8 +220,8 @@ func Open(ordinal int) (*Device, error) {
 	return d, nil
 }
 
-// run is the context's goroutine. It never unlocks its thread: when it returns, the
-// thread ends with it.
+// run is the context's goroutine (Forward mode). It never unlocks its thread: when
+// it returns, the thread ends with it.
 func (d *Device) run(ordinal int, ready chan<- error) {
 	runtime.LockOSThread()
 	defer close(d.exited)
@@ -284,12 +315,19 @@ func (d *Device) readProps(ordinal int) error {
 	return nil
 }
 
-// do runs f on the context's goroutine and returns its error, wrapped for op.
+// do runs f, a call that queues work or touches the Device's books, and returns
+// its error wrapped for op: on the context's goroutine (Forward) or on the caller's
+// thread under state (Direct).
 func (d *Device) do(op string, f func() error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
 		return cuda.Errorf(op, "device is closed")
+	}
+	if d.work == nil {
+		d.state.Lock()
+		defer d.state.Unlock()
+		return wrap(op, d.onThread(f))
 	}
 	done := donePool.Get().(chan error)
 	d.work <- func() { done <- f() }
@@ -300,22 +338,29 @@ func (d *Device) do(op string, f func() error) error {
 
 var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 
-// wait runs f, a call that may wait for the GPU, on the calling goroutine with the
-// context current on its (locked) thread.
+// wait runs f, a call that may wait for the GPU, on the calling goroutine (in both
+// modes, outside state).
 func (d *Device) wait(op string, f func() error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
 		return cuda.Errorf(op, "device is closed")
 	}
+	return wrap(op, d.onThread(f))
+}
+
+// onThread runs f on the calling goroutine, locked to its thread, with the context
+// current there for the call only (no context is left current on a thread that Go
+// reuses).
+func (d *Device) onThread(f func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cu.SetCurrentContext(d.ctx); err != nil {
-		return wrap(op+": cuCtxSetCurrent", err)
+		return wrap("cuCtxSetCurrent", err)
 	}
 	err := f()
-	cu.SetCurrentContext(cu.CUContext{}) // leave no context current on a thread Go reuses
-	return wrap(op, err)
+	cu.SetCurrentContext(cu.CUContext{})
+	return err
 }
 
 // Props returns the device's properties.
@@ -500,6 +545,9 @@ func (d *Device) Close() error {
 		return cuda.Errorf("Close", "device is closed")
 	}
 	d.closed = true
+	if d.work == nil {
+		return d.onThread(d.release)
+	}
 	done := make(chan error, 1)
 	d.work <- func() { done <- d.release() }
 	err := <-done
@@ -508,7 +556,7 @@ func (d *Device) Close() error {
 	return err
 }
 
-// release runs on the context's goroutine; it returns the first error.
+// release runs with the context current; it returns the first error.
 func (d *Device) release() error {
 	var first error
 	keep := func(op string, err error) {

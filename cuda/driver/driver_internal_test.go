@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/cuda/preflight"
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/stretchr/testify/assert"
@@ -225,4 +226,37 @@ func BenchmarkCallerThread(b *testing.B) {
 		cu.SetCurrentContext(cu.CUContext{})
 		runtime.UnlockOSThread()
 	}
+}
+
+// TestCallsWithoutContext drives the cgo paths of module loading (C log buffers
+// behind gorgonia.org/cu's JIT options), launching (8-byte slots) and pinned memory
+// on a Device without a CUDA context: the driver refuses each call, and what is
+// checked is that the calls are well-formed for cgo's pointer checks and that the
+// errors name the call. Runs without a GPU (a GPU machine refuses too: no context).
+func TestCallsWithoutContext(t *testing.T) {
+	d := newFakeDevice()
+	defer func() { close(d.work); <-d.exited }()
+	d.props.MaxGrid = [3]int{1 << 30, 65535, 65535}
+	d.props.MaxBlock = [3]int{1024, 1024, 64}
+	d.props.MaxThreadsPerBlock, d.props.SharedPerBlock = 1024, 48<<10
+
+	_, err := d.LoadModule("tiny", "//\n.version 7.0\n.target sm_70\n.address_size 64\n.visible .entry k(.param .u64 a) { ret; }\n")
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "cuda: cuModuleLoadDataEx(tiny): CUDA_ERROR_"), err.Error())
+
+	f := &Function{mod: &Module{d: d, name: "m"}, name: "k", params: []int{8, 4, 8}, attrs: FuncAttributes{MaxThreads: 1024}}
+	err = d.Launch(f, cuda.Dim3{X: 1}, cuda.Dim3{X: 32}, 0, nil, cuda.Ptr(0), cuda.F32(1), cuda.I64(3))
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "cuda: cuLaunchKernel(k): CUDA_ERROR_"), err.Error())
+	err = d.Launch(f, cuda.Dim3{X: 1}, cuda.Dim3{X: 32}, 0, nil, cuda.Ptr(0))
+	assert.EqualError(t, err, "cuda: cuLaunchKernel(k): 1 arguments for 3 parameters")
+	err = d.Launch(f, cuda.Dim3{X: 1}, cuda.Dim3{X: 32}, 48<<10+1, nil, cuda.Ptr(0), cuda.F32(1), cuda.I64(3))
+	assert.ErrorContains(t, err, "shared memory exceed")
+
+	_, err = d.AllocPinned(4096)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "cuda: cuMemAllocHost(4096 bytes): CUDA_ERROR_"), err.Error())
+	_, err = d.Alloc(1 << 20)
+	assert.True(t, strings.HasPrefix(err.Error(), "cuda: cuMemAlloc(1048576 bytes): CUDA_ERROR_"), err.Error())
+	t.Log(err)
 }

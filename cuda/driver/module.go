@@ -29,7 +29,7 @@ type Module struct {
 	perr    error            // why the PTX's entries could not be read, if so
 	infoLog string
 	funcs   map[string]*Function
-	// unloaded is written and read on the context's goroutine only.
+	// unloaded is written and read inside do's calls only.
 	unloaded bool
 }
 

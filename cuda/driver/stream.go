@@ -31,7 +31,7 @@ var (
 )
 
 // cuStream returns the gorgonia.org/cu stream for s (nil: the legacy default stream).
-// It runs on the context's goroutine.
+// It runs inside do's calls.
 func (d *Device) cuStream(op string, s cuda.Stream) (cu.Stream, error) {
 	if s == nil {
 		return cu.Stream{}, nil

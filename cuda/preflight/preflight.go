@@ -56,8 +56,13 @@
 // GODEBUG=inittrace=1, and the driver's TestPreflightRanBeforeCuInit checks it from
 // inside cuInit itself.
 //
-// Import this package only from cuda/driver: any binary that imports it runs the
-// check at start-up (and, outside tests, exits when it fails).
+// Import this package only from cuda-tagged code that links the driver (cuda/driver,
+// its drivertest helper, tools built with -tags cuda): any binary that imports it
+// runs the check at start-up and, outside tests, exits when it fails.
+// TestNoUntaggedImporter enforces that no untagged package imports it.
+//
+// `go vet`, `go build` and `go test -c` run no package init, so the check never
+// gets in the way of compiling.
 package preflight
 
 import (

@@ -36,13 +36,16 @@ func Ordinal() int {
 // Open opens the test device for t and closes it when t ends (t.Cleanup; an error
 // from Close fails t). The first call also opens a handle kept for the life of the
 // test binary, so that the primary context is created once, not once per test.
-func Open(t testing.TB) *driver.Device {
+func Open(t testing.TB) *driver.Device { t.Helper(); return OpenWith(t, driver.Options{}) }
+
+// OpenWith is Open with Options.
+func OpenWith(t testing.TB, o driver.Options) *driver.Device {
 	t.Helper()
 	keep.once.Do(func() { keep.d, keep.err = driver.Open(Ordinal()) })
 	if keep.err != nil {
 		skipOrFail(t, keep.err)
 	}
-	d, err := driver.Open(Ordinal())
+	d, err := driver.OpenWith(Ordinal(), o)
 	if err != nil {
 		skipOrFail(t, err)
 	}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the cuda-tagged binaries for a GPU machine into gpu-bin/ (git-ignored), as
+# shared/design/GPU-RUNS.md describes: test binaries of every package with GPU tests,
+# the bench and train commands, and the script that runs them there.
+#
+# Then, with the device tool:  run(command="bash gpu-bin/run.sh", carry=["gpu-bin"])
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+rm -rf gpu-bin && mkdir -p gpu-bin
+go test -c -tags cuda -o gpu-bin/driver.test ./cuda/driver/
+go test -c -tags cuda -o gpu-bin/kerneltest.test ./engine/kerneltest/
+go test -c -tags cuda -o gpu-bin/engine.test ./engine/
+go build -tags cuda -o gpu-bin/bench ./cmd/bench
+go build -tags cuda -o gpu-bin/train ./cmd/train
+cp ci/gpu-run.sh gpu-bin/run.sh
+echo "built: $(ls gpu-bin | tr '\n' ' ')"

@@ -1,0 +1,249 @@
+// Command bench times every kernel family at training sizes on a backend and prints,
+// per kernel, the median time, the achieved bandwidth or FLOP rate, and the ratio to
+// the machine's measured ceilings:
+//
+//	go run ./cmd/bench                       # CPU twins
+//	go run -tags cuda ./cmd/bench -device cuda -flops-ceiling 51e12
+//
+// The bandwidth ceiling is measured in the same run (a large device-to-device copy on
+// a GPU, a large copy in memory on the CPU); the FLOP ceiling is given by -flops-ceiling
+// (e.g. a large float32 matrix product in PyTorch on the same card, GPU-RUNS.md) or,
+// when 0, the CPU's nominal FMA peak (cores x 2 FMA units x 8 lanes x 2 flop x clock).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+)
+
+// workload is one kernel launch at a representative size.
+type workload struct {
+	name   string // shown in the table
+	kernel string
+	flops  float64 // floating-point operations of one launch (0: bandwidth-bound)
+	bytes  float64 // bytes the launch must move at least
+	work   int
+	sizes  []int          // buffer sizes, in float32 elements, for the pointer args
+	args   func(b []*engine.Buf) []any
+}
+
+func workloads(small bool) []workload {
+	s := func(big, tiny int) int {
+		if small {
+			return tiny
+		}
+		return big
+	}
+	gemm := func(m, k, n int) workload {
+		tiles := ((m + 63) / 64) * ((n + 63) / 64) * 256
+		return workload{
+			name: fmt.Sprintf("gemm_nn %dx%dx%d", m, k, n), kernel: "gemm_nn",
+			flops: 2 * float64(m) * float64(n) * float64(k), bytes: 4 * float64(m*k+k*n+m*n), work: tiles,
+			sizes: []int{m * k, k * n, n, m * n},
+			args: func(b []*engine.Buf) []any {
+				return []any{b[0], b[1], b[2], b[3], m, n, k, 0, 0}
+			},
+		}
+	}
+	n, K, D := s(1024, 64), s(16, 4), s(200, 40)
+	el := s(1<<22, 1<<12)
+	rows, cols := s(100, 20), s(784, 100)
+	return []workload{
+		gemm(s(100, 20), s(784, 64), s(512, 64)),
+		gemm(s(100, 20), s(512, 64), s(512, 64)),
+		gemm(s(1024, 64), s(1024, 64), s(1024, 64)),
+		{
+			name: fmt.Sprintf("mixture_loglik N=%d K=%d D=%d shared", n, K, D), kernel: "mixture_loglik",
+			flops: 5 * float64(n*K*D), bytes: 4 * float64(n*D+2*K*D+2*n*K+n), work: n * 256,
+			sizes: []int{n * D, K * D, K * D, n * K, n, n * K},
+			args: func(b []*engine.Buf) []any {
+				return []any{n, K, D, b[0], b[1], b[2], 0, nil, 0, b[3], b[4], b[5]}
+			},
+		},
+		{
+			name: fmt.Sprintf("kl_mixture N=%d K=%d D=%d shared", n, K, D), kernel: "kl_mixture",
+			flops: 8 * float64(n*K*D), bytes: 4 * float64(2*n*D+2*K*D+n*K), work: 32 * n * K,
+			sizes: []int{n * D, n * D, K * D, K * D, n * K},
+			args: func(b []*engine.Buf) []any {
+				return []any{n, K, D, b[0], b[1], b[2], b[3], 0, b[4]}
+			},
+		},
+		{
+			name: fmt.Sprintf("bernoulli_loglik %dx%d", rows, cols), kernel: "bernoulli_loglik",
+			bytes: 4 * float64(2*rows*cols+rows), work: 32 * rows,
+			sizes: []int{rows * cols, rows * cols, rows},
+			args:  func(b []*engine.Buf) []any { return []any{b[0], b[1], b[2], rows, cols} },
+		},
+		{
+			name: fmt.Sprintf("act_fwd tanh n=%d", el), kernel: "act_fwd",
+			bytes: 8 * float64(el), work: el, sizes: []int{el, el},
+			args: func(b []*engine.Buf) []any { return []any{b[0], b[1], el, 2} },
+		},
+		{
+			name: fmt.Sprintf("reparam n=%d", el), kernel: "reparam",
+			bytes: 16 * float64(el), work: (el + 3) / 4, sizes: []int{el, el, el, el},
+			args: func(b []*engine.Buf) []any { return []any{b[0], b[1], b[2], b[3], el, uint64(1), uint64(2)} },
+		},
+		{
+			name: fmt.Sprintf("adam_step n=%d", el), kernel: "adam_step",
+			bytes: 28 * float64(el), work: el, sizes: []int{el, el, el, el},
+			args: func(b []*engine.Buf) []any {
+				return []any{b[0], b[1], b[2], b[3], el, float32(1e-3), float32(0.9), float32(0.999),
+					float32(1e-8), float32(0), float32(0.1), float32(0.001)}
+			},
+		},
+		{
+			name: fmt.Sprintf("sum_squares n=%d", el), kernel: "sum_squares",
+			bytes: 4 * float64(el), work: 256, sizes: []int{el, 1},
+			args: func(b []*engine.Buf) []any { return []any{b[0], b[1], el} },
+		},
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// timeIt runs f reps times after one warm-up run and returns the median.
+func timeIt(b engine.Backend, reps int, f func() error) (time.Duration, error) {
+	if err := f(); err != nil {
+		return 0, err
+	}
+	if err := b.Sync(); err != nil {
+		return 0, err
+	}
+	var ds []time.Duration
+	for i := 0; i < reps; i++ {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		if err := b.Sync(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return median(ds), nil
+}
+
+// copyCeiling measures the bandwidth of a large buffer copy on b, in bytes/s (read +
+// write counted), with the ew_scale kernel by 1 on the GPU backends and a plain copy on
+// the CPU (the memory system's practical ceiling for a streaming kernel).
+func copyCeiling(b engine.Backend, n, reps int) (float64, error) {
+	x, err := b.New(n, "ceiling src")
+	if err != nil {
+		return 0, err
+	}
+	y, err := b.New(n, "ceiling dst")
+	if err != nil {
+		return 0, err
+	}
+	defer b.Release(x)
+	defer b.Release(y)
+	host := make([]float32, n)
+	if err := b.Upload(x, host); err != nil {
+		return 0, err
+	}
+	var d time.Duration
+	if _, isCPU := b.(*engine.CPU); isCPU {
+		dst := make([]float32, n)
+		d, err = timeIt(b, reps, func() error { copy(dst, host); return nil })
+	} else if g, ok := b.(*engine.GPU); ok {
+		d, err = timeIt(b, reps, func() error { return g.CopyBuf(y, x) })
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 8 * float64(n) / d.Seconds(), nil
+}
+
+func main() {
+	device := flag.String("device", "cpu", "backend: cpu, emu, cuda or auto")
+	reps := flag.Int("reps", 5, "timed repetitions per kernel (the median is shown)")
+	small := flag.Bool("small", false, "small sizes (for the emulator)")
+	flopsCeiling := flag.Float64("flops-ceiling", 0, "the device's float32 FLOP/s ceiling; 0: the CPU's nominal FMA peak")
+	clockGHz := flag.Float64("cpu-ghz", 0, "CPU clock for the nominal peak (0: read /proc/cpuinfo)")
+	only := flag.String("only", "", "run only workloads whose name contains this")
+	flag.Parse()
+
+	b, closeB, err := engine.OpenBackend(*device)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	defer closeB()
+	if *flopsCeiling == 0 {
+		ghz := *clockGHz
+		if ghz == 0 {
+			ghz = cpuGHz()
+		}
+		*flopsCeiling = float64(runtime.GOMAXPROCS(0)) * 2 * 8 * 2 * ghz * 1e9
+	}
+	bw, err := copyCeiling(b, 1<<24, *reps)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: bandwidth ceiling:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("backend %s; ceilings: copy %.1f GB/s (measured), %.1f GFLOP/s\n", b.Name(), bw/1e9, *flopsCeiling/1e9)
+	fmt.Printf("%-44s %12s %12s %8s\n", "kernel", "median", "rate", "of ceil")
+	for _, w := range workloads(*small) {
+		if *only != "" && !strings.Contains(w.name, *only) {
+			continue
+		}
+		bufs := make([]*engine.Buf, len(w.sizes))
+		for i, n := range w.sizes {
+			if bufs[i], err = b.New(n, w.name); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+			host := make([]float32, n)
+			cpu.RandUniform(host, n, 1, uint64(i))
+			if err := b.Upload(bufs[i], host); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+		}
+		args := w.args(bufs)
+		d, err := timeIt(b, *reps, func() error { return b.Launch(w.kernel, w.work, args...) })
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", w.name, err)
+			os.Exit(1)
+		}
+		if w.flops > 0 {
+			rate := w.flops / d.Seconds()
+			fmt.Printf("%-44s %12v %9.1f GF/s %7.1f%%\n", w.name, d, rate/1e9, 100*rate / *flopsCeiling)
+		} else {
+			rate := w.bytes / d.Seconds()
+			fmt.Printf("%-44s %12v %9.2f GB/s %7.1f%%\n", w.name, d, rate/1e9, 100*rate/bw)
+		}
+		for _, buf := range bufs {
+			_ = b.Release(buf)
+		}
+	}
+}
+
+// cpuGHz reads the first "cpu MHz" line of /proc/cpuinfo (0 if unavailable).
+func cpuGHz() float64 {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "cpu MHz") {
+			var mhz float64
+			if _, err := fmt.Sscanf(line[strings.Index(line, ":")+1:], "%g", &mhz); err == nil {
+				return mhz / 1000
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,80 @@
+//go:build cuda
+
+package kerneltest
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda/driver/drivertest"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
+)
+
+// TestDeviceMatchesTwins is TestEmulatorMatchesTwins on a real GPU: every case of every
+// kernel, on several launch shapes, bit for bit against the CPU twin. It skips without
+// a GPU (fails with GMVAE_REQUIRE_GPU=1; see cuda/driver/drivertest).
+func TestDeviceMatchesTwins(t *testing.T) {
+	dev := drivertest.Open(t)
+	defer dev.Close()
+	seed := caseSeed(t)
+	compared, total := 0, 0
+	for _, m := range kernels.Modules() {
+		src, err := moduleSource(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mod, err := dev.LoadModule(m, src)
+		if err != nil {
+			t.Fatalf("module %s: %v", m, err)
+		}
+		entries, err := kernels.Entries(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			total++
+			k, err := kernels.Lookup(e.Name)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			fn, err := mod.Function(e.Name)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			twin, err := cpu.TwinOf(e.Name)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			cases, _ := Cases(e.Name, rand.New(rand.NewSource(seed)))
+			ok := len(cases) > 0
+			for ci, c := range cases {
+				want := Clone(c.Args)
+				twin(want)
+				for _, s := range Shapes(k, c.Work) {
+					got, err := Launch(dev, fn, k, c.Args, s)
+					if err != nil {
+						t.Errorf("%s case %d (%s), %v: %v", e.Name, ci, c.Name, s, err)
+						ok = false
+						break
+					}
+					if d := Diff(k, got, want); d != "" {
+						t.Errorf("%s case %d (%s), %v: the GPU differs from the twin:\n%s", e.Name, ci, c.Name, s, d)
+						ok = false
+						break
+					}
+				}
+			}
+			if ok {
+				compared++
+			}
+		}
+	}
+	t.Logf("kernels compared on %s: %d of %d", dev.Name(), compared, total)
+	if compared != total {
+		t.Errorf("only %d of %d kernels matched their twins on the GPU", compared, total)
+	}
+}
