@@ -41,9 +41,9 @@ for arch in sm_70 sm_80 sm_90; do
     fi
     # One line per kernel: arch, kernel, registers, shared memory, spills.
     awk -v arch="$arch" '
-      /Compiling entry function/ { gsub(/['"'"']/, "", $0); fn = $NF }
+      /Compiling entry function/ { split($0, q, "\x27"); fn = q[2] }
       /bytes stack frame/        { spill = $0; sub(/^ptxas info *: */, "", spill) }
-      /Used [0-9]+ registers/    { reg = $0; sub(/^ptxas info *: */, "", reg); printf "%-6s %-28s %s | %s\n", arch, fn, reg, spill }
+      /Used [0-9]+ registers/    { reg = $0; sub(/^ptxas info *: */, "", reg); printf "%-6s %-22s %s | %s\n", arch, fn, reg, spill }
     ' "$scratch/ptxas.log"
   done
 done

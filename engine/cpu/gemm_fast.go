@@ -1,14 +1,15 @@
 package cpu
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
 	"github.com/gmvae/gmvae/engine/fmath"
 )
 
-// The fast path of the gemm twins: the AVX2+FMA microkernel of gemm_amd64.s driven
-// over packed panels, cache blocks and worker goroutines. It computes the same bits as
+// The fast path of the gemm twins: the AVX2+FMA (and AVX-512) microkernels of
+// gemm_amd64.s driven over packed panels, cache blocks and worker goroutines. It computes the same bits as
 // the scalar path (TestGemmAsmMatchesScalar): the microkernel's lanes are float32 fmas
 // with one rounding applied with k ascending, partial chains are stored and reloaded
 // exactly, and nothing ever splits or reorders an element's chain.
@@ -26,7 +27,7 @@ const (
 	gemmPackFlops = 16
 )
 
-// Flags of gemmKernel6x16 (internal/gemmgen).
+// Flags of gemmKernel6x16 and gemmKernel6x32 (internal/gemmgen).
 const (
 	gemmFlagLoad   = 1 // start the chains from the src tile, not +0
 	gemmFlagBias   = 2 // then acc = acc + bias[j]
@@ -54,13 +55,14 @@ type gemmSpec struct {
 // gemmPlan is a gemmSpec with the state of its run.
 type gemmPlan struct {
 	gemmSpec
-	workers         int
-	panels, rowPans int       // 16-column panels of Y, 6-row panels of X
-	nrb, ncb        int       // tasks: nrb row blocks x ncb column blocks
-	ypack           []float32 // panel q holds Y[k, 16q+j] at ypack[16Kq + 16k + j]
-	xrem            []float32 // the last, partial row panel: X[r0+i, k] at xrem[6k + i]
-	next            atomic.Int64
-	wg              sync.WaitGroup
+	panels, rowPans int            // 16-column panels of Y, 6-row panels of X
+	nrb, ncb        int            // tasks: nrb row blocks x ncb column blocks
+	ypack           []float32      // panel q holds Y[k, 16q+j] at ypack[16Kq + 16k + j]
+	xrem            []float32      // the last, partial row panel: X[r0+i, k] at xrem[6k + i]
+	next            atomic.Int64   // the next task
+	packed          []atomic.Int32 // per column block: gemmUnpacked, gemmPacking, gemmPacked
+	active          atomic.Int64   // participants still working; 0 once finished
+	done            chan struct{}  // the last helper to leave sends here
 }
 
 var gemmPlans = sync.Pool{New: func() any { return new(gemmPlan) }}
@@ -98,21 +100,24 @@ func (s *gemmSpec) run(workers int) {
 	gemmPlans.Put(p)
 }
 
-// run packs Y (panels split among the workers), then runs the tasks (taken from a
-// shared counter by every worker).
+// run runs the product: the caller and up to workers-1 helpers of the pool take
+// tasks from a shared counter until none is left. A task packs its column block of Y
+// first if no one has (the first tasks cover distinct column blocks, so packing runs
+// in parallel too). Helpers that wake up late simply find fewer tasks; the caller
+// never waits for one that has not joined.
 func (p *gemmPlan) run(workers int) {
 	R, S, K := p.R, p.S, p.K
 	p.panels = (S + gemmNR - 1) / gemmNR
 	p.rowPans = (R + gemmMR - 1) / gemmMR
 
-	p.ypack = getBuf(p.panels * gemmNR * K)
-	defer putBuf(p.ypack)
+	p.ypack = gemmGetBuf(p.panels * gemmNR * K)
+	defer gemmPutBuf(p.ypack)
 	p.xrem = nil
 	if R%gemmMR != 0 {
 		// The last row panel reads a zero-padded copy of its rows, so the microkernel
 		// never reads past X.
-		p.xrem = getBuf(gemmMR * K)
-		defer putBuf(p.xrem)
+		p.xrem = gemmGetBuf(gemmMR * K)
+		defer gemmPutBuf(p.xrem)
 		clear(p.xrem)
 		r0 := R / gemmMR * gemmMR
 		for r := r0; r < R; r++ {
@@ -142,78 +147,118 @@ split:
 		}
 	}
 	p.nrb, p.ncb = min(nrb, p.rowPans), min(ncb, p.panels)
-	p.workers = max(1, min(workers, p.panels, p.nrb*p.ncb))
+	if cap(p.packed) < p.ncb {
+		p.packed = make([]atomic.Int32, p.ncb)
+	}
+	p.packed = p.packed[:p.ncb]
+	for i := range p.packed {
+		p.packed[i].Store(gemmUnpacked)
+	}
 	p.next.Store(0)
+	if p.done == nil {
+		p.done = make(chan struct{}, 1)
+	}
 
-	p.dispatch(gemmPhasePack)
-	p.dispatch(gemmPhaseTasks)
+	p.active.Store(1) // the caller; from here on helpers may join
+	if helpers := min(workers, p.nrb*p.ncb) - 1; helpers > 0 {
+		gemmStartHelpers(helpers)
+	send:
+		for i := 0; i < helpers; i++ {
+			select {
+			case gemmQueue <- p:
+			default:
+				break send // every helper is busy elsewhere: go on without
+			}
+		}
+	}
+	p.work()
+	if p.active.Add(-1) != 0 {
+		<-p.done // the last helper to leave signals
+	}
 }
 
-// Phases of a plan's work, run by every worker w = 0..workers-1.
+// join is a helper's entry: it takes part in p's product unless that has finished
+// (active = 0: then p may already be reused, and join returns at once).
+func (p *gemmPlan) join() {
+	for {
+		a := p.active.Load()
+		if a == 0 {
+			return
+		}
+		if p.active.CompareAndSwap(a, a+1) {
+			break
+		}
+	}
+	p.work()
+	if p.active.Add(-1) == 0 {
+		p.done <- struct{}{}
+	}
+}
+
+// work runs tasks from the shared counter until none is left.
+func (p *gemmPlan) work() {
+	maxRows := (p.rowPans + p.nrb - 1) / p.nrb * gemmMR
+	maxCols := (p.panels + p.ncb - 1) / p.ncb * gemmNR
+	var scratch []float32
+	tasks := p.nrb * p.ncb
+	for {
+		t := int(p.next.Add(1)) - 1
+		if t >= tasks {
+			break
+		}
+		if scratch == nil {
+			scratch = gemmGetBuf(maxRows * maxCols)
+		}
+		rb, cb := t/p.ncb, t%p.ncb
+		c0, c1 := cb*p.panels/p.ncb, (cb+1)*p.panels/p.ncb
+		p.ensurePacked(cb, c0, c1)
+		p.task(rb*p.rowPans/p.nrb, (rb+1)*p.rowPans/p.nrb, c0, c1, scratch)
+	}
+	if scratch != nil {
+		gemmPutBuf(scratch)
+	}
+}
+
+// States of a column block's packing.
 const (
-	gemmPhasePack  = iota // pack panels [panels*w/workers, panels*(w+1)/workers)
-	gemmPhaseTasks        // run tasks from the shared counter
+	gemmUnpacked = iota
+	gemmPacking
+	gemmPacked
 )
 
-// dispatch runs work(phase, w) for every worker w: w = 0 on the calling goroutine,
-// the others on the pool's goroutines; it returns when all are done.
-func (p *gemmPlan) dispatch(phase int) {
-	if p.workers > 1 {
-		gemmStartWorkers(p.workers - 1)
-		p.wg.Add(p.workers - 1)
-		for w := 1; w < p.workers; w++ {
-			gemmQueue <- gemmWork{p, phase, w}
-		}
+// ensurePacked returns once column block cb (panels [c0, c1)) of Y is packed: it packs
+// the block itself if no one has started, else waits for whoever did.
+func (p *gemmPlan) ensurePacked(cb, c0, c1 int) {
+	st := &p.packed[cb]
+	if st.Load() == gemmPacked {
+		return
 	}
-	p.work(phase, 0)
-	p.wg.Wait()
-}
-
-func (p *gemmPlan) work(phase, w int) {
-	switch phase {
-	case gemmPhasePack:
-		p.pack(p.panels*w/p.workers, p.panels*(w+1)/p.workers)
-	case gemmPhaseTasks:
-		maxRows := (p.rowPans + p.nrb - 1) / p.nrb * gemmMR
-		maxCols := (p.panels + p.ncb - 1) / p.ncb * gemmNR
-		scratch := getBuf(maxRows * maxCols)
-		defer putBuf(scratch)
-		tasks := p.nrb * p.ncb
-		for {
-			t := int(p.next.Add(1)) - 1
-			if t >= tasks {
-				return
-			}
-			rb, cb := t/p.ncb, t%p.ncb
-			p.task(rb*p.rowPans/p.nrb, (rb+1)*p.rowPans/p.nrb,
-				cb*p.panels/p.ncb, (cb+1)*p.panels/p.ncb, scratch)
-		}
+	if st.CompareAndSwap(gemmUnpacked, gemmPacking) {
+		p.pack(c0, c1)
+		st.Store(gemmPacked)
+		return
+	}
+	for st.Load() != gemmPacked {
+		runtime.Gosched()
 	}
 }
 
-// gemmWork is one worker's share of one phase of a plan.
-type gemmWork struct {
-	p        *gemmPlan
-	phase, w int
-}
-
-// The worker pool: long-lived goroutines that take work from gemmQueue, so that a
-// product starts no goroutine and allocates nothing in steady state. It grows to the
-// largest number of helpers any product has asked for.
+// The helper pool: long-lived goroutines that wait on gemmQueue, so that a product
+// starts no goroutine and allocates nothing in steady state. It grows to the largest
+// number of helpers any product has asked for.
 var (
-	gemmQueue   = make(chan gemmWork)
+	gemmQueue   = make(chan *gemmPlan)
 	gemmPoolMu  sync.Mutex
 	gemmHelpers int
 )
 
-func gemmStartWorkers(n int) {
+func gemmStartHelpers(n int) {
 	gemmPoolMu.Lock()
 	defer gemmPoolMu.Unlock()
 	for ; gemmHelpers < n; gemmHelpers++ {
 		go func() {
-			for wk := range gemmQueue {
-				wk.p.work(wk.phase, wk.w)
-				wk.p.wg.Done()
+			for p := range gemmQueue {
+				p.join()
 			}
 		}()
 	}
@@ -350,12 +395,12 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 		row := scratch[(r-q0*gemmMR)*lds:]
 		switch {
 		case p.transOut:
-			epilogueStrided(row, p.c, s0*p.ldc+r, p.ldc, p.bias, r, 0, s1-s0, p.act, p.acc)
+			gemmEpilogue(row, p.c, s0*p.ldc+r, p.ldc, p.bias, r, 0, s1-s0, p.act, p.acc)
 		case r >= fullR*gemmMR:
-			epilogueStrided(row, p.c, r*p.ldc+s0, 1, p.bias, s0, 1, s1-s0, p.act, p.acc)
+			gemmEpilogue(row, p.c, r*p.ldc+s0, 1, p.bias, s0, 1, s1-s0, p.act, p.acc)
 		default:
 			if sd < s1 {
-				epilogueStrided(row[sd-s0:], p.c, r*p.ldc+sd, 1, p.bias, sd, 1, s1-sd, p.act, p.acc)
+				gemmEpilogue(row[sd-s0:], p.c, r*p.ldc+sd, 1, p.bias, sd, 1, s1-sd, p.act, p.acc)
 			}
 			if p.act != fmath.ActNone {
 				crow := p.c[r*p.ldc+s0 : r*p.ldc+sd]
@@ -378,9 +423,9 @@ var gemmBufs struct {
 
 const gemmMaxBufs = 16
 
-// getBuf returns a buffer of length n (contents undefined): the smallest free one that
+// gemmGetBuf returns a buffer of length n (contents undefined): the smallest free one that
 // is large enough, else a new one.
-func getBuf(n int) []float32 {
+func gemmGetBuf(n int) []float32 {
 	gemmBufs.Lock()
 	defer gemmBufs.Unlock()
 	best := -1
@@ -400,8 +445,8 @@ func getBuf(n int) []float32 {
 	return b[:n]
 }
 
-// putBuf returns b for reuse; when the list is full the smallest buffer is dropped.
-func putBuf(b []float32) {
+// gemmPutBuf returns b for reuse; when the list is full the smallest buffer is dropped.
+func gemmPutBuf(b []float32) {
 	gemmBufs.Lock()
 	defer gemmBufs.Unlock()
 	if len(gemmBufs.free) < gemmMaxBufs {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"sync"
 	"testing"
 
 	"github.com/gmvae/gmvae/engine/fmath"
@@ -77,15 +78,15 @@ func gemmRand(r *rand.Rand, n int, bad float64) []float32 {
 	return s
 }
 
-// opA and opB read op(A)[i,k] and op(B)[k,j] of a product with the given transposes.
-func opA(a []float32, ta bool, m, k, i, kk int) float32 {
+// gemmOpA and gemmOpB read op(A)[i,k] and op(B)[k,j] of a product with the given transposes.
+func gemmOpA(a []float32, ta bool, m, k, i, kk int) float32 {
 	if ta {
 		return a[kk*m+i]
 	}
 	return a[i*k+kk]
 }
 
-func opB(b []float32, tb bool, n, k, kk, j int) float32 {
+func gemmOpB(b []float32, tb bool, n, k, kk, j int) float32 {
 	if tb {
 		return b[j*k+kk]
 	}
@@ -114,7 +115,7 @@ func TestGemmAgainstFloat64(t *testing.T) {
 				for j := 0; j < n; j++ {
 					var sum, mag float64
 					for kk := 0; kk < k; kk++ {
-						p := float64(opA(a, op.ta, m, k, i, kk)) * float64(opB(b, op.tb, n, k, kk, j))
+						p := float64(gemmOpA(a, op.ta, m, k, i, kk)) * float64(gemmOpB(b, op.tb, n, k, kk, j))
 						sum += p
 						mag += math.Abs(p)
 					}
@@ -213,6 +214,59 @@ func TestGemmAsmMatchesScalar(t *testing.T) {
 				gemmRequireSame(t, want, got, fmt.Sprintf("Gemm%s %v %+v", op.name, g, cfg))
 			}
 		}
+	}
+}
+
+// TestGemmConcurrent runs many small and medium products at once from several
+// goroutines, each on several workers of the shared helper pool (below the usual
+// single-goroutine threshold too), and compares each with the scalar path: the
+// pool's join/leave protocol must never mix up two products.
+func TestGemmConcurrent(t *testing.T) {
+	if !gemmHaveAsm {
+		t.Skip("no AVX2+FMA")
+	}
+	type job struct {
+		op            int
+		m, n, k       int
+		a, b, bias, c []float32
+		want          []float32
+	}
+	r := rand.New(rand.NewSource(10))
+	jobs := make([]job, 48)
+	for i := range jobs {
+		j := job{op: r.Intn(3), m: 1 + r.Intn(90), n: 1 + r.Intn(90), k: 1 + r.Intn(300)}
+		j.a, j.b = gemmRand(r, j.m*j.k, 0), gemmRand(r, j.k*j.n, 0)
+		j.bias, j.c = gemmRand(r, j.n, 0), gemmRand(r, j.m*j.n, 0)
+		op := gemmOps[j.op]
+		j.want = gemmRun(op.ta, op.tb, j.a, j.b, j.bias, j.c, j.m, j.n, j.k, 0, true, gemmConfig{workers: 1})
+		jobs[i] = j
+	}
+	errs := make(chan error, len(jobs))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < len(jobs); i += 4 {
+				j := jobs[i]
+				op := gemmOps[j.op]
+				for _, cfg := range gemmAsmConfigs() {
+					c := append([]float32(nil), j.c...)
+					gemmFast(op.ta, op.tb, j.a, j.b, j.bias, c, j.m, j.n, j.k, 0, true, gemmConfig{asm: true, wide: cfg.wide, workers: 2 + i%3})
+					for e := range c {
+						if !gemmSame(c[e], j.want[e]) {
+							errs <- fmt.Errorf("job %d Gemm%s %dx%dx%d %+v: element %d: %v, want %v", i, op.name, j.m, j.k, j.n, cfg, e, c[e], j.want[e])
+							return
+						}
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

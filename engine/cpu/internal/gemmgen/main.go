@@ -1,5 +1,6 @@
-// Command gemmgen generates engine/cpu's AVX2+FMA matrix-product assembly
-// (gemm_amd64.s and its Go declarations gemm_stub_amd64.go) with avo. Run it through
+// Command gemmgen generates engine/cpu's matrix-product assembly (gemm_amd64.s and
+// its Go declarations gemm_stub_amd64.go) with avo: a 6x16 AVX2+FMA microkernel, a
+// 6x32 AVX-512 one, and the packing routines. Run it through
 // `go generate ./engine/cpu/` (see the go:generate line in engine/cpu/gemm_amd64.go).
 //
 // The microkernel keeps the bit-exact contract of the gemm kernels (DETERMINISM.md,
