@@ -187,3 +187,13 @@ func Bytes[T ~float32 | ~float64 | ~uint32 | ~int32 | ~uint64 | ~int64 | ~uint16
 	var z T
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(z)))
 }
+
+// PinnedAllocator is implemented by devices that can allocate page-locked host memory
+// (cuMemAllocHost), from which asynchronous copies overlap with computation. Code that
+// stages uploads checks for it and falls back to ordinary memory.
+type PinnedAllocator interface {
+	// AllocPinned returns n bytes of page-locked host memory.
+	AllocPinned(n int) ([]byte, error)
+	// FreePinned releases memory returned by AllocPinned.
+	FreePinned(b []byte) error
+}

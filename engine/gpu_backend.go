@@ -241,3 +241,12 @@ func (g *GPU) CopyBuf(dst, src *Buf) error {
 	}
 	return g.dev.MemcpyDtoD(dst.ptr, src.ptr, int64(src.n)*4)
 }
+
+// bytesF32 views bytes (a multiple of 4, 4-byte aligned, as pinned memory is) as
+// float32s.
+func bytesF32(b []byte) []float32 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
+}

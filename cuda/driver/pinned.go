@@ -77,3 +77,6 @@ func (d *Device) PinnedAllocated() (n int, bytes int64) {
 	})
 	return n, bytes
 }
+
+// Device offers page-locked host memory to the engine's batch loader.
+var _ cuda.PinnedAllocator = (*Device)(nil)

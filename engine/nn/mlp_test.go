@@ -1,0 +1,146 @@
+package nn
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/fmath"
+)
+
+// mlpLossGrads runs an MLP 5 -> 6 -> 4 -> 3 (act, last tanh) forward on x (n, 5) with n
+// below the buffers' rows, the loss sum(y * r), and its backward (dx accumulated onto
+// ones when acc); it returns the loss, the parameter gradients and dx.
+func mlpLossGrads(t *testing.T, b engine.Backend, act int, params, xh, r []float32, acc bool) (float64, []float32, []float32) {
+	t.Helper()
+	const n, rows = 4, 6
+	ps := NewParams(b)
+	m := NewMLP(ps, "mlp", []int{5, 6, 4, 3}, act, fmath.ActTanh)
+	if err := ps.Alloc(1); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Release()
+	if params != nil {
+		if err := b.Upload(ps.P, params); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs, err := m.NewBufs(b, rows, "mlp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bufs.Release(b)
+	up := func(v []float32) *engine.Buf {
+		x, _ := b.New(len(v), "t")
+		if err := b.Upload(x, v); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	x, dy := up(xh), up(r)
+	ones := make([]float32, n*5)
+	for i := range ones {
+		ones[i] = 1
+	}
+	dx := up(ones)
+	defer func() { b.Release(x); b.Release(dy); b.Release(dx) }()
+	if err := m.Forward(b, x, n, bufs); err != nil {
+		t.Fatal(err)
+	}
+	y := make([]float32, n*3)
+	if err := b.Download(y, bufs.Output().Slice(0, n*3)); err != nil {
+		t.Fatal(err)
+	}
+	loss := 0.0
+	for i := 0; i < n*3; i++ {
+		loss += float64(y[i]) * float64(r[i])
+	}
+	if err := m.Backward(b, x, dy, dx, n, bufs, acc); err != nil {
+		t.Fatal(err)
+	}
+	g := make([]float32, ps.Len())
+	dxh := make([]float32, n*5)
+	if err := b.Download(g, ps.G); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Download(dxh, dx); err != nil {
+		t.Fatal(err)
+	}
+	return loss, g, dxh
+}
+
+// TestMLPGradients checks an MLP's backward (parameters and input, dx overwritten and
+// accumulated) against central finite differences of its forward, and that the CPU
+// backend and the PTX emulator give the same bits.
+func TestMLPGradients(t *testing.T) {
+	const n = 4
+	for _, act := range []int{fmath.ActRelu, fmath.ActTanh, fmath.ActSoftplus} {
+		xh := make([]float32, n*5)
+		cpu.RandNormal(xh, len(xh), 4, 0)
+		r := make([]float32, 6*3)
+		cpu.RandNormal(r, len(r), 4, 1)
+		b := engine.NewCPU()
+		_, g, dx := mlpLossGrads(t, b, act, nil, xh, r, false)
+		_, gAcc, dxAcc := mlpLossGrads(t, b, act, nil, xh, r, true)
+		for i := range dx {
+			if dxAcc[i] != dx[i]+1 {
+				t.Fatalf("act %d: accumulated dx[%d] = %g, want %g + 1", act, i, dxAcc[i], dx[i])
+			}
+		}
+		for i := range g {
+			if g[i] != gAcc[i] {
+				t.Fatalf("act %d: gradient %d depends on accumulateDX", act, i)
+			}
+		}
+		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
+		_, ge, dxe := mlpLossGrads(t, gpu, act, nil, xh, r, false)
+		for i := range g {
+			if math.Float32bits(g[i]) != math.Float32bits(ge[i]) {
+				t.Fatalf("act %d: gradient %d: cpu %g, emulator %g", act, i, g[i], ge[i])
+			}
+		}
+		for i := range dx {
+			if math.Float32bits(dx[i]) != math.Float32bits(dxe[i]) {
+				t.Fatalf("act %d: dx[%d]: cpu %g, emulator %g", act, i, dx[i], dxe[i])
+			}
+		}
+		if err := gpu.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		ps0 := NewParams(b)
+		NewMLP(ps0, "mlp", []int{5, 6, 4, 3}, act, fmath.ActTanh)
+		if err := ps0.Alloc(1); err != nil {
+			t.Fatal(err)
+		}
+		params := make([]float32, ps0.Len())
+		if err := b.Download(params, ps0.P); err != nil {
+			t.Fatal(err)
+		}
+		const eps = 1e-2
+		check := func(what string, i int, analytic float32, f func(d float32) float64) {
+			fd := (f(eps) - f(-eps)) / (2 * eps)
+			if math.Abs(fd-float64(analytic)) > 3e-3*(1+math.Abs(fd)) {
+				t.Errorf("act %d: d loss/d %s[%d] = %g, finite differences %g", act, what, i, analytic, fd)
+			}
+		}
+		for i := range params {
+			check("param", i, g[i], func(d float32) float64 {
+				p := append([]float32(nil), params...)
+				p[i] += d
+				l, _, _ := mlpLossGrads(t, b, act, p, xh, r, false)
+				return l
+			})
+		}
+		for i := range xh {
+			check("x", i, dx[i], func(d float32) float64 {
+				x := append([]float32(nil), xh...)
+				x[i] += d
+				l, _, _ := mlpLossGrads(t, b, act, params, x, r, false)
+				return l
+			})
+		}
+	}
+}
