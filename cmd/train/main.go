@@ -1,18 +1,525 @@
 // Command train trains a Gaussian-mixture VAE (shared/design/GMVAE.md) on MNIST or the
-// user's data.
+// user's data and reports how well it clusters.
 //
-// The trainer arrives with the models (the GMVAE issue); until then this command only
-// says so, and exits with status 2, rather than pretending to train.
+//	go run ./cmd/train                          # MNIST, model A (Dilokthanakul et al.), K=10
+//	go run ./cmd/train -model shu -epochs 100   # model B (Rui Shu)
+//	go run ./cmd/train -seeds 10 -epochs 100    # best and mean ± s.d. over 10 seeds
+//	go run ./cmd/train -resume runs/x/checkpoint.safetensors
+//
+// Every run writes a folder (-out, default runs/<model>-<time>): config.json,
+// metrics.jsonl (one line per evaluation), summary.json, checkpoint.safetensors and
+// pictures (loss.png, accuracy.png, latent.png). A -config file (the JSON of a run
+// folder's config.json: {"model": {...}, "train": {...}}) sets defaults that flags
+// override. Ctrl-C stops at the next step and writes a checkpoint to resume from.
+//
+// Exit status: 0 done, 1 the run failed, 2 bad flags or configuration, 130 interrupted.
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/gmvae/report"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "train: the GMVAE models and the training loop are not built yet "+
-		"(they come with the GMVAE issue); this repository currently ships the CUDA kernels "+
-		"and their bit-exact CPU twins: run `make test` to check them.")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// DefaultEpochs is the command's default: a run that finishes in minutes on a small
+// machine. The papers train for 100+ epochs (-epochs 100).
+const DefaultEpochs = 2
+
+// usageError is a bad flag or configuration (exit status 2).
+type usageError struct{ error }
+
+// options are the command's settings besides the two configs.
+type options struct {
+	device, out, configFile, resume                       string
+	dataDir, trainPath, testPath, trainLabels, testLabels string
+	labelCol                                              string
+	hidden                                                string
+	seeds                                                 int
+	subset, testSubset                                    int
+	noPictures                                            bool
+}
+
+type fileConfig struct {
+	Model   gmvae.Config      `json:"model"`
+	Train   gmvae.TrainConfig `json:"train"`
+	Backend json.RawMessage   `json:"backend"` // as in a run folder's config.json; ignored
+	Data    json.RawMessage   `json:"data"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := runErr(ctx, args, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "train:", err)
+		fmt.Fprintln(stderr, "run `train -h` for the flags")
+		return 2
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, err)
+		return 130
+	}
+	fmt.Fprintln(stderr, "train:", err)
+	return 1
+}
+
+func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		o  options
+		mc gmvae.Config
+		tc gmvae.TrainConfig
+	)
+	fs.StringVar(&o.device, "device", "auto", "where to train: auto (cuda when built with it and a GPU answers, else cpu), cpu, cuda, emu (the PTX emulator: slow, for checks)")
+	fs.StringVar(&o.out, "out", "", "run folder (default runs/<model>-<date>-<time>; with -resume, the checkpoint's folder)")
+	fs.StringVar(&o.configFile, "config", "", "JSON file {\"model\": {...}, \"train\": {...}} (a run folder's config.json works); flags override it")
+	fs.StringVar(&o.resume, "resume", "", "continue the run of this checkpoint (its settings are the defaults; the result is bit-identical to an uninterrupted run)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the four MNIST files (default: the Go module cache, or $"+data.MNISTDirEnv+")")
+	fs.StringVar(&o.trainPath, "train", "", "training data instead of MNIST: .csv, .npy, or IDX (anything else, gzip allowed)")
+	fs.StringVar(&o.testPath, "test", "", "held-out data in the same format (default: evaluate on the training data)")
+	fs.StringVar(&o.trainLabels, "train-labels", "", "labels of -train (IDX or NPY; CSV files carry theirs in -label-col)")
+	fs.StringVar(&o.testLabels, "test-labels", "", "labels of -test (IDX or NPY)")
+	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
+	fs.StringVar(&mc.Model, "model", "dilokthanakul", "dilokthanakul (model A, Dilokthanakul et al. 2016) or shu (model B, Rui Shu)")
+	fs.IntVar(&mc.K, "k", 10, "clusters")
+	fs.IntVar(&mc.M, "m", 0, "Monte Carlo samples of (z, w) per example (model A; default 1)")
+	lambda := fs.Float64("lambda", 0, "free-bits threshold on the y-prior term (model A; 0: off; the authors use 0.5)")
+	fs.IntVar(&mc.Dz, "dz", 0, "z dimensions (default 200 for model A, 64 for model B)")
+	fs.IntVar(&mc.Dw, "dw", 0, "w dimensions (model A; default 150)")
+	fs.StringVar(&o.hidden, "hidden", "", "hidden widths, comma-separated (default 500 for model A, 512,512 for model B)")
+	likelihood := fs.String("likelihood", "", "bernoulli (data in [0,1]) or gaussian (default bernoulli)")
+	fs.BoolVar(&mc.Gumbel, "gumbel", false, "model B: sample y by Gumbel-softmax instead of the exact sum over K")
+	fs.IntVar(&tc.Epochs, "epochs", DefaultEpochs, "passes over the training data (the papers use 100+)")
+	fs.IntVar(&tc.BatchSize, "batch", 0, "examples per step (default 50 for model A, 100 for model B)")
+	fs.Float64Var(&tc.LR, "lr", 0, "Adam learning rate (default 1e-4 for model A, 1e-3 for model B)")
+	fs.StringVar(&tc.Schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (to -lr-min) or exp (-lr-decay per epoch)")
+	fs.Float64Var(&tc.LRMin, "lr-min", 0, "cosine schedule: the final learning rate")
+	fs.Float64Var(&tc.LRDecay, "lr-decay", 0, "exp schedule: learning-rate factor per epoch (default 0.97)")
+	fs.Float64Var(&tc.Clip, "clip", 0, "clip the gradient norm to this (0: off)")
+	binarize := fs.Bool("binarize", false, "dynamic binarisation: resample every pixel as a Bernoulli of its intensity at every step (default on for model B)")
+	fs.IntVar(&tc.EvalBatch, "eval-batch", 0, "evaluation batch size (default: the largest training batch)")
+	fs.IntVar(&tc.EvalEvery, "eval-every", 1, "evaluate every N epochs (and at the end)")
+	fs.IntVar(&tc.CheckpointEvery, "checkpoint-every", 0, "also checkpoint every N steps (0: at the end of every epoch only)")
+	fs.IntVar(&tc.MaxSteps, "max-steps", 0, "stop after N steps in all (0: no limit)")
+	seed := fs.Uint64("seed", 1, "random seed (initial parameters, batch order, sampling)")
+	fs.IntVar(&o.seeds, "seeds", 1, "train this many seeds (seed, seed+1, ...), each in its own subfolder, and report best and mean ± s.d.")
+	fs.IntVar(&o.subset, "subset", 0, "train on the first N training examples only (quick runs; 0: all)")
+	fs.IntVar(&o.testSubset, "test-subset", 0, "evaluate on the first N held-out examples only (default: -subset, capped at the set's size)")
+	fs.BoolVar(&o.noPictures, "no-pictures", false, "do not draw loss.png, accuracy.png and latent.png")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE and reports its clustering of the held-out data.\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// Base settings: the checkpoint's (resume), else the config file's, else none;
+	// then every flag given explicitly, and the flags' defaults where the base has
+	// no value.
+	var base fileConfig
+	haveBase := false
+	if o.resume != "" {
+		ck, err := gmvae.LoadCheckpoint(o.resume)
+		if err != nil {
+			return usageError{err}
+		}
+		base.Model, base.Train, haveBase = ck.Model, ck.Train, true
+		if o.out == "" {
+			o.out = filepath.Dir(o.resume)
+		}
+	} else if o.configFile != "" {
+		raw, err := os.ReadFile(o.configFile)
+		if err != nil {
+			return usageError{err}
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&base); err != nil {
+			return usageError{fmt.Errorf("config %s: %v", o.configFile, err)}
+		}
+		haveBase = true
+	}
+	m, t := mc, tc
+	if haveBase {
+		m, t = base.Model, base.Train
+		t.RunDir, t.Resume = "", ""
+		over := func(name string, apply func()) {
+			if set[name] {
+				apply()
+			}
+		}
+		over("model", func() { m.Model = mc.Model })
+		over("k", func() { m.K = mc.K })
+		over("m", func() { m.M = mc.M })
+		over("dz", func() { m.Dz = mc.Dz })
+		over("dw", func() { m.Dw = mc.Dw })
+		over("gumbel", func() { m.Gumbel = mc.Gumbel })
+		over("epochs", func() { t.Epochs = tc.Epochs })
+		over("batch", func() { t.BatchSize = tc.BatchSize })
+		over("lr", func() { t.LR = tc.LR })
+		over("schedule", func() { t.Schedule = tc.Schedule })
+		over("lr-min", func() { t.LRMin = tc.LRMin })
+		over("lr-decay", func() { t.LRDecay = tc.LRDecay })
+		over("clip", func() { t.Clip = tc.Clip })
+		over("eval-batch", func() { t.EvalBatch = tc.EvalBatch })
+		over("eval-every", func() { t.EvalEvery = tc.EvalEvery })
+		over("checkpoint-every", func() { t.CheckpointEvery = tc.CheckpointEvery })
+		over("max-steps", func() { t.MaxSteps = tc.MaxSteps })
+		if !set["binarize"] {
+			*binarize = t.Binarize
+		}
+		if !set["seed"] && o.resume != "" {
+			*seed = t.Seed
+		} else if !set["seed"] && o.configFile != "" {
+			*seed = m.Seed
+		}
+		if !set["subset"] {
+			o.subset = t.TrainSubset
+		}
+		if !set["test-subset"] {
+			o.testSubset = t.TestSubset
+		}
+	}
+	if set["lambda"] || !haveBase {
+		m.Lambda = float32(*lambda)
+	}
+	if set["likelihood"] || !haveBase {
+		m.Likelihood = gmvae.Likelihood(*likelihood)
+	}
+	if o.hidden != "" {
+		h, err := parseInts(o.hidden)
+		if err != nil {
+			return usageError{fmt.Errorf("-hidden %q: %v", o.hidden, err)}
+		}
+		m.Hidden = h
+	}
+	switch strings.ToLower(m.Model) {
+	case "a", "dilokthanakul":
+		m.Model = "dilokthanakul"
+	case "b", "shu":
+		m.Model = "shu"
+	default:
+		return usageError{fmt.Errorf("-model %q: want dilokthanakul (A) or shu (B)", m.Model)}
+	}
+	if set["binarize"] || haveBase {
+		t.Binarize = *binarize
+	} else {
+		t.Binarize = m.Model == "shu" // Rui Shu's setting
+	}
+	if set["k"] && mc.K < 1 {
+		return usageError{fmt.Errorf("-k %d: want at least 1 cluster", mc.K)}
+	}
+	if o.seeds < 1 {
+		return usageError{fmt.Errorf("-seeds %d: want at least 1", o.seeds)}
+	}
+	if o.resume != "" && o.seeds > 1 {
+		return usageError{errors.New("-resume continues one run; it cannot be combined with -seeds")}
+	}
+	if o.subset < 0 || o.testSubset < 0 {
+		return usageError{errors.New("-subset and -test-subset must be >= 0")}
+	}
+	t.TrainSubset = o.subset
+	t.TestSubset = o.testSubset
+	if t.TestSubset == 0 {
+		t.TestSubset = o.subset
+	}
+
+	// Data.
+	train, test, err := loadData(o)
+	if err != nil {
+		return err
+	}
+	m.D = train.D
+	if test != nil && test.D != train.D {
+		return usageError{fmt.Errorf("%s has %d features per example, %s has %d", test.Name, test.D, train.Name, train.D)}
+	}
+	m = m.Defaults()
+	t = t.Defaults(m)
+	if m.MaxBatch < max(t.BatchSize, t.EvalBatch) {
+		m.MaxBatch = max(t.BatchSize, t.EvalBatch)
+	}
+	if err := m.Validate(); err != nil {
+		return usageError{err}
+	}
+	if err := t.Validate(); err != nil {
+		return usageError{err}
+	}
+
+	b, closeBackend, err := engine.OpenBackend(o.device)
+	if err != nil {
+		return usageError{err}
+	}
+	defer func() {
+		if err := closeBackend(); err != nil {
+			fmt.Fprintln(stderr, "train: closing the device:", err)
+		}
+	}()
+
+	if o.out == "" {
+		o.out = filepath.Join("runs", m.Model+"-"+time.Now().Format("20060102-150405"))
+	}
+	desc := fmt.Sprintf("%s K=%d", m.Model, m.K)
+	if m.Model == "dilokthanakul" {
+		desc += fmt.Sprintf(" M=%d lambda=%g", m.M, m.Lambda)
+	}
+	count := func(ds *data.Dataset, sub int) string {
+		if sub > 0 && sub < ds.N {
+			return fmt.Sprintf("%s (first %d of %d)", ds.Name, sub, ds.N)
+		}
+		return fmt.Sprintf("%s (%d)", ds.Name, ds.N)
+	}
+	testName := "the training data"
+	if test != nil {
+		testName = count(test, t.TestSubset)
+	}
+	fmt.Fprintf(stdout, "model %s, dz=%d hidden=%v, on %s\ndata: train %s, %d features; evaluate on %s\n",
+		desc, m.Dz, m.Hidden, b.Name(), count(train, t.TrainSubset), train.D, testName)
+	fmt.Fprintf(stdout, "training: %d epochs, batch %d, lr %g (%s), binarize %v, seed %d\n",
+		t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, *seed)
+
+	var sums []metrics.Summary
+	var results []*gmvae.Result
+	for i := range o.seeds {
+		s := *seed + uint64(i)
+		mi, ti := m, t
+		mi.Seed, ti.Seed = s, s
+		ti.RunDir = o.out
+		if o.seeds > 1 {
+			ti.RunDir = filepath.Join(o.out, fmt.Sprintf("seed-%d", s))
+			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", s, i+1, o.seeds)
+		}
+		ti.Resume = o.resume
+		res, err := trainOne(ctx, b, mi, ti, train, test, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		if !o.noPictures {
+			drawPictures(res, mi, stderr)
+		}
+		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, s)))
+		results = append(results, res)
+		if res.HasScores {
+			sums = append(sums, res.Summary)
+		}
+	}
+	if o.seeds > 1 {
+		return seedsReport(o.out, results, sums, stdout)
+	}
+	return nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// loadData loads MNIST or the files named by -train/-test.
+func loadData(o options) (train, test *data.Dataset, err error) {
+	if o.trainPath == "" {
+		if o.testPath != "" {
+			return nil, nil, usageError{errors.New("-test needs -train (without -train the data is MNIST)")}
+		}
+		return data.LoadMNIST(o.dataDir)
+	}
+	var label data.LabelColumn
+	if o.labelCol != "" {
+		if i, err := strconv.Atoi(o.labelCol); err == nil {
+			label = data.LabelAt(i)
+		} else {
+			label = data.LabelByName(o.labelCol)
+		}
+	}
+	load := func(path, labels string) (*data.Dataset, error) {
+		name := filepath.Base(path)
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".csv":
+			if labels != "" {
+				return nil, usageError{fmt.Errorf("%s: a CSV file carries its labels in a column (-label-col), not in a separate file", path)}
+			}
+			return data.LoadCSV(path, data.CSVOptions{Label: label})
+		case ".npy":
+			return data.LoadNPY(name, path, labels)
+		}
+		return data.LoadIDX(name, path, labels)
+	}
+	if train, err = load(o.trainPath, o.trainLabels); err != nil {
+		return nil, nil, err
+	}
+	if o.testPath != "" {
+		if test, err = load(o.testPath, o.testLabels); err != nil {
+			return nil, nil, err
+		}
+	} else if o.testLabels != "" {
+		return nil, nil, usageError{errors.New("-test-labels needs -test")}
+	}
+	return train, test, nil
+}
+
+// trainOne runs one seed with a progress display per epoch.
+func trainOne(ctx context.Context, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test *data.Dataset, stdout, stderr io.Writer) (*gmvae.Result, error) {
+	model, err := gmvae.New(b, m)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	defer model.Release()
+	fmt.Fprintf(stdout, "%d parameters; run folder %s\n", model.Params().Len(), t.RunDir)
+	var bar *report.Progress
+	epoch := -1
+	hooks := gmvae.Hooks{
+		Step: func(p gmvae.Progress) {
+			if p.Epoch != epoch || bar == nil {
+				epoch = p.Epoch
+				bar = report.NewProgress(stderr, p.Batches-(p.Batch-1), fmt.Sprintf("epoch %d/%d", p.Epoch+1, p.Epochs)).SetBatch(t.BatchSize)
+			}
+			f := map[string]float64{"loss": p.Terms.Loss}
+			if p.Terms.KLy != 0 {
+				f["kl_y"] = p.Terms.KLy
+			}
+			bar.Add(1, f)
+			if p.Batch == p.Batches || p.Step == p.TotalSteps {
+				bar.Status("evaluating")
+			}
+		},
+		Eval: func(r gmvae.EvalRecord) {
+			bar.Finish()
+			bar = nil
+			fmt.Fprintln(stdout, evalLine(r))
+		},
+		Log: func(msg string) { fmt.Fprintln(stdout, msg) },
+	}
+	res, err := gmvae.Train(ctx, b, model, train, test, t, hooks)
+	if bar != nil {
+		bar.Finish()
+	}
+	return res, err
+}
+
+func evalLine(r gmvae.EvalRecord) string {
+	s := fmt.Sprintf("epoch %g step %d: train loss %s, test ELBO %s (recon %s)",
+		r.Epoch, r.Step, report.FormatValue(float64(r.Train.Loss)), report.FormatValue(float64(r.Test.ELBO)), report.FormatValue(float64(r.Test.Recon)))
+	if r.Labelled > 0 {
+		s += fmt.Sprintf("; ACC paper %.2f%% purity %.2f%% hungarian %.2f%%, NMI %.4f, ARI %.4f",
+			100*r.ACCPaper, 100*r.ACCPurity, 100*r.ACCHungarian, r.NMI, r.ARI)
+	}
+	s += fmt.Sprintf("; %d/%d clusters used (largest %.1f%%)", r.UsedClusters, len(r.Usage), 100*r.LargestShare)
+	if r.ExamplesPerS > 0 {
+		s += fmt.Sprintf("; %.0f ex/s", r.ExamplesPerS)
+	}
+	return s
+}
+
+func summaryOf(res *gmvae.Result, m gmvae.Config, desc string, seed uint64) report.Summary {
+	f := res.Final
+	mt := map[string]float64{
+		"test_elbo": float64(f.Test.ELBO), "test_recon": float64(f.Test.Recon),
+		"test_kl_z": float64(f.Test.KLz), "test_kl_y": float64(f.Test.KLy),
+	}
+	if m.Model == "dilokthanakul" {
+		mt["test_kl_w"] = float64(f.Test.KLw)
+	}
+	if res.HasScores {
+		mt["acc_paper"], mt["acc_purity"], mt["acc_hungarian"] = float64(f.ACCPaper), float64(f.ACCPurity), float64(f.ACCHungarian)
+		mt["nmi"], mt["ari"] = float64(f.NMI), float64(f.ARI)
+	}
+	return report.Summary{
+		Title:   fmt.Sprintf("%s seed %d, %g epochs, %d steps on %s", desc, seed, f.Epoch, res.Steps, res.Backend),
+		Metrics: mt, Usage: f.Usage, RunDir: res.RunDir,
+		Elapsed: time.Duration(res.WallS * float64(time.Second)),
+	}
+}
+
+// drawPictures writes the curves and the latent scatter into the run folder; a
+// failure is reported and does not fail the run.
+func drawPictures(res *gmvae.Result, m gmvae.Config, stderr io.Writer) {
+	if res.RunDir == "" {
+		return
+	}
+	if err := report.CurvesFromMetrics(filepath.Join(res.RunDir, gmvae.MetricsFile), res.RunDir); err != nil {
+		fmt.Fprintln(stderr, "train: curves:", err)
+	}
+	if len(res.Pred) > 0 && len(res.ZMean) == len(res.Pred)*m.Dz {
+		// At most 5000 points keep the picture readable and PCA quick.
+		n := min(len(res.Pred), 5000)
+		pts := report.PCA2(res.ZMean[:n*m.Dz], n, m.Dz)
+		if err := report.Scatter2D(filepath.Join(res.RunDir, "latent.png"), pts, res.Pred[:n], m.K); err != nil {
+			fmt.Fprintln(stderr, "train: latent picture:", err)
+		}
+	}
+}
+
+// seedsReport prints and writes (seeds.json) the best and mean ± s.d. over seeds.
+func seedsReport(out string, results []*gmvae.Result, sums []metrics.Summary, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "\n== over %d seeds ==\n", len(results))
+	agg := metrics.OverSeeds(sums)
+	if len(sums) > 0 {
+		fmt.Fprintln(stdout, agg.String())
+	} else {
+		fmt.Fprintln(stdout, "(the evaluation set has no labels: no clustering scores)")
+	}
+	runs := make([]map[string]any, len(results))
+	for i, r := range results {
+		runs[i] = map[string]any{"run_dir": r.RunDir, "final": r.Final}
+	}
+	j, err := json.MarshalIndent(map[string]any{"runs": runs, "over_seeds": statsJSON(agg)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(out, "seeds.json")
+	if err := os.WriteFile(path, append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "per-seed folders and %s in %s\n", filepath.Base(path), out)
+	return nil
+}
+
+func statsJSON(s metrics.SeedsSummary) map[string]any {
+	st := func(x metrics.Stat) map[string]any {
+		return map[string]any{"n": x.N, "best": gmvae.Float(x.Best), "best_run": x.BestRun, "worst": gmvae.Float(x.Worst),
+			"mean": gmvae.Float(x.Mean), "sd": gmvae.Float(x.SD)}
+	}
+	return map[string]any{"runs": s.Runs, "acc_paper": st(s.ACCPaper), "acc_purity": st(s.ACCPurity),
+		"acc_hungarian": st(s.ACCHungarian), "nmi": st(s.NMI), "ari": st(s.ARI)}
 }

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/gmvae"
+)
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// skipWithoutModels skips when the models are not built yet.
+func skipWithoutModels(t *testing.T, model string) {
+	t.Helper()
+	_, err := gmvae.New(engine.NewCPU(), gmvae.Config{Model: model, D: 4, K: 2, Dz: 2, Dw: 2, Hidden: []int{3}, MaxBatch: 2})
+	if err != nil && strings.Contains(err.Error(), "not implemented") {
+		t.Skipf("model %s: %v", model, err)
+	}
+}
+
+// writeCSV writes a labelled CSV of n examples of d features in [0,1] around 3
+// prototypes (label in the last column).
+func writeCSV(t *testing.T, path string, n, d int, seed int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		c := i % 3
+		for j := range d {
+			v := float64((j*7+c*13+seed)%10) / 10
+			if (i*31+j*17)%5 == 0 {
+				v = 1 - v
+			}
+			fmt.Fprintf(&b, "%g,", v)
+		}
+		fmt.Fprintf(&b, "%d\n", c)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.json")
+	_ = os.WriteFile(cfg, []byte(`{"model": {"k": 5}, "train": {"epoch": 3}}`), 0o644)
+	csv := filepath.Join(dir, "d.csv")
+	writeCSV(t, csv, 30, 6, 0)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-nosuch"}, "flag provided but not defined: -nosuch"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-model", "vade"}, `-model "vade"`},
+		{[]string{"-train", csv, "-label-col", "-1", "-epochs", "-2"}, "epochs = -2"},
+		{[]string{"-train", csv, "-label-col", "-1", "-schedule", "step"}, `schedule "step"`},
+		{[]string{"-train", csv, "-label-col", "-1", "-k", "0", "-out", filepath.Join(dir, "never")}, "-k 0"},
+		{[]string{"-train", csv, "-label-col", "-1", "-hidden", "5,x"}, `-hidden "5,x"`},
+		{[]string{"-train", csv, "-label-col", "-1", "-device", "tpu"}, `unknown device "tpu"`},
+		{[]string{"-train", csv, "-label-col", "-1", "-seeds", "0"}, "-seeds 0"},
+		{[]string{"-config", cfg}, `unknown field "epoch"`},
+		{[]string{"-config", filepath.Join(dir, "none.json")}, "none.json"},
+		{[]string{"-resume", filepath.Join(dir, "d.csv")}, "d.csv"},
+		{[]string{"-test", csv}, "-test needs -train"},
+	} {
+		code, _, stderr := runCmd(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	if !engine.CUDABuilt() {
+		code, _, stderr := runCmd(t, "-train", csv, "-label-col", "-1", "-device", "cuda")
+		if code != 2 || !strings.Contains(stderr, "built without CUDA support; rebuild with -tags cuda, or use -device cpu") {
+			t.Errorf("-device cuda: exit %d, %q", code, stderr)
+		}
+	}
+	// A data file that does not parse: exit 1 with the reader's message.
+	bad := filepath.Join(dir, "bad.csv")
+	_ = os.WriteFile(bad, []byte("1,2\n3\n"), 0o644)
+	code, _, stderr := runCmd(t, "-train", bad)
+	if code != 1 || !strings.Contains(stderr, "bad.csv") {
+		t.Errorf("bad csv: exit %d, %q", code, stderr)
+	}
+	if code, _, _ := runCmd(t, "-h"); code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
+// TestEndToEndCSV runs the command on a tiny CSV data set with both models, then
+// resumes the first run for one more epoch, and trains two seeds.
+func TestEndToEndCSV(t *testing.T) {
+	dir := t.TempDir()
+	tr, te := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	writeCSV(t, tr, 60, 8, 0)
+	writeCSV(t, te, 30, 8, 1)
+	small := []string{"-train", tr, "-test", te, "-label-col", "-1", "-k", "3", "-dz", "3", "-dw", "2", "-hidden", "8", "-batch", "20", "-device", "cpu", "-lr", "0.01"}
+	for _, model := range []string{"dilokthanakul", "shu"} {
+		skipWithoutModels(t, model)
+		out := filepath.Join(dir, model)
+		code, stdout, stderr := runCmd(t, append(small, "-model", model, "-epochs", "2", "-out", out)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", model, code, stdout, stderr)
+		}
+		for _, f := range []string{"config.json", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "loss.png", "accuracy.png", "latent.png"} {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("%s: %v", model, err)
+			}
+		}
+		if !strings.Contains(stdout, "acc_hungarian") || !strings.Contains(stdout, "run folder: "+out) {
+			t.Errorf("%s: summary missing:\n%s", model, stdout)
+		}
+		recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
+		if err != nil || len(recs) != 2 || recs[1].Step != 6 {
+			t.Fatalf("%s: metrics %v %+v", model, err, recs)
+		}
+	}
+	// Resume the first run for a third epoch: its settings come from the checkpoint.
+	out := filepath.Join(dir, "dilokthanakul")
+	code, stdout, stderr := runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu",
+		"-resume", filepath.Join(out, "checkpoint.safetensors"), "-epochs", "3")
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
+	if err != nil || len(recs) != 3 || recs[2].Step != 9 || !strings.Contains(stdout, "resumed from") {
+		t.Fatalf("after resume: %v %+v\n%s", err, recs, stdout)
+	}
+	// The same three epochs straight give the same final checkpoint.
+	straight := filepath.Join(dir, "straight")
+	if code, so, se := runCmd(t, append(small, "-model", "dilokthanakul", "-epochs", "3", "-out", straight, "-no-pictures")...); code != 0 {
+		t.Fatalf("straight: %d\n%s\n%s", code, so, se)
+	}
+	a, _ := gmvae.LoadCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
+	b, _ := gmvae.LoadCheckpoint(filepath.Join(straight, "checkpoint.safetensors"))
+	if a == nil || b == nil || !bytes.Equal(f32bytes(a.P), f32bytes(b.P)) || !bytes.Equal(f32bytes(a.V), f32bytes(b.V)) {
+		t.Fatal("2 epochs + resume for 1 differ from 3 epochs straight")
+	}
+	// A run folder's config.json as -config, with a flag overriding it.
+	again := filepath.Join(dir, "again")
+	code, stdout, stderr = runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu", "-no-pictures",
+		"-config", filepath.Join(straight, "config.json"), "-epochs", "1", "-out", again)
+	if code != 0 || !strings.Contains(stdout, "training: 1 epochs, batch 20, lr 0.01") || !strings.Contains(stdout, "dz=3 hidden=[8]") {
+		t.Fatalf("-config: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// Two seeds: per-seed folders and seeds.json.
+	seeds := filepath.Join(dir, "seeds")
+	code, stdout, stderr = runCmd(t, append(small, "-epochs", "1", "-seeds", "2", "-seed", "5", "-out", seeds, "-no-pictures")...)
+	if code != 0 {
+		t.Fatalf("seeds: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"seed-5/summary.json", "seed-6/summary.json", "seeds.json"} {
+		if _, err := os.Stat(filepath.Join(seeds, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(stdout, "over 2 seeds") || !strings.Contains(stdout, "ACC hungarian") {
+		t.Errorf("seeds summary:\n%s", stdout)
+	}
+}
+
+func f32bytes(v []float32) []byte {
+	var b bytes.Buffer
+	for _, x := range v {
+		fmt.Fprintf(&b, "%08x", math.Float32bits(x))
+	}
+	return b.Bytes()
+}
+
+// TestEndToEndMNIST trains model A briefly on a small MNIST subset, as the README's
+// first command does on all of it.
+func TestEndToEndMNIST(t *testing.T) {
+	skipWithoutModels(t, "dilokthanakul")
+	if _, err := data.FindMNIST(""); errors.Is(err, data.ErrMNISTNotFound) {
+		t.Skip(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := runCmd(t, "-subset", "200", "-test-subset", "100", "-epochs", "1", "-hidden", "64", "-dz", "16", "-dw", "8", "-device", "cpu", "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "mnist-train (first 200 of 60000)") || !strings.Contains(stdout, "acc_paper") {
+		t.Errorf("output:\n%s", stdout)
+	}
+	t.Log(stdout)
+}

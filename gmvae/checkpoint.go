@@ -1,0 +1,349 @@
+package gmvae
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// Checkpoints
+//
+// A checkpoint is a safetensors file (see safetensors.go for the container) that holds
+// everything a run needs to continue as if it had never stopped:
+//
+//   - one F32 tensor per parameter tensor, named as the model names it (e.g.
+//     "enc.0.w"), shape [size], in the order of the model's flat parameter buffer;
+//   - Adam's moments of each, named "adam.m/<name>" and "adam.v/<name>", in the same
+//     order;
+//   - "__metadata__", strings:
+//     format          "gmvae-checkpoint-v1"
+//     step            optimizer steps taken (the next step's number; random streams
+//     are drawn from it)
+//     epoch           the epoch in progress, from 0
+//     batch           batches of that epoch already done (its order comes from
+//     (seed, epoch), so the rest of the epoch is known)
+//     adam_steps      Adam's step count t (bias corrections 1 - beta^t)
+//     seed            the run's seed (batch order, binarisation)
+//     wall_s          training seconds so far
+//     epoch_sums      JSON: running sums of the epoch's training terms
+//     model_config    JSON of the model's Config
+//     train_config    JSON of the TrainConfig
+//
+// The gradients are not stored: every step starts by zeroing them. Files are written
+// atomically (a temporary file in the same folder, fsync, rename, fsync of the folder):
+// a crash leaves the previous checkpoint or the new one, never a truncated file.
+
+// CheckpointFile is the name of a run folder's latest checkpoint.
+const CheckpointFile = "checkpoint.safetensors"
+
+// checkpointFormat is the value of the "format" metadata key.
+const checkpointFormat = "gmvae-checkpoint-v1"
+
+// TrainState is where a run stands: what a checkpoint stores besides the tensors.
+type TrainState struct {
+	Step      uint64    `json:"step"`       // optimizer steps taken = the next step's number
+	Epoch     int       `json:"epoch"`      // epoch in progress, from 0
+	Batch     int       `json:"batch"`      // batches of Epoch already done
+	AdamSteps int       `json:"adam_steps"` // Adam's t
+	Seed      uint64    `json:"seed"`
+	WallS     float64   `json:"wall_s"` // training seconds so far
+	Sums      epochSums `json:"epoch_sums"`
+}
+
+// epochSums accumulates an epoch's training terms weighted by batch size.
+type epochSums struct {
+	N        int     `json:"n"`
+	Steps    int     `json:"steps"`
+	Loss     float64 `json:"loss"`
+	ELBO     float64 `json:"elbo"`
+	Recon    float64 `json:"recon"`
+	KLz      float64 `json:"kl_z"`
+	KLw      float64 `json:"kl_w"`
+	KLy      float64 `json:"kl_y"`
+	GradNorm float64 `json:"grad_norm"` // sum over steps
+	FreeBits int     `json:"free_bits_steps"`
+}
+
+func (s *epochSums) add(t Terms, n int, gnorm float64) {
+	w := float64(n)
+	s.N += n
+	s.Steps++
+	s.Loss += w * t.Loss
+	s.ELBO += w * t.ELBO
+	s.Recon += w * t.Recon
+	s.KLz += w * t.KLz
+	s.KLw += w * t.KLw
+	s.KLy += w * t.KLy
+	s.GradNorm += gnorm
+	if t.FreeBitsActive {
+		s.FreeBits++
+	}
+}
+
+func (s epochSums) means() Terms {
+	if s.N == 0 {
+		return Terms{}
+	}
+	w := float64(s.N)
+	return Terms{Loss: s.Loss / w, ELBO: s.ELBO / w, Recon: s.Recon / w, KLz: s.KLz / w, KLw: s.KLw / w, KLy: s.KLy / w}
+}
+
+// Checkpoint is the content of a checkpoint file.
+type Checkpoint struct {
+	State   TrainState
+	Model   Config
+	Train   TrainConfig
+	Names   []string // parameter tensors, in buffer order
+	Sizes   []int
+	P, M, V []float32 // flat parameters and Adam moments
+}
+
+// ParamLayout returns the names and sizes of ps's tensors in buffer order. It reads
+// them from ps.String() (nn.Params has no accessor for them); when that cannot be
+// parsed it returns one tensor "params" of ps.Len() values.
+func ParamLayout(ps *nn.Params) (names []string, sizes []int) {
+	lines := strings.Split(ps.String(), "\n")
+	total := 0
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			names = nil
+			break
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < 0 {
+			names = nil
+			break
+		}
+		names = append(names, f[0])
+		sizes = append(sizes, n)
+		total += n
+	}
+	if names == nil || total != ps.Len() {
+		return []string{"params"}, []int{ps.Len()}
+	}
+	return names, sizes
+}
+
+// SaveCheckpoint writes ck to path atomically.
+func SaveCheckpoint(path string, ck *Checkpoint) error {
+	if err := ck.check(); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	meta, err := ck.metadata()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	var ts []STTensor
+	for _, part := range []struct {
+		prefix string
+		v      []float32
+	}{{"", ck.P}, {"adam.m/", ck.M}, {"adam.v/", ck.V}} {
+		off := 0
+		for i, name := range ck.Names {
+			ts = append(ts, STTensor{Name: part.prefix + name, Shape: []int{ck.Sizes[i]}, Data: part.v[off : off+ck.Sizes[i]]})
+			off += ck.Sizes[i]
+		}
+	}
+	if err := writeFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+func (ck *Checkpoint) check() error {
+	if len(ck.Names) != len(ck.Sizes) || len(ck.Names) == 0 {
+		return fmt.Errorf("%d tensor names for %d sizes", len(ck.Names), len(ck.Sizes))
+	}
+	n := 0
+	for _, s := range ck.Sizes {
+		n += s
+	}
+	if len(ck.P) != n || len(ck.M) != n || len(ck.V) != n {
+		return fmt.Errorf("buffers of %d, %d, %d values for tensors of %d", len(ck.P), len(ck.M), len(ck.V), n)
+	}
+	return nil
+}
+
+func (ck *Checkpoint) metadata() (map[string]string, error) {
+	mc, err := json.Marshal(ck.Model)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := json.Marshal(ck.Train)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := json.Marshal(ck.State.Sums)
+	if err != nil {
+		return nil, err
+	}
+	s := ck.State
+	return map[string]string{
+		"format":       checkpointFormat,
+		"step":         strconv.FormatUint(s.Step, 10),
+		"epoch":        strconv.Itoa(s.Epoch),
+		"batch":        strconv.Itoa(s.Batch),
+		"adam_steps":   strconv.Itoa(s.AdamSteps),
+		"seed":         strconv.FormatUint(s.Seed, 10),
+		"wall_s":       strconv.FormatFloat(s.WallS, 'g', -1, 64),
+		"epoch_sums":   string(sums),
+		"model_config": string(mc),
+		"train_config": string(tc),
+	}, nil
+}
+
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint. Every defect (a
+// truncated or corrupt file, a missing or malformed key, a moment tensor that does not
+// match its parameter) is an error naming the file.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	ts, meta, err := ReadSafetensorsFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, a...))
+	}
+	if f := meta["format"]; f != checkpointFormat {
+		return nil, bad("format %q, expected %q (not a checkpoint of this trainer?)", f, checkpointFormat)
+	}
+	ck := &Checkpoint{}
+	get := func(key string) (string, error) {
+		v, ok := meta[key]
+		if !ok {
+			return "", bad("metadata key %q is missing", key)
+		}
+		return v, nil
+	}
+	for _, u := range []struct {
+		key string
+		dst *uint64
+	}{{"step", &ck.State.Step}, {"seed", &ck.State.Seed}} {
+		v, err := get(u.key)
+		if err != nil {
+			return nil, err
+		}
+		if *u.dst, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, bad("metadata %s = %q is not an unsigned integer", u.key, v)
+		}
+	}
+	for _, u := range []struct {
+		key string
+		dst *int
+	}{{"epoch", &ck.State.Epoch}, {"batch", &ck.State.Batch}, {"adam_steps", &ck.State.AdamSteps}} {
+		v, err := get(u.key)
+		if err != nil {
+			return nil, err
+		}
+		if *u.dst, err = strconv.Atoi(v); err != nil || *u.dst < 0 {
+			return nil, bad("metadata %s = %q is not a non-negative integer", u.key, v)
+		}
+	}
+	v, err := get("wall_s")
+	if err != nil {
+		return nil, err
+	}
+	if ck.State.WallS, err = strconv.ParseFloat(v, 64); err != nil {
+		return nil, bad("metadata wall_s = %q is not a number", v)
+	}
+	for _, u := range []struct {
+		key string
+		dst any
+	}{{"epoch_sums", &ck.State.Sums}, {"model_config", &ck.Model}, {"train_config", &ck.Train}} {
+		v, err := get(u.key)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(v), u.dst); err != nil {
+			return nil, bad("metadata %s: %v", u.key, err)
+		}
+	}
+	// Tensors: the parameters first, then adam.m/<name>, then adam.v/<name>.
+	byName := map[string]STTensor{}
+	for _, t := range ts {
+		byName[t.Name] = t
+	}
+	for _, t := range ts {
+		if strings.HasPrefix(t.Name, "adam.m/") || strings.HasPrefix(t.Name, "adam.v/") {
+			continue
+		}
+		m, okm := byName["adam.m/"+t.Name]
+		vv, okv := byName["adam.v/"+t.Name]
+		if !okm || !okv {
+			return nil, bad("tensor %q has no Adam moments adam.m/%s and adam.v/%s", t.Name, t.Name, t.Name)
+		}
+		if len(m.Data) != len(t.Data) || len(vv.Data) != len(t.Data) {
+			return nil, bad("tensor %q: %d values, its Adam moments %d and %d", t.Name, len(t.Data), len(m.Data), len(vv.Data))
+		}
+		ck.Names = append(ck.Names, t.Name)
+		ck.Sizes = append(ck.Sizes, len(t.Data))
+		ck.P = append(ck.P, t.Data...)
+		ck.M = append(ck.M, m.Data...)
+		ck.V = append(ck.V, vv.Data...)
+	}
+	if len(ck.Names) == 0 {
+		return nil, bad("no parameter tensors")
+	}
+	if 3*len(ck.Names) != len(ts) {
+		return nil, bad("%d tensors, expected 3 per parameter tensor (%d): stray Adam moments", len(ts), len(ck.Names))
+	}
+	return ck, nil
+}
+
+// writeFileAtomic writes path through a temporary file in the same folder, fsyncs it,
+// renames it over path and fsyncs the folder, so that path always holds either its
+// old content or the complete new one. When write fails nothing changes.
+func writeFileAtomic(path string, write func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	err = f.Chmod(0o644) // CreateTemp makes 0600; run folders are meant to be shared
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err == nil {
+		err = write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a folder so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,174 @@
+package gmvae
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func testCheckpoint() *Checkpoint {
+	return &Checkpoint{
+		State: TrainState{Step: 1234, Epoch: 2, Batch: 17, AdamSteps: 1234, Seed: 1<<63 + 5, WallS: 12.5,
+			Sums: epochSums{N: 850, Steps: 17, Loss: 1e5 / 3, KLy: math.SmallestNonzeroFloat64, FreeBits: 3}},
+		Model: Config{Model: "shu", D: 4, K: 2, Dz: 2, Hidden: []int{3}, Lambda: 0.5}.Defaults(),
+		Train: TrainConfig{Epochs: 5, BatchSize: 50, LR: 1e-4, Schedule: ScheduleCosine, Seed: 1<<63 + 5}.Defaults(Config{}),
+		Names: []string{"enc.W", "enc.b"},
+		Sizes: []int{3, 2},
+		P:     []float32{1, -2, float32(math.Inf(1)), 0.5, float32(math.Copysign(0, -1))},
+		M:     []float32{0.1, 0.2, 0.3, 0.4, 0.5},
+		V:     []float32{1e-30, 2, 3, 4, 5},
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ck.safetensors")
+	ck := testCheckpoint()
+	if err := SaveCheckpoint(path, ck); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != ck.State {
+		t.Errorf("state %+v, want %+v", got.State, ck.State)
+	}
+	if string(mustJSON(got.Model)) != string(mustJSON(ck.Model)) || string(mustJSON(got.Train)) != string(mustJSON(ck.Train)) {
+		t.Errorf("configs differ: %s %s", mustJSON(got.Model), mustJSON(got.Train))
+	}
+	if strings.Join(got.Names, ",") != "enc.W,enc.b" || got.Sizes[0] != 3 || got.Sizes[1] != 2 {
+		t.Errorf("layout %v %v", got.Names, got.Sizes)
+	}
+	for i, pair := range [][2][]float32{{got.P, ck.P}, {got.M, ck.M}, {got.V, ck.V}} {
+		if sameBits(pair[0], pair[1]) != -1 {
+			t.Errorf("buffer %d differs: %v vs %v", i, pair[0], pair[1])
+		}
+	}
+	// The layout is plain safetensors: 8-byte length, JSON header, data in order.
+	raw, _ := os.ReadFile(path)
+	hlen := binary.LittleEndian.Uint64(raw)
+	hdr := string(raw[8 : 8+hlen])
+	for _, w := range []string{`"enc.W":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}`, `"adam.v/enc.b":{"dtype":"F32","shape":[2],"data_offsets":[52,60]}`, `"format":"gmvae-checkpoint-v1"`, `"step":"1234"`} {
+		if !strings.Contains(hdr, w) {
+			t.Errorf("header lacks %s:\n%s", w, hdr)
+		}
+	}
+	if hlen%8 != 0 || uint64(len(raw)) != 8+hlen+60 {
+		t.Errorf("header %d bytes, file %d bytes", hlen, len(raw))
+	}
+}
+
+// TestCheckpointCorrupt: truncated and damaged files are errors naming the file.
+func TestCheckpointCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := SaveCheckpoint(good, testCheckpoint()); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(good)
+	hlen := int(binary.LittleEndian.Uint64(raw))
+	setLen := func(b []byte, n uint64) []byte {
+		c := append([]byte(nil), b...)
+		binary.LittleEndian.PutUint64(c, n)
+		return c
+	}
+	replace := func(old, new string) []byte {
+		h := strings.Replace(string(raw[8:8+hlen]), old, new, 1)
+		for len(h)%8 != 0 {
+			h += " "
+		}
+		out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+		return append(append(out, h...), raw[8+hlen:]...)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "truncated"},
+		{"short", raw[:5], "truncated"},
+		{"header cut", raw[:8+hlen/2], "truncated: header of"},
+		{"data cut", raw[:len(raw)-3], "truncated: tensor"},
+		{"data extra", append(append([]byte(nil), raw...), 0, 0, 0, 0), "bytes of data after the last tensor"},
+		{"huge header", setLen(raw, 1<<40), "over the limit"},
+		{"bad json", replace(`{`, `[`), "not a JSON object"},
+		{"f16", replace(`"dtype":"F32"`, `"dtype":"F16"`), `dtype "F16"`},
+		{"shape", replace(`"shape":[3]`, `"shape":[4]`), "needs 16 bytes"},
+		{"format", replace(`gmvae-checkpoint-v1`, `gmvae-checkpoint-v9`), `format "gmvae-checkpoint-v9"`},
+		{"step", replace(`"step":"1234"`, `"step":"x234"`), `step = "x234"`},
+		{"no moments", replace(`"adam.m/enc.b"`, `"adam.x/enc.b"`), "has no Adam moments"},
+	} {
+		path := filepath.Join(dir, tc.name+".safetensors")
+		if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadCheckpoint(path)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: want an error naming the file with %q, got %v", tc.name, tc.want, err)
+		}
+	}
+	if _, err := LoadCheckpoint(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestAtomicWrite: a write that fails leaves the old file intact and no temporary
+// file behind.
+func TestAtomicWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ck.safetensors")
+	if err := SaveCheckpoint(path, testCheckpoint()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	boom := errors.New("disk full")
+	err := writeFileAtomic(path, func(w io.Writer) error {
+		_, _ = w.Write(bytes.Repeat([]byte{7}, 3<<20)) // more than the buffer: reaches the file
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("error %v", err)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the old checkpoint changed")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("files left behind: %v", entries)
+	}
+	if _, err := LoadCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	// A folder that cannot be written: an error, nothing else.
+	if err := SaveCheckpoint(filepath.Join(dir, "no", "such", "dir", "ck"), testCheckpoint()); err == nil {
+		t.Fatal("no error for a missing folder")
+	}
+}
+
+func TestSafetensorsGeneric(t *testing.T) {
+	var buf bytes.Buffer
+	ts := []STTensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}}, {Name: "s", Shape: []int{}, Data: []float32{9}}, {Name: "e", Shape: []int{0}, Data: nil}}
+	if err := WriteSafetensors(&buf, ts, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	got, meta, err := DecodeSafetensors(buf.Bytes(), "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["k"] != "v" || len(got) != 3 || got[0].Name != "a" || got[1].Name != "s" || got[1].Data[0] != 9 || len(got[0].Shape) != 2 {
+		t.Fatalf("%+v %v", got, meta)
+	}
+	if err := WriteSafetensors(&buf, []STTensor{{Name: "a", Shape: []int{3}, Data: []float32{1}}}, nil); err == nil {
+		t.Fatal("shape mismatch accepted")
+	}
+	if err := WriteSafetensors(&buf, []STTensor{{Name: "a", Shape: []int{1}, Data: []float32{1}}, {Name: "a", Shape: []int{1}, Data: []float32{1}}}, nil); err == nil {
+		t.Fatal("duplicate name accepted")
+	}
+}

@@ -1,0 +1,483 @@
+package gmvae
+
+// Model A, "dilokthanakul": the GMVAE of Dilokthanakul et al. (arXiv 1611.02648), see
+// shared/design/GMVAE.md. Forward and backward passes are written out as kernel
+// launches over buffers laid out once for cfg.MaxBatch rows.
+//
+// Networks (Hidden = [h_0, ..., h_{L-1}]; parameters declared in this order, which
+// fixes their initial draws):
+//
+//	encoder trunk  x (n, D) -> h_0 -> ... -> h_{L-1}, relu on every layer (encActivation)
+//	encoder heads  m_z, s_z (n, Dz) and m_w, s_w (n, Dw), linear; s_z, s_w clamped
+//	prior network  w (·, Dw) -> h_0 tanh -> mu, lv (·, K*Dz) linear heads, lv clamped
+//	decoder trunk  z (·, Dz) -> h_{L-1} -> ... -> h_0, relu (Hidden reversed)
+//	decoder head   D logits (Bernoulli); D means and D clamped log-variances (Gaussian)
+//
+// Monte Carlo samples: the M draws of (z, w) are laid out sample-major, rows m*n + i
+// (i < n) holding sample m of observation i, so the prior network, the mixture, the
+// decoder and the row reductions each run as one launch over M*n rows; only the
+// pieces that read the encoder's n-row outputs (reparameterisation, KL to the
+// conditional prior, reconstruction) launch once per sample.
+//
+// Random streams: eps of z for sample m is the stream cpu.StreamID(step, streamZ+2m),
+// eps of w the stream cpu.StreamID(step, streamZ+2m+1), seed cfg.Seed.
+//
+// The mixing weights: p(y) = Cat(1/K), so log pi_k = -log K for every k. In
+// p(y=k|z,w) = softmax_k(log pi_k + log N(z; mu_k, lv_k)) a weight that is the same for
+// every k cancels, so mixture_loglik runs with logpi = null (L is the bare component
+// log-density; its row log-sum-exp is not needed) and the prior enters only the y-prior
+// term, KL(p(y|z,w) || Cat(1/K)) = sum_k p_k log p_k + log K, whose log K is added on the
+// host to the batch mean (it has no gradient).
+//
+// Free bits (the paper's minimum information constraint, as in the authors' code): with
+// cfg.Lambda > 0 the batch mean of the y-prior term (over the n observations and the M
+// samples) is brought back after the forward pass; when it is below Lambda the term's
+// gradient is not applied (Terms.FreeBitsActive, and Terms.Loss counts Lambda in
+// place of the term: max(lambda, term)).
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// encActivation is the activation of the encoder and decoder hidden layers: relu, as
+// the authors' fully connected MNIST network. (The prior network's hidden layer is
+// tanh, as in the paper.)
+const encActivation = fmath.ActRelu
+
+// streamZ is the first random tensor id of model A's steps (see the file comment):
+// ids streamZ+2m (z) and streamZ+2m+1 (w) for sample m, kept clear of the small ids a
+// trainer may use for its own draws (e.g. binarisation).
+const streamZ = 0x100
+
+// dilokthanakul is model A on one backend.
+type dilokthanakul struct {
+	b   engine.Backend
+	cfg Config
+	ps  *nn.Params
+
+	encTrunk                   *nn.MLP
+	encMz, encSz, encMw, encSw *nn.Linear
+	priorH, priorMu, priorLv   *nn.Linear
+	decTrunk                   *nn.MLP
+	decOut, decLv              *nn.Linear // decLv: Gaussian only
+
+	enc, dec *nn.MLPBufs
+	priorS   nn.Scratch
+
+	all []*engine.Buf // every buffer below, for Release
+
+	// Encoder outputs and their gradients, (N, Dz) or (N, Dw).
+	mz, szRaw, sz, mw, swRaw, sw       *engine.Buf
+	dmz, dsz, dszRaw, dmw, dsw, dswRaw *engine.Buf
+	dh                                 *engine.Buf // (N, h_{L-1}) gradient of the trunk output
+	// Samples, (M*N, Dz) and (M*N, Dw), sample-major.
+	epsZ, z, dz, epsW, w, dw *engine.Buf
+	// Prior network, (M*N, h_0) and (M*N, K*Dz).
+	hp, dhp, mu, lvRaw, lv, dmu, dlv, dlvRaw *engine.Buf
+	// Mixture, (M*N, K).
+	L, resp, kl, gKL, gresp, gL *engine.Buf
+	// Rows, (M*N) or (N).
+	ll, cp, ent, klw, gll, gy, gw *engine.Buf
+	// Decoder, (M*N, D) and (M*N, h_0).
+	out, xlvRaw, xlv, dout, dxlv, dxlvRaw, ddec *engine.Buf
+	// The four batch sums: recon, conditional prior, w prior, sum p log p.
+	scalars *engine.Buf
+	sc      [4]*engine.Buf
+	host    [4]float32
+}
+
+// newDilokthanakul builds model A for cfg (defaults filled in and validated by New).
+func newDilokthanakul(b engine.Backend, cfg Config) (Model, error) {
+	if len(cfg.Hidden) == 0 {
+		return nil, fmt.Errorf("gmvae: model dilokthanakul needs at least one hidden layer (hidden = [])")
+	}
+	if cfg.Likelihood != Bernoulli && cfg.Likelihood != Gaussian {
+		return nil, fmt.Errorf("gmvae: likelihood %q, want bernoulli or gaussian", cfg.Likelihood)
+	}
+	if uint64(cfg.M) > (1<<32-streamZ)/2 {
+		return nil, fmt.Errorf("gmvae: m = %d Monte Carlo samples is too many", cfg.M)
+	}
+	if !(cfg.LvMin > -80 && cfg.LvMax < 80) {
+		return nil, fmt.Errorf("gmvae: log-variance bounds [%g, %g] must lie inside (-80, 80) (exp of them must stay finite)", cfg.LvMin, cfg.LvMax)
+	}
+	H := cfg.Hidden
+	last := H[len(H)-1]
+	ps := nn.NewParams(b)
+	d := &dilokthanakul{b: b, cfg: cfg, ps: ps}
+	d.encTrunk = nn.NewMLP(ps, "enc", append([]int{cfg.D}, H...), encActivation, encActivation)
+	d.encMz = nn.NewLinear(ps, "enc.m_z", last, cfg.Dz, fmath.ActNone)
+	d.encSz = nn.NewLinear(ps, "enc.s_z", last, cfg.Dz, fmath.ActNone)
+	d.encMw = nn.NewLinear(ps, "enc.m_w", last, cfg.Dw, fmath.ActNone)
+	d.encSw = nn.NewLinear(ps, "enc.s_w", last, cfg.Dw, fmath.ActNone)
+	d.priorH = nn.NewLinear(ps, "prior.h", cfg.Dw, H[0], fmath.ActTanh)
+	d.priorMu = nn.NewLinear(ps, "prior.mu", H[0], cfg.K*cfg.Dz, fmath.ActNone)
+	d.priorLv = nn.NewLinear(ps, "prior.lv", H[0], cfg.K*cfg.Dz, fmath.ActNone)
+	dsizes := []int{cfg.Dz}
+	for i := len(H) - 1; i >= 0; i-- {
+		dsizes = append(dsizes, H[i])
+	}
+	d.decTrunk = nn.NewMLP(ps, "dec", dsizes, encActivation, encActivation)
+	d.decOut = nn.NewLinear(ps, "dec.out", H[0], cfg.D, fmath.ActNone)
+	if cfg.Likelihood == Gaussian {
+		d.decLv = nn.NewLinear(ps, "dec.lv", H[0], cfg.D, fmath.ActNone)
+	}
+	if err := ps.Alloc(cfg.Seed); err != nil {
+		return nil, err
+	}
+	if err := d.alloc(); err != nil {
+		d.Release()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *dilokthanakul) alloc() error {
+	c := d.cfg
+	N, MN, KDz := c.MaxBatch, c.M*c.MaxBatch, c.K*c.Dz
+	var err error
+	nb := func(n int, tag string) *engine.Buf {
+		if err != nil {
+			return nil
+		}
+		var x *engine.Buf
+		x, err = d.b.New(n, "dilokthanakul "+tag)
+		if err == nil {
+			d.all = append(d.all, x)
+		}
+		return x
+	}
+	last := c.Hidden[len(c.Hidden)-1]
+	d.mz, d.szRaw, d.sz = nb(N*c.Dz, "m_z"), nb(N*c.Dz, "s_z raw"), nb(N*c.Dz, "s_z")
+	d.mw, d.swRaw, d.sw = nb(N*c.Dw, "m_w"), nb(N*c.Dw, "s_w raw"), nb(N*c.Dw, "s_w")
+	d.dmz, d.dsz, d.dszRaw = nb(N*c.Dz, "dm_z"), nb(N*c.Dz, "ds_z"), nb(N*c.Dz, "ds_z raw")
+	d.dmw, d.dsw, d.dswRaw = nb(N*c.Dw, "dm_w"), nb(N*c.Dw, "ds_w"), nb(N*c.Dw, "ds_w raw")
+	d.dh = nb(N*last, "encoder trunk gradient")
+	d.epsZ, d.z, d.dz = nb(MN*c.Dz, "eps z"), nb(MN*c.Dz, "z"), nb(MN*c.Dz, "dz")
+	d.epsW, d.w, d.dw = nb(MN*c.Dw, "eps w"), nb(MN*c.Dw, "w"), nb(MN*c.Dw, "dw")
+	d.hp, d.dhp = nb(MN*c.Hidden[0], "prior hidden"), nb(MN*c.Hidden[0], "prior hidden gradient")
+	d.mu, d.lvRaw, d.lv = nb(MN*KDz, "mu"), nb(MN*KDz, "lv raw"), nb(MN*KDz, "lv")
+	d.dmu, d.dlv, d.dlvRaw = nb(MN*KDz, "dmu"), nb(MN*KDz, "dlv"), nb(MN*KDz, "dlv raw")
+	d.L, d.resp, d.kl = nb(MN*c.K, "log-densities"), nb(MN*c.K, "p(y|z,w)"), nb(MN*c.K, "KL to components")
+	d.gKL, d.gresp, d.gL = nb(MN*c.K, "dKL"), nb(MN*c.K, "dresp"), nb(MN*c.K, "dL")
+	d.ll, d.cp, d.ent = nb(MN, "log p(x|z)"), nb(MN, "conditional prior"), nb(MN, "sum p log p")
+	d.klw, d.gll, d.gy, d.gw = nb(N, "KL w"), nb(MN, "dll"), nb(MN, "dy rows"), nb(N, "dKL w")
+	d.out, d.dout, d.ddec = nb(MN*c.D, "decoder output"), nb(MN*c.D, "decoder output gradient"),
+		nb(MN*c.Hidden[0], "decoder trunk gradient")
+	if c.Likelihood == Gaussian {
+		d.xlvRaw, d.xlv = nb(MN*c.D, "decoder lv raw"), nb(MN*c.D, "decoder lv")
+		d.dxlv, d.dxlvRaw = nb(MN*c.D, "decoder dlv"), nb(MN*c.D, "decoder dlv raw")
+	}
+	d.scalars = nb(4, "loss terms")
+	if err != nil {
+		return err
+	}
+	for i := range d.sc {
+		d.sc[i] = d.scalars.Slice(i, 1)
+	}
+	if d.enc, err = d.encTrunk.NewBufs(d.b, N, "dilokthanakul encoder"); err != nil {
+		return err
+	}
+	if d.dec, err = d.decTrunk.NewBufs(d.b, MN, "dilokthanakul decoder"); err != nil {
+		return err
+	}
+	d.priorS, err = d.priorH.NewScratch(d.b, MN, "dilokthanakul prior")
+	if err == nil {
+		for _, x := range []*engine.Buf{d.priorS.Pre, d.priorS.DPre} {
+			if x != nil {
+				d.all = append(d.all, x)
+			}
+		}
+	}
+	return err
+}
+
+// Config implements Model.
+func (d *dilokthanakul) Config() Config { return d.cfg }
+
+// Params implements Model.
+func (d *dilokthanakul) Params() *nn.Params { return d.ps }
+
+// Release implements Model.
+func (d *dilokthanakul) Release() error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, x := range d.all {
+		keep(d.b.Release(x))
+	}
+	d.all = nil
+	if d.enc != nil {
+		keep(d.enc.Release(d.b))
+		d.enc = nil
+	}
+	if d.dec != nil {
+		keep(d.dec.Release(d.b))
+		d.dec = nil
+	}
+	if d.ps != nil {
+		keep(d.ps.Release())
+	}
+	return first
+}
+
+// dkLauncher runs launches until the first error, which it keeps.
+type dkLauncher struct {
+	b   engine.Backend
+	err error
+}
+
+func (l *dkLauncher) run(kernel string, work int, args ...any) {
+	if l.err == nil {
+		if err := l.b.Launch(kernel, work, args...); err != nil {
+			l.err = fmt.Errorf("gmvae: dilokthanakul: %s: %w", kernel, err)
+		}
+	}
+}
+
+func (l *dkLauncher) do(err error) {
+	if l.err == nil && err != nil {
+		l.err = fmt.Errorf("gmvae: dilokthanakul: %w", err)
+	}
+}
+
+func dkB2i(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func (d *dilokthanakul) checkBatch(op string, x *engine.Buf, n int) error {
+	if n < 1 || n > d.cfg.MaxBatch {
+		return fmt.Errorf("gmvae: dilokthanakul %s: batch of %d rows, want 1..%d (max_batch)", op, n, d.cfg.MaxBatch)
+	}
+	if x == nil || x.Len() < n*d.cfg.D {
+		l := 0
+		if x != nil {
+			l = x.Len()
+		}
+		return fmt.Errorf("gmvae: dilokthanakul %s: batch of %d rows of %d needs %d values, x has %d", op, n, d.cfg.D, n*d.cfg.D, l)
+	}
+	return nil
+}
+
+// encode runs the encoder on x (n, D): m_z, s_z, m_w, s_w (clamped).
+func (d *dilokthanakul) encode(l *dkLauncher, x *engine.Buf, n int) {
+	c := d.cfg
+	l.do(d.encTrunk.Forward(d.b, x, n, d.enc))
+	h := d.enc.Output()
+	l.do(d.encMz.Forward(d.b, h, d.mz, n, nn.Scratch{}))
+	l.do(d.encSz.Forward(d.b, h, d.szRaw, n, nn.Scratch{}))
+	l.do(d.encMw.Forward(d.b, h, d.mw, n, nn.Scratch{}))
+	l.do(d.encSw.Forward(d.b, h, d.swRaw, n, nn.Scratch{}))
+	l.run("clamp", n*c.Dz, d.szRaw, d.sz, n*c.Dz, c.LvMin, c.LvMax)
+	l.run("clamp", n*c.Dw, d.swRaw, d.sw, n*c.Dw, c.LvMin, c.LvMax)
+}
+
+// prior runs the prior network on w (rows, Dw): mu, lv (rows, K*Dz), lv clamped.
+func (d *dilokthanakul) prior(l *dkLauncher, w *engine.Buf, rows int) {
+	c := d.cfg
+	l.do(d.priorH.Forward(d.b, w, d.hp, rows, d.priorS))
+	l.do(d.priorMu.Forward(d.b, d.hp, d.mu, rows, nn.Scratch{}))
+	l.do(d.priorLv.Forward(d.b, d.hp, d.lvRaw, rows, nn.Scratch{}))
+	l.run("clamp", rows*c.K*c.Dz, d.lvRaw, d.lv, rows*c.K*c.Dz, c.LvMin, c.LvMax)
+}
+
+// forward runs the sampled forward pass on x (n, D) for step and leaves the batch sums
+// of the four terms in d.scalars: mean -log p(x|z), mean conditional prior, mean KL of
+// w, mean sum_k p log p (without log K).
+func (d *dilokthanakul) forward(l *dkLauncher, x *engine.Buf, n int, step uint64) {
+	c := d.cfg
+	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
+	d.encode(l, x, n)
+	for m := 0; m < M; m++ {
+		// z, w sample m: rows m*n .. m*n+n-1.
+		l.run("reparam", n*Dz, d.mz, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.z.Slice(m*n*Dz, n*Dz), n*Dz,
+			c.Seed, cpu.StreamID(step, uint32(streamZ+2*m)))
+		l.run("reparam", n*Dw, d.mw, d.sw, d.epsW.Slice(m*n*Dw, n*Dw), d.w.Slice(m*n*Dw, n*Dw), n*Dw,
+			c.Seed, cpu.StreamID(step, uint32(streamZ+2*m+1)))
+	}
+	d.prior(l, d.w, MN)
+	// p(y|z,w): the uniform log pi cancels in the softmax (file comment).
+	l.run("mixture_loglik", 32*MN*K, MN, K, Dz, d.z, d.mu, d.lv, K*Dz, (*engine.Buf)(nil), 0, d.L,
+		(*engine.Buf)(nil), d.resp)
+	for m := 0; m < M; m++ {
+		o := m * n * K * Dz
+		l.run("kl_mixture", 32*n*K, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*K*Dz), d.lv.Slice(o, n*K*Dz), K*Dz,
+			d.kl.Slice(m*n*K, n*K))
+	}
+	l.run("row_dot", 32*MN, d.resp, d.kl, d.cp, MN, K)
+	l.run("xlogx_rows", 32*MN, d.resp, d.ent, MN, K)
+	l.run("kl_std_normal", 32*n, n, Dw, d.mw, d.sw, d.klw)
+	// Decoder.
+	l.do(d.decTrunk.Forward(d.b, d.z, MN, d.dec))
+	hd := d.dec.Output()
+	l.do(d.decOut.Forward(d.b, hd, d.out, MN, nn.Scratch{}))
+	if c.Likelihood == Gaussian {
+		l.do(d.decLv.Forward(d.b, hd, d.xlvRaw, MN, nn.Scratch{}))
+		l.run("clamp", MN*D, d.xlvRaw, d.xlv, MN*D, c.LvMin, c.LvMax)
+	}
+	for m := 0; m < M; m++ {
+		o := m * n * D
+		if c.Likelihood == Gaussian {
+			l.run("gaussian_loglik", 32*n, x, d.out.Slice(o, n*D), d.xlv.Slice(o, n*D), d.ll.Slice(m*n, n), n, D)
+		} else {
+			l.run("bernoulli_loglik", 32*n, x, d.out.Slice(o, n*D), d.ll.Slice(m*n, n), n, D)
+		}
+	}
+	inv := float32(1) / float32(MN)
+	l.run("sum_all", 256, d.ll, d.sc[0], MN, -inv)
+	l.run("sum_all", 256, d.cp, d.sc[1], MN, inv)
+	l.run("sum_all", 256, d.klw, d.sc[2], n, float32(1)/float32(n))
+	l.run("sum_all", 256, d.ent, d.sc[3], MN, inv)
+}
+
+// terms downloads the four batch means and assembles Terms (free bits decided here).
+func (d *dilokthanakul) terms(l *dkLauncher) Terms {
+	var t Terms
+	if l.err != nil {
+		return t
+	}
+	if err := d.b.Download(d.host[:], d.scalars); err != nil {
+		l.do(err)
+		return t
+	}
+	t.Recon = float64(d.host[0])
+	t.KLz = float64(d.host[1])
+	t.KLw = float64(d.host[2])
+	t.KLy = float64(d.host[3]) + math.Log(float64(d.cfg.K))
+	neg := t.Recon + t.KLz + t.KLw + t.KLy
+	t.ELBO = -neg
+	t.Loss = neg
+	if d.cfg.Lambda > 0 && t.KLy < float64(d.cfg.Lambda) {
+		t.FreeBitsActive = true
+		t.Loss = t.Recon + t.KLz + t.KLw + float64(d.cfg.Lambda)
+	}
+	return t
+}
+
+// TrainBatch implements Model.
+func (d *dilokthanakul) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error) {
+	if err := d.checkBatch("train", x, n); err != nil {
+		return Terms{}, err
+	}
+	if step>>32 != 0 {
+		return Terms{}, fmt.Errorf("gmvae: dilokthanakul: step %d >= 2^32 would reuse random streams", step)
+	}
+	l := &dkLauncher{b: d.b}
+	d.forward(l, x, n, step)
+	t := d.terms(l)
+	d.backward(l, x, n, !t.FreeBitsActive)
+	return t, l.err
+}
+
+// backward adds the gradient of the loss (batch and sample mean of -ELBO; without the
+// y-prior term when yGrad is false) to the parameters' gradients.
+func (d *dilokthanakul) backward(l *dkLauncher, x *engine.Buf, n int, yGrad bool) {
+	c := d.cfg
+	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
+	KDz := K * Dz
+	inv := float32(1) / float32(MN)
+	// Per-row weights: d loss / d ll_r = -1/(nM), d loss / d (row term) = 1/(nM),
+	// d loss / d KLw_i = 1/n.
+	l.run("ew_fill", MN, d.gll, MN, -inv)
+	l.run("ew_fill", MN, d.gy, MN, inv)
+	l.run("ew_fill", n, d.gw, n, float32(1)/float32(n))
+
+	// Decoder: d out (MN, D), then the trunk into dz (overwritten).
+	for m := 0; m < M; m++ {
+		o := m * n * D
+		if c.Likelihood == Gaussian {
+			l.run("gaussian_loglik_bwd", n*D, x, d.out.Slice(o, n*D), d.xlv.Slice(o, n*D), d.gll.Slice(m*n, n),
+				d.dout.Slice(o, n*D), d.dxlv.Slice(o, n*D), n, D, 0)
+		} else {
+			l.run("bernoulli_loglik_bwd", n*D, x, d.out.Slice(o, n*D), d.gll.Slice(m*n, n), d.dout.Slice(o, n*D),
+				n, D, 0)
+		}
+	}
+	hd := d.dec.Output()
+	l.do(d.decOut.Backward(d.b, hd, d.out, d.dout, d.ddec, MN, nn.Scratch{}, false))
+	if c.Likelihood == Gaussian {
+		l.run("clamp_bwd", MN*D, d.xlvRaw, d.dxlv, d.dxlvRaw, MN*D, c.LvMin, c.LvMax, 0)
+		l.do(d.decLv.Backward(d.b, hd, d.xlvRaw, d.dxlvRaw, d.ddec, MN, nn.Scratch{}, true))
+	}
+	l.do(d.decTrunk.Backward(d.b, d.z, d.ddec, d.dz, MN, d.dec, false))
+
+	// Conditional prior sum_k resp_k KL_k and y prior sum_k resp_k log resp_k:
+	// d/dKL = resp/(nM); d/dresp = KL/(nM) (+ (log resp + 1)/(nM) with the y gradient).
+	l.run("ew_scale", MN*K, d.resp, d.gKL, MN*K, inv)
+	l.run("ew_scale", MN*K, d.kl, d.gresp, MN*K, inv)
+	if yGrad {
+		l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 1)
+	}
+	// Through the softmax into L, then into z (added to the decoder's dz), mu, lv.
+	l.run("lse_softmax_bwd", 32*MN, MN, K, d.resp, (*engine.Buf)(nil), d.gresp, d.gL, 0)
+	l.run("mixture_bwd_z", MN*Dz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dz, 1)
+	l.run("mixture_bwd_params", MN*KDz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dmu, d.dlv, 0)
+	// KL to each component: into m_z, s_z (summed over samples) and mu, lv.
+	for m := 0; m < M; m++ {
+		o := m * n * KDz
+		l.run("kl_mixture_bwd", n*KDz, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*KDz), d.lv.Slice(o, n*KDz), KDz,
+			d.gKL.Slice(m*n*K, n*K), d.dmz, d.dsz, dkB2i(m > 0), d.dmu.Slice(o, n*KDz), d.dlv.Slice(o, n*KDz), 1)
+	}
+	// Prior network.
+	l.run("clamp_bwd", MN*KDz, d.lvRaw, d.dlv, d.dlvRaw, MN*KDz, c.LvMin, c.LvMax, 0)
+	l.do(d.priorMu.Backward(d.b, d.hp, d.mu, d.dmu, d.dhp, MN, nn.Scratch{}, false))
+	l.do(d.priorLv.Backward(d.b, d.hp, d.lvRaw, d.dlvRaw, d.dhp, MN, nn.Scratch{}, true))
+	l.do(d.priorH.Backward(d.b, d.w, d.hp, d.dhp, d.dw, MN, d.priorS, false))
+
+	// Reparameterisations: z = m_z + exp(s_z/2) eps (added to the KL's dm_z, ds_z),
+	// w likewise, then the w prior's own gradient.
+	for m := 0; m < M; m++ {
+		l.run("reparam_bwd", n*Dz, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.dz.Slice(m*n*Dz, n*Dz), d.dmz, d.dsz, n*Dz, 1)
+		l.run("reparam_bwd", n*Dw, d.sw, d.epsW.Slice(m*n*Dw, n*Dw), d.dw.Slice(m*n*Dw, n*Dw), d.dmw, d.dsw, n*Dw,
+			dkB2i(m > 0))
+	}
+	l.run("kl_std_normal_bwd", n*Dw, n, Dw, d.mw, d.sw, d.gw, d.dmw, d.dsw, 1)
+	l.run("clamp_bwd", n*Dz, d.szRaw, d.dsz, d.dszRaw, n*Dz, c.LvMin, c.LvMax, 0)
+	l.run("clamp_bwd", n*Dw, d.swRaw, d.dsw, d.dswRaw, n*Dw, c.LvMin, c.LvMax, 0)
+
+	// Encoder heads into the trunk's output gradient, then the trunk.
+	h := d.enc.Output()
+	l.do(d.encMz.Backward(d.b, h, d.mz, d.dmz, d.dh, n, nn.Scratch{}, false))
+	l.do(d.encSz.Backward(d.b, h, d.szRaw, d.dszRaw, d.dh, n, nn.Scratch{}, true))
+	l.do(d.encMw.Backward(d.b, h, d.mw, d.dmw, d.dh, n, nn.Scratch{}, true))
+	l.do(d.encSw.Backward(d.b, h, d.swRaw, d.dswRaw, d.dh, n, nn.Scratch{}, true))
+	l.do(d.encTrunk.Backward(d.b, x, d.dh, nil, n, d.enc, false))
+}
+
+// Infer implements Model: the loss terms from the sampled forward pass of step, then
+// post = p(y | z = m_z, w = m_w) (n, K) and zmean = m_z (n, Dz).
+func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error) {
+	if err := d.checkBatch("infer", x, n); err != nil {
+		return Terms{}, err
+	}
+	if step>>32 != 0 {
+		return Terms{}, fmt.Errorf("gmvae: dilokthanakul: step %d >= 2^32 would reuse random streams", step)
+	}
+	c := d.cfg
+	if post == nil || post.Len() < n*c.K {
+		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: post needs %d values (n*K)", n*c.K)
+	}
+	if zmean == nil || zmean.Len() < n*c.Dz {
+		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: zmean needs %d values (n*Dz)", n*c.Dz)
+	}
+	l := &dkLauncher{b: d.b}
+	d.forward(l, x, n, step)
+	t := d.terms(l)
+	// The encoder's outputs of x are still in place; the prior network runs on m_w.
+	d.prior(l, d.mw, n)
+	l.run("mixture_loglik", 32*n*c.K, n, c.K, c.Dz, d.mz, d.mu, d.lv, c.K*c.Dz, (*engine.Buf)(nil), 0, d.L,
+		(*engine.Buf)(nil), post)
+	l.run("ew_scale", n*c.Dz, d.mz, zmean, n*c.Dz, float32(1))
+	return t, l.err
+}

@@ -1,0 +1,343 @@
+//go:build !cuda
+
+// gorgonia.org/gorgonia has its own `cuda` build tag, under which it compiles its
+// cuDNN/cuBLAS variant; our driver uses the same tag name, so this cross-check stays out
+// of tagged builds (the default build, what CI tests, runs it).
+
+package gmvae
+
+// An independent check of model A's hand-written backward pass: the whole loss (minus
+// the ELBO, batch and sample mean, with or without the y-prior term) built as a
+// gorgonia graph in float64 from the same parameters, the same inputs and the same eps
+// noise, differentiated by gorgonia's reverse-mode autodiff, and compared with the
+// gradients TrainBatch adds into Params().G on the CPU backend.
+//
+// The clamps of the log-variances are written as raw*mask + bound*(1-mask) with the
+// mask of the model's own raw values (inside [lo, hi] passes, as clamp_bwd), which has
+// the clamp's value and gradient. gorgonia's LogSumExp is not used (it is wrong in
+// v0.9.18): the row log-sum-exp is c + log(sum_k exp(L_k - c)) with c the row maximum
+// of the model's L held as a constant (same value and gradient for any constant c).
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/nn"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+func adMust(n *G.Node, err error) *G.Node {
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func ad64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// adTensor makes a constant (rows, cols) tensor.
+func adTensor(v []float64, rows, cols int) *G.Node {
+	return G.NewConstant(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(append([]float64(nil), v...))))
+}
+
+func adScalar(v float64) *G.Node { return G.NewConstant(v) }
+
+// adModel is the float64 graph of the loss with its parameter nodes.
+type adModel struct {
+	g      *G.ExprGraph
+	params []*G.Node   // W, b of every Linear, in adLinears order
+	grads  [][]float32 // the model's gradients of the same tensors
+	names  []string    // for messages
+	recon  *G.Node     // sum over rows of log p(x|z)
+	cp     *G.Node     // sum over rows of sum_k p_k KL_k
+	ent    *G.Node     // sum over rows of sum_k p_k log p_k
+	klw    *G.Node     // sum over observations of KL(q(w|x) || N(0,I))
+	cost   *G.Node
+	// clamped and free count the log-variances outside and inside [LvMin, LvMax].
+	clamped, free int
+}
+
+// adLinears lists the model's layers in parameter order.
+func adLinears(d *dilokthanakul) []*nn.Linear {
+	ls := append([]*nn.Linear{}, d.encTrunk.Layers...)
+	ls = append(ls, d.encMz, d.encSz, d.encMw, d.encSw, d.priorH, d.priorMu, d.priorLv)
+	ls = append(ls, d.decTrunk.Layers...)
+	ls = append(ls, d.decOut)
+	if d.decLv != nil {
+		ls = append(ls, d.decLv)
+	}
+	return ls
+}
+
+// adBuild builds the graph of d's loss for the batch x (n rows) as the model computed it
+// in its last TrainBatch (its eps, raw log-variances and L are read from its buffers).
+func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *adModel {
+	t.Helper()
+	b, c := d.b, d.cfg
+	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
+	get := func(buf *engine.Buf, k int) []float32 {
+		v := make([]float32, k)
+		dkMust(t, b.Download(v, buf.Slice(0, k)))
+		return v
+	}
+	am := &adModel{g: G.NewGraph()}
+	g := am.g
+	lin := map[*nn.Linear][2]*G.Node{}
+	for i, l := range adLinears(d) {
+		w, bias := l.W(), l.B()
+		wv := tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(ad64(get(w.P, l.In*l.Out))))
+		bv := tensor.New(tensor.WithShape(l.Out), tensor.WithBacking(ad64(get(bias.P, l.Out))))
+		wn := G.NewMatrix(g, tensor.Float64, G.WithShape(l.In, l.Out), G.WithName(fmt.Sprintf("W%d", i)), G.WithValue(wv))
+		bn := G.NewVector(g, tensor.Float64, G.WithShape(l.Out), G.WithName(fmt.Sprintf("b%d", i)), G.WithValue(bv))
+		lin[l] = [2]*G.Node{wn, bn}
+		am.params = append(am.params, wn, bn)
+		am.grads = append(am.grads, get(w.G, l.In*l.Out), get(bias.G, l.Out))
+		am.names = append(am.names, w.Name, bias.Name)
+	}
+	apply := func(l *nn.Linear, x *G.Node) *G.Node {
+		p := lin[l]
+		return adMust(G.BroadcastAdd(adMust(G.Mul(x, p[0])), p[1], nil, []byte{0}))
+	}
+	clamp := func(raw *G.Node, rawv []float32, rows, cols int) *G.Node {
+		mask, fill := make([]float64, len(rawv)), make([]float64, len(rawv))
+		for i, v := range rawv {
+			switch {
+			case v < c.LvMin:
+				fill[i] = float64(c.LvMin)
+				am.clamped++
+			case v > c.LvMax:
+				fill[i] = float64(c.LvMax)
+				am.clamped++
+			default:
+				mask[i] = 1
+				am.free++
+			}
+		}
+		return adMust(G.Add(adMust(G.HadamardProd(raw, adTensor(mask, rows, cols))), adTensor(fill, rows, cols)))
+	}
+	rep := func(v []float32, times int) []float64 {
+		var out []float64
+		for i := 0; i < times; i++ {
+			out = append(out, ad64(v)...)
+		}
+		return out
+	}
+	repNode := func(x *G.Node) *G.Node {
+		if M == 1 {
+			return x
+		}
+		xs := make([]*G.Node, M)
+		for i := range xs {
+			xs[i] = x
+		}
+		return adMust(G.Concat(0, xs...))
+	}
+	sum := func(x *G.Node) *G.Node { return adMust(G.Sum(x)) }
+	add := func(a, b *G.Node) *G.Node { return adMust(G.Add(a, b)) }
+	sub := func(a, b *G.Node) *G.Node { return adMust(G.Sub(a, b)) }
+	mul := func(a, b *G.Node) *G.Node { return adMust(G.HadamardProd(a, b)) }
+	exp := func(a *G.Node) *G.Node { return adMust(G.Exp(a)) }
+	expNeg := func(a *G.Node) *G.Node { return exp(adMust(G.Neg(a))) }
+	half := adScalar(0.5)
+	log2pi := math.Log(2 * math.Pi)
+
+	xc := adTensor(ad64(x[:n*D]), n, D)
+	// Encoder.
+	h := xc
+	for _, l := range d.encTrunk.Layers {
+		h = adMust(G.Rectify(apply(l, h)))
+	}
+	mz := apply(d.encMz, h)
+	sz := clamp(apply(d.encSz, h), get(d.szRaw, n*Dz), n, Dz)
+	mw := apply(d.encMw, h)
+	sw := clamp(apply(d.encSw, h), get(d.swRaw, n*Dw), n, Dw)
+	// Samples (sample-major rows, as the model).
+	z := add(repNode(mz), mul(exp(mul(half, repNode(sz))), adTensor(ad64(get(d.epsZ, MN*Dz)), MN, Dz)))
+	w := add(repNode(mw), mul(exp(mul(half, repNode(sw))), adTensor(ad64(get(d.epsW, MN*Dw)), MN, Dw)))
+	// Prior network.
+	hp := adMust(G.Tanh(apply(d.priorH, w)))
+	mu := apply(d.priorMu, hp)
+	lv := clamp(apply(d.priorLv, hp), get(d.lvRaw, MN*K*Dz), MN, K*Dz)
+	// Decoder and reconstruction.
+	hd := z
+	for _, l := range d.decTrunk.Layers {
+		hd = adMust(G.Rectify(apply(l, hd)))
+	}
+	out := apply(d.decOut, hd)
+	xr := adTensor(rep(x[:n*D], M), MN, D)
+	if c.Likelihood == Gaussian {
+		xlv := clamp(apply(d.decLv, hd), get(d.xlvRaw, MN*D), MN, D)
+		diff := sub(xr, out)
+		s := sum(add(xlv, mul(mul(diff, diff), expNeg(xlv))))
+		am.recon = mul(adScalar(-0.5), add(s, adScalar(float64(MN*D)*log2pi)))
+	} else {
+		am.recon = sum(sub(mul(xr, out), adMust(G.Softplus(out))))
+	}
+	// w prior.
+	am.klw = mul(half, sub(sum(sub(add(exp(sw), mul(mw, mw)), sw)), adScalar(float64(n*Dw))))
+	// Mixture posterior, conditional prior and y prior, row by row.
+	Lm := get(d.L, MN*K)
+	for r := 0; r < MN; r++ {
+		i := r % n
+		zr := adMust(G.Slice(z, G.S(r)))
+		mzr := adMust(G.Slice(mz, G.S(i)))
+		szr := adMust(G.Slice(sz, G.S(i)))
+		cmax := Lm[r*K]
+		for k := 1; k < K; k++ {
+			if Lm[r*K+k] > cmax {
+				cmax = Lm[r*K+k]
+			}
+		}
+		cr := adScalar(float64(cmax))
+		Ls := make([]*G.Node, K)
+		KLs := make([]*G.Node, K)
+		var se *G.Node
+		for k := 0; k < K; k++ {
+			muk := adMust(G.Slice(mu, G.S(r), G.S(k*Dz, (k+1)*Dz)))
+			lvk := adMust(G.Slice(lv, G.S(r), G.S(k*Dz, (k+1)*Dz)))
+			e := expNeg(lvk)
+			dd := sub(zr, muk)
+			Ls[k] = mul(adScalar(-0.5), add(sum(add(lvk, mul(mul(dd, dd), e))), adScalar(float64(Dz)*log2pi)))
+			dm := sub(mzr, muk)
+			KLs[k] = mul(half, sub(sum(add(sub(lvk, szr), mul(add(exp(szr), mul(dm, dm)), e))), adScalar(float64(Dz))))
+			ek := exp(sub(Ls[k], cr))
+			if se == nil {
+				se = ek
+			} else {
+				se = add(se, ek)
+			}
+		}
+		lse := add(cr, adMust(G.Log(se)))
+		for k := 0; k < K; k++ {
+			logp := sub(Ls[k], lse)
+			p := exp(logp)
+			cpk, entk := mul(p, KLs[k]), mul(p, logp)
+			if am.cp == nil {
+				am.cp, am.ent = cpk, entk
+			} else {
+				am.cp, am.ent = add(am.cp, cpk), add(am.ent, entk)
+			}
+		}
+	}
+	inv := 1 / float64(MN)
+	body := add(adMust(G.Neg(am.recon)), am.cp)
+	if yGrad {
+		body = add(body, am.ent)
+	}
+	am.cost = add(mul(adScalar(inv), body), mul(adScalar(1/float64(n)), am.klw))
+	return am
+}
+
+// TestDilokthanakulAutodiff compares every parameter gradient of TrainBatch (CPU
+// backend, float32) with gorgonia's reverse-mode gradient of the same loss in float64,
+// on a tiny network (D=6, K=3, Dz=2, Dw=2, Hidden=[4], n=5), for M = 1 and 2, free bits
+// off, active and inactive, log-variance clamps engaged, both likelihoods. Bound: for
+// every tensor, |model - gorgonia| <= 1e-3 * max|gorgonia gradient over the tensor| +
+// 1e-7 (float32 arithmetic through about ten layers of the chain rule). The Terms are
+// compared with the graph's values to 1e-4 relative.
+func TestDilokthanakulAutodiff(t *testing.T) {
+	for ci, c := range []struct {
+		name       string
+		M          int
+		lambda     float32
+		lik        Likelihood
+		lo, hi     float32
+		wantActive bool
+	}{
+		{"M=1", 1, 0, Bernoulli, -8, 8, false},
+		{"M=2", 2, 0, Bernoulli, -8, 8, false},
+		{"M=2 free bits active", 2, 100, Bernoulli, -8, 8, true},
+		{"M=2 free bits inactive", 2, 1e-6, Bernoulli, -8, 8, false},
+		{"M=1 free bits active", 1, 100, Bernoulli, -8, 8, true},
+		{"M=2 clamped", 2, 0, Bernoulli, -1.5, 1, false},
+		{"M=2 gaussian", 2, 0, Gaussian, -8, 8, false},
+		{"M=1 gaussian clamped", 1, 0.01, Gaussian, -1, 1.2, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const n = 5
+			cfg := Config{Model: "dilokthanakul", D: 6, K: 3, Dz: 2, Dw: 2, Hidden: []int{4}, M: c.M,
+				MaxBatch: n, Seed: uint64(20 + ci), Lambda: c.lambda, Likelihood: c.lik, LvMin: c.lo, LvMax: c.hi}
+			b := engine.NewCPU()
+			mi, err := New(b, cfg)
+			dkMust(t, err)
+			defer mi.Release()
+			d := mi.(*dilokthanakul)
+			// Random parameters (biases too), so every path carries gradient.
+			p := make([]float32, d.ps.Len())
+			cpu.RandNormal(p, len(p), 99, uint64(ci))
+			for i := range p {
+				p[i] = float32(p[i] * 0.7)
+			}
+			dkMust(t, b.Upload(d.ps.P, p))
+			x := make([]float32, n*cfg.D)
+			if c.lik == Gaussian {
+				cpu.RandNormal(x, len(x), 98, uint64(ci))
+			} else {
+				cpu.RandUniform(x, len(x), 98, uint64(ci))
+			}
+			xb := dkUpload(t, b, x, "x")
+			defer b.Release(xb)
+			dkMust(t, d.ps.ZeroGrad())
+			tm, err := d.TrainBatch(xb, n, 3)
+			dkMust(t, err)
+			if tm.FreeBitsActive != c.wantActive {
+				t.Fatalf("free bits active = %v, want %v (terms %+v)", tm.FreeBitsActive, c.wantActive, tm)
+			}
+			am := adBuild(t, d, x, n, !tm.FreeBitsActive)
+			if c.hi-c.lo < 3 && !(am.clamped > 0 && am.free > 0) {
+				t.Fatalf("clamped case: %d log-variances clamped, %d free; want both", am.clamped, am.free)
+			}
+			if _, err := G.Grad(am.cost, am.params...); err != nil {
+				t.Fatal(err)
+			}
+			vm := G.NewTapeMachine(am.g)
+			defer vm.Close()
+			dkMust(t, vm.RunAll())
+
+			val := func(nd *G.Node) float64 { return nd.Value().Data().(float64) }
+			inv := 1 / float64(cfg.M*n)
+			want := Terms{Recon: -inv * val(am.recon), KLz: inv * val(am.cp), KLw: val(am.klw) / n,
+				KLy: inv*val(am.ent) + math.Log(float64(cfg.K))}
+			for _, f := range []struct {
+				name      string
+				got, want float64
+			}{{"recon", tm.Recon, want.Recon}, {"kl_z", tm.KLz, want.KLz}, {"kl_w", tm.KLw, want.KLw}, {"kl_y", tm.KLy, want.KLy}} {
+				if !(math.Abs(f.got-f.want) <= 1e-4*(math.Abs(f.want)+1e-2)) {
+					t.Errorf("%s: model %.7g, gorgonia %.7g", f.name, f.got, f.want)
+				}
+			}
+			var worst float64
+			for i, pn := range am.params {
+				gv, err := pn.Grad()
+				dkMust(t, err)
+				auto := gv.Data().([]float64)
+				model := am.grads[i]
+				scale := 0.0
+				for _, v := range auto {
+					scale = math.Max(scale, math.Abs(v))
+				}
+				for j := range auto {
+					e := math.Abs(float64(model[j]) - auto[j])
+					if !(e <= 1e-3*scale+1e-7) {
+						t.Errorf("%s[%d]: model %.7g, gorgonia %.7g (tensor scale %.3g)", am.names[i], j, model[j], auto[j], scale)
+					}
+					if scale > 0 {
+						worst = math.Max(worst, e/scale)
+					}
+				}
+			}
+			t.Logf("terms %+v; %d of %d log-variances clamped; worst gradient error / tensor scale %.2g",
+				tm, am.clamped, am.clamped+am.free, worst)
+		})
+	}
+}

@@ -1,0 +1,314 @@
+package gmvae
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// dkTiny is a model A configuration small enough for the PTX emulator.
+func dkTiny() Config {
+	return Config{Model: "dilokthanakul", D: 8, K: 3, Dz: 2, Dw: 2, Hidden: []int{5}, M: 2, MaxBatch: 7,
+		Seed: 11, LvMin: -6, LvMax: 6}
+}
+
+// dkClustered returns n rows of d binary pixels drawn around k prototypes (each pixel of
+// a row copies its prototype's pixel with probability 0.9), and each row's prototype.
+func dkClustered(n, d, k int, seed uint64) ([]float32, []int) {
+	proto := make([]float32, k*d)
+	cpu.RandUniform(proto, len(proto), seed, 0)
+	u := make([]float32, n*d)
+	cpu.RandUniform(u, len(u), seed, 1)
+	pick := make([]float32, n)
+	cpu.RandUniform(pick, n, seed, 2)
+	x := make([]float32, n*d)
+	lab := make([]int, n)
+	for i := 0; i < n; i++ {
+		c := int(pick[i] * float32(k))
+		if c >= k {
+			c = k - 1
+		}
+		lab[i] = c
+		for j := 0; j < d; j++ {
+			p := proto[c*d+j] < 0.5
+			if u[i*d+j] < 0.1 {
+				p = !p
+			}
+			if p {
+				x[i*d+j] = 1
+			}
+		}
+	}
+	return x, lab
+}
+
+func dkMust(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dkUpload(t *testing.T, b engine.Backend, v []float32, tag string) *engine.Buf {
+	t.Helper()
+	x, err := b.New(len(v), tag)
+	dkMust(t, err)
+	dkMust(t, b.Upload(x, v))
+	return x
+}
+
+func dkDownload(t *testing.T, b engine.Backend, x *engine.Buf) []float32 {
+	t.Helper()
+	v := make([]float32, x.Len())
+	dkMust(t, b.Download(v, x))
+	return v
+}
+
+// dkRun trains cfg on b for len(batches) steps (batch s has batches[s] rows of x) with
+// Adam and returns the final parameters, every step's Terms and the posteriors and
+// latent means of Infer on the first rows.
+func dkRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
+	t.Helper()
+	m, err := New(b, cfg)
+	dkMust(t, err)
+	cfg = m.Config()
+	xb := dkUpload(t, b, x, "x")
+	var terms []Terms
+	var warm int64
+	for s, n := range batches {
+		dkMust(t, m.Params().ZeroGrad())
+		tm, err := m.TrainBatch(xb, n, uint64(s))
+		dkMust(t, err)
+		dkMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+		terms = append(terms, tm)
+		if gpu, ok := b.(*engine.GPU); ok {
+			st := gpu.Pool().Stats()
+			if s == 0 {
+				warm = st.DriverAllocs
+			} else if st.DriverAllocs != warm {
+				t.Errorf("step %d: %d driver allocations after the first step (pool %v)", s, st.DriverAllocs-warm, st)
+			}
+		}
+	}
+	n := batches[0]
+	post, err := b.New(n*cfg.K, "post")
+	dkMust(t, err)
+	zmean, err := b.New(n*cfg.Dz, "zmean")
+	dkMust(t, err)
+	it, err := m.Infer(xb, n, post, zmean, uint64(len(batches)))
+	dkMust(t, err)
+	if f := it.Finite(); f != "" {
+		t.Errorf("infer: term %s not finite: %+v", f, it)
+	}
+	ph, zh := dkDownload(t, b, post), dkDownload(t, b, zmean)
+	params := dkDownload(t, b, m.Params().P)
+	for _, buf := range []*engine.Buf{xb, post, zmean} {
+		dkMust(t, b.Release(buf))
+	}
+	dkMust(t, m.Release())
+	if gpu, ok := b.(*engine.GPU); ok {
+		if err := gpu.Pool().CheckLeaks(); err != nil {
+			t.Error(err)
+		}
+	}
+	return params, terms, ph, zh
+}
+
+func dkSameBits(t *testing.T, what string, a, b []float32) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			t.Fatalf("%s[%d]: cpu %g, emulator %g", what, i, a[i], b[i])
+		}
+	}
+}
+
+// TestDilokthanakulCPUEqualsEmulator trains model A a few steps on the CPU backend and
+// on the GPU backend over the PTX emulator (batches of 7 and 5 rows, M = 2, free bits on
+// and off, both likelihoods): the parameters, every step's Terms, the posteriors and the
+// latent means of Infer must be identical, and the steady state must make no driver
+// allocation.
+func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		lik    Likelihood
+		lambda float32
+	}{{"bernoulli", Bernoulli, 0}, {"bernoulli lambda=0.5", Bernoulli, 0.5}, {"gaussian", Gaussian, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := dkTiny()
+			cfg.Likelihood, cfg.Lambda = c.lik, c.lambda
+			x, _ := dkClustered(cfg.MaxBatch, cfg.D, cfg.K, 5)
+			batches := []int{7, 5, 7}
+			pc, tc, postc, zc := dkRun(t, engine.NewCPU(), cfg, x, batches)
+			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
+			pg, tg, postg, zg := dkRun(t, gpu, cfg, x, batches)
+			dkSameBits(t, "parameters", pc, pg)
+			dkSameBits(t, "post", postc, postg)
+			dkSameBits(t, "zmean", zc, zg)
+			for s := range tc {
+				if tc[s] != tg[s] {
+					t.Fatalf("step %d: terms differ: cpu %+v, emulator %+v", s, tc[s], tg[s])
+				}
+				if f := tc[s].Finite(); f != "" {
+					t.Fatalf("step %d: %s not finite: %+v", s, f, tc[s])
+				}
+			}
+			t.Logf("terms %+v; pool %v", tc[len(tc)-1], gpu.Pool().Stats())
+			dkMust(t, gpu.Close())
+		})
+	}
+}
+
+// TestDilokthanakulLearns trains 60 steps on a clustered binary data set (CPU backend):
+// the loss must fall well below its start, and Infer's posteriors must be distributions.
+func TestDilokthanakulLearns(t *testing.T) {
+	for _, M := range []int{1, 3} {
+		cfg := Config{Model: "dilokthanakul", D: 24, K: 4, Dz: 4, Dw: 3, Hidden: []int{32}, M: M,
+			MaxBatch: 64, Seed: 3, Lambda: 0.1}
+		x, _ := dkClustered(cfg.MaxBatch, cfg.D, 4, 9)
+		batches := make([]int, 60)
+		for i := range batches {
+			batches[i] = cfg.MaxBatch
+		}
+		_, terms, post, _ := dkRun(t, engine.NewCPU(), cfg, x, batches)
+		first := (terms[0].Loss + terms[1].Loss + terms[2].Loss) / 3
+		last := (terms[57].Loss + terms[58].Loss + terms[59].Loss) / 3
+		t.Logf("M=%d: loss %.4f -> %.4f (last terms %+v)", M, first, last, terms[59])
+		if !(last < first-0.2*math.Abs(first)) {
+			t.Errorf("M=%d: loss did not fall enough: %.4f -> %.4f", M, first, last)
+		}
+		for s, tm := range terms {
+			if f := tm.Finite(); f != "" {
+				t.Fatalf("M=%d step %d: %s not finite", M, s, f)
+			}
+			if !(math.Abs(tm.ELBO+tm.Recon+tm.KLz+tm.KLw+tm.KLy) < 1e-9*(1+math.Abs(tm.ELBO))) {
+				t.Fatalf("step %d: ELBO %g is not minus the sum of the terms %+v", s, tm.ELBO, tm)
+			}
+			if tm.KLy < -1e-4 || tm.KLw < -1e-4 {
+				t.Fatalf("step %d: negative KL %+v", s, tm)
+			}
+		}
+		K := cfg.K
+		for i := 0; i < len(post)/K; i++ {
+			sum := 0.0
+			for k := 0; k < K; k++ {
+				p := float64(post[i*K+k])
+				if !(p >= 0 && p <= 1) {
+					t.Fatalf("post[%d,%d] = %g", i, k, p)
+				}
+				sum += p
+			}
+			if math.Abs(sum-1) > 1e-5 {
+				t.Fatalf("post row %d sums to %g", i, sum)
+			}
+		}
+	}
+}
+
+// TestDilokthanakulExtremeInputs: inputs far outside the data range (±1e4, and all
+// zeros/ones) with tight and wide log-variance bounds give finite terms, finite
+// gradients and finite parameters after a step.
+func TestDilokthanakulExtremeInputs(t *testing.T) {
+	for _, lik := range []Likelihood{Bernoulli, Gaussian} {
+		for _, lim := range [][2]float32{{-6, 6}, {-30, 30}} {
+			cfg := dkTiny()
+			cfg.Likelihood, cfg.LvMin, cfg.LvMax, cfg.Lambda = lik, lim[0], lim[1], 0.5
+			n := cfg.MaxBatch
+			x := make([]float32, n*cfg.D)
+			for i := range x {
+				switch i / cfg.D {
+				case 0:
+					x[i] = 1e4
+				case 1:
+					x[i] = -1e4
+				case 2:
+					x[i] = 1
+				case 3:
+					x[i] = float32(1e4 * (float32(i%2) - 0.5))
+				}
+			}
+			b := engine.NewCPU()
+			m, err := New(b, cfg)
+			dkMust(t, err)
+			xb := dkUpload(t, b, x, "x")
+			for s := 0; s < 3; s++ {
+				dkMust(t, m.Params().ZeroGrad())
+				tm, err := m.TrainBatch(xb, n, uint64(s))
+				dkMust(t, err)
+				if f := tm.Finite(); f != "" {
+					t.Fatalf("%s %v step %d: %s not finite: %+v", lik, lim, s, f, tm)
+				}
+				for i, g := range dkDownload(t, b, m.Params().G) {
+					if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
+						t.Fatalf("%s %v step %d: gradient %d = %g", lik, lim, s, i, g)
+					}
+				}
+				dkMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+			}
+			for i, p := range dkDownload(t, b, m.Params().P) {
+				if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
+					t.Fatalf("%s %v: parameter %d = %g", lik, lim, i, p)
+				}
+			}
+			dkMust(t, m.Release())
+		}
+	}
+}
+
+// TestDilokthanakulErrors: bad configurations and bad calls give errors that name the
+// problem.
+func TestDilokthanakulErrors(t *testing.T) {
+	b := engine.NewCPU()
+	for _, c := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Hidden = []int{} }, "hidden layer"},
+		{func(c *Config) { c.Hidden = []int{4, 0} }, "hidden[1]"},
+		{func(c *Config) { c.Dw = -1 }, "dw"},
+		{func(c *Config) { c.M = -2 }, "m = -2"},
+		{func(c *Config) { c.Lambda = -1 }, "lambda"},
+		{func(c *Config) { c.LvMin, c.LvMax = 3, 2 }, "lv_min"},
+		{func(c *Config) { c.LvMin, c.LvMax = -100, 5 }, "log-variance bounds"},
+		{func(c *Config) { c.Likelihood = "poisson" }, "likelihood"},
+	} {
+		cfg := dkTiny()
+		c.mod(&cfg)
+		_, err := New(b, cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %+v: error %v, want one containing %q", cfg, err, c.want)
+		}
+	}
+	cfg := dkTiny()
+	m, err := New(b, cfg)
+	dkMust(t, err)
+	defer m.Release()
+	x, _ := b.New(cfg.MaxBatch*cfg.D, "x")
+	post, _ := b.New(cfg.MaxBatch*cfg.K, "post")
+	zm, _ := b.New(cfg.MaxBatch*cfg.Dz, "zmean")
+	for _, n := range []int{0, -1, cfg.MaxBatch + 1} {
+		if _, err := m.TrainBatch(x, n, 0); err == nil || !strings.Contains(err.Error(), "max_batch") {
+			t.Errorf("batch of %d: error %v", n, err)
+		}
+	}
+	if _, err := m.TrainBatch(x.Slice(0, 5), 2, 0); err == nil || !strings.Contains(err.Error(), "needs") {
+		t.Errorf("short x: error %v", err)
+	}
+	if _, err := m.TrainBatch(x, 2, 1<<32); err == nil || !strings.Contains(err.Error(), "2^32") {
+		t.Errorf("step 2^32: error %v", err)
+	}
+	if _, err := m.Infer(x, 3, post.Slice(0, 2), zm, 0); err == nil || !strings.Contains(err.Error(), "post") {
+		t.Errorf("short post: error %v", err)
+	}
+	if _, err := m.Infer(x, 3, post, zm.Slice(0, 1), 0); err == nil || !strings.Contains(err.Error(), "zmean") {
+		t.Errorf("short zmean: error %v", err)
+	}
+}

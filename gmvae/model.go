@@ -1,0 +1,185 @@
+// Package gmvae holds the two published Gaussian-mixture VAEs (shared/design/GMVAE.md),
+// their losses and the training loop, on any engine.Backend.
+//
+// A model lays out its buffers once for the largest batch it will see; a training step
+// then only launches kernels (one forward and one hand-written backward pass, llm.c
+// style) and brings back the handful of scalars in Terms.
+package gmvae
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// Likelihood is the observation model p(x|z).
+type Likelihood string
+
+const (
+	// Bernoulli: x in [0,1], the decoder outputs logits.
+	Bernoulli Likelihood = "bernoulli"
+	// Gaussian: real-valued x, the decoder outputs a mean and a log-variance.
+	Gaussian Likelihood = "gaussian"
+)
+
+// Config describes a model. Zero values are filled by Defaults.
+type Config struct {
+	Model      string     `json:"model"`      // "dilokthanakul" (model A) or "shu" (model B)
+	D          int        `json:"d"`          // observation dimensions (784 for MNIST)
+	K          int        `json:"k"`          // clusters
+	Dz         int        `json:"dz"`         // z dimensions
+	Dw         int        `json:"dw"`         // w dimensions (model A)
+	Hidden     []int      `json:"hidden"`     // hidden widths of every MLP
+	M          int        `json:"m"`          // Monte Carlo samples of (z, w) (model A)
+	Lambda     float32    `json:"lambda"`     // free-bits threshold on the y-prior term (model A); 0: off
+	Likelihood Likelihood `json:"likelihood"` // bernoulli or gaussian
+	Gumbel     bool       `json:"gumbel"`     // model B: draw y by Gumbel-softmax instead of the exact K-way sum
+	Tau        float32    `json:"tau"`        // Gumbel-softmax temperature (model B with Gumbel)
+	LvMin      float32    `json:"lv_min"`     // log-variances are clamped to [LvMin, LvMax]
+	LvMax      float32    `json:"lv_max"`
+	MaxBatch   int        `json:"max_batch"` // largest batch the buffers are laid out for
+	Seed       uint64     `json:"seed"`      // parameter initialisation and sampling
+}
+
+// Terms are a batch's loss terms in nats per observation (batch means). The loss is
+// minus the ELBO (plus the free-bits adjustment when it is active).
+type Terms struct {
+	Loss           float64 `json:"loss"`                       // what the gradient minimises
+	ELBO           float64 `json:"elbo"`                       // evidence lower bound (higher is better)
+	Recon          float64 `json:"recon"`                      // -E log p(x|z)
+	KLz            float64 `json:"kl_z"`                       // model A: the conditional prior term; model B: E_q[log q(z|x,y) - log p(z|y)]
+	KLw            float64 `json:"kl_w"`                       // model A: KL(q(w|x) || N(0,I)); model B: 0
+	KLy            float64 `json:"kl_y"`                       // KL of the cluster posterior to the uniform prior
+	FreeBitsActive bool    `json:"free_bits_active,omitempty"` // model A: the y term was below lambda, its gradient dropped
+}
+
+// Finite reports the first term that is NaN or infinite, or "" when all are finite.
+func (t Terms) Finite() string {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"loss", t.Loss}, {"recon", t.Recon}, {"kl_z", t.KLz}, {"kl_w", t.KLw}, {"kl_y", t.KLy}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// Model is a GMVAE on one backend.
+type Model interface {
+	// Config returns the model's configuration (with defaults filled in).
+	Config() Config
+	// Params returns the trainable parameters, their gradients and Adam state.
+	Params() *nn.Params
+	// TrainBatch runs the forward and backward passes on the batch x (n rows of D,
+	// on the model's backend) and adds the gradients to Params().G; it does not zero
+	// them and does not step the optimizer. step numbers the random draws: the same
+	// (seed, step, batch) gives the same bits on any backend.
+	TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error)
+	// Infer computes, without gradients, the cluster posteriors post (n, K) (model A:
+	// p(y|z=m_z(x), w=m_w(x)); model B: q(y|x)) and the latent means zmean (n, Dz), and
+	// returns the batch's loss terms estimated with the samples of step (as in
+	// training, so held-out ELBOs are comparable with training ones).
+	Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error)
+	// Release gives every buffer back to the backend.
+	Release() error
+}
+
+// New returns the model named by cfg.Model on backend b, its parameters drawn from
+// cfg.Seed.
+func New(b engine.Backend, cfg Config) (Model, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch cfg.Model {
+	case "dilokthanakul":
+		return newDilokthanakul(b, cfg)
+	case "shu":
+		return newShu(b, cfg)
+	}
+	return nil, fmt.Errorf("gmvae: unknown model %q (want dilokthanakul or shu)", cfg.Model)
+}
+
+// Defaults fills zero fields with the papers' settings for the model (GMVAE.md).
+func (c Config) Defaults() Config {
+	if c.Model == "" {
+		c.Model = "dilokthanakul"
+	}
+	if c.D == 0 {
+		c.D = 784
+	}
+	if c.K == 0 {
+		c.K = 10
+	}
+	if c.Likelihood == "" {
+		c.Likelihood = Bernoulli
+	}
+	if c.LvMin == 0 && c.LvMax == 0 {
+		c.LvMin, c.LvMax = -12, 12
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 100
+	}
+	switch c.Model {
+	case "dilokthanakul":
+		if c.Dz == 0 {
+			c.Dz = 200
+		}
+		if c.Dw == 0 {
+			c.Dw = 150
+		}
+		if c.Hidden == nil {
+			c.Hidden = []int{500}
+		}
+		if c.M == 0 {
+			c.M = 1
+		}
+	case "shu":
+		if c.Dz == 0 {
+			c.Dz = 64
+		}
+		if c.Hidden == nil {
+			c.Hidden = []int{512, 512}
+		}
+		if c.Tau == 0 {
+			c.Tau = 1
+		}
+	}
+	return c
+}
+
+// Validate reports the first invalid field, naming it.
+func (c Config) Validate() error {
+	switch {
+	case c.D < 1:
+		return fmt.Errorf("gmvae: d = %d, want at least 1", c.D)
+	case c.K < 1:
+		return fmt.Errorf("gmvae: k = %d, want at least 1", c.K)
+	case c.Dz < 1:
+		return fmt.Errorf("gmvae: dz = %d, want at least 1", c.Dz)
+	case c.Model == "dilokthanakul" && c.Dw < 1:
+		return fmt.Errorf("gmvae: dw = %d, want at least 1", c.Dw)
+	case c.Model == "dilokthanakul" && c.M < 1:
+		return fmt.Errorf("gmvae: m = %d, want at least 1", c.M)
+	case c.Lambda < 0:
+		return fmt.Errorf("gmvae: lambda = %g, want >= 0 (0 turns free bits off)", c.Lambda)
+	case c.Likelihood != Bernoulli && c.Likelihood != Gaussian:
+		return fmt.Errorf("gmvae: likelihood %q, want bernoulli or gaussian", c.Likelihood)
+	case !(c.LvMin < c.LvMax):
+		return fmt.Errorf("gmvae: lv_min %g must be below lv_max %g", c.LvMin, c.LvMax)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("gmvae: max_batch = %d, want at least 1", c.MaxBatch)
+	case c.Gumbel && !(c.Tau > 0):
+		return fmt.Errorf("gmvae: tau = %g, want > 0 with gumbel", c.Tau)
+	}
+	for i, h := range c.Hidden {
+		if h < 1 {
+			return fmt.Errorf("gmvae: hidden[%d] = %d, want at least 1", i, h)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,407 @@
+package gmvae
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// shuTiny is a model B small enough for the PTX emulator.
+func shuTiny(gumbel bool) Config {
+	return Config{Model: "shu", D: 12, K: 3, Dz: 3, Hidden: []int{8, 6}, MaxBatch: 7, Seed: 11, Gumbel: gumbel, Tau: 0.7}.Defaults()
+}
+
+// shuClustered returns n binary rows of d pixels from k prototypes (each pixel of a
+// prototype on with probability 1/2, flipped with probability 0.1 per row) and the
+// rows' prototype labels.
+func shuClustered(n, d, k int, seed uint64) ([]float32, []int) {
+	proto := make([]float32, k*d)
+	cpu.RandUniform(proto, len(proto), seed, 0)
+	lab := make([]float32, n)
+	cpu.RandUniform(lab, n, seed, 1)
+	flip := make([]float32, n*d)
+	cpu.RandUniform(flip, n*d, seed, 2)
+	x := make([]float32, n*d)
+	labels := make([]int, n)
+	for i := 0; i < n; i++ {
+		c := int(lab[i] * float32(k))
+		if c >= k {
+			c = k - 1
+		}
+		labels[i] = c
+		for j := 0; j < d; j++ {
+			on := proto[c*d+j] < 0.5
+			if flip[i*d+j] < 0.1 {
+				on = !on
+			}
+			if on {
+				x[i*d+j] = 1
+			}
+		}
+	}
+	return x, labels
+}
+
+func shuMust(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func shuUpload(t *testing.T, b engine.Backend, v []float32, tag string) *engine.Buf {
+	t.Helper()
+	buf, err := b.New(len(v), tag)
+	shuMust(t, err)
+	shuMust(t, b.Upload(buf, v))
+	return buf
+}
+
+func shuDownload(t *testing.T, b engine.Backend, x *engine.Buf) []float32 {
+	t.Helper()
+	v := make([]float32, x.Len())
+	shuMust(t, b.Download(v, x))
+	return v
+}
+
+// shuRun trains cfg on b with the batches of the given sizes (rows taken in turn
+// from x), one Adam step per batch, then runs Infer on the first rows. It returns the
+// parameters, each step's Terms, and Infer's post and zmean.
+func shuRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
+	t.Helper()
+	m, err := New(b, cfg)
+	shuMust(t, err)
+	D := cfg.D
+	xb := shuUpload(t, b, x, "x")
+	var terms []Terms
+	var warm int64
+	off := 0
+	for step, n := range batches {
+		if off+n > len(x)/D {
+			off = 0
+		}
+		shuMust(t, m.Params().ZeroGrad())
+		tm, err := m.TrainBatch(xb.Slice(off*D, n*D), n, uint64(step))
+		shuMust(t, err)
+		shuMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+		terms = append(terms, tm)
+		off += n
+		if gpu, ok := b.(*engine.GPU); ok {
+			st := gpu.Pool().Stats()
+			if step == 0 {
+				warm = st.DriverAllocs
+			} else if st.DriverAllocs != warm {
+				t.Errorf("step %d: %d driver allocations after warm-up", step, st.DriverAllocs-warm)
+			}
+		}
+	}
+	n := batches[0]
+	post, err := b.New(n*cfg.K, "post")
+	shuMust(t, err)
+	zmean, err := b.New(n*cfg.Dz, "zmean")
+	shuMust(t, err)
+	it, err := m.Infer(xb.Slice(0, n*D), n, post, zmean, 99)
+	shuMust(t, err)
+	terms = append(terms, it)
+	params := shuDownload(t, b, m.Params().P)
+	ph, zh := shuDownload(t, b, post), shuDownload(t, b, zmean)
+	for _, buf := range []*engine.Buf{xb, post, zmean} {
+		shuMust(t, b.Release(buf))
+	}
+	shuMust(t, m.Release())
+	if gpu, ok := b.(*engine.GPU); ok {
+		shuMust(t, gpu.Pool().CheckLeaks())
+	}
+	return params, terms, ph, zh
+}
+
+func shuSameBits(t *testing.T, what string, a, b []float32) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			t.Fatalf("%s[%d]: %g (first) and %g (second) differ", what, i, a[i], b[i])
+		}
+	}
+}
+
+// TestShuCPUEqualsEmulator trains model B (exact marginal and Gumbel-softmax; exact with
+// the Gaussian likelihood too) from the
+// same seed on the CPU backend and on the GPU backend over the PTX emulator, with a
+// change of batch size: the parameters, every step's Terms and Infer's outputs must be
+// identical bits, and the steady state must make no driver allocation.
+func TestShuCPUEqualsEmulator(t *testing.T) {
+	for _, c := range []struct {
+		gumbel bool
+		lik    Likelihood
+	}{{false, Bernoulli}, {true, Bernoulli}, {false, Gaussian}} {
+		gumbel := c.gumbel
+		cfg := shuTiny(gumbel)
+		cfg.Likelihood = c.lik
+		x, _ := shuClustered(20, cfg.D, 3, 5)
+		batches := []int{7, 7, 5, 7}
+		pc, tc, postc, zc := shuRun(t, engine.NewCPU(), cfg, x, batches)
+		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
+		pg, tg, postg, zg := shuRun(t, gpu, cfg, x, batches)
+		shuSameBits(t, "parameters", pc, pg)
+		shuSameBits(t, "post", postc, postg)
+		shuSameBits(t, "zmean", zc, zg)
+		for i := range tc {
+			if tc[i] != tg[i] {
+				t.Fatalf("gumbel=%v: terms of step %d differ: cpu %+v, emulator %+v", gumbel, i, tc[i], tg[i])
+			}
+			if f := tc[i].Finite(); f != "" {
+				t.Fatalf("gumbel=%v: step %d: %s not finite: %+v", gumbel, i, f, tc[i])
+			}
+		}
+		t.Logf("gumbel=%v: losses %.4f .. %.4f; pool %v", gumbel, tc[0].Loss, tc[len(tc)-1].Loss, gpu.Pool().Stats())
+		shuMust(t, gpu.Close())
+	}
+}
+
+// TestShuLearns trains model B on clustered binary data on the CPU backend: the mean
+// loss of the last 10 of 60 steps must be well below that of the first 10, and Infer's
+// posteriors must be distributions.
+func TestShuLearns(t *testing.T) {
+	for _, gumbel := range []bool{false, true} {
+		cfg := Config{Model: "shu", D: 32, K: 4, Dz: 4, Hidden: []int{32, 32}, MaxBatch: 40, Seed: 3, Gumbel: gumbel}.Defaults()
+		x, _ := shuClustered(200, cfg.D, 4, 9)
+		b := engine.NewCPU()
+		batches := make([]int, 60)
+		for i := range batches {
+			batches[i] = 40
+		}
+		_, terms, post, _ := shuRun(t, b, cfg, x, batches)
+		mean := func(ts []Terms) float64 {
+			s := 0.0
+			for _, tm := range ts {
+				s += tm.Loss
+			}
+			return s / float64(len(ts))
+		}
+		first, last := mean(terms[:10]), mean(terms[50:60])
+		t.Logf("gumbel=%v: loss %.3f -> %.3f (last step %+v)", gumbel, first, last, terms[59])
+		if !(last < first-2) {
+			t.Errorf("gumbel=%v: loss did not fall enough: first 10 steps %.3f, last 10 %.3f", gumbel, first, last)
+		}
+		for i := 0; i < 40; i++ {
+			s := 0.0
+			for k := 0; k < cfg.K; k++ {
+				s += float64(post[i*cfg.K+k])
+			}
+			if math.Abs(s-1) > 1e-5 {
+				t.Fatalf("gumbel=%v: posterior of row %d sums to %g", gumbel, i, s)
+			}
+		}
+	}
+}
+
+// TestShuTermsConsistent checks the Terms' bookkeeping: Loss = Recon + KLz + KLy =
+// -ELBO, KLy in [0, log K], Infer with a step's draws repeats that step's forward
+// pass (same Terms as TrainBatch) and leaves the gradients alone, and TrainBatch adds
+// to the gradients rather than overwriting them.
+func TestShuTermsConsistent(t *testing.T) {
+	for _, gumbel := range []bool{false, true} {
+		cfg := shuTiny(gumbel)
+		b := engine.NewCPU()
+		m, err := New(b, cfg)
+		shuMust(t, err)
+		x, _ := shuClustered(7, cfg.D, 3, 2)
+		xb := shuUpload(t, b, x, "x")
+		tr, err := m.TrainBatch(xb, 7, 4)
+		shuMust(t, err)
+		g1 := shuDownload(t, b, m.Params().G)
+		post, _ := b.New(7*cfg.K, "post")
+		zmean, _ := b.New(7*cfg.Dz, "zmean")
+		ti, err := m.Infer(xb, 7, post, zmean, 4)
+		shuMust(t, err)
+		if tr != ti {
+			t.Errorf("gumbel=%v: TrainBatch %+v, Infer %+v", gumbel, tr, ti)
+		}
+		shuSameBits(t, "gradients after Infer", shuDownload(t, b, m.Params().G), g1)
+		// TrainBatch adds to the gradients: every tensor gets one accumulating
+		// launch per call, so the same batch twice gives exactly twice the gradient.
+		tr2, err := m.TrainBatch(xb, 7, 4)
+		shuMust(t, err)
+		if tr2 != tr {
+			t.Errorf("gumbel=%v: the same step twice: %+v, then %+v", gumbel, tr, tr2)
+		}
+		for i := range g1 {
+			g1[i] *= 2
+		}
+		shuSameBits(t, "gradients after two calls", shuDownload(t, b, m.Params().G), g1)
+		if d := math.Abs(tr.Loss - (tr.Recon + tr.KLz + tr.KLy)); d > 1e-9 || tr.ELBO != -tr.Loss {
+			t.Errorf("gumbel=%v: inconsistent terms %+v", gumbel, tr)
+		}
+		if tr.KLy < -1e-5 || tr.KLy > math.Log(float64(cfg.K))+1e-5 {
+			t.Errorf("gumbel=%v: KLy %g outside [0, log K]", gumbel, tr.KLy)
+		}
+		shuMust(t, m.Release())
+	}
+}
+
+// TestShuErrors: configurations and batches the model refuses.
+func TestShuErrors(t *testing.T) {
+	b := engine.NewCPU()
+	cfg := shuTiny(false)
+	cfg.Hidden = []int{}
+	if _, err := New(b, cfg); err == nil {
+		t.Error("no hidden layer: no error")
+	}
+	cfg = shuTiny(false)
+	cfg.LvMin, cfg.LvMax = -100, 5
+	if _, err := New(b, cfg); err == nil {
+		t.Error("log-variance bound -100: no error")
+	}
+	m, err := New(b, shuTiny(false))
+	shuMust(t, err)
+	x, _ := b.New(8*12, "x")
+	if _, err := m.TrainBatch(x, 8, 0); err == nil {
+		t.Error("batch above max_batch: no error")
+	}
+	if _, err := m.TrainBatch(x, 0, 0); err == nil {
+		t.Error("empty batch: no error")
+	}
+	shuMust(t, m.Release())
+}
+
+// TestShuInfer: Infer's post is q(y|x), and zmean is the mean of q(z|x, y = argmax q):
+// in exact mode the block of m of each row's argmax; in Gumbel mode (the same
+// parameters: both modes declare the same tensors from the same seed) the z-encoder
+// rerun with the one-hot argmax gives the very same bits.
+func TestShuInfer(t *testing.T) {
+	const n = 6
+	var posts, zmeans [2][]float32
+	for mode, gumbel := range []bool{false, true} {
+		cfg := shuTiny(gumbel)
+		b := engine.NewCPU()
+		mod, err := New(b, cfg)
+		shuMust(t, err)
+		s := mod.(*shu)
+		x, _ := shuClustered(n, cfg.D, 3, 8)
+		xb := shuUpload(t, b, x, "x")
+		post, _ := b.New(n*cfg.K, "post")
+		zmean, _ := b.New(n*cfg.Dz, "zmean")
+		_, err = mod.Infer(xb, n, post, zmean, 1)
+		shuMust(t, err)
+		posts[mode], zmeans[mode] = shuDownload(t, b, post), shuDownload(t, b, zmean)
+		q := shuDownload(t, b, s.q)[:n*cfg.K]
+		shuSameBits(t, "post vs q", posts[mode], q)
+		if !gumbel {
+			m := shuDownload(t, b, s.m)
+			K, Dz := cfg.K, cfg.Dz
+			for i := 0; i < n; i++ {
+				best := 0
+				for k := 1; k < K; k++ {
+					if q[i*K+k] > q[i*K+best] {
+						best = k
+					}
+				}
+				row := m[(best*n+i)*Dz : (best*n+i+1)*Dz]
+				shuSameBits(t, fmt.Sprintf("zmean row %d (cluster %d)", i, best), zmeans[mode][i*Dz:(i+1)*Dz], row)
+			}
+		}
+		shuMust(t, mod.Release())
+	}
+	shuSameBits(t, "post exact vs gumbel", posts[0], posts[1])
+	shuSameBits(t, "zmean exact vs gumbel", zmeans[0], zmeans[1])
+}
+
+// TestShuExtremeInputs: inputs far outside [0, 1] (±1e4), all-zero and all-one rows,
+// both likelihoods, tight and wide log-variance bounds, and K = 1 give finite terms, finite gradients and
+// finite parameters after a few steps.
+func TestShuExtremeInputs(t *testing.T) {
+	for _, lik := range []Likelihood{Bernoulli, Gaussian} {
+		for _, gumbel := range []bool{false, true} {
+			for _, lim := range [][2]float32{{-6, 6}, {-30, 30}} {
+				for _, K := range []int{1, 3} {
+					cfg := shuTiny(gumbel)
+					cfg.LvMin, cfg.LvMax, cfg.K, cfg.Likelihood = lim[0], lim[1], K, lik
+					n := cfg.MaxBatch
+					x := make([]float32, n*cfg.D)
+					for i := range x {
+						switch i / cfg.D {
+						case 0:
+							x[i] = 1e4
+						case 1:
+							x[i] = -1e4
+						case 2:
+							x[i] = 1
+						case 3:
+							x[i] = float32(1e4 * (float32(i%2) - 0.5))
+						}
+					}
+					b := engine.NewCPU()
+					m, err := New(b, cfg)
+					shuMust(t, err)
+					xb := shuUpload(t, b, x, "x")
+					what := fmt.Sprintf("%s gumbel=%v lv %v K=%d", lik, gumbel, lim, K)
+					for step := 0; step < 3; step++ {
+						shuMust(t, m.Params().ZeroGrad())
+						tm, err := m.TrainBatch(xb, n, uint64(step))
+						shuMust(t, err)
+						if f := tm.Finite(); f != "" {
+							t.Fatalf("%s step %d: %s not finite: %+v", what, step, f, tm)
+						}
+						if K == 1 && tm.KLy != 0 {
+							t.Fatalf("%s: KLy = %g with one cluster", what, tm.KLy)
+						}
+						for i, g := range shuDownload(t, b, m.Params().G) {
+							if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
+								t.Fatalf("%s step %d: gradient %d = %g", what, step, i, g)
+							}
+						}
+						shuMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+					}
+					for i, p := range shuDownload(t, b, m.Params().P) {
+						if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
+							t.Fatalf("%s: parameter %d = %g", what, i, p)
+						}
+					}
+					shuMust(t, m.Release())
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkShuStep times a training step (forward, backward, Adam) of model B at Rui
+// Shu's MNIST size (D=784, K=10, Dz=64, Hidden=[512, 512], batch 100) on the CPU
+// backend, exact marginal (K decoder passes) and Gumbel-softmax (one).
+func BenchmarkShuStep(b *testing.B) {
+	for _, gumbel := range []bool{false, true} {
+		b.Run(fmt.Sprintf("gumbel=%v", gumbel), func(b *testing.B) {
+			cfg := Config{Model: "shu", D: 784, K: 10, Dz: 64, Hidden: []int{512, 512}, MaxBatch: 100, Gumbel: gumbel}
+			be := engine.NewCPU()
+			m, err := New(be, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Release()
+			x, _ := shuClustered(100, 784, 10, 1)
+			xb, _ := be.New(len(x), "x")
+			if err := be.Upload(xb, x); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := m.Params().ZeroGrad(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := m.TrainBatch(xb, 100, uint64(i)); err != nil {
+					b.Fatal(err)
+				}
+				if err := m.Params().Step(nn.DefaultAdam(1e-3)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,971 @@
+package gmvae
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/gmvae/metrics"
+)
+
+// Learning-rate schedules of TrainConfig.Schedule.
+const (
+	ScheduleConstant = "constant" // LR at every step
+	ScheduleCosine   = "cosine"   // LR down to LRMin over the run's steps, half a cosine
+	ScheduleExp      = "exp"      // LR * LRDecay^(step / steps per epoch)
+)
+
+// Random tensor ids of the trainer's own draws (cpu.StreamID(step, id)); the models
+// number theirs from 0, far below.
+const (
+	binarizeTensor = 0xB1A0_0001
+)
+
+// evalStepBase numbers the random draws of evaluation batch i as step evalStepBase+i:
+// the same draws at every evaluation (so two evaluations differ only by the
+// parameters) and never those of a training step (runs stay below 2^31 steps).
+const evalStepBase = uint64(1) << 31
+
+// Run-folder files.
+const (
+	ConfigFile  = "config.json"
+	MetricsFile = "metrics.jsonl"
+	SummaryFile = "summary.json"
+)
+
+// TrainConfig configures Train. Zero fields are filled by Defaults.
+type TrainConfig struct {
+	Epochs    int     `json:"epochs"`     // passes over the training set
+	BatchSize int     `json:"batch_size"` // examples per step (<= the model's MaxBatch)
+	LR        float64 `json:"lr"`         // Adam's learning rate (the schedule's peak)
+	Schedule  string  `json:"schedule"`   // constant, cosine or exp
+	LRMin     float64 `json:"lr_min"`     // cosine: the rate at the last step
+	LRDecay   float64 `json:"lr_decay"`   // exp: factor per epoch (e.g. 0.97)
+	Clip      float64 `json:"clip"`       // gradient-norm clip; 0: off
+	Binarize  bool    `json:"binarize"`   // dynamic binarisation of every batch (data in [0,1])
+	DropLast  bool    `json:"drop_last"`  // leave out each epoch's last, short batch
+	EvalBatch int     `json:"eval_batch"` // examples per evaluation batch (<= MaxBatch)
+	EvalEvery int     `json:"eval_every"` // evaluate every N epochs (and always at the end)
+	// CheckpointEvery writes a checkpoint every N steps besides the one at the end of
+	// every epoch; 0: only at epoch ends (and on interruption).
+	CheckpointEvery int    `json:"checkpoint_every"`
+	Seed            uint64 `json:"seed"`              // batch order and binarisation
+	MaxSteps        int    `json:"max_steps"`         // stop after this many steps in all; 0: no limit
+	TrainSubset     int    `json:"train_subset"`      // train on the first N examples only; 0: all
+	TestSubset      int    `json:"test_subset"`       // evaluate on the first N examples only; 0: all
+	RunDir          string `json:"run_dir,omitempty"` // run folder; "": write nothing
+	Resume          string `json:"resume,omitempty"`  // checkpoint to continue from
+}
+
+// Defaults fills zero fields with the papers' settings for the model m (GMVAE.md):
+// model A (dilokthanakul) batch 50, learning rate 1e-4; model B (shu) batch 100,
+// learning rate 1e-3; 10 epochs; constant rate; evaluation every epoch in batches of
+// the model's MaxBatch.
+func (c TrainConfig) Defaults(m Config) TrainConfig {
+	m = m.Defaults()
+	if c.Epochs == 0 {
+		c.Epochs = 10
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 50
+		if m.Model == "shu" {
+			c.BatchSize = 100
+		}
+		c.BatchSize = min(c.BatchSize, m.MaxBatch)
+	}
+	if c.LR == 0 {
+		c.LR = 1e-4
+		if m.Model == "shu" {
+			c.LR = 1e-3
+		}
+	}
+	if c.Schedule == "" {
+		c.Schedule = ScheduleConstant
+	}
+	if c.LRDecay == 0 && c.Schedule == ScheduleExp {
+		c.LRDecay = 0.97
+	}
+	if c.EvalBatch == 0 {
+		c.EvalBatch = m.MaxBatch
+	}
+	if c.EvalEvery == 0 {
+		c.EvalEvery = 1
+	}
+	return c
+}
+
+// Validate reports the first invalid field, naming it as the JSON config does.
+func (c TrainConfig) Validate() error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("train: epochs = %d, want at least 1", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("train: batch_size = %d, want at least 1", c.BatchSize)
+	case !(c.LR > 0) || !finite(c.LR):
+		return fmt.Errorf("train: lr = %g, want a positive number", c.LR)
+	case c.Schedule != ScheduleConstant && c.Schedule != ScheduleCosine && c.Schedule != ScheduleExp:
+		return fmt.Errorf("train: schedule %q, want constant, cosine or exp", c.Schedule)
+	case c.LRMin < 0 || !finite(c.LRMin) || (c.Schedule == ScheduleCosine && c.LRMin > c.LR):
+		return fmt.Errorf("train: lr_min = %g, want 0 <= lr_min <= lr", c.LRMin)
+	case c.Schedule == ScheduleExp && !(c.LRDecay > 0 && c.LRDecay <= 1):
+		return fmt.Errorf("train: lr_decay = %g, want 0 < lr_decay <= 1 with the exp schedule", c.LRDecay)
+	case c.Clip < 0 || !finite(c.Clip):
+		return fmt.Errorf("train: clip = %g, want >= 0 (0 turns clipping off)", c.Clip)
+	case c.EvalBatch < 1:
+		return fmt.Errorf("train: eval_batch = %d, want at least 1", c.EvalBatch)
+	case c.EvalEvery < 1:
+		return fmt.Errorf("train: eval_every = %d, want at least 1", c.EvalEvery)
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("train: checkpoint_every = %d, want >= 0", c.CheckpointEvery)
+	case c.MaxSteps < 0:
+		return fmt.Errorf("train: max_steps = %d, want >= 0 (0: no limit)", c.MaxSteps)
+	case c.TrainSubset < 0:
+		return fmt.Errorf("train: train_subset = %d, want >= 0 (0: all)", c.TrainSubset)
+	case c.TestSubset < 0:
+		return fmt.Errorf("train: test_subset = %d, want >= 0 (0: all)", c.TestSubset)
+	}
+	return nil
+}
+
+// Float is a float64 that JSON-encodes NaN and infinities as null (encoding/json
+// refuses them) and decodes null as NaN.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// TermsRecord is Terms as the run folder's JSON writes them (non-finite values null).
+type TermsRecord struct {
+	Loss  Float `json:"loss"`
+	ELBO  Float `json:"elbo"`
+	Recon Float `json:"recon"`
+	KLz   Float `json:"kl_z"`
+	KLw   Float `json:"kl_w"`
+	KLy   Float `json:"kl_y"`
+}
+
+func termsRecord(t Terms) TermsRecord {
+	return TermsRecord{Float(t.Loss), Float(t.ELBO), Float(t.Recon), Float(t.KLz), Float(t.KLw), Float(t.KLy)}
+}
+
+// EvalRecord is one evaluation: one line of metrics.jsonl.
+type EvalRecord struct {
+	Epoch        float64 `json:"epoch"`          // epochs done (fractional when a run stops mid-epoch)
+	Step         uint64  `json:"step"`           // optimizer steps done
+	WallS        float64 `json:"wall_s"`         // seconds since the run started (evaluations included)
+	ExamplesPerS float64 `json:"examples_per_s"` // training examples per second over the epoch's steps
+	LR           float64 `json:"lr"`             // the learning rate of the last step
+
+	Train         TermsRecord `json:"train"`           // means over the epoch's training batches
+	GradNorm      Float       `json:"grad_norm"`       // mean gradient norm (before clipping) over the epoch
+	FreeBitsShare Float       `json:"free_bits_share"` // share of the epoch's steps with free bits active
+	Test          TermsRecord `json:"test"`            // means over the held-out set
+
+	EvalSet string `json:"eval_set"` // the data set evaluated
+	// Clustering scores on the held-out set (null when it has no labels).
+	ACCPaper     Float `json:"acc_paper"`
+	ACCPurity    Float `json:"acc_purity"`
+	ACCHungarian Float `json:"acc_hungarian"`
+	NMI          Float `json:"nmi"`
+	ARI          Float `json:"ari"`
+	Labelled     int   `json:"labelled"` // examples the scores are computed on
+
+	Usage        []int   `json:"usage"`         // examples per cluster (argmax of the posterior)
+	UsedClusters int     `json:"used_clusters"` // clusters holding at least one example
+	LargestShare float64 `json:"largest_share"` // the largest cluster's share (1: collapsed)
+}
+
+// Progress is what the Start and Step hooks see.
+type Progress struct {
+	Step, TotalSteps uint64 // steps done, steps the run will take
+	Epoch, Epochs    int    // epoch in progress (from 0), epochs in all
+	Batch, Batches   int    // batches of this epoch done, batches per epoch
+	Terms            Terms  // the last step's terms (zero in Start)
+	GradNorm         float64
+	LR               float64
+	ExamplesPerS     float64 // over this process's steps so far
+	Elapsed          time.Duration
+}
+
+// Hooks let the caller follow a run; any may be nil. They run on the training
+// goroutine: keep them short.
+type Hooks struct {
+	Start func(Progress)   // once, before the first step
+	Step  func(Progress)   // after every step
+	Eval  func(EvalRecord) // after every evaluation
+	Log   func(msg string) // notes: checkpoints written, a resumed run
+}
+
+// Result is what Train returns.
+type Result struct {
+	RunDir     string
+	Checkpoint string          // the last checkpoint written ("" without a run folder)
+	Final      EvalRecord      // the last evaluation
+	Summary    metrics.Summary // its scores (zero when the evaluation set has no labels)
+	HasScores  bool
+	Steps      uint64
+	WallS      float64
+	Backend    string
+
+	// The last evaluation's per-example outputs, for pictures: the evaluation set
+	// (after any subset), the cluster of every example (argmax of the posterior) and
+	// the latent means (N, Dz).
+	EvalSet *data.Dataset
+	Pred    []int
+	ZMean   []float32
+}
+
+// trainer is one run's state.
+type trainer struct {
+	ctx   context.Context
+	b     engine.Backend
+	m     Model
+	mc    Config
+	cfg   TrainConfig
+	hooks Hooks
+	ps    *nn.Params
+	names []string
+	sizes []int
+
+	train, test *data.Dataset
+	batcher     *data.Batcher
+	nb          int    // batches per epoch
+	total       uint64 // steps the run takes
+
+	x, xraw, post, zmean, norm *engine.Buf
+	xhost, posthost, normhost  []float32
+	zhost                      []float32
+
+	st        TrainState
+	start     time.Time
+	wall0     float64 // training seconds before this process (resume)
+	epochEx   int     // examples trained this epoch in this process
+	epochDur  time.Duration
+	procEx    int
+	procDur   time.Duration
+	lr        float64
+	metricsF  *os.File
+	lastCkpt  string
+	lastEval  *EvalRecord
+	lastScore metrics.Summary
+	hasScore  bool
+}
+
+// Train trains model m on train, evaluating on test (nil: on train), as cfg says, on
+// backend b (the model's). Every epoch it walks the batches of (cfg.Seed, epoch)
+// (data.Batcher), uploads each, binarises it on the device when cfg.Binarize, zeroes
+// the gradients, runs m.TrainBatch, checks the terms and the gradient norm for NaN
+// and infinity, clips the gradient norm when cfg.Clip > 0, and takes an Adam step at
+// the scheduled rate. Every cfg.EvalEvery epochs, and at the end, it evaluates on the
+// held-out set (m.Infer, metrics.Evaluate) and reports through hooks.Eval.
+//
+// With cfg.RunDir it writes there config.json (model and training configs),
+// metrics.jsonl (one EvalRecord per evaluation), checkpoint.safetensors (at every
+// epoch end, every cfg.CheckpointEvery steps, and when ctx is cancelled) and
+// summary.json at the end. With cfg.Resume it continues from a checkpoint so that
+// the parameters it ends with are bit-identical to an uninterrupted run's.
+//
+// The same seeds give the same bits on every backend and any GOMAXPROCS.
+func Train(ctx context.Context, b engine.Backend, m Model, train, test *data.Dataset, cfg TrainConfig, hooks Hooks) (*Result, error) {
+	t := &trainer{ctx: ctx, b: b, m: m, mc: m.Config(), hooks: hooks, ps: m.Params()}
+	cfg = cfg.Defaults(t.mc)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t.cfg = cfg
+	t.names, t.sizes = ParamLayout(t.ps)
+	if err := t.setupData(train, test); err != nil {
+		return nil, err
+	}
+	if err := t.alloc(); err != nil {
+		return nil, err
+	}
+	defer t.free()
+	t.st = TrainState{Seed: cfg.Seed}
+	if cfg.Resume != "" {
+		if err := t.resume(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.openRunDir(); err != nil {
+		return nil, err
+	}
+	if t.metricsF != nil {
+		defer t.metricsF.Close()
+	}
+	return t.run()
+}
+
+func (t *trainer) setupData(train, test *data.Dataset) error {
+	if train == nil || train.N == 0 {
+		return errors.New("train: the training set is empty")
+	}
+	if test == nil {
+		test = train
+	}
+	var err error
+	head := func(ds *data.Dataset, n int) (*data.Dataset, error) {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		sub, err := ds.Subset(idx)
+		if err != nil {
+			return nil, err
+		}
+		sub.Name = fmt.Sprintf("%s[:%d]", ds.Name, n)
+		return sub, nil
+	}
+	if n := t.cfg.TrainSubset; n > 0 && n < train.N {
+		if train, err = head(train, n); err != nil {
+			return err
+		}
+	}
+	if n := t.cfg.TestSubset; n > 0 && n < test.N {
+		if test, err = head(test, n); err != nil {
+			return err
+		}
+	}
+	if test.N == 0 {
+		return fmt.Errorf("train: the evaluation set %s is empty", test.Name)
+	}
+	for _, ds := range []*data.Dataset{train, test} {
+		if ds.D != t.mc.D {
+			return fmt.Errorf("train: %s has %d features per example, the model expects d = %d", ds.Name, ds.D, t.mc.D)
+		}
+		if (t.mc.Likelihood == Bernoulli || t.cfg.Binarize) && !ds.InUnitInterval() {
+			lo, hi := ds.Range()
+			return fmt.Errorf("train: %s has values in [%g, %g]; a Bernoulli likelihood and binarisation need data in [0, 1] (use the gaussian likelihood, or rescale)", ds.Name, lo, hi)
+		}
+	}
+	if t.cfg.BatchSize > t.mc.MaxBatch {
+		return fmt.Errorf("train: batch_size %d is larger than the model's max_batch %d", t.cfg.BatchSize, t.mc.MaxBatch)
+	}
+	if t.cfg.EvalBatch > t.mc.MaxBatch {
+		return fmt.Errorf("train: eval_batch %d is larger than the model's max_batch %d", t.cfg.EvalBatch, t.mc.MaxBatch)
+	}
+	t.train, t.test = train, test
+	t.batcher, err = data.NewBatcher(train.N, t.cfg.BatchSize, t.cfg.Seed, t.cfg.DropLast)
+	if err != nil {
+		return err
+	}
+	t.nb = t.batcher.NumBatches()
+	if t.nb == 0 {
+		return fmt.Errorf("train: %d training examples make no batch of %d with drop_last", train.N, t.cfg.BatchSize)
+	}
+	t.total = uint64(t.cfg.Epochs) * uint64(t.nb)
+	if t.cfg.MaxSteps > 0 && uint64(t.cfg.MaxSteps) < t.total {
+		t.total = uint64(t.cfg.MaxSteps)
+	}
+	if t.total >= evalStepBase {
+		return fmt.Errorf("train: %d steps; at most %d are supported", t.total, evalStepBase-1)
+	}
+	return nil
+}
+
+func (t *trainer) alloc() error {
+	d, k := t.mc.D, t.mc.K
+	rows := max(t.cfg.BatchSize, t.cfg.EvalBatch)
+	var err error
+	mk := func(n int, tag string) *engine.Buf {
+		if err != nil {
+			return nil
+		}
+		var buf *engine.Buf
+		buf, err = t.b.New(n, tag)
+		return buf
+	}
+	t.x = mk(rows*d, "train: batch")
+	if t.cfg.Binarize {
+		t.xraw = mk(rows*d, "train: batch before binarisation")
+	}
+	t.post = mk(t.cfg.EvalBatch*k, "train: eval posteriors")
+	t.zmean = mk(t.cfg.EvalBatch*t.mc.Dz, "train: eval latent means")
+	t.norm = mk(1, "train: gradient sum of squares")
+	if err != nil {
+		t.free()
+		return err
+	}
+	t.xhost = make([]float32, rows*d)
+	t.posthost = make([]float32, t.test.N*k)
+	t.zhost = make([]float32, t.test.N*t.mc.Dz)
+	t.normhost = make([]float32, 1)
+	return nil
+}
+
+func (t *trainer) free() {
+	for _, p := range []**engine.Buf{&t.x, &t.xraw, &t.post, &t.zmean, &t.norm} {
+		if *p != nil {
+			_ = t.b.Release(*p)
+			*p = nil
+		}
+	}
+}
+
+// trajectoryKeys are the TrainConfig fields a resumed run must share with its
+// checkpoint (they decide the steps' bits). Epochs and max_steps may change unless
+// the schedule depends on the run's length (cosine).
+var trajectoryKeys = []string{"batch_size", "lr", "schedule", "lr_min", "lr_decay", "clip", "binarize", "drop_last", "seed", "train_subset"}
+
+func (t *trainer) resume(path string) error {
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	// The model must be the same (max_batch aside: it only sizes buffers).
+	a, b := ck.Model, t.mc
+	a.MaxBatch, b.MaxBatch = 0, 0
+	if ja, jb := mustJSON(a), mustJSON(b); !bytes.Equal(ja, jb) {
+		return fmt.Errorf("resume %s: the checkpoint's model %s differs from this run's %s", path, ja, jb)
+	}
+	keys := trajectoryKeys
+	if t.cfg.Schedule == ScheduleCosine {
+		keys = append(keys[:len(keys):len(keys)], "epochs", "max_steps")
+	}
+	var ma, mb map[string]any
+	_ = json.Unmarshal(mustJSON(ck.Train), &ma)
+	_ = json.Unmarshal(mustJSON(t.cfg), &mb)
+	for _, key := range keys {
+		if fmt.Sprint(ma[key]) != fmt.Sprint(mb[key]) {
+			return fmt.Errorf("resume %s: %s is %v in this run but %v in the checkpoint (a resumed run must keep the settings that decide its steps)", path, key, mb[key], ma[key])
+		}
+	}
+	if len(ck.Names) != len(t.names) {
+		return fmt.Errorf("resume %s: %d parameter tensors in the checkpoint, %d in the model", path, len(ck.Names), len(t.names))
+	}
+	for i := range ck.Names {
+		if ck.Names[i] != t.names[i] || ck.Sizes[i] != t.sizes[i] {
+			return fmt.Errorf("resume %s: tensor %d is %s (%d values) in the checkpoint, %s (%d) in the model", path, i, ck.Names[i], ck.Sizes[i], t.names[i], t.sizes[i])
+		}
+	}
+	if ck.State.Epoch > t.cfg.Epochs || (ck.State.Batch > t.nb) {
+		return fmt.Errorf("resume %s: the checkpoint is at epoch %d, batch %d, beyond this run (%d epochs of %d batches)", path, ck.State.Epoch, ck.State.Batch, t.cfg.Epochs, t.nb)
+	}
+	for _, c := range []struct {
+		dst *engine.Buf
+		src []float32
+	}{{t.ps.P, ck.P}, {t.ps.M, ck.M}, {t.ps.V, ck.V}} {
+		if err := t.b.Upload(c.dst, c.src); err != nil {
+			return err
+		}
+	}
+	t.st = ck.State
+	t.wall0 = ck.State.WallS
+	t.lastCkpt = path
+	t.logf("resumed from %s at step %d (epoch %d, batch %d of %d)", path, t.st.Step, t.st.Epoch+1, t.st.Batch, t.nb)
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	j, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return j
+}
+
+func (t *trainer) logf(format string, a ...any) {
+	if t.hooks.Log != nil {
+		t.hooks.Log(fmt.Sprintf(format, a...))
+	}
+}
+
+// openRunDir creates the run folder, writes config.json and opens metrics.jsonl:
+// truncated for a new run; for a resumed one, kept up to the checkpoint's step.
+func (t *trainer) openRunDir() error {
+	dir := t.cfg.RunDir
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: run folder: %w", err)
+	}
+	cfgJSON, err := json.MarshalIndent(map[string]any{
+		"model":   t.mc,
+		"train":   t.cfg,
+		"backend": t.b.Name(),
+		"data": map[string]any{
+			"train": map[string]any{"name": t.train.Name, "n": t.train.N, "d": t.train.D},
+			"test":  map[string]any{"name": t.test.Name, "n": t.test.N, "d": t.test.D},
+		},
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
+		_, err := w.Write(append(cfgJSON, '\n'))
+		return err
+	}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	mpath := filepath.Join(dir, MetricsFile)
+	var keep []byte
+	if t.cfg.Resume != "" {
+		// Keep the evaluations up to the checkpoint; one at its very step is redone
+		// (so dropped) only when the run is already complete and ends with it.
+		complete := t.st.Epoch >= t.cfg.Epochs || t.st.Step >= t.total
+		if old, err := os.ReadFile(mpath); err == nil {
+			sc := bufio.NewScanner(bytes.NewReader(old))
+			sc.Buffer(nil, 1<<24)
+			for sc.Scan() {
+				var r struct {
+					Step uint64 `json:"step"`
+				}
+				if json.Unmarshal(sc.Bytes(), &r) == nil && (r.Step < t.st.Step || r.Step == t.st.Step && !complete) {
+					keep = append(keep, sc.Bytes()...)
+					keep = append(keep, '\n')
+				}
+			}
+		}
+	}
+	// Replace the file atomically (a crash keeps the old lines), then append to it.
+	if err := writeFileAtomic(mpath, func(w io.Writer) error {
+		_, err := w.Write(keep)
+		return err
+	}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	f, err := os.OpenFile(mpath, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.metricsF = f
+	return nil
+}
+
+// rate returns the learning rate of step s (0-based), computed in float32 with the
+// engine's own math (engine/fmath) so that it is the same on every machine.
+func (t *trainer) rate(s uint64) float32 {
+	lr := float32(t.cfg.LR)
+	switch t.cfg.Schedule {
+	case ScheduleCosine:
+		lo := float32(t.cfg.LRMin)
+		frac := float32(float64(s) / float64(max(t.total, 1)))
+		_, c := fmath.Sincos2Pi(float32(frac * 0.5)) // cos(pi * frac)
+		return lo + float32(float32(0.5*(lr-lo))*(1+c))
+	case ScheduleExp:
+		e := float32(float64(s) / float64(t.nb))
+		return float32(lr * fmath.Exp(float32(e*fmath.Log(float32(t.cfg.LRDecay)))))
+	}
+	return lr
+}
+
+// adamStep is nn.Params.Step with the step count t kept by the trainer (so that a
+// resumed run continues Adam's bias corrections; nn.Params has no setter for its own
+// count): the same single adam_step launch with the same arguments.
+func adamStep(b engine.Backend, ps *nn.Params, o nn.Adam, t int) error {
+	bc1, bc2 := cpu.AdamBiasCorrections(o.Beta1, o.Beta2, t)
+	n := ps.Len()
+	return b.Launch("adam_step", n, ps.P, ps.G, ps.M, ps.V, n,
+		o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, bc1, bc2)
+}
+
+func (t *trainer) progress(terms Terms, gnorm float64) Progress {
+	p := Progress{
+		Step: t.st.Step, TotalSteps: t.total, Epoch: t.st.Epoch, Epochs: t.cfg.Epochs,
+		Batch: t.st.Batch, Batches: t.nb, Terms: terms, GradNorm: gnorm, LR: t.lr,
+		Elapsed: time.Since(t.start),
+	}
+	if s := t.procDur.Seconds(); s > 0 {
+		p.ExamplesPerS = float64(t.procEx) / s
+	}
+	return p
+}
+
+func (t *trainer) run() (*Result, error) {
+	t.start = time.Now()
+	if t.hooks.Start != nil {
+		t.hooks.Start(t.progress(Terms{}, 0))
+	}
+	d := t.mc.D
+	for t.st.Epoch < t.cfg.Epochs && t.st.Step < t.total {
+		batches := t.batcher.Batches(t.st.Epoch)
+		for t.st.Batch < t.nb && t.st.Step < t.total {
+			if err := t.ctx.Err(); err != nil {
+				return nil, t.interrupted(err)
+			}
+			t0 := time.Now()
+			idx := batches[t.st.Batch]
+			n := len(idx)
+			t.train.Gather(idx, t.xhost[:n*d], nil)
+			terms, gnorm, err := t.step(n)
+			if err != nil {
+				return nil, err
+			}
+			dt := time.Since(t0)
+			t.epochEx += n
+			t.epochDur += dt
+			t.procEx += n
+			t.procDur += dt
+			t.st.Sums.add(terms, n, gnorm)
+			t.st.Step++
+			t.st.Batch++
+			if t.hooks.Step != nil {
+				t.hooks.Step(t.progress(terms, gnorm))
+			}
+			if t.cfg.CheckpointEvery > 0 && t.st.Step%uint64(t.cfg.CheckpointEvery) == 0 && t.st.Batch < t.nb {
+				if err := t.checkpoint(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if t.st.Batch < t.nb {
+			break // max_steps reached mid-epoch
+		}
+		last := t.st.Epoch+1 == t.cfg.Epochs || t.st.Step >= t.total
+		if (t.st.Epoch+1)%t.cfg.EvalEvery == 0 || last {
+			if err := t.evaluate(); err != nil {
+				return nil, err
+			}
+		}
+		t.st.Epoch++
+		t.st.Batch = 0
+		t.st.Sums = epochSums{}
+		t.epochEx, t.epochDur = 0, 0
+		if err := t.checkpoint(); err != nil {
+			return nil, err
+		}
+	}
+	if t.lastEval == nil || t.lastEval.Step != t.st.Step {
+		if err := t.evaluate(); err != nil {
+			return nil, err
+		}
+		if err := t.checkpoint(); err != nil {
+			return nil, err
+		}
+	}
+	return t.finish()
+}
+
+// step trains on the n examples in t.xhost: the optimizer step number t.st.Step.
+func (t *trainer) step(n int) (Terms, float64, error) {
+	d := t.mc.D
+	step := t.st.Step
+	x := t.x.Slice(0, n*d)
+	if t.cfg.Binarize {
+		raw := t.xraw.Slice(0, n*d)
+		if err := t.b.Upload(raw, t.xhost[:n*d]); err != nil {
+			return Terms{}, 0, err
+		}
+		if err := t.b.Launch("binarize", n*d, raw, x, n*d, t.cfg.Seed, cpu.StreamID(step, binarizeTensor)); err != nil {
+			return Terms{}, 0, err
+		}
+	} else if err := t.b.Upload(x, t.xhost[:n*d]); err != nil {
+		return Terms{}, 0, err
+	}
+	if err := t.ps.ZeroGrad(); err != nil {
+		return Terms{}, 0, err
+	}
+	terms, err := t.m.TrainBatch(x, n, step)
+	if err != nil {
+		return Terms{}, 0, fmt.Errorf("train: step %d: %w", step, err)
+	}
+	np := t.ps.Len()
+	if err := t.b.Launch("sum_squares", 256, t.ps.G, t.norm, np); err != nil {
+		return Terms{}, 0, err
+	}
+	if err := t.b.Download(t.normhost, t.norm); err != nil {
+		return Terms{}, 0, err
+	}
+	ss := float64(t.normhost[0])
+	gnorm := math.Sqrt(ss)
+	bad := terms.Finite()
+	if bad != "" || math.IsNaN(ss) || math.IsInf(ss, 0) {
+		where, finite, err := t.firstNonFiniteGrad()
+		if err != nil {
+			return Terms{}, 0, err
+		}
+		if bad == "" && finite {
+			// The sum of squares overflowed float32 with every gradient finite: take
+			// the norm in float64 on the host (deterministic) and go on.
+			gnorm = where.norm
+		} else {
+			return Terms{}, 0, t.divergence(step, terms, bad, ss, where)
+		}
+	}
+	if t.cfg.Clip > 0 && gnorm > t.cfg.Clip {
+		if err := t.b.Launch("ew_scale", np, t.ps.G, t.ps.G, np, float32(t.cfg.Clip/gnorm)); err != nil {
+			return Terms{}, 0, err
+		}
+	}
+	t.st.AdamSteps++
+	t.lr = float64(t.rate(step))
+	if err := adamStep(t.b, t.ps, nn.DefaultAdam(float32(t.lr)), t.st.AdamSteps); err != nil {
+		return Terms{}, 0, err
+	}
+	return terms, gnorm, nil
+}
+
+type gradReport struct {
+	tensor string
+	index  int
+	value  float32
+	norm   float64 // float64 norm of all gradients (when all are finite)
+}
+
+// firstNonFiniteGrad downloads the gradients and finds the first non-finite one; it
+// reports finite = true when there is none.
+func (t *trainer) firstNonFiniteGrad() (gradReport, bool, error) {
+	g := make([]float32, t.ps.Len())
+	if err := t.b.Download(g, t.ps.G); err != nil {
+		return gradReport{}, false, err
+	}
+	off := 0
+	var ss float64
+	for i, name := range t.names {
+		for j, v := range g[off : off+t.sizes[i]] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return gradReport{tensor: name, index: j, value: v}, false, nil
+			}
+			ss += float64(v) * float64(v)
+		}
+		off += t.sizes[i]
+	}
+	return gradReport{norm: math.Sqrt(ss)}, true, nil
+}
+
+func (t *trainer) divergence(step uint64, terms Terms, bad string, ss float64, g gradReport) error {
+	msg := fmt.Sprintf("train: diverged at step %d of %d (epoch %d, batch %d of %d):", step+1, t.total, t.st.Epoch+1, t.st.Batch+1, t.nb)
+	if bad != "" {
+		v := map[string]float64{"loss": terms.Loss, "recon": terms.Recon, "kl_z": terms.KLz, "kl_w": terms.KLw, "kl_y": terms.KLy}[bad]
+		msg += fmt.Sprintf(" term %s = %v;", bad, v)
+	} else {
+		msg += " every loss term is finite;"
+	}
+	if g.tensor != "" {
+		msg += fmt.Sprintf(" first non-finite gradient in tensor %s (element %d = %v)", g.tensor, g.index, g.value)
+	} else {
+		msg += fmt.Sprintf(" every gradient is finite (sum of squares %v)", ss)
+	}
+	msg += "; try a lower -lr, -clip, or a narrower [lv_min, lv_max]"
+	if t.lastCkpt != "" {
+		msg += "; the last good checkpoint is " + t.lastCkpt
+	}
+	return errors.New(msg)
+}
+
+// evaluate runs the model over the evaluation set and records the result.
+func (t *trainer) evaluate() error {
+	d, k := t.mc.D, t.mc.K
+	var sums epochSums
+	for bi, idx := range data.SequentialBatches(t.test.N, t.cfg.EvalBatch) {
+		n := len(idx)
+		t.test.Gather(idx, t.xhost[:n*d], nil)
+		x := t.x.Slice(0, n*d)
+		step := evalStepBase + uint64(bi)
+		if t.cfg.Binarize {
+			raw := t.xraw.Slice(0, n*d)
+			if err := t.b.Upload(raw, t.xhost[:n*d]); err != nil {
+				return err
+			}
+			if err := t.b.Launch("binarize", n*d, raw, x, n*d, t.cfg.Seed, cpu.StreamID(step, binarizeTensor)); err != nil {
+				return err
+			}
+		} else if err := t.b.Upload(x, t.xhost[:n*d]); err != nil {
+			return err
+		}
+		post := t.post.Slice(0, n*k)
+		terms, err := t.m.Infer(x, n, post, t.zmean.Slice(0, n*t.mc.Dz), step)
+		if err != nil {
+			return fmt.Errorf("train: evaluation batch %d: %w", bi, err)
+		}
+		lo := idx[0]
+		if err := t.b.Download(t.posthost[lo*k:(lo+n)*k], post); err != nil {
+			return err
+		}
+		dz := t.mc.Dz
+		if err := t.b.Download(t.zhost[lo*dz:(lo+n)*dz], t.zmean.Slice(0, n*dz)); err != nil {
+			return err
+		}
+		sums.add(terms, n, 0)
+	}
+	pred := metrics.Argmax(t.posthost, k)
+	rec := EvalRecord{
+		Epoch:    float64(t.st.Epoch) + float64(t.st.Batch)/float64(t.nb),
+		Step:     t.st.Step,
+		LR:       t.lr,
+		Train:    termsRecord(t.st.Sums.means()),
+		Test:     termsRecord(sums.means()),
+		EvalSet:  t.test.Name,
+		ACCPaper: Float(math.NaN()), ACCPurity: Float(math.NaN()), ACCHungarian: Float(math.NaN()),
+		NMI: Float(math.NaN()), ARI: Float(math.NaN()),
+		GradNorm: Float(math.NaN()), FreeBitsShare: Float(math.NaN()),
+	}
+	if s := t.st.Sums; s.Steps > 0 {
+		rec.GradNorm = Float(s.GradNorm / float64(s.Steps))
+		rec.FreeBitsShare = Float(float64(s.FreeBits) / float64(s.Steps))
+	}
+	if sec := t.epochDur.Seconds(); sec > 0 {
+		rec.ExamplesPerS = float64(t.epochEx) / sec
+	}
+	var err error
+	if rec.Usage, err = metrics.Usage(pred, k); err != nil {
+		return err
+	}
+	largest := 0
+	for _, u := range rec.Usage {
+		if u > 0 {
+			rec.UsedClusters++
+		}
+		largest = max(largest, u)
+	}
+	rec.LargestShare = float64(largest) / float64(len(pred))
+	t.hasScore = false
+	if t.test.HasLabels() {
+		var lp, ll []int
+		var lpost []float32
+		for i, p := range pred {
+			if l := t.test.Label(i); l >= 0 {
+				lp = append(lp, p)
+				ll = append(ll, l)
+				lpost = append(lpost, t.posthost[i*k:(i+1)*k]...)
+			}
+		}
+		s, err := metrics.Evaluate(lp, ll, lpost, k)
+		if err != nil {
+			return fmt.Errorf("train: evaluation: %w", err)
+		}
+		rec.ACCPaper, rec.ACCPurity, rec.ACCHungarian = Float(s.ACCPaper), Float(s.ACCPurity), Float(s.ACCHungarian)
+		rec.NMI, rec.ARI, rec.Labelled = Float(s.NMI), Float(s.ARI), s.N
+		t.lastScore, t.hasScore = s, true
+	}
+	rec.WallS = t.wall0 + time.Since(t.start).Seconds()
+	t.lastEval = &rec
+	if t.metricsF != nil {
+		line, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if _, err := t.metricsF.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("train: %s: %w", MetricsFile, err)
+		}
+	}
+	if t.hooks.Eval != nil {
+		t.hooks.Eval(rec)
+	}
+	return nil
+}
+
+// checkpoint writes the run's state to RunDir/checkpoint.safetensors.
+func (t *trainer) checkpoint() error {
+	if t.cfg.RunDir == "" {
+		return nil
+	}
+	n := t.ps.Len()
+	ck := &Checkpoint{Model: t.mc, Train: t.cfg, Names: t.names, Sizes: t.sizes,
+		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
+	ck.Train.Resume = ""
+	for _, c := range []struct {
+		dst []float32
+		src *engine.Buf
+	}{{ck.P, t.ps.P}, {ck.M, t.ps.M}, {ck.V, t.ps.V}} {
+		if err := t.b.Download(c.dst, c.src); err != nil {
+			return err
+		}
+	}
+	ck.State = t.st
+	ck.State.WallS = t.wall0 + time.Since(t.start).Seconds()
+	path := filepath.Join(t.cfg.RunDir, CheckpointFile)
+	if err := SaveCheckpoint(path, ck); err != nil {
+		return err
+	}
+	t.lastCkpt = path
+	return nil
+}
+
+func (t *trainer) interrupted(cause error) error {
+	if t.cfg.RunDir == "" {
+		return fmt.Errorf("train: interrupted at step %d: %w", t.st.Step, cause)
+	}
+	if err := t.checkpoint(); err != nil {
+		return fmt.Errorf("train: interrupted at step %d (%w); writing the checkpoint failed: %v", t.st.Step, cause, err)
+	}
+	return fmt.Errorf("train: interrupted at step %d (%w); continue with -resume %s", t.st.Step, cause, t.lastCkpt)
+}
+
+func (t *trainer) finish() (*Result, error) {
+	res := &Result{
+		RunDir: t.cfg.RunDir, Checkpoint: t.lastCkpt, Final: *t.lastEval, Summary: t.lastScore,
+		HasScores: t.hasScore, Steps: t.st.Step, WallS: t.wall0 + time.Since(t.start).Seconds(),
+		Backend: t.b.Name(),
+		EvalSet: t.test, Pred: metrics.Argmax(t.posthost, t.mc.K), ZMean: t.zhost,
+	}
+	if t.cfg.RunDir == "" {
+		return res, nil
+	}
+	sum := map[string]any{
+		"model":      t.mc,
+		"train":      t.cfg,
+		"backend":    res.Backend,
+		"steps":      res.Steps,
+		"epochs":     t.lastEval.Epoch,
+		"wall_s":     res.WallS,
+		"final":      res.Final,
+		"checkpoint": res.Checkpoint,
+		"params":     t.ps.Len(),
+	}
+	j, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(t.cfg.RunDir, SummaryFile), func(w io.Writer) error {
+		_, err := w.Write(append(j, '\n'))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return res, nil
+}
+
+// LoadMetrics reads a run folder's metrics.jsonl.
+func LoadMetrics(path string) ([]EvalRecord, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []EvalRecord
+	for i, line := range bytes.Split(raw, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var r EvalRecord
+		if err := json.Unmarshal(line, &r); err != nil {
+			return nil, fmt.Errorf("%s: line %d: %w", path, i+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

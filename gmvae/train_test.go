@@ -1,0 +1,594 @@
+package gmvae
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =
+// enc(x) + 0.1 * noise(step), resp = softmax(logits) (the "posterior"), x is
+// reconstructed by Bernoulli(sigmoid(dec(resp))). It has the Model interface, draws
+// random numbers from the step like the real models, and can poison a gradient.
+type fakeModel struct {
+	b        engine.Backend
+	cfg      Config
+	ps       *nn.Params
+	enc, dec *nn.Linear
+	encS     nn.Scratch
+	decS     nn.Scratch
+
+	logits, noise, resp, dresp, dlogits, rec, drec, out, g *engine.Buf
+	outh                                                   []float32
+
+	poisonStep int64   // step whose gradients get poisonValue in tensor "dec.b" (-1: none)
+	poisonTerm bool    // also make the recon term NaN at that step
+	poison     float32 // the value
+}
+
+func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *fakeModel {
+	t.Helper()
+	cfg := Config{Model: "dilokthanakul", D: d, K: k, Dz: k, Dw: 1, Hidden: []int{1}, MaxBatch: maxBatch, Seed: seed}.Defaults()
+	ps := nn.NewParams(b)
+	f := &fakeModel{b: b, cfg: cfg, ps: ps, poisonStep: -1}
+	f.enc = nn.NewLinear(ps, "enc", d, k, fmath.ActNone)
+	f.dec = nn.NewLinear(ps, "dec", k, d, fmath.ActNone)
+	if err := ps.Alloc(seed); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	mk := func(n int) *engine.Buf {
+		buf, e := b.New(n, "fake")
+		if e != nil {
+			err = e
+		}
+		return buf
+	}
+	n := maxBatch
+	f.logits, f.noise, f.resp, f.dresp, f.dlogits = mk(n*k), mk(n*k), mk(n*k), mk(n*k), mk(n*k)
+	f.rec, f.drec, f.out, f.g = mk(n*d), mk(n*d), mk(n), mk(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.encS, err = f.enc.NewScratch(b, n, "enc"); err != nil {
+		t.Fatal(err)
+	}
+	if f.decS, err = f.dec.NewScratch(b, n, "dec"); err != nil {
+		t.Fatal(err)
+	}
+	f.outh = make([]float32, n)
+	return f
+}
+
+func (f *fakeModel) Config() Config                      { return f.cfg }
+func (f *fakeModel) Params() *nn.Params                  { return f.ps }
+func (f *fakeModel) Release() error                      { return f.ps.Release() }
+func (f *fakeModel) sl(b *engine.Buf, n int) *engine.Buf { return b.Slice(0, n) }
+
+func (f *fakeModel) forward(x *engine.Buf, n int, step uint64, resp *engine.Buf) (Terms, error) {
+	k, d, b := f.cfg.K, f.cfg.D, f.b
+	lg := f.sl(f.logits, n*k)
+	if err := f.enc.Forward(b, x, lg, n, f.encS); err != nil {
+		return Terms{}, err
+	}
+	if err := b.Launch("rand_normal", (n*k+3)/4, f.sl(f.noise, n*k), n*k, f.cfg.Seed, cpu.StreamID(step, 0)); err != nil {
+		return Terms{}, err
+	}
+	if err := b.Launch("ew_axpby", n*k, f.sl(f.noise, n*k), lg, n*k, float32(0.1), float32(1)); err != nil {
+		return Terms{}, err
+	}
+	if err := b.Launch("lse_softmax", 32*n, n, k, lg, nil, resp); err != nil {
+		return Terms{}, err
+	}
+	if err := f.dec.Forward(b, resp, f.sl(f.rec, n*d), n, f.decS); err != nil {
+		return Terms{}, err
+	}
+	if err := b.Launch("bernoulli_loglik", 32*n, x, f.sl(f.rec, n*d), f.sl(f.out, n), n, d); err != nil {
+		return Terms{}, err
+	}
+	if err := b.Download(f.outh[:n], f.sl(f.out, n)); err != nil {
+		return Terms{}, err
+	}
+	s := 0.0
+	for _, v := range f.outh[:n] {
+		s += float64(v)
+	}
+	r := -s / float64(n)
+	return Terms{Loss: r, Recon: r, ELBO: -r}, nil
+}
+
+func (f *fakeModel) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error) {
+	k, d, b := f.cfg.K, f.cfg.D, f.b
+	resp := f.sl(f.resp, n*k)
+	terms, err := f.forward(x, n, step, resp)
+	if err != nil {
+		return terms, err
+	}
+	if err := nn.Fill(b, f.sl(f.g, n), float32(-1/float64(n))); err != nil {
+		return terms, err
+	}
+	if err := b.Launch("bernoulli_loglik_bwd", n*d, x, f.sl(f.rec, n*d), f.sl(f.g, n), f.sl(f.drec, n*d), n, d, 0); err != nil {
+		return terms, err
+	}
+	if err := f.dec.Backward(b, resp, f.sl(f.rec, n*d), f.sl(f.drec, n*d), f.sl(f.dresp, n*k), n, f.decS, false); err != nil {
+		return terms, err
+	}
+	if err := b.Launch("lse_softmax_bwd", 32*n, n, k, resp, nil, f.sl(f.dresp, n*k), f.sl(f.dlogits, n*k), 0); err != nil {
+		return terms, err
+	}
+	if err := f.enc.Backward(b, x, f.sl(f.logits, n*k), f.sl(f.dlogits, n*k), nil, n, f.encS, false); err != nil {
+		return terms, err
+	}
+	if int64(step) == f.poisonStep {
+		if err := nn.Fill(b, f.dec.B().G.Slice(2, 1), f.poison); err != nil {
+			return terms, err
+		}
+		if f.poisonTerm {
+			terms.Recon = math.NaN()
+		}
+	}
+	return terms, nil
+}
+
+func (f *fakeModel) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error) {
+	terms, err := f.forward(x, n, step, post)
+	if err != nil {
+		return terms, err
+	}
+	return terms, nn.Fill(f.b, zmean, 0)
+}
+
+// blobs returns a labelled data set of n examples in [0,1]^d drawn around k
+// prototypes.
+func blobs(t testing.TB, name string, n, d, k int, seed uint64) *data.Dataset {
+	t.Helper()
+	proto := make([]float32, k*d)
+	cpu.RandUniform(proto, len(proto), seed, 0)
+	noise := make([]float32, n*d)
+	cpu.RandUniform(noise, len(noise), seed, 1)
+	x := make([]float32, n*d)
+	labels := make([]int, n)
+	for i := range n {
+		c := i % k
+		labels[i] = c
+		for j := range d {
+			v := 0.8*proto[c*d+j] + 0.2*noise[i*d+j]
+			if proto[c*d+j] > 0.5 {
+				v = 0.9*v + 0.1
+			}
+			x[i*d+j] = float32(min(1, max(0, v)))
+		}
+	}
+	ds, err := data.New(name, n, d, x, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func params(t testing.TB, b engine.Backend, ps *nn.Params) (p, m, v []float32) {
+	t.Helper()
+	p, m, v = make([]float32, ps.Len()), make([]float32, ps.Len()), make([]float32, ps.Len())
+	for i, c := range []struct {
+		dst []float32
+		src *engine.Buf
+	}{{p, ps.P}, {m, ps.M}, {v, ps.V}} {
+		if err := b.Download(c.dst, c.src); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	return p, m, v
+}
+
+func sameBits(a, b []float32) int {
+	if len(a) != len(b) {
+		return 0
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// stripTiming removes the fields that depend on the clock from metrics.jsonl lines.
+func stripTiming(t testing.TB, path string) []map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "wall_s")
+		delete(m, "examples_per_s")
+		out = append(out, m)
+	}
+	return out
+}
+
+const fd, fk = 12, 3
+
+func fakeRun(t *testing.T, b engine.Backend, cfg TrainConfig, seed uint64) (*fakeModel, *Result, error) {
+	t.Helper()
+	train := blobs(t, "blobs-train", 70, fd, fk, 7)
+	test := blobs(t, "blobs-test", 25, fd, fk, 8)
+	m := newFake(t, b, fd, fk, 16, seed)
+	res, err := Train(context.Background(), b, m, train, test, cfg, Hooks{})
+	return m, res, err
+}
+
+func baseCfg(dir string) TrainConfig {
+	return TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.05, Binarize: true, EvalBatch: 10, Seed: 11, RunDir: dir, Clip: 5}
+}
+
+// TestTrainFakeModel runs the loop on the fake model and checks the run folder and
+// that training lowers the loss.
+func TestTrainFakeModel(t *testing.T) {
+	dir := t.TempDir()
+	b := engine.NewCPU()
+	var steps, evals int
+	train := blobs(t, "blobs-train", 70, fd, fk, 7)
+	test := blobs(t, "blobs-test", 25, fd, fk, 8)
+	m := newFake(t, b, fd, fk, 16, 3)
+	cfg := baseCfg(dir)
+	cfg.Schedule = ScheduleCosine
+	res, err := Train(context.Background(), b, m, train, test, cfg, Hooks{
+		Step: func(p Progress) { steps++ },
+		Eval: func(r EvalRecord) { evals++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 15 || evals != 3 || res.Steps != 15 {
+		t.Fatalf("steps %d (result %d), evals %d; want 15 (3 epochs of 5 batches) and 3", steps, res.Steps, evals)
+	}
+	recs, err := LoadMetrics(filepath.Join(dir, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[2].Epoch != 3 || recs[2].Step != 15 || len(recs[2].Usage) != fk || recs[2].Labelled != 25 {
+		t.Fatalf("metrics: %+v", recs)
+	}
+	if !(recs[2].Train.Loss < recs[0].Train.Loss) {
+		t.Errorf("training loss did not fall: %v then %v", recs[0].Train.Loss, recs[2].Train.Loss)
+	}
+	if math.IsNaN(float64(recs[2].ACCHungarian)) || !res.HasScores {
+		t.Errorf("no scores: %+v", recs[2])
+	}
+	for _, f := range []string{ConfigFile, SummaryFile, CheckpointFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	var cfgFile struct {
+		Model Config
+		Train TrainConfig
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err := json.Unmarshal(raw, &cfgFile); err != nil || cfgFile.Train.Schedule != ScheduleCosine || cfgFile.Model.K != fk {
+		t.Errorf("config.json: %v %+v", err, cfgFile)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, mm, v := params(t, b, m.ps)
+	if ck.State.Step != 15 || ck.State.AdamSteps != 15 || ck.State.Epoch != 3 || sameBits(ck.P, p) != -1 || sameBits(ck.M, mm) != -1 || sameBits(ck.V, v) != -1 {
+		t.Errorf("final checkpoint: %+v", ck.State)
+	}
+	if strings.Join(ck.Names, ",") != "enc.W,enc.b,dec.W,dec.b" {
+		t.Errorf("tensor names %v", ck.Names)
+	}
+	t.Logf("final: %+v", recs[2])
+}
+
+// TestAdamStepMatchesParams: the trainer's own Adam launch is nn.Params.Step.
+func TestAdamStepMatchesParams(t *testing.T) {
+	b := engine.NewCPU()
+	x := blobs(t, "x", 16, fd, fk, 1)
+	xb, _ := b.New(16*fd, "x")
+	_ = b.Upload(xb, x.X)
+	m1, m2 := newFake(t, b, fd, fk, 16, 5), newFake(t, b, fd, fk, 16, 5)
+	for s := range 4 {
+		for i, m := range []*fakeModel{m1, m2} {
+			_ = m.ps.ZeroGrad()
+			if _, err := m.TrainBatch(xb, 16, uint64(s)); err != nil {
+				t.Fatal(err)
+			}
+			o := nn.DefaultAdam(0.01)
+			var err error
+			if i == 0 {
+				err = m.ps.Step(o)
+			} else {
+				err = adamStep(b, m.ps, o, s+1)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p1, a1, v1 := params(t, b, m1.ps)
+	p2, a2, v2 := params(t, b, m2.ps)
+	if sameBits(p1, p2) != -1 || sameBits(a1, a2) != -1 || sameBits(v1, v2) != -1 {
+		t.Fatal("adamStep differs from nn.Params.Step")
+	}
+}
+
+// TestTrainReproducible: the same seed gives the same parameters and metrics on the
+// CPU with 1 and 4 threads and on the PTX emulator.
+func TestTrainReproducible(t *testing.T) {
+	cfg := baseCfg("")
+	cfg.Epochs = 2
+	cfg.Schedule = ScheduleExp
+	type run struct {
+		name    string
+		p, m, v []float32
+		metrics []map[string]any
+	}
+	var runs []run
+	do := func(name string, b engine.Backend) {
+		c := cfg
+		c.RunDir = t.TempDir()
+		m, _, err := fakeRun(t, b, c, 9)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		p, mm, v := params(t, b, m.ps)
+		runs = append(runs, run{name, p, mm, v, stripTiming(t, filepath.Join(c.RunDir, MetricsFile))})
+	}
+	old := runtime.GOMAXPROCS(1)
+	do("cpu, GOMAXPROCS=1", engine.NewCPU())
+	runtime.GOMAXPROCS(4)
+	do("cpu, GOMAXPROCS=4", engine.NewCPU())
+	runtime.GOMAXPROCS(old)
+	dev := emu.New(emu.Options{})
+	g := engine.NewGPU(dev, engine.GPUOptions{})
+	do("emulator", g)
+	for _, r := range runs[1:] {
+		if i := sameBits(runs[0].p, r.p); i != -1 {
+			t.Errorf("%s: parameter %d differs from %s", r.name, i, runs[0].name)
+		}
+		if sameBits(runs[0].m, r.m) != -1 || sameBits(runs[0].v, r.v) != -1 {
+			t.Errorf("%s: Adam moments differ from %s", r.name, runs[0].name)
+		}
+		a, _ := json.Marshal(runs[0].metrics)
+		bb, _ := json.Marshal(r.metrics)
+		if !bytes.Equal(a, bb) {
+			t.Errorf("%s: metrics differ:\n%s\n%s", r.name, a, bb)
+		}
+	}
+}
+
+// TestResumeBitIdentical: N steps straight equal N/2, a checkpoint (mid-epoch), and a
+// resumed N/2, byte for byte (parameters, Adam state, metrics).
+func TestResumeBitIdentical(t *testing.T) {
+	b := engine.NewCPU()
+	cfg := baseCfg(t.TempDir())
+	cfg.Epochs = 4
+	cfg.Schedule = ScheduleCosine
+	mA, _, err := fakeRun(t, b, cfg, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pA, aA, vA := params(t, b, mA.ps)
+	metricsA := stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile))
+
+	// Interrupted run: cancel after step 8 (epoch 2, batch 3 of 5).
+	dir := t.TempDir()
+	c := cfg
+	c.RunDir = dir
+	ctx, cancel := context.WithCancel(context.Background())
+	train := blobs(t, "blobs-train", 70, fd, fk, 7)
+	test := blobs(t, "blobs-test", 25, fd, fk, 8)
+	m1 := newFake(t, b, fd, fk, 16, 4)
+	_, err = Train(ctx, b, m1, train, test, c, Hooks{Step: func(p Progress) {
+		if p.Step == 8 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "-resume") {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.Step != 8 || ck.State.Epoch != 1 || ck.State.Batch != 3 {
+		t.Fatalf("checkpoint state %+v", ck.State)
+	}
+	// Resume in a fresh model whose parameters and moments are garbage: the
+	// checkpoint must set them all.
+	m2 := newFake(t, b, fd, fk, 16, 4)
+	for _, buf := range []*engine.Buf{m2.ps.P, m2.ps.M, m2.ps.V} {
+		if err := nn.Fill(b, buf, 0.25); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Resume = filepath.Join(dir, CheckpointFile)
+	if _, err := Train(context.Background(), b, m2, train, test, c, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	pB, aB, vB := params(t, b, m2.ps)
+	if i := sameBits(pA, pB); i != -1 {
+		t.Fatalf("parameter %d differs after resume", i)
+	}
+	if sameBits(aA, aB) != -1 || sameBits(vA, vB) != -1 {
+		t.Fatal("Adam moments differ after resume")
+	}
+	metricsB := stripTiming(t, filepath.Join(dir, MetricsFile))
+	ja, _ := json.Marshal(metricsA)
+	jb, _ := json.Marshal(metricsB)
+	if !bytes.Equal(ja, jb) {
+		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
+	}
+
+	// A resumed run must keep the settings that decide its steps.
+	c2 := c
+	c2.LR = 0.01
+	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 4), train, test, c2, Hooks{}); err == nil || !strings.Contains(err.Error(), "lr is 0.01 in this run but 0.05 in the checkpoint") {
+		t.Fatalf("changed lr: %v", err)
+	}
+}
+
+// TestTrainMaxStepsAndSubset: max_steps stops mid-epoch with a final evaluation;
+// subsets cut the data.
+func TestTrainMaxStepsAndSubset(t *testing.T) {
+	cfg := baseCfg(t.TempDir())
+	cfg.MaxSteps = 7
+	cfg.TrainSubset = 40 // 3 batches per epoch
+	cfg.TestSubset = 9
+	_, res, err := fakeRun(t, engine.NewCPU(), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 7 || res.Final.Labelled != 9 {
+		t.Fatalf("steps %d, labelled %d", res.Steps, res.Final.Labelled)
+	}
+	if math.Abs(res.Final.Epoch-7.0/3) > 1e-12 {
+		t.Fatalf("final epoch %v, want 7/3", res.Final.Epoch)
+	}
+}
+
+// TestTrainNaN: a non-finite term or gradient stops the run with an error that names
+// the step, the term and the first tensor with a non-finite gradient.
+func TestTrainNaN(t *testing.T) {
+	for _, tc := range []struct {
+		term  bool
+		value float32
+		want  []string
+	}{
+		{true, float32(math.NaN()), []string{"step 7 of 15 (epoch 2, batch 2 of 5)", "term recon = NaN", "tensor dec.b (element 2 = NaN)"}},
+		{false, float32(math.Inf(1)), []string{"step 7 of 15 (epoch 2, batch 2 of 5)", "every loss term is finite", "tensor dec.b (element 2 = +Inf)"}},
+	} {
+		b := engine.NewCPU()
+		m := newFake(t, b, fd, fk, 16, 3)
+		m.poisonStep, m.poisonTerm, m.poison = 6, tc.term, tc.value
+		_, err := Train(context.Background(), b, m, blobs(t, "tr", 70, fd, fk, 7), nil, baseCfg(t.TempDir()), Hooks{})
+		if err == nil {
+			t.Fatal("no error")
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+		t.Log(err)
+	}
+}
+
+// TestTrainConfigErrors: bad settings are errors naming the field.
+func TestTrainConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(*TrainConfig)
+		want string
+	}{
+		{func(c *TrainConfig) { c.Epochs = -1 }, "epochs = -1"},
+		{func(c *TrainConfig) { c.LR = math.NaN() }, "lr = NaN"},
+		{func(c *TrainConfig) { c.Schedule = "step" }, `schedule "step"`},
+		{func(c *TrainConfig) { c.Clip = -1 }, "clip = -1"},
+		{func(c *TrainConfig) { c.BatchSize = 17 }, "batch_size 17 is larger than the model's max_batch 16"},
+		{func(c *TrainConfig) { c.EvalBatch = 100 }, "eval_batch 100"},
+		{func(c *TrainConfig) { c.Schedule = ScheduleExp; c.LRDecay = 2 }, "lr_decay = 2"},
+	} {
+		c := baseCfg("")
+		tc.mod(&c)
+		_, _, err := fakeRun(t, engine.NewCPU(), c, 1)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want an error with %q, got %v", tc.want, err)
+		}
+	}
+	// Data outside [0,1] with a Bernoulli likelihood.
+	b := engine.NewCPU()
+	x := make([]float32, 4*fd)
+	x[5] = 2
+	ds, _ := data.New("big", 4, fd, x, nil)
+	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), ds, nil, baseCfg(""), Hooks{}); err == nil || !strings.Contains(err.Error(), "values in [0, 2]") {
+		t.Errorf("data range: %v", err)
+	}
+	// Wrong width.
+	ds2 := blobs(t, "narrow", 10, fd-1, fk, 1)
+	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), ds2, nil, baseCfg(""), Hooks{}); err == nil || !strings.Contains(err.Error(), "11 features") {
+		t.Errorf("width: %v", err)
+	}
+}
+
+// TestTrainRealModelsReproducible trains each real model for a few steps on the CPU
+// (1 and 2 threads) and the emulator, with binarisation and clipping, and compares
+// the final parameters and metrics bit for bit.
+func TestTrainRealModelsReproducible(t *testing.T) {
+	for _, model := range []string{"dilokthanakul", "shu"} {
+		mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+		if _, err := New(engine.NewCPU(), mc); err != nil {
+			if strings.Contains(err.Error(), "not implemented") {
+				t.Skipf("%s: %v", model, err)
+			}
+			t.Fatal(err)
+		}
+		train := blobs(t, "blobs-train", 40, fd, fk, 7)
+		test := blobs(t, "blobs-test", 20, fd, fk, 8)
+		cfg := TrainConfig{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
+		var ref []float32
+		var refMetrics []byte
+		for _, dev := range []string{"cpu1", "cpu2", "emu"} {
+			var b engine.Backend = engine.NewCPU()
+			switch dev {
+			case "cpu1":
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			case "cpu2":
+				runtime.GOMAXPROCS(2)
+			case "emu":
+				g := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
+				defer g.Close()
+				b = g
+			}
+			m, err := New(b, mc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cfg
+			c.RunDir = t.TempDir()
+			res, err := Train(context.Background(), b, m, train, test, c, Hooks{})
+			if err != nil {
+				t.Fatalf("%s on %s: %v", model, dev, err)
+			}
+			p, _, _ := params(t, b, m.Params())
+			mj, _ := json.Marshal(stripTiming(t, filepath.Join(c.RunDir, MetricsFile)))
+			if ref == nil {
+				ref, refMetrics = p, mj
+				t.Logf("%s: %s", model, evalString(res.Final))
+				continue
+			}
+			if i := sameBits(ref, p); i != -1 {
+				t.Errorf("%s on %s: parameter %d differs from cpu1", model, dev, i)
+			}
+			if !bytes.Equal(mj, refMetrics) {
+				t.Errorf("%s on %s: metrics differ:\n%s\n%s", model, dev, refMetrics, mj)
+			}
+		}
+	}
+}
+
+func evalString(r EvalRecord) string {
+	j, _ := json.Marshal(r)
+	return string(j)
+}
