@@ -14,4 +14,4 @@ go test -c -tags cuda -o gpu-bin/engine.test ./engine/
 go build -tags cuda -o gpu-bin/bench ./cmd/bench
 go build -tags cuda -o gpu-bin/train ./cmd/train
 cp ci/gpu-run.sh gpu-bin/run.sh
-echo "built: $(ls gpu-bin | tr '\n' ' ')"
+echo "built:" gpu-bin/*

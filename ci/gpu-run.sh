@@ -3,7 +3,7 @@
 # to $OUT; the summary table is printed last. Order as in GPU-RUNS.md: bit comparisons,
 # CPU-vs-GPU training, benchmarks, compute-sanitizer.
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 export GMVAE_REQUIRE_GPU=1

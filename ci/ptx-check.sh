@@ -31,7 +31,8 @@ for ptx in kernels/*.ptx; do
   [ -f "kernels/$m.cu" ] || { echo "kernels/$m.ptx has no kernels/$m.cu"; fail=1; }
 done
 [ $fail = 0 ] || exit 1
-echo "PTX up to date: $(ls kernels/*.ptx | wc -l) modules"
+ptx_files=(kernels/*.ptx)
+echo "PTX up to date: ${#ptx_files[@]} modules"
 
 echo "== ptxas: sm_70, sm_80, sm_90 (-warn-spills -Werror)"
 for arch in sm_70 sm_80 sm_90; do

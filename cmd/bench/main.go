@@ -4,6 +4,7 @@
 //
 //	go run ./cmd/bench                       # CPU twins
 //	go run -tags cuda ./cmd/bench -device cuda -flops-ceiling 51e12
+//	go run ./cmd/bench -epoch                # one MNIST epoch of model B (bench/peer/run.sh)
 //
 // The bandwidth ceiling is measured in the same run (a large device-to-device copy on
 // a GPU, a large copy in memory on the CPU); the FLOP ceiling is given by -flops-ceiling
@@ -173,6 +174,9 @@ func main() {
 	flopsCeiling := flag.Float64("flops-ceiling", 0, "the device's float32 FLOP/s ceiling; 0: the CPU's nominal FMA peak")
 	clockGHz := flag.Float64("cpu-ghz", 0, "CPU clock for the nominal peak (0: read /proc/cpuinfo)")
 	only := flag.String("only", "", "run only workloads whose name contains this")
+	epoch := flag.Bool("epoch", false, "time one MNIST training epoch of model B (Gumbel, batch 64) instead of the kernels")
+	dataDir := flag.String("data-dir", "", "MNIST folder for -epoch (default: the GoMNIST module's files)")
+	limit := flag.Int("limit", 0, "with -epoch: use only the first N training examples")
 	flag.Parse()
 
 	b, closeB, err := engine.OpenBackend(*device)
@@ -181,6 +185,13 @@ func main() {
 		os.Exit(2)
 	}
 	defer closeB()
+	if *epoch {
+		if _, err := epochBench(b, *dataDir, *limit); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *flopsCeiling == 0 {
 		ghz := *clockGHz
 		if ghz == 0 {

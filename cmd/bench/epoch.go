@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/gmvae"
+)
+
+// epochBench times one training epoch of model B in its Gumbel-softmax mode with the
+// reference architecture of the popular PyTorch port (512-512 MLPs for q(y|x), q(z|x,y)
+// and the decoder, D_z = 64, K = 10, batch 64, Adam 1e-3), evaluation excluded: the Go
+// side of bench/peer/run.sh. Batches come through engine.Loader, so the gathering of the
+// next batch overlaps the current step as in training. It returns the seconds taken.
+func epochBench(b engine.Backend, dataDir string, limit int) (float64, error) {
+	train, _, err := data.LoadMNIST(dataDir)
+	if err != nil {
+		return 0, err
+	}
+	n := train.N
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	const batch = 64
+	cfg := gmvae.Config{Model: "shu", D: train.D, K: 10, Dz: 64, Hidden: []int{512, 512},
+		Gumbel: true, Tau: 1, MaxBatch: batch, Seed: 1}
+	m, err := gmvae.New(b, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Release()
+	batcher, err := data.NewBatcher(n, batch, 1, false)
+	if err != nil {
+		return 0, err
+	}
+	batches := batcher.Batches(0)
+	loader, err := engine.NewLoader(b, batch, train.D, len(batches), func(i int, x []float32) (int, error) {
+		idx := batches[i]
+		train.Gather(idx, x[:len(idx)*train.D], nil)
+		return len(idx), nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer loader.Close()
+	opt := nn.DefaultAdam(1e-3)
+	t0 := time.Now()
+	var loss float64
+	for step := 0; ; step++ {
+		x, rows, ok, err := loader.Next()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		if err := m.Params().ZeroGrad(); err != nil {
+			return 0, err
+		}
+		terms, err := m.TrainBatch(x, rows, uint64(step))
+		if err != nil {
+			return 0, err
+		}
+		if err := m.Params().Step(opt); err != nil {
+			return 0, err
+		}
+		loss += terms.Loss * float64(rows)
+	}
+	if err := b.Sync(); err != nil {
+		return 0, err
+	}
+	secs := time.Since(t0).Seconds()
+	fmt.Printf("go epoch: %.2f s, %d examples, %d steps, mean loss %.2f, backend %s\n",
+		secs, n, len(batches), loss/float64(n), b.Name())
+	return secs, nil
+}
