@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gmvae/gmvae/engine/nn"
 )
 
 // Checkpoints
@@ -103,33 +102,6 @@ type Checkpoint struct {
 	Names   []string // parameter tensors, in buffer order
 	Sizes   []int
 	P, M, V []float32 // flat parameters and Adam moments
-}
-
-// ParamLayout returns the names and sizes of ps's tensors in buffer order. It reads
-// them from ps.String() (nn.Params has no accessor for them); when that cannot be
-// parsed it returns one tensor "params" of ps.Len() values.
-func ParamLayout(ps *nn.Params) (names []string, sizes []int) {
-	lines := strings.Split(ps.String(), "\n")
-	total := 0
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			names = nil
-			break
-		}
-		n, err := strconv.Atoi(f[1])
-		if err != nil || n < 0 {
-			names = nil
-			break
-		}
-		names = append(names, f[0])
-		sizes = append(sizes, n)
-		total += n
-	}
-	if names == nil || total != ps.Len() {
-		return []string{"params"}, []int{ps.Len()}
-	}
-	return names, sizes
 }
 
 // SaveCheckpoint writes ck to path atomically.

@@ -306,7 +306,7 @@ func Train(ctx context.Context, b engine.Backend, m Model, train, test *data.Dat
 		return nil, err
 	}
 	t.cfg = cfg
-	t.names, t.sizes = ParamLayout(t.ps)
+	t.names, t.sizes = t.ps.Layout()
 	if err := t.setupData(train, test); err != nil {
 		return nil, err
 	}
@@ -583,16 +583,6 @@ func (t *trainer) rate(s uint64) float32 {
 	return lr
 }
 
-// adamStep is nn.Params.Step with the step count t kept by the trainer (so that a
-// resumed run continues Adam's bias corrections; nn.Params has no setter for its own
-// count): the same single adam_step launch with the same arguments.
-func adamStep(b engine.Backend, ps *nn.Params, o nn.Adam, t int) error {
-	bc1, bc2 := cpu.AdamBiasCorrections(o.Beta1, o.Beta2, t)
-	n := ps.Len()
-	return b.Launch("adam_step", n, ps.P, ps.G, ps.M, ps.V, n,
-		o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, bc1, bc2)
-}
-
 func (t *trainer) progress(terms Terms, gnorm float64) Progress {
 	p := Progress{
 		Step: t.st.Step, TotalSteps: t.total, Epoch: t.st.Epoch, Epochs: t.cfg.Epochs,
@@ -723,7 +713,7 @@ func (t *trainer) step(n int) (Terms, float64, error) {
 	}
 	t.st.AdamSteps++
 	t.lr = float64(t.rate(step))
-	if err := adamStep(t.b, t.ps, nn.DefaultAdam(float32(t.lr)), t.st.AdamSteps); err != nil {
+	if err := t.ps.StepAt(nn.DefaultAdam(float32(t.lr)), t.st.AdamSteps); err != nil {
 		return Terms{}, 0, err
 	}
 	return terms, gnorm, nil

@@ -320,7 +320,7 @@ func TestAdamStepMatchesParams(t *testing.T) {
 			if i == 0 {
 				err = m.ps.Step(o)
 			} else {
-				err = adamStep(b, m.ps, o, s+1)
+				err = m.ps.StepAt(o, s+1)
 			}
 			if err != nil {
 				t.Fatal(err)

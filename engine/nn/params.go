@@ -124,12 +124,27 @@ type Adam struct {
 // DefaultAdam returns Adam with the usual defaults and learning rate lr.
 func DefaultAdam(lr float32) Adam { return Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8} }
 
-// Step applies one Adam update with the current gradients (one launch of adam_step).
+// Step applies one Adam update with the current gradients (one launch of adam_step)
+// and counts it.
 func (ps *Params) Step(o Adam) error {
 	ps.step++
-	bc1, bc2 := cpu.AdamBiasCorrections(o.Beta1, o.Beta2, ps.step)
+	return ps.StepAt(o, ps.step)
+}
+
+// StepAt applies one Adam update as the t-th step (t >= 1 sets the bias corrections
+// 1 - beta^t) and makes t the store's step count: a resumed run continues from the
+// count in its checkpoint.
+func (ps *Params) StepAt(o Adam, t int) error {
+	ps.step = t
+	bc1, bc2 := cpu.AdamBiasCorrections(o.Beta1, o.Beta2, t)
 	return ps.b.Launch("adam_step", ps.n, ps.P, ps.G, ps.M, ps.V, ps.n,
 		o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, bc1, bc2)
+}
+
+// Layout returns the tensors' names and sizes in buffer order (checkpoints name every
+// tensor by it).
+func (ps *Params) Layout() (names []string, sizes []int) {
+	return append([]string(nil), ps.names...), append([]int(nil), ps.sizes...)
 }
 
 // Steps returns the number of optimizer steps taken.
