@@ -32,7 +32,7 @@ type workload struct {
 	flops  float64 // floating-point operations of one launch (0: bandwidth-bound)
 	bytes  float64 // bytes the launch must move at least
 	work   int
-	sizes  []int          // buffer sizes, in float32 elements, for the pointer args
+	sizes  []int // buffer sizes, in float32 elements, for the pointer args
 	args   func(b []*engine.Buf) []any
 }
 

@@ -198,4 +198,3 @@ func compareKernel(t *testing.T, module, name string, seed int64) (int, emu.Stat
 	}
 	return n, dev.Stats(), ok
 }
-
