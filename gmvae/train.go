@@ -600,37 +600,9 @@ func (t *trainer) run() (*Result, error) {
 	if t.hooks.Start != nil {
 		t.hooks.Start(t.progress(Terms{}, 0))
 	}
-	d := t.mc.D
 	for t.st.Epoch < t.cfg.Epochs && t.st.Step < t.total {
-		batches := t.batcher.Batches(t.st.Epoch)
-		for t.st.Batch < t.nb && t.st.Step < t.total {
-			if err := t.ctx.Err(); err != nil {
-				return nil, t.interrupted(err)
-			}
-			t0 := time.Now()
-			idx := batches[t.st.Batch]
-			n := len(idx)
-			t.train.Gather(idx, t.xhost[:n*d], nil)
-			terms, gnorm, err := t.step(n)
-			if err != nil {
-				return nil, err
-			}
-			dt := time.Since(t0)
-			t.epochEx += n
-			t.epochDur += dt
-			t.procEx += n
-			t.procDur += dt
-			t.st.Sums.add(terms, n, gnorm)
-			t.st.Step++
-			t.st.Batch++
-			if t.hooks.Step != nil {
-				t.hooks.Step(t.progress(terms, gnorm))
-			}
-			if t.cfg.CheckpointEvery > 0 && t.st.Step%uint64(t.cfg.CheckpointEvery) == 0 && t.st.Batch < t.nb {
-				if err := t.checkpoint(); err != nil {
-					return nil, err
-				}
-			}
+		if err := t.runEpoch(); err != nil {
+			return nil, err
 		}
 		if t.st.Batch < t.nb {
 			break // max_steps reached mid-epoch
@@ -660,21 +632,73 @@ func (t *trainer) run() (*Result, error) {
 	return t.finish()
 }
 
-// step trains on the n examples in t.xhost: the optimizer step number t.st.Step.
-func (t *trainer) step(n int) (Terms, float64, error) {
+// runEpoch trains on the rest of the current epoch (from batch t.st.Batch, up to the
+// step limit). An engine.Loader gathers the next batch on its own goroutine and, on a
+// GPU, uploads it on a copy stream while the current step computes.
+func (t *trainer) runEpoch() error {
+	d := t.mc.D
+	batches := t.batcher.Batches(t.st.Epoch)
+	first := t.st.Batch
+	count := t.nb - first
+	if rem := t.total - t.st.Step; uint64(count) > rem {
+		count = int(rem)
+	}
+	loader, err := engine.NewLoader(t.b, t.cfg.BatchSize, d, count, func(i int, x []float32) (int, error) {
+		idx := batches[first+i]
+		t.train.Gather(idx, x[:len(idx)*d], nil)
+		return len(idx), nil
+	})
+	if err != nil {
+		return err
+	}
+	defer loader.Close()
+	for t.st.Batch < t.nb && t.st.Step < t.total {
+		if err := t.ctx.Err(); err != nil {
+			return t.interrupted(err)
+		}
+		t0 := time.Now()
+		xb, n, ok, err := loader.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("train: epoch %d: the loader ended at batch %d of %d", t.st.Epoch, t.st.Batch, t.nb)
+		}
+		terms, gnorm, err := t.step(xb, n)
+		if err != nil {
+			return err
+		}
+		dt := time.Since(t0)
+		t.epochEx += n
+		t.epochDur += dt
+		t.procEx += n
+		t.procDur += dt
+		t.st.Sums.add(terms, n, gnorm)
+		t.st.Step++
+		t.st.Batch++
+		if t.hooks.Step != nil {
+			t.hooks.Step(t.progress(terms, gnorm))
+		}
+		if t.cfg.CheckpointEvery > 0 && t.st.Step%uint64(t.cfg.CheckpointEvery) == 0 && t.st.Batch < t.nb {
+			if err := t.checkpoint(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// step trains on the batch xb (n examples, on the backend): the optimizer step number
+// t.st.Step.
+func (t *trainer) step(xb *engine.Buf, n int) (Terms, float64, error) {
 	d := t.mc.D
 	step := t.st.Step
-	x := t.x.Slice(0, n*d)
+	x := xb
 	if t.cfg.Binarize {
-		raw := t.xraw.Slice(0, n*d)
-		if err := t.b.Upload(raw, t.xhost[:n*d]); err != nil {
+		x = t.x.Slice(0, n*d)
+		if err := t.b.Launch("binarize", n*d, xb, x, n*d, t.cfg.Seed, cpu.StreamID(step, binarizeTensor)); err != nil {
 			return Terms{}, 0, err
 		}
-		if err := t.b.Launch("binarize", n*d, raw, x, n*d, t.cfg.Seed, cpu.StreamID(step, binarizeTensor)); err != nil {
-			return Terms{}, 0, err
-		}
-	} else if err := t.b.Upload(x, t.xhost[:n*d]); err != nil {
-		return Terms{}, 0, err
 	}
 	if err := t.ps.ZeroGrad(); err != nil {
 		return Terms{}, 0, err
