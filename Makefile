@@ -5,6 +5,8 @@
 #   make ptx-check regenerate PTX into a scratch dir and fail on any difference,
 #                  assemble with ptxas for sm_70/80/90, lint
 #   make bench     CPU twin benchmarks
+#   make mpi-test  multi-rank tests (mpirun -np 2, 4), deploy lint, image build steps
+#   make image     the Docker image (needs Docker); make image-build: its steps without
 
 GO       ?= go
 NVCC     ?= nvcc
@@ -18,7 +20,7 @@ PTX_STAGE := /tmp/gmvae-kernels-stage
 CU_SOURCES := $(wildcard kernels/*.cu)
 CU_HEADERS := $(wildcard kernels/*.cuh)
 
-.PHONY: all kernels ptx-check test test-go vet build bench
+.PHONY: all kernels ptx-check test test-go vet build bench mpi-test image image-build gpu-build
 
 all: build
 
@@ -45,3 +47,19 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./engine/...
+
+# mpi-test: the multi-rank tests under mpirun -np 2 and 4 (installs Open MPI; part of test).
+mpi-test:
+	@bash ci/mpi-test.sh
+
+# image: the Docker image (needs a Docker engine); image-build: its build steps
+# outside Docker, into image-out/ (what CI checks).
+image:
+	docker build -t gmvae .
+
+image-build:
+	@bash ci/image-build.sh image-out
+
+# gpu-build: the cuda-tagged binaries for a lent GPU machine (shared/design/GPU-RUNS.md).
+gpu-build:
+	@bash ci/gpu-build.sh

