@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gmvae/gmvae/engine/fmath"
 )
@@ -63,6 +64,10 @@ func actCode(act int) int { return int(int32(act)) }
 const (
 	ewGrain      = 1 << 15
 	rowGrainWork = 1 << 14
+	// ewCheapGrain is ewGrain for loops of a few cycles per element (fills, adds,
+	// products, ReLU): below 2*ewCheapGrain elements a goroutine's start and wake-up
+	// cost more than the work.
+	ewCheapGrain = 1 << 17
 )
 
 // ewParallel calls f on contiguous chunks [lo, hi) covering [0, items), on all cores
@@ -80,19 +85,39 @@ func ewParallel(items, grain int, f func(lo, hi int)) {
 		f(0, items)
 		return
 	}
-	chunk := (items + workers - 1) / workers
-	if chunk < grain {
-		chunk = grain
+	parallelChunks(items, min(items/grain, 2*workers), f)
+}
+
+// parallelChunks runs f over [0, items) split into chunks contiguous chunks (chunk c
+// is [items*c/chunks, items*(c+1)/chunks)), taken in turn from a shared counter by the
+// calling goroutine and up to GOMAXPROCS-1 others, and waits for all of them. Which
+// goroutine computes a chunk never changes its result.
+func parallelChunks(items, chunks int, f func(lo, hi int)) {
+	chunks = max(min(chunks, items), 1)
+	workers := min(runtime.GOMAXPROCS(0), chunks)
+	if workers <= 1 {
+		f(0, items)
+		return
+	}
+	var next atomic.Int64
+	run := func() {
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= chunks {
+				return
+			}
+			f(items*c/chunks, items*(c+1)/chunks)
+		}
 	}
 	var wg sync.WaitGroup
-	for lo := 0; lo < items; lo += chunk {
-		hi := min(lo+chunk, items)
-		wg.Add(1)
-		go func(lo, hi int) {
+	wg.Add(workers - 1)
+	for w := 1; w < workers; w++ {
+		go func() {
 			defer wg.Done()
-			f(lo, hi)
-		}(lo, hi)
+			run()
+		}()
 	}
+	run()
 	wg.Wait()
 }
 
@@ -106,10 +131,12 @@ func rowParallel(rows, cols int, f func(lo, hi int)) {
 // an unknown code gives NaN). x, y are (n); y may alias x. Twin of act_fwd.
 func ActFwd(x, y []float32, n int, act int) {
 	x, y = x[:n], y[:n]
-	ewParallel(n, ewGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y[i] = fmath.Activate(act, x[i])
-		}
+	grain := ewGrain
+	if act == fmath.ActNone || act == fmath.ActRelu {
+		grain = ewCheapGrain
+	}
+	ewParallel(n, grain, func(lo, hi int) {
+		activateSlice(act, x[lo:hi], y[lo:hi])
 	})
 }
 
@@ -123,7 +150,63 @@ func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
 	if y != nil {
 		y = y[:n]
 	}
+	if act == fmath.ActRelu || act == fmath.ActNone {
+		// Specialised loops: dy * ActivateGrad (1 or 0), one rounded product each, as
+		// below.
+		acc := 0
+		if accumulate {
+			acc = 1
+		}
+		ewParallel(n, ewCheapGrain, func(lo, hi int) {
+			if n8 := (hi - lo) &^ 7; ewAsm && act == fmath.ActRelu && n8 > 0 {
+				reluBwd8(&x[lo], &dy[lo], &dx[lo], n8, acc)
+				lo += n8
+			}
+			for i := lo; i < hi; i++ {
+				var gr float32 = 1
+				if act == fmath.ActRelu && !(x[i] > 0) {
+					gr = 0
+				}
+				v := float32(dy[i] * gr)
+				if accumulate {
+					v = dx[i] + v
+				}
+				dx[i] = v
+			}
+		})
+		return
+	}
+	acc := 0
+	if accumulate {
+		acc = 1
+	}
 	ewParallel(n, ewGrain, func(lo, hi int) {
+		if n8 := (hi - lo) &^ 7; ewAsm && n8 > 0 && act >= fmath.ActTanh && act <= fmath.ActExp {
+			// The vector loop of act on the multiple of 8 (y recomputed into scratch
+			// by the vector activation if not given), the scalar loop on the rest.
+			src := x[lo:]
+			if act != fmath.ActSoftplus {
+				if y != nil {
+					src = y[lo:]
+				} else {
+					buf := gemmGetBuf(n8)
+					defer gemmPutBuf(buf)
+					activateSlice(act, x[lo:lo+n8], buf)
+					src = buf
+				}
+			}
+			switch act {
+			case fmath.ActTanh:
+				actBwdTanh8(&src[0], &dy[lo], &dx[lo], n8, acc)
+			case fmath.ActSigmoid:
+				actBwdSigmoid8(&src[0], &dy[lo], &dx[lo], n8, acc)
+			case fmath.ActSoftplus:
+				actBwdSoftplus8(&src[0], &dy[lo], &dx[lo], n8, acc)
+			case fmath.ActExp:
+				actBwdExp8(&src[0], &dy[lo], &dx[lo], n8, acc)
+			}
+			lo += n8
+		}
 		for i := lo; i < hi; i++ {
 			xi := x[i]
 			var yi float32
@@ -144,8 +227,13 @@ func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
 // EwFill sets y[i] = value for i < n. Twin of ew_fill.
 func EwFill(y []float32, n int, value float32) {
 	y = y[:n]
-	ewParallel(n, ewGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
+	ewParallel(n, ewCheapGrain, func(lo, hi int) {
+		y := y[lo:hi]
+		if math.Float32bits(value) == 0 {
+			clear(y) // +0
+			return
+		}
+		for i := range y {
 			y[i] = value
 		}
 	})
@@ -154,7 +242,7 @@ func EwFill(y []float32, n int, value float32) {
 // EwAdd computes y[i] = a[i] + b[i] for i < n; y may alias a or b. Twin of ew_add.
 func EwAdd(a, b, y []float32, n int) {
 	a, b, y = a[:n], b[:n], y[:n]
-	ewParallel(n, ewGrain, func(lo, hi int) {
+	ewParallel(n, ewCheapGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y[i] = a[i] + b[i]
 		}
@@ -183,7 +271,7 @@ func EwAxpby(x, y []float32, n int, alpha, beta float32) {
 // EwMul computes y[i] = a[i] * b[i] for i < n; y may alias a or b. Twin of ew_mul.
 func EwMul(a, b, y []float32, n int) {
 	a, b, y = a[:n], b[:n], y[:n]
-	ewParallel(n, ewGrain, func(lo, hi int) {
+	ewParallel(n, ewCheapGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y[i] = float32(a[i] * b[i])
 		}
@@ -193,7 +281,7 @@ func EwMul(a, b, y []float32, n int) {
 // EwScale computes y[i] = alpha * x[i] for i < n; y may alias x. Twin of ew_scale.
 func EwScale(x, y []float32, n int, alpha float32) {
 	x, y = x[:n], y[:n]
-	ewParallel(n, ewGrain, func(lo, hi int) {
+	ewParallel(n, ewCheapGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y[i] = float32(alpha * x[i])
 		}
@@ -294,7 +382,7 @@ func XlogxRowsBwd(p, g, dp []float32, rows, cols int, accumulate bool) {
 // Requires lo <= hi (with lo > hi the x < lo test wins). y may alias x. Twin of clamp.
 func Clamp(x, y []float32, n int, lo, hi float32) {
 	x, y = x[:n], y[:n]
-	ewParallel(n, ewGrain, func(a, b int) {
+	ewParallel(n, ewCheapGrain, func(a, b int) {
 		for i := a; i < b; i++ {
 			xi := x[i]
 			switch {
@@ -315,7 +403,7 @@ func Clamp(x, y []float32, n int, lo, hi float32) {
 // clamp_bwd.
 func ClampBwd(x, dy, dx []float32, n int, lo, hi float32, accumulate bool) {
 	x, dy, dx = x[:n], dy[:n], dx[:n]
-	ewParallel(n, ewGrain, func(a, b int) {
+	ewParallel(n, ewCheapGrain, func(a, b int) {
 		for i := a; i < b; i++ {
 			xi := x[i]
 			var v float32

@@ -1,9 +1,9 @@
 package cpu
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gmvae/gmvae/engine/fmath"
 )
@@ -60,7 +60,7 @@ type gemmPlan struct {
 	ypack           []float32      // panel q holds Y[k, 16q+j] at ypack[16Kq + 16k + j]
 	xrem            []float32      // the last, partial row panel: X[r0+i, k] at xrem[6k + i]
 	next            atomic.Int64   // the next task
-	packed          []atomic.Int32 // per column block: gemmUnpacked, gemmPacking, gemmPacked
+	packed          []atomic.Int32 // per panel of Y: gemmUnpacked, gemmPacking, gemmPacked
 	active          atomic.Int64   // participants still working; 0 once finished
 	done            chan struct{}  // the last helper to leave sends here
 }
@@ -147,10 +147,10 @@ split:
 		}
 	}
 	p.nrb, p.ncb = min(nrb, p.rowPans), min(ncb, p.panels)
-	if cap(p.packed) < p.ncb {
-		p.packed = make([]atomic.Int32, p.ncb)
+	if cap(p.packed) < p.panels {
+		p.packed = make([]atomic.Int32, p.panels)
 	}
-	p.packed = p.packed[:p.ncb]
+	p.packed = p.packed[:p.panels]
 	for i := range p.packed {
 		p.packed[i].Store(gemmUnpacked)
 	}
@@ -219,27 +219,45 @@ func (p *gemmPlan) work() {
 	}
 }
 
-// States of a column block's packing.
+// ensurePacked polls a panel's state gemmSpinLoads times, then sleeps gemmWaitSleep
+// between polls.
+const (
+	gemmSpinLoads = 1 << 14
+	gemmWaitSleep = 20 * time.Microsecond
+)
+
+// States of a panel's packing.
 const (
 	gemmUnpacked = iota
 	gemmPacking
 	gemmPacked
 )
 
-// ensurePacked returns once column block cb (panels [c0, c1)) of Y is packed: it packs
-// the block itself if no one has started, else waits for whoever did.
+// ensurePacked returns once column block cb (panels [c0, c1)) of Y is packed. Panels
+// are claimed one at a time: it packs every panel of the block that no one has
+// started, then waits for those that others are packing (at most one each), so two
+// workers that need the same block share its packing instead of one waiting for the
+// other.
 func (p *gemmPlan) ensurePacked(cb, c0, c1 int) {
-	st := &p.packed[cb]
-	if st.Load() == gemmPacked {
-		return
+	for q := c0; q < c1; q++ {
+		st := &p.packed[q]
+		if st.Load() == gemmUnpacked && st.CompareAndSwap(gemmUnpacked, gemmPacking) {
+			p.pack(q, q+1)
+			st.Store(gemmPacked)
+		}
 	}
-	if st.CompareAndSwap(gemmUnpacked, gemmPacking) {
-		p.pack(c0, c1)
-		st.Store(gemmPacked)
-		return
-	}
-	for st.Load() != gemmPacked {
-		runtime.Gosched()
+	for q := c0; q < c1; q++ {
+		// A panel takes microseconds: spin on its flag first. If that is not enough,
+		// its packer is not running (the OS descheduled its thread on a busy
+		// machine): sleep, so that this thread gives the core back instead of
+		// competing with it (runtime.Gosched kept the thread spinning through the
+		// scheduler and cost a third of the CPU time on a loaded 2-core machine).
+		st := &p.packed[q]
+		for i := 0; st.Load() != gemmPacked; i++ {
+			if i >= gemmSpinLoads {
+				time.Sleep(gemmWaitSleep)
+			}
+		}
 	}
 }
 
@@ -391,11 +409,32 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 	}
 	s0, s1 := c0*gemmNR, min(c1*gemmNR, S)
 	sd := min(max(fullS*gemmNR, s0), s1) // columns [s0, sd) of full rows went to C
+	if p.transOut {
+		// C = Pᵀ: finish C's rows s0..s1-1 one contiguous stretch [r0, r1) at a time
+		// (the same epilogue per element as gemmEpilogue: bias[r], then C_old, then
+		// the activation), reading the scratch tile down its columns.
+		r0, r1 := q0*gemmMR, min(q1*gemmMR, R)
+		for s := s0; s < s1; s++ {
+			crow := p.c[s*p.ldc+r0 : s*p.ldc+r1]
+			for i := range crow {
+				v := scratch[i*lds+s-s0]
+				if p.bias != nil {
+					v = v + p.bias[r0+i]
+				}
+				if p.acc {
+					v = crow[i] + v
+				}
+				crow[i] = v
+			}
+			if p.act != fmath.ActNone {
+				activateSlice(p.act, crow, crow) // fmath.Activate per element
+			}
+		}
+		return
+	}
 	for r := q0 * gemmMR; r < min(q1*gemmMR, R); r++ {
 		row := scratch[(r-q0*gemmMR)*lds:]
 		switch {
-		case p.transOut:
-			gemmEpilogue(row, p.c, s0*p.ldc+r, p.ldc, p.bias, r, 0, s1-s0, p.act, p.acc)
 		case r >= fullR*gemmMR:
 			gemmEpilogue(row, p.c, r*p.ldc+s0, 1, p.bias, s0, 1, s1-s0, p.act, p.acc)
 		default:
@@ -404,9 +443,7 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 			}
 			if p.act != fmath.ActNone {
 				crow := p.c[r*p.ldc+s0 : r*p.ldc+sd]
-				for j, v := range crow {
-					crow[j] = fmath.Activate(p.act, v)
-				}
+				activateSlice(p.act, crow, crow) // fmath.Activate per element
 			}
 		}
 	}

@@ -59,13 +59,38 @@ func KlMixture(N, K, D int, m, s, mu, lv []float32, paramStride int, KL []float3
 	es, eShared, release := klTables(N, K, D, s, lv, paramStride)
 	defer release()
 	mixParallel(N, K*D*10, func(lo, hi int) {
+		var t []float32 // the terms of one (n, k), for the vector kernels
+		if ewAsm {
+			t = gemmGetBuf(D)
+			defer gemmPutBuf(t)
+		}
+		d8 := D &^ 7
 		for n := lo; n < hi; n++ {
 			mn, sn, esn := m[n*D:n*D+D], s[n*D:n*D+D], es[n*D:n*D+D]
 			for k := 0; k < K; k++ {
 				p := n*paramStride + k*D
 				mk, lk := mu[p:p+D], lv[p:p+D]
 				var acc float32
-				if eShared != nil {
+				if t != nil {
+					// The terms by klTerms8 (the last D%8 by klTerm), then Sum32.
+					if eShared != nil {
+						ek := eShared[p : p+D]
+						if d8 > 0 {
+							klTerms8(&mn[0], &sn[0], &mk[0], &lk[0], &esn[0], &ek[0], &t[0], d8)
+						}
+						for d := d8; d < D; d++ {
+							t[d] = klTerm(mn[d], sn[d], mk[d], lk[d], esn[d], ek[d])
+						}
+					} else {
+						if d8 > 0 {
+							klTermsExp8(&mn[0], &sn[0], &mk[0], &lk[0], &esn[0], &t[0], d8)
+						}
+						for d := d8; d < D; d++ {
+							t[d] = klTerm(mn[d], sn[d], mk[d], lk[d], esn[d], fmath.Exp(-lk[d]))
+						}
+					}
+					acc = sum32Slice(t[:D])
+				} else if eShared != nil {
 					ek := eShared[p : p+D]
 					acc = Sum32(D, func(d int) float32 { return klTerm(mn[d], sn[d], mk[d], lk[d], esn[d], ek[d]) })
 				} else {
@@ -111,10 +136,43 @@ func KlMixtureBwd(N, K, D int, m, s, mu, lv []float32, paramStride int, gKL []fl
 		}
 		return fmath.Exp(-lv[p])
 	}
+	d8 := 0
+	if ewAsm && N > 0 && K > 0 {
+		d8 = D &^ 7
+		mixNeed(N*D, m, es, dm, ds)
+		mixNeed((N-1)*paramStride+K*D, mu, lv, dmu, dlv)
+		mixNeed(N*K, gKL)
+	}
 	if qOut {
+		flags := 0
+		if dm != nil {
+			flags |= 1
+		}
+		if ds != nil {
+			flags |= 2
+		}
+		if accQ {
+			flags |= 4
+		}
 		mixParallel(N, K*D*8, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
-				for d := 0; d < D; d++ {
+				if d8 > 0 {
+					// d < d8 by the vector kernel (a nil output's pointer is never
+					// touched), the rest below.
+					var pm, ps *float32
+					if dm != nil {
+						pm = &dm[n*D]
+					}
+					if ds != nil {
+						ps = &ds[n*D]
+					}
+					if eShared != nil {
+						klBwdQ8(&m[n*D], &es[n*D], &mu[n*paramStride], &eShared[n*paramStride], &gKL[n*K], pm, ps, d8, K, D*4, flags)
+					} else {
+						klBwdQExp8(&m[n*D], &es[n*D], &mu[n*paramStride], &lv[n*paramStride], &gKL[n*K], pm, ps, d8, K, D*4, flags)
+					}
+				}
+				for d := d8; d < D; d++ {
 					i := n*D + d
 					mv := m[i]
 					esv := es[i]
@@ -140,11 +198,32 @@ func KlMixtureBwd(N, K, D int, m, s, mu, lv []float32, paramStride int, gKL []fl
 		return
 	}
 	if paramStride != 0 {
+		flags := 0
+		if dmu != nil {
+			flags |= 1
+		}
+		if dlv != nil {
+			flags |= 2
+		}
+		if accP {
+			flags |= 4
+		}
 		mixParallel(N, K*D*8, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
 				for k := 0; k < K; k++ {
 					g := gKL[n*K+k]
-					for d := 0; d < D; d++ {
+					if d8 > 0 {
+						p := n*paramStride + k*D
+						var pm, pl *float32
+						if dmu != nil {
+							pm = &dmu[p]
+						}
+						if dlv != nil {
+							pl = &dlv[p]
+						}
+						klBwdPPS8(&m[n*D], &es[n*D], &mu[p], &lv[p], pm, pl, d8, g, flags)
+					}
+					for d := d8; d < D; d++ {
 						p := n*paramStride + k*D + d
 						diff := m[n*D+d] - mu[p]
 						e := fmath.Exp(-lv[p])

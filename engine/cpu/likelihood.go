@@ -33,6 +33,10 @@ func init() {
 	})
 }
 
+// vecRowGrainWork is the per-goroutine work (rows*cols) below which a row twin with a
+// vector kernel runs on the calling goroutine.
+const vecRowGrainWork = 1 << 15
+
 // bernoulliTerm is x*l - softplus(l) in the stable form (x - [l > 0])*l - softplus(-|l|)
 // (softplus(l) = max(l,0) + softplus(-|l|)): for x in [0,1] both parts are <= 0, so
 // nothing cancels. The product is fused, and skipped when x - [l > 0] == 0.
@@ -54,6 +58,26 @@ func bernoulliTerm(x, l float32) float32 {
 // (rows, cols), out (rows). Twin of bernoulli_loglik.
 func BernoulliLoglik(x, logits, out []float32, rows, cols int) {
 	x, logits, out = x[:rows*cols], logits[:rows*cols], out[:rows]
+	if ewAsm {
+		// The terms of a row by bernTerms8 (the last cols%8 by bernoulliTerm), then
+		// their Sum32.
+		ewParallel(rows, max(vecRowGrainWork/max(cols, 1), 1), func(lo, hi int) {
+			t := gemmGetBuf(cols)
+			defer gemmPutBuf(t)
+			c8 := cols &^ 7
+			for r := lo; r < hi; r++ {
+				xr, lr := x[r*cols:(r+1)*cols], logits[r*cols:(r+1)*cols]
+				if c8 > 0 {
+					bernTerms8(&xr[0], &lr[0], &t[0], c8)
+				}
+				for c := c8; c < cols; c++ {
+					t[c] = bernoulliTerm(xr[c], lr[c])
+				}
+				out[r] = sum32Slice(t)
+			}
+		})
+		return
+	}
 	rowParallel(rows, cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, lr := x[r*cols:(r+1)*cols], logits[r*cols:(r+1)*cols]
@@ -74,10 +98,19 @@ func BernoulliLoglikBwd(x, logits, g, dlogits []float32, rows, cols int, accumul
 		return
 	}
 	g = g[:rows]
+	acc := 0
+	if accumulate {
+		acc = 1
+	}
 	ewParallel(rows, max(ewGrain/cols, 1), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			gr := g[r]
-			for i := r * cols; i < (r+1)*cols; i++ {
+			i0 := r * cols
+			if c8 := cols &^ 7; ewAsm && c8 > 0 {
+				bernBwd8(&x[i0], &logits[i0], &dlogits[i0], c8, gr, acc)
+				i0 += c8
+			}
+			for i := i0; i < (r+1)*cols; i++ {
 				l, xi := logits[i], x[i]
 				var d float32
 				if l > 0 {
@@ -114,6 +147,28 @@ func gaussScaled(x, mu, lv float32) (s, h float32) {
 func GaussianLoglik(x, mu, lv, out []float32, rows, cols int) {
 	n := rows * cols
 	x, mu, lv, out = x[:n], mu[:n], lv[:n], out[:rows]
+	if ewAsm {
+		// The terms of a row by gaussTerms8 (the last cols%8 as below), then their
+		// Sum32.
+		ewParallel(rows, max(vecRowGrainWork/max(cols, 1), 1), func(lo, hi int) {
+			t := gemmGetBuf(cols)
+			defer gemmPutBuf(t)
+			c8 := cols &^ 7
+			for r := lo; r < hi; r++ {
+				o := r * cols
+				if c8 > 0 {
+					gaussTerms8(&x[o], &mu[o], &lv[o], &t[0], c8)
+				}
+				for c := c8; c < cols; c++ {
+					lvc := lv[o+c]
+					s, _ := gaussScaled(x[o+c], mu[o+c], lvc)
+					t[c] = fmath.FMA(s, s, fmath.Log2Pi+lvc)
+				}
+				out[r] = float32(-0.5 * sum32Slice(t))
+			}
+		})
+		return
+	}
 	rowParallel(rows, cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o := r * cols
@@ -148,10 +203,32 @@ func GaussianLoglikBwd(x, mu, lv, g, dmu, dlv []float32, rows, cols int, accumul
 		return
 	}
 	g = g[:rows]
+	flags := 0
+	if dmu != nil {
+		flags |= 1
+	}
+	if dlv != nil {
+		flags |= 2
+	}
+	if accumulate {
+		flags |= 4
+	}
 	ewParallel(rows, max(ewGrain/cols, 1), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			gr := g[r]
-			for i := r * cols; i < (r+1)*cols; i++ {
+			i0 := r * cols
+			if c8 := cols &^ 7; ewAsm && c8 > 0 && flags&3 != 0 {
+				var pm, pl *float32 // never touched when nil (gaussBwd8's flags)
+				if dmu != nil {
+					pm = &dmu[i0]
+				}
+				if dlv != nil {
+					pl = &dlv[i0]
+				}
+				gaussBwd8(&x[i0], &mu[i0], &lv[i0], pm, pl, c8, gr, flags)
+				i0 += c8
+			}
+			for i := i0; i < (r+1)*cols; i++ {
 				s, h := gaussScaled(x[i], mu[i], lv[i])
 				if dmu != nil {
 					var sh float32

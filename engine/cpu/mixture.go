@@ -6,6 +6,7 @@ package cpu
 // non-finite behaviour.
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -39,7 +40,10 @@ func init() {
 // by exactly one call in the same way whatever the split, so results never depend on
 // the number of goroutines (DETERMINISM.md, rule 11).
 func mixParallel(items, cost int, f func(lo, hi int)) {
-	const minWork = 1 << 15
+	minWork := 1 << 15
+	if ewAsm {
+		minWork <<= 3 // the vector kernels do the work several times faster
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if items <= 0 {
 		return
@@ -48,24 +52,7 @@ func mixParallel(items, cost int, f func(lo, hi int)) {
 		f(0, items)
 		return
 	}
-	chunks := workers * 4
-	if c := items * cost / minWork; c < chunks {
-		chunks = c
-	}
-	if chunks > items {
-		chunks = items
-	}
-	chunk := (items + chunks - 1) / chunks
-	var wg sync.WaitGroup
-	for lo := 0; lo < items; lo += chunk {
-		hi := min(lo+chunk, items)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			f(lo, hi)
-		}(lo, hi)
-	}
-	wg.Wait()
+	parallelChunks(items, min(workers*4, items*cost/minWork), f)
 }
 
 // mixMax32 returns max_{i<n} f(i) in the order of mixture.cu's lane partials and
@@ -99,6 +86,17 @@ func mixMax32(n int, f func(i int) float32) float32 {
 	return v[0]
 }
 
+// mixNeed panics unless every non-nil slice of s holds at least n elements: the
+// vector kernels index without bounds checks, so the twins check first what the
+// scalar loops would have indexed.
+func mixNeed(n int, s ...[]float32) {
+	for _, x := range s {
+		if x != nil && len(x) < n {
+			panic(fmt.Sprintf("cpu: slice of %d elements, the shapes need %d", len(x), n))
+		}
+	}
+}
+
 // mixRowLseSoftmax is the twin of gm_row_lse_softmax: for one row x (K = len(x)),
 //
 //	m = max_k x_k (mixMax32), e_k = (x_k == m) ? 1 : exp(x_k - m),
@@ -106,8 +104,34 @@ func mixMax32(n int, f func(i int) float32) float32 {
 //
 // It writes *lse if lse is not nil and resp[k] if resp is not nil.
 func mixRowLseSoftmax(x []float32, lse *float32, resp []float32) {
+	mixRowLseSoftmaxBuf(x, lse, resp, nil)
+}
+
+// mixRowLseSoftmaxBuf is mixRowLseSoftmax with scratch buf (len >= len(x)) for the
+// vector exponentials, or nil for the scalar loop.
+func mixRowLseSoftmaxBuf(x []float32, lse *float32, resp []float32, buf []float32) {
 	K := len(x)
 	m := mixMax32(K, func(k int) float32 { return x[k] })
+	if ewAsm && buf != nil {
+		e := buf[:K]
+		for k, v := range x {
+			e[k] = v - m
+		}
+		ewVec(ewOpExp, e, e)
+		for k, v := range x {
+			if v == m {
+				e[k] = 1
+			}
+		}
+		s := sum32Slice(e)
+		if lse != nil {
+			*lse = m + fmath.Log(s)
+		}
+		for k := range resp {
+			resp[k] = e[k] / s
+		}
+		return
+	}
 	ek := func(k int) float32 {
 		if x[k] == m {
 			return 1
@@ -150,6 +174,13 @@ func mixExpTable(x []float32, sign float32) *[]float32 {
 	t := (*p)[:len(x)]
 	*p = t
 	mixParallel(len(x), 24, func(lo, hi int) {
+		if ewAsm {
+			for i := lo; i < hi; i++ {
+				t[i] = sign * x[i]
+			}
+			ewVec(ewOpExp, t[lo:hi], t[lo:hi])
+			return
+		}
 		for i := lo; i < hi; i++ {
 			t[i] = fmath.Exp(sign * x[i])
 		}
@@ -180,13 +211,39 @@ func MixtureLoglik(N, K, D int, z, mu, lv []float32, paramStride int, logpi []fl
 		eShared = *t
 	}
 	mixParallel(N, K*D*8, func(lo, hi int) {
+		var buf []float32 // the terms of one (n, k), then the exponentials of a row
+		if ewAsm {
+			buf = gemmGetBuf(max(D, K))
+			defer gemmPutBuf(buf)
+		}
+		d8 := D &^ 7
 		for n := lo; n < hi; n++ {
 			zn := z[n*D : n*D+D]
 			for k := 0; k < K; k++ {
 				p := n*paramStride + k*D
 				mk, lk := mu[p:p+D], lv[p:p+D]
 				var acc float32
-				if eShared != nil {
+				if buf != nil {
+					// The terms by mixTerms8 (the last D%8 by mixTerm), then Sum32.
+					t := buf[:D]
+					if eShared != nil {
+						ek := eShared[p : p+D]
+						if d8 > 0 {
+							mixTerms8(&zn[0], &mk[0], &lk[0], &ek[0], &t[0], d8)
+						}
+						for d := d8; d < D; d++ {
+							t[d] = mixTerm(zn[d], mk[d], lk[d], ek[d])
+						}
+					} else {
+						if d8 > 0 {
+							mixTermsExp8(&zn[0], &mk[0], &lk[0], &t[0], d8)
+						}
+						for d := d8; d < D; d++ {
+							t[d] = mixTerm(zn[d], mk[d], lk[d], fmath.Exp(-lk[d]))
+						}
+					}
+					acc = sum32Slice(t)
+				} else if eShared != nil {
 					ek := eShared[p : p+D]
 					acc = Sum32(D, func(d int) float32 { return mixTerm(zn[d], mk[d], lk[d], ek[d]) })
 				} else {
@@ -207,7 +264,7 @@ func MixtureLoglik(N, K, D int, z, mu, lv []float32, paramStride int, logpi []fl
 				if resp != nil {
 					respN = resp[n*K : n*K+K]
 				}
-				mixRowLseSoftmax(L[n*K:n*K+K], lseN, respN)
+				mixRowLseSoftmaxBuf(L[n*K:n*K+K], lseN, respN, buf)
 			}
 		}
 	})
@@ -226,6 +283,11 @@ func MixtureLoglik(N, K, D int, z, mu, lv []float32, paramStride int, logpi []fl
 // may be nil. Twin of the kernel lse_softmax.
 func LseSoftmax(N, K int, x, lse, resp []float32) {
 	mixParallel(N, K*16, func(lo, hi int) {
+		var buf []float32
+		if ewAsm {
+			buf = gemmGetBuf(K)
+			defer gemmPutBuf(buf)
+		}
 		for n := lo; n < hi; n++ {
 			var l *float32
 			if lse != nil {
@@ -235,7 +297,7 @@ func LseSoftmax(N, K int, x, lse, resp []float32) {
 			if resp != nil {
 				r = resp[n*K : n*K+K]
 			}
-			mixRowLseSoftmax(x[n*K:n*K+K], l, r)
+			mixRowLseSoftmaxBuf(x[n*K:n*K+K], l, r, buf)
 		}
 	})
 }
@@ -295,9 +357,28 @@ func MixtureBwdZ(N, K, D int, z, mu, lv []float32, paramStride int, gL, dz []flo
 		defer mixScratch.Put(t)
 		eShared = *t
 	}
+	d8 := 0
+	if ewAsm && K > 0 && N > 0 {
+		d8 = D &^ 7
+		mixNeed(N*D, z, dz)
+		mixNeed((N-1)*paramStride+K*D, mu, lv)
+		mixNeed(N*K, gL)
+	}
+	accFlag := 0
+	if accumulate {
+		accFlag = 1
+	}
 	mixParallel(N, K*D*6, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
-			for d := 0; d < D; d++ {
+			if d8 > 0 {
+				// The chains of d < d8 by the vector kernel, the rest below.
+				if eShared != nil {
+					mixBwdZ8(&z[n*D], &mu[n*paramStride], &eShared[n*paramStride], &gL[n*K], &dz[n*D], d8, K, D*4, accFlag)
+				} else {
+					mixBwdZExp8(&z[n*D], &mu[n*paramStride], &lv[n*paramStride], &gL[n*K], &dz[n*D], d8, K, D*4, accFlag)
+				}
+			}
+			for d := d8; d < D; d++ {
 				i := n*D + d
 				zv := z[i]
 				var acc float32
@@ -350,11 +431,40 @@ func MixtureBwdParams(N, K, D int, z, mu, lv []float32, paramStride int, gL, dmu
 		}
 	}
 	if paramStride != 0 {
+		d8 := 0
+		if ewAsm && N > 0 && K > 0 {
+			d8 = D &^ 7
+			mixNeed(N*D, z)
+			mixNeed((N-1)*paramStride+K*D, mu, lv, dmu, dlv)
+		}
+		flags := 0
+		if dmu != nil {
+			flags |= 1
+		}
+		if dlv != nil {
+			flags |= 2
+		}
+		if accumulate {
+			flags |= 4
+		}
 		mixParallel(N, K*D*8, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
 				for k := 0; k < K; k++ {
 					g := gL[n*K+k]
-					for d := 0; d < D; d++ {
+					if d8 > 0 && flags&3 != 0 {
+						// d < d8 by the vector kernel (a nil output's pointer is never
+						// touched), the rest below.
+						p := n*paramStride + k*D
+						var pm, pl *float32
+						if dmu != nil {
+							pm = &dmu[p]
+						}
+						if dlv != nil {
+							pl = &dlv[p]
+						}
+						mixBwdPS8(&z[n*D], &mu[p], &lv[p], pm, pl, d8, g, flags)
+					}
+					for d := d8; d < D; d++ {
 						p := n*paramStride + k*D + d
 						diff := z[n*D+d] - mu[p]
 						e := fmath.Exp(-lv[p])
