@@ -73,7 +73,44 @@ func epochBench(b engine.Backend, dataDir string, limit int) (float64, error) {
 		return 0, err
 	}
 	secs := time.Since(t0).Seconds()
-	fmt.Printf("go epoch: %.2f s, %d examples, %d steps, mean loss %.2f, backend %s\n",
-		secs, n, len(batches), loss/float64(n), b.Name())
+	fmt.Printf("go epoch: %.2f s, %d examples, %d steps (%.2f ms/step), mean loss %.2f, backend %s\n",
+		secs, n, len(batches), 1000*secs/float64(len(batches)), loss/float64(n), b.Name())
 	return secs, nil
+}
+
+// stepBench times full training steps (zero gradients, forward, backward, Adam) of a
+// model at its batch size on synthetic binary data and returns the median.
+func stepBench(b engine.Backend, cfg gmvae.Config, batch, reps int) (time.Duration, error) {
+	m, err := gmvae.New(b, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Release()
+	d := m.Config().D
+	host := make([]float32, batch*d)
+	for i := range host {
+		if (i*7919)%13 < 5 {
+			host[i] = 1
+		}
+	}
+	x, err := b.New(len(host), "step bench batch")
+	if err != nil {
+		return 0, err
+	}
+	defer b.Release(x)
+	if err := b.Upload(x, host); err != nil {
+		return 0, err
+	}
+	step := uint64(0)
+	opt := nn.DefaultAdam(1e-3)
+	return timeIt(b, reps, func() error {
+		step++
+		if err := m.Params().ZeroGrad(); err != nil {
+			return err
+		}
+		if _, err := m.TrainBatch(x, batch, step); err != nil {
+			return err
+		}
+		return m.Params().Step(opt)
+	})
 }
