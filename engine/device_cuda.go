@@ -8,10 +8,11 @@ import (
 	"github.com/gmvae/gmvae/cuda/driver"
 )
 
-// With the cuda tag, OpenBackend("cuda") opens GPU 0 through the CUDA driver.
+// With the cuda tag, OpenBackend("cuda") opens a GPU through the CUDA driver.
 func init() {
-	cudaOpener = func() (Backend, func() error, error) {
-		dev, err := driver.Open(0)
+	cudaCount = driver.Count
+	cudaOpener = func(ordinal int) (Backend, func() error, error) {
+		dev, err := driver.Open(ordinal)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -29,6 +29,9 @@ import (
 //     (seed, epoch), so the rest of the epoch is known)
 //     adam_steps      Adam's step count t (bias corrections 1 - beta^t)
 //     seed            the run's seed (batch order, binarisation)
+//     world_size      the number of data-parallel ranks of the run (a resume must
+//     have as many: the shards and random streams depend on it);
+//     absent in older checkpoints, read as 1
 //     wall_s          training seconds so far
 //     epoch_sums      JSON: running sums of the epoch's training terms
 //     model_config    JSON of the model's Config
@@ -51,7 +54,8 @@ type TrainState struct {
 	Batch     int       `json:"batch"`      // batches of Epoch already done
 	AdamSteps int       `json:"adam_steps"` // Adam's t
 	Seed      uint64    `json:"seed"`
-	WallS     float64   `json:"wall_s"` // training seconds so far
+	WorldSize int       `json:"world_size"` // data-parallel ranks (1: one process)
+	WallS     float64   `json:"wall_s"`     // training seconds so far
 	Sums      epochSums `json:"epoch_sums"`
 }
 
@@ -164,6 +168,7 @@ func (ck *Checkpoint) metadata() (map[string]string, error) {
 		"batch":        strconv.Itoa(s.Batch),
 		"adam_steps":   strconv.Itoa(s.AdamSteps),
 		"seed":         strconv.FormatUint(s.Seed, 10),
+		"world_size":   strconv.Itoa(max(s.WorldSize, 1)),
 		"wall_s":       strconv.FormatFloat(s.WallS, 'g', -1, 64),
 		"epoch_sums":   string(sums),
 		"model_config": string(mc),
@@ -215,6 +220,12 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		}
 		if *u.dst, err = strconv.Atoi(v); err != nil || *u.dst < 0 {
 			return nil, bad("metadata %s = %q is not a non-negative integer", u.key, v)
+		}
+	}
+	ck.State.WorldSize = 1
+	if v, ok := meta["world_size"]; ok {
+		if ck.State.WorldSize, err = strconv.Atoi(v); err != nil || ck.State.WorldSize < 1 {
+			return nil, bad("metadata world_size = %q is not a positive integer", v)
 		}
 	}
 	v, err := get("wall_s")

@@ -14,7 +14,7 @@ import (
 
 func testCheckpoint() *Checkpoint {
 	return &Checkpoint{
-		State: TrainState{Step: 1234, Epoch: 2, Batch: 17, AdamSteps: 1234, Seed: 1<<63 + 5, WallS: 12.5,
+		State: TrainState{Step: 1234, Epoch: 2, Batch: 17, AdamSteps: 1234, Seed: 1<<63 + 5, WorldSize: 4, WallS: 12.5,
 			Sums: epochSums{N: 850, Steps: 17, Loss: 1e5 / 3, KLy: math.SmallestNonzeroFloat64, FreeBits: 3}},
 		Model: Config{Model: "shu", D: 4, K: 2, Dz: 2, Hidden: []int{3}, Lambda: 0.5}.Defaults(),
 		Train: TrainConfig{Epochs: 5, BatchSize: 50, LR: 1e-4, Schedule: ScheduleCosine, Seed: 1<<63 + 5}.Defaults(Config{}),

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/dist"
 	"github.com/gmvae/gmvae/engine/fmath"
 	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae/metrics"
@@ -68,6 +70,13 @@ type TrainConfig struct {
 	TestSubset      int    `json:"test_subset"`       // evaluate on the first N examples only; 0: all
 	RunDir          string `json:"run_dir,omitempty"` // run folder; "": write nothing
 	Resume          string `json:"resume,omitempty"`  // checkpoint to continue from
+
+	// Comm makes the run data-parallel over Comm's ranks (nil: dist.Single(), one
+	// process). Every rank calls Train with the same model config, seed, data and
+	// TrainConfig (RunDir and Resume included; checked), on its own backend.
+	// BatchSize is then the global batch: each step, rank r trains on its block
+	// dist.Shard(batch, r, P) and the gradients are summed in rank order; see Train.
+	Comm dist.Comm `json:"-"`
 }
 
 // Defaults fills zero fields with the papers' settings for the model m (GMVAE.md):
@@ -239,6 +248,7 @@ type Result struct {
 	Steps      uint64
 	WallS      float64
 	Backend    string
+	WorldSize  int // data-parallel ranks (1: one process)
 
 	// The last evaluation's per-example outputs, for pictures: the evaluation set
 	// (after any subset), the cluster of every example (argmax of the posterior) and
@@ -282,6 +292,14 @@ type trainer struct {
 	lastEval  *EvalRecord
 	lastScore metrics.Summary
 	hasScore  bool
+
+	// Data parallelism (docs/distributed.md): c is the communicator (dist.Single()
+	// for one process), rank and world its rank and size, gs the gradient sum,
+	// shardRows the most rows a rank's shard of a global batch has.
+	c           dist.Comm
+	rank, world int
+	gs          dist.GradSync
+	shardRows   int
 }
 
 // Train trains model m on train, evaluating on test (nil: on train), as cfg says, on
@@ -299,34 +317,241 @@ type trainer struct {
 // the parameters it ends with are bit-identical to an uninterrupted run's.
 //
 // The same seeds give the same bits on every backend and any GOMAXPROCS.
-func Train(ctx context.Context, b engine.Backend, m Model, train, test *data.Dataset, cfg TrainConfig, hooks Hooks) (*Result, error) {
-	t := &trainer{ctx: ctx, b: b, m: m, mc: m.Config(), hooks: hooks, ps: m.Params()}
-	cfg = cfg.Defaults(t.mc)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+//
+// # Data parallelism
+//
+// With cfg.Comm of P > 1 ranks, every rank calls Train with its own backend and model
+// (built from the same seed) and the same settings and data (a digest of the
+// settings is compared first). Then (docs/distributed.md):
+//
+//   - rank 0's parameters (and, on resume, Adam's moments and the run's state) are
+//     broadcast to every rank;
+//   - each step takes the global batch of cfg.BatchSize rows from the shared epoch
+//     order; rank r gathers and trains on its block dist.Shard(batch, r, P) (possibly
+//     empty), numbering its random draws (the model's and binarize's) with
+//     dist.RankStep(step, r, P); the loss terms are summed over the ranks in rank
+//     order (weighted by rows) and the gradients turned into the global batch mean's
+//     with dist.SumMean (rank order), so that the norm, the non-finite checks, clipping
+//     and Adam act on values equal on every rank and every rank takes the same branch;
+//   - a cancelled ctx on any rank stops every rank at the same step (the flag travels
+//     with the loss terms);
+//   - evaluation: every rank evaluates the whole held-out set the same way (same
+//     parameters, same data, same draws: the same bits), so no gathering is needed;
+//     only rank 0 writes;
+//   - only rank 0 writes the run folder (config.json, metrics.jsonl, checkpoints,
+//     summary.json); after each write every rank agrees on its outcome (an all-reduce
+//     that doubles as the barrier), so a failed write stops every rank with an error;
+//   - at the end of every epoch the ranks compare digests of P, M and V;
+//   - checkpoints record P (world_size); a resume with another world size is refused.
+//
+// A P-rank run is bit-reproducible for its P; with P = 1 it is the one-process run.
+// An error that only this rank sees in a step (a device failure) cannot be agreed on
+// without a collective the other ranks are not in, so Train then prints it and calls
+// cfg.Comm.Abort(1). Errors every rank reaches together are returned on every rank;
+// SameOnEveryRank and ErrOtherRank tell them apart for printing.
+func Train(ctx context.Context, b engine.Backend, m Model, train, test *data.Dataset, cfg TrainConfig, hooks Hooks) (res *Result, err error) {
+	c := cfg.Comm
+	if c == nil {
+		c = dist.Single()
 	}
-	t.cfg = cfg
-	t.names, t.sizes = t.ps.Layout()
-	if err := t.setupData(train, test); err != nil {
-		return nil, err
-	}
-	if err := t.alloc(); err != nil {
-		return nil, err
-	}
-	defer t.free()
-	t.st = TrainState{Seed: cfg.Seed}
-	if cfg.Resume != "" {
-		if err := t.resume(cfg.Resume); err != nil {
+	t := &trainer{ctx: ctx, b: b, m: m, mc: m.Config(), hooks: hooks, ps: m.Params(),
+		c: c, rank: c.Rank(), world: c.Size()}
+	if t.world > 1 {
+		defer func() {
+			var ae agreedError
+			if err != nil && !errors.As(err, &ae) {
+				fmt.Fprintf(os.Stderr, "train: rank %d of %d: %v\ntrain: rank %d aborts the job (the other ranks would wait for it forever)\n", t.rank, t.world, err, t.rank)
+				c.Abort(1)
+			}
+		}()
+		if err := t.checkSameSetup(cfg, train, test); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.openRunDir(); err != nil {
-		return nil, err
-	}
+	setupErr := t.setup(cfg, train, test)
+	defer t.free()
 	if t.metricsF != nil {
 		defer t.metricsF.Close()
 	}
+	if t.gs != nil {
+		defer t.gs.Close()
+	}
+	if err := t.agree(setupErr); err != nil {
+		return nil, err
+	}
+	if t.world > 1 {
+		if err := t.bcastState(); err != nil {
+			return nil, err
+		}
+	}
 	return t.run()
+}
+
+// setup checks the settings, sizes the batches, allocates, reads the checkpoint to
+// resume from, opens the run folder (rank 0) and makes the gradient sum: the work
+// before the first collective, whose outcome the ranks then agree on.
+func (t *trainer) setup(cfg TrainConfig, train, test *data.Dataset) error {
+	cfg = cfg.Defaults(t.mc)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t.cfg = cfg
+	t.cfg.Comm = nil
+	t.names, t.sizes = t.ps.Layout()
+	t.shardRows = (cfg.BatchSize + t.world - 1) / t.world
+	if err := t.setupData(train, test); err != nil {
+		return err
+	}
+	if err := t.alloc(); err != nil {
+		return err
+	}
+	t.st = TrainState{Seed: cfg.Seed, WorldSize: t.world}
+	if cfg.Resume != "" {
+		if err := t.resume(cfg.Resume); err != nil {
+			return err
+		}
+	}
+	if t.rank == 0 {
+		if err := t.openRunDir(); err != nil {
+			return err
+		}
+	}
+	gs, err := dist.NewGradSync(t.c, t.b, t.ps.Len(), dist.GradSyncOptions{})
+	if err != nil {
+		return err
+	}
+	t.gs = gs
+	return nil
+}
+
+// fileWritten, when set (tests), is told of every run-folder file the trainer writes
+// and by which rank.
+var fileWritten func(rank int, name string)
+
+func (t *trainer) wrote(name string) {
+	if fileWritten != nil {
+		fileWritten(t.rank, name)
+	}
+}
+
+// ErrOtherRank is wrapped by the error a rank returns when another rank failed (its
+// own message is printed by that rank).
+var ErrOtherRank = errors.New("train: another rank failed")
+
+// agreedError marks an error that every rank of a data-parallel run returns at the
+// same point (so no rank is left in a collective); same: computed from values equal
+// on every rank, so every rank has the same message.
+type agreedError struct {
+	error
+	same bool
+}
+
+func (e agreedError) Unwrap() error { return e.error }
+
+// SameOnEveryRank reports whether err is an error of a data-parallel Train that every
+// rank returned with the same message (a divergence, an interruption, settings that
+// differ between ranks): a launcher's log needs it from one rank only.
+func SameOnEveryRank(err error) bool {
+	var ae agreedError
+	return errors.As(err, &ae) && ae.same
+}
+
+// everyRank marks err as reached by every rank with the same message.
+func everyRank(err error) error {
+	if err == nil {
+		return nil
+	}
+	return agreedError{err, true}
+}
+
+// agree makes every rank learn whether any rank has an error (an all-reduce of a flag,
+// which also waits for every rank, like a barrier): nil when none has, else this
+// rank's own error, or one wrapping ErrOtherRank.
+func (t *trainer) agree(err error) error {
+	if t.world == 1 {
+		return err
+	}
+	flag := []int64{0}
+	if err != nil {
+		flag[0] = 1
+	}
+	if cerr := t.c.AllReduceSum(flag); cerr != nil {
+		return errors.Join(err, cerr) // not agreed: Train aborts
+	}
+	switch {
+	case flag[0] == 0:
+		return nil
+	case err == nil:
+		return agreedError{fmt.Errorf("%w (%d of %d ranks failed; see their messages)", ErrOtherRank, flag[0], t.world), false}
+	}
+	return agreedError{err, int(flag[0]) == t.world}
+}
+
+// checkSameSetup compares a digest of the settings and data sizes across the ranks.
+func (t *trainer) checkSameSetup(cfg TrainConfig, train, test *data.Dataset) error {
+	h := fnv.New64a()
+	h.Write(mustJSON(cfg))
+	h.Write(mustJSON(t.mc))
+	for _, ds := range []*data.Dataset{train, test} {
+		if ds == nil {
+			fmt.Fprint(h, "nil;")
+		} else {
+			fmt.Fprintf(h, "%q %d %d;", ds.Name, ds.N, ds.D)
+		}
+	}
+	fmt.Fprintf(h, "%d", t.ps.Len())
+	all := make([]int64, t.world)
+	if err := t.c.AllGather([]int64{int64(h.Sum64())}, all); err != nil {
+		return err
+	}
+	for r, d := range all {
+		if d != all[0] {
+			return everyRank(fmt.Errorf("train: rank %d's settings differ from rank 0's (the model and training configs, run_dir and resume included, and the data sets' names and sizes must be the same on every rank)", r))
+		}
+	}
+	return nil
+}
+
+// bcastState sends rank 0's parameters, Adam moments and run state to every rank (a
+// fresh run's initial parameters; a resumed run's checkpoint, in case a rank read
+// another copy of it).
+func (t *trainer) bcastState() error {
+	if err := dist.BcastBufs(t.c, t.b, 0, t.ps.P, t.ps.M, t.ps.V); err != nil {
+		return err
+	}
+	st := &t.st
+	ints := []int64{int64(st.Step), int64(st.Epoch), int64(st.Batch), int64(st.AdamSteps), int64(st.Seed),
+		int64(st.Sums.N), int64(st.Sums.Steps), int64(st.Sums.FreeBits)}
+	fl := []float64{st.WallS, st.Sums.Loss, st.Sums.ELBO, st.Sums.Recon, st.Sums.KLz, st.Sums.KLw, st.Sums.KLy, st.Sums.GradNorm}
+	if err := t.c.Bcast(ints, 0); err != nil {
+		return err
+	}
+	if err := t.c.Bcast(fl, 0); err != nil {
+		return err
+	}
+	st.Step, st.Epoch, st.Batch, st.AdamSteps, st.Seed = uint64(ints[0]), int(ints[1]), int(ints[2]), int(ints[3]), uint64(ints[4])
+	st.Sums.N, st.Sums.Steps, st.Sums.FreeBits = int(ints[5]), int(ints[6]), int(ints[7])
+	st.WallS, st.Sums.Loss, st.Sums.ELBO, st.Sums.Recon, st.Sums.KLz, st.Sums.KLw, st.Sums.KLy, st.Sums.GradNorm = fl[0], fl[1], fl[2], fl[3], fl[4], fl[5], fl[6], fl[7]
+	t.wall0 = st.WallS
+	return nil
+}
+
+// checkSameParams compares digests of P, M and V across the ranks (each epoch).
+func (t *trainer) checkSameParams() error {
+	d, err := dist.Digest(t.b, t.ps.P, t.ps.M, t.ps.V)
+	if err != nil {
+		return err
+	}
+	all := make([]int64, t.world)
+	if err := t.c.AllGather([]int64{int64(d)}, all); err != nil {
+		return err
+	}
+	for r, x := range all {
+		if x != all[0] {
+			return everyRank(fmt.Errorf("train: epoch %d: rank %d's parameters or Adam moments differ from rank 0's (digest %016x, rank 0 %016x): the ranks have drifted apart", t.st.Epoch+1, r, uint64(x), uint64(all[0])))
+		}
+	}
+	return nil
 }
 
 func (t *trainer) setupData(train, test *data.Dataset) error {
@@ -371,7 +596,10 @@ func (t *trainer) setupData(train, test *data.Dataset) error {
 			return fmt.Errorf("train: %s has values in [%g, %g]; a Bernoulli likelihood and binarisation need data in [0, 1] (use the gaussian likelihood, or rescale)", ds.Name, lo, hi)
 		}
 	}
-	if t.cfg.BatchSize > t.mc.MaxBatch {
+	if t.shardRows > t.mc.MaxBatch {
+		if t.world > 1 {
+			return fmt.Errorf("train: batch_size %d over %d ranks gives shards of up to %d rows, more than the model's max_batch %d", t.cfg.BatchSize, t.world, t.shardRows, t.mc.MaxBatch)
+		}
 		return fmt.Errorf("train: batch_size %d is larger than the model's max_batch %d", t.cfg.BatchSize, t.mc.MaxBatch)
 	}
 	if t.cfg.EvalBatch > t.mc.MaxBatch {
@@ -398,7 +626,7 @@ func (t *trainer) setupData(train, test *data.Dataset) error {
 
 func (t *trainer) alloc() error {
 	d, k := t.mc.D, t.mc.K
-	rows := max(t.cfg.BatchSize, t.cfg.EvalBatch)
+	rows := max(t.shardRows, t.cfg.EvalBatch)
 	var err error
 	mk := func(n int, tag string) *engine.Buf {
 		if err != nil {
@@ -471,6 +699,9 @@ func (t *trainer) resume(path string) error {
 			return fmt.Errorf("resume %s: tensor %d is %s (%d values) in the checkpoint, %s (%d) in the model", path, i, ck.Names[i], ck.Sizes[i], t.names[i], t.sizes[i])
 		}
 	}
+	if ck.State.WorldSize != t.world {
+		return fmt.Errorf("resume %s: the checkpoint was written by a run on %d rank(s), this run has %d: a data-parallel run resumes only with the same number of ranks (each step's shards and random streams depend on it); restart it with %d ranks", path, ck.State.WorldSize, t.world, ck.State.WorldSize)
+	}
 	if ck.State.Epoch > t.cfg.Epochs || (ck.State.Batch > t.nb) {
 		return fmt.Errorf("resume %s: the checkpoint is at epoch %d, batch %d, beyond this run (%d epochs of %d batches)", path, ck.State.Epoch, ck.State.Batch, t.cfg.Epochs, t.nb)
 	}
@@ -514,9 +745,10 @@ func (t *trainer) openRunDir() error {
 		return fmt.Errorf("train: run folder: %w", err)
 	}
 	cfgJSON, err := json.MarshalIndent(map[string]any{
-		"model":   t.mc,
-		"train":   t.cfg,
-		"backend": t.b.Name(),
+		"model":      t.mc,
+		"train":      t.cfg,
+		"backend":    t.b.Name(),
+		"world_size": t.world,
 		"data": map[string]any{
 			"train": map[string]any{"name": t.train.Name, "n": t.train.N, "d": t.train.D},
 			"test":  map[string]any{"name": t.test.Name, "n": t.test.N, "d": t.test.D},
@@ -525,6 +757,8 @@ func (t *trainer) openRunDir() error {
 	if err != nil {
 		return err
 	}
+	t.wrote(ConfigFile)
+	t.wrote(MetricsFile)
 	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
 		_, err := w.Write(append(cfgJSON, '\n'))
 		return err
@@ -607,6 +841,11 @@ func (t *trainer) run() (*Result, error) {
 		if t.st.Batch < t.nb {
 			break // max_steps reached mid-epoch
 		}
+		if t.world > 1 {
+			if err := t.checkSameParams(); err != nil {
+				return nil, err
+			}
+		}
 		last := t.st.Epoch+1 == t.cfg.Epochs || t.st.Step >= t.total
 		if (t.st.Epoch+1)%t.cfg.EvalEvery == 0 || last {
 			if err := t.evaluate(); err != nil {
@@ -633,8 +872,9 @@ func (t *trainer) run() (*Result, error) {
 }
 
 // runEpoch trains on the rest of the current epoch (from batch t.st.Batch, up to the
-// step limit). An engine.Loader gathers the next batch on its own goroutine and, on a
-// GPU, uploads it on a copy stream while the current step computes.
+// step limit). An engine.Loader gathers the next batch (this rank's shard of it) on
+// its own goroutine and, on a GPU, uploads it on a copy stream while the current step
+// computes.
 func (t *trainer) runEpoch() error {
 	d := t.mc.D
 	batches := t.batcher.Batches(t.st.Epoch)
@@ -643,8 +883,8 @@ func (t *trainer) runEpoch() error {
 	if rem := t.total - t.st.Step; uint64(count) > rem {
 		count = int(rem)
 	}
-	loader, err := engine.NewLoader(t.b, t.cfg.BatchSize, d, count, func(i int, x []float32) (int, error) {
-		idx := batches[first+i]
+	loader, err := engine.NewLoader(t.b, t.shardRows, d, count, func(i int, x []float32) (int, error) {
+		idx := dist.Shard(batches[first+i], t.rank, t.world)
 		t.train.Gather(idx, x[:len(idx)*d], nil)
 		return len(idx), nil
 	})
@@ -653,7 +893,9 @@ func (t *trainer) runEpoch() error {
 	}
 	defer loader.Close()
 	for t.st.Batch < t.nb && t.st.Step < t.total {
-		if err := t.ctx.Err(); err != nil {
+		// One process stops here; several ranks learn of a cancellation on any of
+		// them from the step's reduction (errStop), so that all stop at one step.
+		if err := t.ctx.Err(); err != nil && t.world == 1 {
 			return t.interrupted(err)
 		}
 		t0 := time.Now()
@@ -664,10 +906,19 @@ func (t *trainer) runEpoch() error {
 		if !ok {
 			return fmt.Errorf("train: epoch %d: the loader ended at batch %d of %d", t.st.Epoch, t.st.Batch, t.nb)
 		}
-		terms, gnorm, err := t.step(xb, n)
+		total := len(batches[t.st.Batch]) // the global batch's rows
+		terms, gnorm, err := t.step(xb, n, total)
+		if errors.Is(err, errStop) {
+			cause := t.ctx.Err()
+			if cause == nil {
+				cause = fmt.Errorf("another rank was interrupted: %w", context.Canceled)
+			}
+			return t.interrupted(cause)
+		}
 		if err != nil {
 			return err
 		}
+		n = total
 		dt := time.Since(t0)
 		t.epochEx += n
 		t.epochDur += dt
@@ -688,24 +939,42 @@ func (t *trainer) runEpoch() error {
 	return nil
 }
 
-// step trains on the batch xb (n examples, on the backend): the optimizer step number
-// t.st.Step.
-func (t *trainer) step(xb *engine.Buf, n int) (Terms, float64, error) {
+// errStop: some rank's context was cancelled; every rank stops before the step.
+var errStop = errors.New("train: stop")
+
+// step trains on the batch xb (n examples, on the backend; this rank's shard of a
+// global batch of total rows, n = total in one process): the optimizer step number
+// t.st.Step. It returns the global batch's terms and gradient norm, equal on every
+// rank.
+func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 	d := t.mc.D
 	step := t.st.Step
+	rstep := dist.RankStep(step, t.rank, t.world) // = step in one process
 	x := xb
-	if t.cfg.Binarize {
+	if t.cfg.Binarize && n > 0 {
 		x = t.x.Slice(0, n*d)
-		if err := t.b.Launch("binarize", n*d, xb, x, n*d, t.cfg.Seed, cpu.StreamID(step, binarizeTensor)); err != nil {
+		if err := t.b.Launch("binarize", n*d, xb, x, n*d, t.cfg.Seed, cpu.StreamID(rstep, binarizeTensor)); err != nil {
 			return Terms{}, 0, err
 		}
 	}
 	if err := t.ps.ZeroGrad(); err != nil {
 		return Terms{}, 0, err
 	}
-	terms, err := t.m.TrainBatch(x, n, step)
-	if err != nil {
-		return Terms{}, 0, fmt.Errorf("train: step %d: %w", step, err)
+	var terms Terms
+	if n > 0 { // an empty shard (a short last batch) adds a zero gradient
+		var err error
+		if terms, err = t.m.TrainBatch(x, n, rstep); err != nil {
+			return Terms{}, 0, fmt.Errorf("train: step %d: %w", step, err)
+		}
+	}
+	if t.world > 1 {
+		var err error
+		if terms, err = t.reduceTerms(terms, n, total); err != nil {
+			return Terms{}, 0, err
+		}
+		if err := dist.SumMean(t.gs, t.b, t.ps.G, n, total); err != nil {
+			return Terms{}, 0, err
+		}
 	}
 	np := t.ps.Len()
 	if err := t.b.Launch("sum_squares", 256, t.ps.G, t.norm, np); err != nil {
@@ -727,7 +996,7 @@ func (t *trainer) step(xb *engine.Buf, n int) (Terms, float64, error) {
 			// the norm in float64 on the host (deterministic) and go on.
 			gnorm = where.norm
 		} else {
-			return Terms{}, 0, t.divergence(step, terms, bad, ss, where)
+			return Terms{}, 0, everyRank(t.divergence(step, terms, bad, ss, where))
 		}
 	}
 	if t.cfg.Clip > 0 && gnorm > t.cfg.Clip {
@@ -741,6 +1010,29 @@ func (t *trainer) step(xb *engine.Buf, n int) (Terms, float64, error) {
 		return Terms{}, 0, err
 	}
 	return terms, gnorm, nil
+}
+
+// reduceTerms sums the ranks' terms weighted by their rows in rank order into the
+// global batch's means (FreeBitsActive: on any rank with rows), and tells whether any
+// rank's context is cancelled (errStop on every rank).
+func (t *trainer) reduceTerms(terms Terms, n, total int) (Terms, error) {
+	stop, fb := 0.0, 0.0
+	if t.ctx.Err() != nil {
+		stop = 1
+	}
+	if n > 0 && terms.FreeBitsActive {
+		fb = 1
+	}
+	w := float64(n)
+	r, err := dist.SumFloat64(t.c, stop, w*terms.Loss, w*terms.ELBO, w*terms.Recon, w*terms.KLz, w*terms.KLw, w*terms.KLy, fb)
+	if err != nil {
+		return Terms{}, err
+	}
+	if r[0] > 0 {
+		return Terms{}, everyRank(errStop)
+	}
+	g := float64(total)
+	return Terms{Loss: r[1] / g, ELBO: r[2] / g, Recon: r[3] / g, KLz: r[4] / g, KLw: r[5] / g, KLy: r[6] / g, FreeBitsActive: r[7] > 0}, nil
 }
 
 type gradReport struct {
@@ -791,7 +1083,9 @@ func (t *trainer) divergence(step uint64, terms Terms, bad string, ss float64, g
 	return errors.New(msg)
 }
 
-// evaluate runs the model over the evaluation set and records the result.
+// evaluate runs the model over the evaluation set and records the result. In a
+// data-parallel run every rank evaluates the whole set: the same parameters, data and
+// draws give the same bits on every rank, with no gathering; rank 0 writes.
 func (t *trainer) evaluate() error {
 	d, k := t.mc.D, t.mc.K
 	var sums epochSums
@@ -847,7 +1141,7 @@ func (t *trainer) evaluate() error {
 	}
 	var err error
 	if rec.Usage, err = metrics.Usage(pred, k); err != nil {
-		return err
+		return everyRank(err) // the same outputs on every rank
 	}
 	largest := 0
 	for _, u := range rec.Usage {
@@ -870,7 +1164,7 @@ func (t *trainer) evaluate() error {
 		}
 		s, err := metrics.Evaluate(lp, ll, lpost, k)
 		if err != nil {
-			return fmt.Errorf("train: evaluation: %w", err)
+			return everyRank(fmt.Errorf("train: evaluation: %w", err))
 		}
 		rec.ACCPaper, rec.ACCPurity, rec.ACCHungarian = Float(s.ACCPaper), Float(s.ACCPurity), Float(s.ACCHungarian)
 		rec.NMI, rec.ARI, rec.Labelled = Float(s.NMI), Float(s.ARI), s.N
@@ -878,13 +1172,20 @@ func (t *trainer) evaluate() error {
 	}
 	rec.WallS = t.wall0 + time.Since(t.start).Seconds()
 	t.lastEval = &rec
-	if t.metricsF != nil {
-		line, err := json.Marshal(rec)
-		if err != nil {
-			return err
+	if t.cfg.RunDir != "" {
+		var werr error
+		if t.metricsF != nil { // rank 0
+			t.wrote(MetricsFile)
+			line, err := json.Marshal(rec)
+			if err == nil {
+				_, err = t.metricsF.Write(append(line, '\n'))
+			}
+			if err != nil {
+				werr = fmt.Errorf("train: %s: %w", MetricsFile, err)
+			}
 		}
-		if _, err := t.metricsF.Write(append(line, '\n')); err != nil {
-			return fmt.Errorf("train: %s: %w", MetricsFile, err)
+		if err := t.agree(werr); err != nil {
+			return err
 		}
 	}
 	if t.hooks.Eval != nil {
@@ -893,11 +1194,25 @@ func (t *trainer) evaluate() error {
 	return nil
 }
 
-// checkpoint writes the run's state to RunDir/checkpoint.safetensors.
+// checkpoint writes the run's state to RunDir/checkpoint.safetensors (rank 0); every
+// rank waits until it is written and learns whether that worked.
 func (t *trainer) checkpoint() error {
 	if t.cfg.RunDir == "" {
 		return nil
 	}
+	var err error
+	if t.rank == 0 {
+		err = t.writeCheckpoint()
+	}
+	if err := t.agree(err); err != nil {
+		return err
+	}
+	t.lastCkpt = filepath.Join(t.cfg.RunDir, CheckpointFile)
+	return nil
+}
+
+func (t *trainer) writeCheckpoint() error {
+	t.wrote(CheckpointFile)
 	n := t.ps.Len()
 	ck := &Checkpoint{Model: t.mc, Train: t.cfg, Names: t.names, Sizes: t.sizes,
 		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
@@ -911,30 +1226,33 @@ func (t *trainer) checkpoint() error {
 		}
 	}
 	ck.State = t.st
+	ck.State.WorldSize = t.world
 	ck.State.WallS = t.wall0 + time.Since(t.start).Seconds()
-	path := filepath.Join(t.cfg.RunDir, CheckpointFile)
-	if err := SaveCheckpoint(path, ck); err != nil {
-		return err
-	}
-	t.lastCkpt = path
-	return nil
+	return SaveCheckpoint(filepath.Join(t.cfg.RunDir, CheckpointFile), ck)
 }
 
+// interrupted checkpoints (with a run folder) and returns the interruption error; in
+// a data-parallel run every rank comes here at the same step.
 func (t *trainer) interrupted(cause error) error {
 	if t.cfg.RunDir == "" {
-		return fmt.Errorf("train: interrupted at step %d: %w", t.st.Step, cause)
+		return everyRank(fmt.Errorf("train: interrupted at step %d: %w", t.st.Step, cause))
 	}
 	if err := t.checkpoint(); err != nil {
-		return fmt.Errorf("train: interrupted at step %d (%w); writing the checkpoint failed: %v", t.st.Step, cause, err)
+		e := fmt.Errorf("train: interrupted at step %d (%w); writing the checkpoint failed: %v", t.st.Step, cause, err)
+		var ae agreedError
+		if errors.As(err, &ae) {
+			return agreedError{e, ae.same}
+		}
+		return e
 	}
-	return fmt.Errorf("train: interrupted at step %d (%w); continue with -resume %s", t.st.Step, cause, t.lastCkpt)
+	return everyRank(fmt.Errorf("train: interrupted at step %d (%w); continue with -resume %s", t.st.Step, cause, t.lastCkpt))
 }
 
 func (t *trainer) finish() (*Result, error) {
 	res := &Result{
 		RunDir: t.cfg.RunDir, Checkpoint: t.lastCkpt, Final: *t.lastEval, Summary: t.lastScore,
 		HasScores: t.hasScore, Steps: t.st.Step, WallS: t.wall0 + time.Since(t.start).Seconds(),
-		Backend: t.b.Name(),
+		Backend: t.b.Name(), WorldSize: t.world,
 		EvalSet: t.test, Pred: metrics.Argmax(t.posthost, t.mc.K), ZMean: t.zhost,
 	}
 	if t.cfg.RunDir == "" {
@@ -950,16 +1268,24 @@ func (t *trainer) finish() (*Result, error) {
 		"final":      res.Final,
 		"checkpoint": res.Checkpoint,
 		"params":     t.ps.Len(),
+		"world_size": t.world,
 	}
-	j, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
+	var werr error
+	if t.rank == 0 {
+		t.wrote(SummaryFile)
+		j, err := json.MarshalIndent(sum, "", "  ")
+		if err == nil {
+			err = writeFileAtomic(filepath.Join(t.cfg.RunDir, SummaryFile), func(w io.Writer) error {
+				_, err := w.Write(append(j, '\n'))
+				return err
+			})
+		}
+		if err != nil {
+			werr = fmt.Errorf("train: %w", err)
+		}
+	}
+	if err := t.agree(werr); err != nil {
 		return nil, err
-	}
-	if err := writeFileAtomic(filepath.Join(t.cfg.RunDir, SummaryFile), func(w io.Writer) error {
-		_, err := w.Write(append(j, '\n'))
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
 	}
 	return res, nil
 }

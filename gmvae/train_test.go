@@ -38,6 +38,7 @@ type fakeModel struct {
 	poisonStep int64   // step whose gradients get poisonValue in tensor "dec.b" (-1: none)
 	poisonTerm bool    // also make the recon term NaN at that step
 	poison     float32 // the value
+	noNoise    bool    // leave out the noise (a run whose bits depend only on the data)
 }
 
 func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *fakeModel {
@@ -85,11 +86,13 @@ func (f *fakeModel) forward(x *engine.Buf, n int, step uint64, resp *engine.Buf)
 	if err := f.enc.Forward(b, x, lg, n, f.encS); err != nil {
 		return Terms{}, err
 	}
-	if err := b.Launch("rand_normal", (n*k+3)/4, f.sl(f.noise, n*k), n*k, f.cfg.Seed, cpu.StreamID(step, 0)); err != nil {
-		return Terms{}, err
-	}
-	if err := b.Launch("ew_axpby", n*k, f.sl(f.noise, n*k), lg, n*k, float32(0.1), float32(1)); err != nil {
-		return Terms{}, err
+	if !f.noNoise {
+		if err := b.Launch("rand_normal", (n*k+3)/4, f.sl(f.noise, n*k), n*k, f.cfg.Seed, cpu.StreamID(step, 0)); err != nil {
+			return Terms{}, err
+		}
+		if err := b.Launch("ew_axpby", n*k, f.sl(f.noise, n*k), lg, n*k, float32(0.1), float32(1)); err != nil {
+			return Terms{}, err
+		}
 	}
 	if err := b.Launch("lse_softmax", 32*n, n, k, lg, nil, resp); err != nil {
 		return Terms{}, err

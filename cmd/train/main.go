@@ -10,9 +10,24 @@
 // metrics.jsonl (one line per evaluation), summary.json, checkpoint.safetensors and
 // pictures (loss.png, accuracy.png, latent.png). A -config file (the JSON of a run
 // folder's config.json: {"model": {...}, "train": {...}}) sets defaults that flags
-// override. Ctrl-C stops at the next step and writes a checkpoint to resume from.
+// override. Ctrl-C (SIGINT, SIGTERM, SIGUSR1) stops at the next step and writes a
+// checkpoint to resume from.
 //
-// Exit status: 0 done, 1 the run failed, 2 bad flags or configuration, 130 interrupted.
+// Data-parallel training: started by a launcher (mpirun, srun --mpi=pmix, the
+// Kubernetes MPI Operator) in a binary built with -tags mpi, every rank trains on its
+// shard of each global batch (-batch is the global batch) and the gradients are summed
+// in rank order; rank 0 writes the run folder and prints the progress
+// (docs/distributed.md). With -device cuda each rank opens GPU (local rank % visible
+// GPUs). Without a launcher the command is one process and uses no MPI. A signal to
+// any rank stops every rank at the same step, with a checkpoint; to stop an mpirun
+// job that way send SIGUSR1 to mpirun, which forwards it (on SIGINT or SIGTERM
+// mpirun kills the ranks itself); Slurm's scancel sends SIGTERM to every task.
+//
+//	go build -tags cuda,mpi -o train ./cmd/train
+//	mpirun -np 8 --bind-to none ./train -device cuda -out runs/a8
+//
+// Exit status: 0 done, 1 the run failed, 2 bad flags or configuration (a launch that
+// would run every rank alone included), 130 interrupted.
 package main
 
 import (
@@ -27,18 +42,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/dist"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/gmvae/report"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -67,10 +82,44 @@ type fileConfig struct {
 	Train   gmvae.TrainConfig `json:"train"`
 	Backend json.RawMessage   `json:"backend"` // as in a run folder's config.json; ignored
 	Data    json.RawMessage   `json:"data"`
+	// WorldSize: the data-parallel ranks of the run (in a run folder's config.json);
+	// ignored: the launcher decides.
+	WorldSize json.RawMessage `json:"world_size"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := runErr(ctx, args, stdout, stderr)
+	return runWith(ctx, args, stdout, stderr, dist.Open)
+}
+
+// opener returns the job's communicator (dist.Open; tests pass in-process ranks).
+type opener func() (dist.Comm, dist.Launch, error)
+
+// allFailed marks an error that every rank of the job had at the same point.
+type allFailed struct{ error }
+
+func (e allFailed) Unwrap() error { return e.error }
+
+// runWith is run with the communicator that open returns. With several ranks, rank 0
+// prints the progress and the errors every rank shares; another rank prints only its
+// own errors.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, open opener) int {
+	var c dist.Comm
+	err := runErr(ctx, args, stdout, stderr, open, &c)
+	if c != nil {
+		defer func() {
+			if cerr := c.Close(); cerr != nil {
+				fmt.Fprintln(stderr, "train:", cerr)
+			}
+		}()
+	}
+	prefix := "train:"
+	if c != nil && c.Size() > 1 {
+		prefix = fmt.Sprintf("train: rank %d of %d:", c.Rank(), c.Size())
+		var af allFailed
+		if c.Rank() != 0 && (errors.Is(err, gmvae.ErrOtherRank) || gmvae.SameOnEveryRank(err) || errors.As(err, &af)) {
+			stderr = io.Discard // rank 0 says it
+		}
+	}
 	var ue usageError
 	switch {
 	case err == nil:
@@ -78,18 +127,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "train:", err)
+		fmt.Fprintln(stderr, prefix, err)
 		fmt.Fprintln(stderr, "run `train -h` for the flags")
 		return 2
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, err)
 		return 130
 	}
-	fmt.Fprintln(stderr, "train:", err)
+	fmt.Fprintln(stderr, prefix, err)
 	return 1
 }
 
-func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// agree makes every rank learn whether any rank has an error, so that all stop
+// together (a rank returning alone would leave the others in a collective).
+func agree(c dist.Comm, err error) error {
+	if c.Size() == 1 {
+		return err
+	}
+	flag := []int64{0}
+	if err != nil {
+		flag[0] = 1
+	}
+	if cerr := c.AllReduceSum(flag); cerr != nil {
+		fmt.Fprintf(os.Stderr, "train: rank %d: %v; aborting the job\n", c.Rank(), errors.Join(err, cerr))
+		c.Abort(1)
+	}
+	switch {
+	case flag[0] == 0:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w (%d of %d ranks failed; see their messages)", gmvae.ErrOtherRank, flag[0], c.Size())
+	case int(flag[0]) == c.Size():
+		return allFailed{err} // errors.As still finds a usageError inside
+	}
+	return err
+}
+
+func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open opener, comm *dist.Comm) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -149,150 +223,186 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	// Base settings: the checkpoint's (resume), else the config file's, else none;
-	// then every flag given explicitly, and the flags' defaults where the base has
-	// no value.
-	var base fileConfig
-	haveBase := false
-	if o.resume != "" {
-		ck, err := gmvae.LoadCheckpoint(o.resume)
-		if err != nil {
-			return usageError{err}
-		}
-		base.Model, base.Train, haveBase = ck.Model, ck.Train, true
-		if o.out == "" {
-			o.out = filepath.Dir(o.resume)
-		}
-	} else if o.configFile != "" {
-		raw, err := os.ReadFile(o.configFile)
-		if err != nil {
-			return usageError{err}
-		}
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&base); err != nil {
-			return usageError{fmt.Errorf("config %s: %v", o.configFile, err)}
-		}
-		haveBase = true
+	c, launch, err := open()
+	if err != nil {
+		return usageError{err}
 	}
-	m, t := mc, tc
-	if haveBase {
-		m, t = base.Model, base.Train
-		t.RunDir, t.Resume = "", ""
-		over := func(name string, apply func()) {
-			if set[name] {
-				apply()
+	*comm = c
+	rank0 := c.Rank() == 0
+	if !rank0 {
+		stdout = io.Discard
+	}
+	// Everything up to the backend, on every rank; then the ranks agree that all
+	// succeeded (a rank failing alone would leave the others waiting).
+	var (
+		m           gmvae.Config
+		t           gmvae.TrainConfig
+		train, test *data.Dataset
+	)
+	err = func() error {
+		// Base settings: the checkpoint's (resume), else the config file's, else none;
+		// then every flag given explicitly, and the flags' defaults where the base has
+		// no value.
+		var base fileConfig
+		haveBase := false
+		if o.resume != "" {
+			ck, err := gmvae.LoadCheckpoint(o.resume)
+			if err != nil {
+				return usageError{err}
+			}
+			base.Model, base.Train, haveBase = ck.Model, ck.Train, true
+			if o.out == "" {
+				o.out = filepath.Dir(o.resume)
+			}
+		} else if o.configFile != "" {
+			raw, err := os.ReadFile(o.configFile)
+			if err != nil {
+				return usageError{err}
+			}
+			dec := json.NewDecoder(strings.NewReader(string(raw)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&base); err != nil {
+				return usageError{fmt.Errorf("config %s: %v", o.configFile, err)}
+			}
+			haveBase = true
+		}
+		m, t = mc, tc
+		if haveBase {
+			m, t = base.Model, base.Train
+			t.RunDir, t.Resume = "", ""
+			over := func(name string, apply func()) {
+				if set[name] {
+					apply()
+				}
+			}
+			over("model", func() { m.Model = mc.Model })
+			over("k", func() { m.K = mc.K })
+			over("m", func() { m.M = mc.M })
+			over("dz", func() { m.Dz = mc.Dz })
+			over("dw", func() { m.Dw = mc.Dw })
+			over("gumbel", func() { m.Gumbel = mc.Gumbel })
+			over("epochs", func() { t.Epochs = tc.Epochs })
+			over("batch", func() { t.BatchSize = tc.BatchSize })
+			over("lr", func() { t.LR = tc.LR })
+			over("schedule", func() { t.Schedule = tc.Schedule })
+			over("lr-min", func() { t.LRMin = tc.LRMin })
+			over("lr-decay", func() { t.LRDecay = tc.LRDecay })
+			over("clip", func() { t.Clip = tc.Clip })
+			over("eval-batch", func() { t.EvalBatch = tc.EvalBatch })
+			over("eval-every", func() { t.EvalEvery = tc.EvalEvery })
+			over("checkpoint-every", func() { t.CheckpointEvery = tc.CheckpointEvery })
+			over("max-steps", func() { t.MaxSteps = tc.MaxSteps })
+			if !set["binarize"] {
+				*binarize = t.Binarize
+			}
+			if !set["seed"] && o.resume != "" {
+				*seed = t.Seed
+			} else if !set["seed"] && o.configFile != "" {
+				*seed = m.Seed
+			}
+			if !set["subset"] {
+				o.subset = t.TrainSubset
+			}
+			if !set["test-subset"] {
+				o.testSubset = t.TestSubset
 			}
 		}
-		over("model", func() { m.Model = mc.Model })
-		over("k", func() { m.K = mc.K })
-		over("m", func() { m.M = mc.M })
-		over("dz", func() { m.Dz = mc.Dz })
-		over("dw", func() { m.Dw = mc.Dw })
-		over("gumbel", func() { m.Gumbel = mc.Gumbel })
-		over("epochs", func() { t.Epochs = tc.Epochs })
-		over("batch", func() { t.BatchSize = tc.BatchSize })
-		over("lr", func() { t.LR = tc.LR })
-		over("schedule", func() { t.Schedule = tc.Schedule })
-		over("lr-min", func() { t.LRMin = tc.LRMin })
-		over("lr-decay", func() { t.LRDecay = tc.LRDecay })
-		over("clip", func() { t.Clip = tc.Clip })
-		over("eval-batch", func() { t.EvalBatch = tc.EvalBatch })
-		over("eval-every", func() { t.EvalEvery = tc.EvalEvery })
-		over("checkpoint-every", func() { t.CheckpointEvery = tc.CheckpointEvery })
-		over("max-steps", func() { t.MaxSteps = tc.MaxSteps })
-		if !set["binarize"] {
-			*binarize = t.Binarize
+		if set["lambda"] || !haveBase {
+			m.Lambda = float32(*lambda)
 		}
-		if !set["seed"] && o.resume != "" {
-			*seed = t.Seed
-		} else if !set["seed"] && o.configFile != "" {
-			*seed = m.Seed
+		if set["likelihood"] || !haveBase {
+			m.Likelihood = gmvae.Likelihood(*likelihood)
 		}
-		if !set["subset"] {
-			o.subset = t.TrainSubset
+		if o.hidden != "" {
+			h, err := parseInts(o.hidden)
+			if err != nil {
+				return usageError{fmt.Errorf("-hidden %q: %v", o.hidden, err)}
+			}
+			m.Hidden = h
 		}
-		if !set["test-subset"] {
-			o.testSubset = t.TestSubset
+		switch strings.ToLower(m.Model) {
+		case "a", "dilokthanakul":
+			m.Model = "dilokthanakul"
+		case "b", "shu":
+			m.Model = "shu"
+		default:
+			return usageError{fmt.Errorf("-model %q: want dilokthanakul (A) or shu (B)", m.Model)}
 		}
-	}
-	if set["lambda"] || !haveBase {
-		m.Lambda = float32(*lambda)
-	}
-	if set["likelihood"] || !haveBase {
-		m.Likelihood = gmvae.Likelihood(*likelihood)
-	}
-	if o.hidden != "" {
-		h, err := parseInts(o.hidden)
-		if err != nil {
-			return usageError{fmt.Errorf("-hidden %q: %v", o.hidden, err)}
+		if set["binarize"] || haveBase {
+			t.Binarize = *binarize
+		} else {
+			t.Binarize = m.Model == "shu" // Rui Shu's setting
 		}
-		m.Hidden = h
-	}
-	switch strings.ToLower(m.Model) {
-	case "a", "dilokthanakul":
-		m.Model = "dilokthanakul"
-	case "b", "shu":
-		m.Model = "shu"
-	default:
-		return usageError{fmt.Errorf("-model %q: want dilokthanakul (A) or shu (B)", m.Model)}
-	}
-	if set["binarize"] || haveBase {
-		t.Binarize = *binarize
-	} else {
-		t.Binarize = m.Model == "shu" // Rui Shu's setting
-	}
-	if set["k"] && mc.K < 1 {
-		return usageError{fmt.Errorf("-k %d: want at least 1 cluster", mc.K)}
-	}
-	if o.seeds < 1 {
-		return usageError{fmt.Errorf("-seeds %d: want at least 1", o.seeds)}
-	}
-	if o.resume != "" && o.seeds > 1 {
-		return usageError{errors.New("-resume continues one run; it cannot be combined with -seeds")}
-	}
-	if o.subset < 0 || o.testSubset < 0 {
-		return usageError{errors.New("-subset and -test-subset must be >= 0")}
-	}
-	t.TrainSubset = o.subset
-	t.TestSubset = o.testSubset
-	if t.TestSubset == 0 {
-		t.TestSubset = o.subset
-	}
+		if set["k"] && mc.K < 1 {
+			return usageError{fmt.Errorf("-k %d: want at least 1 cluster", mc.K)}
+		}
+		if o.seeds < 1 {
+			return usageError{fmt.Errorf("-seeds %d: want at least 1", o.seeds)}
+		}
+		if o.resume != "" && o.seeds > 1 {
+			return usageError{errors.New("-resume continues one run; it cannot be combined with -seeds")}
+		}
+		if o.subset < 0 || o.testSubset < 0 {
+			return usageError{errors.New("-subset and -test-subset must be >= 0")}
+		}
+		t.TrainSubset = o.subset
+		t.TestSubset = o.testSubset
+		if t.TestSubset == 0 {
+			t.TestSubset = o.subset
+		}
 
-	// Data.
-	train, test, err := loadData(o)
-	if err != nil {
+		// Data.
+		var err error
+		if train, test, err = loadData(o); err != nil {
+			return err
+		}
+		m.D = train.D
+		if test != nil && test.D != train.D {
+			return usageError{fmt.Errorf("%s has %d features per example, %s has %d", test.Name, test.D, train.Name, train.D)}
+		}
+		m = m.Defaults()
+		t = t.Defaults(m)
+		if m.MaxBatch < max(t.BatchSize, t.EvalBatch) {
+			m.MaxBatch = max(t.BatchSize, t.EvalBatch)
+		}
+		if err := m.Validate(); err != nil {
+			return usageError{err}
+		}
+		if err := t.Validate(); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}()
+	if err := agree(c, err); err != nil {
 		return err
 	}
-	m.D = train.D
-	if test != nil && test.D != train.D {
-		return usageError{fmt.Errorf("%s has %d features per example, %s has %d", test.Name, test.D, train.Name, train.D)}
-	}
-	m = m.Defaults()
-	t = t.Defaults(m)
-	if m.MaxBatch < max(t.BatchSize, t.EvalBatch) {
-		m.MaxBatch = max(t.BatchSize, t.EvalBatch)
-	}
-	if err := m.Validate(); err != nil {
-		return usageError{err}
-	}
-	if err := t.Validate(); err != nil {
-		return usageError{err}
-	}
 
-	b, closeBackend, err := engine.OpenBackend(o.device)
+	b, closeBackend, err := engine.OpenBackendLocal(o.device, c.LocalRank())
 	if err != nil {
-		return usageError{err}
+		err = usageError{err}
+	}
+	if err := agree(c, err); err != nil {
+		return err
 	}
 	defer func() {
 		if err := closeBackend(); err != nil {
 			fmt.Fprintln(stderr, "train: closing the device:", err)
 		}
 	}()
+	if c.Size() > 1 {
+		fmt.Fprintf(stderr, "train: rank %d of %d (local %d of %d) on %s\n", c.Rank(), c.Size(), c.LocalRank(), c.LocalSize(), b.Name())
+	}
 
 	if o.out == "" {
-		o.out = filepath.Join("runs", m.Model+"-"+time.Now().Format("20060102-150405"))
+		// Rank 0's clock names the folder (the ranks' clocks may differ by a second).
+		now := time.Now()
+		_, off := now.Zone()
+		tv := []int64{now.Unix(), int64(off)}
+		if err := c.Bcast(tv, 0); err != nil {
+			return err
+		}
+		now = time.Unix(tv[0], 0).In(time.FixedZone("", int(tv[1])))
+		o.out = filepath.Join("runs", m.Model+"-"+now.Format("20060102-150405"))
 	}
 	desc := fmt.Sprintf("%s K=%d", m.Model, m.K)
 	if m.Model == "dilokthanakul" {
@@ -312,6 +422,12 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		desc, m.Dz, m.Hidden, b.Name(), count(train, t.TrainSubset), train.D, testName)
 	fmt.Fprintf(stdout, "training: %d epochs, batch %d, lr %g (%s), binarize %v, seed %d\n",
 		t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, *seed)
+	if c.Size() > 1 {
+		fmt.Fprintf(stdout, "data parallel: %d ranks (launch %s); each step's batch of %d split into shards of up to %d rows, gradients summed in rank order\n",
+			c.Size(), launch, t.BatchSize, (t.BatchSize+c.Size()-1)/c.Size())
+	} else if launch.Launcher != dist.NoLauncher {
+		fmt.Fprintf(stdout, "launch: %s; one rank\n", launch)
+	}
 
 	var sums []metrics.Summary
 	var results []*gmvae.Result
@@ -325,11 +441,12 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", s, i+1, o.seeds)
 		}
 		ti.Resume = o.resume
-		res, err := trainOne(ctx, b, mi, ti, train, test, stdout, stderr)
+		ti.Comm = c
+		res, err := trainOne(ctx, c, b, mi, ti, train, test, stdout, stderr)
 		if err != nil {
 			return err
 		}
-		if !o.noPictures {
+		if !o.noPictures && rank0 {
 			drawPictures(res, mi, stderr)
 		}
 		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, s)))
@@ -339,7 +456,11 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if o.seeds > 1 {
-		return seedsReport(o.out, results, sums, stdout)
+		var err error
+		if rank0 {
+			err = seedsReport(o.out, results, sums, stdout)
+		}
+		return agree(c, err)
 	}
 	return nil
 }
@@ -399,10 +520,14 @@ func loadData(o options) (train, test *data.Dataset, err error) {
 }
 
 // trainOne runs one seed with a progress display per epoch.
-func trainOne(ctx context.Context, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test *data.Dataset, stdout, stderr io.Writer) (*gmvae.Result, error) {
+// With several ranks, only rank 0 shows the progress.
+func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test *data.Dataset, stdout, stderr io.Writer) (*gmvae.Result, error) {
 	model, err := gmvae.New(b, m)
 	if err != nil {
-		return nil, usageError{err}
+		err = usageError{err}
+	}
+	if err := agree(c, err); err != nil {
+		return nil, err
 	}
 	defer model.Release()
 	fmt.Fprintf(stdout, "%d parameters; run folder %s\n", model.Params().Len(), t.RunDir)
@@ -429,6 +554,9 @@ func trainOne(ctx context.Context, b engine.Backend, m gmvae.Config, t gmvae.Tra
 			fmt.Fprintln(stdout, evalLine(r))
 		},
 		Log: func(msg string) { fmt.Fprintln(stdout, msg) },
+	}
+	if c.Rank() != 0 {
+		hooks = gmvae.Hooks{}
 	}
 	res, err := gmvae.Train(ctx, b, model, train, test, t, hooks)
 	if bar != nil {

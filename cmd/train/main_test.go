@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/dist"
 	"github.com/gmvae/gmvae/gmvae"
 )
 
@@ -196,4 +198,101 @@ func TestEndToEndMNIST(t *testing.T) {
 		t.Errorf("output:\n%s", stdout)
 	}
 	t.Log(stdout)
+}
+
+// runRanks runs the command on p in-process ranks (dist.NewLocalWorld) in the current
+// folder and returns every rank's exit status and output.
+func runRanks(t *testing.T, p int, args ...string) (codes []int, stdouts, stderrs []string) {
+	t.Helper()
+	cs := dist.NewLocalWorld(p)
+	codes, stdouts, stderrs = make([]int, p), make([]string, p), make([]string, p)
+	var wg sync.WaitGroup
+	for r := range cs {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			var o, e bytes.Buffer
+			open := func() (dist.Comm, dist.Launch, error) {
+				return cs[r], dist.Launch{Launcher: "test", Rank: r, Size: p, LocalRank: r, LocalSize: p}, nil
+			}
+			codes[r] = runWith(context.Background(), args, &o, &e, open)
+			stdouts[r], stderrs[r] = o.String(), e.String()
+		}(r)
+	}
+	wg.Wait()
+	return codes, stdouts, stderrs
+}
+
+// TestDataParallelCSV trains on 2 in-process ranks: the default run folder (named by
+// rank 0's clock) is the same on both, only rank 0 prints the progress and summary,
+// the result equals a second 2-rank run's, and a resume on 1 rank is refused.
+func TestDataParallelCSV(t *testing.T) {
+	skipWithoutModels(t, "shu")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tr, te := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	writeCSV(t, tr, 60, 8, 0)
+	writeCSV(t, te, 30, 8, 1)
+	args := []string{"-train", tr, "-test", te, "-label-col", "-1", "-model", "shu", "-k", "3", "-dz", "3", "-hidden", "8",
+		"-batch", "20", "-device", "cpu", "-lr", "0.01", "-epochs", "2", "-no-pictures"}
+	codes, stdouts, stderrs := runRanks(t, 2, args...)
+	for r := range codes {
+		if codes[r] != 0 {
+			t.Fatalf("rank %d: exit %d\n%s\n%s", r, codes[r], stdouts[r], stderrs[r])
+		}
+	}
+	if !strings.Contains(stdouts[0], "data parallel: 2 ranks") || !strings.Contains(stdouts[0], "acc_hungarian") {
+		t.Errorf("rank 0's output:\n%s", stdouts[0])
+	}
+	if stdouts[1] != "" || strings.Contains(stderrs[1], "epoch") {
+		t.Errorf("rank 1 printed:\n%s\n%s", stdouts[1], stderrs[1])
+	}
+	runs, err := filepath.Glob(filepath.Join("runs", "shu-*"))
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("run folders %v (%v): want one", runs, err)
+	}
+	ck, err := gmvae.LoadCheckpoint(filepath.Join(runs[0], "checkpoint.safetensors"))
+	if err != nil || ck.State.WorldSize != 2 || ck.State.Step != 6 {
+		t.Fatalf("checkpoint: %v %+v", err, ck)
+	}
+	// Again, into a named folder: the same parameters.
+	codes, stdouts, stderrs = runRanks(t, 2, append(args, "-out", "again")...)
+	if codes[0] != 0 || codes[1] != 0 {
+		t.Fatalf("again: exit %v\n%s\n%s", codes, stdouts[0], stderrs[0])
+	}
+	ck2, err := gmvae.LoadCheckpoint(filepath.Join("again", "checkpoint.safetensors"))
+	if err != nil || !bytes.Equal(f32bytes(ck.P), f32bytes(ck2.P)) || !bytes.Equal(f32bytes(ck.V), f32bytes(ck2.V)) {
+		t.Fatalf("two 2-rank runs differ (%v)", err)
+	}
+	// Resume on one process: refused.
+	code, stdout, stderr := runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu",
+		"-resume", filepath.Join("again", "checkpoint.safetensors"), "-epochs", "3")
+	if code != 1 || !strings.Contains(stderr, "written by a run on 2 rank(s), this run has 1") {
+		t.Fatalf("resume on 1 rank: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// Resume on 2 ranks for a third epoch.
+	codes, stdouts, stderrs = runRanks(t, 2, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu",
+		"-resume", filepath.Join("again", "checkpoint.safetensors"), "-epochs", "3", "-no-pictures")
+	if codes[0] != 0 || codes[1] != 0 || !strings.Contains(stdouts[0], "resumed from") {
+		t.Fatalf("resume on 2 ranks: exit %v\n%s\n%s\n%s", codes, stdouts[0], stderrs[0], stderrs[1])
+	}
+	// A failure on every rank (a data file that does not exist) is printed by rank 0
+	// only; every rank exits with the same status.
+	codes, _, stderrs = runRanks(t, 2, "-train", filepath.Join(dir, "missing.csv"), "-device", "cpu")
+	if codes[0] != codes[1] || codes[0] == 0 || !strings.Contains(stderrs[0], "missing.csv") || stderrs[1] != "" {
+		t.Fatalf("missing data: exit %v\n%s\n%s", codes, stderrs[0], stderrs[1])
+	}
+}
+
+// TestSingleRankTrap: Slurm says 4 tasks but no MPI launcher started the process:
+// refused with dist's message (exit status 2) before anything is loaded.
+func TestSingleRankTrap(t *testing.T) {
+	t.Setenv("SLURM_JOB_ID", "1")
+	t.Setenv("SLURM_STEP_ID", "0")
+	t.Setenv("SLURM_STEP_NUM_TASKS", "4")
+	t.Setenv("GMVAE_DIST_ALLOW_SINGLE", "")
+	code, _, stderr := runCmd(t, "-device", "cpu", "-train", filepath.Join(t.TempDir(), "none.csv"))
+	if code != 2 || !strings.Contains(stderr, "single-rank trap") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
 }
