@@ -27,6 +27,10 @@ type Buf struct {
 // Len returns the number of float32 elements.
 func (b *Buf) Len() int { return b.n }
 
+// DevicePtr returns the device address of b's first element on a GPU backend (0 on the
+// CPU backend). Code that hands buffers to other device libraries (NCCL) needs it.
+func (b *Buf) DevicePtr() cuda.DevicePtr { return b.ptr }
+
 // Slice returns the elements [off, off+n) of b as a Buf sharing b's storage.
 func (b *Buf) Slice(off, n int) *Buf {
 	if off < 0 || n < 0 || off+n > b.n {

@@ -1,9 +1,9 @@
 package dist
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
+	"log"
 	"unsafe"
 
 	"github.com/gmvae/gmvae/cuda"
@@ -19,38 +19,115 @@ import (
 // Two ways fit behind it:
 //   - host (NewHostGradSync, done): Download to a host buffer (page-locked when the
 //     backend's device offers cuda.PinnedAllocator), Comm.AllReduceSum, Upload.
-//   - NCCL (later work): device buffers throughout, libnccl loaded at run time, its
-//     unique id broadcast with Comm.Bcast, the device chosen from Comm.LocalRank. To
-//     keep the bits of the host path it must not call ncclAllReduce (whose order
-//     depends on NCCL's ring/tree choice): a grouped ncclSend/ncclRecv all-to-all of
-//     the ChunkBounds chunks into a device scratch, a kernel summing the P chunks in
-//     rank order exactly as SumRankOrder does, and ncclAllGather of the summed chunks.
-//     See docs/distributed.md.
+//   - device (NewDeviceGradSync; over NCCL with -tags cuda): device buffers
+//     throughout, moved by a DeviceTransport. To keep the bits of the host path it
+//     never calls ncclAllReduce (whose order depends on NCCL's ring/tree choice): a
+//     grouped ncclSend/ncclRecv all-to-all of the ChunkBounds chunks into a device
+//     scratch, P−1 ew_add launches summing the P blocks in rank order exactly as
+//     SumRankOrder does, and ncclAllGather of the summed chunks. libnccl is loaded
+//     at run time (dlopen), its unique id broadcast with Comm.Bcast. Tested on the
+//     PTX emulator over an in-process transport; see docs/distributed.md.
 type GradSync interface {
 	// Sum replaces g, on every rank, by the rank-order sum of every rank's g.
 	Sum(g *engine.Buf) error
 	// Name says which path sums, e.g. "host (pinned), 4 ranks".
 	Name() string
-	// Close releases the staging memory (not the Comm).
+	// Close releases the staging memory and, on the device path, the transport (the
+	// NCCL communicator); not the Comm.
 	Close() error
 }
 
 // GradSyncOptions chooses the path of NewGradSync.
 type GradSyncOptions struct {
-	// Method: "auto" or "" (NCCL when built in and the backend is a GPU, else host),
-	// "host", or "nccl" (an error until the NCCL path exists).
+	// Method: "auto" or "" (NCCL when the binary is built with the cuda tag, the
+	// backend is a GPU of the CUDA driver, there are several ranks and libnccl.so.2
+	// loads on every rank; else the host path; the choice and its reason are logged
+	// and in Name), "host", or "nccl" (the NCCL path or an error saying why not).
 	Method string
 }
 
+// The device path's transport, in two steps so that the ranks agree before any of
+// them enters a collective NCCL call: probeDevice checks, on this rank alone, that
+// the transport can work (the library loads, the backend is a CUDA device);
+// openDevice then makes it, collectively. NCCL's (nccl.go with -tags cuda, else
+// nccl_stub.go); tests put an in-process world in their place.
+var (
+	probeDevice = probeNCCL
+	openDevice  = openNCCL
+)
+
 // NewGradSync returns the gradient sum for buffers of up to n elements on backend b.
+// Every rank must call it, with the same options: the choice of path is agreed on
+// (a collective).
 func NewGradSync(c Comm, b engine.Backend, n int, opt GradSyncOptions) (GradSync, error) {
 	switch opt.Method {
-	case "", "auto", "host":
+	case "host":
 		return NewHostGradSync(c, b, n)
-	case "nccl":
-		return nil, errors.New("dist: the NCCL gradient path is not built yet; use the host path (GradSyncOptions{Method: \"host\"})")
+	case "", "auto", "nccl":
+	default:
+		return nil, fmt.Errorf("dist: gradient sync method %q, want auto, host or nccl", opt.Method)
 	}
-	return nil, fmt.Errorf("dist: gradient sync method %q, want auto, host or nccl", opt.Method)
+	explicit := opt.Method == "nccl"
+	g, isGPU := b.(*engine.GPU)
+	if !explicit && c.Size() == 1 {
+		// Nothing to sum: the host path (which does nothing), no NCCL.
+		return NewHostGradSync(c, b, n)
+	}
+	var probeErr error
+	if !isGPU {
+		probeErr = fmt.Errorf("the backend %s is not a GPU", b.Name())
+	} else {
+		probeErr = probeDevice(g)
+	}
+	// Every rank must take the same path (even in a world that mixes CPU and GPU
+	// ranks): gather who can.
+	failed := make([]int64, c.Size())
+	flag := int64(0)
+	if probeErr != nil {
+		flag = 1
+	}
+	if err := c.AllGather([]int64{flag}, failed); err != nil {
+		return nil, err
+	}
+	var bad []int
+	for r, f := range failed {
+		if f != 0 {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) > 0 {
+		why := probeErr
+		if why == nil {
+			why = fmt.Errorf("rank(s) %v cannot use it", bad)
+		}
+		if explicit {
+			return nil, fmt.Errorf("dist: rank %d of %d: the NCCL gradient path: %w", c.Rank(), c.Size(), why)
+		}
+		h, err := NewHostGradSync(c, b, n)
+		if err != nil {
+			return nil, err
+		}
+		if isGPU {
+			// Said only where NCCL could have served: a CPU rank has nothing to report.
+			log.Printf("dist: rank %d: gradient sum on the host path: NCCL unavailable: %v", c.Rank(), why)
+			h.(*hostGradSync).note = "NCCL unavailable: " + why.Error()
+		}
+		return h, nil
+	}
+	t, err := openDevice(c, g)
+	if err != nil {
+		return nil, fmt.Errorf("dist: rank %d of %d: the NCCL gradient path: %w", c.Rank(), c.Size(), err)
+	}
+	d, err := NewDeviceGradSync(c, g, n, t)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	if !explicit {
+		d.(*deviceGradSync).note = "auto"
+		log.Printf("dist: rank %d: gradient sum on the device path: %s", c.Rank(), d.Name())
+	}
+	return d, nil
 }
 
 // SumMean turns every rank's gradient of its own batch mean (what Model.TrainBatch
@@ -78,6 +155,7 @@ type hostGradSync struct {
 	host   []float32
 	raw    []byte // pinned memory backing host, if any
 	pinned cuda.PinnedAllocator
+	note   string // why this path, when NewGradSync chose it over NCCL
 }
 
 // NewHostGradSync returns the host-memory path: Download, AllReduceSum, Upload. On a
@@ -109,7 +187,11 @@ func (h *hostGradSync) Name() string {
 	if h.pinned != nil {
 		kind = "host (pinned)"
 	}
-	return fmt.Sprintf("%s, %d ranks", kind, h.c.Size())
+	s := fmt.Sprintf("%s, %d ranks", kind, h.c.Size())
+	if h.note != "" {
+		s += "; " + h.note
+	}
+	return s
 }
 
 func (h *hostGradSync) Sum(g *engine.Buf) error {
