@@ -29,6 +29,25 @@ package gmvae
 // term, KL(p(y|z,w) || Cat(1/K)) = sum_k p_k log p_k + log K, whose log K is added on the
 // host to the batch mean (it has no gradient).
 //
+// Responsibilities (the gradient of the conditional-prior term): in term 2,
+// sum_k p(y=k|z,w) KL(q(z|x) || p(z|w,y=k)), p(y|z,w) is treated as a constant
+// (stop-gradient, as the responsibilities of an EM step): the term's gradient goes into
+// the KLs (m_z, s_z, mu_k, lv_k, weighted by p_k) but not into p, i.e. not into z and
+// the log-densities through the softmax. The y-prior term keeps its full gradient
+// through p. The loss VALUES (Terms) are unchanged, minus the ELBO; only this one path of
+// its gradient is dropped. Why: the exact gradient of term 2 through p moves every
+// posterior toward the component with the smallest KL, and p is a softmax of a sum over
+// Dz = 200 dimensions, so one component (the broadest one early in training) wins for
+// every observation within a few hundred steps; the winner then alone receives the
+// p-weighted gradient, the others none, and the y-prior term cannot pull back through
+// the saturated softmax: all observations end in one cluster (kl_y = log K, NMI 0) at
+// the authors' settings. The authors' code does not follow this gradient either: in
+// main.lua, `gradQz:add(EntropyCriterion:backward(qZ)):mul(-1)` adds the y-prior's
+// gradient to the expected KL's gradient with respect to p and negates the sum, so the
+// y-prior's keeps its sign and the KL's is reversed (whenever the y-prior term is above
+// lambda, i.e. always with lambda = 0). Reversed, it keeps the posteriors close to
+// uniform for longer; dropped, clusters form faster in our runs.
+//
 // Free bits (the paper's minimum information constraint, as in the authors' code): with
 // cfg.Lambda > 0 the batch mean of the y-prior term (over the n observations and the M
 // samples) is brought back after the forward pass; when it is below Lambda the term's
@@ -381,7 +400,8 @@ func (d *dilokthanakul) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, er
 }
 
 // backward adds the gradient of the loss (batch and sample mean of -ELBO; without the
-// y-prior term when yGrad is false) to the parameters' gradients.
+// y-prior term when yGrad is false; p(y|z,w) constant in the conditional-prior term, see
+// the file comment) to the parameters' gradients.
 func (d *dilokthanakul) backward(l *dkLauncher, x *engine.Buf, n int, yGrad bool) {
 	c := d.cfg
 	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
@@ -412,22 +432,25 @@ func (d *dilokthanakul) backward(l *dkLauncher, x *engine.Buf, n int, yGrad bool
 	}
 	l.do(d.decTrunk.Backward(d.b, d.z, d.ddec, d.dz, MN, d.dec, false))
 
-	// Conditional prior sum_k resp_k KL_k and y prior sum_k resp_k log resp_k:
-	// d/dKL = resp/(nM); d/dresp = KL/(nM) (+ (log resp + 1)/(nM) with the y gradient).
+	// Conditional prior sum_k p_k KL_k with p = p(y|z,w) held constant (the file
+	// comment's "responsibilities"): d/dKL = p/(nM), nothing into p.
 	l.run("ew_scale", MN*K, d.resp, d.gKL, MN*K, inv)
-	l.run("ew_scale", MN*K, d.kl, d.gresp, MN*K, inv)
 	if yGrad {
-		l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 1)
+		// y prior sum_k p_k log p_k: d/dp = (log p + 1)/(nM), through the softmax into
+		// L, then into z (added to the decoder's dz), mu, lv (overwritten here, the
+		// KL's gradient added below).
+		l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 0)
+		l.run("lse_softmax_bwd", 32*MN, MN, K, d.resp, (*engine.Buf)(nil), d.gresp, d.gL, 0)
+		l.run("mixture_bwd_z", MN*Dz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dz, 1)
+		l.run("mixture_bwd_params", MN*KDz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dmu, d.dlv, 0)
 	}
-	// Through the softmax into L, then into z (added to the decoder's dz), mu, lv.
-	l.run("lse_softmax_bwd", 32*MN, MN, K, d.resp, (*engine.Buf)(nil), d.gresp, d.gL, 0)
-	l.run("mixture_bwd_z", MN*Dz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dz, 1)
-	l.run("mixture_bwd_params", MN*KDz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dmu, d.dlv, 0)
-	// KL to each component: into m_z, s_z (summed over samples) and mu, lv.
+	// KL to each component: into m_z, s_z (summed over samples) and mu, lv (added to the
+	// y prior's gradient, or written when it is off).
 	for m := 0; m < M; m++ {
 		o := m * n * KDz
 		l.run("kl_mixture_bwd", n*KDz, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*KDz), d.lv.Slice(o, n*KDz), KDz,
-			d.gKL.Slice(m*n*K, n*K), d.dmz, d.dsz, dkB2i(m > 0), d.dmu.Slice(o, n*KDz), d.dlv.Slice(o, n*KDz), 1)
+			d.gKL.Slice(m*n*K, n*K), d.dmz, d.dsz, dkB2i(m > 0), d.dmu.Slice(o, n*KDz), d.dlv.Slice(o, n*KDz),
+			dkB2i(yGrad))
 	}
 	// Prior network.
 	l.run("clamp_bwd", MN*KDz, d.lvRaw, d.dlv, d.dlvRaw, MN*KDz, c.LvMin, c.LvMax, 0)

@@ -7,7 +7,8 @@
 package gmvae
 
 // An independent check of model A's hand-written backward pass: the whole loss (minus
-// the ELBO, batch and sample mean, with or without the y-prior term) built as a
+// the ELBO, batch and sample mean, with or without the y-prior term, p(y|z,w) held
+// constant in the conditional-prior term as in the model) built as a
 // gorgonia graph in float64 from the same parameters, the same inputs and the same eps
 // noise, differentiated by gorgonia's reverse-mode autodiff, and compared with the
 // gradients TrainBatch adds into Params().G on the CPU backend.
@@ -185,8 +186,11 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 	}
 	// w prior.
 	am.klw = mul(half, sub(sum(sub(add(exp(sw), mul(mw, mw)), sw)), adScalar(float64(n*Dw))))
-	// Mixture posterior, conditional prior and y prior, row by row.
+	// Mixture posterior, conditional prior and y prior, row by row. In the conditional
+	// prior, p(y|z,w) is a constant (the model's own resp): the term's value is the
+	// same, its gradient does not flow into p (see the model's file comment).
 	Lm := get(d.L, MN*K)
+	respm := get(d.resp, MN*K)
 	for r := 0; r < MN; r++ {
 		i := r % n
 		zr := adMust(G.Slice(z, G.S(r)))
@@ -221,7 +225,7 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 		for k := 0; k < K; k++ {
 			logp := sub(Ls[k], lse)
 			p := exp(logp)
-			cpk, entk := mul(p, KLs[k]), mul(p, logp)
+			cpk, entk := mul(adScalar(float64(respm[r*K+k])), KLs[k]), mul(p, logp)
 			if am.cp == nil {
 				am.cp, am.ent = cpk, entk
 			} else {

@@ -44,7 +44,9 @@ type Config struct {
 }
 
 // Terms are a batch's loss terms in nats per observation (batch means). The loss is
-// minus the ELBO (plus the free-bits adjustment when it is active).
+// minus the ELBO (plus the free-bits adjustment when it is active). Model A's gradient
+// treats p(y|z,w) as a constant inside the conditional-prior term (dilokthanakul.go,
+// "Responsibilities"): the value is the loss, one path of its gradient is left out.
 type Terms struct {
 	Loss           float64 `json:"loss"`                       // what the gradient minimises
 	ELBO           float64 `json:"elbo"`                       // evidence lower bound (higher is better)
