@@ -248,26 +248,6 @@ func (d *dilokthanakul) Release() error {
 	return first
 }
 
-// dkLauncher runs launches until the first error, which it keeps.
-type dkLauncher struct {
-	b   engine.Backend
-	err error
-}
-
-func (l *dkLauncher) run(kernel string, work int, args ...any) {
-	if l.err == nil {
-		if err := l.b.Launch(kernel, work, args...); err != nil {
-			l.err = fmt.Errorf("gmvae: dilokthanakul: %s: %w", kernel, err)
-		}
-	}
-}
-
-func (l *dkLauncher) do(err error) {
-	if l.err == nil && err != nil {
-		l.err = fmt.Errorf("gmvae: dilokthanakul: %w", err)
-	}
-}
-
 func dkB2i(v bool) int {
 	if v {
 		return 1
@@ -290,7 +270,7 @@ func (d *dilokthanakul) checkBatch(op string, x *engine.Buf, n int) error {
 }
 
 // encode runs the encoder on x (n, D): m_z, s_z, m_w, s_w (clamped).
-func (d *dilokthanakul) encode(l *dkLauncher, x *engine.Buf, n int) {
+func (d *dilokthanakul) encode(l *launcher, x *engine.Buf, n int) {
 	c := d.cfg
 	l.do(d.encTrunk.Forward(d.b, x, n, d.enc))
 	h := d.enc.Output()
@@ -303,7 +283,7 @@ func (d *dilokthanakul) encode(l *dkLauncher, x *engine.Buf, n int) {
 }
 
 // prior runs the prior network on w (rows, Dw): mu, lv (rows, K*Dz), lv clamped.
-func (d *dilokthanakul) prior(l *dkLauncher, w *engine.Buf, rows int) {
+func (d *dilokthanakul) prior(l *launcher, w *engine.Buf, rows int) {
 	c := d.cfg
 	l.do(d.priorH.Forward(d.b, w, d.hp, rows, d.priorS))
 	l.do(d.priorMu.Forward(d.b, d.hp, d.mu, rows, nn.Scratch{}))
@@ -314,7 +294,7 @@ func (d *dilokthanakul) prior(l *dkLauncher, w *engine.Buf, rows int) {
 // forward runs the sampled forward pass on x (n, D) for step and leaves the batch sums
 // of the four terms in d.scalars: mean -log p(x|z), mean conditional prior, mean KL of
 // w, mean sum_k p log p (without log K).
-func (d *dilokthanakul) forward(l *dkLauncher, x *engine.Buf, n int, step uint64) {
+func (d *dilokthanakul) forward(l *launcher, x *engine.Buf, n int, step uint64) {
 	c := d.cfg
 	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
 	d.encode(l, x, n)
@@ -361,7 +341,7 @@ func (d *dilokthanakul) forward(l *dkLauncher, x *engine.Buf, n int, step uint64
 }
 
 // terms downloads the four batch means and assembles Terms (free bits decided here).
-func (d *dilokthanakul) terms(l *dkLauncher) Terms {
+func (d *dilokthanakul) terms(l *launcher) Terms {
 	var t Terms
 	if l.err != nil {
 		return t
@@ -392,7 +372,7 @@ func (d *dilokthanakul) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, er
 	if step>>32 != 0 {
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul: step %d >= 2^32 would reuse random streams", step)
 	}
-	l := &dkLauncher{b: d.b}
+	l := &launcher{b: d.b, model: "dilokthanakul"}
 	d.forward(l, x, n, step)
 	t := d.terms(l)
 	d.backward(l, x, n, !t.FreeBitsActive)
@@ -402,7 +382,7 @@ func (d *dilokthanakul) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, er
 // backward adds the gradient of the loss (batch and sample mean of -ELBO; without the
 // y-prior term when yGrad is false; p(y|z,w) constant in the conditional-prior term, see
 // the file comment) to the parameters' gradients.
-func (d *dilokthanakul) backward(l *dkLauncher, x *engine.Buf, n int, yGrad bool) {
+func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) {
 	c := d.cfg
 	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
 	KDz := K * Dz
@@ -494,7 +474,7 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, ste
 	if zmean == nil || zmean.Len() < n*c.Dz {
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: zmean needs %d values (n*Dz)", n*c.Dz)
 	}
-	l := &dkLauncher{b: d.b}
+	l := &launcher{b: d.b, model: "dilokthanakul"}
 	d.forward(l, x, n, step)
 	t := d.terms(l)
 	// The encoder's outputs of x are still in place; the prior network runs on m_w.

@@ -282,29 +282,6 @@ func (s *shu) Release() error {
 	return first
 }
 
-// shuLauncher runs launches until the first error, which it keeps.
-type shuLauncher struct {
-	b   engine.Backend
-	err error
-}
-
-func (l *shuLauncher) run(kernel string, work int, args ...any) {
-	if l.err == nil {
-		if err := l.b.Launch(kernel, work, args...); err != nil {
-			l.err = fmt.Errorf("gmvae: shu: %s: %w", kernel, err)
-		}
-	}
-}
-
-func (l *shuLauncher) do(err error) {
-	if l.err == nil && err != nil {
-		l.err = fmt.Errorf("gmvae: shu: %w", err)
-	}
-}
-
-// shuTiles is the GEMM kernels' work for an (m, n) output: 256 threads per 64x64 tile.
-func shuTiles(m, n int) int { return ((m + 63) / 64) * ((n + 63) / 64) * 256 }
-
 func (s *shu) check(x *engine.Buf, n int) error {
 	if n < 1 || n > s.cfg.MaxBatch {
 		return fmt.Errorf("gmvae: shu: batch of %d rows, want 1..%d (max_batch)", n, s.cfg.MaxBatch)
@@ -346,7 +323,7 @@ func shuBlk(buf *engine.Buf, k, size int) *engine.Buf { return buf.Slice(k*size,
 func (s *shu) forward(x *engine.Buf, n int, step uint64) error {
 	c := s.cfg
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
-	l := &shuLauncher{b: s.b}
+	l := &launcher{b: s.b, model: "shu"}
 	// q(y|x): logits (n, K), lse (n), q (n, K).
 	l.do(s.qy.Forward(s.b, x, n, s.qyB))
 	logits := s.qyB.Output()
@@ -363,20 +340,20 @@ func (s *shu) forward(x *engine.Buf, n int, step uint64) error {
 		l.run("ew_scale", n*K, s.u, s.u, n*K, 1/c.Tau)
 		l.run("lse_softmax", 32*n, n, K, s.u, nil, s.y)
 		// h1 (n, h0) = relu(x·Wx + y·Wy).
-		l.run("gemm_nn", shuTiles(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
-		l.run("gemm_nn", shuTiles(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
+		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
+		l.run("gemm_nn", nn.GemmWork(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
 		yw = s.y
 	} else {
 		R = K * n
 		l.do(s.setConsts(n))
 		// qT (K, n) = qᵀ = I_K·qᵀ.
-		l.run("gemm_nt", shuTiles(K, n), s.eye, s.q, nil, s.qT, K, n, K, fmath.ActNone, 0)
+		l.run("gemm_nt", nn.GemmWork(K, n), s.eye, s.q, nil, s.qT, K, n, K, fmath.ActNone, 0)
 		// h1 block k (n, h0) = relu(x·Wx + Wy[k]).
-		l.run("gemm_nn", shuTiles(n, H0), x, wx.P, nil, s.p1, n, H0, D, fmath.ActNone, 0)
+		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.p1, n, H0, D, fmath.ActNone, 0)
 		for k := 0; k < K; k++ {
 			l.run("ew_scale", n*H0, s.p1, shuBlk(s.h1, k, n*H0), n*H0, float32(1))
 		}
-		l.run("gemm_nn", shuTiles(R, H0), s.E, wy.P, nil, s.h1, R, H0, K, shuActivation, 1)
+		l.run("gemm_nn", nn.GemmWork(R, H0), s.E, wy.P, nil, s.h1, R, H0, K, shuActivation, 1)
 		yw = s.E
 	}
 	// The rest of the z-encoder over R rows, the heads, the samples.
@@ -414,8 +391,8 @@ func (s *shu) forward(x *engine.Buf, n int, step uint64) error {
 	}
 	// p(z|y): mub, lvb (R, Dz) = yw·MU, yw·clamp(LV) (yw: soft y or the indicator E).
 	l.run("clamp", K*Dz, lv.P, s.lvc, K*Dz, c.LvMin, c.LvMax)
-	l.run("gemm_nn", shuTiles(R, Dz), yw, mu.P, nil, s.mub, R, Dz, K, fmath.ActNone, 0)
-	l.run("gemm_nn", shuTiles(R, Dz), yw, s.lvc, nil, s.lvb, R, Dz, K, fmath.ActNone, 0)
+	l.run("gemm_nn", nn.GemmWork(R, Dz), yw, mu.P, nil, s.mub, R, Dz, K, fmath.ActNone, 0)
+	l.run("gemm_nn", nn.GemmWork(R, Dz), yw, s.lvc, nil, s.lvb, R, Dz, K, fmath.ActNone, 0)
 	l.run("gaussian_loglik", 32*R, s.z, s.m, s.s, s.qll, R, Dz)
 	l.run("gaussian_loglik", 32*R, s.z, s.mub, s.lvb, s.pll, R, Dz)
 	// qll := log q(z|x,y) - log p(z|y).
@@ -453,7 +430,7 @@ func (s *shu) terms(n int) (Terms, error) {
 func (s *shu) backward(x *engine.Buf, n int) error {
 	c := s.cfg
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
-	l := &shuLauncher{b: s.b}
+	l := &launcher{b: s.b, model: "shu"}
 	inv := 1 / float32(n)
 	wx, wy := s.tensor(s.wx), s.tensor(s.wy)
 	mu, lv := s.tensor(s.pMu), s.tensor(s.pLv)
@@ -493,13 +470,13 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 	l.run("reparam_bwd", R*Dz, s.s, s.eps, s.dz, s.dm, s.ds, R*Dz, 1)
 	l.run("clamp_bwd", R*Dz, s.spre, s.ds, s.dspre, R*Dz, c.LvMin, c.LvMax, 0)
 	// Prior parameters: dMU += ywᵀ·dmub, dLV += clamp'(ywᵀ·dlvb).
-	l.run("gemm_tn", shuTiles(K, Dz), yw, s.dmub, nil, mu.G, K, Dz, R, fmath.ActNone, 1)
-	l.run("gemm_tn", shuTiles(K, Dz), yw, s.dlvb, nil, s.dlvc, K, Dz, R, fmath.ActNone, 0)
+	l.run("gemm_tn", nn.GemmWork(K, Dz), yw, s.dmub, nil, mu.G, K, Dz, R, fmath.ActNone, 1)
+	l.run("gemm_tn", nn.GemmWork(K, Dz), yw, s.dlvb, nil, s.dlvc, K, Dz, R, fmath.ActNone, 0)
 	l.run("clamp_bwd", K*Dz, lv.P, s.dlvc, lv.G, K*Dz, c.LvMin, c.LvMax, 1)
 	if c.Gumbel {
 		// dy (n, K) = dmub·MUᵀ + dlvb·clamp(LV)ᵀ (+ the first layer's below).
-		l.run("gemm_nt", shuTiles(n, K), s.dmub, mu.P, nil, s.dy, n, K, Dz, fmath.ActNone, 0)
-		l.run("gemm_nt", shuTiles(n, K), s.dlvb, s.lvc, nil, s.dy, n, K, Dz, fmath.ActNone, 1)
+		l.run("gemm_nt", nn.GemmWork(n, K), s.dmub, mu.P, nil, s.dy, n, K, Dz, fmath.ActNone, 0)
+		l.run("gemm_nt", nn.GemmWork(n, K), s.dlvb, s.lvc, nil, s.dy, n, K, Dz, fmath.ActNone, 1)
 	}
 	// Heads and the z-encoder above its first layer.
 	top := s.h1
@@ -514,9 +491,9 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 	// First layer: dpre1 = relu'(h1) dh1 (R, h0).
 	l.run("act_bwd", R*H0, s.h1, s.h1, s.dh1, s.dpre1, R*H0, shuActivation, 0)
 	if c.Gumbel {
-		l.run("gemm_tn", shuTiles(D, H0), x, s.dpre1, nil, wx.G, D, H0, n, fmath.ActNone, 1)
-		l.run("gemm_tn", shuTiles(K, H0), s.y, s.dpre1, nil, wy.G, K, H0, n, fmath.ActNone, 1)
-		l.run("gemm_nt", shuTiles(n, K), s.dpre1, wy.P, nil, s.dy, n, K, H0, fmath.ActNone, 1)
+		l.run("gemm_tn", nn.GemmWork(D, H0), x, s.dpre1, nil, wx.G, D, H0, n, fmath.ActNone, 1)
+		l.run("gemm_tn", nn.GemmWork(K, H0), s.y, s.dpre1, nil, wy.G, K, H0, n, fmath.ActNone, 1)
+		l.run("gemm_nt", nn.GemmWork(n, K), s.dpre1, wy.P, nil, s.dy, n, K, H0, fmath.ActNone, 1)
 		// y = softmax(u), u = (logits + g)/tau: dlogits = lse_softmax_bwd(dy)/tau.
 		l.run("lse_softmax_bwd", 32*n, n, K, s.y, nil, s.dy, s.du, 0)
 		l.run("ew_scale", n*K, s.du, s.dlog, n*K, 1/c.Tau)
@@ -525,7 +502,7 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 		l.run("lse_softmax_bwd", 32*n, n, K, s.q, nil, s.gq, s.dlog, 1)
 	} else {
 		// dWy += Eᵀ·dpre1 (per-cluster column sums of the blocks).
-		l.run("gemm_tn", shuTiles(K, H0), s.E, s.dpre1, nil, wy.G, K, H0, R, fmath.ActNone, 1)
+		l.run("gemm_tn", nn.GemmWork(K, H0), s.E, s.dpre1, nil, wy.G, K, H0, R, fmath.ActNone, 1)
 		// dp1 = sum_k dpre1 block k (k ascending), dWx += xᵀ·dp1.
 		dp := s.dpre1
 		if K > 1 {
@@ -535,11 +512,11 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 				l.run("ew_add", n*H0, s.dp1, shuBlk(s.dpre1, k, n*H0), s.dp1, n*H0)
 			}
 		}
-		l.run("gemm_tn", shuTiles(D, H0), x, dp, nil, wx.G, D, H0, n, fmath.ActNone, 1)
+		l.run("gemm_tn", nn.GemmWork(D, H0), x, dp, nil, wx.G, D, H0, n, fmath.ActNone, 1)
 		// d loss / d q (n, K) = (l + log q + 1)/n, l (K, n) the loss row
 		// log q(z|x,y) - log p(z|y) - log p(x|z): transposed by I_n.
 		l.run("ew_axpby", R, s.llx, s.qll, R, float32(-1), float32(1))
-		l.run("gemm_tn", shuTiles(n, K), s.qll, s.eye, nil, s.gq, n, K, K, fmath.ActNone, 0)
+		l.run("gemm_tn", nn.GemmWork(n, K), s.qll, s.eye, nil, s.gq, n, K, K, fmath.ActNone, 0)
 		l.run("ew_scale", n*K, s.gq, s.gq, n*K, inv)
 		l.run("xlogx_rows_bwd", n*K, s.q, s.invN, s.gq, n, K, 1)
 		l.run("lse_softmax_bwd", 32*n, n, K, s.q, nil, s.gq, s.dlog, 0)
@@ -581,7 +558,7 @@ func (s *shu) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) 
 	if err != nil {
 		return Terms{}, err
 	}
-	l := &shuLauncher{b: s.b}
+	l := &launcher{b: s.b, model: "shu"}
 	l.run("ew_scale", n*K, s.q, post, n*K, float32(1))
 	q := s.hostQ[:n*K]
 	l.do(s.b.Download(q, s.q.Slice(0, n*K)))
@@ -609,8 +586,8 @@ func (s *shu) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) 
 		// Rerun the z-encoder's mean with the one-hot y.
 		wx, wy := s.tensor(s.wx), s.tensor(s.wy)
 		l.do(s.b.Upload(s.y.Slice(0, n*K), oh))
-		l.run("gemm_nn", shuTiles(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
-		l.run("gemm_nn", shuTiles(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
+		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
+		l.run("gemm_nn", nn.GemmWork(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
 		top := s.h1
 		if s.qzUp != nil {
 			l.do(s.qzUp.Forward(s.b, s.h1, n, s.qzUpB))

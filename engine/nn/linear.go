@@ -56,8 +56,9 @@ func (l *Linear) NewScratch(b engine.Backend, n int, tag string) (Scratch, error
 	return s, err
 }
 
-// tiles is the GEMM kernels' work for an (m, n) output: 256 threads per 64x64 tile.
-func tiles(m, n int) int { return ((m + 63) / 64) * ((n + 63) / 64) * 256 }
+// GemmWork is the work (threads, see engine.Backend.Launch) of a gemm_nn, gemm_nt or
+// gemm_tn launch with an (m, n) output: 256 threads per 64x64 tile.
+func GemmWork(m, n int) int { return ((m + 63) / 64) * ((n + 63) / 64) * 256 }
 
 // Forward computes y (N, Out) = act(x (N, In)·W + b).
 func (l *Linear) Forward(b engine.Backend, x, y *engine.Buf, n int, s Scratch) error {
@@ -67,9 +68,9 @@ func (l *Linear) Forward(b engine.Backend, x, y *engine.Buf, n int, s Scratch) e
 	w, bias := l.W(), l.B()
 	if !l.needsPre() {
 		// The activation is fused into the GEMM's epilogue.
-		return b.Launch("gemm_nn", tiles(n, l.Out), x, w.P, bias.P, y, n, l.Out, l.In, l.Act, 0)
+		return b.Launch("gemm_nn", GemmWork(n, l.Out), x, w.P, bias.P, y, n, l.Out, l.In, l.Act, 0)
 	}
-	if err := b.Launch("gemm_nn", tiles(n, l.Out), x, w.P, bias.P, s.Pre, n, l.Out, l.In, fmath.ActNone, 0); err != nil {
+	if err := b.Launch("gemm_nn", GemmWork(n, l.Out), x, w.P, bias.P, s.Pre, n, l.Out, l.In, fmath.ActNone, 0); err != nil {
 		return err
 	}
 	return b.Launch("act_fwd", n*l.Out, s.Pre, y, n*l.Out, l.Act)
@@ -96,7 +97,7 @@ func (l *Linear) Backward(b engine.Backend, x, y, dy, dx *engine.Buf, n int, s S
 	}
 	w, bias := l.W(), l.B()
 	// dW (In, Out) += xᵀ (In, N) · dpre (N, Out)
-	if err := b.Launch("gemm_tn", tiles(l.In, l.Out), x, dpre, nil, w.G, l.In, l.Out, n, fmath.ActNone, 1); err != nil {
+	if err := b.Launch("gemm_tn", GemmWork(l.In, l.Out), x, dpre, nil, w.G, l.In, l.Out, n, fmath.ActNone, 1); err != nil {
 		return err
 	}
 	// db (Out) += column sums of dpre (N, Out)
@@ -111,7 +112,7 @@ func (l *Linear) Backward(b engine.Backend, x, y, dy, dx *engine.Buf, n int, s S
 	if accumulateDX {
 		acc = 1
 	}
-	return b.Launch("gemm_nt", tiles(n, l.In), dpre, w.P, nil, dx, n, l.In, l.Out, fmath.ActNone, acc)
+	return b.Launch("gemm_nt", GemmWork(n, l.In), dpre, w.P, nil, dx, n, l.In, l.Out, fmath.ActNone, acc)
 }
 
 func (l *Linear) check(op string, x, y *engine.Buf, n int) error {
