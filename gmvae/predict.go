@@ -1,0 +1,207 @@
+package gmvae
+
+import (
+	"errors"
+	"fmt"
+
+	"gorgonia.org/tensor"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae/metrics"
+)
+
+// Predictor assigns new observations to the clusters of a trained model: it holds the
+// model rebuilt from a checkpoint on one backend and buffers for MaxBatch rows (the
+// checkpoint's model config), and runs Model.Infer batch by batch.
+//
+// The inputs are used as given: a model trained with binarisation (TrainConfig.Binarize)
+// sees the raw values in [0,1] here, not a random binarisation of them. The outputs do
+// not depend on any random draw (model A's posterior is p(y|z=m_z(x), w=m_w(x)), model
+// B's is q(y|x)), so the same rows give the same bits in any batch and on any backend.
+//
+// A Predictor is not safe for concurrent use.
+type Predictor struct {
+	b           engine.Backend
+	m           Model
+	cfg         Config
+	x, post, zm *engine.Buf
+	postHost    []float32 // one batch
+	zHost       []float32
+}
+
+// Load reads the checkpoint at checkpointPath (written by Train), rebuilds its model on
+// b from the checkpoint's model config and uploads its parameters. Batches of Predict
+// are cut at the config's MaxBatch rows.
+func Load(b engine.Backend, checkpointPath string) (*Predictor, error) {
+	ck, err := LoadCheckpoint(checkpointPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(b, ck.Model)
+	if err != nil {
+		return nil, fmt.Errorf("predict %s: %w", checkpointPath, err)
+	}
+	p := &Predictor{b: b, m: m, cfg: m.Config()}
+	if err := p.init(checkpointPath, ck); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Predictor) init(path string, ck *Checkpoint) error {
+	names, sizes := p.m.Params().Layout()
+	if len(names) != len(ck.Names) {
+		return fmt.Errorf("predict %s: %d parameter tensors in the checkpoint, %d in the model it describes", path, len(ck.Names), len(names))
+	}
+	for i := range names {
+		if names[i] != ck.Names[i] || sizes[i] != ck.Sizes[i] {
+			return fmt.Errorf("predict %s: tensor %d is %s (%d values) in the checkpoint, %s (%d) in the model", path, i, ck.Names[i], ck.Sizes[i], names[i], sizes[i])
+		}
+	}
+	if err := p.b.Upload(p.m.Params().P, ck.P); err != nil {
+		return fmt.Errorf("predict %s: %w", path, err)
+	}
+	c := p.cfg
+	var err error
+	if p.x, err = p.b.New(c.MaxBatch*c.D, "predict.x"); err != nil {
+		return err
+	}
+	if p.post, err = p.b.New(c.MaxBatch*c.K, "predict.post"); err != nil {
+		return err
+	}
+	if p.zm, err = p.b.New(c.MaxBatch*c.Dz, "predict.zmean"); err != nil {
+		return err
+	}
+	p.postHost = make([]float32, c.MaxBatch*c.K)
+	p.zHost = make([]float32, c.MaxBatch*c.Dz)
+	return nil
+}
+
+// Config returns the model's configuration (D, K, Dz, MaxBatch, ...).
+func (p *Predictor) Config() Config { return p.cfg }
+
+// Model returns the underlying model (its parameters are the checkpoint's).
+func (p *Predictor) Model() Model { return p.m }
+
+// PredictSlice is Predict on plain slices: x holds n rows of D float32 values,
+// row-major. It returns each row's cluster (the first index of the largest posterior;
+// NaN entries are skipped as in metrics.Argmax), the posteriors (n, K) and the latent
+// means (n, Dz), row-major. n = 0 is valid and gives empty (non-nil) results.
+func (p *Predictor) PredictSlice(x []float32, n int) (clusters []int, post, zmean []float32, err error) {
+	if p.m == nil {
+		return nil, nil, nil, errors.New("predict: the predictor is closed")
+	}
+	c := p.cfg
+	if n < 0 {
+		return nil, nil, nil, fmt.Errorf("predict: n = %d rows, want >= 0", n)
+	}
+	if len(x) != n*c.D {
+		return nil, nil, nil, fmt.Errorf("predict: x has %d values, expected n*D = %d*%d = %d (the model's D is %d)", len(x), n, c.D, n*c.D, c.D)
+	}
+	post = make([]float32, n*c.K)
+	zmean = make([]float32, n*c.Dz)
+	for lo := 0; lo < n; lo += c.MaxBatch {
+		nb := min(c.MaxBatch, n-lo)
+		xb := p.x.Slice(0, nb*c.D)
+		if err := p.b.Upload(xb, x[lo*c.D:(lo+nb)*c.D]); err != nil {
+			return nil, nil, nil, err
+		}
+		pb, zb := p.post.Slice(0, nb*c.K), p.zm.Slice(0, nb*c.Dz)
+		if _, err := p.m.Infer(xb, nb, pb, zb, 0); err != nil {
+			return nil, nil, nil, fmt.Errorf("predict: rows %d..%d: %w", lo, lo+nb-1, err)
+		}
+		if err := p.b.Download(post[lo*c.K:(lo+nb)*c.K], pb); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := p.b.Download(zmean[lo*c.Dz:(lo+nb)*c.Dz], zb); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	clusters = metrics.Argmax(post, c.K)
+	if clusters == nil {
+		clusters = []int{}
+	}
+	return clusters, post, zmean, nil
+}
+
+// Predict assigns the rows of x, a float32 *tensor.Dense of shape (N, D) with D the
+// model's observation dimension, any N (batched internally by MaxBatch rows; N = 0
+// gives empty results of shapes (0), (0, K), (0, Dz), not an error; note that
+// gorgonia's Data() panics on such empty tensors, check Shape().TotalSize() first). It returns the clusters (N) as
+// Int, the cluster posteriors (N, K) and the latent means (N, Dz) as Float32; each
+// cluster is the first index of its row's largest posterior. A non-contiguous or
+// transposed view is read in its logical (row-major) order.
+func (p *Predictor) Predict(x *tensor.Dense) (clusters, posteriors, latent *tensor.Dense, err error) {
+	c := p.cfg
+	if x == nil {
+		return nil, nil, nil, fmt.Errorf("predict: x is nil, expected a float32 tensor of shape (N, %d)", c.D)
+	}
+	if x.Dtype() != tensor.Float32 {
+		return nil, nil, nil, fmt.Errorf("predict: x has dtype %v, expected float32 of shape (N, %d)", x.Dtype(), c.D)
+	}
+	sh := x.Shape()
+	if len(sh) != 2 || sh[1] != c.D {
+		return nil, nil, nil, fmt.Errorf("predict: x has shape %v, expected (N, %d) (the model's D is %d)", sh, c.D, c.D)
+	}
+	n := sh[0]
+	var xs []float32
+	if n*c.D > 0 && !x.IsMaterializable() && x.DataOrder().IsRowMajor() { // (Data panics on an empty tensor)
+		if d, ok := x.Data().([]float32); ok && len(d) == n*c.D {
+			xs = d
+		}
+	}
+	if xs == nil && n*c.D > 0 { // a view or a column-major tensor: read it in logical order
+		xs = make([]float32, n*c.D)
+		for i := 0; i < n; i++ {
+			for j := 0; j < c.D; j++ {
+				v, err := x.At(i, j)
+				if err != nil {
+					return nil, nil, nil, fmt.Errorf("predict: x[%d,%d]: %w", i, j, err)
+				}
+				xs[i*c.D+j] = v.(float32)
+			}
+		}
+	}
+	cl, post, zm, err := p.PredictSlice(xs, n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return denseInt(cl), denseF32(post, n, c.K), denseF32(zm, n, c.Dz), nil
+}
+
+func denseF32(v []float32, rows, cols int) *tensor.Dense {
+	if rows == 0 {
+		// gorgonia's tensor.New refuses a zero-size shape with a backing: make it empty.
+		return tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(0, cols))
+	}
+	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(v))
+}
+
+func denseInt(v []int) *tensor.Dense {
+	if len(v) == 0 {
+		return tensor.New(tensor.Of(tensor.Int), tensor.WithShape(0))
+	}
+	return tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))
+}
+
+// Close releases the model's buffers and the predictor's own; the backend stays
+// open (its owner closes it). Close is idempotent.
+func (p *Predictor) Close() error {
+	var first error
+	for _, buf := range []*engine.Buf{p.x, p.post, p.zm} {
+		if buf != nil {
+			if err := p.b.Release(buf); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	p.x, p.post, p.zm = nil, nil, nil
+	if p.m != nil {
+		if err := p.m.Release(); err != nil && first == nil {
+			first = err
+		}
+		p.m = nil
+	}
+	return first
+}
