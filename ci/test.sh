@@ -22,6 +22,8 @@ unformatted=$(gofmt -l cmd cuda engine gmvae internal kernels)
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
 echo "== go test"
 go test -count=1 ./...
+echo "== the shipped PTX on the emulator, bit for bit against the CPU twins"
+go test -count=1 -run 'TestEmulatorMatchesTwins$' -v ./engine/kerneltest/ | grep -E '^kernels compared|^(ok|FAIL)'
 echo "== go test -tags cuda (GPU tests skip without a GPU; their emulator twins run)"
 GMVAE_CUDA_OPTIONAL=1 go test -count=1 -tags cuda ./cuda/driver/ ./engine/kerneltest/ ./engine/
 echo "== multi-rank (MPI) tests, deploy lint, image build steps"
