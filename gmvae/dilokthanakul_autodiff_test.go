@@ -88,7 +88,7 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
 	get := func(buf *engine.Buf, k int) []float32 {
 		v := make([]float32, k)
-		dkMust(t, b.Download(v, buf.Slice(0, k)))
+		tMust(t, b.Download(v, buf.Slice(0, k)))
 		return v
 	}
 	am := &adModel{g: G.NewGraph()}
@@ -273,7 +273,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 				MaxBatch: n, Seed: uint64(20 + ci), Lambda: c.lambda, Likelihood: c.lik, LvMin: c.lo, LvMax: c.hi}
 			b := engine.NewCPU()
 			mi, err := New(b, cfg)
-			dkMust(t, err)
+			tMust(t, err)
 			defer mi.Release()
 			d := mi.(*dilokthanakul)
 			// Random parameters (biases too), so every path carries gradient.
@@ -282,18 +282,18 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			for i := range p {
 				p[i] = float32(p[i] * 0.7)
 			}
-			dkMust(t, b.Upload(d.ps.P, p))
+			tMust(t, b.Upload(d.ps.P, p))
 			x := make([]float32, n*cfg.D)
 			if c.lik == Gaussian {
 				cpu.RandNormal(x, len(x), 98, uint64(ci))
 			} else {
 				cpu.RandUniform(x, len(x), 98, uint64(ci))
 			}
-			xb := dkUpload(t, b, x, "x")
+			xb := tUpload(t, b, x, "x")
 			defer b.Release(xb)
-			dkMust(t, d.ps.ZeroGrad())
+			tMust(t, d.ps.ZeroGrad())
 			tm, err := d.TrainBatch(xb, n, 3)
-			dkMust(t, err)
+			tMust(t, err)
 			if tm.FreeBitsActive != c.wantActive {
 				t.Fatalf("free bits active = %v, want %v (terms %+v)", tm.FreeBitsActive, c.wantActive, tm)
 			}
@@ -306,7 +306,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			}
 			vm := G.NewTapeMachine(am.g)
 			defer vm.Close()
-			dkMust(t, vm.RunAll())
+			tMust(t, vm.RunAll())
 
 			val := func(nd *G.Node) float64 { return nd.Value().Data().(float64) }
 			inv := 1 / float64(cfg.M*n)
@@ -323,7 +323,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			var worst float64
 			for i, pn := range am.params {
 				gv, err := pn.Grad()
-				dkMust(t, err)
+				tMust(t, err)
 				auto := gv.Data().([]float64)
 				model := am.grads[i]
 				scale := 0.0

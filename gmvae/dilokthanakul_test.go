@@ -47,44 +47,22 @@ func dkClustered(n, d, k int, seed uint64) ([]float32, []int) {
 	return x, lab
 }
 
-func dkMust(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func dkUpload(t *testing.T, b engine.Backend, v []float32, tag string) *engine.Buf {
-	t.Helper()
-	x, err := b.New(len(v), tag)
-	dkMust(t, err)
-	dkMust(t, b.Upload(x, v))
-	return x
-}
-
-func dkDownload(t *testing.T, b engine.Backend, x *engine.Buf) []float32 {
-	t.Helper()
-	v := make([]float32, x.Len())
-	dkMust(t, b.Download(v, x))
-	return v
-}
-
 // dkRun trains cfg on b for len(batches) steps (batch s has batches[s] rows of x) with
 // Adam and returns the final parameters, every step's Terms and the posteriors and
 // latent means of Infer on the first rows.
 func dkRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
 	t.Helper()
 	m, err := New(b, cfg)
-	dkMust(t, err)
+	tMust(t, err)
 	cfg = m.Config()
-	xb := dkUpload(t, b, x, "x")
+	xb := tUpload(t, b, x, "x")
 	var terms []Terms
 	var warm int64
 	for s, n := range batches {
-		dkMust(t, m.Params().ZeroGrad())
+		tMust(t, m.Params().ZeroGrad())
 		tm, err := m.TrainBatch(xb, n, uint64(s))
-		dkMust(t, err)
-		dkMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+		tMust(t, err)
+		tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
 		terms = append(terms, tm)
 		if gpu, ok := b.(*engine.GPU); ok {
 			st := gpu.Pool().Stats()
@@ -97,20 +75,20 @@ func dkRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []in
 	}
 	n := batches[0]
 	post, err := b.New(n*cfg.K, "post")
-	dkMust(t, err)
+	tMust(t, err)
 	zmean, err := b.New(n*cfg.Dz, "zmean")
-	dkMust(t, err)
+	tMust(t, err)
 	it, err := m.Infer(xb, n, post, zmean, uint64(len(batches)))
-	dkMust(t, err)
+	tMust(t, err)
 	if f := it.Finite(); f != "" {
 		t.Errorf("infer: term %s not finite: %+v", f, it)
 	}
-	ph, zh := dkDownload(t, b, post), dkDownload(t, b, zmean)
-	params := dkDownload(t, b, m.Params().P)
+	ph, zh := tDownload(t, b, post), tDownload(t, b, zmean)
+	params := tDownload(t, b, m.Params().P)
 	for _, buf := range []*engine.Buf{xb, post, zmean} {
-		dkMust(t, b.Release(buf))
+		tMust(t, b.Release(buf))
 	}
-	dkMust(t, m.Release())
+	tMust(t, m.Release())
 	if gpu, ok := b.(*engine.GPU); ok {
 		if err := gpu.Pool().CheckLeaks(); err != nil {
 			t.Error(err)
@@ -162,7 +140,7 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 				}
 			}
 			t.Logf("terms %+v; pool %v", tc[len(tc)-1], gpu.Pool().Stats())
-			dkMust(t, gpu.Close())
+			tMust(t, gpu.Close())
 		})
 	}
 }
@@ -237,28 +215,28 @@ func TestDilokthanakulExtremeInputs(t *testing.T) {
 			}
 			b := engine.NewCPU()
 			m, err := New(b, cfg)
-			dkMust(t, err)
-			xb := dkUpload(t, b, x, "x")
+			tMust(t, err)
+			xb := tUpload(t, b, x, "x")
 			for s := 0; s < 3; s++ {
-				dkMust(t, m.Params().ZeroGrad())
+				tMust(t, m.Params().ZeroGrad())
 				tm, err := m.TrainBatch(xb, n, uint64(s))
-				dkMust(t, err)
+				tMust(t, err)
 				if f := tm.Finite(); f != "" {
 					t.Fatalf("%s %v step %d: %s not finite: %+v", lik, lim, s, f, tm)
 				}
-				for i, g := range dkDownload(t, b, m.Params().G) {
+				for i, g := range tDownload(t, b, m.Params().G) {
 					if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
 						t.Fatalf("%s %v step %d: gradient %d = %g", lik, lim, s, i, g)
 					}
 				}
-				dkMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+				tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
 			}
-			for i, p := range dkDownload(t, b, m.Params().P) {
+			for i, p := range tDownload(t, b, m.Params().P) {
 				if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
 					t.Fatalf("%s %v: parameter %d = %g", lik, lim, i, p)
 				}
 			}
-			dkMust(t, m.Release())
+			tMust(t, m.Release())
 		}
 	}
 }
@@ -289,7 +267,7 @@ func TestDilokthanakulErrors(t *testing.T) {
 	}
 	cfg := dkTiny()
 	m, err := New(b, cfg)
-	dkMust(t, err)
+	tMust(t, err)
 	defer m.Release()
 	x, _ := b.New(cfg.MaxBatch*cfg.D, "x")
 	post, _ := b.New(cfg.MaxBatch*cfg.K, "post")

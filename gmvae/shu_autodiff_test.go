@@ -69,7 +69,7 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
 	get := func(buf *engine.Buf, k int) []float32 {
 		v := make([]float32, k)
-		shuMust(t, b.Download(v, buf.Slice(0, k)))
+		tMust(t, b.Download(v, buf.Slice(0, k)))
 		return v
 	}
 	ag := &shuADGraph{g: G.NewGraph()}
@@ -287,7 +287,7 @@ func TestShuAutodiff(t *testing.T) {
 			const n = 5
 			b := engine.NewCPU()
 			mod, err := New(b, cfg)
-			shuMust(t, err)
+			tMust(t, err)
 			s := mod.(*shu)
 			// Random parameters; the prior's log-variance entry 0 above LvMax.
 			p := make([]float32, s.ps.Len())
@@ -295,24 +295,24 @@ func TestShuAutodiff(t *testing.T) {
 			for i := range p {
 				p[i] *= 0.8
 			}
-			shuMust(t, b.Upload(s.ps.P, p))
+			tMust(t, b.Upload(s.ps.P, p))
 			lv := s.tensor(s.pLv)
 			lvh := make([]float32, lv.P.Len())
-			shuMust(t, b.Download(lvh, lv.P))
+			tMust(t, b.Download(lvh, lv.P))
 			lvh[0] = 3.5
-			shuMust(t, b.Upload(lv.P, lvh))
+			tMust(t, b.Upload(lv.P, lvh))
 			// The encoder's log-variance bias pushes some rows past LvMin.
 			bl := s.qzLv.B()
 			bh := make([]float32, bl.P.Len())
-			shuMust(t, b.Download(bh, bl.P))
+			tMust(t, b.Download(bh, bl.P))
 			bh[1] = -3
-			shuMust(t, b.Upload(bl.P, bh))
+			tMust(t, b.Upload(bl.P, bh))
 
 			x, _ := shuClustered(n, cfg.D, 2, 4)
-			xb := shuUpload(t, b, x, "x")
-			shuMust(t, s.ps.ZeroGrad())
+			xb := tUpload(t, b, x, "x")
+			tMust(t, s.ps.ZeroGrad())
 			tm, err := s.TrainBatch(xb, n, 3)
-			shuMust(t, err)
+			tMust(t, err)
 
 			ag := shuADBuild(t, s, x, n)
 			if _, err := G.Grad(ag.cost, ag.params...); err != nil {
@@ -320,7 +320,7 @@ func TestShuAutodiff(t *testing.T) {
 			}
 			vm := G.NewTapeMachine(ag.g)
 			defer vm.Close()
-			shuMust(t, vm.RunAll())
+			tMust(t, vm.RunAll())
 			cost := ag.cost.Value().Data().(float64)
 			if math.Abs(cost-tm.Loss) > 1e-5*math.Abs(cost) {
 				t.Errorf("loss: model %.9g, gorgonia %.9g", tm.Loss, cost)
@@ -330,7 +330,7 @@ func TestShuAutodiff(t *testing.T) {
 			if gumbel {
 				spre = spre[:n*cfg.Dz]
 			}
-			shuMust(t, b.Download(spre, s.spre.Slice(0, len(spre))))
+			tMust(t, b.Download(spre, s.spre.Slice(0, len(spre))))
 			clamped := 0
 			for _, v := range spre {
 				if v < cfg.LvMin || v > cfg.LvMax {
@@ -340,7 +340,7 @@ func TestShuAutodiff(t *testing.T) {
 			worst := 0.0
 			for i, node := range ag.params {
 				gv, err := node.Grad()
-				shuMust(t, err)
+				tMust(t, err)
 				auto := gv.Data().([]float64)
 				mine := ag.grads[i]
 				if len(auto) != len(mine) {
@@ -365,8 +365,8 @@ func TestShuAutodiff(t *testing.T) {
 			if clamped == 0 {
 				t.Error("no encoder log-variance was clamped: the clamp path is not covered")
 			}
-			shuMust(t, b.Release(xb))
-			shuMust(t, mod.Release())
+			tMust(t, b.Release(xb))
+			tMust(t, mod.Release())
 		})
 	}
 }

@@ -47,37 +47,15 @@ func shuClustered(n, d, k int, seed uint64) ([]float32, []int) {
 	return x, labels
 }
 
-func shuMust(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func shuUpload(t *testing.T, b engine.Backend, v []float32, tag string) *engine.Buf {
-	t.Helper()
-	buf, err := b.New(len(v), tag)
-	shuMust(t, err)
-	shuMust(t, b.Upload(buf, v))
-	return buf
-}
-
-func shuDownload(t *testing.T, b engine.Backend, x *engine.Buf) []float32 {
-	t.Helper()
-	v := make([]float32, x.Len())
-	shuMust(t, b.Download(v, x))
-	return v
-}
-
 // shuRun trains cfg on b with the batches of the given sizes (rows taken in turn
 // from x), one Adam step per batch, then runs Infer on the first rows. It returns the
 // parameters, each step's Terms, and Infer's post and zmean.
 func shuRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
 	t.Helper()
 	m, err := New(b, cfg)
-	shuMust(t, err)
+	tMust(t, err)
 	D := cfg.D
-	xb := shuUpload(t, b, x, "x")
+	xb := tUpload(t, b, x, "x")
 	var terms []Terms
 	var warm int64
 	off := 0
@@ -85,10 +63,10 @@ func shuRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []i
 		if off+n > len(x)/D {
 			off = 0
 		}
-		shuMust(t, m.Params().ZeroGrad())
+		tMust(t, m.Params().ZeroGrad())
 		tm, err := m.TrainBatch(xb.Slice(off*D, n*D), n, uint64(step))
-		shuMust(t, err)
-		shuMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+		tMust(t, err)
+		tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
 		terms = append(terms, tm)
 		off += n
 		if gpu, ok := b.(*engine.GPU); ok {
@@ -102,20 +80,20 @@ func shuRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []i
 	}
 	n := batches[0]
 	post, err := b.New(n*cfg.K, "post")
-	shuMust(t, err)
+	tMust(t, err)
 	zmean, err := b.New(n*cfg.Dz, "zmean")
-	shuMust(t, err)
+	tMust(t, err)
 	it, err := m.Infer(xb.Slice(0, n*D), n, post, zmean, 99)
-	shuMust(t, err)
+	tMust(t, err)
 	terms = append(terms, it)
-	params := shuDownload(t, b, m.Params().P)
-	ph, zh := shuDownload(t, b, post), shuDownload(t, b, zmean)
+	params := tDownload(t, b, m.Params().P)
+	ph, zh := tDownload(t, b, post), tDownload(t, b, zmean)
 	for _, buf := range []*engine.Buf{xb, post, zmean} {
-		shuMust(t, b.Release(buf))
+		tMust(t, b.Release(buf))
 	}
-	shuMust(t, m.Release())
+	tMust(t, m.Release())
 	if gpu, ok := b.(*engine.GPU); ok {
-		shuMust(t, gpu.Pool().CheckLeaks())
+		tMust(t, gpu.Pool().CheckLeaks())
 	}
 	return params, terms, ph, zh
 }
@@ -162,7 +140,7 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 			}
 		}
 		t.Logf("gumbel=%v: losses %.4f .. %.4f; pool %v", gumbel, tc[0].Loss, tc[len(tc)-1].Loss, gpu.Pool().Stats())
-		shuMust(t, gpu.Close())
+		tMust(t, gpu.Close())
 	}
 }
 
@@ -212,38 +190,38 @@ func TestShuTermsConsistent(t *testing.T) {
 		cfg := shuTiny(gumbel)
 		b := engine.NewCPU()
 		m, err := New(b, cfg)
-		shuMust(t, err)
+		tMust(t, err)
 		x, _ := shuClustered(7, cfg.D, 3, 2)
-		xb := shuUpload(t, b, x, "x")
+		xb := tUpload(t, b, x, "x")
 		tr, err := m.TrainBatch(xb, 7, 4)
-		shuMust(t, err)
-		g1 := shuDownload(t, b, m.Params().G)
+		tMust(t, err)
+		g1 := tDownload(t, b, m.Params().G)
 		post, _ := b.New(7*cfg.K, "post")
 		zmean, _ := b.New(7*cfg.Dz, "zmean")
 		ti, err := m.Infer(xb, 7, post, zmean, 4)
-		shuMust(t, err)
+		tMust(t, err)
 		if tr != ti {
 			t.Errorf("gumbel=%v: TrainBatch %+v, Infer %+v", gumbel, tr, ti)
 		}
-		shuSameBits(t, "gradients after Infer", shuDownload(t, b, m.Params().G), g1)
+		shuSameBits(t, "gradients after Infer", tDownload(t, b, m.Params().G), g1)
 		// TrainBatch adds to the gradients: every tensor gets one accumulating
 		// launch per call, so the same batch twice gives exactly twice the gradient.
 		tr2, err := m.TrainBatch(xb, 7, 4)
-		shuMust(t, err)
+		tMust(t, err)
 		if tr2 != tr {
 			t.Errorf("gumbel=%v: the same step twice: %+v, then %+v", gumbel, tr, tr2)
 		}
 		for i := range g1 {
 			g1[i] *= 2
 		}
-		shuSameBits(t, "gradients after two calls", shuDownload(t, b, m.Params().G), g1)
+		shuSameBits(t, "gradients after two calls", tDownload(t, b, m.Params().G), g1)
 		if d := math.Abs(tr.Loss - (tr.Recon + tr.KLz + tr.KLy)); d > 1e-9 || tr.ELBO != -tr.Loss {
 			t.Errorf("gumbel=%v: inconsistent terms %+v", gumbel, tr)
 		}
 		if tr.KLy < -1e-5 || tr.KLy > math.Log(float64(cfg.K))+1e-5 {
 			t.Errorf("gumbel=%v: KLy %g outside [0, log K]", gumbel, tr.KLy)
 		}
-		shuMust(t, m.Release())
+		tMust(t, m.Release())
 	}
 }
 
@@ -261,7 +239,7 @@ func TestShuErrors(t *testing.T) {
 		t.Error("log-variance bound -100: no error")
 	}
 	m, err := New(b, shuTiny(false))
-	shuMust(t, err)
+	tMust(t, err)
 	x, _ := b.New(8*12, "x")
 	if _, err := m.TrainBatch(x, 8, 0); err == nil {
 		t.Error("batch above max_batch: no error")
@@ -269,7 +247,7 @@ func TestShuErrors(t *testing.T) {
 	if _, err := m.TrainBatch(x, 0, 0); err == nil {
 		t.Error("empty batch: no error")
 	}
-	shuMust(t, m.Release())
+	tMust(t, m.Release())
 }
 
 // TestShuInfer: Infer's post is q(y|x), and zmean is the mean of q(z|x, y = argmax q):
@@ -283,19 +261,19 @@ func TestShuInfer(t *testing.T) {
 		cfg := shuTiny(gumbel)
 		b := engine.NewCPU()
 		mod, err := New(b, cfg)
-		shuMust(t, err)
+		tMust(t, err)
 		s := mod.(*shu)
 		x, _ := shuClustered(n, cfg.D, 3, 8)
-		xb := shuUpload(t, b, x, "x")
+		xb := tUpload(t, b, x, "x")
 		post, _ := b.New(n*cfg.K, "post")
 		zmean, _ := b.New(n*cfg.Dz, "zmean")
 		_, err = mod.Infer(xb, n, post, zmean, 1)
-		shuMust(t, err)
-		posts[mode], zmeans[mode] = shuDownload(t, b, post), shuDownload(t, b, zmean)
-		q := shuDownload(t, b, s.q)[:n*cfg.K]
+		tMust(t, err)
+		posts[mode], zmeans[mode] = tDownload(t, b, post), tDownload(t, b, zmean)
+		q := tDownload(t, b, s.q)[:n*cfg.K]
 		shuSameBits(t, "post vs q", posts[mode], q)
 		if !gumbel {
-			m := shuDownload(t, b, s.m)
+			m := tDownload(t, b, s.m)
 			K, Dz := cfg.K, cfg.Dz
 			for i := 0; i < n; i++ {
 				best := 0
@@ -308,7 +286,7 @@ func TestShuInfer(t *testing.T) {
 				shuSameBits(t, fmt.Sprintf("zmean row %d (cluster %d)", i, best), zmeans[mode][i*Dz:(i+1)*Dz], row)
 			}
 		}
-		shuMust(t, mod.Release())
+		tMust(t, mod.Release())
 	}
 	shuSameBits(t, "post exact vs gumbel", posts[0], posts[1])
 	shuSameBits(t, "zmean exact vs gumbel", zmeans[0], zmeans[1])
@@ -340,32 +318,32 @@ func TestShuExtremeInputs(t *testing.T) {
 					}
 					b := engine.NewCPU()
 					m, err := New(b, cfg)
-					shuMust(t, err)
-					xb := shuUpload(t, b, x, "x")
+					tMust(t, err)
+					xb := tUpload(t, b, x, "x")
 					what := fmt.Sprintf("%s gumbel=%v lv %v K=%d", lik, gumbel, lim, K)
 					for step := 0; step < 3; step++ {
-						shuMust(t, m.Params().ZeroGrad())
+						tMust(t, m.Params().ZeroGrad())
 						tm, err := m.TrainBatch(xb, n, uint64(step))
-						shuMust(t, err)
+						tMust(t, err)
 						if f := tm.Finite(); f != "" {
 							t.Fatalf("%s step %d: %s not finite: %+v", what, step, f, tm)
 						}
 						if K == 1 && tm.KLy != 0 {
 							t.Fatalf("%s: KLy = %g with one cluster", what, tm.KLy)
 						}
-						for i, g := range shuDownload(t, b, m.Params().G) {
+						for i, g := range tDownload(t, b, m.Params().G) {
 							if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
 								t.Fatalf("%s step %d: gradient %d = %g", what, step, i, g)
 							}
 						}
-						shuMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+						tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
 					}
-					for i, p := range shuDownload(t, b, m.Params().P) {
+					for i, p := range tDownload(t, b, m.Params().P) {
 						if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
 							t.Fatalf("%s: parameter %d = %g", what, i, p)
 						}
 					}
-					shuMust(t, m.Release())
+					tMust(t, m.Release())
 				}
 			}
 		}
