@@ -31,26 +31,6 @@ import (
 	"gorgonia.org/tensor"
 )
 
-func adMust(n *G.Node, err error) *G.Node {
-	if err != nil {
-		panic(err)
-	}
-	return n
-}
-
-func ad64(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
-// adTensor makes a constant (rows, cols) tensor.
-func adTensor(v []float64, rows, cols int) *G.Node {
-	return G.NewConstant(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(append([]float64(nil), v...))))
-}
-
 func adScalar(v float64) *G.Node { return G.NewConstant(v) }
 
 // adModel is the float64 graph of the loss with its parameter nodes.

@@ -31,26 +31,6 @@ import (
 	"gorgonia.org/tensor"
 )
 
-func shuADMust(n *G.Node, err error) *G.Node {
-	if err != nil {
-		panic(err)
-	}
-	return n
-}
-
-func shuAD64(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
-// shuADConst makes a constant (rows, cols) tensor.
-func shuADConst(v []float64, rows, cols int) *G.Node {
-	return G.NewConstant(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(append([]float64(nil), v...))))
-}
-
 // shuADGraph is the float64 graph of model B's loss with its parameter nodes.
 type shuADGraph struct {
 	g      *G.ExprGraph
@@ -80,7 +60,7 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 		if vec {
 			rows = 1
 		}
-		v := shuAD64(get(tn.P, rows*cols))
+		v := ad64(get(tn.P, rows*cols))
 		if vec {
 			node = G.NewVector(g, tensor.Float64, G.WithShape(cols), G.WithName(tn.Name),
 				G.WithValue(tensor.New(tensor.WithShape(cols), tensor.WithBacking(v))))
@@ -100,9 +80,9 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 	}
 	apply := func(l *nn.Linear, in *G.Node) *G.Node {
 		p := lins[l]
-		out := shuADMust(G.BroadcastAdd(shuADMust(G.Mul(in, p.w)), p.b, nil, []byte{0}))
+		out := adMust(G.BroadcastAdd(adMust(G.Mul(in, p.w)), p.b, nil, []byte{0}))
 		if l.Act == shuActivation {
-			out = shuADMust(G.Rectify(out))
+			out = adMust(G.Rectify(out))
 		}
 		return out
 	}
@@ -146,7 +126,7 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 				mask[i] = 1
 			}
 		}
-		return shuADMust(G.Add(shuADMust(G.HadamardProd(raw, shuADConst(mask, rows, cols))), shuADConst(fill, rows, cols)))
+		return adMust(G.Add(adMust(G.HadamardProd(raw, adTensor(mask, rows, cols))), adTensor(fill, rows, cols)))
 	}
 	onesKK := make([]float64, K*K)
 	for i := range onesKK {
@@ -164,44 +144,44 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 				cm[i*K+k] = mx
 			}
 		}
-		sh := shuADMust(G.Sub(a, shuADConst(cm, n, K)))
-		sums := shuADMust(G.Mul(shuADMust(G.Exp(sh)), shuADConst(onesKK, K, K)))
-		return shuADMust(G.Sub(sh, shuADMust(G.Log(sums))))
+		sh := adMust(G.Sub(a, adTensor(cm, n, K)))
+		sums := adMust(G.Mul(adMust(G.Exp(sh)), adTensor(onesKK, K, K)))
+		return adMust(G.Sub(sh, adMust(G.Log(sums))))
 	}
 	half, log2pi := G.NewConstant(0.5), G.NewConstant(math.Log(2*math.Pi))
 	// gaussLL returns the rows' log N(z; mean, lv) (n), all (n, Dz) or (n, D).
 	gaussLL := func(z, mean, lv *G.Node) *G.Node {
-		d := shuADMust(G.Sub(z, mean))
-		q := shuADMust(G.HadamardProd(shuADMust(G.Square(d)), shuADMust(G.Exp(shuADMust(G.Neg(lv))))))
-		term := shuADMust(G.Add(shuADMust(G.Add(lv, log2pi)), q))
-		return shuADMust(G.Neg(shuADMust(G.Mul(shuADMust(G.Sum(term, 1)), half))))
+		d := adMust(G.Sub(z, mean))
+		q := adMust(G.HadamardProd(adMust(G.Square(d)), adMust(G.Exp(adMust(G.Neg(lv))))))
+		term := adMust(G.Add(adMust(G.Add(lv, log2pi)), q))
+		return adMust(G.Neg(adMust(G.Mul(adMust(G.Sum(term, 1)), half))))
 	}
-	xc := shuADConst(shuAD64(x[:n*D]), n, D)
+	xc := adTensor(ad64(x[:n*D]), n, D)
 	// bernLL returns the rows' log p(x|logits) (n).
 	bernLL := func(l *G.Node) *G.Node {
-		sp := shuADMust(G.Log1p(shuADMust(G.Exp(l))))
-		return shuADMust(G.Sum(shuADMust(G.Sub(shuADMust(G.HadamardProd(xc, l)), sp)), 1))
+		sp := adMust(G.Log1p(adMust(G.Exp(l))))
+		return adMust(G.Sum(adMust(G.Sub(adMust(G.HadamardProd(xc, l)), sp)), 1))
 	}
 	lvc := clamp(lvRaw, get(s.tensor(s.pLv).P, K*Dz), K, Dz)
 
 	logits := mlp(s.qy, xc)
 	logq := logSoftmax(logits, get(s.qyB.Output(), n*K))
-	q := shuADMust(G.Exp(logq))
-	negEnt := shuADMust(G.Sum(shuADMust(G.Sum(shuADMust(G.HadamardProd(q, logq)), 1))))
+	q := adMust(G.Exp(logq))
+	negEnt := adMust(G.Sum(adMust(G.Sum(adMust(G.HadamardProd(q, logq)), 1))))
 	logK := G.NewConstant(math.Log(float64(K)))
 
 	// zBranch runs the z-encoder above the first layer's pre-activation pre, the
 	// sample with eps (rows off.. of the model's buffers), the decoder and returns
 	// the rows' -log p(x|z) + log q(z|x,y) and z.
 	zBranch := func(pre *G.Node, off int) (*G.Node, *G.Node) {
-		h := shuADMust(G.Rectify(pre))
+		h := adMust(G.Rectify(pre))
 		if s.qzUp != nil {
 			h = mlp(s.qzUp, h)
 		}
 		m := apply(s.qzM, h)
 		sv := clamp(apply(s.qzLv, h), get(s.spre.Slice(off*Dz, n*Dz), n*Dz), n, Dz)
-		eps := shuADConst(shuAD64(get(s.eps.Slice(off*Dz, n*Dz), n*Dz)), n, Dz)
-		z := shuADMust(G.Add(m, shuADMust(G.HadamardProd(shuADMust(G.Exp(shuADMust(G.Mul(sv, half)))), eps))))
+		eps := adTensor(ad64(get(s.eps.Slice(off*Dz, n*Dz), n*Dz)), n, Dz)
+		z := adMust(G.Add(m, adMust(G.HadamardProd(adMust(G.Exp(adMust(G.Mul(sv, half)))), eps))))
 		hd := mlp(s.px, z)
 		lx := apply(s.pxOut, hd)
 		var llx *G.Node
@@ -211,26 +191,26 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 		} else {
 			llx = bernLL(lx)
 		}
-		row := shuADMust(G.Add(shuADMust(G.Neg(llx)), gaussLL(z, m, sv)))
+		row := adMust(G.Add(adMust(G.Neg(llx)), gaussLL(z, m, sv)))
 		return row, z
 	}
-	px := shuADMust(G.Mul(xc, wx)) // (n, H0)
+	px := adMust(G.Mul(xc, wx)) // (n, H0)
 	var total *G.Node
 	if c.Gumbel {
 		// y = softmax((logits + g) * (1/tau)).
-		gn := shuADConst(shuAD64(get(s.gn, n*K)), n, K)
+		gn := adTensor(ad64(get(s.gn, n*K)), n, K)
 		inv := G.NewConstant(float64(1 / c.Tau))
-		u := shuADMust(G.Mul(shuADMust(G.Add(logits, gn)), inv))
-		y := shuADMust(G.Exp(logSoftmax(u, get(s.u, n*K))))
-		pre := shuADMust(G.Add(px, shuADMust(G.Mul(y, wy))))
+		u := adMust(G.Mul(adMust(G.Add(logits, gn)), inv))
+		y := adMust(G.Exp(logSoftmax(u, get(s.u, n*K))))
+		pre := adMust(G.Add(px, adMust(G.Mul(y, wy))))
 		row, z := zBranch(pre, 0)
-		row = shuADMust(G.Sub(row, gaussLL(z, shuADMust(G.Mul(y, mu)), shuADMust(G.Mul(y, lvc)))))
-		total = shuADMust(G.Add(shuADMust(G.Sum(row)), negEnt))
+		row = adMust(G.Sub(row, gaussLL(z, adMust(G.Mul(y, mu)), adMust(G.Mul(y, lvc)))))
+		total = adMust(G.Add(adMust(G.Sum(row)), negEnt))
 	} else {
 		total = negEnt
 		for k := 0; k < K; k++ {
-			wyk := shuADMust(G.Slice(wy, G.S(k)))
-			pre := shuADMust(G.BroadcastAdd(px, wyk, nil, []byte{0}))
+			wyk := adMust(G.Slice(wy, G.S(k)))
+			pre := adMust(G.BroadcastAdd(px, wyk, nil, []byte{0}))
 			row, z := zBranch(pre, k*n)
 			// log p(z|y=k): mu_k, lv_k broadcast over the rows (a ones (n, K)
 			// one-hot column product: E_k (n, K)·MU).
@@ -238,17 +218,17 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 			for i := 0; i < n; i++ {
 				ek[i*K+k] = 1
 			}
-			Ek := shuADConst(ek, n, K)
-			row = shuADMust(G.Sub(row, gaussLL(z, shuADMust(G.Mul(Ek, mu)), shuADMust(G.Mul(Ek, lvc)))))
-			row = shuADMust(G.Add(row, logK))
-			qk := shuADMust(G.Slice(q, nil, G.S(k)))
-			total = shuADMust(G.Add(total, shuADMust(G.Sum(shuADMust(G.HadamardProd(qk, row))))))
+			Ek := adTensor(ek, n, K)
+			row = adMust(G.Sub(row, gaussLL(z, adMust(G.Mul(Ek, mu)), adMust(G.Mul(Ek, lvc)))))
+			row = adMust(G.Add(row, logK))
+			qk := adMust(G.Slice(q, nil, G.S(k)))
+			total = adMust(G.Add(total, adMust(G.Sum(adMust(G.HadamardProd(qk, row))))))
 		}
 	}
 	if c.Gumbel {
-		total = shuADMust(G.Add(total, G.NewConstant(float64(n)*math.Log(float64(K)))))
+		total = adMust(G.Add(total, G.NewConstant(float64(n)*math.Log(float64(K)))))
 	}
-	ag.cost = shuADMust(G.Mul(total, G.NewConstant(1/float64(n))))
+	ag.cost = adMust(G.Mul(total, G.NewConstant(1/float64(n))))
 	return ag
 }
 
