@@ -21,6 +21,16 @@ package gmvae
 //
 // Random streams: eps of z for sample m is the stream cpu.StreamID(step, streamZ+2m),
 // eps of w the stream cpu.StreamID(step, streamZ+2m+1), seed cfg.Seed.
+// Generation (SampleCluster(k, n, z, seed)), keyed by the caller's seed: w ~ N(0, I) is
+// the stream cpu.StreamID(k, streamGenW), the eps of z ~ p(z|w, y=k) the stream
+// cpu.StreamID(k, streamGenZ). Both tensor ids lie above every id of a training step
+// (streamZ+2m+1 < streamGenW: newDilokthanakul refuses larger M), so no seed makes a
+// generated draw repeat a training draw.
+//
+// SampleCluster runs the prior network on the n draws of w (the buffers of the M*n
+// sample rows), copies block k of each row of mu and lv (n, K*Dz) into (n, Dz) (one
+// exact copy, a scale by 1, per row) and draws z by reparam. Decode runs the decoder
+// trunk and head over n rows, then sigmoid (Bernoulli) in place; Gaussian: the mean head.
 //
 // The mixing weights: p(y) = Cat(1/K), so log pi_k = -log K for every k. In
 // p(y=k|z,w) = softmax_k(log pi_k + log N(z; mu_k, lv_k)) a weight that is the same for
@@ -74,6 +84,13 @@ const encActivation = fmath.ActRelu
 // trainer may use for its own draws (e.g. binarisation).
 const streamZ = 0x100
 
+// streamGenW and streamGenZ are the random tensor ids of SampleCluster's draws of w
+// and of z (see the file comment).
+const (
+	streamGenW = 0x5A3E_0000
+	streamGenZ = 0x5A3E_0001
+)
+
 // dilokthanakul is model A on one backend.
 type dilokthanakul struct {
 	b   engine.Backend
@@ -109,6 +126,9 @@ type dilokthanakul struct {
 	scalars *engine.Buf
 	sc      [4]*engine.Buf
 	host    [4]float32
+	// SampleCluster's mean and log-variance of cluster k (MaxBatch, Dz); nil until its
+	// first call.
+	genMu, genLv *engine.Buf
 }
 
 // newDilokthanakul builds model A for cfg (defaults filled in and validated by New).
@@ -119,7 +139,7 @@ func newDilokthanakul(b engine.Backend, cfg Config) (Model, error) {
 	if cfg.Likelihood != Bernoulli && cfg.Likelihood != Gaussian {
 		return nil, fmt.Errorf("gmvae: likelihood %q, want bernoulli or gaussian", cfg.Likelihood)
 	}
-	if uint64(cfg.M) > (1<<32-streamZ)/2 {
+	if uint64(cfg.M) > (streamGenW-streamZ)/2 {
 		return nil, fmt.Errorf("gmvae: m = %d Monte Carlo samples is too many", cfg.M)
 	}
 	if !(cfg.LvMin > -80 && cfg.LvMax < 80) {
@@ -483,4 +503,54 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, ste
 		(*engine.Buf)(nil), post)
 	l.run("ew_scale", n*c.Dz, d.mz, zmean, n*c.Dz, float32(1))
 	return t, l.err
+}
+
+// Decode implements Model: the decoder on z (n, Dz), sigmoid of the logits (Bernoulli)
+// or the mean head (Gaussian) into xmean (n, D).
+func (d *dilokthanakul) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
+	c := d.cfg
+	if err := checkDecode("dilokthanakul", c, z, n, xmean); err != nil {
+		return err
+	}
+	l := &launcher{b: d.b, model: "dilokthanakul"}
+	l.do(d.decTrunk.Forward(d.b, z, n, d.dec))
+	l.do(d.decOut.Forward(d.b, d.dec.Output(), xmean, n, nn.Scratch{}))
+	if c.Likelihood == Bernoulli {
+		l.run("act_fwd", n*c.D, xmean, xmean, n*c.D, fmath.ActSigmoid)
+	}
+	return l.err
+}
+
+// SampleCluster implements Model: w (n, Dw) ~ N(0, I), (mu_k, lv_k) = the prior
+// network's block k on w, z (n, Dz) = mu_k + exp(lv_k/2) eps (see the file comment for
+// the streams).
+func (d *dilokthanakul) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
+	c := d.cfg
+	if err := checkSample("dilokthanakul", c, k, n, z); err != nil {
+		return err
+	}
+	K, Dz, Dw := c.K, c.Dz, c.Dw
+	if d.genMu == nil {
+		mu, err := d.b.New(c.MaxBatch*Dz, "dilokthanakul sample mu")
+		if err != nil {
+			return err
+		}
+		d.all = append(d.all, mu)
+		lv, err := d.b.New(c.MaxBatch*Dz, "dilokthanakul sample lv")
+		if err != nil {
+			return err
+		}
+		d.all = append(d.all, lv)
+		d.genMu, d.genLv = mu, lv
+	}
+	l := &launcher{b: d.b, model: "dilokthanakul"}
+	l.run("rand_normal", (n*Dw+3)/4, d.w, n*Dw, seed, cpu.StreamID(uint64(k), streamGenW))
+	d.prior(l, d.w, n)
+	for i := 0; i < n; i++ {
+		o := (i*K + k) * Dz
+		l.run("ew_scale", Dz, d.mu.Slice(o, Dz), d.genMu.Slice(i*Dz, Dz), Dz, float32(1))
+		l.run("ew_scale", Dz, d.lv.Slice(o, Dz), d.genLv.Slice(i*Dz, Dz), Dz, float32(1))
+	}
+	l.run("reparam", (n*Dz+3)/4, d.genMu, d.genLv, d.epsZ, z, n*Dz, seed, cpu.StreamID(uint64(k), streamGenZ))
+	return l.err
 }

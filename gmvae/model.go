@@ -86,6 +86,21 @@ type Model interface {
 	// returns the batch's loss terms estimated with the samples of step (as in
 	// training, so held-out ELBOs are comparable with training ones).
 	Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error)
+	// Decode computes the mean of p(x|z) for the n latent rows z (n, Dz) into xmean
+	// (n, D): the sigmoid of the decoder's logits (Bernoulli) or its mean head
+	// (Gaussian). n is 1..MaxBatch. It changes no gradient and overwrites the model's
+	// scratch buffers (call it between steps, not inside one). A reconstruction is
+	// Infer's zmean followed by Decode.
+	Decode(z *engine.Buf, n int, xmean *engine.Buf) error
+	// SampleCluster writes into z (n, Dz) n draws of z from the generative model given
+	// cluster k (0 <= k < K, 1 <= n <= MaxBatch): model A draws w ~ N(0, I) and then
+	// z ~ p(z|w, y=k); model B draws z ~ p(z|y=k) = N(MU_k, exp(clamped LV_k)). The
+	// draws come from Philox keyed by seed on streams of their own (never a training
+	// step's, whatever the seed; see each model's file comment), so the same (seed, k)
+	// gives the same bits on every backend, and the n rows are the first n of the
+	// MaxBatch rows (seed, k) would give. Like Decode it changes no gradient and
+	// overwrites scratch buffers.
+	SampleCluster(k, n int, z *engine.Buf, seed uint64) error
 	// Release gives every buffer back to the backend.
 	Release() error
 }
@@ -184,4 +199,39 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkDecode validates the arguments of Model.Decode.
+func checkDecode(model string, c Config, z *engine.Buf, n int, xmean *engine.Buf) error {
+	if n < 1 || n > c.MaxBatch {
+		return fmt.Errorf("gmvae: %s decode: %d rows, want 1..%d (max_batch)", model, n, c.MaxBatch)
+	}
+	if z == nil || z.Len() < n*c.Dz {
+		return fmt.Errorf("gmvae: %s decode: %d rows of z need %d values (n*Dz), z has %d", model, n, n*c.Dz, bufLen(z))
+	}
+	if xmean == nil || xmean.Len() < n*c.D {
+		return fmt.Errorf("gmvae: %s decode: %d rows of x need %d values (n*D), xmean has %d", model, n, n*c.D, bufLen(xmean))
+	}
+	return nil
+}
+
+// checkSample validates the arguments of Model.SampleCluster.
+func checkSample(model string, c Config, k, n int, z *engine.Buf) error {
+	if k < 0 || k >= c.K {
+		return fmt.Errorf("gmvae: %s sample: cluster %d, want 0..%d (k = %d)", model, k, c.K-1, c.K)
+	}
+	if n < 1 || n > c.MaxBatch {
+		return fmt.Errorf("gmvae: %s sample: %d draws, want 1..%d (max_batch)", model, n, c.MaxBatch)
+	}
+	if z == nil || z.Len() < n*c.Dz {
+		return fmt.Errorf("gmvae: %s sample: %d draws need %d values (n*Dz), z has %d", model, n, n*c.Dz, bufLen(z))
+	}
+	return nil
+}
+
+func bufLen(b *engine.Buf) int {
+	if b == nil {
+		return 0
+	}
+	return b.Len()
 }

@@ -72,6 +72,16 @@ package gmvae
 // cpu.StreamID(step, streamShu+k) (row i's noise does not depend on n); Gumbel mode,
 // the Gumbel noise is cpu.StreamID(step, streamShu) and eps cpu.StreamID(step,
 // streamShu+1). Ids start at 0x100, clear of the small ids a trainer may use.
+//
+// Generation (SampleCluster(k, n, z, seed)): z = MU_k + exp(clamp(LV_k)/2) eps, the
+// reparameterisation sample of p(z|y=k), with eps the stream cpu.StreamID(k,
+// streamShuGen) keyed by the caller's seed. The tensor id streamShuGen lies above every
+// id of a training step (streamShu+k < streamShuGen: newShu refuses larger K), so no
+// seed makes a generated draw repeat a training draw. MU_k and clamp(LV_k) are
+// broadcast to the n rows by a GEMM with a column of ones (1*v + 0: exact).
+//
+// Decode: the decoder trunk and head over n rows (the exact mode's buffers hold K*n),
+// then sigmoid (Bernoulli) in place; Gaussian: the mean head.
 
 import (
 	"fmt"
@@ -85,6 +95,9 @@ import (
 
 // streamShu is the first random tensor id of model B's steps (see the file comment).
 const streamShu = 0x100
+
+// streamShuGen is the random tensor id of SampleCluster's noise (see the file comment).
+const streamShuGen = 0x5A3E_0000
 
 // shuActivation is the activation of every hidden layer (Rui Shu's networks: relu).
 const shuActivation = fmath.ActRelu
@@ -130,6 +143,7 @@ type shu struct {
 	ohT                             *engine.Buf // exact Infer: one-hot argmax transposed (K, MaxBatch)
 	gn, u, y, du, dy                *engine.Buf // Gumbel: noise, scaled logits, soft y, gradients (MaxBatch, K)
 	scal                            *engine.Buf // (3) batch sums brought back
+	ones                            *engine.Buf // (MaxBatch) ones, SampleCluster's broadcast; nil until its first call
 
 	constN        int       // batch size E is laid out for (0: none yet)
 	hostE         []float32 // staging for E
@@ -149,7 +163,7 @@ func newShu(b engine.Backend, cfg Config) (Model, error) {
 	if !(cfg.LvMin > -80 && cfg.LvMax < 80) {
 		return nil, fmt.Errorf("gmvae: log-variance bounds [%g, %g] must lie inside (-80, 80) (exp of them must stay finite)", cfg.LvMin, cfg.LvMax)
 	}
-	if uint64(cfg.K) > 1<<32-streamShu {
+	if uint64(cfg.K) > streamShuGen-streamShu {
 		return nil, fmt.Errorf("gmvae: k = %d clusters is too many", cfg.K)
 	}
 	D, K, Dz, H := cfg.D, cfg.K, cfg.Dz, cfg.Hidden
@@ -610,4 +624,50 @@ func (s *shu) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) 
 		l.run("ew_add", n*Dz, zmean, s.dz, zmean, n*Dz)
 	}
 	return t, l.err
+}
+
+// Decode implements Model: the decoder on z (n, Dz), sigmoid of the logits (Bernoulli)
+// or the mean head (Gaussian) into xmean (n, D).
+func (s *shu) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
+	c := s.cfg
+	if err := checkDecode("shu", c, z, n, xmean); err != nil {
+		return err
+	}
+	l := &launcher{b: s.b, model: "shu"}
+	l.do(s.px.Forward(s.b, z, n, s.pxB))
+	l.do(s.pxOut.Forward(s.b, s.pxB.Output(), xmean, n, nn.Scratch{}))
+	if c.Likelihood == Bernoulli {
+		l.run("act_fwd", n*c.D, xmean, xmean, n*c.D, fmath.ActSigmoid)
+	}
+	return l.err
+}
+
+// SampleCluster implements Model: z (n, Dz) = MU_k + exp(clamp(LV_k)/2) eps, eps the
+// normals of (seed, cpu.StreamID(k, streamShuGen)).
+func (s *shu) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
+	c := s.cfg
+	if err := checkSample("shu", c, k, n, z); err != nil {
+		return err
+	}
+	Dz := c.Dz
+	if s.ones == nil {
+		ones, err := s.b.New(c.MaxBatch, "shu sample ones")
+		if err != nil {
+			return err
+		}
+		s.all = append(s.all, ones)
+		if err := nn.Fill(s.b, ones, 1); err != nil {
+			return err
+		}
+		s.ones = ones
+	}
+	mu, lv := s.tensor(s.pMu), s.tensor(s.pLv)
+	l := &launcher{b: s.b, model: "shu"}
+	// The training buffers mub, lvb, eps (rows >= MaxBatch) and lvc (K, Dz) are free
+	// between steps.
+	l.run("clamp", Dz, lv.P.Slice(k*Dz, Dz), s.lvc.Slice(k*Dz, Dz), Dz, c.LvMin, c.LvMax)
+	l.run("gemm_nn", nn.GemmWork(n, Dz), s.ones, mu.P.Slice(k*Dz, Dz), nil, s.mub, n, Dz, 1, fmath.ActNone, 0)
+	l.run("gemm_nn", nn.GemmWork(n, Dz), s.ones, s.lvc.Slice(k*Dz, Dz), nil, s.lvb, n, Dz, 1, fmath.ActNone, 0)
+	l.run("reparam", (n*Dz+3)/4, s.mub, s.lvb, s.eps, z, n*Dz, seed, cpu.StreamID(uint64(k), streamShuGen))
+	return l.err
 }

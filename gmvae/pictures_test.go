@@ -1,0 +1,457 @@
+package gmvae
+
+import (
+	"errors"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/gmvae/report"
+)
+
+// genCase is a small model of either kind for the Decode and SampleCluster tests.
+type genCase struct {
+	name string
+	cfg  Config
+}
+
+func genCases(maxBatch int) []genCase {
+	base := func(model string, lik Likelihood, gumbel bool) Config {
+		return Config{Model: model, D: 12, K: 3, Dz: 4, Dw: 3, Hidden: []int{8}, MaxBatch: maxBatch, Seed: 7,
+			Likelihood: lik, Gumbel: gumbel}.Defaults()
+	}
+	deep := base("shu", Bernoulli, false)
+	deep.Hidden = []int{8, 6}
+	return []genCase{
+		{"dilokthanakul bernoulli", base("dilokthanakul", Bernoulli, false)},
+		{"dilokthanakul gaussian", base("dilokthanakul", Gaussian, false)},
+		{"shu bernoulli", base("shu", Bernoulli, false)},
+		{"shu gaussian", base("shu", Gaussian, false)},
+		{"shu gumbel", base("shu", Bernoulli, true)},
+		{"shu two hidden layers", deep},
+	}
+}
+
+// genModel builds cfg on b with every parameter replaced by normals of scale 0.5 (the
+// same on every backend), so that biases and prior log-variances are not zero.
+func genModel(t *testing.T, b engine.Backend, cfg Config) Model {
+	t.Helper()
+	m, err := New(b, cfg)
+	tMust(t, err)
+	t.Cleanup(func() { m.Release() })
+	p := make([]float32, m.Params().P.Len())
+	cpu.RandNormal(p, len(p), 99, 1)
+	for i := range p {
+		p[i] *= 0.5
+	}
+	tMust(t, b.Upload(m.Params().P, p))
+	return m
+}
+
+// genRun runs Decode on fixed latent rows (n = MaxBatch and n = 2) and SampleCluster
+// for every cluster (n = MaxBatch and n = 2), returning every output in turn.
+func genRun(t *testing.T, b engine.Backend, cfg Config) [][]float32 {
+	t.Helper()
+	m := genModel(t, b, cfg)
+	N := cfg.MaxBatch
+	zh := make([]float32, N*cfg.Dz)
+	cpu.RandNormal(zh, len(zh), 5, 2)
+	z := tUpload(t, b, zh, "z")
+	xm, err := b.New(N*cfg.D, "xmean")
+	tMust(t, err)
+	var out [][]float32
+	for _, n := range []int{N, 2} {
+		tMust(t, m.Decode(z, n, xm))
+		out = append(out, tDownload(t, b, xm.Slice(0, n*cfg.D)))
+	}
+	for k := range cfg.K {
+		for _, n := range []int{N, 2} {
+			tMust(t, m.SampleCluster(k, n, z, 1234))
+			out = append(out, tDownload(t, b, z.Slice(0, n*cfg.Dz)))
+		}
+	}
+	tMust(t, b.Release(z))
+	tMust(t, b.Release(xm))
+	return out
+}
+
+// TestDecodeSampleBitsCPUEmu: Decode and SampleCluster give the same bits on the CPU
+// backend and on the GPU backend over the PTX emulator; n draws are the first n rows
+// of MaxBatch draws; the draws differ between clusters.
+func TestDecodeSampleBitsCPUEmu(t *testing.T) {
+	for _, tc := range genCases(5) {
+		t.Run(tc.name, func(t *testing.T) {
+			c := genRun(t, engine.NewCPU(), tc.cfg)
+			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
+			defer gpu.Close()
+			g := genRun(t, gpu, tc.cfg)
+			for i := range c {
+				if len(c[i]) != len(g[i]) {
+					t.Fatalf("output %d: %d values on cpu, %d on emu", i, len(c[i]), len(g[i]))
+				}
+				for j := range c[i] {
+					if math.Float32bits(c[i][j]) != math.Float32bits(g[i][j]) {
+						t.Fatalf("output %d element %d: cpu %v (%08x), emu %v (%08x)", i, j,
+							c[i][j], math.Float32bits(c[i][j]), g[i][j], math.Float32bits(g[i][j]))
+					}
+				}
+			}
+			for i := 0; i < len(c); i += 2 {
+				for j, v := range c[i+1] {
+					if math.Float32bits(v) != math.Float32bits(c[i][j]) {
+						t.Fatalf("output %d: n=2 element %d %v is not the n=MaxBatch one %v", i, j, v, c[i][j])
+					}
+				}
+			}
+			K := tc.cfg.K
+			for k := 1; k < K; k++ {
+				if same(c[2+2*k], c[2]) {
+					t.Errorf("cluster %d draws the bits of cluster 0", k)
+				}
+			}
+			for _, o := range c {
+				for j, v := range o {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("non-finite value %v at %d", v, j)
+					}
+				}
+			}
+		})
+	}
+}
+
+func same(a, b []float32) bool {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDecodeReference: Decode against a float64 forward pass of the decoder computed
+// from the downloaded parameters: sigmoid(decoder(z)) (Bernoulli), the mean head
+// (Gaussian).
+func TestDecodeReference(t *testing.T) {
+	for _, tc := range genCases(6) {
+		t.Run(tc.name, func(t *testing.T) {
+			b := engine.NewCPU()
+			cfg := tc.cfg
+			m := genModel(t, b, cfg)
+			var layers []*nn.Linear
+			switch mm := m.(type) {
+			case *shu:
+				layers = append(append(layers, mm.px.Layers...), mm.pxOut)
+			case *dilokthanakul:
+				layers = append(append(layers, mm.decTrunk.Layers...), mm.decOut)
+			}
+			n := cfg.MaxBatch
+			zh := make([]float32, n*cfg.Dz)
+			cpu.RandNormal(zh, len(zh), 3, 4)
+			for i := range zh {
+				zh[i] *= 2
+			}
+			z := tUpload(t, b, zh, "z")
+			xm, err := b.New(n*cfg.D, "xmean")
+			tMust(t, err)
+			tMust(t, m.Decode(z, n, xm))
+			got := tDownload(t, b, xm)
+
+			h := make([]float64, len(zh))
+			for i, v := range zh {
+				h[i] = float64(v)
+			}
+			for li, l := range layers {
+				W, bias := tDownload(t, b, l.W().P), tDownload(t, b, l.B().P)
+				next := make([]float64, n*l.Out)
+				for i := range n {
+					for o := range l.Out {
+						s := float64(bias[o])
+						for j := range l.In {
+							s += h[i*l.In+j] * float64(W[j*l.Out+o])
+						}
+						if li < len(layers)-1 && s < 0 { // relu trunk, linear head
+							s = 0
+						}
+						next[i*l.Out+o] = s
+					}
+				}
+				h = next
+			}
+			worst := 0.0
+			for i, v := range h {
+				want := v
+				if cfg.Likelihood == Bernoulli {
+					want = 1 / (1 + math.Exp(-v))
+				}
+				e := math.Abs(float64(got[i])-want) / (1e-3 + math.Abs(want))
+				worst = max(worst, e)
+				// float32 sums of at most 8 terms of size ~1, and a sigmoid within 1.5 ulp.
+				if e > 2e-5 {
+					t.Fatalf("element %d: got %v, float64 reference %v (relative error %.3g)", i, got[i], want, e)
+				}
+			}
+			t.Logf("largest relative error %.3g over %d values", worst, len(h))
+		})
+	}
+}
+
+// setPrior makes cluster k's generative distribution of z N(mu[k], exp(clamp(lv[k])))
+// for every w: model B's MU and LV; model A's prior network with zero weights (so
+// mu_k(w) and lv_k(w) are the heads' biases).
+func setPrior(t *testing.T, b engine.Backend, m Model, mu, lv []float32) {
+	t.Helper()
+	zero := func(x *engine.Buf) { tMust(t, nn.Fill(b, x, 0)) }
+	switch mm := m.(type) {
+	case *shu:
+		tMust(t, b.Upload(mm.tensor(mm.pMu).P, mu))
+		tMust(t, b.Upload(mm.tensor(mm.pLv).P, lv))
+	case *dilokthanakul:
+		zero(mm.priorH.W().P)
+		zero(mm.priorMu.W().P)
+		zero(mm.priorLv.W().P)
+		tMust(t, b.Upload(mm.priorMu.B().P, mu))
+		tMust(t, b.Upload(mm.priorLv.B().P, lv))
+	}
+}
+
+// TestSampleClusterMoments: over 20000 draws per cluster the sample mean and variance
+// of every coordinate of z match the cluster's N(mu_k, exp(clamp(lv_k))). With N draws
+// the sample mean's error is sigma/sqrt(N) and the sample variance's relative error
+// sqrt(2/(N-1)) (one standard deviation); the test allows 5 of them (a chance below
+// 1e-6 per check for independent normals; the draws are fixed, so the test is
+// deterministic).
+func TestSampleClusterMoments(t *testing.T) {
+	const per, seeds = 200, 100
+	for _, model := range []string{"shu", "dilokthanakul"} {
+		t.Run(model, func(t *testing.T) {
+			b := engine.NewCPU()
+			cfg := Config{Model: model, D: 12, K: 3, Dz: 4, Dw: 3, Hidden: []int{8}, MaxBatch: per, Seed: 3,
+				LvMin: -3, LvMax: 1.5}.Defaults()
+			m, err := New(b, cfg)
+			tMust(t, err)
+			defer m.Release()
+			mu := []float32{0.5, -1, 2, 0, 3, 3, -3, 0.25, -0.5, 0, 1, -2}
+			lv := []float32{0, 1, -2, 0.5, -1, 0, 1.4, -0.5, 3 /* clamped to 1.5 */, -5 /* clamped to -3 */, 0.2, 0}
+			setPrior(t, b, m, mu, lv)
+			z, err := b.New(per*cfg.Dz, "z")
+			tMust(t, err)
+			defer b.Release(z)
+			N := float64(per * seeds)
+			for k := range cfg.K {
+				sum := make([]float64, cfg.Dz)
+				sq := make([]float64, cfg.Dz)
+				for s := range seeds {
+					tMust(t, m.SampleCluster(k, per, z, uint64(1000+s)))
+					v := tDownload(t, b, z)
+					for i := range per {
+						for d := range cfg.Dz {
+							x := float64(v[i*cfg.Dz+d])
+							sum[d] += x
+							sq[d] += x * x
+						}
+					}
+				}
+				for d := range cfg.Dz {
+					wantMu := float64(mu[k*cfg.Dz+d])
+					l := math.Min(math.Max(float64(lv[k*cfg.Dz+d]), float64(cfg.LvMin)), float64(cfg.LvMax))
+					wantVar := math.Exp(l)
+					mean := sum[d] / N
+					variance := (sq[d] - N*mean*mean) / (N - 1)
+					if e := math.Abs(mean - wantMu); e > 5*math.Sqrt(wantVar/N) {
+						t.Errorf("cluster %d dim %d: mean %.5f, want %.5f (error %.3g > %.3g)", k, d, mean, wantMu, e, 5*math.Sqrt(wantVar/N))
+					}
+					if e := math.Abs(variance/wantVar - 1); e > 5*math.Sqrt(2/(N-1)) {
+						t.Errorf("cluster %d dim %d: variance %.5f, want %.5f (relative error %.3g > %.3g)", k, d, variance, wantVar, e, 5*math.Sqrt(2/(N-1)))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSampleDecodeErrors: out-of-range clusters, batch sizes and short buffers are
+// refused with errors that name the problem.
+func TestSampleDecodeErrors(t *testing.T) {
+	for _, tc := range genCases(4)[:4] {
+		t.Run(tc.name, func(t *testing.T) {
+			b := engine.NewCPU()
+			cfg := tc.cfg
+			m, err := New(b, cfg)
+			tMust(t, err)
+			defer m.Release()
+			N := cfg.MaxBatch
+			z, err := b.New(N*cfg.Dz, "z")
+			tMust(t, err)
+			xm, err := b.New(N*cfg.D, "xmean")
+			tMust(t, err)
+			for _, e := range []struct {
+				name string
+				err  error
+				want string
+			}{
+				{"k=-1", m.SampleCluster(-1, 1, z, 1), "cluster -1, want 0..2"},
+				{"k=K", m.SampleCluster(cfg.K, 1, z, 1), "cluster 3, want 0..2"},
+				{"n=0", m.SampleCluster(0, 0, z, 1), "0 draws, want 1..4"},
+				{"n=-1", m.SampleCluster(0, -1, z, 1), "-1 draws, want 1..4"},
+				{"n>MaxBatch", m.SampleCluster(0, N+1, z, 1), "5 draws, want 1..4"},
+				{"short z", m.SampleCluster(0, N, z.Slice(0, N*cfg.Dz-1), 1), "z has 15"},
+				{"nil z", m.SampleCluster(0, 1, nil, 1), "z has 0"},
+				{"decode n=0", m.Decode(z, 0, xm), "0 rows, want 1..4"},
+				{"decode n>MaxBatch", m.Decode(z, N+1, xm), "5 rows, want 1..4"},
+				{"decode short z", m.Decode(z.Slice(0, 3), 1, xm), "z has 3"},
+				{"decode short xmean", m.Decode(z, 2, xm.Slice(0, 2*cfg.D-1)), "xmean has 23"},
+			} {
+				if e.err == nil || !strings.Contains(e.err.Error(), e.want) {
+					t.Errorf("%s: error %v, want one containing %q", e.name, e.err, e.want)
+				}
+			}
+			// The model still works after refused calls.
+			tMust(t, m.SampleCluster(cfg.K-1, N, z, 1))
+			tMust(t, m.Decode(z, N, xm))
+		})
+	}
+}
+
+// TestSampleReleaseEmu: the buffers SampleCluster allocates on first use go back to the
+// pool with Release.
+func TestSampleReleaseEmu(t *testing.T) {
+	for _, tc := range []genCase{genCases(3)[0], genCases(3)[2]} {
+		t.Run(tc.name, func(t *testing.T) {
+			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
+			defer gpu.Close()
+			z, err := gpu.New(3*tc.cfg.Dz, "z")
+			tMust(t, err)
+			before := gpu.Pool().Stats().Allocated
+			m, err := New(gpu, tc.cfg)
+			tMust(t, err)
+			tMust(t, m.SampleCluster(1, 3, z, 9))
+			tMust(t, m.Release())
+			if after := gpu.Pool().Stats().Allocated; after != before {
+				t.Errorf("after Release %d bytes allocated, before the model %d", after, before)
+			}
+		})
+	}
+}
+
+// pictureSet is a data set of n examples of 12 values in [0, 1] with the given shape.
+func pictureSet(t *testing.T, n int, shape []int) *data.Dataset {
+	t.Helper()
+	x := make([]float32, n*12)
+	cpu.RandUniform(x, len(x), 4, 0)
+	ds, err := data.New("pictures", n, 12, x, nil)
+	tMust(t, err)
+	ds.Shape = shape
+	tMust(t, ds.Validate())
+	return ds
+}
+
+// pngSize decodes the PNG at path and returns its size.
+func pngSize(t *testing.T, path string) image.Point {
+	t.Helper()
+	f, err := os.Open(path)
+	tMust(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	tMust(t, err)
+	return img.Bounds().Size()
+}
+
+// TestWritePictures: both pictures for images (shape [3 4], and [1 3 4]), of the
+// layout report's grids give (K rows of samples; 23 reconstructions in 3 pairs of rows,
+// the last short, over batches of MaxBatch rows); nothing and ErrNotImages otherwise.
+func TestWritePictures(t *testing.T) {
+	for _, tc := range genCases(4) {
+		t.Run(tc.name, func(t *testing.T) {
+			b := engine.NewCPU()
+			cfg := tc.cfg
+			m := genModel(t, b, cfg)
+			for _, shape := range [][]int{{3, 4}, {1, 3, 4}} {
+				dir := t.TempDir()
+				ds := pictureSet(t, 30, shape)
+				tMust(t, WritePictures(b, m, ds, dir, PictureOptions{SamplesPerCluster: 3, Reconstructions: 23}))
+				// The expected geometry: the same grids with blank images.
+				blank := make([]float32, 12)
+				var rows [][][]float32
+				var labels []string
+				for k := range cfg.K {
+					rows = append(rows, [][]float32{blank, blank, blank})
+					labels = append(labels, "cluster "+strconv.Itoa(k))
+				}
+				want, err := report.RenderGrid(rows, 3, 4, report.GridOptions{Labels: labels})
+				tMust(t, err)
+				if got := pngSize(t, filepath.Join(dir, SamplesFile)); got != want.Bounds().Size() {
+					t.Errorf("shape %v: %s is %v, want %v", shape, SamplesFile, got, want.Bounds().Size())
+				}
+				rows, labels = nil, nil
+				for i := 0; i < 23; i += 10 {
+					r := make([][]float32, min(10, 23-i))
+					for j := range r {
+						r[j] = blank
+					}
+					rows = append(rows, r, r)
+					labels = append(labels, strconv.Itoa(i), "R")
+				}
+				want, err = report.RenderGrid(rows, 3, 4, report.GridOptions{Labels: labels})
+				tMust(t, err)
+				if got := pngSize(t, filepath.Join(dir, ReconstructionsFile)); got != want.Bounds().Size() {
+					t.Errorf("shape %v: %s is %v, want %v", shape, ReconstructionsFile, got, want.Bounds().Size())
+				}
+			}
+			// Defaults (10 samples, capped at MaxBatch = 4; 20 reconstructions).
+			dir := t.TempDir()
+			tMust(t, WritePictures(b, m, pictureSet(t, 30, []int{3, 4}), dir, PictureOptions{}))
+			for _, f := range []string{SamplesFile, ReconstructionsFile} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Error(err)
+				}
+			}
+			for _, shape := range [][]int{nil, {12}, {2, 2, 3}} {
+				dir := t.TempDir()
+				err := WritePictures(b, m, pictureSet(t, 30, shape), dir, PictureOptions{})
+				if !errors.Is(err, ErrNotImages) {
+					t.Errorf("shape %v: error %v, want ErrNotImages", shape, err)
+				}
+				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+					t.Errorf("shape %v: wrote %d files", shape, len(ents))
+				}
+			}
+		})
+	}
+}
+
+// The trainer's fake model (train_test.go) has the generative half of the Model
+// interface too: z is its posterior (n, K) ("Dz" = K), decoded by sigmoid(dec(z)).
+
+func (f *fakeModel) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
+	if err := checkDecode("fake", f.cfg, z, n, xmean); err != nil {
+		return err
+	}
+	if err := f.dec.Forward(f.b, z, xmean, n, f.decS); err != nil {
+		return err
+	}
+	return f.b.Launch("act_fwd", n*f.cfg.D, xmean, xmean, n*f.cfg.D, fmath.ActSigmoid)
+}
+
+// SampleCluster writes n one-hot rows of cluster k (there is nothing to draw).
+func (f *fakeModel) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
+	if err := checkSample("fake", f.cfg, k, n, z); err != nil {
+		return err
+	}
+	v := make([]float32, n*f.cfg.K)
+	for i := range n {
+		v[i*f.cfg.K+k] = 1
+	}
+	return f.b.Upload(z.Slice(0, len(v)), v)
+}
