@@ -252,10 +252,12 @@ type Result struct {
 
 	// The last evaluation's per-example outputs, for pictures: the evaluation set
 	// (after any subset), the cluster of every example (argmax of the posterior) and
-	// the latent means (N, Dz).
-	EvalSet *data.Dataset
-	Pred    []int
-	ZMean   []float32
+	// the latent means (N, Dz). EvalSet is nil when the evaluation set is not an
+	// in-memory *data.Dataset (a sharded one); EvalSource is always set.
+	EvalSet    *data.Dataset
+	EvalSource data.Source
+	Pred       []int
+	ZMean      []float32
 }
 
 // trainer is one run's state.
@@ -270,7 +272,7 @@ type trainer struct {
 	names []string
 	sizes []int
 
-	train, test *data.Dataset
+	train, test data.Source
 	batcher     *data.Batcher
 	nb          int    // batches per epoch
 	total       uint64 // steps the run takes
@@ -303,7 +305,10 @@ type trainer struct {
 }
 
 // Train trains model m on train, evaluating on test (nil: on train), as cfg says, on
-// backend b (the model's). Every epoch it walks the batches of (cfg.Seed, epoch)
+// backend b (the model's). Either may be an in-memory *data.Dataset or a sharded
+// *data.Sharded (any data.Source); epoch e visits the training examples in the order
+// train.Order(cfg.Seed, e) (for a *data.Dataset data.Permutation, for shards the
+// shard-and-window order). Every epoch it walks the batches of (cfg.Seed, epoch)
 // (data.Batcher), uploads each, binarises it on the device when cfg.Binarize, zeroes
 // the gradients, runs m.TrainBatch, checks the terms and the gradient norm for NaN
 // and infinity, clips the gradient norm when cfg.Clip > 0, and takes an Adam step at
@@ -349,13 +354,14 @@ type trainer struct {
 // without a collective the other ranks are not in, so Train then prints it and calls
 // cfg.Comm.Abort(1). Errors every rank reaches together are returned on every rank;
 // SameOnEveryRank and ErrOtherRank tell them apart for printing.
-func Train(ctx context.Context, b engine.Backend, m Model, train, test *data.Dataset, cfg TrainConfig, hooks Hooks) (res *Result, err error) {
+func Train(ctx context.Context, b engine.Backend, m Model, train, test data.Source, cfg TrainConfig, hooks Hooks) (res *Result, err error) {
 	c := cfg.Comm
 	if c == nil {
 		c = dist.Single()
 	}
 	t := &trainer{ctx: ctx, b: b, m: m, mc: m.Config(), hooks: hooks, ps: m.Params(),
 		c: c, rank: c.Rank(), world: c.Size()}
+	train, test = nilSource(train), nilSource(test)
 	if t.world > 1 {
 		defer func() {
 			var ae agreedError
@@ -390,7 +396,7 @@ func Train(ctx context.Context, b engine.Backend, m Model, train, test *data.Dat
 // setup checks the settings, sizes the batches, allocates, reads the checkpoint to
 // resume from, opens the run folder (rank 0) and makes the gradient sum: the work
 // before the first collective, whose outcome the ranks then agree on.
-func (t *trainer) setup(cfg TrainConfig, train, test *data.Dataset) error {
+func (t *trainer) setup(cfg TrainConfig, train, test data.Source) error {
 	cfg = cfg.Defaults(t.mc)
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -488,15 +494,16 @@ func (t *trainer) agree(err error) error {
 }
 
 // checkSameSetup compares a digest of the settings and data sizes across the ranks.
-func (t *trainer) checkSameSetup(cfg TrainConfig, train, test *data.Dataset) error {
+func (t *trainer) checkSameSetup(cfg TrainConfig, train, test data.Source) error {
 	h := fnv.New64a()
 	h.Write(mustJSON(cfg))
 	h.Write(mustJSON(t.mc))
-	for _, ds := range []*data.Dataset{train, test} {
+	for _, ds := range []data.Source{train, test} {
 		if ds == nil {
 			fmt.Fprint(h, "nil;")
 		} else {
-			fmt.Fprintf(h, "%q %d %d;", ds.Name, ds.N, ds.D)
+			in := ds.Info()
+			fmt.Fprintf(h, "%q %d %d;", in.Name, in.N, in.D)
 		}
 	}
 	fmt.Fprintf(h, "%d", t.ps.Len())
@@ -554,46 +561,44 @@ func (t *trainer) checkSameParams() error {
 	return nil
 }
 
-func (t *trainer) setupData(train, test *data.Dataset) error {
-	if train == nil || train.N == 0 {
+// nilSource turns a nil *data.Dataset inside a Source into a nil Source.
+func nilSource(s data.Source) data.Source {
+	if ds, ok := s.(*data.Dataset); ok && ds == nil {
+		return nil
+	}
+	return s
+}
+
+func (t *trainer) setupData(train, test data.Source) error {
+	if train == nil || train.Info().N == 0 {
 		return errors.New("train: the training set is empty")
 	}
 	if test == nil {
 		test = train
 	}
 	var err error
-	head := func(ds *data.Dataset, n int) (*data.Dataset, error) {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-		sub, err := ds.Subset(idx)
-		if err != nil {
-			return nil, err
-		}
-		sub.Name = fmt.Sprintf("%s[:%d]", ds.Name, n)
-		return sub, nil
-	}
-	if n := t.cfg.TrainSubset; n > 0 && n < train.N {
-		if train, err = head(train, n); err != nil {
+	if n := t.cfg.TrainSubset; n > 0 && n < train.Info().N {
+		if train, err = train.Head(n); err != nil {
 			return err
 		}
 	}
-	if n := t.cfg.TestSubset; n > 0 && n < test.N {
-		if test, err = head(test, n); err != nil {
+	if n := t.cfg.TestSubset; n > 0 && n < test.Info().N {
+		if test, err = test.Head(n); err != nil {
 			return err
 		}
 	}
-	if test.N == 0 {
-		return fmt.Errorf("train: the evaluation set %s is empty", test.Name)
+	if test.Info().N == 0 {
+		return fmt.Errorf("train: the evaluation set %s is empty", test.Info().Name)
 	}
-	for _, ds := range []*data.Dataset{train, test} {
-		if ds.D != t.mc.D {
-			return fmt.Errorf("train: %s has %d features per example, the model expects d = %d", ds.Name, ds.D, t.mc.D)
+	for _, ds := range []data.Source{train, test} {
+		in := ds.Info()
+		if in.D != t.mc.D {
+			return fmt.Errorf("train: %s has %d features per example, the model expects d = %d", in.Name, in.D, t.mc.D)
 		}
-		if (t.mc.Likelihood == Bernoulli || t.cfg.Binarize) && !ds.InUnitInterval() {
-			lo, hi := ds.Range()
-			return fmt.Errorf("train: %s has values in [%g, %g]; a Bernoulli likelihood and binarisation need data in [0, 1] (use the gaussian likelihood, or rescale)", ds.Name, lo, hi)
+		if t.mc.Likelihood == Bernoulli || t.cfg.Binarize {
+			if lo, hi := ds.Range(); lo < 0 || hi > 1 {
+				return fmt.Errorf("train: %s has values in [%g, %g]; a Bernoulli likelihood and binarisation need data in [0, 1] (use the gaussian likelihood, or rescale)", in.Name, lo, hi)
+			}
 		}
 	}
 	if t.shardRows > t.mc.MaxBatch {
@@ -606,13 +611,13 @@ func (t *trainer) setupData(train, test *data.Dataset) error {
 		return fmt.Errorf("train: eval_batch %d is larger than the model's max_batch %d", t.cfg.EvalBatch, t.mc.MaxBatch)
 	}
 	t.train, t.test = train, test
-	t.batcher, err = data.NewBatcher(train.N, t.cfg.BatchSize, t.cfg.Seed, t.cfg.DropLast)
+	t.batcher, err = data.NewSourceBatcher(train, t.cfg.BatchSize, t.cfg.Seed, t.cfg.DropLast)
 	if err != nil {
 		return err
 	}
 	t.nb = t.batcher.NumBatches()
 	if t.nb == 0 {
-		return fmt.Errorf("train: %d training examples make no batch of %d with drop_last", train.N, t.cfg.BatchSize)
+		return fmt.Errorf("train: %d training examples make no batch of %d with drop_last", train.Info().N, t.cfg.BatchSize)
 	}
 	t.total = uint64(t.cfg.Epochs) * uint64(t.nb)
 	if t.cfg.MaxSteps > 0 && uint64(t.cfg.MaxSteps) < t.total {
@@ -648,8 +653,8 @@ func (t *trainer) alloc() error {
 		return err
 	}
 	t.xhost = make([]float32, rows*d)
-	t.posthost = make([]float32, t.test.N*k)
-	t.zhost = make([]float32, t.test.N*t.mc.Dz)
+	t.posthost = make([]float32, t.test.Info().N*k)
+	t.zhost = make([]float32, t.test.Info().N*t.mc.Dz)
 	t.normhost = make([]float32, 1)
 	return nil
 }
@@ -720,6 +725,12 @@ func (t *trainer) resume(path string) error {
 	return nil
 }
 
+// dataJSON describes a data set in config.json.
+func dataJSON(ds data.Source) map[string]any {
+	in := ds.Info()
+	return map[string]any{"name": in.Name, "n": in.N, "d": in.D}
+}
+
 func mustJSON(v any) []byte {
 	j, err := json.Marshal(v)
 	if err != nil {
@@ -750,8 +761,8 @@ func (t *trainer) openRunDir() error {
 		"backend":    t.b.Name(),
 		"world_size": t.world,
 		"data": map[string]any{
-			"train": map[string]any{"name": t.train.Name, "n": t.train.N, "d": t.train.D},
-			"test":  map[string]any{"name": t.test.Name, "n": t.test.N, "d": t.test.D},
+			"train": dataJSON(t.train),
+			"test":  dataJSON(t.test),
 		},
 	}, "", "  ")
 	if err != nil {
@@ -1089,7 +1100,7 @@ func (t *trainer) divergence(step uint64, terms Terms, bad string, ss float64, g
 func (t *trainer) evaluate() error {
 	d, k := t.mc.D, t.mc.K
 	var sums epochSums
-	for bi, idx := range data.SequentialBatches(t.test.N, t.cfg.EvalBatch) {
+	for bi, idx := range data.SequentialBatches(t.test.Info().N, t.cfg.EvalBatch) {
 		n := len(idx)
 		t.test.Gather(idx, t.xhost[:n*d], nil)
 		x := t.x.Slice(0, n*d)
@@ -1127,7 +1138,7 @@ func (t *trainer) evaluate() error {
 		LR:       t.lr,
 		Train:    termsRecord(t.st.Sums.means()),
 		Test:     termsRecord(sums.means()),
-		EvalSet:  t.test.Name,
+		EvalSet:  t.test.Info().Name,
 		ACCPaper: Float(math.NaN()), ACCPurity: Float(math.NaN()), ACCHungarian: Float(math.NaN()),
 		NMI: Float(math.NaN()), ARI: Float(math.NaN()),
 		GradNorm: Float(math.NaN()), FreeBitsShare: Float(math.NaN()),
@@ -1216,7 +1227,7 @@ func (t *trainer) writeCheckpoint() error {
 	n := t.ps.Len()
 	ck := &Checkpoint{Model: t.mc, Train: t.cfg, Names: t.names, Sizes: t.sizes,
 		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
-	ck.Train.Resume = ""
+	ck.Train.Resume, ck.Train.RunDir = "", "" // locations, not settings (checkpoint.go)
 	for _, c := range []struct {
 		dst []float32
 		src *engine.Buf
@@ -1253,7 +1264,10 @@ func (t *trainer) finish() (*Result, error) {
 		RunDir: t.cfg.RunDir, Checkpoint: t.lastCkpt, Final: *t.lastEval, Summary: t.lastScore,
 		HasScores: t.hasScore, Steps: t.st.Step, WallS: t.wall0 + time.Since(t.start).Seconds(),
 		Backend: t.b.Name(), WorldSize: t.world,
-		EvalSet: t.test, Pred: metrics.Argmax(t.posthost, t.mc.K), ZMean: t.zhost,
+		EvalSource: t.test, Pred: metrics.Argmax(t.posthost, t.mc.K), ZMean: t.zhost,
+	}
+	if ds, ok := t.test.(*data.Dataset); ok {
+		res.EvalSet = ds
 	}
 	if t.cfg.RunDir == "" {
 		return res, nil

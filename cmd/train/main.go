@@ -8,7 +8,9 @@
 //
 // Every run writes a folder (-out, default runs/<model>-<time>): config.json,
 // metrics.jsonl (one line per evaluation), summary.json, checkpoint.safetensors and
-// pictures (loss.png, accuracy.png, latent.png). A -config file (the JSON of a run
+// pictures (loss.png, accuracy.png, latent.png; for images, such as MNIST,
+// samples.png, one row of decoded draws per cluster, and reconstructions.png,
+// held-out examples above their reconstructions). A -config file (the JSON of a run
 // folder's config.json: {"model": {...}, "train": {...}}) sets defaults that flags
 // override. Ctrl-C (SIGINT, SIGTERM, SIGUSR1) stops at the next step and writes a
 // checkpoint to resume from.
@@ -176,7 +178,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	fs.StringVar(&o.configFile, "config", "", "JSON file {\"model\": {...}, \"train\": {...}} (a run folder's config.json works); flags override it")
 	fs.StringVar(&o.resume, "resume", "", "continue the run of this checkpoint (its settings are the defaults; the result is bit-identical to an uninterrupted run)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the four MNIST files (default: the Go module cache, or $"+data.MNISTDirEnv+")")
-	fs.StringVar(&o.trainPath, "train", "", "training data instead of MNIST: .csv, .npy, or IDX (anything else, gzip allowed)")
+	fs.StringVar(&o.trainPath, "train", "", "training data instead of MNIST: .csv, .npy, IDX (anything else, gzip allowed), or a shard folder with manifest.json (made by cmd/convert)")
 	fs.StringVar(&o.testPath, "test", "", "held-out data in the same format (default: evaluate on the training data)")
 	fs.StringVar(&o.trainLabels, "train-labels", "", "labels of -train (IDX or NPY; CSV files carry theirs in -label-col)")
 	fs.StringVar(&o.testLabels, "test-labels", "", "labels of -test (IDX or NPY)")
@@ -206,7 +208,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	fs.IntVar(&o.seeds, "seeds", 1, "train this many seeds (seed, seed+1, ...), each in its own subfolder, and report best and mean ± s.d.")
 	fs.IntVar(&o.subset, "subset", 0, "train on the first N training examples only (quick runs; 0: all)")
 	fs.IntVar(&o.testSubset, "test-subset", 0, "evaluate on the first N held-out examples only (default: -subset, capped at the set's size)")
-	fs.BoolVar(&o.noPictures, "no-pictures", false, "do not draw loss.png, accuracy.png and latent.png")
+	fs.BoolVar(&o.noPictures, "no-pictures", false, "do not draw loss.png, accuracy.png, latent.png, samples.png and reconstructions.png")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE and reports its clustering of the held-out data.\nFlags:")
 		fs.PrintDefaults()
@@ -237,7 +239,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	var (
 		m           gmvae.Config
 		t           gmvae.TrainConfig
-		train, test *data.Dataset
+		train, test data.Source
 	)
 	err = func() error {
 		// Base settings: the checkpoint's (resume), else the config file's, else none;
@@ -356,9 +358,10 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if train, test, err = loadData(o); err != nil {
 			return err
 		}
-		m.D = train.D
-		if test != nil && test.D != train.D {
-			return usageError{fmt.Errorf("%s has %d features per example, %s has %d", test.Name, test.D, train.Name, train.D)}
+		tr := train.Info()
+		m.D = tr.D
+		if test != nil && test.Info().D != tr.D {
+			return usageError{fmt.Errorf("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)}
 		}
 		m = m.Defaults()
 		t = t.Defaults(m)
@@ -408,7 +411,8 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	if m.Model == "dilokthanakul" {
 		desc += fmt.Sprintf(" M=%d lambda=%g", m.M, m.Lambda)
 	}
-	count := func(ds *data.Dataset, sub int) string {
+	count := func(src data.Source, sub int) string {
+		ds := src.Info()
 		if sub > 0 && sub < ds.N {
 			return fmt.Sprintf("%s (first %d of %d)", ds.Name, sub, ds.N)
 		}
@@ -419,7 +423,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		testName = count(test, t.TestSubset)
 	}
 	fmt.Fprintf(stdout, "model %s, dz=%d hidden=%v, on %s\ndata: train %s, %d features; evaluate on %s\n",
-		desc, m.Dz, m.Hidden, b.Name(), count(train, t.TrainSubset), train.D, testName)
+		desc, m.Dz, m.Hidden, b.Name(), count(train, t.TrainSubset), train.Info().D, testName)
 	fmt.Fprintf(stdout, "training: %d epochs, batch %d, lr %g (%s), binarize %v, seed %d\n",
 		t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, *seed)
 	if c.Size() > 1 {
@@ -442,12 +446,13 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		}
 		ti.Resume = o.resume
 		ti.Comm = c
-		res, err := trainOne(ctx, c, b, mi, ti, train, test, stdout, stderr)
+		var draw func(*gmvae.Result, gmvae.Model)
+		if !o.noPictures && rank0 {
+			draw = func(res *gmvae.Result, model gmvae.Model) { drawPictures(res, model, b, mi, stderr) }
+		}
+		res, err := trainOne(ctx, c, b, mi, ti, train, test, stdout, stderr, draw)
 		if err != nil {
 			return err
-		}
-		if !o.noPictures && rank0 {
-			drawPictures(res, mi, stderr)
 		}
 		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, s)))
 		results = append(results, res)
@@ -478,12 +483,16 @@ func parseInts(s string) ([]int, error) {
 }
 
 // loadData loads MNIST or the files named by -train/-test.
-func loadData(o options) (train, test *data.Dataset, err error) {
+func loadData(o options) (train, test data.Source, err error) {
 	if o.trainPath == "" {
 		if o.testPath != "" {
 			return nil, nil, usageError{errors.New("-test needs -train (without -train the data is MNIST)")}
 		}
-		return data.LoadMNIST(o.dataDir)
+		tr, te, err := data.LoadMNIST(o.dataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tr, te, nil
 	}
 	var label data.LabelColumn
 	if o.labelCol != "" {
@@ -493,7 +502,10 @@ func loadData(o options) (train, test *data.Dataset, err error) {
 			label = data.LabelByName(o.labelCol)
 		}
 	}
-	load := func(path, labels string) (*data.Dataset, error) {
+	load := func(path, labels string) (data.Source, error) {
+		if isShardDir(path) {
+			return openShards(path, labels)
+		}
 		name := filepath.Base(path)
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".csv":
@@ -519,9 +531,10 @@ func loadData(o options) (train, test *data.Dataset, err error) {
 	return train, test, nil
 }
 
-// trainOne runs one seed with a progress display per epoch.
+// trainOne runs one seed with a progress display per epoch, then, when draw is not
+// nil, calls it with the result and the trained model (before the model is released).
 // With several ranks, only rank 0 shows the progress.
-func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test *data.Dataset, stdout, stderr io.Writer) (*gmvae.Result, error) {
+func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test data.Source, stdout, stderr io.Writer, draw func(*gmvae.Result, gmvae.Model)) (*gmvae.Result, error) {
 	model, err := gmvae.New(b, m)
 	if err != nil {
 		err = usageError{err}
@@ -562,6 +575,9 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	if bar != nil {
 		bar.Finish()
 	}
+	if err == nil && draw != nil {
+		draw(res, model)
+	}
 	return res, err
 }
 
@@ -599,11 +615,18 @@ func summaryOf(res *gmvae.Result, m gmvae.Config, desc string, seed uint64) repo
 	}
 }
 
-// drawPictures writes the curves and the latent scatter into the run folder; a
-// failure is reported and does not fail the run.
-func drawPictures(res *gmvae.Result, m gmvae.Config, stderr io.Writer) {
+// drawPictures writes the curves, the latent scatter and, for image data, the
+// samples per cluster and the reconstructions of the evaluation set (model on its
+// backend b) into the run folder; a failure is reported and does not fail the run.
+func drawPictures(res *gmvae.Result, model gmvae.Model, b engine.Backend, m gmvae.Config, stderr io.Writer) {
 	if res.RunDir == "" {
 		return
+	}
+	if res.EvalSet != nil {
+		err := gmvae.WritePictures(b, model, res.EvalSet, res.RunDir, gmvae.PictureOptions{})
+		if err != nil && !errors.Is(err, gmvae.ErrNotImages) {
+			fmt.Fprintln(stderr, "train: samples and reconstructions:", err)
+		}
 	}
 	if err := report.CurvesFromMetrics(filepath.Join(res.RunDir, gmvae.MetricsFile), res.RunDir); err != nil {
 		fmt.Fprintln(stderr, "train: curves:", err)

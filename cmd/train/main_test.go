@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -122,6 +124,12 @@ func TestEndToEndCSV(t *testing.T) {
 				t.Errorf("%s: %v", model, err)
 			}
 		}
+		// CSV rows are not images: no samples or reconstructions to draw.
+		for _, f := range []string{gmvae.SamplesFile, gmvae.ReconstructionsFile} {
+			if _, err := os.Stat(filepath.Join(out, f)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: %s for CSV data: %v", model, f, err)
+			}
+		}
 		if !strings.Contains(stdout, "acc_hungarian") || !strings.Contains(stdout, "run folder: "+out) {
 			t.Errorf("%s: summary missing:\n%s", model, stdout)
 		}
@@ -196,6 +204,24 @@ func TestEndToEndMNIST(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "mnist-train (first 200 of 60000)") || !strings.Contains(stdout, "acc_paper") {
 		t.Errorf("output:\n%s", stdout)
+	}
+	for _, f := range []string{"config.json", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "loss.png", "accuracy.png",
+		"latent.png", gmvae.SamplesFile, gmvae.ReconstructionsFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// samples.png: K = 10 rows of 10 MNIST digits (28x28, scaled 2x, 1-pixel gutters),
+	// wider than tall by the label column; reconstructions.png: 20 test digits in 2
+	// pairs of rows.
+	for _, c := range []struct {
+		file string
+		rows int
+	}{{gmvae.SamplesFile, 10}, {gmvae.ReconstructionsFile, 4}} {
+		sz := pngSize(t, filepath.Join(out, c.file))
+		if sz.Y != 1+c.rows*(2*28+1) || sz.X <= 10*(2*28+1) {
+			t.Errorf("%s is %v, want %d rows of 10 digits", c.file, sz, c.rows)
+		}
 	}
 	t.Log(stdout)
 }
@@ -295,4 +321,19 @@ func TestSingleRankTrap(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "single-rank trap") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
+}
+
+// pngSize decodes the PNG at path and returns its size.
+func pngSize(t *testing.T, path string) image.Point {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img.Bounds().Size()
 }

@@ -77,6 +77,7 @@ type Batcher struct {
 	n, size  int
 	seed     uint64
 	dropLast bool
+	src      Source // NewSourceBatcher: the order is src.Order
 }
 
 // NewBatcher returns a Batcher over n examples with the given batch size, seed and
@@ -89,6 +90,18 @@ func NewBatcher(n, batchSize int, seed uint64, dropLast bool) (*Batcher, error) 
 		return nil, fmt.Errorf("data: batcher: batch size %d, expected >= 1", batchSize)
 	}
 	return &Batcher{n: n, size: batchSize, seed: seed, dropLast: dropLast}, nil
+}
+
+// NewSourceBatcher returns a Batcher over the examples of src whose epoch order is
+// src.Order(seed, epoch): for a *Dataset that is Permutation (the same batches as
+// NewBatcher), for a *Sharded the shard-and-window order (ShardOrder).
+func NewSourceBatcher(src Source, batchSize int, seed uint64, dropLast bool) (*Batcher, error) {
+	b, err := NewBatcher(src.Info().N, batchSize, seed, dropLast)
+	if err != nil {
+		return nil, err
+	}
+	b.src = src
+	return b, nil
 }
 
 // N returns the number of examples, BatchSize the batch size.
@@ -104,8 +117,14 @@ func (b *Batcher) NumBatches() int {
 	return (b.n + b.size - 1) / b.size
 }
 
-// Order returns epoch's permutation of the N examples.
-func (b *Batcher) Order(epoch int) []int { return Permutation(b.n, b.seed, epoch) }
+// Order returns epoch's permutation of the N examples: Permutation(N, seed, epoch),
+// or the source's order (NewSourceBatcher).
+func (b *Batcher) Order(epoch int) []int {
+	if b.src != nil {
+		return b.src.Order(b.seed, epoch)
+	}
+	return Permutation(b.n, b.seed, epoch)
+}
 
 // Batches returns epoch's mini-batches: NumBatches() slices of indices, each of
 // BatchSize except perhaps the last (without DropLast). The slices share one array.

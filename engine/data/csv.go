@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -76,6 +77,78 @@ func LoadCSV(path string, opt CSVOptions) (*Dataset, error) {
 
 // DecodeCSV is LoadCSV reading from r; name is used for the data set and in errors.
 func DecodeCSV(r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
+	cs, err := newCSVStream(r, name, opt)
+	if err != nil {
+		return nil, err
+	}
+	ds := &Dataset{Name: name, D: cs.d}
+	if cs.labelCol >= 0 {
+		ds.Labels = []int{}
+	}
+	for {
+		row, l, err := cs.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		ds.X = append(ds.X, row...)
+		if ds.Labels != nil {
+			ds.Labels = append(ds.Labels, l)
+		}
+		ds.N++
+	}
+	if ds.N == 0 {
+		return nil, cs.fail(0, 0, "", nil, "no data records after the header")
+	}
+	return ds, nil
+}
+
+// csvStream is the streaming core of the CSV reader: it reads the first record,
+// decides on the header and the label column, and then returns one parsed example at
+// a time. DecodeCSV and OpenCSVRows share it, so both accept the same files and give
+// the same errors.
+type csvStream struct {
+	cr        *csv.Reader
+	name      string
+	ncol, d   int
+	labelCol  int // -1: none
+	firstLine int
+	header    []string
+	pending   []string // the first record when it is data, not yet returned
+	pendLine  int
+	row       []float32 // the last row returned (reused)
+	n         int       // rows returned
+}
+
+func (cs *csvStream) fail(line, col int, colName string, err error, format string, args ...any) error {
+	return &FormatError{Format: "csv", Path: cs.name, Line: line, Column: col, ColumnName: colName,
+		Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+func (cs *csvStream) read() ([]string, int, error) {
+	rec, err := cs.cr.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, 0, cs.fail(pe.Line, pe.Column, "", pe.Err, "malformed CSV")
+		}
+		return nil, 0, err
+	}
+	line, _ := cs.cr.FieldPos(0)
+	return rec, line, nil
+}
+
+func (cs *csvStream) colName(j int) string {
+	if cs.header != nil {
+		return cs.header[j]
+	}
+	return ""
+}
+
+// newCSVStream reads the first record and settles the header and the label column.
+func newCSVStream(r io.Reader, name string, opt CSVOptions) (*csvStream, error) {
 	cr := csv.NewReader(r)
 	if opt.Delimiter != 0 {
 		cr.Comma = opt.Delimiter
@@ -83,24 +156,10 @@ func DecodeCSV(r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
 	cr.Comment = opt.Comment
 	cr.FieldsPerRecord = -1 // ragged records are checked here, with a better message
 	cr.ReuseRecord = true
-	fail := func(line, col int, colName string, err error, format string, args ...any) error {
-		return &FormatError{Format: "csv", Path: name, Line: line, Column: col, ColumnName: colName,
-			Msg: fmt.Sprintf(format, args...), Err: err}
-	}
-	read := func() ([]string, int, error) {
-		rec, err := cr.Read()
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return nil, 0, fail(pe.Line, pe.Column, "", pe.Err, "malformed CSV")
-			}
-			return nil, 0, err
-		}
-		line, _ := cr.FieldPos(0)
-		return rec, line, nil
-	}
+	cs := &csvStream{cr: cr, name: name, labelCol: -1}
+	fail := cs.fail
 
-	first, firstLine, err := read()
+	first, firstLine, err := cs.read()
 	if err == io.EOF {
 		return nil, fail(0, 0, "", nil, "empty file: expected at least one data record")
 	}
@@ -152,12 +211,6 @@ func DecodeCSV(r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
 			header[i] = strings.TrimSpace(c)
 		}
 	}
-	colName := func(j int) string {
-		if header != nil {
-			return header[j]
-		}
-		return ""
-	}
 
 	// Label column.
 	labelCol := -1
@@ -191,65 +244,68 @@ func DecodeCSV(r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
 	if d == 0 {
 		return nil, fail(firstLine, 0, "", nil, "no feature columns: records have %d column(s), label column %s", ncol, opt.Label)
 	}
-
-	ds := &Dataset{Name: name, D: d}
-	if labelCol >= 0 {
-		ds.Labels = []int{}
-	}
-	parse := func(rec []string, line int) error {
-		if len(rec) != ncol {
-			return fail(line, 0, "", nil, "ragged record: expected %d fields (as in line %d), found %d", ncol, firstLine, len(rec))
-		}
-		for j, c := range rec {
-			s := strings.TrimSpace(c)
-			if j == labelCol {
-				l, err := parseLabel(s)
-				if err != nil {
-					return fail(line, j+1, colName(j), nil, "%v", err)
-				}
-				ds.Labels = append(ds.Labels, l)
-				continue
-			}
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				if errors.Is(err, strconv.ErrRange) {
-					return fail(line, j+1, colName(j), nil, "value %q is out of range, expected a finite number", s)
-				}
-				return fail(line, j+1, colName(j), nil, "non-numeric value %q, expected a number", s)
-			}
-			f := float32(v)
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fail(line, j+1, colName(j), nil, "value %q is not finite, expected a finite number", s)
-			}
-			if math.IsInf(float64(f), 0) {
-				return fail(line, j+1, colName(j), nil, "value %q is not finite as float32, expected a finite number", s)
-			}
-			ds.X = append(ds.X, f)
-		}
-		ds.N++
-		return nil
-	}
+	cs.ncol, cs.d, cs.labelCol, cs.firstLine, cs.header = ncol, d, labelCol, firstLine, header
+	cs.row = make([]float32, d)
 	if !hasHeader {
-		if err := parse(first, firstLine); err != nil {
-			return nil, err
+		cs.pending, cs.pendLine = slices.Clone(first), firstLine
+	}
+	return cs, nil
+}
+
+// next returns the next example's features (a buffer reused by the next call) and its
+// label (NoLabel without a label column), or io.EOF after the last record.
+func (cs *csvStream) next() ([]float32, int, error) {
+	rec, line := cs.pending, cs.pendLine
+	cs.pending = nil
+	if rec == nil {
+		var err error
+		if rec, line, err = cs.read(); err != nil {
+			return nil, 0, err
 		}
 	}
-	for {
-		rec, line, err := read()
-		if err == io.EOF {
-			break
+	l, err := cs.parse(rec, line)
+	if err != nil {
+		return nil, 0, err
+	}
+	cs.n++
+	return cs.row, l, nil
+}
+
+// parse checks and converts one record into cs.row and returns its label.
+func (cs *csvStream) parse(rec []string, line int) (int, error) {
+	fail := cs.fail
+	if len(rec) != cs.ncol {
+		return 0, fail(line, 0, "", nil, "ragged record: expected %d fields (as in line %d), found %d", cs.ncol, cs.firstLine, len(rec))
+	}
+	label, k := NoLabel, 0
+	for j, c := range rec {
+		s := strings.TrimSpace(c)
+		if j == cs.labelCol {
+			l, err := parseLabel(s)
+			if err != nil {
+				return 0, fail(line, j+1, cs.colName(j), nil, "%v", err)
+			}
+			label = l
+			continue
 		}
+		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, err
+			if errors.Is(err, strconv.ErrRange) {
+				return 0, fail(line, j+1, cs.colName(j), nil, "value %q is out of range, expected a finite number", s)
+			}
+			return 0, fail(line, j+1, cs.colName(j), nil, "non-numeric value %q, expected a number", s)
 		}
-		if err := parse(rec, line); err != nil {
-			return nil, err
+		f := float32(v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, fail(line, j+1, cs.colName(j), nil, "value %q is not finite, expected a finite number", s)
 		}
+		if math.IsInf(float64(f), 0) {
+			return 0, fail(line, j+1, cs.colName(j), nil, "value %q is not finite as float32, expected a finite number", s)
+		}
+		cs.row[k] = f
+		k++
 	}
-	if ds.N == 0 {
-		return nil, fail(0, 0, "", nil, "no data records after the header")
-	}
-	return ds, nil
+	return label, nil
 }
 
 // parseLabel reads a label cell: an integer >= -1 (written "3" or "3.0"), or empty

@@ -19,6 +19,52 @@
 // Batcher turns (seed, epoch) into a shuffled list of mini-batches, identically on
 // every machine and Go version (it uses its own splitmix64 generator, documented in
 // batcher.go).
+//
+// The streaming readers OpenCSVRows, OpenIDXRows and OpenNPYRows return one example
+// at a time (the same checks and errors as the Load functions, which share their
+// parsing), for data sets larger than memory; ConvertToShards writes them as a sharded
+// data set, which OpenSharded memory-maps. Dataset and Sharded both implement Source,
+// the trainer's view of a data set.
+//
+// # The sharded format (version 1)
+//
+// A sharded data set is a folder holding manifest.json and the shard files
+// shard-00000.bin, shard-00001.bin, ... (docs/data-format.md says the same).
+//
+// manifest.json is a JSON object (Manifest) with the fields format ("gmvae-shards"),
+// version (1), name, n (examples), d (features per example), shape (one example's
+// shape, product d, or null), labels (whether the shards carry labels), labelled
+// (examples with a label >= 0), classes (1 + the largest label, 0 if none), min and
+// max (the smallest and largest feature value over the whole set, 0 and 0 when n = 0,
+// so that a reader checks for [0, 1] without reading the data), rows_per_shard (the
+// writer's cut), and shards: a list, in row order, of {file, rows, bytes, crc32c},
+// where file is a plain name in the folder, rows >= 1, bytes the file's size and
+// crc32c the CRC-32C (Castagnoli polynomial) of the file's payload. The rows of the
+// shards, concatenated in list order, are examples 0..n-1.
+//
+// A shard file is a 32-byte header, then its payload. The header, integers
+// little-endian: bytes 0-7 the magic "GMVSHARD"; 8-11 the version (uint32, 1); 12-15
+// flags (uint32; bit 0 set: the shard has labels; other bits zero); 16-23 rows
+// (uint64); 24-27 D (uint32); 28-31 the payload's CRC-32C (uint32). The payload: rows*D
+// float32 values, IEEE 754 little-endian, row-major (row r's features at byte
+// 32 + 4*r*D), then, with labels, rows int32 labels, little-endian (>= 0 a class, -1
+// none). A file is exactly 32 + 4*rows*D (+ 4*rows) bytes. Values are finite.
+//
+// A writer (ShardWriter) writes every shard and then the manifest each to a temporary
+// file that it renames into place, the manifest last: a folder with a manifest.json
+// holds a complete set. OpenSharded checks the manifest, every file's presence, size
+// and header against it (no payload reads); Verify checks the payloads (CRC, values,
+// labels, range).
+//
+// # Epoch order of a sharded set
+//
+// An in-memory Dataset's epoch order is Permutation(N, seed, epoch). A Sharded set's is
+// ShardOrder: the shards are permuted, and their rows shuffled within windows of W
+// rows (Sharded.Window, default DefaultShuffleWindow) of the concatenated stream, all
+// from EpochRNG(seed, epoch); a row moves less than W places from its place in the
+// permuted shard stream. So a batch touches few shards and pages, the order is the
+// same on every machine, and a run on shards is as reproducible as one in memory
+// (though not the same run: the orders differ).
 package data
 
 import (
@@ -288,13 +334,18 @@ func IsFormatError(err error) bool {
 // checkFinite returns the first non-finite value of x (viewed as rows of d) as a
 // FormatError, or nil.
 func checkFinite(format, path string, x []float32, d int) error {
+	return checkFiniteAt(format, path, x, d, 0)
+}
+
+// checkFiniteAt is checkFinite for rows that start at row row0+1 of the file.
+func checkFiniteAt(format, path string, x []float32, d, row0 int) error {
 	for i, v := range x {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			row, col := 1, i+1
 			if d > 0 {
 				row, col = i/d+1, i%d+1
 			}
-			return &FormatError{Format: format, Path: path, Line: row, Column: col,
+			return &FormatError{Format: format, Path: path, Line: row0 + row, Column: col,
 				Msg: fmt.Sprintf("value %v is not finite (expected a finite number)", v)}
 		}
 	}

@@ -91,10 +91,14 @@ func (a *IDXArray) Len() int {
 // Float32s returns the elements converted to float32, unscaled (a ubyte 255 is 255).
 // Integers beyond 2^24 and doubles round to the nearest float32.
 func (a *IDXArray) Float32s() []float32 {
-	n := a.Len()
-	out := make([]float32, n)
-	b := a.Data
-	switch a.Type {
+	out := make([]float32, a.Len())
+	idxDecode(a.Type, a.Data, out)
+	return out
+}
+
+// idxDecode converts the first len(out) elements of type typ in b to float32.
+func idxDecode(typ IDXType, b []byte, out []float32) {
+	switch typ {
 	case IDXUint8:
 		for i := range out {
 			out[i] = float32(b[i])
@@ -120,7 +124,6 @@ func (a *IDXArray) Float32s() []float32 {
 			out[i] = float32(math.Float64frombits(binary.BigEndian.Uint64(b[8*i:])))
 		}
 	}
-	return out
 }
 
 // Ints returns the elements as ints; it fails for the float types.
@@ -211,9 +214,45 @@ func ReadIDX(path string) (*IDXArray, error) {
 // used in error messages. The stream must hold exactly the announced elements: a short
 // stream and trailing bytes are both errors.
 func DecodeIDX(r io.Reader, name string) (*IDXArray, error) {
-	fail := func(err error, format string, args ...any) error {
-		return &FormatError{Format: "idx", Path: name, Msg: fmt.Sprintf(format, args...), Err: err}
+	h, err := readIDXHeader(r, name)
+	if err != nil {
+		return nil, err
 	}
+	fail, typ, dims, total := h.fail, h.typ, h.dims, h.total
+	data, extra, err := readPayload(h.r, total)
+	if err != nil && int64(len(data)) == total {
+		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
+	}
+	if err != nil {
+		return nil, fail(err, "reading %d data bytes (dims %v of %v), got %d", total, dims, typ, len(data))
+	}
+	if int64(len(data)) < total {
+		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for dims %v of %v, found %d", total, dims, typ, len(data))
+	}
+	if extra {
+		return nil, fail(nil, "trailing data: expected exactly %d data bytes for dims %v of %v, found more", total, dims, typ)
+	}
+	return &IDXArray{Type: typ, Dims: dims, Data: data}, nil
+}
+
+// idxHeader is a parsed IDX header; r reads the (decompressed) payload after it.
+type idxHeader struct {
+	r     io.Reader
+	name  string
+	typ   IDXType
+	dims  []int
+	total int64 // payload bytes
+}
+
+func (h *idxHeader) fail(err error, format string, args ...any) error {
+	return &FormatError{Format: "idx", Path: h.name, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// readIDXHeader reads the magic number and the dimensions of an IDX stream (gzip or
+// not): the part DecodeIDX and the streaming reader share.
+func readIDXHeader(r io.Reader, name string) (*idxHeader, error) {
+	h := &idxHeader{name: name}
+	fail := h.fail
 	r, gz, err := maybeGunzip(r)
 	if err != nil {
 		return nil, fail(err, "reading gzip header")
@@ -246,20 +285,8 @@ func DecodeIDX(r io.Reader, name string) (*IDXArray, error) {
 		}
 		total *= int64(d)
 	}
-	data, extra, err := readPayload(r, total)
-	if err != nil && int64(len(data)) == total {
-		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
-	}
-	if err != nil {
-		return nil, fail(err, "reading %d data bytes (dims %v of %v), got %d", total, dims, typ, len(data))
-	}
-	if int64(len(data)) < total {
-		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for dims %v of %v, found %d", total, dims, typ, len(data))
-	}
-	if extra {
-		return nil, fail(nil, "trailing data: expected exactly %d data bytes for dims %v of %v, found more", total, dims, typ)
-	}
-	return &IDXArray{Type: typ, Dims: dims, Data: data}, nil
+	h.r, h.typ, h.dims, h.total = r, typ, dims, total
+	return h, nil
 }
 
 // LoadIDX reads an images file and, when labelsPath is not "", a labels file in IDX
@@ -295,22 +322,34 @@ func idxDataset(name, path string, img *IDXArray) (*Dataset, error) {
 	for _, k := range img.Dims[1:] {
 		d *= k
 	}
-	ds := &Dataset{Name: name, N: n, D: d, Shape: slices.Clone(img.Dims[1:])}
-	if len(img.Dims) == 1 {
-		ds.Shape = []int{1}
-	}
-	if img.Type == IDXUint8 {
-		ds.X = make([]float32, len(img.Data))
-		for i, b := range img.Data {
-			ds.X[i] = byteScale[b]
-		}
-		return ds, nil
-	}
-	ds.X = img.Float32s()
-	if err := checkFinite("idx", path, ds.X, d); err != nil {
+	ds := &Dataset{Name: name, N: n, D: d, Shape: idxShape(img.Dims)}
+	ds.X = make([]float32, img.Len())
+	if err := idxFeatures(path, img.Type, img.Data, ds.X, d, 0); err != nil {
 		return nil, err
 	}
 	return ds, nil
+}
+
+// idxShape is the shape of one example of an IDX array of dimensions dims.
+func idxShape(dims []int) []int {
+	if len(dims) == 1 {
+		return []int{1}
+	}
+	return slices.Clone(dims[1:])
+}
+
+// idxFeatures converts IDX elements of type typ (big-endian bytes b) into x: ubyte
+// pixels scaled to [0, 1], other types as they are and checked finite. The rows of x
+// (of d values) are rows row0+1, row0+2, ... of the file in errors.
+func idxFeatures(path string, typ IDXType, b []byte, x []float32, d, row0 int) error {
+	if typ == IDXUint8 {
+		for i, v := range b[:len(x)] {
+			x[i] = byteScale[v]
+		}
+		return nil
+	}
+	idxDecode(typ, b, x)
+	return checkFiniteAt("idx", path, x, d, row0)
 }
 
 func idxLabels(path string, lab *IDXArray, n int, imagesPath string) ([]int, error) {

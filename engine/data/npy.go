@@ -105,9 +105,45 @@ func ReadNPY(path string) (*NPYArray, error) {
 // 1.0, 2.0 and 3.0, the element types NPYFloat32, NPYFloat64, NPYUint8, NPYInt32 and
 // NPYInt64, C order only, and exactly the announced number of bytes after the header.
 func DecodeNPY(r io.Reader, name string) (*NPYArray, error) {
-	fail := func(err error, format string, args ...any) error {
-		return &FormatError{Format: "npy", Path: name, Msg: fmt.Sprintf(format, args...), Err: err}
+	h, err := readNPYHeader(r, name)
+	if err != nil {
+		return nil, err
 	}
+	fail, descr, shape, total := h.fail, h.descr, h.shape, h.total
+	data, extra, err := readPayload(h.r, total)
+	if err != nil && int64(len(data)) == total {
+		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
+	}
+	if err != nil {
+		return nil, fail(err, "reading %d data bytes (shape %v of %s), got %d", total, shape, descr, len(data))
+	}
+	if int64(len(data)) < total {
+		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for shape %v of %s, found %d", total, shape, descr, len(data))
+	}
+	if extra {
+		return nil, fail(nil, "trailing data: expected exactly %d data bytes for shape %v of %s, found more", total, shape, descr)
+	}
+	return &NPYArray{Descr: descr, Shape: shape, Data: data}, nil
+}
+
+// npyHeaderInfo is a parsed NPY preamble and header; r reads the payload after it.
+type npyHeaderInfo struct {
+	r     io.Reader
+	name  string
+	descr string
+	shape []int
+	total int64 // payload bytes
+}
+
+func (h *npyHeaderInfo) fail(err error, format string, args ...any) error {
+	return &FormatError{Format: "npy", Path: h.name, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// readNPYHeader reads and checks an NPY stream's magic, version and header: the part
+// DecodeNPY and the streaming reader share.
+func readNPYHeader(r io.Reader, name string) (*npyHeaderInfo, error) {
+	h := &npyHeaderInfo{name: name}
+	fail := h.fail
 	br := bufio.NewReaderSize(r, 1<<16)
 	var pre [8]byte
 	if n, err := io.ReadFull(br, pre[:]); err != nil {
@@ -163,20 +199,8 @@ func DecodeNPY(r io.Reader, name string) (*NPYArray, error) {
 		}
 		total *= int64(d)
 	}
-	data, extra, err := readPayload(br, total)
-	if err != nil && int64(len(data)) == total {
-		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
-	}
-	if err != nil {
-		return nil, fail(err, "reading %d data bytes (shape %v of %s), got %d", total, shape, descr, len(data))
-	}
-	if int64(len(data)) < total {
-		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for shape %v of %s, found %d", total, shape, descr, len(data))
-	}
-	if extra {
-		return nil, fail(nil, "trailing data: expected exactly %d data bytes for shape %v of %s, found more", total, shape, descr)
-	}
-	return &NPYArray{Descr: descr, Shape: shape, Data: data}, nil
+	h.r, h.descr, h.shape, h.total = br, descr, shape, total
+	return h, nil
 }
 
 // parseNPYHeader parses the header dict. It must have exactly the keys descr (a
@@ -363,32 +387,10 @@ func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	for _, k := range a.Shape[1:] {
 		d *= k
 	}
-	ds := &Dataset{Name: name, N: n, D: d}
-	if len(a.Shape) > 2 {
-		ds.Shape = append([]int(nil), a.Shape[1:]...)
-	}
-	switch a.Descr {
-	case NPYUint8:
-		ds.X = make([]float32, len(a.Data))
-		for i, b := range a.Data {
-			ds.X[i] = byteScale[b]
-		}
-	case NPYFloat64:
-		ds.X = make([]float32, n*d)
-		for i := range ds.X {
-			v := a.float64At(i)
-			f := float32(v)
-			if math.IsNaN(v) || math.IsInf(float64(f), 0) {
-				return nil, &FormatError{Format: "npy", Path: dataPath, Line: i/d + 1, Column: i%d + 1,
-					Msg: fmt.Sprintf("value %v is not finite as float32 (expected a finite number)", v)}
-			}
-			ds.X[i] = f
-		}
-	default:
-		ds.X = a.Float32s()
-		if err := checkFinite("npy", dataPath, ds.X, d); err != nil {
-			return nil, err
-		}
+	ds := &Dataset{Name: name, N: n, D: d, Shape: npyShape(a.Shape)}
+	ds.X = make([]float32, a.Len())
+	if err := npyFeatures(dataPath, a.Descr, a.Data, ds.X, d, 0); err != nil {
+		return nil, err
 	}
 	if labelsPath == "" {
 		return ds, nil
@@ -397,32 +399,94 @@ func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	lfail := func(row int, format string, args ...any) error {
-		return &FormatError{Format: "npy", Path: labelsPath, Line: row, Msg: fmt.Sprintf(format, args...)}
-	}
-	if len(l.Shape) != 1 {
-		return nil, lfail(0, "labels shape %v: expected (N,) with N = %d", l.Shape, n)
-	}
-	if l.Shape[0] != n {
-		return nil, lfail(0, "%d labels, expected %d (the number of examples in %s)", l.Shape[0], n, dataPath)
+	if err := npyCheckLabelsShape(labelsPath, l.Shape, n, dataPath); err != nil {
+		return nil, err
 	}
 	ds.Labels = make([]int, n)
 	for i := range ds.Labels {
-		v := l.float64At(i)
-		if l.Descr == NPYInt64 {
-			iv := int64(binary.LittleEndian.Uint64(l.Data[8*i:]))
-			if iv < NoLabel || iv > math.MaxInt32 {
-				return nil, lfail(i+1, "label %d, expected a class id in [0, 2^31) or -1 for none", iv)
-			}
-			ds.Labels[i] = int(iv)
-			continue
+		if ds.Labels[i], err = npyLabel(labelsPath, l.Descr, l.Data, i, i+1); err != nil {
+			return nil, err
 		}
-		if v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
-			return nil, lfail(i+1, "label %v, expected an integer class id >= 0 or -1 for none", v)
-		}
-		ds.Labels[i] = int(v)
 	}
 	return ds, nil
+}
+
+// npyShape is the Shape of a Dataset read from an NPY array of shape shape (nil for
+// a plain (N, D) matrix).
+func npyShape(shape []int) []int {
+	if len(shape) > 2 {
+		return append([]int(nil), shape[1:]...)
+	}
+	return nil
+}
+
+// npyFeatures converts the first len(x) NPY elements of type descr in b into x: |u1
+// scaled to [0, 1] by x/255, the other types unscaled and checked finite as float32.
+// The rows of x (of d values) are rows row0+1, row0+2, ... of the file in errors.
+func npyFeatures(path, descr string, b []byte, x []float32, d, row0 int) error {
+	a := NPYArray{Descr: descr, Data: b}
+	switch descr {
+	case NPYUint8:
+		for i := range x {
+			x[i] = byteScale[b[i]]
+		}
+	case NPYFloat64:
+		for i := range x {
+			v := a.float64At(i)
+			f := float32(v)
+			if math.IsNaN(v) || math.IsInf(float64(f), 0) {
+				return &FormatError{Format: "npy", Path: path, Line: row0 + i/d + 1, Column: i%d + 1,
+					Msg: fmt.Sprintf("value %v is not finite as float32 (expected a finite number)", v)}
+			}
+			x[i] = f
+		}
+	case NPYFloat32:
+		for i := range x {
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		return checkFiniteAt("npy", path, x, d, row0)
+	case NPYInt64:
+		for i := range x {
+			x[i] = float32(int64(binary.LittleEndian.Uint64(b[8*i:])))
+		}
+	default:
+		for i := range x {
+			x[i] = float32(a.float64At(i))
+		}
+	}
+	return nil
+}
+
+// npyCheckLabelsShape checks that a labels array of shape shape fits n examples.
+func npyCheckLabelsShape(labelsPath string, shape []int, n int, dataPath string) error {
+	if len(shape) != 1 {
+		return &FormatError{Format: "npy", Path: labelsPath, Msg: fmt.Sprintf("labels shape %v: expected (N,) with N = %d", shape, n)}
+	}
+	if shape[0] != n {
+		return &FormatError{Format: "npy", Path: labelsPath, Msg: fmt.Sprintf("%d labels, expected %d (the number of examples in %s)", shape[0], n, dataPath)}
+	}
+	return nil
+}
+
+// npyLabel returns label i of the NPY elements of type descr in b: an integer, or a
+// float with an integral value, >= -1. row is its 1-based row in errors.
+func npyLabel(path, descr string, b []byte, i, row int) (int, error) {
+	lfail := func(format string, args ...any) error {
+		return &FormatError{Format: "npy", Path: path, Line: row, Msg: fmt.Sprintf(format, args...)}
+	}
+	if descr == NPYInt64 {
+		iv := int64(binary.LittleEndian.Uint64(b[8*i:]))
+		if iv < NoLabel || iv > math.MaxInt32 {
+			return 0, lfail("label %d, expected a class id in [0, 2^31) or -1 for none", iv)
+		}
+		return int(iv), nil
+	}
+	a := NPYArray{Descr: descr, Data: b}
+	v := a.float64At(i)
+	if v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
+		return 0, lfail("label %v, expected an integer class id >= 0 or -1 for none", v)
+	}
+	return int(v), nil
 }
 
 // npyHeader returns the NPY version 1.0 (or 2.0 if the header needs it) preamble and

@@ -1,0 +1,166 @@
+// Command convert writes a data set as a sharded folder (engine/data's sharded
+// format, docs/data-format.md) that cmd/train reads with -train DIR, memory-mapped:
+// for data sets larger than memory. It streams: it holds one example (and one
+// shard's labels) in memory, whatever the input's size.
+//
+//	go run ./cmd/convert -in data.csv -label-col label -out shards/
+//	go run ./cmd/convert -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist-shards/
+//	go run ./cmd/convert -in x.npy -labels y.npy -out shards/ -rows-per-shard 100000
+//
+// The input is read as cmd/train reads it, with the same checks (the format from the
+// extension: .csv, .npy, anything else IDX, gzip allowed; ubyte pixels scaled to
+// [0, 1]). The output folder must be new, empty, or an earlier shard set, which is
+// replaced; a failed conversion leaves no manifest.json, so no half-written set can
+// be read. It prints one line: examples, dimensions, shards and bytes.
+//
+// Exit status: 0 done, 1 the conversion failed, 2 bad flags.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gmvae/gmvae/engine/data"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is a bad flag (exit status 2).
+type usageError struct{ error }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	err := convert(args, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "convert:", err)
+		fmt.Fprintln(stderr, "run `convert -h` for the flags")
+		return 2
+	}
+	fmt.Fprintln(stderr, "convert:", err)
+	return 1
+}
+
+func convert(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "", "input data: .csv, .npy, or IDX (anything else, gzip allowed)")
+	labels := fs.String("labels", "", "labels file of an IDX or NPY input (a CSV file carries its labels in -label-col)")
+	labelCol := fs.String("label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
+	header := fs.String("header", "auto", "CSV header: auto (a first record with a non-number), yes or no")
+	out := fs.String("out", "", "output folder (new, empty, or an earlier shard set to replace)")
+	rows := fs.Int("rows-per-shard", data.DefaultRowsPerShard, "examples per shard file")
+	name := fs.String("name", "", "the data set's name in the manifest (default: the input's file name)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: convert -in FILE [-labels FILE | -label-col COL] -out DIR [-rows-per-shard N]\n\nWrites a data set as a sharded folder for cmd/train -train DIR.\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))}
+	}
+	switch {
+	case *in == "":
+		return usageError{errors.New("-in: missing: the input file (.csv, .npy or IDX) is required")}
+	case *out == "":
+		return usageError{errors.New("-out: missing: the output folder is required")}
+	case *rows < 1:
+		return usageError{fmt.Errorf("-rows-per-shard %d: want at least 1", *rows)}
+	}
+	if st, err := os.Stat(*in); err != nil {
+		return usageError{fmt.Errorf("-in %s: %v", *in, err)}
+	} else if st.IsDir() {
+		return usageError{fmt.Errorf("-in %s: a folder, expected a file", *in)}
+	}
+	if *labels != "" {
+		if _, err := os.Stat(*labels); err != nil {
+			return usageError{fmt.Errorf("-labels %s: %v", *labels, err)}
+		}
+	}
+	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
+		return usageError{fmt.Errorf("-out %s: a file, expected a folder", *out)}
+	}
+	isCSV := strings.ToLower(filepath.Ext(*in)) == ".csv"
+	var hm data.HeaderMode
+	switch *header {
+	case "auto":
+		hm = data.HeaderAuto
+	case "yes":
+		hm = data.HeaderYes
+	case "no":
+		hm = data.HeaderNo
+	default:
+		return usageError{fmt.Errorf("-header %q: want auto, yes or no", *header)}
+	}
+	if !isCSV && *labelCol != "" {
+		return usageError{fmt.Errorf("-label-col %q: only for CSV input; %s is not a .csv file (give its labels with -labels)", *labelCol, *in)}
+	}
+	if !isCSV && *header != "auto" {
+		return usageError{fmt.Errorf("-header %q: only for CSV input; %s is not a .csv file", *header, *in)}
+	}
+	if isCSV && *labels != "" {
+		return usageError{fmt.Errorf("-labels %s: a CSV file carries its labels in a column (-label-col), not in a separate file", *labels)}
+	}
+
+	base := filepath.Base(*in)
+	var (
+		r   data.RowReader
+		err error
+	)
+	switch {
+	case isCSV:
+		var label data.LabelColumn
+		if *labelCol != "" {
+			if i, err := strconv.Atoi(*labelCol); err == nil {
+				label = data.LabelAt(i)
+			} else {
+				label = data.LabelByName(*labelCol)
+			}
+		}
+		r, err = data.OpenCSVRows(*in, data.CSVOptions{Header: hm, Label: label})
+	case strings.ToLower(filepath.Ext(*in)) == ".npy":
+		r, err = data.OpenNPYRows(base, *in, *labels)
+	default:
+		r, err = data.OpenIDXRows(base, *in, *labels)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if *name == "" {
+		*name = base
+	}
+	m, err := data.ConvertToShards(*out, r, *name, *rows)
+	if err != nil {
+		return err
+	}
+	var bytes int64
+	for _, s := range m.Shards {
+		bytes += s.Bytes
+	}
+	if st, err := os.Stat(filepath.Join(*out, data.ManifestFile)); err == nil {
+		bytes += st.Size()
+	}
+	lab := "no labels"
+	if m.Labels {
+		lab = fmt.Sprintf("%d labelled, %d classes", m.Labelled, m.Classes)
+	}
+	fmt.Fprintf(stdout, "%s: %d examples, %d dims, %s, values in [%g, %g]: %d shards, %d bytes in %s\n",
+		m.Name, m.N, m.D, lab, m.Min, m.Max, len(m.Shards), bytes, *out)
+	return nil
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/engine/data"
+)
+
+func runConvert(args ...string) (int, string, string) {
+	var o, e bytes.Buffer
+	code := run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func write(t *testing.T, path string, b []byte) string {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// readAll opens a shard folder, verifies it and returns every row and label.
+func readAll(t *testing.T, dir string) (*data.Manifest, []float32, []int) {
+	t.Helper()
+	s, err := data.OpenSharded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	in := s.Info()
+	idx := make([]int, in.N)
+	for i := range idx {
+		idx[i] = i
+	}
+	x, l := make([]float32, in.N*in.D), make([]int, in.N)
+	s.Gather(idx, x, l)
+	return s.Manifest(), x, l
+}
+
+func TestConvert(t *testing.T) {
+	dir := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("a,b,label,c\n")
+	for i := range 25 {
+		csv.WriteString(strings.Join([]string{strconv.FormatFloat(float64(i)/25, 'g', -1, 64), "0.5", strconv.Itoa(i % 4), "1"}, ",") + "\n")
+	}
+	csvPath := write(t, filepath.Join(dir, "d.csv"), []byte(csv.String()))
+
+	pix := make([]byte, 7*2*3)
+	for i := range pix {
+		pix[i] = byte(i * 6)
+	}
+	var img, lab bytes.Buffer
+	zw := gzip.NewWriter(&img)
+	if err := data.WriteIDX(zw, data.IDXFromUint8([]int{7, 2, 3}, pix)); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	if err := data.WriteIDX(&lab, data.IDXFromUint8([]int{7}, []byte{0, 1, 2, 0, 1, 2, 0})); err != nil {
+		t.Fatal(err)
+	}
+	imgPath := write(t, filepath.Join(dir, "img.idx.gz"), img.Bytes())
+	labPath := write(t, filepath.Join(dir, "lab.idx"), lab.Bytes())
+
+	npyX, npyY := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
+	if err := data.SaveNPYFloat32(npyX, []float32{-1, 2, 3, 4, 5, 6}, 3, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := data.SaveNPYInt(npyY, []int{1, -1, 0}); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name   string
+		args   []string
+		load   func() (*data.Dataset, error)
+		shards int
+		line   string
+	}{
+		{"csv", []string{"-in", csvPath, "-label-col", "label", "-rows-per-shard", "10"},
+			func() (*data.Dataset, error) {
+				return data.LoadCSV(csvPath, data.CSVOptions{Label: data.LabelByName("label")})
+			},
+			3, "d.csv: 25 examples, 3 dims, 25 labelled, 4 classes, values in [0, 1]: 3 shards"},
+		{"idx gzip + labels", []string{"-in", imgPath, "-labels", labPath, "-rows-per-shard", "3", "-name", "pics"},
+			func() (*data.Dataset, error) { return data.LoadIDX("pics", imgPath, labPath) },
+			3, "pics: 7 examples, 6 dims, 7 labelled, 3 classes"},
+		{"npy + labels", []string{"-in", npyX, "-labels", npyY},
+			func() (*data.Dataset, error) { return data.LoadNPY("x.npy", npyX, npyY) },
+			1, "x.npy: 3 examples, 2 dims, 2 labelled, 2 classes, values in [-1, 6]: 1 shards"},
+	}
+	for _, c := range cases {
+		out := filepath.Join(t.TempDir(), "shards")
+		code, stdout, stderr := runConvert(append(c.args, "-out", out)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.name, code, stderr)
+		}
+		if !strings.HasPrefix(stdout, c.line) || !strings.Contains(stdout, "bytes in "+out) || strings.Count(stdout, "\n") != 1 {
+			t.Errorf("%s: summary %q, want it to start with %q", c.name, stdout, c.line)
+		}
+		want, err := c.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, x, l := readAll(t, out)
+		if len(m.Shards) != c.shards || !slices.Equal(x, want.X) || !slices.Equal(l, want.Labels) || !slices.Equal(m.Shape, want.Shape) {
+			t.Errorf("%s: %d shards (want %d), shape %v, rows differ from the loader's: %v", c.name, len(m.Shards), c.shards, m.Shape, !slices.Equal(x, want.X))
+		}
+		// Converting again into the same folder replaces the set.
+		if code, _, stderr := runConvert(append(c.args, "-out", out, "-rows-per-shard", "100")...); code != 0 {
+			t.Fatalf("%s: again: %s", c.name, stderr)
+		}
+		if m, _, _ := readAll(t, out); len(m.Shards) != 1 {
+			t.Errorf("%s: again: %d shards", c.name, len(m.Shards))
+		}
+	}
+}
+
+func TestConvertBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := write(t, filepath.Join(dir, "d.csv"), []byte("1,2\n3,4\n"))
+	npy := filepath.Join(dir, "x.npy")
+	if err := data.SaveNPYFloat32(npy, []float32{1, 2}, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	notEmpty := t.TempDir()
+	write(t, filepath.Join(notEmpty, "keep.txt"), nil)
+	out := filepath.Join(dir, "out")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		frag string
+	}{
+		{"no -in", []string{"-out", out}, 2, "-in: missing"},
+		{"no -out", []string{"-in", csvPath}, 2, "-out: missing"},
+		{"rows 0", []string{"-in", csvPath, "-out", out, "-rows-per-shard", "0"}, 2, "-rows-per-shard 0: want at least 1"},
+		{"rows not a number", []string{"-in", csvPath, "-out", out, "-rows-per-shard", "x"}, 2, "-rows-per-shard"},
+		{"missing input", []string{"-in", filepath.Join(dir, "nope.csv"), "-out", out}, 2, "-in " + filepath.Join(dir, "nope.csv")},
+		{"missing labels", []string{"-in", npy, "-labels", filepath.Join(dir, "nope.npy"), "-out", out}, 2, "-labels " + filepath.Join(dir, "nope.npy")},
+		{"labels with csv", []string{"-in", csvPath, "-labels", npy, "-out", out}, 2, "-labels " + npy + ": a CSV file carries its labels in a column"},
+		{"label-col with npy", []string{"-in", npy, "-label-col", "0", "-out", out}, 2, `-label-col "0": only for CSV input`},
+		{"bad header", []string{"-in", csvPath, "-header", "maybe", "-out", out}, 2, `-header "maybe": want auto, yes or no`},
+		{"out is a file", []string{"-in", csvPath, "-out", csvPath}, 2, "-out " + csvPath + ": a file"},
+		{"argument", []string{"-in", csvPath, "-out", out, "extra"}, 2, `unexpected argument "extra"`},
+		{"unknown flag", []string{"-bogus"}, 2, "-bogus"},
+		{"out not empty", []string{"-in", csvPath, "-out", notEmpty}, 1, "keep.txt"},
+		{"missing label column", []string{"-in", csvPath, "-label-col", "y", "-out", out}, 1, "csv: " + csvPath + ": line 1: missing label column"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runConvert(c.args...)
+		if code != c.code || !strings.Contains(stderr, c.frag) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.name, code, stderr, c.code, c.frag)
+		}
+	}
+	if code, _, _ := runConvert("-h"); code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
+// TestConvertMalformedInput: a bad value fails with the input's file, line and column,
+// and leaves no manifest behind (nothing a trainer could open).
+func TestConvertMalformedInput(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for range 30 {
+		b.WriteString("0.5,0.25\n")
+	}
+	b.WriteString("0.5,NaN\n")
+	p := write(t, filepath.Join(dir, "bad.csv"), []byte(b.String()))
+	out := filepath.Join(dir, "out")
+	code, _, stderr := runConvert("-in", p, "-out", out, "-rows-per-shard", "4")
+	if code != 1 || !strings.Contains(stderr, "csv: "+p+": line 31, column 2: value \"NaN\" is not finite") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, data.ManifestFile)); !os.IsNotExist(err) {
+		t.Errorf("manifest after a failed conversion: %v", err)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("files left after a failed conversion: %v", ents)
+	}
+}

@@ -1,0 +1,34 @@
+//go:build unix
+
+package data
+
+import (
+	"os"
+	"syscall"
+)
+
+// mmapRegion is a shard file mapped read-only into memory.
+type mmapRegion struct {
+	f *os.File
+	b []byte
+}
+
+func (r *mmapRegion) bytes(off int64, n int) []byte { return r.b[off : off+int64(n) : off+int64(n)] }
+
+func (r *mmapRegion) close() error {
+	err := syscall.Munmap(r.b)
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// mapRegion maps the size bytes of f read-only (MAP_SHARED: the page cache's pages,
+// no copy). The mapping keeps f open until close.
+func mapRegion(f *os.File, size int64) (shardRegion, error) {
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	return &mmapRegion{f: f, b: b}, nil
+}

@@ -1,0 +1,193 @@
+package gmvae
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/engine/nn"
+)
+
+// shardCopy writes ds as a shard folder of r rows per shard and opens it.
+func shardCopy(t testing.TB, ds *data.Dataset, r int) *data.Sharded {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), ds.Name)
+	w, err := data.NewShardWriter(dir, data.ShardWriterOptions{Name: ds.Name, D: ds.D, Labels: ds.Labels != nil, RowsPerShard: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRows(ds.X, ds.Labels); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := data.OpenSharded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.Window = 9
+	return s
+}
+
+// checkpointBytes returns the checkpoint at path re-saved with its wall-clock time
+// and run folder blanked: every other byte (parameters, Adam's moments, the run's
+// state and settings) as the trainer wrote it.
+func checkpointBytes(t testing.TB, path string) []byte {
+	t.Helper()
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.State.WallS = 0
+	ck.Train.RunDir = ""
+	out := filepath.Join(t.TempDir(), "ck.safetensors")
+	if err := SaveCheckpoint(out, ck); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTrainShardedReproducible: a few steps of a real model on a sharded copy of a
+// small data set, twice, give the same checkpoint bytes (the wall clock and run folder aside); the
+// sharded run visits the examples in the shard-and-window order, so it differs
+// from the in-memory run of the same data (which keeps data.Permutation).
+func TestTrainShardedReproducible(t *testing.T) {
+	train := blobs(t, "blobs-train", 40, fd, fk, 7)
+	test := blobs(t, "blobs-test", 20, fd, fk, 8)
+	cfg := TrainConfig{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, CheckpointEvery: 2}
+	for _, model := range []string{"dilokthanakul", "shu"} {
+		t.Run(model, func(t *testing.T) {
+			mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+			b := engine.NewCPU()
+			run := func(tr, te data.Source) (string, *Result) {
+				m, err := New(b, mc)
+				if err != nil {
+					if strings.Contains(err.Error(), "not implemented") {
+						t.Skipf("%s: %v", model, err)
+					}
+					t.Fatal(err)
+				}
+				defer m.Release()
+				c := cfg
+				c.RunDir = t.TempDir()
+				res, err := Train(context.Background(), b, m, tr, te, c, Hooks{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(c.RunDir, CheckpointFile), res
+			}
+			a, resA := run(shardCopy(t, train, 7), shardCopy(t, test, 6))
+			bb, _ := run(shardCopy(t, train, 7), shardCopy(t, test, 6))
+			if !bytes.Equal(checkpointBytes(t, a), checkpointBytes(t, bb)) {
+				t.Fatal("two sharded runs wrote different checkpoints")
+			}
+			if resA.EvalSet != nil || resA.EvalSource == nil || resA.Final.Labelled != 20 || resA.Steps != 6 {
+				t.Errorf("result: EvalSet %v, EvalSource %v, labelled %d, steps %d", resA.EvalSet, resA.EvalSource, resA.Final.Labelled, resA.Steps)
+			}
+			mem, _ := run(train, test)
+			if bytes.Equal(checkpointBytes(t, a), checkpointBytes(t, mem)) {
+				t.Error("the sharded run equals the in-memory run: the shard order is not used")
+			}
+		})
+	}
+}
+
+// TestResumeShardedBitIdentical mirrors TestResumeBitIdentical on shards: N steps
+// straight equal N/2, a checkpoint mid-epoch, and a resumed N/2 on a freshly opened
+// copy of the shards, byte for byte (parameters, Adam state, metrics).
+func TestResumeShardedBitIdentical(t *testing.T) {
+	b := engine.NewCPU()
+	trainDS := blobs(t, "blobs-train", 70, fd, fk, 7)
+	testDS := blobs(t, "blobs-test", 25, fd, fk, 8)
+	cfg := baseCfg(t.TempDir())
+	cfg.Epochs = 4
+	cfg.Schedule = ScheduleCosine
+	mA := newFake(t, b, fd, fk, 16, 4)
+	if _, err := Train(context.Background(), b, mA, shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8), cfg, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	pA, aA, vA := params(t, b, mA.ps)
+	metricsA := stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile))
+
+	// Interrupted run: cancel after step 8 (epoch 2, batch 3 of 5).
+	dir := t.TempDir()
+	c := cfg
+	c.RunDir = dir
+	ctx, cancel := context.WithCancel(context.Background())
+	m1 := newFake(t, b, fd, fk, 16, 4)
+	_, err := Train(ctx, b, m1, shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8), c, Hooks{Step: func(p Progress) {
+		if p.Step == 8 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "-resume") {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.Step != 8 || ck.State.Epoch != 1 || ck.State.Batch != 3 {
+		t.Fatalf("checkpoint state %+v", ck.State)
+	}
+	m2 := newFake(t, b, fd, fk, 16, 4)
+	for _, buf := range []*engine.Buf{m2.ps.P, m2.ps.M, m2.ps.V} {
+		if err := nn.Fill(b, buf, 0.25); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Resume = filepath.Join(dir, CheckpointFile)
+	if _, err := Train(context.Background(), b, m2, shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8), c, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	pB, aB, vB := params(t, b, m2.ps)
+	if i := sameBits(pA, pB); i != -1 {
+		t.Fatalf("parameter %d differs after resume", i)
+	}
+	if sameBits(aA, aB) != -1 || sameBits(vA, vB) != -1 {
+		t.Fatal("Adam moments differ after resume")
+	}
+	if ja, jb := mustJSON(metricsA), mustJSON(stripTiming(t, filepath.Join(dir, MetricsFile))); !bytes.Equal(ja, jb) {
+		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
+	}
+}
+
+// TestTrainShardedSubset: -subset on shards is a head view (name "<name>[:n]"), the
+// evaluation set defaults to the training set, and the value range comes from the
+// manifest (a set outside [0, 1] is refused for the Bernoulli likelihood).
+func TestTrainShardedSubset(t *testing.T) {
+	b := engine.NewCPU()
+	train := shardCopy(t, blobs(t, "blobs-train", 70, fd, fk, 7), 16)
+	cfg := baseCfg("")
+	cfg.Epochs = 1
+	cfg.TrainSubset = 40 // 3 batches
+	cfg.TestSubset = 9
+	var steps int
+	res, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), train, nil, cfg, Hooks{Step: func(Progress) { steps++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 3 || res.Final.Labelled != 9 || res.Final.EvalSet != "blobs-train[:9]" {
+		t.Fatalf("steps %d, labelled %d, eval set %q", steps, res.Final.Labelled, res.Final.EvalSet)
+	}
+	wide := blobs(t, "wide", 20, fd, fk, 7)
+	wide.X[5] = 2
+	m := newFake(t, b, fd, fk, 16, 1)
+	m.cfg.Likelihood = Bernoulli
+	_, err = Train(context.Background(), b, m, shardCopy(t, wide, 8), nil, baseCfg(""), Hooks{})
+	if err == nil || !strings.Contains(err.Error(), "wide has values in [") {
+		t.Fatalf("values outside [0, 1]: %v", err)
+	}
+}
