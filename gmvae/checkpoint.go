@@ -32,10 +32,18 @@ import (
 //     world_size      the number of data-parallel ranks of the run (a resume must
 //     have as many: the shards and random streams depend on it);
 //     absent in older checkpoints, read as 1
-//     wall_s          training seconds so far
 //     epoch_sums      JSON: running sums of the epoch's training terms
 //     model_config    JSON of the model's Config
-//     train_config    JSON of the TrainConfig
+//     train_config    JSON of the TrainConfig (run_dir and resume left out: they
+//     say where the file is, not how the run goes)
+//
+// A checkpoint holds nothing that depends on the clock or the folder it is written
+// to, so two runs that compute the same bits (on the CPU and on a GPU, say) write
+// the same bytes. The training time so far, which a resumed run adds to, goes to the
+// side file TimingPath(path) ("checkpoint.timing.json": {"step": N, "wall_s": S}),
+// written after the checkpoint; LoadCheckpoint takes it when its step is the
+// checkpoint's (else the time starts from 0), and reads a "wall_s" key of older
+// checkpoints.
 //
 // The gradients are not stored: every step starts by zeroing them. Files are written
 // atomically (a temporary file in the same folder, fsync, rename, fsync of the folder):
@@ -43,6 +51,10 @@ import (
 
 // CheckpointFile is the name of a run folder's latest checkpoint.
 const CheckpointFile = "checkpoint.safetensors"
+
+// TimingFile is the name of the run folder's checkpoint timing file (TimingPath of
+// CheckpointFile).
+const TimingFile = "checkpoint.timing.json"
 
 // checkpointFormat is the value of the "format" metadata key.
 const checkpointFormat = "gmvae-checkpoint-v1"
@@ -130,7 +142,36 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 	if err := writeFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
+	tm := mustJSON(timing{Step: ck.State.Step, WallS: ck.State.WallS})
+	if err := writeFileAtomic(TimingPath(path), func(w io.Writer) error { _, err := w.Write(append(tm, '\n')); return err }); err != nil {
+		return fmt.Errorf("checkpoint %s: timing: %w", path, err)
+	}
 	return nil
+}
+
+// TimingPath is the side file of the checkpoint at path that holds the training
+// time so far: path without its ".safetensors" extension, plus ".timing.json".
+func TimingPath(path string) string {
+	return strings.TrimSuffix(path, ".safetensors") + ".timing.json"
+}
+
+// timing is the content of a checkpoint's timing file.
+type timing struct {
+	Step  uint64  `json:"step"`   // the checkpoint's step
+	WallS float64 `json:"wall_s"` // training seconds up to it
+}
+
+// readTiming reads a timing file; ok is false when it is missing or unreadable (the
+// time is a report, not part of the run's state: a resume without it counts from 0).
+func readTiming(path string) (tm timing, ok bool) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return tm, false
+	}
+	if err := json.Unmarshal(raw, &tm); err != nil {
+		return tm, false
+	}
+	return tm, true
 }
 
 func (ck *Checkpoint) check() error {
@@ -169,7 +210,6 @@ func (ck *Checkpoint) metadata() (map[string]string, error) {
 		"adam_steps":   strconv.Itoa(s.AdamSteps),
 		"seed":         strconv.FormatUint(s.Seed, 10),
 		"world_size":   strconv.Itoa(max(s.WorldSize, 1)),
-		"wall_s":       strconv.FormatFloat(s.WallS, 'g', -1, 64),
 		"epoch_sums":   string(sums),
 		"model_config": string(mc),
 		"train_config": string(tc),
@@ -228,12 +268,12 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			return nil, bad("metadata world_size = %q is not a positive integer", v)
 		}
 	}
-	v, err := get("wall_s")
-	if err != nil {
-		return nil, err
-	}
-	if ck.State.WallS, err = strconv.ParseFloat(v, 64); err != nil {
-		return nil, bad("metadata wall_s = %q is not a number", v)
+	if v, ok := meta["wall_s"]; ok { // checkpoints written before the timing file
+		if ck.State.WallS, err = strconv.ParseFloat(v, 64); err != nil {
+			return nil, bad("metadata wall_s = %q is not a number", v)
+		}
+	} else if tm, ok := readTiming(TimingPath(path)); ok && tm.Step == ck.State.Step {
+		ck.State.WallS = tm.WallS
 	}
 	for _, u := range []struct {
 		key string

@@ -140,8 +140,8 @@ func TestAtomicWrite(t *testing.T) {
 		t.Fatal("the old checkpoint changed")
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("files left behind: %v", entries)
+	if len(entries) != 2 || entries[0].Name() != "ck.safetensors" || entries[1].Name() != "ck.timing.json" {
+		t.Fatalf("files left behind: %v (want the checkpoint and its timing file)", entries)
 	}
 	if _, err := LoadCheckpoint(path); err != nil {
 		t.Fatal(err)
@@ -170,5 +170,50 @@ func TestSafetensorsGeneric(t *testing.T) {
 	}
 	if err := WriteSafetensors(&buf, []STTensor{{Name: "a", Shape: []int{1}, Data: []float32{1}}, {Name: "a", Shape: []int{1}, Data: []float32{1}}}, nil); err == nil {
 		t.Fatal("duplicate name accepted")
+	}
+}
+
+// TestCheckpointTimingFile: the training time lives beside the checkpoint, not in it.
+// Two checkpoints that differ only in their time are the same bytes; a missing timing
+// file, or one written for another step, makes the time 0.
+func TestCheckpointTimingFile(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
+	ck := testCheckpoint()
+	if err := SaveCheckpoint(a, ck); err != nil {
+		t.Fatal(err)
+	}
+	ck.State.WallS = 99
+	if err := SaveCheckpoint(b, ck); err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := os.ReadFile(a)
+	rb, _ := os.ReadFile(b)
+	if !bytes.Equal(ra, rb) {
+		t.Error("checkpoints that differ only in wall time differ in bytes")
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(path string)
+		want  float64
+	}{
+		{"present", func(string) {}, 99},
+		{"other step", func(path string) {
+			_ = os.WriteFile(TimingPath(path), []byte(`{"step":1,"wall_s":5}`), 0o644)
+		}, 0},
+		{"corrupt", func(path string) { _ = os.WriteFile(TimingPath(path), []byte(`{`), 0o644) }, 0},
+		{"missing", func(path string) { _ = os.Remove(TimingPath(path)) }, 0},
+	} {
+		tc.setup(b)
+		got, err := LoadCheckpoint(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got.State.WallS != tc.want {
+			t.Errorf("%s: wall_s %g, want %g", tc.name, got.State.WallS, tc.want)
+		}
+	}
+	if TimingPath(filepath.Join("run", CheckpointFile)) != filepath.Join("run", TimingFile) {
+		t.Errorf("TimingPath(%s) = %s, want %s", CheckpointFile, TimingPath(CheckpointFile), TimingFile)
 	}
 }

@@ -167,7 +167,7 @@ func TestMPIModelsTrain(t *testing.T) {
 				names = append(names, e.Name())
 			}
 			sort.Strings(names)
-			if want := []string{gmvae.CheckpointFile, gmvae.ConfigFile, gmvae.MetricsFile, gmvae.SummaryFile}; strings.Join(names, " ") != strings.Join(want, " ") {
+			if want := []string{gmvae.CheckpointFile, gmvae.TimingFile, gmvae.ConfigFile, gmvae.MetricsFile, gmvae.SummaryFile}; strings.Join(names, " ") != strings.Join(want, " ") {
 				mpiFail(fmt.Errorf("%s: run folder holds %v, want %v", name, names, want))
 			}
 			ck, err := gmvae.LoadCheckpoint(filepath.Join(dir, gmvae.CheckpointFile))

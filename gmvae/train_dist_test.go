@@ -113,7 +113,7 @@ func TestTrainDataParallel(t *testing.T) {
 		j, _ := json.Marshal(stripTiming(t, filepath.Join(dir, MetricsFile)))
 		metrics = append(metrics, j)
 		names := lsDir(t, dir)
-		if want := []string{CheckpointFile, ConfigFile, MetricsFile, SummaryFile}; fmt.Sprint(names) != fmt.Sprint(want) {
+		if want := []string{CheckpointFile, TimingFile, ConfigFile, MetricsFile, SummaryFile}; fmt.Sprint(names) != fmt.Sprint(want) {
 			t.Errorf("run folder holds %v, want %v", names, want)
 		}
 		ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
