@@ -118,7 +118,7 @@ func (p *payloadStream) end() error {
 // file for streaming: LoadIDX one example at a time, with LoadIDX's checks and errors
 // (a short or over-long payload is found when the reading gets there).
 func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
-	r := &idxRows{name: name, path: imagesPath, labelsPath: labelsPath}
+	r := &recordRows{}
 	ok := false
 	defer func() {
 		if !ok {
@@ -137,14 +137,10 @@ func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.typ, r.dims = h.typ, h.dims
-	r.n, r.d = h.dims[0], 1
-	for _, k := range h.dims[1:] {
-		r.d *= k
-	}
-	r.x = make([]float32, r.d)
-	r.buf = make([]byte, r.d*h.typ.Size())
-	r.data = &payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("dims %v of %v", h.dims, h.typ), fail: h.fail}
+	typ := h.typ
+	r.setData(name, h.dims, idxShape(h.dims), typ.Size(),
+		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("dims %v of %v", h.dims, h.typ), fail: h.fail},
+		func(buf []byte, x []float32, row int) error { return idxFeatures(imagesPath, typ, buf, x, len(x), row) })
 	if labelsPath != "" {
 		lh, err := open(labelsPath)
 		if err != nil {
@@ -162,70 +158,27 @@ func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
 		if lh.dims[0] != r.n {
 			return nil, fail("%d labels, expected %d (the number of examples in %s)", lh.dims[0], r.n, imagesPath)
 		}
-		r.ltyp = lh.typ
-		r.lbuf = make([]byte, lh.typ.Size())
-		r.labels = &payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("dims %v of %v", lh.dims, lh.typ), fail: lh.fail}
+		ltyp := lh.typ
+		r.setLabels(ltyp.Size(),
+			&payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("dims %v of %v", lh.dims, lh.typ), fail: lh.fail},
+			func(buf []byte, row int) (int, error) {
+				l, _ := (&IDXArray{Type: ltyp, Dims: []int{1}, Data: buf}).Ints()
+				if l[0] < NoLabel {
+					return 0, &FormatError{Format: "idx", Path: labelsPath, Line: row,
+						Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l[0])}
+				}
+				return l[0], nil
+			})
 	}
 	ok = true
 	return r, nil
 }
 
-type idxRows struct {
-	name, path, labelsPath string
-	files                  closers
-	typ, ltyp              IDXType
-	dims                   []int
-	n, d, row              int
-	x                      []float32
-	buf, lbuf              []byte
-	data, labels           *payloadStream
-}
-
-func (r *idxRows) Info() RowsInfo {
-	return RowsInfo{Name: r.name, N: r.n, D: r.d, Shape: idxShape(r.dims), Labels: r.labels != nil}
-}
-
-func (r *idxRows) Next() ([]float32, int, error) {
-	if r.row == r.n {
-		if err := r.data.end(); err != nil {
-			return nil, 0, err
-		}
-		if r.labels != nil {
-			if err := r.labels.end(); err != nil {
-				return nil, 0, err
-			}
-		}
-		return nil, 0, io.EOF
-	}
-	if err := r.data.read(r.buf); err != nil {
-		return nil, 0, err
-	}
-	if err := idxFeatures(r.path, r.typ, r.buf, r.x, r.d, r.row); err != nil {
-		return nil, 0, err
-	}
-	r.row++
-	label := NoLabel
-	if r.labels != nil {
-		if err := r.labels.read(r.lbuf); err != nil {
-			return nil, 0, err
-		}
-		l, _ := (&IDXArray{Type: r.ltyp, Dims: []int{1}, Data: r.lbuf}).Ints()
-		if l[0] < NoLabel {
-			return nil, 0, &FormatError{Format: "idx", Path: r.labelsPath, Line: r.row,
-				Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l[0])}
-		}
-		label = l[0]
-	}
-	return r.x, label, nil
-}
-
-func (r *idxRows) Close() error { return r.files.Close() }
-
 // OpenNPYRows opens an NPY data file and, when labelsPath is not "", an NPY labels
 // file for streaming: LoadNPY one example at a time, with LoadNPY's checks and errors
 // (a short or over-long payload is found when the reading gets there).
 func OpenNPYRows(name, dataPath, labelsPath string) (RowReader, error) {
-	r := &npyRows{name: name, path: dataPath, labelsPath: labelsPath}
+	r := &recordRows{}
 	ok := false
 	defer func() {
 		if !ok {
@@ -248,14 +201,10 @@ func OpenNPYRows(name, dataPath, labelsPath string) (RowReader, error) {
 		return nil, &FormatError{Format: "npy", Path: dataPath,
 			Msg: fmt.Sprintf("data shape %v: expected (N, D) or (N, H, W)", h.shape)}
 	}
-	r.descr, r.shape = h.descr, h.shape
-	r.n, r.d = h.shape[0], 1
-	for _, k := range h.shape[1:] {
-		r.d *= k
-	}
-	r.x = make([]float32, r.d)
-	r.buf = make([]byte, r.d*npyItemSize[h.descr])
-	r.data = &payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("shape %v of %s", h.shape, h.descr), fail: h.fail}
+	descr := h.descr
+	r.setData(name, h.shape, npyShape(h.shape), npyItemSize[descr],
+		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("shape %v of %s", h.shape, h.descr), fail: h.fail},
+		func(buf []byte, x []float32, row int) error { return npyFeatures(dataPath, descr, buf, x, len(x), row) })
 	if labelsPath != "" {
 		lh, err := open(labelsPath)
 		if err != nil {
@@ -264,30 +213,53 @@ func OpenNPYRows(name, dataPath, labelsPath string) (RowReader, error) {
 		if err := npyCheckLabelsShape(labelsPath, lh.shape, r.n, dataPath); err != nil {
 			return nil, err
 		}
-		r.ldescr = lh.descr
-		r.lbuf = make([]byte, npyItemSize[lh.descr])
-		r.labels = &payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("shape %v of %s", lh.shape, lh.descr), fail: lh.fail}
+		ldescr := lh.descr
+		r.setLabels(npyItemSize[ldescr],
+			&payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("shape %v of %s", lh.shape, lh.descr), fail: lh.fail},
+			func(buf []byte, row int) (int, error) { return npyLabel(labelsPath, ldescr, buf, 0, row) })
 	}
 	ok = true
 	return r, nil
 }
 
-type npyRows struct {
-	name, path, labelsPath string
-	files                  closers
-	descr, ldescr          string
-	shape                  []int
-	n, d, row              int
-	x                      []float32
-	buf, lbuf              []byte
-	data, labels           *payloadStream
+// recordRows streams a file of fixed-size records (IDX, NPY: one example per record
+// after the header) and an optional labels file of fixed-size records. The formats
+// differ only in how a record decodes (features, label), which each opener supplies.
+type recordRows struct {
+	info         RowsInfo
+	files        closers
+	n, row       int
+	x            []float32
+	buf, lbuf    []byte
+	data, labels *payloadStream
+	features     func(buf []byte, x []float32, row int) error // decodes one example; row from 0
+	label        func(buf []byte, row int) (int, error)       // decodes one label; row from 1
 }
 
-func (r *npyRows) Info() RowsInfo {
-	return RowsInfo{Name: r.name, N: r.n, D: r.d, Shape: npyShape(r.shape), Labels: r.labels != nil}
+// setData lays out the reader for dims (N, then the example's dimensions) of records
+// of itemSize bytes per value.
+func (r *recordRows) setData(name string, dims, shape []int, itemSize int, data *payloadStream, features func([]byte, []float32, int) error) {
+	r.n = dims[0]
+	d := 1
+	for _, k := range dims[1:] {
+		d *= k
+	}
+	r.info = RowsInfo{Name: name, N: r.n, D: d, Shape: shape}
+	r.x = make([]float32, d)
+	r.buf = make([]byte, d*itemSize)
+	r.data, r.features = data, features
 }
 
-func (r *npyRows) Next() ([]float32, int, error) {
+// setLabels adds the labels file: records of itemSize bytes.
+func (r *recordRows) setLabels(itemSize int, labels *payloadStream, label func([]byte, int) (int, error)) {
+	r.info.Labels = true
+	r.lbuf = make([]byte, itemSize)
+	r.labels, r.label = labels, label
+}
+
+func (r *recordRows) Info() RowsInfo { return r.info }
+
+func (r *recordRows) Next() ([]float32, int, error) {
 	if r.row == r.n {
 		if err := r.data.end(); err != nil {
 			return nil, 0, err
@@ -302,7 +274,7 @@ func (r *npyRows) Next() ([]float32, int, error) {
 	if err := r.data.read(r.buf); err != nil {
 		return nil, 0, err
 	}
-	if err := npyFeatures(r.path, r.descr, r.buf, r.x, r.d, r.row); err != nil {
+	if err := r.features(r.buf, r.x, r.row); err != nil {
 		return nil, 0, err
 	}
 	r.row++
@@ -311,7 +283,7 @@ func (r *npyRows) Next() ([]float32, int, error) {
 		if err := r.labels.read(r.lbuf); err != nil {
 			return nil, 0, err
 		}
-		l, err := npyLabel(r.labelsPath, r.ldescr, r.lbuf, 0, r.row)
+		l, err := r.label(r.lbuf, r.row)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -320,4 +292,4 @@ func (r *npyRows) Next() ([]float32, int, error) {
 	return r.x, label, nil
 }
 
-func (r *npyRows) Close() error { return r.files.Close() }
+func (r *recordRows) Close() error { return r.files.Close() }
