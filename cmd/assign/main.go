@@ -34,31 +34,19 @@ import (
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/internal/cli"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
-
-// usageError is an error in the command line (exit status 2).
-type usageError struct{ error }
 
 type options struct {
 	checkpoint, dataPath, labelCol, dataDir, out, device, format string
 	mnistTest                                                    bool
 }
 
+// run runs the command: exit status 0, 1 (a failure) or 2 (a bad flag).
 func run(args []string, stdout, stderr io.Writer) int {
-	err := runErr(args, stdout, stderr)
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "assign:", err)
-		fmt.Fprintln(stderr, "run `assign -h` for the flags")
-		return 2
-	}
-	fmt.Fprintln(stderr, "assign:", err)
-	return 1
+	return cli.Status("assign", "assign:", runErr(args, stdout, stderr), stderr)
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -73,34 +61,29 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "", "folder to write the results in (created if needed); required")
 	fs.StringVar(&o.device, "device", "auto", "backend: "+strings.Join(engine.Devices, ", "))
 	fs.StringVar(&o.format, "format", "csv", "output format: csv or npy")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, usageError{err}
+	if err := cli.Parse(fs, args); err != nil {
+		return o, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return o, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	case o.checkpoint == "":
-		return o, usageError{errors.New("-checkpoint is required")}
+		return o, cli.Usage(errors.New("-checkpoint is required"))
 	case o.out == "":
-		return o, usageError{errors.New("-out is required")}
+		return o, cli.Usage(errors.New("-out is required"))
 	case o.dataPath == "" && !o.mnistTest:
-		return o, usageError{errors.New("give -data FILE or -mnist-test")}
+		return o, cli.Usage(errors.New("give -data FILE or -mnist-test"))
 	case o.dataPath != "" && o.mnistTest:
-		return o, usageError{errors.New("-data and -mnist-test exclude each other")}
+		return o, cli.Usage(errors.New("-data and -mnist-test exclude each other"))
 	case o.format != "csv" && o.format != "npy":
-		return o, usageError{fmt.Errorf("-format %q, want csv or npy", o.format)}
+		return o, cli.Usagef("-format %q, want csv or npy", o.format)
 	case o.labelCol != "" && strings.ToLower(filepath.Ext(o.dataPath)) != ".csv":
-		return o, usageError{errors.New("-label-col applies to a CSV -data file only")}
+		return o, cli.Usage(errors.New("-label-col applies to a CSV -data file only"))
 	}
 	okDev := false
 	for _, d := range engine.Devices {
 		okDev = okDev || d == o.device
 	}
 	if !okDev {
-		return o, usageError{fmt.Errorf("unknown device %q, want one of %s", o.device, strings.Join(engine.Devices, ", "))}
+		return o, cli.Usagef("unknown device %q, want one of %s", o.device, strings.Join(engine.Devices, ", "))
 	}
 	return o, nil
 }

@@ -27,28 +27,16 @@ import (
 	"strings"
 
 	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/internal/cli"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// usageError is a bad flag (exit status 2).
-type usageError struct{ error }
-
+// run runs the command: exit status 0, 1 (a failed conversion) or 2 (a bad flag).
 func run(args []string, stdout, stderr io.Writer) int {
-	err := convert(args, stdout, stderr)
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "convert:", err)
-		fmt.Fprintln(stderr, "run `convert -h` for the flags")
-		return 2
-	}
-	fmt.Fprintln(stderr, "convert:", err)
-	return 1
+	return cli.Status("convert", "convert:", convert(args, stdout, stderr), stderr)
 }
 
 func convert(args []string, stdout, stderr io.Writer) error {
@@ -65,35 +53,29 @@ func convert(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Usage: convert -in FILE [-labels FILE | -label-col COL] -out DIR [-rows-per-shard N]\n\nWrites a data set as a sharded folder for cmd/train -train DIR.\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	switch {
 	case *in == "":
-		return usageError{errors.New("-in: missing: the input file (.csv, .npy or IDX) is required")}
+		return cli.Usage(errors.New("-in: missing: the input file (.csv, .npy or IDX) is required"))
 	case *out == "":
-		return usageError{errors.New("-out: missing: the output folder is required")}
+		return cli.Usage(errors.New("-out: missing: the output folder is required"))
 	case *rows < 1:
-		return usageError{fmt.Errorf("-rows-per-shard %d: want at least 1", *rows)}
+		return cli.Usagef("-rows-per-shard %d: want at least 1", *rows)
 	}
 	if st, err := os.Stat(*in); err != nil {
-		return usageError{fmt.Errorf("-in %s: %v", *in, err)}
+		return cli.Usagef("-in %s: %v", *in, err)
 	} else if st.IsDir() {
-		return usageError{fmt.Errorf("-in %s: a folder, expected a file", *in)}
+		return cli.Usagef("-in %s: a folder, expected a file", *in)
 	}
 	if *labels != "" {
 		if _, err := os.Stat(*labels); err != nil {
-			return usageError{fmt.Errorf("-labels %s: %v", *labels, err)}
+			return cli.Usagef("-labels %s: %v", *labels, err)
 		}
 	}
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
-		return usageError{fmt.Errorf("-out %s: a file, expected a folder", *out)}
+		return cli.Usagef("-out %s: a file, expected a folder", *out)
 	}
 	isCSV := strings.ToLower(filepath.Ext(*in)) == ".csv"
 	var hm data.HeaderMode
@@ -105,16 +87,16 @@ func convert(args []string, stdout, stderr io.Writer) error {
 	case "no":
 		hm = data.HeaderNo
 	default:
-		return usageError{fmt.Errorf("-header %q: want auto, yes or no", *header)}
+		return cli.Usagef("-header %q: want auto, yes or no", *header)
 	}
 	if !isCSV && *labelCol != "" {
-		return usageError{fmt.Errorf("-label-col %q: only for CSV input; %s is not a .csv file (give its labels with -labels)", *labelCol, *in)}
+		return cli.Usagef("-label-col %q: only for CSV input; %s is not a .csv file (give its labels with -labels)", *labelCol, *in)
 	}
 	if !isCSV && *header != "auto" {
-		return usageError{fmt.Errorf("-header %q: only for CSV input; %s is not a .csv file", *header, *in)}
+		return cli.Usagef("-header %q: only for CSV input; %s is not a .csv file", *header, *in)
 	}
 	if isCSV && *labels != "" {
-		return usageError{fmt.Errorf("-labels %s: a CSV file carries its labels in a column (-label-col), not in a separate file", *labels)}
+		return cli.Usagef("-labels %s: a CSV file carries its labels in a column (-label-col), not in a separate file", *labels)
 	}
 
 	base := filepath.Base(*in)

@@ -52,6 +52,7 @@ import (
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/gmvae/report"
+	"github.com/gmvae/gmvae/internal/cli"
 )
 
 func main() {
@@ -64,9 +65,6 @@ func main() {
 // DefaultEpochs is the command's default: a run that finishes in minutes on a small
 // machine. The papers train for 100+ epochs (-epochs 100).
 const DefaultEpochs = 2
-
-// usageError is a bad flag or configuration (exit status 2).
-type usageError struct{ error }
 
 // options are the command's settings besides the two configs.
 type options struct {
@@ -122,22 +120,11 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, open 
 			stderr = io.Discard // rank 0 says it
 		}
 	}
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, prefix, err)
-		fmt.Fprintln(stderr, "run `train -h` for the flags")
-		return 2
-	case errors.Is(err, context.Canceled):
+	if errors.Is(err, context.Canceled) && !cli.IsUsage(err) {
 		fmt.Fprintln(stderr, err)
 		return 130
 	}
-	fmt.Fprintln(stderr, prefix, err)
-	return 1
+	return cli.Status("train", prefix, err, stderr)
 }
 
 // agree makes every rank learn whether any rank has an error, so that all stop
@@ -160,7 +147,7 @@ func agree(c dist.Comm, err error) error {
 	case err == nil:
 		return fmt.Errorf("%w (%d of %d ranks failed; see their messages)", gmvae.ErrOtherRank, flag[0], c.Size())
 	case int(flag[0]) == c.Size():
-		return allFailed{err} // errors.As still finds a usageError inside
+		return allFailed{err} // cli.IsUsage still finds a usage error inside
 	}
 	return err
 }
@@ -213,21 +200,15 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE and reports its clustering of the held-out data.\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	c, launch, err := open()
 	if err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	*comm = c
 	rank0 := c.Rank() == 0
@@ -250,7 +231,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if o.resume != "" {
 			ck, err := gmvae.LoadCheckpoint(o.resume)
 			if err != nil {
-				return usageError{err}
+				return cli.Usage(err)
 			}
 			base.Model, base.Train, haveBase = ck.Model, ck.Train, true
 			if o.out == "" {
@@ -259,12 +240,12 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		} else if o.configFile != "" {
 			raw, err := os.ReadFile(o.configFile)
 			if err != nil {
-				return usageError{err}
+				return cli.Usage(err)
 			}
 			dec := json.NewDecoder(strings.NewReader(string(raw)))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&base); err != nil {
-				return usageError{fmt.Errorf("config %s: %v", o.configFile, err)}
+				return cli.Usagef("config %s: %v", o.configFile, err)
 			}
 			haveBase = true
 		}
@@ -318,7 +299,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if o.hidden != "" {
 			h, err := parseInts(o.hidden)
 			if err != nil {
-				return usageError{fmt.Errorf("-hidden %q: %v", o.hidden, err)}
+				return cli.Usagef("-hidden %q: %v", o.hidden, err)
 			}
 			m.Hidden = h
 		}
@@ -328,7 +309,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		case "b", "shu":
 			m.Model = "shu"
 		default:
-			return usageError{fmt.Errorf("-model %q: want dilokthanakul (A) or shu (B)", m.Model)}
+			return cli.Usagef("-model %q: want dilokthanakul (A) or shu (B)", m.Model)
 		}
 		if set["binarize"] || haveBase {
 			t.Binarize = *binarize
@@ -336,16 +317,16 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			t.Binarize = m.Model == "shu" // Rui Shu's setting
 		}
 		if set["k"] && mc.K < 1 {
-			return usageError{fmt.Errorf("-k %d: want at least 1 cluster", mc.K)}
+			return cli.Usagef("-k %d: want at least 1 cluster", mc.K)
 		}
 		if o.seeds < 1 {
-			return usageError{fmt.Errorf("-seeds %d: want at least 1", o.seeds)}
+			return cli.Usagef("-seeds %d: want at least 1", o.seeds)
 		}
 		if o.resume != "" && o.seeds > 1 {
-			return usageError{errors.New("-resume continues one run; it cannot be combined with -seeds")}
+			return cli.Usage(errors.New("-resume continues one run; it cannot be combined with -seeds"))
 		}
 		if o.subset < 0 || o.testSubset < 0 {
-			return usageError{errors.New("-subset and -test-subset must be >= 0")}
+			return cli.Usage(errors.New("-subset and -test-subset must be >= 0"))
 		}
 		t.TrainSubset = o.subset
 		t.TestSubset = o.testSubset
@@ -361,7 +342,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		tr := train.Info()
 		m.D = tr.D
 		if test != nil && test.Info().D != tr.D {
-			return usageError{fmt.Errorf("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)}
+			return cli.Usagef("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)
 		}
 		m = m.Defaults()
 		t = t.Defaults(m)
@@ -369,10 +350,10 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			m.MaxBatch = max(t.BatchSize, t.EvalBatch)
 		}
 		if err := m.Validate(); err != nil {
-			return usageError{err}
+			return cli.Usage(err)
 		}
 		if err := t.Validate(); err != nil {
-			return usageError{err}
+			return cli.Usage(err)
 		}
 		return nil
 	}()
@@ -382,7 +363,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 
 	b, closeBackend, err := engine.OpenBackendLocal(o.device, c.LocalRank())
 	if err != nil {
-		err = usageError{err}
+		err = cli.Usage(err)
 	}
 	if err := agree(c, err); err != nil {
 		return err
@@ -486,7 +467,7 @@ func parseInts(s string) ([]int, error) {
 func loadData(o options) (train, test data.Source, err error) {
 	if o.trainPath == "" {
 		if o.testPath != "" {
-			return nil, nil, usageError{errors.New("-test needs -train (without -train the data is MNIST)")}
+			return nil, nil, cli.Usage(errors.New("-test needs -train (without -train the data is MNIST)"))
 		}
 		tr, te, err := data.LoadMNIST(o.dataDir)
 		if err != nil {
@@ -510,7 +491,7 @@ func loadData(o options) (train, test data.Source, err error) {
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".csv":
 			if labels != "" {
-				return nil, usageError{fmt.Errorf("%s: a CSV file carries its labels in a column (-label-col), not in a separate file", path)}
+				return nil, cli.Usagef("%s: a CSV file carries its labels in a column (-label-col), not in a separate file", path)
 			}
 			return data.LoadCSV(path, data.CSVOptions{Label: label})
 		case ".npy":
@@ -526,7 +507,7 @@ func loadData(o options) (train, test data.Source, err error) {
 			return nil, nil, err
 		}
 	} else if o.testLabels != "" {
-		return nil, nil, usageError{errors.New("-test-labels needs -test")}
+		return nil, nil, cli.Usage(errors.New("-test-labels needs -test"))
 	}
 	return train, test, nil
 }
@@ -537,7 +518,7 @@ func loadData(o options) (train, test data.Source, err error) {
 func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test data.Source, stdout, stderr io.Writer, draw func(*gmvae.Result, gmvae.Model)) (*gmvae.Result, error) {
 	model, err := gmvae.New(b, m)
 	if err != nil {
-		err = usageError{err}
+		err = cli.Usage(err)
 	}
 	if err := agree(c, err); err != nil {
 		return nil, err

@@ -2,11 +2,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/internal/cli"
 )
 
 // isShardDir reports whether path is a folder holding a shard set's manifest.json
@@ -28,7 +28,7 @@ func isShardDir(path string) bool {
 // stay mapped until the process ends.
 func openShards(dir, labels string) (data.Source, error) {
 	if labels != "" {
-		return nil, usageError{fmt.Errorf("%s is a shard folder, which carries its labels (from cmd/convert -labels or -label-col); drop the labels file %s", dir, labels)}
+		return nil, cli.Usagef("%s is a shard folder, which carries its labels (from cmd/convert -labels or -label-col); drop the labels file %s", dir, labels)
 	}
 	s, err := data.OpenSharded(dir)
 	if err != nil {
