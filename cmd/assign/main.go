@@ -1,11 +1,17 @@
 // Command assign uses a trained model: it loads a checkpoint written by train, runs the
-// observations of a data file through the model and writes, for every row, its cluster
-// (the first argmax of its posterior), its cluster posteriors (N, K) and its latent
-// means (N, Dz).
+// observations of a data file or shard folder through the model and writes, for every
+// row, its cluster (the first argmax of its posterior), its cluster posteriors (N, K)
+// and its latent means (N, Dz).
 //
-//	assign -checkpoint runs/x/checkpoint.safetensors -data file.{idx,csv,npy} -out DIR
-//	       [-label-col COL] [-device auto|cpu|emu|cuda] [-format csv|npy]
+//	assign -checkpoint runs/x/checkpoint.safetensors -data {file.{idx,csv,npy}|shards/} -out DIR
+//	       [-label-col COL] [-device auto|cpu|emu|cuda] [-format csv|npy] [-chunk ROWS]
 //	assign -checkpoint runs/x/checkpoint.safetensors -mnist-test [-data-dir DIR] -out DIR
+//
+// It streams: the data is read -chunk rows at a time (CSV, NPY and IDX files row by
+// row, a shard folder written by convert through its memory-mapped shards), each chunk
+// is predicted and its results appended to the outputs, so neither the data nor the
+// results need to fit in memory (about chunk × (D + K + Dz) floats are held). The
+// outputs do not depend on -chunk.
 //
 // Files written in DIR (created if needed):
 //
@@ -14,6 +20,11 @@
 //	             reads back to the same float32;
 //	-format npy: clusters.npy (N,) of int64, posteriors.npy (N, K) and latent.npy
 //	             (N, Dz) of float32.
+//
+// Each file is written to a temporary file beside it and renamed at the end: a failed
+// run leaves no partial output (and earlier outputs in DIR as they were). An NPY
+// file's header holds N: for a CSV input, whose N is known at the end only, it is
+// rewritten in place then (same length, as numpy leaves room for it).
 //
 // Rows are in the data file's order. Values are used as loaded (IDX/NPY bytes scaled to
 // [0, 1]), without the random binarisation a training run may apply; the results do
@@ -26,6 +37,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,7 +54,11 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 type options struct {
 	checkpoint, dataPath, labelCol, dataDir, out, device, format string
 	mnistTest                                                    bool
+	chunk                                                        int
 }
+
+// defaultChunk is -chunk's default: rows read, predicted and written at a time.
+const defaultChunk = 4096
 
 // run runs the command: exit status 0, 1 (a failure) or 2 (a bad flag).
 func run(args []string, stdout, stderr io.Writer) int {
@@ -54,13 +70,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("assign", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint written by train (runs/<name>/checkpoint.safetensors); required")
-	fs.StringVar(&o.dataPath, "data", "", "observations: .csv, .npy, or IDX (any other name)")
+	fs.StringVar(&o.dataPath, "data", "", "observations: .csv, .npy, IDX (any other file name), or a shard folder written by convert")
 	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column to leave out of the features: a header name or a 0-based index (negative: from the end)")
 	fs.BoolVar(&o.mnistTest, "mnist-test", false, "use the MNIST test set (10000 images) instead of -data")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the MNIST files for -mnist-test (default: the Go module cache, or $"+data.MNISTDirEnv+")")
 	fs.StringVar(&o.out, "out", "", "folder to write the results in (created if needed); required")
 	fs.StringVar(&o.device, "device", "auto", "backend: "+strings.Join(engine.Devices, ", "))
 	fs.StringVar(&o.format, "format", "csv", "output format: csv or npy")
+	fs.IntVar(&o.chunk, "chunk", defaultChunk, "rows read, predicted and written at a time (>= 1; the outputs do not depend on it)")
 	if err := cli.Parse(fs, args); err != nil {
 		return o, err
 	}
@@ -75,6 +92,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usage(errors.New("-data and -mnist-test exclude each other"))
 	case o.format != "csv" && o.format != "npy":
 		return o, cli.Usagef("-format %q, want csv or npy", o.format)
+	case o.chunk < 1:
+		return o, cli.Usagef("-chunk %d, want >= 1", o.chunk)
 	case o.labelCol != "" && strings.ToLower(filepath.Ext(o.dataPath)) != ".csv":
 		return o, cli.Usage(errors.New("-label-col applies to a CSV -data file only"))
 	}
@@ -111,44 +130,87 @@ func runErr(args []string, stdout, stderr io.Writer) (err error) {
 			err = cerr
 		}
 	}()
-	ds, err := loadData(o)
+	in, err := openInput(o)
 	if err != nil {
 		return err
 	}
-	c := p.Config()
-	if ds.D != c.D {
-		return fmt.Errorf("data %s has D = %d values per row, but the model of checkpoint %s expects D = %d", ds.Name, ds.D, o.checkpoint, c.D)
-	}
-	clusters, post, zmean, err := p.PredictSlice(ds.X, ds.N)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return err
-	}
-	var files []string
-	if o.format == "npy" {
-		files = []string{"clusters.npy", "posteriors.npy", "latent.npy"}
-		err = errors.Join(
-			data.SaveNPYInt(filepath.Join(o.out, files[0]), clusters),
-			data.SaveNPYFloat32(filepath.Join(o.out, files[1]), post, ds.N, c.K),
-			data.SaveNPYFloat32(filepath.Join(o.out, files[2]), zmean, ds.N, c.Dz))
-	} else {
-		files = []string{"clusters.csv", "posteriors.csv", "latent.csv"}
-		f32 := func(v []float32, cols int) func(i, j int) string {
-			return func(i, j int) string { return strconv.FormatFloat(float64(v[i*cols+j]), 'g', -1, 32) }
+	defer func() {
+		if cerr := in.close(); cerr != nil && err == nil {
+			err = cerr
 		}
-		err = errors.Join(
-			writeCSV(filepath.Join(o.out, files[0]), []string{"cluster"}, ds.N, 1, func(i, _ int) string { return strconv.Itoa(clusters[i]) }),
-			writeCSV(filepath.Join(o.out, files[1]), header("p", c.K), ds.N, c.K, f32(post, c.K)),
-			writeCSV(filepath.Join(o.out, files[2]), header("z", c.Dz), ds.N, c.Dz, f32(zmean, c.Dz)))
+	}()
+	c := p.Config()
+	if in.d != c.D {
+		hint := ""
+		if in.csv && o.labelCol == "" && in.d == c.D+1 {
+			hint = " (if one column is a label, name it with -label-col)"
+		}
+		return fmt.Errorf("data %s has D = %d values per row, but the model of checkpoint %s expects D = %d%s", in.path, in.d, o.checkpoint, c.D, hint)
 	}
+	n, files, err := assign(p, in, o)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "assigned %d rows of %s to %d clusters (%s model, %s); wrote %s in %s\n",
-		ds.N, ds.Name, c.K, c.Model, b.Name(), strings.Join(files, ", "), o.out)
+		n, in.name, c.K, c.Model, b.Name(), strings.Join(files, ", "), o.out)
 	return nil
+}
+
+// assign streams in through p in chunks of o.chunk rows into the output files in
+// o.out, and returns the number of rows and the files' names. On an error it leaves
+// no output file (and removes o.out if it created it).
+func assign(p *gmvae.Predictor, in *input, o options) (n int, files []string, err error) {
+	_, statErr := os.Stat(o.out)
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return 0, nil, err
+	}
+	c := p.Config()
+	out, err := createOutputs(o.out, o.format, in.n, c.K, c.Dz)
+	if err == nil {
+		n, err = stream(p, in, out, o.chunk)
+	}
+	if err == nil {
+		err = out.commit()
+	} else if out != nil {
+		out.abort()
+	}
+	if err != nil {
+		if os.IsNotExist(statErr) {
+			os.Remove(o.out) // only if empty
+		}
+		return 0, nil, err
+	}
+	return n, out.names(), nil
+}
+
+// stream reads in chunk rows at a time, predicts each chunk and writes its results.
+func stream(p *gmvae.Predictor, in *input, out *outputs, chunk int) (int, error) {
+	d := in.d
+	x := make([]float32, chunk*d)
+	n := 0
+	for {
+		k, rerr := in.next(x)
+		if rerr != nil && rerr != io.EOF {
+			return n, rerr
+		}
+		if k > 0 {
+			cl, post, zm, err := p.PredictSlice(x[:k*d], k)
+			if err != nil {
+				return n, fmt.Errorf("%s: rows %d..%d: %w", in.path, n+1, n+k, err)
+			}
+			if err := out.write(cl, post, zm); err != nil {
+				return n, err
+			}
+			n += k
+		}
+		if rerr == io.EOF {
+			break
+		}
+	}
+	if in.n >= 0 && n != in.n {
+		return n, fmt.Errorf("%s: read %d rows, expected %d", in.path, n, in.n)
+	}
+	return n, nil
 }
 
 func header(prefix string, n int) []string {
@@ -159,30 +221,40 @@ func header(prefix string, n int) []string {
 	return h
 }
 
-// writeCSV writes rows x cols cells under a header.
-func writeCSV(path string, head []string, rows, cols int, cell func(i, j int) string) error {
-	var sb strings.Builder
-	sb.WriteString(strings.Join(head, ","))
-	sb.WriteByte('\n')
-	for i := 0; i < rows; i++ {
-		for j := 0; j < cols; j++ {
-			if j > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(cell(i, j))
-		}
-		sb.WriteByte('\n')
-	}
-	return os.WriteFile(path, []byte(sb.String()), 0o644)
+// input is the data read chunk by chunk: a row reader (CSV, NPY, IDX file) or a
+// Source (a shard folder, the MNIST test set) read by consecutive index ranges.
+type input struct {
+	name  string // the data set's name, for the summary
+	path  string // the file or folder as given, for errors
+	n, d  int    // rows (-1: known at the end only, CSV) and values per row
+	csv   bool
+	next  func(x []float32) (int, error) // fills x with up to len(x)/d rows; io.EOF after the last
+	close func() error
 }
 
-// loadData loads the MNIST test set or the -data file.
-func loadData(o options) (*data.Dataset, error) {
+// openInput opens the MNIST test set or the -data file or shard folder for reading
+// without loading it.
+func openInput(o options) (*input, error) {
 	if o.mnistTest {
 		_, test, err := data.LoadMNIST(o.dataDir)
-		return test, err
+		if err != nil {
+			return nil, err
+		}
+		return sourceInput(test, test.Name, test.Name, func() error { return nil }), nil
 	}
-	switch strings.ToLower(filepath.Ext(o.dataPath)) {
+	if st, err := os.Stat(o.dataPath); err == nil && st.IsDir() {
+		s, err := data.OpenSharded(o.dataPath)
+		if err != nil {
+			return nil, err
+		}
+		return sourceInput(s, o.dataPath, o.dataPath, s.Close), nil
+	}
+	var (
+		r   data.RowReader
+		err error
+	)
+	ext := strings.ToLower(filepath.Ext(o.dataPath))
+	switch ext {
 	case ".csv":
 		var label data.LabelColumn
 		if o.labelCol != "" {
@@ -192,9 +264,87 @@ func loadData(o options) (*data.Dataset, error) {
 				label = data.LabelByName(o.labelCol)
 			}
 		}
-		return data.LoadCSV(o.dataPath, data.CSVOptions{Label: label})
+		r, err = data.OpenCSVRows(o.dataPath, data.CSVOptions{Label: label})
 	case ".npy":
-		return data.LoadNPY(filepath.Base(o.dataPath), o.dataPath, "")
+		r, err = data.OpenNPYRows(filepath.Base(o.dataPath), o.dataPath, "")
+	default:
+		r, err = data.OpenIDXRows(filepath.Base(o.dataPath), o.dataPath, "")
 	}
-	return data.LoadIDX(filepath.Base(o.dataPath), o.dataPath, "")
+	if err != nil {
+		return nil, err
+	}
+	in := rowsInput(r, o.dataPath)
+	in.csv = ext == ".csv"
+	return in, nil
+}
+
+// rowsInput reads a row reader: its errors name the file and, where a row is at
+// fault, the row (CSV: the line); others get the row being read.
+func rowsInput(r data.RowReader, path string) *input {
+	info := r.Info()
+	d, row, done := info.D, 0, false
+	next := func(x []float32) (int, error) {
+		if done {
+			return 0, io.EOF
+		}
+		k := 0
+		for (k+1)*d <= len(x) {
+			v, _, err := r.Next()
+			if err == io.EOF {
+				done = true
+				return k, io.EOF
+			}
+			if err != nil {
+				var fe *data.FormatError
+				if !errors.As(err, &fe) || fe.Line == 0 {
+					if row == info.N {
+						err = fmt.Errorf("after the last row (%d): %w", row, err)
+					} else {
+						err = fmt.Errorf("reading row %d: %w", row+1, err)
+					}
+				}
+				return k, err
+			}
+			copy(x[k*d:(k+1)*d], v)
+			k++
+			row++
+		}
+		return k, nil
+	}
+	return &input{name: info.Name, path: path, n: info.N, d: d, next: next, close: r.Close}
+}
+
+// sourceInput reads s by consecutive index ranges with Gather, checking that every
+// value is finite (a damaged shard; the file readers check that themselves). name
+// is for the summary, path for errors.
+func sourceInput(s data.Source, name, path string, closeFn func() error) *input {
+	info := s.Info()
+	d, pos := info.D, 0
+	var idx []int
+	next := func(x []float32) (k int, err error) {
+		k = min(len(x)/d, info.N-pos)
+		if k == 0 {
+			return 0, io.EOF
+		}
+		idx = idx[:0]
+		for i := pos; i < pos+k; i++ {
+			idx = append(idx, i)
+		}
+		defer func() {
+			if r := recover(); r != nil { // Gather panics on a failed read
+				k, err = 0, fmt.Errorf("%s: reading rows %d..%d: %v", path, pos+1, pos+k, r)
+			}
+		}()
+		xs := x[:k*d]
+		s.Gather(idx, xs, nil)
+		for i, v := range xs {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return 0, &data.FormatError{Format: "shards", Path: path, Line: pos + i/d + 1, Column: i%d + 1,
+					Msg: fmt.Sprintf("value %v is not finite (expected a finite number; a damaged shard?)", v)}
+			}
+		}
+		pos += k
+		return k, nil
+	}
+	return &input{name: name, path: path, n: info.N, d: d, next: next, close: closeFn}
 }
