@@ -7,7 +7,6 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/engine/nn"
 )
 
@@ -15,86 +14,6 @@ import (
 func dkTiny() Config {
 	return Config{Model: "dilokthanakul", D: 8, K: 3, Dz: 2, Dw: 2, Hidden: []int{5}, M: 2, MaxBatch: 7,
 		Seed: 11, LvMin: -6, LvMax: 6}
-}
-
-// dkClustered returns n rows of d binary pixels drawn around k prototypes (each pixel of
-// a row copies its prototype's pixel with probability 0.9), and each row's prototype.
-func dkClustered(n, d, k int, seed uint64) ([]float32, []int) {
-	proto := make([]float32, k*d)
-	cpu.RandUniform(proto, len(proto), seed, 0)
-	u := make([]float32, n*d)
-	cpu.RandUniform(u, len(u), seed, 1)
-	pick := make([]float32, n)
-	cpu.RandUniform(pick, n, seed, 2)
-	x := make([]float32, n*d)
-	lab := make([]int, n)
-	for i := 0; i < n; i++ {
-		c := int(pick[i] * float32(k))
-		if c >= k {
-			c = k - 1
-		}
-		lab[i] = c
-		for j := 0; j < d; j++ {
-			p := proto[c*d+j] < 0.5
-			if u[i*d+j] < 0.1 {
-				p = !p
-			}
-			if p {
-				x[i*d+j] = 1
-			}
-		}
-	}
-	return x, lab
-}
-
-// dkRun trains cfg on b for len(batches) steps (batch s has batches[s] rows of x) with
-// Adam and returns the final parameters, every step's Terms and the posteriors and
-// latent means of Infer on the first rows.
-func dkRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
-	t.Helper()
-	m, err := New(b, cfg)
-	tMust(t, err)
-	cfg = m.Config()
-	xb := tUpload(t, b, x, "x")
-	var terms []Terms
-	var warm int64
-	for s, n := range batches {
-		tMust(t, m.Params().ZeroGrad())
-		tm, err := m.TrainBatch(xb, n, uint64(s))
-		tMust(t, err)
-		tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
-		terms = append(terms, tm)
-		if gpu, ok := b.(*engine.GPU); ok {
-			st := gpu.Pool().Stats()
-			if s == 0 {
-				warm = st.DriverAllocs
-			} else if st.DriverAllocs != warm {
-				t.Errorf("step %d: %d driver allocations after the first step (pool %v)", s, st.DriverAllocs-warm, st)
-			}
-		}
-	}
-	n := batches[0]
-	post, err := b.New(n*cfg.K, "post")
-	tMust(t, err)
-	zmean, err := b.New(n*cfg.Dz, "zmean")
-	tMust(t, err)
-	it, err := m.Infer(xb, n, post, zmean, uint64(len(batches)))
-	tMust(t, err)
-	if f := it.Finite(); f != "" {
-		t.Errorf("infer: term %s not finite: %+v", f, it)
-	}
-	ph, zh := tDownload(t, b, post), tDownload(t, b, zmean)
-	params := tDownload(t, b, m.Params().P)
-	for _, buf := range []*engine.Buf{xb, post, zmean} {
-		tMust(t, b.Release(buf))
-	}
-	tMust(t, m.Release())
-	if gpu, ok := b.(*engine.GPU); ok {
-		if err := gpu.Pool().CheckLeaks(); err != nil {
-			t.Error(err)
-		}
-	}
-	return params, terms, ph, zh
 }
 
 func dkSameBits(t *testing.T, what string, a, b []float32) {
@@ -123,11 +42,11 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := dkTiny()
 			cfg.Likelihood, cfg.Lambda = c.lik, c.lambda
-			x, _ := dkClustered(cfg.MaxBatch, cfg.D, cfg.K, 5)
+			x, _ := clusteredBits(cfg.MaxBatch, cfg.D, cfg.K, 5)
 			batches := []int{7, 5, 7}
-			pc, tc, postc, zc := dkRun(t, engine.NewCPU(), cfg, x, batches)
+			pc, tc, postc, zc := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
-			pg, tg, postg, zg := dkRun(t, gpu, cfg, x, batches)
+			pg, tg, postg, zg := trainAndInfer(t, gpu, cfg, x, batches)
 			dkSameBits(t, "parameters", pc, pg)
 			dkSameBits(t, "post", postc, postg)
 			dkSameBits(t, "zmean", zc, zg)
@@ -151,12 +70,12 @@ func TestDilokthanakulLearns(t *testing.T) {
 	for _, M := range []int{1, 3} {
 		cfg := Config{Model: "dilokthanakul", D: 24, K: 4, Dz: 4, Dw: 3, Hidden: []int{32}, M: M,
 			MaxBatch: 64, Seed: 3, Lambda: 0.1}
-		x, _ := dkClustered(cfg.MaxBatch, cfg.D, 4, 9)
+		x, _ := clusteredBits(cfg.MaxBatch, cfg.D, 4, 9)
 		batches := make([]int, 60)
 		for i := range batches {
 			batches[i] = cfg.MaxBatch
 		}
-		_, terms, post, _ := dkRun(t, engine.NewCPU(), cfg, x, batches)
+		_, terms, post, _ := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 		first := (terms[0].Loss + terms[1].Loss + terms[2].Loss) / 3
 		last := (terms[57].Loss + terms[58].Loss + terms[59].Loss) / 3
 		t.Logf("M=%d: loss %.4f -> %.4f (last terms %+v)", M, first, last, terms[59])

@@ -288,7 +288,7 @@ func TestShuAutodiff(t *testing.T) {
 			bh[1] = -3
 			tMust(t, b.Upload(bl.P, bh))
 
-			x, _ := shuClustered(n, cfg.D, 2, 4)
+			x, _ := clusteredBits(n, cfg.D, 2, 4)
 			xb := tUpload(t, b, x, "x")
 			tMust(t, s.ps.ZeroGrad())
 			tm, err := s.TrainBatch(xb, n, 3)

@@ -7,95 +7,12 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/engine/nn"
 )
 
 // shuTiny is a model B small enough for the PTX emulator.
 func shuTiny(gumbel bool) Config {
 	return Config{Model: "shu", D: 12, K: 3, Dz: 3, Hidden: []int{8, 6}, MaxBatch: 7, Seed: 11, Gumbel: gumbel, Tau: 0.7}.Defaults()
-}
-
-// shuClustered returns n binary rows of d pixels from k prototypes (each pixel of a
-// prototype on with probability 1/2, flipped with probability 0.1 per row) and the
-// rows' prototype labels.
-func shuClustered(n, d, k int, seed uint64) ([]float32, []int) {
-	proto := make([]float32, k*d)
-	cpu.RandUniform(proto, len(proto), seed, 0)
-	lab := make([]float32, n)
-	cpu.RandUniform(lab, n, seed, 1)
-	flip := make([]float32, n*d)
-	cpu.RandUniform(flip, n*d, seed, 2)
-	x := make([]float32, n*d)
-	labels := make([]int, n)
-	for i := 0; i < n; i++ {
-		c := int(lab[i] * float32(k))
-		if c >= k {
-			c = k - 1
-		}
-		labels[i] = c
-		for j := 0; j < d; j++ {
-			on := proto[c*d+j] < 0.5
-			if flip[i*d+j] < 0.1 {
-				on = !on
-			}
-			if on {
-				x[i*d+j] = 1
-			}
-		}
-	}
-	return x, labels
-}
-
-// shuRun trains cfg on b with the batches of the given sizes (rows taken in turn
-// from x), one Adam step per batch, then runs Infer on the first rows. It returns the
-// parameters, each step's Terms, and Infer's post and zmean.
-func shuRun(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
-	t.Helper()
-	m, err := New(b, cfg)
-	tMust(t, err)
-	D := cfg.D
-	xb := tUpload(t, b, x, "x")
-	var terms []Terms
-	var warm int64
-	off := 0
-	for step, n := range batches {
-		if off+n > len(x)/D {
-			off = 0
-		}
-		tMust(t, m.Params().ZeroGrad())
-		tm, err := m.TrainBatch(xb.Slice(off*D, n*D), n, uint64(step))
-		tMust(t, err)
-		tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
-		terms = append(terms, tm)
-		off += n
-		if gpu, ok := b.(*engine.GPU); ok {
-			st := gpu.Pool().Stats()
-			if step == 0 {
-				warm = st.DriverAllocs
-			} else if st.DriverAllocs != warm {
-				t.Errorf("step %d: %d driver allocations after warm-up", step, st.DriverAllocs-warm)
-			}
-		}
-	}
-	n := batches[0]
-	post, err := b.New(n*cfg.K, "post")
-	tMust(t, err)
-	zmean, err := b.New(n*cfg.Dz, "zmean")
-	tMust(t, err)
-	it, err := m.Infer(xb.Slice(0, n*D), n, post, zmean, 99)
-	tMust(t, err)
-	terms = append(terms, it)
-	params := tDownload(t, b, m.Params().P)
-	ph, zh := tDownload(t, b, post), tDownload(t, b, zmean)
-	for _, buf := range []*engine.Buf{xb, post, zmean} {
-		tMust(t, b.Release(buf))
-	}
-	tMust(t, m.Release())
-	if gpu, ok := b.(*engine.GPU); ok {
-		tMust(t, gpu.Pool().CheckLeaks())
-	}
-	return params, terms, ph, zh
 }
 
 func shuSameBits(t *testing.T, what string, a, b []float32) {
@@ -123,11 +40,11 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 		gumbel := c.gumbel
 		cfg := shuTiny(gumbel)
 		cfg.Likelihood = c.lik
-		x, _ := shuClustered(20, cfg.D, 3, 5)
+		x, _ := clusteredBits(20, cfg.D, 3, 5)
 		batches := []int{7, 7, 5, 7}
-		pc, tc, postc, zc := shuRun(t, engine.NewCPU(), cfg, x, batches)
+		pc, tc, postc, zc := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
-		pg, tg, postg, zg := shuRun(t, gpu, cfg, x, batches)
+		pg, tg, postg, zg := trainAndInfer(t, gpu, cfg, x, batches)
 		shuSameBits(t, "parameters", pc, pg)
 		shuSameBits(t, "post", postc, postg)
 		shuSameBits(t, "zmean", zc, zg)
@@ -150,13 +67,13 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 func TestShuLearns(t *testing.T) {
 	for _, gumbel := range []bool{false, true} {
 		cfg := Config{Model: "shu", D: 32, K: 4, Dz: 4, Hidden: []int{32, 32}, MaxBatch: 40, Seed: 3, Gumbel: gumbel}.Defaults()
-		x, _ := shuClustered(200, cfg.D, 4, 9)
+		x, _ := clusteredBits(200, cfg.D, 4, 9)
 		b := engine.NewCPU()
 		batches := make([]int, 60)
 		for i := range batches {
 			batches[i] = 40
 		}
-		_, terms, post, _ := shuRun(t, b, cfg, x, batches)
+		_, terms, post, _ := trainAndInfer(t, b, cfg, x, batches)
 		mean := func(ts []Terms) float64 {
 			s := 0.0
 			for _, tm := range ts {
@@ -191,7 +108,7 @@ func TestShuTermsConsistent(t *testing.T) {
 		b := engine.NewCPU()
 		m, err := New(b, cfg)
 		tMust(t, err)
-		x, _ := shuClustered(7, cfg.D, 3, 2)
+		x, _ := clusteredBits(7, cfg.D, 3, 2)
 		xb := tUpload(t, b, x, "x")
 		tr, err := m.TrainBatch(xb, 7, 4)
 		tMust(t, err)
@@ -263,7 +180,7 @@ func TestShuInfer(t *testing.T) {
 		mod, err := New(b, cfg)
 		tMust(t, err)
 		s := mod.(*shu)
-		x, _ := shuClustered(n, cfg.D, 3, 8)
+		x, _ := clusteredBits(n, cfg.D, 3, 8)
 		xb := tUpload(t, b, x, "x")
 		post, _ := b.New(n*cfg.K, "post")
 		zmean, _ := b.New(n*cfg.Dz, "zmean")
@@ -363,7 +280,7 @@ func BenchmarkShuStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Release()
-			x, _ := shuClustered(100, 784, 10, 1)
+			x, _ := clusteredBits(100, 784, 10, 1)
 			xb, _ := be.New(len(x), "x")
 			if err := be.Upload(xb, x); err != nil {
 				b.Fatal(err)
