@@ -3,7 +3,6 @@ package gmvae
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/nn"
 )
 
 // shardCopy writes ds as a shard folder of r rows per shard and opens it.
@@ -108,60 +106,11 @@ func TestTrainShardedReproducible(t *testing.T) {
 // straight equal N/2, a checkpoint mid-epoch, and a resumed N/2 on a freshly opened
 // copy of the shards, byte for byte (parameters, Adam state, metrics).
 func TestResumeShardedBitIdentical(t *testing.T) {
-	b := engine.NewCPU()
 	trainDS := blobs(t, "blobs-train", 70, fd, fk, 7)
 	testDS := blobs(t, "blobs-test", 25, fd, fk, 8)
-	cfg := baseCfg(t.TempDir())
-	cfg.Epochs = 4
-	cfg.Schedule = ScheduleCosine
-	mA := newFake(t, b, fd, fk, 16, 4)
-	if _, err := Train(context.Background(), b, mA, shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8), cfg, Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	pA, aA, vA := params(t, b, mA.ps)
-	metricsA := stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile))
-
-	// Interrupted run: cancel after step 8 (epoch 2, batch 3 of 5).
-	dir := t.TempDir()
-	c := cfg
-	c.RunDir = dir
-	ctx, cancel := context.WithCancel(context.Background())
-	m1 := newFake(t, b, fd, fk, 16, 4)
-	_, err := Train(ctx, b, m1, shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8), c, Hooks{Step: func(p Progress) {
-		if p.Step == 8 {
-			cancel()
-		}
-	}})
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "-resume") {
-		t.Fatalf("interrupted run: %v", err)
-	}
-	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.State.Step != 8 || ck.State.Epoch != 1 || ck.State.Batch != 3 {
-		t.Fatalf("checkpoint state %+v", ck.State)
-	}
-	m2 := newFake(t, b, fd, fk, 16, 4)
-	for _, buf := range []*engine.Buf{m2.ps.P, m2.ps.M, m2.ps.V} {
-		if err := nn.Fill(b, buf, 0.25); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Resume = filepath.Join(dir, CheckpointFile)
-	if _, err := Train(context.Background(), b, m2, shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8), c, Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	pB, aB, vB := params(t, b, m2.ps)
-	if i := sameBits(pA, pB); i != -1 {
-		t.Fatalf("parameter %d differs after resume", i)
-	}
-	if sameBits(aA, aB) != -1 || sameBits(vA, vB) != -1 {
-		t.Fatal("Adam moments differ after resume")
-	}
-	if ja, jb := mustJSON(metricsA), mustJSON(stripTiming(t, filepath.Join(dir, MetricsFile))); !bytes.Equal(ja, jb) {
-		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
-	}
+	checkResumeBitIdentical(t, engine.NewCPU(), func() (data.Source, data.Source) {
+		return shardCopy(t, trainDS, 8), shardCopy(t, testDS, 8)
+	})
 }
 
 // TestTrainShardedSubset: -subset on shards is a head view (name "<name>[:n]"), the

@@ -386,25 +386,44 @@ func TestTrainReproducible(t *testing.T) {
 // resumed N/2, byte for byte (parameters, Adam state, metrics).
 func TestResumeBitIdentical(t *testing.T) {
 	b := engine.NewCPU()
+	train := blobs(t, "blobs-train", 70, fd, fk, 7)
+	test := blobs(t, "blobs-test", 25, fd, fk, 8)
+	c := checkResumeBitIdentical(t, b, func() (data.Source, data.Source) { return train, test })
+
+	// A resumed run must keep the settings that decide its steps.
+	c.LR = 0.01
+	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 4), train, test, c, Hooks{}); err == nil || !strings.Contains(err.Error(), "lr is 0.01 in this run but 0.05 in the checkpoint") {
+		t.Fatalf("changed lr: %v", err)
+	}
+}
+
+// checkResumeBitIdentical trains the fake model (a cosine schedule, 4 epochs of 5
+// batches) on the sources that src returns, straight through; then again, cancelled
+// after step 8 (epoch 2, batch 3 of 5) and resumed from its checkpoint in a fresh
+// model whose parameters and moments are garbage (the checkpoint must set them all).
+// Parameters, Adam's moments and metrics must be the same bytes. src is called for
+// every run, so a sharded source can be opened afresh each time. It returns the
+// resumed run's TrainConfig.
+func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, test data.Source)) TrainConfig {
+	t.Helper()
 	cfg := baseCfg(t.TempDir())
 	cfg.Epochs = 4
 	cfg.Schedule = ScheduleCosine
-	mA, _, err := fakeRun(t, b, cfg, 4)
-	if err != nil {
+	mA := newFake(t, b, fd, fk, 16, 4)
+	train, test := src()
+	if _, err := Train(context.Background(), b, mA, train, test, cfg, Hooks{}); err != nil {
 		t.Fatal(err)
 	}
 	pA, aA, vA := params(t, b, mA.ps)
 	metricsA := stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile))
 
-	// Interrupted run: cancel after step 8 (epoch 2, batch 3 of 5).
 	dir := t.TempDir()
 	c := cfg
 	c.RunDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	train := blobs(t, "blobs-train", 70, fd, fk, 7)
-	test := blobs(t, "blobs-test", 25, fd, fk, 8)
 	m1 := newFake(t, b, fd, fk, 16, 4)
-	_, err = Train(ctx, b, m1, train, test, c, Hooks{Step: func(p Progress) {
+	train, test = src()
+	_, err := Train(ctx, b, m1, train, test, c, Hooks{Step: func(p Progress) {
 		if p.Step == 8 {
 			cancel()
 		}
@@ -419,8 +438,6 @@ func TestResumeBitIdentical(t *testing.T) {
 	if ck.State.Step != 8 || ck.State.Epoch != 1 || ck.State.Batch != 3 {
 		t.Fatalf("checkpoint state %+v", ck.State)
 	}
-	// Resume in a fresh model whose parameters and moments are garbage: the
-	// checkpoint must set them all.
 	m2 := newFake(t, b, fd, fk, 16, 4)
 	for _, buf := range []*engine.Buf{m2.ps.P, m2.ps.M, m2.ps.V} {
 		if err := nn.Fill(b, buf, 0.25); err != nil {
@@ -428,6 +445,7 @@ func TestResumeBitIdentical(t *testing.T) {
 		}
 	}
 	c.Resume = filepath.Join(dir, CheckpointFile)
+	train, test = src()
 	if _, err := Train(context.Background(), b, m2, train, test, c, Hooks{}); err != nil {
 		t.Fatal(err)
 	}
@@ -438,19 +456,10 @@ func TestResumeBitIdentical(t *testing.T) {
 	if sameBits(aA, aB) != -1 || sameBits(vA, vB) != -1 {
 		t.Fatal("Adam moments differ after resume")
 	}
-	metricsB := stripTiming(t, filepath.Join(dir, MetricsFile))
-	ja, _ := json.Marshal(metricsA)
-	jb, _ := json.Marshal(metricsB)
-	if !bytes.Equal(ja, jb) {
+	if ja, jb := mustJSON(metricsA), mustJSON(stripTiming(t, filepath.Join(dir, MetricsFile))); !bytes.Equal(ja, jb) {
 		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
 	}
-
-	// A resumed run must keep the settings that decide its steps.
-	c2 := c
-	c2.LR = 0.01
-	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 4), train, test, c2, Hooks{}); err == nil || !strings.Contains(err.Error(), "lr is 0.01 in this run but 0.05 in the checkpoint") {
-		t.Fatalf("changed lr: %v", err)
-	}
+	return c
 }
 
 // TestTrainMaxStepsAndSubset: max_steps stops mid-epoch with a final evaluation;
