@@ -479,8 +479,9 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 }
 
 // Infer implements Model: the loss terms from the sampled forward pass of step, then
-// post = p(y | z = m_z, w = m_w) (n, K) and zmean = m_z (n, Dz).
-func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error) {
+// post = p(y | z = m_z, w = m_w) (n, K), its logits log p(z = m_z | y=k, w = m_w) (n,
+// K; the uniform log p(y) cancels, see the file comment) and zmean = m_z (n, Dz).
+func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (Terms, error) {
 	if err := d.checkBatch("infer", x, n); err != nil {
 		return Terms{}, err
 	}
@@ -494,6 +495,9 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, ste
 	if zmean == nil || zmean.Len() < n*c.Dz {
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: zmean needs %d values (n*Dz)", n*c.Dz)
 	}
+	if logits != nil && logits.Len() < n*c.K {
+		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: logits needs %d values (n*K)", n*c.K)
+	}
 	l := &launcher{b: d.b, model: "dilokthanakul"}
 	d.forward(l, x, n, step)
 	t := d.terms(l)
@@ -501,6 +505,9 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, ste
 	d.prior(l, d.mw, n)
 	l.run("mixture_loglik", 32*n*c.K, n, c.K, c.Dz, d.mz, d.mu, d.lv, c.K*c.Dz, (*engine.Buf)(nil), 0, d.L,
 		(*engine.Buf)(nil), post)
+	if logits != nil {
+		l.run("ew_scale", n*c.K, d.L, logits, n*c.K, float32(1))
+	}
 	l.run("ew_scale", n*c.Dz, d.mz, zmean, n*c.Dz, float32(1))
 	return t, l.err
 }

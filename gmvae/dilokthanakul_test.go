@@ -16,22 +16,10 @@ func dkTiny() Config {
 		Seed: 11, LvMin: -6, LvMax: 6}
 }
 
-func dkSameBits(t *testing.T, what string, a, b []float32) {
-	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
-			t.Fatalf("%s[%d]: cpu %g, emulator %g", what, i, a[i], b[i])
-		}
-	}
-}
-
 // TestDilokthanakulCPUEqualsEmulator trains model A a few steps on the CPU backend and
 // on the GPU backend over the PTX emulator (batches of 7 and 5 rows, M = 2, free bits on
-// and off, both likelihoods): the parameters, every step's Terms, the posteriors and the
-// latent means of Infer must be identical, and the steady state must make no driver
+// and off, both likelihoods): the parameters, every step's Terms and Infer's outputs
+// (posteriors, logits, latent means) must be identical, and the steady state must make no driver
 // allocation.
 func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 	for _, c := range []struct {
@@ -44,12 +32,11 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 			cfg.Likelihood, cfg.Lambda = c.lik, c.lambda
 			x, _ := clusteredBits(cfg.MaxBatch, cfg.D, cfg.K, 5)
 			batches := []int{7, 5, 7}
-			pc, tc, postc, zc := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
+			pc, tc, ic := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
-			pg, tg, postg, zg := trainAndInfer(t, gpu, cfg, x, batches)
-			dkSameBits(t, "parameters", pc, pg)
-			dkSameBits(t, "post", postc, postg)
-			dkSameBits(t, "zmean", zc, zg)
+			pg, tg, ig := trainAndInfer(t, gpu, cfg, x, batches)
+			requireSameBits(t, "parameters", pc, pg)
+			ic.requireSameBits(t, ig)
 			for s := range tc {
 				if tc[s] != tg[s] {
 					t.Fatalf("step %d: terms differ: cpu %+v, emulator %+v", s, tc[s], tg[s])
@@ -65,7 +52,8 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 }
 
 // TestDilokthanakulLearns trains 60 steps on a clustered binary data set (CPU backend):
-// the loss must fall well below its start, and Infer's posteriors must be distributions.
+// the loss must fall well below its start, and Infer's posteriors must be distributions,
+// the softmax of its logits.
 func TestDilokthanakulLearns(t *testing.T) {
 	for _, M := range []int{1, 3} {
 		cfg := Config{Model: "dilokthanakul", D: 24, K: 4, Dz: 4, Dw: 3, Hidden: []int{32}, M: M,
@@ -75,7 +63,7 @@ func TestDilokthanakulLearns(t *testing.T) {
 		for i := range batches {
 			batches[i] = cfg.MaxBatch
 		}
-		_, terms, post, _ := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
+		_, terms, inf := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 		first := (terms[0].Loss + terms[1].Loss + terms[2].Loss) / 3
 		last := (terms[57].Loss + terms[58].Loss + terms[59].Loss) / 3
 		t.Logf("M=%d: loss %.4f -> %.4f (last terms %+v)", M, first, last, terms[59])
@@ -93,20 +81,12 @@ func TestDilokthanakulLearns(t *testing.T) {
 				t.Fatalf("step %d: negative KL %+v", s, tm)
 			}
 		}
-		K := cfg.K
-		for i := 0; i < len(post)/K; i++ {
-			sum := 0.0
-			for k := 0; k < K; k++ {
-				p := float64(post[i*K+k])
-				if !(p >= 0 && p <= 1) {
-					t.Fatalf("post[%d,%d] = %g", i, k, p)
-				}
-				sum += p
-			}
-			if math.Abs(sum-1) > 1e-5 {
-				t.Fatalf("post row %d sums to %g", i, sum)
+		for i, p := range inf.post {
+			if !(p >= 0 && p <= 1) {
+				t.Fatalf("post[%d] = %g", i, p)
 			}
 		}
+		inf.checkDistributions(t, cfg.K)
 	}
 }
 
@@ -202,10 +182,10 @@ func TestDilokthanakulErrors(t *testing.T) {
 	if _, err := m.TrainBatch(x, 2, 1<<32); err == nil || !strings.Contains(err.Error(), "2^32") {
 		t.Errorf("step 2^32: error %v", err)
 	}
-	if _, err := m.Infer(x, 3, post.Slice(0, 2), zm, 0); err == nil || !strings.Contains(err.Error(), "post") {
+	if _, err := m.Infer(x, 3, post.Slice(0, 2), nil, zm, 0); err == nil || !strings.Contains(err.Error(), "post") {
 		t.Errorf("short post: error %v", err)
 	}
-	if _, err := m.Infer(x, 3, post, zm.Slice(0, 1), 0); err == nil || !strings.Contains(err.Error(), "zmean") {
+	if _, err := m.Infer(x, 3, post, nil, zm.Slice(0, 1), 0); err == nil || !strings.Contains(err.Error(), "zmean") {
 		t.Errorf("short zmean: error %v", err)
 	}
 }

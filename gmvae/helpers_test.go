@@ -1,6 +1,7 @@
 package gmvae
 
 import (
+	"math"
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
@@ -69,9 +70,9 @@ func clusteredBits(n, d, k int, seed uint64) ([]float32, []int) {
 // rows, taken in turn from x, starting again at row 0 when x runs out), checking that
 // no step after the first allocates device memory, then runs Infer on the first
 // batches[0] rows with the draws of step len(batches). It returns the parameters,
-// every step's Terms followed by Infer's, and Infer's posteriors and latent means,
-// and checks that the model gives back all its memory.
-func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, []float32, []float32) {
+// every step's Terms followed by Infer's, and Infer's outputs, and checks that the
+// model gives back all its memory.
+func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, inferred) {
 	t.Helper()
 	m, err := New(b, cfg)
 	tMust(t, err)
@@ -105,20 +106,74 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 	tMust(t, err)
 	zmean, err := b.New(n*cfg.Dz, "zmean")
 	tMust(t, err)
-	it, err := m.Infer(xb.Slice(0, n*D), n, post, zmean, uint64(len(batches)))
+	logits, err := b.New(n*cfg.K, "logits")
+	tMust(t, err)
+	it, err := m.Infer(xb.Slice(0, n*D), n, post, logits, zmean, uint64(len(batches)))
 	tMust(t, err)
 	if f := it.Finite(); f != "" {
 		t.Errorf("infer: term %s not finite: %+v", f, it)
 	}
 	terms = append(terms, it)
 	params := tDownload(t, b, m.Params().P)
-	ph, zh := tDownload(t, b, post), tDownload(t, b, zmean)
-	for _, buf := range []*engine.Buf{xb, post, zmean} {
+	out := inferred{post: tDownload(t, b, post), zmean: tDownload(t, b, zmean), logits: tDownload(t, b, logits)}
+	for _, buf := range []*engine.Buf{xb, post, zmean, logits} {
 		tMust(t, b.Release(buf))
 	}
 	tMust(t, m.Release())
 	if gpu, ok := b.(*engine.GPU); ok {
 		tMust(t, gpu.Pool().CheckLeaks())
 	}
-	return params, terms, ph, zh
+	return params, terms, out
+}
+
+// inferred holds Infer's outputs, downloaded: post (n, K), zmean (n, Dz), logits (n, K).
+type inferred struct{ post, zmean, logits []float32 }
+
+// requireSameBits fails t if any of Infer's outputs in a differs in its bits from b's.
+func (a inferred) requireSameBits(t *testing.T, b inferred) {
+	t.Helper()
+	requireSameBits(t, "post", a.post, b.post)
+	requireSameBits(t, "zmean", a.zmean, b.zmean)
+	requireSameBits(t, "logits", a.logits, b.logits)
+}
+
+// requireSameBits fails t at the first element where a and b differ in their bits (any
+// two NaNs count as equal).
+func requireSameBits(t *testing.T, what string, a, b []float32) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			t.Fatalf("%s[%d]: %g (first) and %g (second) differ", what, i, a[i], b[i])
+		}
+	}
+}
+
+// checkDistributions checks that every row of post sums to 1 and is the softmax of the
+// same row of logits, both in float64 within float32 rounding.
+func (a inferred) checkDistributions(t *testing.T, k int) {
+	t.Helper()
+	for i := 0; i < len(a.post)/k; i++ {
+		row, lg := a.post[i*k:(i+1)*k], a.logits[i*k:(i+1)*k]
+		top := math.Inf(-1)
+		for _, v := range lg {
+			top = max(top, float64(v))
+		}
+		z := 0.0
+		for _, v := range lg {
+			z += math.Exp(float64(v) - top)
+		}
+		sum := 0.0
+		for j, p := range row {
+			sum += float64(p)
+			if want := math.Exp(float64(lg[j])-top) / z; math.Abs(float64(p)-want) > 1e-6 {
+				t.Fatalf("row %d cluster %d: posterior %g, softmax of the logits %g", i, j, p, want)
+			}
+		}
+		if math.Abs(sum-1) > 1e-5 {
+			t.Fatalf("posterior of row %d sums to %g", i, sum)
+		}
+	}
 }

@@ -82,10 +82,12 @@ type Model interface {
 	// (seed, step, batch) gives the same bits on any backend.
 	TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error)
 	// Infer computes, without gradients, the cluster posteriors post (n, K) (model A:
-	// p(y|z=m_z(x), w=m_w(x)); model B: q(y|x)) and the latent means zmean (n, Dz), and
-	// returns the batch's loss terms estimated with the samples of step (as in
-	// training, so held-out ELBOs are comparable with training ones).
-	Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error)
+	// p(y|z=m_z(x), w=m_w(x)); model B: q(y|x)), their logits (n, K) (the unnormalised
+	// log-posteriors post is the row softmax of; nil: not wanted) and the latent means
+	// zmean (n, Dz), and returns the batch's loss terms estimated with the samples of
+	// step (as in training, so held-out ELBOs are comparable with training ones). The
+	// logits keep the order of confident examples that float32 posteriors round to 1.
+	Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (Terms, error)
 	// Decode computes the mean of p(x|z) for the n latent rows z (n, Dz) into xmean
 	// (n, D): the sigmoid of the decoder's logits (Bernoulli) or its mean head
 	// (Gaussian). n is 1..MaxBatch. It changes no gradient and overwrites the model's

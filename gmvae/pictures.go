@@ -134,7 +134,7 @@ func WritePictures(b engine.Backend, m Model, ds *data.Dataset, dir string, opt 
 			return err
 		}
 		// The Terms (of step 0's draws) are not needed; zmean is.
-		if _, err := m.Infer(x, n, post, z, 0); err != nil {
+		if _, err := m.Infer(x, n, post, nil, z, 0); err != nil {
 			return err
 		}
 		if err := m.Decode(z, n, xm); err != nil {

@@ -21,12 +21,18 @@ import (
 //
 // A Predictor is not safe for concurrent use.
 type Predictor struct {
-	b           engine.Backend
-	m           Model
-	cfg         Config
-	x, post, zm *engine.Buf
-	postHost    []float32 // one batch
-	zHost       []float32
+	b                   engine.Backend
+	m                   Model
+	cfg                 Config
+	x, post, logits, zm *engine.Buf
+}
+
+// Prediction is what a Predictor computes for n rows, row-major.
+type Prediction struct {
+	Clusters []int     // (n) the first index of each row's largest posterior (NaN entries skipped, as metrics.Argmax)
+	Post     []float32 // (n, K) cluster posteriors
+	Logits   []float32 // (n, K) their logits: each row of Post is the softmax of its row here
+	ZMean    []float32 // (n, Dz) latent means
 }
 
 // Load reads the checkpoint at checkpointPath (written by Train), rebuilds its model on
@@ -70,11 +76,12 @@ func (p *Predictor) init(path string, ck *Checkpoint) error {
 	if p.post, err = p.b.New(c.MaxBatch*c.K, "predict.post"); err != nil {
 		return err
 	}
+	if p.logits, err = p.b.New(c.MaxBatch*c.K, "predict.logits"); err != nil {
+		return err
+	}
 	if p.zm, err = p.b.New(c.MaxBatch*c.Dz, "predict.zmean"); err != nil {
 		return err
 	}
-	p.postHost = make([]float32, c.MaxBatch*c.K)
-	p.zHost = make([]float32, c.MaxBatch*c.Dz)
 	return nil
 }
 
@@ -89,40 +96,53 @@ func (p *Predictor) Model() Model { return p.m }
 // NaN entries are skipped as in metrics.Argmax), the posteriors (n, K) and the latent
 // means (n, Dz), row-major. n = 0 is valid and gives empty (non-nil) results.
 func (p *Predictor) PredictSlice(x []float32, n int) (clusters []int, post, zmean []float32, err error) {
+	r, err := p.Run(x, n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return r.Clusters, r.Post, r.ZMean, nil
+}
+
+// Run is PredictSlice with the posteriors' logits as well: x holds n rows of D
+// float32 values, row-major. The logits keep the order of confident rows whose float32
+// posteriors have rounded to 1 (rank by metrics.LogOdds of them, not by Post). n = 0
+// is valid and gives empty (non-nil) results.
+func (p *Predictor) Run(x []float32, n int) (*Prediction, error) {
 	if p.m == nil {
-		return nil, nil, nil, errors.New("predict: the predictor is closed")
+		return nil, errors.New("predict: the predictor is closed")
 	}
 	c := p.cfg
 	if n < 0 {
-		return nil, nil, nil, fmt.Errorf("predict: n = %d rows, want >= 0", n)
+		return nil, fmt.Errorf("predict: n = %d rows, want >= 0", n)
 	}
 	if len(x) != n*c.D {
-		return nil, nil, nil, fmt.Errorf("predict: x has %d values, expected n*D = %d*%d = %d (the model's D is %d)", len(x), n, c.D, n*c.D, c.D)
+		return nil, fmt.Errorf("predict: x has %d values, expected n*D = %d*%d = %d (the model's D is %d)", len(x), n, c.D, n*c.D, c.D)
 	}
-	post = make([]float32, n*c.K)
-	zmean = make([]float32, n*c.Dz)
+	r := &Prediction{Post: make([]float32, n*c.K), Logits: make([]float32, n*c.K), ZMean: make([]float32, n*c.Dz)}
 	for lo := 0; lo < n; lo += c.MaxBatch {
 		nb := min(c.MaxBatch, n-lo)
 		xb := p.x.Slice(0, nb*c.D)
 		if err := p.b.Upload(xb, x[lo*c.D:(lo+nb)*c.D]); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		pb, zb := p.post.Slice(0, nb*c.K), p.zm.Slice(0, nb*c.Dz)
-		if _, err := p.m.Infer(xb, nb, pb, zb, 0); err != nil {
-			return nil, nil, nil, fmt.Errorf("predict: rows %d..%d: %w", lo, lo+nb-1, err)
+		pb, lb, zb := p.post.Slice(0, nb*c.K), p.logits.Slice(0, nb*c.K), p.zm.Slice(0, nb*c.Dz)
+		if _, err := p.m.Infer(xb, nb, pb, lb, zb, 0); err != nil {
+			return nil, fmt.Errorf("predict: rows %d..%d: %w", lo, lo+nb-1, err)
 		}
-		if err := p.b.Download(post[lo*c.K:(lo+nb)*c.K], pb); err != nil {
-			return nil, nil, nil, err
-		}
-		if err := p.b.Download(zmean[lo*c.Dz:(lo+nb)*c.Dz], zb); err != nil {
-			return nil, nil, nil, err
+		for _, d := range []struct {
+			host []float32
+			buf  *engine.Buf
+		}{{r.Post[lo*c.K : (lo+nb)*c.K], pb}, {r.Logits[lo*c.K : (lo+nb)*c.K], lb}, {r.ZMean[lo*c.Dz : (lo+nb)*c.Dz], zb}} {
+			if err := p.b.Download(d.host, d.buf); err != nil {
+				return nil, err
+			}
 		}
 	}
-	clusters = metrics.Argmax(post, c.K)
-	if clusters == nil {
-		clusters = []int{}
+	r.Clusters = metrics.Argmax(r.Post, c.K)
+	if r.Clusters == nil {
+		r.Clusters = []int{}
 	}
-	return clusters, post, zmean, nil
+	return r, nil
 }
 
 // Predict assigns the rows of x, a float32 *tensor.Dense of shape (N, D) with D the
@@ -189,14 +209,14 @@ func denseInt(v []int) *tensor.Dense {
 // open (its owner closes it). Close is idempotent.
 func (p *Predictor) Close() error {
 	var first error
-	for _, buf := range []*engine.Buf{p.x, p.post, p.zm} {
+	for _, buf := range []*engine.Buf{p.x, p.post, p.logits, p.zm} {
 		if buf != nil {
 			if err := p.b.Release(buf); err != nil && first == nil {
 				first = err
 			}
 		}
 	}
-	p.x, p.post, p.zm = nil, nil, nil
+	p.x, p.post, p.logits, p.zm = nil, nil, nil, nil
 	if p.m != nil {
 		if err := p.m.Release(); err != nil && first == nil {
 			first = err

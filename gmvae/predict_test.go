@@ -59,23 +59,25 @@ func saveModel(t testing.TB, m gmvae.Model, dir string) string {
 }
 
 // inferChunks runs m.Infer over x in chunks of the model's MaxBatch.
-func inferChunks(t *testing.T, m gmvae.Model, x []float32, n int) (post, zmean []float32) {
+func inferChunks(t *testing.T, m gmvae.Model, x []float32, n int) (post, logits, zmean []float32) {
 	b := engine.NewCPU()
 	c := m.Config()
-	post, zmean = make([]float32, n*c.K), make([]float32, n*c.Dz)
+	post, logits, zmean = make([]float32, n*c.K), make([]float32, n*c.K), make([]float32, n*c.Dz)
 	for lo := 0; lo < n; lo += c.MaxBatch {
 		nb := min(c.MaxBatch, n-lo)
 		xb, err := b.New(nb*c.D, "x")
 		require.NoError(t, err)
 		pb, _ := b.New(nb*c.K, "p")
+		lb, _ := b.New(nb*c.K, "l")
 		zb, _ := b.New(nb*c.Dz, "z")
 		require.NoError(t, b.Upload(xb, x[lo*c.D:(lo+nb)*c.D]))
-		_, err = m.Infer(xb, nb, pb, zb, 0)
+		_, err = m.Infer(xb, nb, pb, lb, zb, 0)
 		require.NoError(t, err)
 		require.NoError(t, b.Download(post[lo*c.K:(lo+nb)*c.K], pb))
+		require.NoError(t, b.Download(logits[lo*c.K:(lo+nb)*c.K], lb))
 		require.NoError(t, b.Download(zmean[lo*c.Dz:(lo+nb)*c.Dz], zb))
 	}
-	return post, zmean
+	return post, logits, zmean
 }
 
 func bits(v []float32) []uint32 {
@@ -100,7 +102,7 @@ func TestPredictEqualsInfer(t *testing.T) {
 			c := p.Config()
 			for _, n := range []int{1, 4, 11} {
 				x := tinyInput(n, c.D)
-				wantP, wantZ := inferChunks(t, m, x, n)
+				wantP, wantL, wantZ := inferChunks(t, m, x, n)
 				cl, post, zm, err := p.Predict(tensor.New(tensor.WithShape(n, c.D), tensor.WithBacking(x)))
 				require.NoError(t, err)
 				require.Equal(t, tensor.Shape{n}, cl.Shape())
@@ -120,12 +122,18 @@ func TestPredictEqualsInfer(t *testing.T) {
 						}
 					}
 				}
-				// The slice variant gives the same.
+				// The slice variants give the same, and Run the logits too.
 				cs, ps, zs, err := p.PredictSlice(x, n)
 				require.NoError(t, err)
 				require.Equal(t, cl.Data().([]int), cs)
 				require.Equal(t, bits(wantP), bits(ps))
 				require.Equal(t, bits(wantZ), bits(zs))
+				r, err := p.Run(x, n)
+				require.NoError(t, err)
+				require.Equal(t, cs, r.Clusters)
+				require.Equal(t, bits(wantP), bits(r.Post))
+				require.Equal(t, bits(wantL), bits(r.Logits), "n=%d logits", n)
+				require.Equal(t, bits(wantZ), bits(r.ZMean))
 			}
 		})
 	}
@@ -152,6 +160,10 @@ func TestPredictEdges(t *testing.T) {
 	require.Empty(t, cs)
 	require.Empty(t, ps)
 	require.Empty(t, zs)
+	r, err := p.Run(nil, 0)
+	require.NoError(t, err)
+	require.NotNil(t, r.Clusters)
+	require.Empty(t, r.Logits)
 
 	_, _, _, err = p.Predict(tensor.New(tensor.WithShape(2, 5), tensor.WithBacking(make([]float32, 10))))
 	require.ErrorContains(t, err, "shape (2, 5)")
@@ -197,10 +209,10 @@ func TestPredictEmulatorEqualsCPU(t *testing.T) {
 			for i, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
 				p, err := gmvae.Load(b, path)
 				require.NoError(t, err)
-				cl, post, zm, err := p.PredictSlice(x, 6)
+				r, err := p.Run(x, 6)
 				require.NoError(t, err)
-				res[i] = append(bits(post), bits(zm)...)
-				cls[i] = cl
+				res[i] = append(append(bits(r.Post), bits(r.Logits)...), bits(r.ZMean)...)
+				cls[i] = r.Clusters
 				require.NoError(t, p.Close())
 			}
 			require.Equal(t, res[0], res[1])

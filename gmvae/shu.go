@@ -559,10 +559,10 @@ func (s *shu) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error) {
 	return s.terms(n)
 }
 
-// Infer implements Model: post = q(y|x) (n, K), zmean = m(x, y = argmax_k q) (n, Dz)
-// (first maximum; a NaN row picks cluster 0), and the Terms of step's draws (see the
-// file comment). It changes no gradient.
-func (s *shu) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error) {
+// Infer implements Model: post = q(y|x) (n, K), logits = the q(y|x) network's output
+// (n, K), zmean = m(x, y = argmax_k q) (n, Dz) (first maximum; a NaN row picks cluster
+// 0), and the Terms of step's draws (see the file comment). It changes no gradient.
+func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (Terms, error) {
 	if err := s.check(x, n); err != nil {
 		return Terms{}, err
 	}
@@ -570,6 +570,9 @@ func (s *shu) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) 
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
 	if post.Len() < n*K || zmean.Len() < n*Dz {
 		return Terms{}, fmt.Errorf("gmvae: shu infer: post needs %d values (has %d), zmean %d (has %d)", n*K, post.Len(), n*Dz, zmean.Len())
+	}
+	if logits != nil && logits.Len() < n*K {
+		return Terms{}, fmt.Errorf("gmvae: shu infer: logits needs %d values (has %d)", n*K, logits.Len())
 	}
 	if err := s.forward(x, n, step); err != nil {
 		return Terms{}, err
@@ -580,6 +583,9 @@ func (s *shu) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) 
 	}
 	l := &launcher{b: s.b, model: "shu"}
 	l.run("ew_scale", n*K, s.q, post, n*K, float32(1))
+	if logits != nil {
+		l.run("ew_scale", n*K, s.qyB.Output(), logits, n*K, float32(1))
+	}
 	q := s.hostQ[:n*K]
 	l.do(s.b.Download(q, s.q.Slice(0, n*K)))
 	if l.err != nil {

@@ -15,18 +15,6 @@ func shuTiny(gumbel bool) Config {
 	return Config{Model: "shu", D: 12, K: 3, Dz: 3, Hidden: []int{8, 6}, MaxBatch: 7, Seed: 11, Gumbel: gumbel, Tau: 0.7}.Defaults()
 }
 
-func shuSameBits(t *testing.T, what string, a, b []float32) {
-	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
-			t.Fatalf("%s[%d]: %g (first) and %g (second) differ", what, i, a[i], b[i])
-		}
-	}
-}
-
 // TestShuCPUEqualsEmulator trains model B (exact marginal and Gumbel-softmax; exact with
 // the Gaussian likelihood too) from the
 // same seed on the CPU backend and on the GPU backend over the PTX emulator, with a
@@ -42,12 +30,11 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 		cfg.Likelihood = c.lik
 		x, _ := clusteredBits(20, cfg.D, 3, 5)
 		batches := []int{7, 7, 5, 7}
-		pc, tc, postc, zc := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
+		pc, tc, ic := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
-		pg, tg, postg, zg := trainAndInfer(t, gpu, cfg, x, batches)
-		shuSameBits(t, "parameters", pc, pg)
-		shuSameBits(t, "post", postc, postg)
-		shuSameBits(t, "zmean", zc, zg)
+		pg, tg, ig := trainAndInfer(t, gpu, cfg, x, batches)
+		requireSameBits(t, "parameters", pc, pg)
+		ic.requireSameBits(t, ig)
 		for i := range tc {
 			if tc[i] != tg[i] {
 				t.Fatalf("gumbel=%v: terms of step %d differ: cpu %+v, emulator %+v", gumbel, i, tc[i], tg[i])
@@ -63,7 +50,7 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 
 // TestShuLearns trains model B on clustered binary data on the CPU backend: the mean
 // loss of the last 10 of 60 steps must be well below that of the first 10, and Infer's
-// posteriors must be distributions.
+// posteriors must be distributions, the softmax of its logits.
 func TestShuLearns(t *testing.T) {
 	for _, gumbel := range []bool{false, true} {
 		cfg := Config{Model: "shu", D: 32, K: 4, Dz: 4, Hidden: []int{32, 32}, MaxBatch: 40, Seed: 3, Gumbel: gumbel}.Defaults()
@@ -73,7 +60,7 @@ func TestShuLearns(t *testing.T) {
 		for i := range batches {
 			batches[i] = 40
 		}
-		_, terms, post, _ := trainAndInfer(t, b, cfg, x, batches)
+		_, terms, inf := trainAndInfer(t, b, cfg, x, batches)
 		mean := func(ts []Terms) float64 {
 			s := 0.0
 			for _, tm := range ts {
@@ -86,15 +73,7 @@ func TestShuLearns(t *testing.T) {
 		if !(last < first-2) {
 			t.Errorf("gumbel=%v: loss did not fall enough: first 10 steps %.3f, last 10 %.3f", gumbel, first, last)
 		}
-		for i := 0; i < 40; i++ {
-			s := 0.0
-			for k := 0; k < cfg.K; k++ {
-				s += float64(post[i*cfg.K+k])
-			}
-			if math.Abs(s-1) > 1e-5 {
-				t.Fatalf("gumbel=%v: posterior of row %d sums to %g", gumbel, i, s)
-			}
-		}
+		inf.checkDistributions(t, cfg.K)
 	}
 }
 
@@ -115,12 +94,12 @@ func TestShuTermsConsistent(t *testing.T) {
 		g1 := tDownload(t, b, m.Params().G)
 		post, _ := b.New(7*cfg.K, "post")
 		zmean, _ := b.New(7*cfg.Dz, "zmean")
-		ti, err := m.Infer(xb, 7, post, zmean, 4)
+		ti, err := m.Infer(xb, 7, post, nil, zmean, 4)
 		tMust(t, err)
 		if tr != ti {
 			t.Errorf("gumbel=%v: TrainBatch %+v, Infer %+v", gumbel, tr, ti)
 		}
-		shuSameBits(t, "gradients after Infer", tDownload(t, b, m.Params().G), g1)
+		requireSameBits(t, "gradients after Infer", tDownload(t, b, m.Params().G), g1)
 		// TrainBatch adds to the gradients: every tensor gets one accumulating
 		// launch per call, so the same batch twice gives exactly twice the gradient.
 		tr2, err := m.TrainBatch(xb, 7, 4)
@@ -131,7 +110,7 @@ func TestShuTermsConsistent(t *testing.T) {
 		for i := range g1 {
 			g1[i] *= 2
 		}
-		shuSameBits(t, "gradients after two calls", tDownload(t, b, m.Params().G), g1)
+		requireSameBits(t, "gradients after two calls", tDownload(t, b, m.Params().G), g1)
 		if d := math.Abs(tr.Loss - (tr.Recon + tr.KLz + tr.KLy)); d > 1e-9 || tr.ELBO != -tr.Loss {
 			t.Errorf("gumbel=%v: inconsistent terms %+v", gumbel, tr)
 		}
@@ -184,11 +163,11 @@ func TestShuInfer(t *testing.T) {
 		xb := tUpload(t, b, x, "x")
 		post, _ := b.New(n*cfg.K, "post")
 		zmean, _ := b.New(n*cfg.Dz, "zmean")
-		_, err = mod.Infer(xb, n, post, zmean, 1)
+		_, err = mod.Infer(xb, n, post, nil, zmean, 1)
 		tMust(t, err)
 		posts[mode], zmeans[mode] = tDownload(t, b, post), tDownload(t, b, zmean)
 		q := tDownload(t, b, s.q)[:n*cfg.K]
-		shuSameBits(t, "post vs q", posts[mode], q)
+		requireSameBits(t, "post vs q", posts[mode], q)
 		if !gumbel {
 			m := tDownload(t, b, s.m)
 			K, Dz := cfg.K, cfg.Dz
@@ -200,13 +179,13 @@ func TestShuInfer(t *testing.T) {
 					}
 				}
 				row := m[(best*n+i)*Dz : (best*n+i+1)*Dz]
-				shuSameBits(t, fmt.Sprintf("zmean row %d (cluster %d)", i, best), zmeans[mode][i*Dz:(i+1)*Dz], row)
+				requireSameBits(t, fmt.Sprintf("zmean row %d (cluster %d)", i, best), zmeans[mode][i*Dz:(i+1)*Dz], row)
 			}
 		}
 		tMust(t, mod.Release())
 	}
-	shuSameBits(t, "post exact vs gumbel", posts[0], posts[1])
-	shuSameBits(t, "zmean exact vs gumbel", zmeans[0], zmeans[1])
+	requireSameBits(t, "post exact vs gumbel", posts[0], posts[1])
+	requireSameBits(t, "zmean exact vs gumbel", zmeans[0], zmeans[1])
 }
 
 // TestShuExtremeInputs: inputs far outside [0, 1] (±1e4), all-zero and all-one rows,

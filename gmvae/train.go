@@ -277,9 +277,9 @@ type trainer struct {
 	nb          int    // batches per epoch
 	total       uint64 // steps the run takes
 
-	x, xraw, post, zmean, norm *engine.Buf
-	xhost, posthost, normhost  []float32
-	zhost                      []float32
+	x, xraw, post, logits, zmean, norm *engine.Buf
+	xhost, posthost, normhost          []float32
+	logithost, zhost                   []float32
 
 	st        TrainState
 	start     time.Time
@@ -646,6 +646,7 @@ func (t *trainer) alloc() error {
 		t.xraw = mk(rows*d, "train: batch before binarisation")
 	}
 	t.post = mk(t.cfg.EvalBatch*k, "train: eval posteriors")
+	t.logits = mk(t.cfg.EvalBatch*k, "train: eval posterior logits")
 	t.zmean = mk(t.cfg.EvalBatch*t.mc.Dz, "train: eval latent means")
 	t.norm = mk(1, "train: gradient sum of squares")
 	if err != nil {
@@ -654,13 +655,14 @@ func (t *trainer) alloc() error {
 	}
 	t.xhost = make([]float32, rows*d)
 	t.posthost = make([]float32, t.test.Info().N*k)
+	t.logithost = make([]float32, t.test.Info().N*k)
 	t.zhost = make([]float32, t.test.Info().N*t.mc.Dz)
 	t.normhost = make([]float32, 1)
 	return nil
 }
 
 func (t *trainer) free() {
-	for _, p := range []**engine.Buf{&t.x, &t.xraw, &t.post, &t.zmean, &t.norm} {
+	for _, p := range []**engine.Buf{&t.x, &t.xraw, &t.post, &t.logits, &t.zmean, &t.norm} {
 		if *p != nil {
 			_ = t.b.Release(*p)
 			*p = nil
@@ -1116,13 +1118,16 @@ func (t *trainer) evaluate() error {
 		} else if err := t.b.Upload(x, t.xhost[:n*d]); err != nil {
 			return err
 		}
-		post := t.post.Slice(0, n*k)
-		terms, err := t.m.Infer(x, n, post, t.zmean.Slice(0, n*t.mc.Dz), step)
+		post, logits := t.post.Slice(0, n*k), t.logits.Slice(0, n*k)
+		terms, err := t.m.Infer(x, n, post, logits, t.zmean.Slice(0, n*t.mc.Dz), step)
 		if err != nil {
 			return fmt.Errorf("train: evaluation batch %d: %w", bi, err)
 		}
 		lo := idx[0]
 		if err := t.b.Download(t.posthost[lo*k:(lo+n)*k], post); err != nil {
+			return err
+		}
+		if err := t.b.Download(t.logithost[lo*k:(lo+n)*k], logits); err != nil {
 			return err
 		}
 		dz := t.mc.Dz
@@ -1165,15 +1170,21 @@ func (t *trainer) evaluate() error {
 	t.hasScore = false
 	if t.test.HasLabels() {
 		var lp, ll []int
-		var lpost []float32
+		var llogits []float32
 		for i, p := range pred {
 			if l := t.test.Label(i); l >= 0 {
 				lp = append(lp, p)
 				ll = append(ll, l)
-				lpost = append(lpost, t.posthost[i*k:(i+1)*k]...)
+				llogits = append(llogits, t.logithost[i*k:(i+1)*k]...)
 			}
 		}
-		s, err := metrics.Evaluate(lp, ll, lpost, k)
+		// The paper protocol ranks examples by their log-odds, which float32
+		// posteriors lose where they round to 1 (metrics.PaperMapping).
+		score, err := metrics.LogOdds(llogits, k)
+		if err != nil {
+			return everyRank(fmt.Errorf("train: evaluation: %w", err))
+		}
+		s, err := metrics.Evaluate(lp, ll, score, k)
 		if err != nil {
 			return everyRank(fmt.Errorf("train: evaluation: %w", err))
 		}

@@ -147,10 +147,15 @@ func (f *fakeModel) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error)
 	return terms, nil
 }
 
-func (f *fakeModel) Infer(x *engine.Buf, n int, post, zmean *engine.Buf, step uint64) (Terms, error) {
+func (f *fakeModel) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (Terms, error) {
 	terms, err := f.forward(x, n, step, post)
 	if err != nil {
 		return terms, err
+	}
+	if logits != nil {
+		if err := f.b.Launch("ew_scale", n*f.cfg.K, f.sl(f.logits, n*f.cfg.K), logits, n*f.cfg.K, float32(1)); err != nil {
+			return terms, err
+		}
 	}
 	return terms, nn.Fill(f.b, zmean, 0)
 }

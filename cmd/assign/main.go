@@ -1,25 +1,32 @@
 // Command assign uses a trained model: it loads a checkpoint written by train, runs the
 // observations of a data file or shard folder through the model and writes, for every
-// row, its cluster (the first argmax of its posterior), its cluster posteriors (N, K)
-// and its latent means (N, Dz).
+// row, its cluster (the first argmax of its posterior), its cluster posteriors (N, K),
+// their logits (N, K) and its latent means (N, Dz). When the data has labels it also
+// prints how well the clusters match them (metrics.Summary: ACC by the paper protocol,
+// purity and Hungarian matching, NMI, ARI, cluster usage).
 //
 //	assign -checkpoint runs/x/checkpoint.safetensors -data {file.{idx,csv,npy}|shards/} -out DIR
-//	       [-label-col COL] [-device auto|cpu|emu|cuda] [-format csv|npy] [-chunk ROWS]
+//	       [-label-col COL | -labels FILE] [-device auto|cpu|emu|cuda] [-format csv|npy] [-chunk ROWS]
 //	assign -checkpoint runs/x/checkpoint.safetensors -mnist-test [-data-dir DIR] -out DIR
 //
 // It streams: the data is read -chunk rows at a time (CSV, NPY and IDX files row by
 // row, a shard folder written by convert through its memory-mapped shards), each chunk
 // is predicted and its results appended to the outputs, so neither the data nor the
-// results need to fit in memory (about chunk × (D + K + Dz) floats are held). The
-// outputs do not depend on -chunk.
+// results need to fit in memory (about chunk × (D + K + Dz) floats are held; scoring
+// labelled data keeps K logits and two integers per labelled row). The outputs do not
+// depend on -chunk.
 //
 // Files written in DIR (created if needed):
 //
 //	-format csv: clusters.csv (header "cluster"), posteriors.csv (header p0..p{K-1}),
-//	             latent.csv (header z0..z{Dz-1}); floats in the shortest form that
-//	             reads back to the same float32;
-//	-format npy: clusters.npy (N,) of int64, posteriors.npy (N, K) and latent.npy
-//	             (N, Dz) of float32.
+//	             logits.csv (header l0..l{K-1}), latent.csv (header z0..z{Dz-1}); floats
+//	             in the shortest form that reads back to the same float32;
+//	-format npy: clusters.npy (N,) of int64, posteriors.npy and logits.npy (N, K) and
+//	             latent.npy (N, Dz) of float32.
+//
+// Each row of posteriors is the softmax of its row of logits. The logits keep what
+// float32 posteriors lose: a confident row's posterior rounds to exactly 1, and rows
+// that all read 1 can still be ranked by their logits (metrics.LogOdds).
 //
 // Each file is written to a temporary file beside it and renamed at the end: a failed
 // run leaves no partial output (and earlier outputs in DIR as they were). An NPY
@@ -46,15 +53,16 @@ import (
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/internal/cli"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 type options struct {
-	checkpoint, dataPath, labelCol, dataDir, out, device, format string
-	mnistTest                                                    bool
-	chunk                                                        int
+	checkpoint, dataPath, labelCol, labels, dataDir, out, device, format string
+	mnistTest                                                            bool
+	chunk                                                                int
 }
 
 // defaultChunk is -chunk's default: rows read, predicted and written at a time.
@@ -72,7 +80,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint written by train (runs/<name>/checkpoint.safetensors); required")
 	fs.StringVar(&o.dataPath, "data", "", "observations: .csv, .npy, IDX (any other file name), or a shard folder written by convert")
 	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column to leave out of the features: a header name or a 0-based index (negative: from the end)")
-	fs.BoolVar(&o.mnistTest, "mnist-test", false, "use the MNIST test set (10000 images) instead of -data")
+	fs.StringVar(&o.labels, "labels", "", "labels of an IDX or NPY -data file (IDX or NPY), to score the clusters against")
+	fs.BoolVar(&o.mnistTest, "mnist-test", false, "use the MNIST test set (10000 images, with labels) instead of -data")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the MNIST files for -mnist-test (default: the Go module cache, or $"+data.MNISTDirEnv+")")
 	fs.StringVar(&o.out, "out", "", "folder to write the results in (created if needed); required")
 	fs.StringVar(&o.device, "device", "auto", "backend: "+strings.Join(engine.Devices, ", "))
@@ -96,6 +105,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-chunk %d, want >= 1", o.chunk)
 	case o.labelCol != "" && strings.ToLower(filepath.Ext(o.dataPath)) != ".csv":
 		return o, cli.Usage(errors.New("-label-col applies to a CSV -data file only"))
+	case o.labels != "" && (o.dataPath == "" || strings.ToLower(filepath.Ext(o.dataPath)) == ".csv"):
+		return o, cli.Usage(errors.New("-labels applies to an IDX or NPY -data file only (a CSV file names its label column with -label-col; MNIST and shard folders carry their labels)"))
 	}
 	okDev := false
 	for _, d := range engine.Devices {
@@ -147,19 +158,54 @@ func runErr(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		return fmt.Errorf("data %s has D = %d values per row, but the model of checkpoint %s expects D = %d%s", in.path, in.d, o.checkpoint, c.D, hint)
 	}
-	n, files, err := assign(p, in, o)
+	sc := &scorer{k: c.K}
+	n, files, err := assign(p, in, o, sc)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "assigned %d rows of %s to %d clusters (%s model, %s); wrote %s in %s\n",
 		n, in.name, c.K, c.Model, b.Name(), strings.Join(files, ", "), o.out)
+	if len(sc.labels) > 0 {
+		s, err := sc.summary()
+		if err != nil {
+			return fmt.Errorf("scoring %s: %w", in.path, err)
+		}
+		fmt.Fprintf(stdout, "scores on the %d labelled rows: %s\n", len(sc.labels), s)
+	}
 	return nil
+}
+
+// scorer gathers the labelled rows' clusters, labels and logits for metrics.Evaluate.
+type scorer struct {
+	k            int
+	pred, labels []int
+	logits       []float32
+}
+
+// add keeps the rows of r whose label is not data.NoLabel.
+func (sc *scorer) add(r *gmvae.Prediction, labels []int) {
+	for i, l := range labels {
+		if l != data.NoLabel {
+			sc.pred = append(sc.pred, r.Clusters[i])
+			sc.labels = append(sc.labels, l)
+			sc.logits = append(sc.logits, r.Logits[i*sc.k:(i+1)*sc.k]...)
+		}
+	}
+}
+
+// summary scores the gathered rows; the paper protocol ranks them by their log-odds.
+func (sc *scorer) summary() (metrics.Summary, error) {
+	score, err := metrics.LogOdds(sc.logits, sc.k)
+	if err != nil {
+		return metrics.Summary{}, err
+	}
+	return metrics.Evaluate(sc.pred, sc.labels, score, sc.k)
 }
 
 // assign streams in through p in chunks of o.chunk rows into the output files in
 // o.out, and returns the number of rows and the files' names. On an error it leaves
 // no output file (and removes o.out if it created it).
-func assign(p *gmvae.Predictor, in *input, o options) (n int, files []string, err error) {
+func assign(p *gmvae.Predictor, in *input, o options, sc *scorer) (n int, files []string, err error) {
 	_, statErr := os.Stat(o.out)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return 0, nil, err
@@ -167,7 +213,7 @@ func assign(p *gmvae.Predictor, in *input, o options) (n int, files []string, er
 	c := p.Config()
 	out, err := createOutputs(o.out, o.format, in.n, c.K, c.Dz)
 	if err == nil {
-		n, err = stream(p, in, out, o.chunk)
+		n, err = stream(p, in, out, o.chunk, sc)
 	}
 	if err == nil {
 		err = out.commit()
@@ -183,24 +229,27 @@ func assign(p *gmvae.Predictor, in *input, o options) (n int, files []string, er
 	return n, out.names(), nil
 }
 
-// stream reads in chunk rows at a time, predicts each chunk and writes its results.
-func stream(p *gmvae.Predictor, in *input, out *outputs, chunk int) (int, error) {
+// stream reads in chunk rows at a time, predicts each chunk, writes its results and
+// hands its labelled rows to sc.
+func stream(p *gmvae.Predictor, in *input, out *outputs, chunk int, sc *scorer) (int, error) {
 	d := in.d
 	x := make([]float32, chunk*d)
+	labels := make([]int, chunk)
 	n := 0
 	for {
-		k, rerr := in.next(x)
+		k, rerr := in.next(x, labels)
 		if rerr != nil && rerr != io.EOF {
 			return n, rerr
 		}
 		if k > 0 {
-			cl, post, zm, err := p.PredictSlice(x[:k*d], k)
+			r, err := p.Run(x[:k*d], k)
 			if err != nil {
 				return n, fmt.Errorf("%s: rows %d..%d: %w", in.path, n+1, n+k, err)
 			}
-			if err := out.write(cl, post, zm); err != nil {
+			if err := out.write(r); err != nil {
 				return n, err
 			}
+			sc.add(r, labels[:k])
 			n += k
 		}
 		if rerr == io.EOF {
@@ -228,7 +277,7 @@ type input struct {
 	path  string // the file or folder as given, for errors
 	n, d  int    // rows (-1: known at the end only, CSV) and values per row
 	csv   bool
-	next  func(x []float32) (int, error) // fills x with up to len(x)/d rows; io.EOF after the last
+	next  func(x []float32, labels []int) (int, error) // fills x with up to len(x)/d rows and labels with theirs (data.NoLabel: none); io.EOF after the last
 	close func() error
 }
 
@@ -266,9 +315,9 @@ func openInput(o options) (*input, error) {
 		}
 		r, err = data.OpenCSVRows(o.dataPath, data.CSVOptions{Label: label})
 	case ".npy":
-		r, err = data.OpenNPYRows(filepath.Base(o.dataPath), o.dataPath, "")
+		r, err = data.OpenNPYRows(filepath.Base(o.dataPath), o.dataPath, o.labels)
 	default:
-		r, err = data.OpenIDXRows(filepath.Base(o.dataPath), o.dataPath, "")
+		r, err = data.OpenIDXRows(filepath.Base(o.dataPath), o.dataPath, o.labels)
 	}
 	if err != nil {
 		return nil, err
@@ -283,13 +332,13 @@ func openInput(o options) (*input, error) {
 func rowsInput(r data.RowReader, path string) *input {
 	info := r.Info()
 	d, row, done := info.D, 0, false
-	next := func(x []float32) (int, error) {
+	next := func(x []float32, labels []int) (int, error) {
 		if done {
 			return 0, io.EOF
 		}
 		k := 0
 		for (k+1)*d <= len(x) {
-			v, _, err := r.Next()
+			v, label, err := r.Next()
 			if err == io.EOF {
 				done = true
 				return k, io.EOF
@@ -306,6 +355,7 @@ func rowsInput(r data.RowReader, path string) *input {
 				return k, err
 			}
 			copy(x[k*d:(k+1)*d], v)
+			labels[k] = label
 			k++
 			row++
 		}
@@ -321,7 +371,7 @@ func sourceInput(s data.Source, name, path string, closeFn func() error) *input 
 	info := s.Info()
 	d, pos := info.D, 0
 	var idx []int
-	next := func(x []float32) (k int, err error) {
+	next := func(x []float32, labels []int) (k int, err error) {
 		k = min(len(x)/d, info.N-pos)
 		if k == 0 {
 			return 0, io.EOF
@@ -336,7 +386,7 @@ func sourceInput(s data.Source, name, path string, closeFn func() error) *input 
 			}
 		}()
 		xs := x[:k*d]
-		s.Gather(idx, xs, nil)
+		s.Gather(idx, xs, labels[:k])
 		for i, v := range xs {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return 0, &data.FormatError{Format: "shards", Path: path, Line: pos + i/d + 1, Column: i%d + 1,

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/gmvae"
 )
 
 // outFile is one output file being written: a temporary file beside its final path,
@@ -37,8 +38,8 @@ func createTemp(path string) (*outFile, error) {
 	return &outFile{path: path, tmp: f.Name(), f: f}, nil
 }
 
-// outputs are the three result files (clusters, posteriors, latent means) in one
-// format, written chunk by chunk.
+// outputs are the four result files (clusters, posteriors, their logits, latent
+// means) in one format, written chunk by chunk.
 type outputs struct {
 	files []*outFile
 }
@@ -69,6 +70,7 @@ func createOutputs(dir, format string, n, k, dz int) (*outputs, error) {
 		err = errors.Join(
 			add("clusters.npy", npy(data.NPYInt64, n)),
 			add("posteriors.npy", npy(data.NPYFloat32, n, k)),
+			add("logits.npy", npy(data.NPYFloat32, n, k)),
 			add("latent.npy", npy(data.NPYFloat32, n, dz)))
 	} else {
 		csv := func(head []string) func(f *outFile) error {
@@ -82,6 +84,7 @@ func createOutputs(dir, format string, n, k, dz int) (*outputs, error) {
 		err = errors.Join(
 			add("clusters.csv", csv([]string{"cluster"})),
 			add("posteriors.csv", csv(header("p", k))),
+			add("logits.csv", csv(header("l", k))),
 			add("latent.csv", csv(header("z", dz))))
 	}
 	if err != nil {
@@ -100,13 +103,15 @@ func (o *outputs) names() []string {
 	return s
 }
 
-// write appends the results of one chunk: its clusters, posteriors (rows × K) and
-// latent means (rows × Dz).
-func (o *outputs) write(clusters []int, post, zmean []float32) error {
-	cl, p, z := o.files[0], o.files[1], o.files[2]
+// write appends the results of one chunk: its clusters, posteriors and their logits
+// (rows × K), and latent means (rows × Dz).
+func (o *outputs) write(r *gmvae.Prediction) error {
+	clusters := r.Clusters
+	cl, p, l, z := o.files[0], o.files[1], o.files[2], o.files[3]
 	var err error
 	if cl.npy != nil {
-		err = errors.Join(cl.npy.WriteInt(clusters), p.npy.WriteFloat32(post), z.npy.WriteFloat32(zmean))
+		err = errors.Join(cl.npy.WriteInt(clusters), p.npy.WriteFloat32(r.Post), l.npy.WriteFloat32(r.Logits),
+			z.npy.WriteFloat32(r.ZMean))
 	} else {
 		for _, c := range clusters {
 			cl.line = strconv.AppendInt(cl.line[:0], int64(c), 10)
@@ -115,7 +120,7 @@ func (o *outputs) write(clusters []int, post, zmean []float32) error {
 				return fmt.Errorf("%s: %w", cl.path, err)
 			}
 		}
-		err = errors.Join(p.writeFloats(post), z.writeFloats(zmean))
+		err = errors.Join(p.writeFloats(r.Post), l.writeFloats(r.Logits), z.writeFloats(r.ZMean))
 	}
 	return err
 }

@@ -13,18 +13,20 @@ import (
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/gmvae/metrics"
 )
 
 // inMemoryOutputs returns the files assign wrote before it streamed, for all of x at
-// once (Predictor.PredictSlice over the whole data, then the whole-array writers), by
-// file name, in format csv or npy.
+// once (Predictor.Run over the whole data, then the whole-array writers), by file
+// name, in format csv or npy.
 func inMemoryOutputs(t *testing.T, ckpt string, x []float32, n int, format string) map[string][]byte {
 	p, err := gmvae.Load(engine.NewCPU(), ckpt)
 	require.NoError(t, err)
 	defer p.Close()
 	c := p.Config()
-	cl, post, zm, err := p.PredictSlice(x, n)
+	r, err := p.Run(x, n)
 	require.NoError(t, err)
+	cl, post, logits, zm := r.Clusters, r.Post, r.Logits, r.ZMean
 	out := map[string][]byte{}
 	if format == "npy" {
 		var b bytes.Buffer
@@ -33,6 +35,9 @@ func inMemoryOutputs(t *testing.T, ckpt string, x []float32, n int, format strin
 		b.Reset()
 		require.NoError(t, data.WriteNPYFloat32(&b, post, n, c.K))
 		out["posteriors.npy"] = bytes.Clone(b.Bytes())
+		b.Reset()
+		require.NoError(t, data.WriteNPYFloat32(&b, logits, n, c.K))
+		out["logits.npy"] = bytes.Clone(b.Bytes())
 		b.Reset()
 		require.NoError(t, data.WriteNPYFloat32(&b, zm, n, c.Dz))
 		out["latent.npy"] = bytes.Clone(b.Bytes())
@@ -57,6 +62,7 @@ func inMemoryOutputs(t *testing.T, ckpt string, x []float32, n int, format strin
 	}
 	out["clusters.csv"] = csv([]string{"cluster"}, 1, func(i, _ int) string { return strconv.Itoa(cl[i]) })
 	out["posteriors.csv"] = csv([]string{"p0", "p1", "p2"}, c.K, f32(post, c.K))
+	out["logits.csv"] = csv([]string{"l0", "l1", "l2"}, c.K, f32(logits, c.K))
 	out["latent.csv"] = csv([]string{"z0", "z1"}, c.Dz, f32(zm, c.Dz))
 	return out
 }
@@ -236,4 +242,63 @@ func TestAssignChunkFlag(t *testing.T) {
 		require.Equal(t, 2, code, stderr)
 		require.Contains(t, stderr, "-chunk "+c+", want >= 1")
 	}
+}
+
+// TestAssignScores: with labels (a CSV label column, a shard folder converted from it,
+// an NPY file with -labels) assign prints the clustering scores of metrics.Evaluate on
+// the model's log-odds; without labels it prints none.
+func TestAssignScores(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := writeCheckpoint(t, dir)
+	const n = 11
+	csvPath := filepath.Join(dir, "new.csv")
+	x := writeData(t, csvPath, n, 4)
+	npy, idx, shards := writeInputs(t, dir, csvPath, x, n)
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = i % 3 // writeData's label column
+	}
+	labelsPath := filepath.Join(dir, "labels.npy")
+	require.NoError(t, data.SaveNPYInt(labelsPath, labels))
+
+	p, err := gmvae.Load(engine.NewCPU(), ckpt)
+	require.NoError(t, err)
+	r, err := p.Run(x, n)
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	score, err := metrics.LogOdds(r.Logits, p.Config().K)
+	require.NoError(t, err)
+	s, err := metrics.Evaluate(r.Clusters, labels, score, p.Config().K)
+	require.NoError(t, err)
+	want := "scores on the 11 labelled rows: " + s.String()
+
+	for _, c := range []struct {
+		name   string
+		args   []string
+		scored bool
+	}{
+		{"csv", []string{"-data", csvPath, "-label-col", "y"}, true},
+		{"shards", []string{"-data", shards}, true},
+		{"npy -labels", []string{"-data", npy, "-labels", labelsPath}, true},
+		{"npy", []string{"-data", npy}, false},
+		{"idx", []string{"-data", idx}, false},
+	} {
+		args := append([]string{"-checkpoint", ckpt, "-out", filepath.Join(dir, "out-"+c.name), "-device", "cpu"}, c.args...)
+		code, stdout, stderr := runCmd(args...)
+		require.Equal(t, 0, code, "%s: %s", c.name, stderr)
+		if c.scored {
+			require.Contains(t, stdout, want, c.name)
+		} else {
+			require.NotContains(t, stdout, "scores", c.name)
+		}
+	}
+
+	code, _, stderr := runCmd("-checkpoint", ckpt, "-out", filepath.Join(dir, "bad"), "-data", csvPath, "-labels", labelsPath)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "-labels applies to an IDX or NPY -data file only")
+	short := filepath.Join(dir, "short.npy")
+	require.NoError(t, data.SaveNPYInt(short, labels[:5]))
+	code, _, stderr = runCmd("-checkpoint", ckpt, "-out", filepath.Join(dir, "bad"), "-data", npy, "-labels", short)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "short.npy")
 }

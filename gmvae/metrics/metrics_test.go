@@ -125,11 +125,11 @@ func TestACCPaper(t *testing.T) {
 	if !slices.Equal(pred, []int{0, 0, 1, 1, 2, 0}) {
 		t.Fatalf("Argmax %v", pred)
 	}
-	m, err := PaperMapping(labels, post, 3)
+	m, err := PaperMapping(labels, f64(post), 3)
 	if err != nil || !slices.Equal(m, []int{0, 1, 1}) {
 		t.Errorf("PaperMapping %v %v", m, err)
 	}
-	s, err := Evaluate(pred, labels, post, 3)
+	s, err := Evaluate(pred, labels, f64(post), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +142,12 @@ func TestACCPaper(t *testing.T) {
 
 	// K = 1: the single cluster takes the label of its most confident example (here the
 	// minority label 1), unlike purity (majority 0): paper 1/3, purity 2/3.
-	acc, err := ACCPaper([]int{0, 0, 0}, []int{0, 0, 1}, []float32{0.2, 0.3, 0.9}, 1)
+	acc, err := ACCPaper([]int{0, 0, 0}, []int{0, 0, 1}, []float64{0.2, 0.3, 0.9}, 1)
 	if err != nil || acc != 1.0/3 {
 		t.Errorf("K=1: %v %v", acc, err)
 	}
-	// Ties go to the lowest example index; log-posteriors give the same mapping.
-	m, _ = PaperMapping([]int{4, 7}, []float32{-1, -1}, 1)
+	// Exact ties go to the lowest example index.
+	m, _ = PaperMapping([]int{4, 7}, []float64{-1, -1}, 1)
 	if m[0] != 4 {
 		t.Errorf("tie: %v", m)
 	}
@@ -156,7 +156,7 @@ func TestACCPaper(t *testing.T) {
 		0.5, 0.1, 0.1, 0.2, 0.1,
 		0.1, 0.1, 0.1, 0.6, 0.1,
 	}
-	s, err = Evaluate([]int{0, 3}, []int{2, 1}, post5, 5)
+	s, err = Evaluate([]int{0, 3}, []int{2, 1}, f64(post5), 5)
 	if err != nil || s.ACCPaper != 1 || !slices.Equal(s.Usage, []int{1, 0, 0, 1, 0}) || s.UsedClusters != 2 {
 		t.Errorf("empty clusters: %+v %v", s, err)
 	}
@@ -167,6 +167,115 @@ func TestACCPaper(t *testing.T) {
 	}
 	if !strings.Contains(s.String(), "hungarian 100.00%") {
 		t.Errorf("String: %s", s)
+	}
+}
+
+// f64 widens float32 posteriors into ranking scores.
+func f64(post []float32) []float64 {
+	out := make([]float64, len(post))
+	for i, v := range post {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func TestLogOdds(t *testing.T) {
+	inf := float32(math.Inf(1))
+	cases := []struct {
+		name   string
+		logits []float32
+		k      int
+		want   []float64
+	}{
+		{"two clusters", []float32{0, 0, 3, 1}, 2, []float64{0, 0, 2, -2}},
+		{"shift invariant", []float32{100, 100, 103, 101}, 2, []float64{0, 0, 2, -2}},
+		{"three clusters", []float32{1, 2, 3}, 3, []float64{
+			1 - math.Log(math.Exp(2)+math.Exp(3)),
+			2 - math.Log(math.Exp(1)+math.Exp(3)),
+			3 - math.Log(math.Exp(1)+math.Exp(2))}},
+		{"K = 1", []float32{-5, 7}, 1, []float64{math.Inf(1), math.Inf(1)}},
+		{"others -Inf", []float32{-inf, 4, -inf}, 3, []float64{math.Inf(-1), math.Inf(1), math.Inf(-1)}},
+		{"no rows", nil, 4, []float64{}},
+	}
+	for _, c := range cases {
+		got, err := LogOdds(c.logits, c.k)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(got) != len(c.want) {
+			t.Fatalf("%s: %d values, want %d", c.name, len(got), len(c.want))
+		}
+		for i := range got {
+			if got[i] != c.want[i] && !near(got[i], c.want[i], 1e-14) {
+				t.Errorf("%s: [%d] = %v, want %v", c.name, i, got[i], c.want[i])
+			}
+		}
+	}
+
+	// Against the definition log(q/(1-q)) in float64 on random rows where q is moderate.
+	r := rand.New(rand.NewPCG(3, 4))
+	const n, k = 200, 7
+	logits := make([]float32, n*k)
+	for i := range logits {
+		logits[i] = float32(r.NormFloat64() * 3)
+	}
+	got, err := LogOdds(logits, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		row := logits[i*k : (i+1)*k]
+		z := 0.0
+		for _, v := range row {
+			z += math.Exp(float64(v))
+		}
+		for j, v := range row {
+			q := math.Exp(float64(v)) / z
+			if want := math.Log(q / (1 - q)); !near(got[i*k+j], want, 1e-9) {
+				t.Errorf("row %d cluster %d: %v, definition gives %v", i, j, got[i*k+j], want)
+			}
+		}
+	}
+
+	for _, c := range []struct {
+		logits []float32
+		k      int
+		msg    string
+	}{
+		{[]float32{0, float32(math.NaN())}, 2, "example 0, cluster 1 is NaN"},
+		{[]float32{0, 1, inf, 0}, 2, "example 1, cluster 0 is +Inf"},
+		{[]float32{0, 1, -inf, -inf}, 2, "every logit of example 1 is -Inf"},
+		{[]float32{0, 1, 2}, 2, "3 logits is not a whole number of rows of K = 2"},
+		{[]float32{0}, 0, "0 clusters"},
+	} {
+		if _, err := LogOdds(c.logits, c.k); err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("LogOdds(%v, %d): %v, want %q", c.logits, c.k, err, c.msg)
+		}
+	}
+}
+
+// TestPaperMappingSaturated is the case LogOdds exists for: two examples whose float32
+// posteriors for cluster 0 are both exactly 1, the second far more confident. The
+// posteriors tie and pick the first example; the log-odds pick the second.
+func TestPaperMappingSaturated(t *testing.T) {
+	labels := []int{3, 5}
+	logits := []float32{20, 0, 80, 0} // q_00 = 1 - 2e-9, q_10 = 1 - 2e-35: both round to 1
+	post := []float32{1, 0, 1, 0}
+	for i := 0; i < 2; i++ {
+		e0, e1 := math.Exp(float64(logits[2*i])), math.Exp(float64(logits[2*i+1]))
+		if q := float32(e0 / (e0 + e1)); q != post[2*i] {
+			t.Fatalf("example %d: float32 posterior %v, the test assumes %v", i, q, post[2*i])
+		}
+	}
+	if m, _ := PaperMapping(labels, f64(post), 2); m[0] != 3 {
+		t.Errorf("float32 posteriors: cluster 0 labelled %d, want 3 (the tie's first example)", m[0])
+	}
+	score, err := LogOdds(logits, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := PaperMapping(labels, score, 2); m[0] != 5 {
+		t.Errorf("log-odds: cluster 0 labelled %d, want 5 (the most confident example)", m[0])
 	}
 }
 
@@ -187,7 +296,7 @@ func TestAllInOneCluster(t *testing.T) {
 		pred[i] = 3
 		post[i*10+3] = 1
 	}
-	s, err := Evaluate(pred, labels, post, 10)
+	s, err := Evaluate(pred, labels, f64(post), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,13 +328,13 @@ func TestErrors(t *testing.T) {
 	if _, err := Evaluate(nil, nil, nil, 3); !errors.Is(err, ErrEmpty) {
 		t.Errorf("Evaluate(N=0): %v", err)
 	}
-	if _, err := ACCPaper([]int{0}, []int{0}, []float32{1, 0}, 3); err == nil || !strings.Contains(err.Error(), "posterior has 2 values, expected N*K = 1*3 = 3") {
+	if _, err := ACCPaper([]int{0}, []int{0}, []float64{1, 0}, 3); err == nil || !strings.Contains(err.Error(), "posterior has 2 values, expected N*K = 1*3 = 3") {
 		t.Errorf("post length: %v", err)
 	}
-	if _, err := ACCPaper([]int{0, 0}, []int{0, 0}, []float32{1, float32(math.NaN())}, 1); err == nil || !strings.Contains(err.Error(), "example 1, cluster 0 is NaN") {
+	if _, err := ACCPaper([]int{0, 0}, []int{0, 0}, []float64{1, math.NaN()}, 1); err == nil || !strings.Contains(err.Error(), "example 1, cluster 0 is NaN") {
 		t.Errorf("NaN posterior: %v", err)
 	}
-	if _, err := ACCPaper([]int{2}, []int{0}, []float32{1, 0}, 2); err == nil || !strings.Contains(err.Error(), "cluster id 2, expected 0..1") {
+	if _, err := ACCPaper([]int{2}, []int{0}, []float64{1, 0}, 2); err == nil || !strings.Contains(err.Error(), "cluster id 2, expected 0..1") {
 		t.Errorf("pred >= K: %v", err)
 	}
 	if _, err := Evaluate([]int{4}, []int{0}, nil, 3); err == nil {
@@ -418,9 +527,10 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 		post[i*k+pred[i]] = 2
 	}
+	score := f64(post)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Evaluate(pred, labels, post, k); err != nil {
+		if _, err := Evaluate(pred, labels, score, k); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 type Summary struct {
 	N, K, C int // examples, clusters of the model, classes (1 + max label)
 
-	ACCPaper     float64 // NaN when Evaluate had no posterior
+	ACCPaper     float64 // NaN when Evaluate had no ranking score
 	ACCPurity    float64
 	ACCHungarian float64
 	NMI          float64
@@ -20,9 +20,10 @@ type Summary struct {
 	LargestShare float64 // the largest cluster's share of the examples (1: collapsed)
 }
 
-// Evaluate scores pred (cluster ids in [0, k)) against labels (class ids >= 0). post,
-// the (N, k) row-major posterior q(y|x), may be nil; then ACCPaper is NaN.
-func Evaluate(pred, labels []int, post []float32, k int) (Summary, error) {
+// Evaluate scores pred (cluster ids in [0, k)) against labels (class ids >= 0). score,
+// the (N, k) row-major ranking key of ACCPaper (LogOdds of the model's logits), may be
+// nil; then ACCPaper is NaN.
+func Evaluate(pred, labels []int, score []float64, k int) (Summary, error) {
 	n, _, c, err := check(pred, labels)
 	if err != nil {
 		return Summary{}, err
@@ -39,8 +40,8 @@ func Evaluate(pred, labels []int, post []float32, k int) (Summary, error) {
 		largest = max(largest, u)
 	}
 	s.LargestShare = float64(largest) / float64(n)
-	if post != nil {
-		if s.ACCPaper, err = ACCPaper(pred, labels, post, k); err != nil {
+	if score != nil {
+		if s.ACCPaper, err = ACCPaper(pred, labels, score, k); err != nil {
 			return Summary{}, err
 		}
 	}
