@@ -204,8 +204,12 @@ type EvalRecord struct {
 	Test          TermsRecord `json:"test"`            // means over the held-out set
 
 	EvalSet string `json:"eval_set"` // the data set evaluated
-	// Clustering scores on the held-out set (null when it has no labels).
+	// Clustering scores on the held-out set (null when it has no labels). The paper
+	// protocol twice: as defined (each cluster's most confident example, by log-odds)
+	// and as the GMVAE authors' code computes it (float32 posteriors, the first example
+	// among ties); see metrics.Ranking.
 	ACCPaper     Float `json:"acc_paper"`
+	ACCPaperF32  Float `json:"acc_paper_f32"`
 	ACCPurity    Float `json:"acc_purity"`
 	ACCHungarian Float `json:"acc_hungarian"`
 	NMI          Float `json:"nmi"`
@@ -1144,7 +1148,7 @@ func (t *trainer) evaluate() error {
 		Train:    termsRecord(t.st.Sums.means()),
 		Test:     termsRecord(sums.means()),
 		EvalSet:  t.test.Info().Name,
-		ACCPaper: Float(math.NaN()), ACCPurity: Float(math.NaN()), ACCHungarian: Float(math.NaN()),
+		ACCPaper: Float(math.NaN()), ACCPaperF32: Float(math.NaN()), ACCPurity: Float(math.NaN()), ACCHungarian: Float(math.NaN()),
 		NMI: Float(math.NaN()), ARI: Float(math.NaN()),
 		GradNorm: Float(math.NaN()), FreeBitsShare: Float(math.NaN()),
 	}
@@ -1170,25 +1174,27 @@ func (t *trainer) evaluate() error {
 	t.hasScore = false
 	if t.test.HasLabels() {
 		var lp, ll []int
-		var llogits []float32
+		var llogits, lpost []float32
 		for i, p := range pred {
 			if l := t.test.Label(i); l >= 0 {
 				lp = append(lp, p)
 				ll = append(ll, l)
 				llogits = append(llogits, t.logithost[i*k:(i+1)*k]...)
+				lpost = append(lpost, t.posthost[i*k:(i+1)*k]...)
 			}
 		}
-		// The paper protocol ranks examples by their log-odds, which float32
-		// posteriors lose where they round to 1 (metrics.PaperMapping).
+		// The paper protocol as defined ranks examples by their log-odds, which
+		// float32 posteriors lose where they round to 1 (metrics.PaperMapping).
 		score, err := metrics.LogOdds(llogits, k)
 		if err != nil {
 			return everyRank(fmt.Errorf("train: evaluation: %w", err))
 		}
-		s, err := metrics.Evaluate(lp, ll, score, k)
+		s, err := metrics.Evaluate(lp, ll, metrics.Ranking{LogOdds: score, Post: lpost}, k)
 		if err != nil {
 			return everyRank(fmt.Errorf("train: evaluation: %w", err))
 		}
-		rec.ACCPaper, rec.ACCPurity, rec.ACCHungarian = Float(s.ACCPaper), Float(s.ACCPurity), Float(s.ACCHungarian)
+		rec.ACCPaper, rec.ACCPaperF32 = Float(s.ACCPaper), Float(s.ACCPaperF32)
+		rec.ACCPurity, rec.ACCHungarian = Float(s.ACCPurity), Float(s.ACCHungarian)
 		rec.NMI, rec.ARI, rec.Labelled = Float(s.NMI), Float(s.ARI), s.N
 		t.lastScore, t.hasScore = s, true
 	}

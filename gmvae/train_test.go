@@ -280,8 +280,15 @@ func TestTrainFakeModel(t *testing.T) {
 	if !(recs[2].Train.Loss < recs[0].Train.Loss) {
 		t.Errorf("training loss did not fall: %v then %v", recs[0].Train.Loss, recs[2].Train.Loss)
 	}
-	if math.IsNaN(float64(recs[2].ACCHungarian)) || !res.HasScores {
+	if !res.HasScores {
 		t.Errorf("no scores: %+v", recs[2])
+	}
+	r := recs[2]
+	for name, v := range map[string]Float{"acc_paper": r.ACCPaper, "acc_paper_f32": r.ACCPaperF32,
+		"acc_purity": r.ACCPurity, "acc_hungarian": r.ACCHungarian, "nmi": r.NMI} {
+		if !(v >= 0 && v <= 1) {
+			t.Errorf("%s = %v, want a score in [0, 1]", name, v)
+		}
 	}
 	for _, f := range []string{ConfigFile, SummaryFile, CheckpointFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {

@@ -13,7 +13,7 @@
 // row, a shard folder written by convert through its memory-mapped shards), each chunk
 // is predicted and its results appended to the outputs, so neither the data nor the
 // results need to fit in memory (about chunk × (D + K + Dz) floats are held; scoring
-// labelled data keeps K logits and two integers per labelled row). The outputs do not
+// labelled data keeps 2K floats and two integers per labelled row). The outputs do not
 // depend on -chunk.
 //
 // Files written in DIR (created if needed):
@@ -179,7 +179,7 @@ func runErr(args []string, stdout, stderr io.Writer) (err error) {
 type scorer struct {
 	k            int
 	pred, labels []int
-	logits       []float32
+	logits, post []float32
 }
 
 // add keeps the rows of r whose label is not data.NoLabel.
@@ -189,17 +189,19 @@ func (sc *scorer) add(r *gmvae.Prediction, labels []int) {
 			sc.pred = append(sc.pred, r.Clusters[i])
 			sc.labels = append(sc.labels, l)
 			sc.logits = append(sc.logits, r.Logits[i*sc.k:(i+1)*sc.k]...)
+			sc.post = append(sc.post, r.Post[i*sc.k:(i+1)*sc.k]...)
 		}
 	}
 }
 
-// summary scores the gathered rows; the paper protocol ranks them by their log-odds.
+// summary scores the gathered rows; the paper protocol ranks them by their log-odds
+// (and by their float32 posteriors, as the GMVAE authors' code).
 func (sc *scorer) summary() (metrics.Summary, error) {
 	score, err := metrics.LogOdds(sc.logits, sc.k)
 	if err != nil {
 		return metrics.Summary{}, err
 	}
-	return metrics.Evaluate(sc.pred, sc.labels, score, sc.k)
+	return metrics.Evaluate(sc.pred, sc.labels, metrics.Ranking{LogOdds: score, Post: sc.post}, sc.k)
 }
 
 // assign streams in through p in chunks of o.chunk rows into the output files in

@@ -268,7 +268,7 @@ func TestAssignScores(t *testing.T) {
 	require.NoError(t, p.Close())
 	score, err := metrics.LogOdds(r.Logits, p.Config().K)
 	require.NoError(t, err)
-	s, err := metrics.Evaluate(r.Clusters, labels, score, p.Config().K)
+	s, err := metrics.Evaluate(r.Clusters, labels, metrics.Ranking{LogOdds: score, Post: r.Post}, p.Config().K)
 	require.NoError(t, err)
 	want := "scores on the 11 labelled rows: " + s.String()
 

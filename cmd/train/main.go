@@ -566,8 +566,8 @@ func evalLine(r gmvae.EvalRecord) string {
 	s := fmt.Sprintf("epoch %g step %d: train loss %s, test ELBO %s (recon %s)",
 		r.Epoch, r.Step, report.FormatValue(float64(r.Train.Loss)), report.FormatValue(float64(r.Test.ELBO)), report.FormatValue(float64(r.Test.Recon)))
 	if r.Labelled > 0 {
-		s += fmt.Sprintf("; ACC paper %.2f%% purity %.2f%% hungarian %.2f%%, NMI %.4f, ARI %.4f",
-			100*r.ACCPaper, 100*r.ACCPurity, 100*r.ACCHungarian, r.NMI, r.ARI)
+		s += fmt.Sprintf("; ACC paper %.2f%% (float32 ties %.2f%%) purity %.2f%% hungarian %.2f%%, NMI %.4f, ARI %.4f",
+			100*r.ACCPaper, 100*r.ACCPaperF32, 100*r.ACCPurity, 100*r.ACCHungarian, r.NMI, r.ARI)
 	}
 	s += fmt.Sprintf("; %d/%d clusters used (largest %.1f%%)", r.UsedClusters, len(r.Usage), 100*r.LargestShare)
 	if r.ExamplesPerS > 0 {
@@ -586,7 +586,8 @@ func summaryOf(res *gmvae.Result, m gmvae.Config, desc string, seed uint64) repo
 		mt["test_kl_w"] = float64(f.Test.KLw)
 	}
 	if res.HasScores {
-		mt["acc_paper"], mt["acc_purity"], mt["acc_hungarian"] = float64(f.ACCPaper), float64(f.ACCPurity), float64(f.ACCHungarian)
+		mt["acc_paper"], mt["acc_paper_f32"] = float64(f.ACCPaper), float64(f.ACCPaperF32)
+		mt["acc_purity"], mt["acc_hungarian"] = float64(f.ACCPurity), float64(f.ACCHungarian)
 		mt["nmi"], mt["ari"] = float64(f.NMI), float64(f.ARI)
 	}
 	return report.Summary{
@@ -652,6 +653,6 @@ func statsJSON(s metrics.SeedsSummary) map[string]any {
 		return map[string]any{"n": x.N, "best": gmvae.Float(x.Best), "best_run": x.BestRun, "worst": gmvae.Float(x.Worst),
 			"mean": gmvae.Float(x.Mean), "sd": gmvae.Float(x.SD)}
 	}
-	return map[string]any{"runs": s.Runs, "acc_paper": st(s.ACCPaper), "acc_purity": st(s.ACCPurity),
+	return map[string]any{"runs": s.Runs, "acc_paper": st(s.ACCPaper), "acc_paper_f32": st(s.ACCPaperF32), "acc_purity": st(s.ACCPurity),
 		"acc_hungarian": st(s.ACCHungarian), "nmi": st(s.NMI), "ari": st(s.ARI)}
 }

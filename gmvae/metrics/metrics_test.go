@@ -129,12 +129,12 @@ func TestACCPaper(t *testing.T) {
 	if err != nil || !slices.Equal(m, []int{0, 1, 1}) {
 		t.Errorf("PaperMapping %v %v", m, err)
 	}
-	s, err := Evaluate(pred, labels, f64(post), 3)
+	s, err := Evaluate(pred, labels, Ranking{LogOdds: f64(post), Post: post}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ACCPaper != 4.0/6 || s.ACCPurity != 4.0/6 || s.ACCHungarian != 3.0/6 {
-		t.Errorf("paper %v purity %v hungarian %v", s.ACCPaper, s.ACCPurity, s.ACCHungarian)
+	if s.ACCPaper != 4.0/6 || s.ACCPaperF32 != 4.0/6 || s.ACCPurity != 4.0/6 || s.ACCHungarian != 3.0/6 {
+		t.Errorf("paper %v (f32 %v) purity %v hungarian %v", s.ACCPaper, s.ACCPaperF32, s.ACCPurity, s.ACCHungarian)
 	}
 	if !slices.Equal(s.Usage, []int{3, 2, 1}) || s.UsedClusters != 3 || s.LargestShare != 0.5 || s.N != 6 || s.K != 3 || s.C != 2 {
 		t.Errorf("summary %+v", s)
@@ -156,13 +156,13 @@ func TestACCPaper(t *testing.T) {
 		0.5, 0.1, 0.1, 0.2, 0.1,
 		0.1, 0.1, 0.1, 0.6, 0.1,
 	}
-	s, err = Evaluate([]int{0, 3}, []int{2, 1}, f64(post5), 5)
-	if err != nil || s.ACCPaper != 1 || !slices.Equal(s.Usage, []int{1, 0, 0, 1, 0}) || s.UsedClusters != 2 {
+	s, err = Evaluate([]int{0, 3}, []int{2, 1}, Ranking{LogOdds: f64(post5)}, 5)
+	if err != nil || s.ACCPaper != 1 || !math.IsNaN(s.ACCPaperF32) || !slices.Equal(s.Usage, []int{1, 0, 0, 1, 0}) || s.UsedClusters != 2 {
 		t.Errorf("empty clusters: %+v %v", s, err)
 	}
 	// Without a posterior ACCPaper is NaN and the rest is computed.
-	s, err = Evaluate([]int{0, 3}, []int{2, 1}, nil, 5)
-	if err != nil || !math.IsNaN(s.ACCPaper) || s.ACCHungarian != 1 {
+	s, err = Evaluate([]int{0, 3}, []int{2, 1}, Ranking{}, 5)
+	if err != nil || !math.IsNaN(s.ACCPaper) || !math.IsNaN(s.ACCPaperF32) || s.ACCHungarian != 1 {
 		t.Errorf("no posterior: %+v %v", s, err)
 	}
 	if !strings.Contains(s.String(), "hungarian 100.00%") {
@@ -277,6 +277,13 @@ func TestPaperMappingSaturated(t *testing.T) {
 	if m, _ := PaperMapping(labels, score, 2); m[0] != 5 {
 		t.Errorf("log-odds: cluster 0 labelled %d, want 5 (the most confident example)", m[0])
 	}
+	// Evaluate reports both: both examples in cluster 0, labelled 3 (f32: 1 of 2 right)
+	// or 5 (log-odds: 1 of 2 right); with a third example of label 5 the two differ.
+	s, err := Evaluate([]int{0, 0, 0}, []int{3, 5, 5}, Ranking{
+		LogOdds: append(score, 0, 0), Post: append(post, 0.5, 0.5)}, 2)
+	if err != nil || s.ACCPaper != 2.0/3 || s.ACCPaperF32 != 1.0/3 {
+		t.Errorf("Evaluate: paper %v (want 2/3), float32 ties %v (want 1/3), %v", s.ACCPaper, s.ACCPaperF32, err)
+	}
 }
 
 func TestArgmax(t *testing.T) {
@@ -296,13 +303,13 @@ func TestAllInOneCluster(t *testing.T) {
 		pred[i] = 3
 		post[i*10+3] = 1
 	}
-	s, err := Evaluate(pred, labels, f64(post), 10)
+	s, err := Evaluate(pred, labels, Ranking{LogOdds: f64(post), Post: post}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Purity = Hungarian = 2/10 (one class of 2); NMI = ARI = 0; the paper protocol gives
 	// cluster 3 the label of example 0 (all tie at 1): 2/10.
-	if s.ACCPurity != 0.2 || s.ACCHungarian != 0.2 || s.NMI != 0 || s.ARI != 0 || s.ACCPaper != 0.2 || s.UsedClusters != 1 || s.LargestShare != 1 {
+	if s.ACCPurity != 0.2 || s.ACCHungarian != 0.2 || s.NMI != 0 || s.ARI != 0 || s.ACCPaper != 0.2 || s.ACCPaperF32 != 0.2 || s.UsedClusters != 1 || s.LargestShare != 1 {
 		t.Errorf("%+v", s)
 	}
 }
@@ -325,7 +332,7 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%s(pred -2): %v", name, err)
 		}
 	}
-	if _, err := Evaluate(nil, nil, nil, 3); !errors.Is(err, ErrEmpty) {
+	if _, err := Evaluate(nil, nil, Ranking{}, 3); !errors.Is(err, ErrEmpty) {
 		t.Errorf("Evaluate(N=0): %v", err)
 	}
 	if _, err := ACCPaper([]int{0}, []int{0}, []float64{1, 0}, 3); err == nil || !strings.Contains(err.Error(), "posterior has 2 values, expected N*K = 1*3 = 3") {
@@ -337,7 +344,7 @@ func TestErrors(t *testing.T) {
 	if _, err := ACCPaper([]int{2}, []int{0}, []float64{1, 0}, 2); err == nil || !strings.Contains(err.Error(), "cluster id 2, expected 0..1") {
 		t.Errorf("pred >= K: %v", err)
 	}
-	if _, err := Evaluate([]int{4}, []int{0}, nil, 3); err == nil {
+	if _, err := Evaluate([]int{4}, []int{0}, Ranking{}, 3); err == nil {
 		t.Error("Evaluate with pred >= k: no error")
 	}
 	if _, err := Usage([]int{0}, 0); err == nil {
@@ -368,11 +375,11 @@ func TestInvariance(t *testing.T) {
 		for i, j := range order {
 			l2[i], p2[i] = pc[labels[j]], pk[pred[j]]
 		}
-		s1, err := Evaluate(pred, labels, nil, k)
+		s1, err := Evaluate(pred, labels, Ranking{}, k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s2, _ := Evaluate(p2, l2, nil, k)
+		s2, _ := Evaluate(p2, l2, Ranking{}, k)
 		if s1.ACCPurity != s2.ACCPurity || s1.ACCHungarian != s2.ACCHungarian || s1.ARI != s2.ARI || !near(s1.NMI, s2.NMI, 1e-14) {
 			t.Fatalf("trial %d: %v vs %v", trial, s1, s2)
 		}
@@ -530,7 +537,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	score := f64(post)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Evaluate(pred, labels, score, k); err != nil {
+		if _, err := Evaluate(pred, labels, Ranking{LogOdds: score}, k); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -579,7 +586,7 @@ func TestMeanStdDescribe(t *testing.T) {
 func ExampleEvaluate() {
 	labels := []int{0, 0, 0, 1, 1, 1}
 	pred := []int{0, 0, 1, 1, 2, 2}
-	s, _ := Evaluate(pred, labels, nil, 4)
+	s, _ := Evaluate(pred, labels, Ranking{}, 4)
 	fmt.Printf("purity %.4f hungarian %.4f NMI %.4f ARI %.4f usage %v\n", s.ACCPurity, s.ACCHungarian, s.NMI, s.ARI, s.Usage)
 	// Output: purity 0.8333 hungarian 0.6667 NMI 0.5158 ARI 0.2424 usage [2 2 2 0]
 }

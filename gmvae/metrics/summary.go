@@ -9,7 +9,8 @@ import (
 type Summary struct {
 	N, K, C int // examples, clusters of the model, classes (1 + max label)
 
-	ACCPaper     float64 // NaN when Evaluate had no ranking score
+	ACCPaper     float64 // by Ranking.LogOdds; NaN without
+	ACCPaperF32  float64 // by Ranking.Post (as the GMVAE authors' code); NaN without
 	ACCPurity    float64
 	ACCHungarian float64
 	NMI          float64
@@ -20,15 +21,27 @@ type Summary struct {
 	LargestShare float64 // the largest cluster's share of the examples (1: collapsed)
 }
 
-// Evaluate scores pred (cluster ids in [0, k)) against labels (class ids >= 0). score,
-// the (N, k) row-major ranking key of ACCPaper (LogOdds of the model's logits), may be
-// nil; then ACCPaper is NaN.
-func Evaluate(pred, labels []int, score []float64, k int) (Summary, error) {
+// Ranking holds the keys by which the paper protocol (ACCPaper) picks each cluster's
+// example, (N, k) row-major; either may be nil.
+type Ranking struct {
+	// LogOdds (LogOdds of the model's logits) gives Summary.ACCPaper: the protocol as
+	// defined, each cluster labelled by its most confident example.
+	LogOdds []float64
+	// Post (the float32 posteriors) gives Summary.ACCPaperF32: the protocol as the GMVAE
+	// authors' Torch code computes it (ClusteringEvaluations.lua: a float32 softmax,
+	// and the first example among those tied at the maximum, often thousands at 1).
+	// Their published numbers are this one.
+	Post []float32
+}
+
+// Evaluate scores pred (cluster ids in [0, k)) against labels (class ids >= 0); the
+// paper protocol's two variants use r's keys and are NaN without them.
+func Evaluate(pred, labels []int, r Ranking, k int) (Summary, error) {
 	n, _, c, err := check(pred, labels)
 	if err != nil {
 		return Summary{}, err
 	}
-	s := Summary{N: n, K: k, C: c, ACCPaper: math.NaN()}
+	s := Summary{N: n, K: k, C: c, ACCPaper: math.NaN(), ACCPaperF32: math.NaN()}
 	if s.Usage, err = Usage(pred, k); err != nil {
 		return Summary{}, err
 	}
@@ -40,8 +53,17 @@ func Evaluate(pred, labels []int, score []float64, k int) (Summary, error) {
 		largest = max(largest, u)
 	}
 	s.LargestShare = float64(largest) / float64(n)
-	if score != nil {
-		if s.ACCPaper, err = ACCPaper(pred, labels, score, k); err != nil {
+	if r.LogOdds != nil {
+		if s.ACCPaper, err = ACCPaper(pred, labels, r.LogOdds, k); err != nil {
+			return Summary{}, err
+		}
+	}
+	if r.Post != nil {
+		wide := make([]float64, len(r.Post)) // exact: the same order and the same ties
+		for i, v := range r.Post {
+			wide[i] = float64(v)
+		}
+		if s.ACCPaperF32, err = ACCPaper(pred, labels, wide, k); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -63,8 +85,8 @@ func Evaluate(pred, labels []int, score []float64, k int) (Summary, error) {
 // String formats the summary on one line, accuracies in percent as the published
 // tables give them.
 func (s Summary) String() string {
-	return fmt.Sprintf("N=%d K=%d C=%d ACC paper %.2f%% purity %.2f%% hungarian %.2f%% NMI %.4f ARI %.4f; %d/%d clusters used, largest holds %.1f%%",
-		s.N, s.K, s.C, 100*s.ACCPaper, 100*s.ACCPurity, 100*s.ACCHungarian, s.NMI, s.ARI, s.UsedClusters, s.K, 100*s.LargestShare)
+	return fmt.Sprintf("N=%d K=%d C=%d ACC paper %.2f%% (float32 ties %.2f%%) purity %.2f%% hungarian %.2f%% NMI %.4f ARI %.4f; %d/%d clusters used, largest holds %.1f%%",
+		s.N, s.K, s.C, 100*s.ACCPaper, 100*s.ACCPaperF32, 100*s.ACCPurity, 100*s.ACCHungarian, s.NMI, s.ARI, s.UsedClusters, s.K, 100*s.LargestShare)
 }
 
 // MeanStd returns the mean and the sample standard deviation (divisor n-1, the usual
@@ -138,6 +160,7 @@ func (s Stat) Format(percent bool) string {
 type SeedsSummary struct {
 	Runs         int
 	ACCPaper     Stat
+	ACCPaperF32  Stat
 	ACCPurity    Stat
 	ACCHungarian Stat
 	NMI          Stat
@@ -157,6 +180,7 @@ func OverSeeds(runs []Summary) SeedsSummary {
 	return SeedsSummary{
 		Runs:         len(runs),
 		ACCPaper:     get(func(s Summary) float64 { return s.ACCPaper }),
+		ACCPaperF32:  get(func(s Summary) float64 { return s.ACCPaperF32 }),
 		ACCPurity:    get(func(s Summary) float64 { return s.ACCPurity }),
 		ACCHungarian: get(func(s Summary) float64 { return s.ACCHungarian }),
 		NMI:          get(func(s Summary) float64 { return s.NMI }),
@@ -166,6 +190,6 @@ func OverSeeds(runs []Summary) SeedsSummary {
 
 // String formats the aggregate on a few lines, accuracies in percent.
 func (s SeedsSummary) String() string {
-	return fmt.Sprintf("%d runs\nACC paper     %s\nACC purity    %s\nACC hungarian %s\nNMI           %s\nARI           %s",
-		s.Runs, s.ACCPaper.Format(true), s.ACCPurity.Format(true), s.ACCHungarian.Format(true), s.NMI.Format(false), s.ARI.Format(false))
+	return fmt.Sprintf("%d runs\nACC paper     %s\n  float32 ties %s\nACC purity    %s\nACC hungarian %s\nNMI           %s\nARI           %s",
+		s.Runs, s.ACCPaper.Format(true), s.ACCPaperF32.Format(true), s.ACCPurity.Format(true), s.ACCHungarian.Format(true), s.NMI.Format(false), s.ARI.Format(false))
 }

@@ -167,7 +167,7 @@ func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // accuracyKeys are the clustering scores CurvesFromMetrics puts on accuracy.png, in
 // legend order (matched on the last dotted segment of a field, so "test.nmi" counts).
-var accuracyKeys = []string{"acc_paper", "acc_purity", "acc_hungarian", "acc", "nmi", "ari"}
+var accuracyKeys = []string{"acc_paper", "acc_paper_f32", "acc_purity", "acc_hungarian", "acc", "nmi", "ari"}
 
 // lossWords select the fields CurvesFromMetrics puts on loss.png.
 var lossWords = []string{"loss", "elbo", "nll", "recon", "kl"}
@@ -178,7 +178,7 @@ var lossWords = []string{"loss", "elbo", "nll", "recon", "kl"}
 // Nested objects are flattened with dots ({"train":{"loss":1}} is "train.loss", the
 // same as a literal "train.loss" key). The x value is the "epoch" field (else the line
 // number, from 1). accuracy.png plots the fields whose last segment is one of
-// acc_paper, acc_purity, acc_hungarian, acc, nmi, ari; loss.png the other fields whose
+// acc_paper, acc_paper_f32, acc_purity, acc_hungarian, acc, nmi, ari; loss.png the other fields whose
 // name contains loss, elbo, nll, recon or kl (train.* first, then test.*, then the
 // rest, alphabetically within each). An ELBO field whose values are all negative is
 // plotted negated, named "-name", so it shares the scale of the losses. Other fields

@@ -18,7 +18,7 @@ type Summary struct {
 }
 
 // summaryOrder puts the clustering scores first; other metrics follow by name.
-var summaryOrder = []string{"acc_paper", "acc_purity", "acc_hungarian", "nmi", "ari"}
+var summaryOrder = []string{"acc_paper", "acc_paper_f32", "acc_purity", "acc_hungarian", "nmi", "ari"}
 
 // FormatSummary writes s as a small text table: the metrics (clustering scores first,
 // then the rest by name), the cluster usage as a histogram (one bar per cluster up to
