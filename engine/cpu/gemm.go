@@ -104,10 +104,13 @@ type gemmConfig struct {
 	asm     bool // use the assembly microkernels (requires gemmHaveAsm)
 	wide    bool // and the AVX-512 one where possible (requires gemmHaveAsm512)
 	workers int  // goroutines for large products
+	// directRows: the fast path reads a row-major Y in place, unpacked, when X has at
+	// most this many rows (gemmDirectRows by default; 0: never).
+	directRows int
 }
 
 func gemmDefault() gemmConfig {
-	return gemmConfig{asm: gemmHaveAsm, wide: gemmHaveAsm512, workers: runtime.GOMAXPROCS(0)}
+	return gemmConfig{asm: gemmHaveAsm, wide: gemmHaveAsm512, workers: runtime.GOMAXPROCS(0), directRows: gemmDirectRows}
 }
 
 // gemm checks shapes and runs one product on the chosen path.

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,10 @@ const (
 	// A transposed element costs about this many flops' time when packing (used to
 	// choose which operand of gemm_nt to transpose).
 	gemmPackFlops = 16
+	// Products whose X has at most this many rows read a row-major Y in place instead
+	// of packing it: each element of Y is used by only ceil(R/6) tiles, too few to
+	// repay a copy (the last, partial panel is still packed, zero-padded).
+	gemmDirectRows = 128
 )
 
 // Flags of gemmKernel6x16 and gemmKernel6x32 (internal/gemmgen).
@@ -45,6 +50,7 @@ type gemmSpec struct {
 	ldy      int
 	yCols    bool
 	transOut bool // P is Cᵀ: P[r,s] is C[s,r]
+	direct   bool // read Y's full panels in place (row-major Y only), not packed
 	c, bias  []float32
 	ldc      int // C's row length (its n)
 	act      int
@@ -87,6 +93,7 @@ func gemmFast(ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate
 			s.R, s.S, s.x, s.xrs, s.xcs, s.y, s.ldy, s.yCols = m, n, a, k, 1, b, k, true
 		}
 	}
+	s.direct = !s.yCols && s.R <= cfg.directRows
 	s.run(cfg.workers)
 }
 
@@ -152,7 +159,11 @@ split:
 	}
 	p.packed = p.packed[:p.panels]
 	for i := range p.packed {
-		p.packed[i].Store(gemmUnpacked)
+		st := int32(gemmUnpacked)
+		if p.direct && i < S/gemmNR {
+			st = gemmPacked // read in place
+		}
+		p.packed[i].Store(st)
 	}
 	p.next.Store(0)
 	if p.done == nil {
@@ -350,6 +361,7 @@ func (p *gemmPlan) packPanel(q int) {
 // scratch and are finished in Go.
 func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 	R, S, K := p.R, p.S, p.K
+	yFull := S / gemmNR // panels of Y with no padding (read in place when direct)
 	lds := (c1 - c0) * gemmNR
 	nkb := (K + gemmKC - 1) / gemmKC
 	kc := (K + nkb - 1) / nkb
@@ -374,8 +386,14 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 		for cq := c0; cq < c1; {
 			// Two panels at a time with the AVX-512 kernel when both go the same way
 			// (both to C, or both to scratch).
-			pair := p.wide && cq+1 < c1 && (cq+1 < fullS) == (cq < fullS)
-			bp := &p.ypack[cq*gemmNR*K+k0*gemmNR]
+			pair := p.wide && cq+1 < c1 && (cq+1 < fullS) == (cq < fullS) &&
+				(!p.direct || (cq+1 < yFull) == (cq < yFull))
+			// The panel's rows: packed (16 floats apart, its second panel 16K floats
+			// on) or, direct, Y's own rows (ldy apart, the next 16 columns beside).
+			bp, ldb, pstride := &p.ypack[cq*gemmNR*K+k0*gemmNR], gemmNR*4, gemmNR*K*4
+			if p.direct && cq < yFull {
+				bp, ldb, pstride = &p.y[k0*p.ldy+cq*gemmNR], p.ldy*4, gemmNR*4
+			}
 			var bias *float32
 			if p.bias != nil && cq < fullS {
 				bias = &p.bias[cq*gemmNR]
@@ -395,9 +413,9 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 					dp, ldd, bp2, fl = &p.c[r*p.ldc+cq*gemmNR], p.ldc*4, bias, flags|fin
 				}
 				if pair {
-					gemmKernel6x32(kb, xp, rs, cs, bp, gemmNR*4, gemmNR*K*4, sp, lds*4, dp, ldd, bp2, fl)
+					gemmKernel6x32(kb, xp, rs, cs, bp, ldb, pstride, sp, lds*4, dp, ldd, bp2, fl)
 				} else {
-					gemmKernel6x16(kb, xp, rs, cs, bp, gemmNR*4, sp, lds*4, dp, ldd, bp2, fl)
+					gemmKernel6x16(kb, xp, rs, cs, bp, ldb, sp, lds*4, dp, ldd, bp2, fl)
 				}
 			}
 			if pair {
@@ -463,6 +481,13 @@ const gemmMaxBufs = 16
 // gemmGetBuf returns a buffer of length n (contents undefined): the smallest free one that
 // is large enough, else a new one.
 func gemmGetBuf(n int) []float32 {
+	if gemmPoisonBufs {
+		b := make([]float32, n)
+		for i := range b {
+			b[i] = float32(math.NaN())
+		}
+		return b
+	}
 	gemmBufs.Lock()
 	defer gemmBufs.Unlock()
 	best := -1
@@ -481,6 +506,11 @@ func gemmGetBuf(n int) []float32 {
 	gemmBufs.free = gemmBufs.free[:last]
 	return b[:n]
 }
+
+// gemmPoisonBufs makes gemmGetBuf return fresh buffers full of NaN, so that tests
+// catch any read of a buffer element the product did not write first (a reused
+// buffer would hide it by holding a previous, identical product's values).
+var gemmPoisonBufs bool
 
 // gemmPutBuf returns b for reuse; when the list is full the smallest buffer is dropped.
 func gemmPutBuf(b []float32) {
