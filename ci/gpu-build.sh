@@ -3,7 +3,9 @@
 # shared/design/GPU-RUNS.md describes: test binaries of every package with GPU tests,
 # the bench and train commands, and the script that runs them there.
 #
-# Then, with the device tool:  run(command="bash gpu-bin/run.sh", carry=["gpu-bin"])
+# Then, with the device tool:  run(command="bash gpu-bin/run.sh", carry=["gpu-bin"]), and
+# for the quality rows  run(command="bash gpu-bin/quality.sh b", carry=["gpu-bin"]) (see
+# that script).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -14,4 +16,5 @@ go test -c -tags cuda -o gpu-bin/engine.test ./engine/
 go build -tags cuda -o gpu-bin/bench ./cmd/bench
 go build -tags cuda -o gpu-bin/train ./cmd/train
 cp ci/gpu-run.sh gpu-bin/run.sh
+cp ci/gpu-quality.sh gpu-bin/quality.sh
 echo "built:" gpu-bin/*
