@@ -25,7 +25,10 @@ type Summary struct {
 // example, (N, k) row-major; either may be nil.
 type Ranking struct {
 	// LogOdds (LogOdds of the model's logits) gives Summary.ACCPaper: the protocol as
-	// defined, each cluster labelled by its most confident example.
+	// defined, each cluster labelled by its most confident example. With Gaussian
+	// components that example can be an outlier far from every mean, where the widest
+	// component wins by a huge margin (measured on MNIST: a "1" labelling a cluster of
+	// 732 "2"s), so the two variants differ both ways.
 	LogOdds []float64
 	// Post (the float32 posteriors) gives Summary.ACCPaperF32: the protocol as the GMVAE
 	// authors' Torch code computes it (ClusteringEvaluations.lua: a float32 softmax,
