@@ -83,6 +83,26 @@ func requireOutputs(t *testing.T, dir string, want map[string][]byte, msg string
 	}
 }
 
+// fixtureRows is the number of rows of every input of newFixture (4 values each).
+const fixtureRows = 11
+
+// fixture is a checkpoint and the same labelled rows as several inputs of assign.
+type fixture struct {
+	dir, ckpt             string    // the test's folder and the checkpoint in it
+	csv, npy, idx, shards string    // the rows as a CSV file (label column "y"), NPY, IDX and a shard folder
+	x                     []float32 // the rows (fixtureRows × 4)
+}
+
+// newFixture writes a checkpoint and fixtureRows rows: writeData's CSV, and the same
+// rows as an NPY file, an IDX file and a shard folder of 4 rows per shard.
+func newFixture(t *testing.T) fixture {
+	dir := t.TempDir()
+	f := fixture{dir: dir, ckpt: writeCheckpoint(t, dir), csv: filepath.Join(dir, "new.csv")}
+	f.x = writeData(t, f.csv, fixtureRows, 4)
+	f.npy, f.idx, f.shards = writeInputs(t, dir, f.csv, f.x, fixtureRows)
+	return f
+}
+
 // writeInputs writes the rows of x (n × 4, as writeData's CSV at csvPath) as an NPY
 // file, an IDX file and a shard folder of 4 rows per shard, and returns their paths.
 func writeInputs(t *testing.T, dir, csvPath string, x []float32, n int) (npy, idx, shards string) {
@@ -106,12 +126,9 @@ func writeInputs(t *testing.T, dir, csvPath string, x []float32, n int) (npy, id
 // the same 11 rows, in chunks of 1, 3 (the model's MaxBatch), 4, 11 (N), 12 and the
 // default, writes byte for byte what the whole-data path wrote, in both formats.
 func TestAssignStreaming(t *testing.T) {
-	dir := t.TempDir()
-	ckpt := writeCheckpoint(t, dir)
-	const n = 11
-	csvPath := filepath.Join(dir, "new.csv")
-	x := writeData(t, csvPath, n, 4)
-	npy, idx, shards := writeInputs(t, dir, csvPath, x, n)
+	f := newFixture(t)
+	dir, ckpt, csvPath, x, npy, idx, shards := f.dir, f.ckpt, f.csv, f.x, f.npy, f.idx, f.shards
+	const n = fixtureRows
 	want := map[string]map[string][]byte{"csv": inMemoryOutputs(t, ckpt, x, n, "csv"), "npy": inMemoryOutputs(t, ckpt, x, n, "npy")}
 	inputs := []struct {
 		name string
@@ -149,12 +166,9 @@ func TestAssignStreaming(t *testing.T) {
 // and leave no output file: no folder when there was none, the earlier outputs as
 // they were when there were.
 func TestAssignFailureLeavesNoOutput(t *testing.T) {
-	dir := t.TempDir()
-	ckpt := writeCheckpoint(t, dir)
-	const n = 11
-	csvPath := filepath.Join(dir, "new.csv")
-	x := writeData(t, csvPath, n, 4)
-	npy, _, shards := writeInputs(t, dir, csvPath, x, n)
+	f := newFixture(t)
+	dir, ckpt, csvPath, x, npy, shards := f.dir, f.ckpt, f.csv, f.x, f.npy, f.shards
+	const n = fixtureRows
 
 	raw, err := os.ReadFile(npy)
 	require.NoError(t, err)
@@ -248,12 +262,9 @@ func TestAssignChunkFlag(t *testing.T) {
 // an NPY file with -labels) assign prints the clustering scores of metrics.Evaluate on
 // the model's log-odds; without labels it prints none.
 func TestAssignScores(t *testing.T) {
-	dir := t.TempDir()
-	ckpt := writeCheckpoint(t, dir)
-	const n = 11
-	csvPath := filepath.Join(dir, "new.csv")
-	x := writeData(t, csvPath, n, 4)
-	npy, idx, shards := writeInputs(t, dir, csvPath, x, n)
+	f := newFixture(t)
+	dir, ckpt, csvPath, x, npy, idx, shards := f.dir, f.ckpt, f.csv, f.x, f.npy, f.idx, f.shards
+	const n = fixtureRows
 	labels := make([]int, n)
 	for i := range labels {
 		labels[i] = i % 3 // writeData's label column
