@@ -1,0 +1,176 @@
+package kerneltest
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/gmvae/gmvae/cuda"
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
+)
+
+// normKernels are the kernels whose cases live in norm.go.
+var normKernels = []string{"bn_stats", "bn_fwd", "bn_bwd", "bn_invstd"}
+
+// TestNormFamilyCases checks the norm cases before the emulator sees them: the
+// arguments fit the parameter kinds, every twin run is deterministic and leaves the
+// ewkPad garbage tail of every buffer alone, and the cases stay small.
+func TestNormFamilyCases(t *testing.T) {
+	for _, name := range normKernels {
+		k, err := kernels.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twin, err := cpu.TwinOf(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, ok := Cases(name, rand.New(rand.NewSource(1)))
+		if !ok || len(cs) == 0 {
+			t.Fatalf("%s: no cases", name)
+		}
+		total := 0
+		for _, c := range cs {
+			if err := CheckArgs(k, c.Args); err != nil {
+				t.Fatalf("%s %q: %v", name, c.Name, err)
+			}
+			a1, a2 := Clone(c.Args), Clone(c.Args)
+			twin(a1)
+			twin(a2)
+			for i := range c.Args {
+				before, ok := c.Args[i].([]float32)
+				if !ok {
+					continue
+				}
+				total += len(before)
+				got1, got2 := a1[i].([]float32), a2[i].([]float32)
+				for j := range got1 {
+					if !SameF32(got1[j], got2[j]) {
+						t.Fatalf("%s %q: twin not deterministic at arg %d elem %d", name, c.Name, i, j)
+					}
+				}
+				for j := len(before) - ewkPad; j < len(before); j++ {
+					if !SameF32(before[j], got1[j]) {
+						t.Fatalf("%s %q: twin wrote arg %d (%s) elem %d in the garbage tail", name, c.Name, i, k.Params[i].Name, j)
+					}
+				}
+			}
+		}
+		if total > 400000 {
+			t.Errorf("%s: cases hold %d floats in all; keep them small for the emulator", name, total)
+		}
+	}
+}
+
+// launchAliased is Launch with parameter dst sharing the device buffer of parameter
+// src (which must be a slice at least as long): the device results come back in a copy
+// of args whose dst entry is the same slice as its src entry.
+func launchAliased(t *testing.T, dev cuda.Device, fn cuda.Function, k *kernels.Kernel, args cpu.KernelArgs, src, dst int, s Shape) cpu.KernelArgs {
+	t.Helper()
+	out := Clone(args)
+	out[dst] = out[src]
+	slots := make([]cuda.Arg, len(args))
+	ptrs := make([]cuda.DevicePtr, len(args))
+	for i, a := range out {
+		switch v := a.(type) {
+		case []float32:
+			if i == dst {
+				continue
+			}
+			p, err := dev.Alloc(max(int64(4*len(v)), 4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Free(p)
+			if len(v) > 0 {
+				if err := dev.MemcpyHtoD(p, cuda.Bytes(v)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ptrs[i] = p
+			slots[i] = cuda.Ptr(p)
+		case int64:
+			slots[i] = cuda.I64(v)
+		case float32:
+			slots[i] = cuda.F32(v)
+		case nil:
+		default:
+			t.Fatalf("argument %d: unexpected %T", i, a)
+		}
+	}
+	ptrs[dst] = ptrs[src]
+	slots[dst] = slots[src]
+	if err := dev.Launch(fn, s.Grid, s.Block, 0, nil, slots...); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range out {
+		if v, ok := a.([]float32); ok && i != dst && len(v) > 0 {
+			if err := dev.MemcpyDtoH(cuda.Bytes(v), ptrs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+// TestNormAliasingOnEmulator runs the in-place uses of the norm kernels on the
+// emulator, with one device buffer for two parameters, and compares the results bit
+// for bit with the twin called on one slice for both: Y = X (bn_fwd), dX = dY
+// (bn_bwd) and invstd = v (bn_invstd), on every case of those kernels whose two
+// buffers have the same length, at every launch shape.
+func TestNormAliasingOnEmulator(t *testing.T) {
+	src, err := kernels.Module("norm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := emu.New(emu.Options{MaxThreadInstructions: 1 << 24})
+	defer dev.Close()
+	mod, err := dev.LoadModule("norm", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, al := range []struct {
+		name     string
+		src, dst int
+	}{
+		{"bn_fwd", 0, 5},    // Y = X
+		{"bn_bwd", 4, 5},    // dX = dY
+		{"bn_invstd", 0, 1}, // invstd = v
+	} {
+		k, err := kernels.Lookup(al.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn, err := mod.Function(al.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twin, _ := cpu.TwinOf(al.name)
+		cs, _ := Cases(al.name, rand.New(rand.NewSource(2)))
+		n := 0
+		for ci, c := range cs {
+			if len(c.Args[al.src].([]float32)) != len(c.Args[al.dst].([]float32)) {
+				continue
+			}
+			want := Clone(c.Args)
+			want[al.dst] = want[al.src]
+			twin(want)
+			for _, s := range Shapes(k, c.Work) {
+				got := launchAliased(t, dev, fn, k, c.Args, al.src, al.dst, s)
+				if d := Diff(k, got, want); d != "" {
+					t.Fatalf("%s case %d (%s), %v, %s aliasing %s: the emulated kernel differs from its twin:\n%s",
+						al.name, ci, c.Name, s, k.Params[al.dst].Name, k.Params[al.src].Name, d)
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no aliased launches", al.name)
+		}
+		t.Logf("%s: %d aliased launches match the twin", al.name, n)
+	}
+	if nb, _ := dev.Allocated(); nb != 0 {
+		t.Errorf("%d device allocations leaked", nb)
+	}
+}
