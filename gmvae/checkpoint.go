@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/gmvae/gmvae/engine/nn"
 )
 
 // Checkpoints
@@ -20,6 +22,10 @@ import (
 //     "enc.0.w"), shape [size], in the order of the model's flat parameter buffer;
 //   - Adam's moments of each, named "adam.m/<name>" and "adam.v/<name>", in the same
 //     order;
+//   - the model's state tensors (parts of the model that are not trained: batch
+//     normalisation's running mean and variance), named "state/<name>" (e.g.
+//     "state/enc.0.bn.running_mean"), in the order of the state buffer; none for a
+//     model without batch normalisation;
 //   - "__metadata__", strings:
 //     format          "gmvae-checkpoint-v1"
 //     step            optimizer steps taken (the next step's number; random streams
@@ -117,7 +123,37 @@ type Checkpoint struct {
 	Names   []string // parameter tensors, in buffer order
 	Sizes   []int
 	P, M, V []float32 // flat parameters and Adam moments
+
+	StateNames []string // state tensors (nn.Params.StateLayout), in buffer order
+	StateSizes []int
+	S          []float32 // flat state
 }
+
+// matches reports whether the checkpoint's parameter and state tensors are those of
+// ps (names and sizes, in order), with an error naming the first difference.
+func (ck *Checkpoint) matches(ps *nn.Params) error {
+	names, sizes := ps.Layout()
+	if err := matchLayout("parameter", ck.Names, ck.Sizes, names, sizes); err != nil {
+		return err
+	}
+	names, sizes = ps.StateLayout()
+	return matchLayout("state", ck.StateNames, ck.StateSizes, names, sizes)
+}
+
+func matchLayout(kind string, ckNames []string, ckSizes []int, names []string, sizes []int) error {
+	if len(ckNames) != len(names) {
+		return fmt.Errorf("%d %s tensors in the checkpoint, %d in the model", len(ckNames), kind, len(names))
+	}
+	for i := range names {
+		if ckNames[i] != names[i] || ckSizes[i] != sizes[i] {
+			return fmt.Errorf("%s tensor %d is %s (%d values) in the checkpoint, %s (%d) in the model", kind, i, ckNames[i], ckSizes[i], names[i], sizes[i])
+		}
+	}
+	return nil
+}
+
+// statePrefix starts the name of a state tensor in a checkpoint file.
+const statePrefix = "state/"
 
 // SaveCheckpoint writes ck to path atomically.
 func SaveCheckpoint(path string, ck *Checkpoint) error {
@@ -138,6 +174,11 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 			ts = append(ts, STTensor{Name: part.prefix + name, Shape: []int{ck.Sizes[i]}, Data: part.v[off : off+ck.Sizes[i]]})
 			off += ck.Sizes[i]
 		}
+	}
+	off := 0
+	for i, name := range ck.StateNames {
+		ts = append(ts, STTensor{Name: statePrefix + name, Shape: []int{ck.StateSizes[i]}, Data: ck.S[off : off+ck.StateSizes[i]]})
+		off += ck.StateSizes[i]
 	}
 	if err := writeFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
@@ -184,6 +225,16 @@ func (ck *Checkpoint) check() error {
 	}
 	if len(ck.P) != n || len(ck.M) != n || len(ck.V) != n {
 		return fmt.Errorf("buffers of %d, %d, %d values for tensors of %d", len(ck.P), len(ck.M), len(ck.V), n)
+	}
+	if len(ck.StateNames) != len(ck.StateSizes) {
+		return fmt.Errorf("%d state tensor names for %d sizes", len(ck.StateNames), len(ck.StateSizes))
+	}
+	n = 0
+	for _, s := range ck.StateSizes {
+		n += s
+	}
+	if len(ck.S) != n {
+		return fmt.Errorf("a state buffer of %d values for state tensors of %d", len(ck.S), n)
 	}
 	return nil
 }
@@ -287,12 +338,22 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			return nil, bad("metadata %s: %v", u.key, err)
 		}
 	}
-	// Tensors: the parameters first, then adam.m/<name>, then adam.v/<name>.
+	// Tensors: the parameters first, then adam.m/<name>, then adam.v/<name>, then
+	// state/<name>.
 	byName := map[string]STTensor{}
 	for _, t := range ts {
 		byName[t.Name] = t
 	}
 	for _, t := range ts {
+		if name, ok := strings.CutPrefix(t.Name, statePrefix); ok {
+			if name == "" {
+				return nil, bad("state tensor %q has no name", t.Name)
+			}
+			ck.StateNames = append(ck.StateNames, name)
+			ck.StateSizes = append(ck.StateSizes, len(t.Data))
+			ck.S = append(ck.S, t.Data...)
+			continue
+		}
 		if strings.HasPrefix(t.Name, "adam.m/") || strings.HasPrefix(t.Name, "adam.v/") {
 			continue
 		}
@@ -313,7 +374,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if len(ck.Names) == 0 {
 		return nil, bad("no parameter tensors")
 	}
-	if 3*len(ck.Names) != len(ts) {
+	if 3*len(ck.Names)+len(ck.StateNames) != len(ts) {
 		return nil, bad("%d tensors, expected 3 per parameter tensor (%d): stray Adam moments", len(ts), len(ck.Names))
 	}
 	return ck, nil

@@ -217,3 +217,54 @@ func TestCheckpointTimingFile(t *testing.T) {
 		t.Errorf("TimingPath(%s) = %s, want %s", CheckpointFile, TimingPath(CheckpointFile), TimingFile)
 	}
 }
+
+// TestCheckpointState: state tensors (batch norm's running estimates) round-trip as
+// "state/<name>" after the parameters and moments; a state buffer that does not match
+// its layout is not written, and a nameless state tensor is not read.
+func TestCheckpointState(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ck.safetensors")
+	ck := testCheckpoint()
+	ck.StateNames = []string{"enc.bn.running_mean", "enc.bn.running_var"}
+	ck.StateSizes = []int{2, 1}
+	ck.S = []float32{-0.5, float32(math.NaN()), 3}
+	if err := SaveCheckpoint(path, ck); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.StateNames, ",") != "enc.bn.running_mean,enc.bn.running_var" || len(got.StateSizes) != 2 || got.StateSizes[0] != 2 || got.StateSizes[1] != 1 {
+		t.Errorf("state layout %v %v", got.StateNames, got.StateSizes)
+	}
+	if sameBits(got.S, ck.S) != -1 || sameBits(got.P, ck.P) != -1 {
+		t.Errorf("state %v, want %v", got.S, ck.S)
+	}
+	raw, _ := os.ReadFile(path)
+	if !bytes.Contains(raw, []byte(`"state/enc.bn.running_var":{"dtype":"F32","shape":[1]`)) {
+		t.Errorf("header lacks the state tensor: %s", raw[8:200])
+	}
+
+	ck.S = ck.S[:2]
+	if err := SaveCheckpoint(path, ck); err == nil || !strings.Contains(err.Error(), "state buffer of 2 values for state tensors of 3") {
+		t.Errorf("short state buffer: %v", err)
+	}
+
+	meta, err := testCheckpoint().metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []STTensor
+	for _, prefix := range []string{"", "adam.m/", "adam.v/"} {
+		ts = append(ts, STTensor{Name: prefix + "w", Shape: []int{1}, Data: []float32{1}})
+	}
+	ts = append(ts, STTensor{Name: "state/", Shape: []int{1}, Data: []float32{1}})
+	bad := filepath.Join(dir, "nameless.safetensors")
+	if err := writeFileAtomic(bad, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(bad); err == nil || !strings.Contains(err.Error(), "nameless.safetensors") || !strings.Contains(err.Error(), "has no name") {
+		t.Errorf("nameless state tensor: %v", err)
+	}
+}

@@ -7,7 +7,10 @@ package gmvae
 // Networks (Hidden = [h_0, ..., h_{L-1}]; parameters declared in this order, which
 // fixes their initial draws):
 //
-//	encoder trunk  x (n, D) -> h_0 -> ... -> h_{L-1}, relu on every layer (encActivation)
+//	encoder trunk  x (n, D) -> h_0 -> ... -> h_{L-1}, relu on every layer (encActivation);
+//	               with BatchNorm, Linear (no bias) - BatchNorm - relu on every layer, as
+//	               the authors' recogniser (Nat-D/GMVAE models/FullyConnected.lua):
+//	               batch statistics in TrainBatch, running estimates in Infer
 //	encoder heads  m_z, s_z (n, Dz) and m_w, s_w (n, Dw), linear; s_z, s_w clamped
 //	prior network  w (·, Dw) -> h_0 tanh -> mu, lv (·, K*Dz) linear heads, lv clamped
 //	decoder trunk  z (·, Dz) -> h_{L-1} -> ... -> h_0, relu (Hidden reversed)
@@ -149,7 +152,11 @@ func newDilokthanakul(b engine.Backend, cfg Config) (Model, error) {
 	last := H[len(H)-1]
 	ps := nn.NewParams(b)
 	d := &dilokthanakul{b: b, cfg: cfg, ps: ps}
-	d.encTrunk = nn.NewMLP(ps, "enc", append([]int{cfg.D}, H...), encActivation, encActivation)
+	if cfg.BatchNorm {
+		d.encTrunk = nn.NewMLPBN(ps, "enc", append([]int{cfg.D}, H...), encActivation)
+	} else {
+		d.encTrunk = nn.NewMLP(ps, "enc", append([]int{cfg.D}, H...), encActivation, encActivation)
+	}
 	d.encMz = nn.NewLinear(ps, "enc.m_z", last, cfg.Dz, fmath.ActNone)
 	d.encSz = nn.NewLinear(ps, "enc.s_z", last, cfg.Dz, fmath.ActNone)
 	d.encMw = nn.NewLinear(ps, "enc.m_w", last, cfg.Dw, fmath.ActNone)
@@ -226,13 +233,7 @@ func (d *dilokthanakul) alloc() error {
 		return err
 	}
 	d.priorS, err = d.priorH.NewScratch(d.b, MN, "dilokthanakul prior")
-	if err == nil {
-		for _, x := range []*engine.Buf{d.priorS.Pre, d.priorS.DPre} {
-			if x != nil {
-				d.all = append(d.all, x)
-			}
-		}
-	}
+	d.all = append(d.all, d.priorS.Bufs()...)
 	return err
 }
 
@@ -290,9 +291,9 @@ func (d *dilokthanakul) checkBatch(op string, x *engine.Buf, n int) error {
 }
 
 // encode runs the encoder on x (n, D): m_z, s_z, m_w, s_w (clamped).
-func (d *dilokthanakul) encode(l *launcher, x *engine.Buf, n int) {
+func (d *dilokthanakul) encode(l *launcher, x *engine.Buf, n int, mode nn.Mode) {
 	c := d.cfg
-	l.do(d.encTrunk.Forward(d.b, x, n, d.enc))
+	l.do(d.encTrunk.Forward(d.b, x, n, d.enc, mode))
 	h := d.enc.Output()
 	l.do(d.encMz.Forward(d.b, h, d.mz, n, nn.Scratch{}))
 	l.do(d.encSz.Forward(d.b, h, d.szRaw, n, nn.Scratch{}))
@@ -314,10 +315,10 @@ func (d *dilokthanakul) prior(l *launcher, w *engine.Buf, rows int) {
 // forward runs the sampled forward pass on x (n, D) for step and leaves the batch sums
 // of the four terms in d.scalars: mean -log p(x|z), mean conditional prior, mean KL of
 // w, mean sum_k p log p (without log K).
-func (d *dilokthanakul) forward(l *launcher, x *engine.Buf, n int, step uint64) {
+func (d *dilokthanakul) forward(l *launcher, x *engine.Buf, n int, step uint64, mode nn.Mode) {
 	c := d.cfg
 	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
-	d.encode(l, x, n)
+	d.encode(l, x, n, mode)
 	for m := 0; m < M; m++ {
 		// z, w sample m: rows m*n .. m*n+n-1.
 		l.run("reparam", n*Dz, d.mz, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.z.Slice(m*n*Dz, n*Dz), n*Dz,
@@ -338,7 +339,7 @@ func (d *dilokthanakul) forward(l *launcher, x *engine.Buf, n int, step uint64) 
 	l.run("xlogx_rows", 32*MN, d.resp, d.ent, MN, K)
 	l.run("kl_std_normal", 32*n, n, Dw, d.mw, d.sw, d.klw)
 	// Decoder.
-	l.do(d.decTrunk.Forward(d.b, d.z, MN, d.dec))
+	l.do(d.decTrunk.Forward(d.b, d.z, MN, d.dec, mode))
 	hd := d.dec.Output()
 	l.do(d.decOut.Forward(d.b, hd, d.out, MN, nn.Scratch{}))
 	if c.Likelihood == Gaussian {
@@ -393,7 +394,7 @@ func (d *dilokthanakul) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, er
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul: step %d >= 2^32 would reuse random streams", step)
 	}
 	l := &launcher{b: d.b, model: "dilokthanakul"}
-	d.forward(l, x, n, step)
+	d.forward(l, x, n, step, nn.Train)
 	t := d.terms(l)
 	d.backward(l, x, n, !t.FreeBitsActive)
 	return t, l.err
@@ -499,7 +500,7 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, logits, zmean *engine.
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: logits needs %d values (n*K)", n*c.K)
 	}
 	l := &launcher{b: d.b, model: "dilokthanakul"}
-	d.forward(l, x, n, step)
+	d.forward(l, x, n, step, nn.Eval)
 	t := d.terms(l)
 	// The encoder's outputs of x are still in place; the prior network runs on m_w.
 	d.prior(l, d.mw, n)
@@ -520,7 +521,7 @@ func (d *dilokthanakul) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
 		return err
 	}
 	l := &launcher{b: d.b, model: "dilokthanakul"}
-	l.do(d.decTrunk.Forward(d.b, z, n, d.dec))
+	l.do(d.decTrunk.Forward(d.b, z, n, d.dec, nn.Eval))
 	l.do(d.decOut.Forward(d.b, d.dec.Output(), xmean, n, nn.Scratch{}))
 	if c.Likelihood == Bernoulli {
 		l.run("act_fwd", n*c.D, xmean, xmean, n*c.D, fmath.ActSigmoid)

@@ -73,21 +73,41 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 	}
 	am := &adModel{g: G.NewGraph()}
 	g := am.g
-	lin := map[*nn.Linear][2]*G.Node{}
-	for i, l := range adLinears(d) {
-		w, bias := l.W(), l.B()
-		wv := tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(ad64(get(w.P, l.In*l.Out))))
-		bv := tensor.New(tensor.WithShape(l.Out), tensor.WithBacking(ad64(get(bias.P, l.Out))))
-		wn := G.NewMatrix(g, tensor.Float64, G.WithShape(l.In, l.Out), G.WithName(fmt.Sprintf("W%d", i)), G.WithValue(wv))
-		bn := G.NewVector(g, tensor.Float64, G.WithShape(l.Out), G.WithName(fmt.Sprintf("b%d", i)), G.WithValue(bv))
-		lin[l] = [2]*G.Node{wn, bn}
-		am.params = append(am.params, wn, bn)
-		am.grads = append(am.grads, get(w.G, l.In*l.Out), get(bias.G, l.Out))
-		am.names = append(am.names, w.Name, bias.Name)
+	lin := map[*nn.Linear][]*G.Node{}
+	vector := func(tn nn.Tensor, k int, name string) *G.Node {
+		v := tensor.New(tensor.WithShape(k), tensor.WithBacking(ad64(get(tn.P, k))))
+		nd := G.NewVector(g, tensor.Float64, G.WithShape(k), G.WithName(name), G.WithValue(v))
+		am.params = append(am.params, nd)
+		am.grads = append(am.grads, get(tn.G, k))
+		am.names = append(am.names, tn.Name)
+		return nd
 	}
+	for i, l := range adLinears(d) {
+		w := l.W()
+		wv := tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(ad64(get(w.P, l.In*l.Out))))
+		wn := G.NewMatrix(g, tensor.Float64, G.WithShape(l.In, l.Out), G.WithName(fmt.Sprintf("W%d", i)), G.WithValue(wv))
+		am.params = append(am.params, wn)
+		am.grads = append(am.grads, get(w.G, l.In*l.Out))
+		am.names = append(am.names, w.Name)
+		if l.Norm != nil {
+			lin[l] = []*G.Node{wn, vector(l.Norm.Gamma(), l.Out, fmt.Sprintf("gamma%d", i)), vector(l.Norm.Beta(), l.Out, fmt.Sprintf("beta%d", i))}
+		} else {
+			lin[l] = []*G.Node{wn, vector(l.B(), l.Out, fmt.Sprintf("b%d", i))}
+		}
+	}
+	// apply is a layer before its activation: x·W + b, or batch normalisation of x·W
+	// with the batch's mean and biased variance, then gamma and beta.
 	apply := func(l *nn.Linear, x *G.Node) *G.Node {
 		p := lin[l]
-		return adMust(G.BroadcastAdd(adMust(G.Mul(x, p[0])), p[1], nil, []byte{0}))
+		if l.Norm == nil {
+			return adMust(G.BroadcastAdd(adMust(G.Mul(x, p[0])), p[1], nil, []byte{0}))
+		}
+		xw := adMust(G.Mul(x, p[0]))
+		cen := adMust(G.BroadcastSub(xw, adMust(G.Mean(xw, 0)), nil, []byte{0}))
+		vr := adMust(G.Mean(adMust(G.HadamardProd(cen, cen)), 0))
+		inv := adMust(G.Inverse(adMust(G.Sqrt(adMust(G.Add(vr, adScalar(float64(nn.BatchNormEps))))))))
+		xh := adMust(G.BroadcastHadamardProd(cen, inv, nil, []byte{0}))
+		return adMust(G.BroadcastAdd(adMust(G.BroadcastHadamardProd(xh, p[1], nil, []byte{0})), p[2], nil, []byte{0}))
 	}
 	clamp := func(raw *G.Node, rawv []float32, rows, cols int) *G.Node {
 		mask, fill := make([]float64, len(rawv)), make([]float64, len(rawv))
@@ -225,7 +245,8 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 // TestDilokthanakulAutodiff compares every parameter gradient of TrainBatch (CPU
 // backend, float32) with gorgonia's reverse-mode gradient of the same loss in float64,
 // on a tiny network (D=6, K=3, Dz=2, Dw=2, Hidden=[4], n=5), for M = 1 and 2, free bits
-// off, active and inactive, log-variance clamps engaged, both likelihoods. Bound: for
+// off, active and inactive, log-variance clamps engaged, both likelihoods, and the
+// batch-norm encoder (Hidden=[4,3]; the batch statistics are part of the graph). Bound: for
 // every tensor, |model - gorgonia| <= 1e-3 * max|gorgonia gradient over the tensor| +
 // 1e-7 (float32 arithmetic through about ten layers of the chain rule). The Terms are
 // compared with the graph's values to 1e-4 relative.
@@ -237,20 +258,26 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 		lik        Likelihood
 		lo, hi     float32
 		wantActive bool
+		bn         bool
 	}{
-		{"M=1", 1, 0, Bernoulli, -8, 8, false},
-		{"M=2", 2, 0, Bernoulli, -8, 8, false},
-		{"M=2 free bits active", 2, 100, Bernoulli, -8, 8, true},
-		{"M=2 free bits inactive", 2, 1e-6, Bernoulli, -8, 8, false},
-		{"M=1 free bits active", 1, 100, Bernoulli, -8, 8, true},
-		{"M=2 clamped", 2, 0, Bernoulli, -1.5, 1, false},
-		{"M=2 gaussian", 2, 0, Gaussian, -8, 8, false},
-		{"M=1 gaussian clamped", 1, 0.01, Gaussian, -1, 1.2, false},
+		{"M=1", 1, 0, Bernoulli, -8, 8, false, false},
+		{"M=2", 2, 0, Bernoulli, -8, 8, false, false},
+		{"M=2 free bits active", 2, 100, Bernoulli, -8, 8, true, false},
+		{"M=2 free bits inactive", 2, 1e-6, Bernoulli, -8, 8, false, false},
+		{"M=1 free bits active", 1, 100, Bernoulli, -8, 8, true, false},
+		{"M=2 clamped", 2, 0, Bernoulli, -1.5, 1, false, false},
+		{"M=2 gaussian", 2, 0, Gaussian, -8, 8, false, false},
+		{"M=1 gaussian clamped", 1, 0.01, Gaussian, -1, 1.2, false, false},
+		{"M=2 batch norm", 2, 0, Bernoulli, -8, 8, false, true},
+		{"M=1 batch norm gaussian", 1, 0, Gaussian, -8, 8, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 5
 			cfg := Config{Model: "dilokthanakul", D: 6, K: 3, Dz: 2, Dw: 2, Hidden: []int{4}, M: c.M,
 				MaxBatch: n, Seed: uint64(20 + ci), Lambda: c.lambda, Likelihood: c.lik, LvMin: c.lo, LvMax: c.hi}
+			if c.bn {
+				cfg.BatchNorm, cfg.Hidden = true, []int{4, 3}
+			}
 			b := engine.NewCPU()
 			mi, err := New(b, cfg)
 			tMust(t, err)

@@ -18,18 +18,24 @@ func dkTiny() Config {
 
 // TestDilokthanakulCPUEqualsEmulator trains model A a few steps on the CPU backend and
 // on the GPU backend over the PTX emulator (batches of 7 and 5 rows, M = 2, free bits on
-// and off, both likelihoods): the parameters, every step's Terms and Infer's outputs
-// (posteriors, logits, latent means) must be identical, and the steady state must make no driver
+// and off, both likelihoods, the batch-norm encoder): the parameters (and batch norm's
+// running estimates), every step's Terms and Infer's outputs (posteriors, logits,
+// latent means) must be identical, and the steady state must make no driver
 // allocation.
 func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		lik    Likelihood
 		lambda float32
-	}{{"bernoulli", Bernoulli, 0}, {"bernoulli lambda=0.5", Bernoulli, 0.5}, {"gaussian", Gaussian, 0}} {
+		bn     bool
+	}{{"bernoulli", Bernoulli, 0, false}, {"bernoulli lambda=0.5", Bernoulli, 0.5, false}, {"gaussian", Gaussian, 0, false},
+		{"bernoulli batch norm", Bernoulli, 0, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := dkTiny()
 			cfg.Likelihood, cfg.Lambda = c.lik, c.lambda
+			if c.bn {
+				cfg.BatchNorm, cfg.Hidden = true, []int{5, 4}
+			}
 			x, _ := clusteredBits(cfg.MaxBatch, cfg.D, cfg.K, 5)
 			batches := []int{7, 5, 7}
 			pc, tc, ic := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
@@ -55,9 +61,13 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 // the loss must fall well below its start, and Infer's posteriors must be distributions,
 // the softmax of its logits.
 func TestDilokthanakulLearns(t *testing.T) {
-	for _, M := range []int{1, 3} {
+	for _, c := range []struct {
+		M  int
+		bn bool
+	}{{1, false}, {3, false}, {1, true}} {
+		M := c.M
 		cfg := Config{Model: "dilokthanakul", D: 24, K: 4, Dz: 4, Dw: 3, Hidden: []int{32}, M: M,
-			MaxBatch: 64, Seed: 3, Lambda: 0.1}
+			MaxBatch: 64, Seed: 3, Lambda: 0.1, BatchNorm: c.bn}
 		x, _ := clusteredBits(cfg.MaxBatch, cfg.D, 4, 9)
 		batches := make([]int, 60)
 		for i := range batches {
@@ -66,7 +76,7 @@ func TestDilokthanakulLearns(t *testing.T) {
 		_, terms, inf := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 		first := (terms[0].Loss + terms[1].Loss + terms[2].Loss) / 3
 		last := (terms[57].Loss + terms[58].Loss + terms[59].Loss) / 3
-		t.Logf("M=%d: loss %.4f -> %.4f (last terms %+v)", M, first, last, terms[59])
+		t.Logf("M=%d batch norm %v: loss %.4f -> %.4f (last terms %+v)", M, c.bn, first, last, terms[59])
 		if !(last < first-0.2*math.Abs(first)) {
 			t.Errorf("M=%d: loss did not fall enough: %.4f -> %.4f", M, first, last)
 		}
@@ -156,6 +166,7 @@ func TestDilokthanakulErrors(t *testing.T) {
 		{func(c *Config) { c.LvMin, c.LvMax = 3, 2 }, "lv_min"},
 		{func(c *Config) { c.LvMin, c.LvMax = -100, 5 }, "log-variance bounds"},
 		{func(c *Config) { c.Likelihood = "poisson" }, "likelihood"},
+		{func(c *Config) { c.Model, c.BatchNorm = "shu", true }, "batch_norm is an option of model dilokthanakul"},
 	} {
 		cfg := dkTiny()
 		c.mod(&cfg)

@@ -115,6 +115,9 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 	}
 	terms = append(terms, it)
 	params := tDownload(t, b, m.Params().P)
+	if st := m.Params().S; st != nil {
+		params = append(params, tDownload(t, b, st)...) // batch norm's running estimates
+	}
 	out := inferred{post: tDownload(t, b, post), zmean: tDownload(t, b, zmean), logits: tDownload(t, b, logits)}
 	for _, buf := range []*engine.Buf{xb, post, zmean, logits} {
 		tMust(t, b.Release(buf))

@@ -32,6 +32,7 @@ type Config struct {
 	Dz         int        `json:"dz"`         // z dimensions
 	Dw         int        `json:"dw"`         // w dimensions (model A)
 	Hidden     []int      `json:"hidden"`     // hidden widths of every MLP
+	BatchNorm  bool       `json:"batch_norm"` // model A: batch normalisation in the encoder trunk (nn.BatchNorm)
 	M          int        `json:"m"`          // Monte Carlo samples of (z, w) (model A)
 	Lambda     float32    `json:"lambda"`     // free-bits threshold on the y-prior term (model A); 0: off
 	Likelihood Likelihood `json:"likelihood"` // bernoulli or gaussian
@@ -192,6 +193,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gmvae: lv_min %g must be below lv_max %g", c.LvMin, c.LvMax)
 	case c.MaxBatch < 1:
 		return fmt.Errorf("gmvae: max_batch = %d, want at least 1", c.MaxBatch)
+	case c.BatchNorm && c.Model != "dilokthanakul":
+		return fmt.Errorf("gmvae: batch_norm is an option of model dilokthanakul (its authors' recogniser), not of model %s", c.Model)
 	case c.Gumbel && !(c.Tau > 0):
 		return fmt.Errorf("gmvae: tau = %g, want > 0 with gumbel", c.Tau)
 	}

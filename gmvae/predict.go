@@ -56,17 +56,16 @@ func Load(b engine.Backend, checkpointPath string) (*Predictor, error) {
 }
 
 func (p *Predictor) init(path string, ck *Checkpoint) error {
-	names, sizes := p.m.Params().Layout()
-	if len(names) != len(ck.Names) {
-		return fmt.Errorf("predict %s: %d parameter tensors in the checkpoint, %d in the model it describes", path, len(ck.Names), len(names))
-	}
-	for i := range names {
-		if names[i] != ck.Names[i] || sizes[i] != ck.Sizes[i] {
-			return fmt.Errorf("predict %s: tensor %d is %s (%d values) in the checkpoint, %s (%d) in the model", path, i, ck.Names[i], ck.Sizes[i], names[i], sizes[i])
-		}
+	if err := ck.matches(p.m.Params()); err != nil {
+		return fmt.Errorf("predict %s: %w (not the model the checkpoint's config describes)", path, err)
 	}
 	if err := p.b.Upload(p.m.Params().P, ck.P); err != nil {
 		return fmt.Errorf("predict %s: %w", path, err)
+	}
+	if s := p.m.Params().S; s != nil {
+		if err := p.b.Upload(s, ck.S); err != nil {
+			return fmt.Errorf("predict %s: %w", path, err)
+		}
 	}
 	c := p.cfg
 	var err error

@@ -24,11 +24,15 @@ func tinyInput(n, d int) []float32 {
 }
 
 // tinyModel builds a small model on the CPU backend, trains it 3 Adam steps on
-// tinyInput and returns it with its config.
+// tinyInput and returns it with its config. model is a model name, or
+// "dilokthanakul+bn" for model A with the batch-norm encoder.
 func tinyModel(t testing.TB, model string) gmvae.Model {
 	t.Helper()
 	b := engine.NewCPU()
 	cfg := gmvae.Config{Model: model, D: 6, K: 3, Dz: 2, Dw: 2, Hidden: []int{5}, MaxBatch: 4, Seed: 7}
+	if model == "dilokthanakul+bn" {
+		cfg.Model, cfg.BatchNorm, cfg.Hidden = "dilokthanakul", true, []int{5, 4}
+	}
 	m, err := gmvae.New(b, cfg)
 	require.NoError(t, err)
 	xb, err := b.New(cfg.MaxBatch*cfg.D, "x")
@@ -44,15 +48,22 @@ func tinyModel(t testing.TB, model string) gmvae.Model {
 	return m
 }
 
-// saveModel writes m's parameters as a checkpoint in dir and returns its path.
+// saveModel writes m's parameters (and state) as a checkpoint in dir and returns its
+// path.
 func saveModel(t testing.TB, m gmvae.Model, dir string) string {
 	t.Helper()
-	names, sizes := m.Params().Layout()
-	n := m.Params().Len()
+	ps := m.Params()
+	names, sizes := ps.Layout()
+	n := ps.Len()
 	ck := &gmvae.Checkpoint{Model: m.Config(), Names: names, Sizes: sizes,
 		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
+	ck.StateNames, ck.StateSizes = ps.StateLayout()
+	ck.S = make([]float32, ps.StateLen())
 	ck.State.WorldSize = 1
-	require.NoError(t, engine.NewCPU().Download(ck.P, m.Params().P))
+	require.NoError(t, engine.NewCPU().Download(ck.P, ps.P))
+	if ps.S != nil {
+		require.NoError(t, engine.NewCPU().Download(ck.S, ps.S))
+	}
 	path := filepath.Join(dir, gmvae.CheckpointFile)
 	require.NoError(t, gmvae.SaveCheckpoint(path, ck))
 	return path
@@ -92,7 +103,7 @@ func bits(v []float32) []uint32 {
 // bit, for N not a multiple of MaxBatch (4): 1, 4, 11; and each cluster is the first
 // argmax of its posterior row.
 func TestPredictEqualsInfer(t *testing.T) {
-	for _, model := range []string{"dilokthanakul", "shu"} {
+	for _, model := range []string{"dilokthanakul", "shu", "dilokthanakul+bn"} {
 		t.Run(model, func(t *testing.T) {
 			m := tinyModel(t, model)
 			path := saveModel(t, m, t.TempDir())
@@ -198,9 +209,10 @@ func TestPredictEdges(t *testing.T) {
 }
 
 // TestPredictEmulatorEqualsCPU: the same checkpoint gives the same bits on the PTX
-// emulator (the GPU code path) as on the CPU twins, for both models.
+// emulator (the GPU code path) as on the CPU twins, for both models and the batch-norm
+// encoder.
 func TestPredictEmulatorEqualsCPU(t *testing.T) {
-	for _, model := range []string{"dilokthanakul", "shu"} {
+	for _, model := range []string{"dilokthanakul", "shu", "dilokthanakul+bn"} {
 		t.Run(model, func(t *testing.T) {
 			path := saveModel(t, tinyModel(t, model), t.TempDir())
 			x := tinyInput(6, 6)

@@ -340,12 +340,12 @@ func shuBlk(buf *engine.Buf, k, size int) *engine.Buf { return buf.Slice(k*size,
 // forward runs the forward pass of the batch x (n rows) with the draws of step and
 // launches the batch sums into s.scal: [0] sum of q-weighted log p(x|z) (Gumbel: of
 // log p(x|z)), [1] the same of log q(z|x,y) - log p(z|y), [2] sum_i sum_k q log q.
-func (s *shu) forward(x *engine.Buf, n int, step uint64) error {
+func (s *shu) forward(x *engine.Buf, n int, step uint64, mode nn.Mode) error {
 	c := s.cfg
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
 	l := &launcher{b: s.b, model: "shu"}
 	// q(y|x): logits (n, K), lse (n), q (n, K).
-	l.do(s.qy.Forward(s.b, x, n, s.qyB))
+	l.do(s.qy.Forward(s.b, x, n, s.qyB, mode))
 	logits := s.qyB.Output()
 	l.run("lse_softmax", 32*n, n, K, logits, s.lse, s.q)
 	wx, wy := s.tensor(s.wx), s.tensor(s.wy)
@@ -379,7 +379,7 @@ func (s *shu) forward(x *engine.Buf, n int, step uint64) error {
 	// The rest of the z-encoder over R rows, the heads, the samples.
 	top := s.h1
 	if s.qzUp != nil {
-		l.do(s.qzUp.Forward(s.b, s.h1, R, s.qzUpB))
+		l.do(s.qzUp.Forward(s.b, s.h1, R, s.qzUpB, mode))
 		top = s.qzUpB.Output()
 	}
 	l.do(s.qzM.Forward(s.b, top, s.m, R, nn.Scratch{}))
@@ -394,7 +394,7 @@ func (s *shu) forward(x *engine.Buf, n int, step uint64) error {
 		}
 	}
 	// Decoder and log p(x|z) (R).
-	l.do(s.px.Forward(s.b, s.z, R, s.pxB))
+	l.do(s.px.Forward(s.b, s.z, R, s.pxB, mode))
 	hd := s.pxB.Output()
 	l.do(s.pxOut.Forward(s.b, hd, s.lx, R, nn.Scratch{}))
 	if c.Likelihood == Gaussian {
@@ -550,7 +550,7 @@ func (s *shu) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error) {
 	if err := s.check(x, n); err != nil {
 		return Terms{}, err
 	}
-	if err := s.forward(x, n, step); err != nil {
+	if err := s.forward(x, n, step, nn.Train); err != nil {
 		return Terms{}, err
 	}
 	if err := s.backward(x, n); err != nil {
@@ -574,7 +574,7 @@ func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step 
 	if logits != nil && logits.Len() < n*K {
 		return Terms{}, fmt.Errorf("gmvae: shu infer: logits needs %d values (has %d)", n*K, logits.Len())
 	}
-	if err := s.forward(x, n, step); err != nil {
+	if err := s.forward(x, n, step, nn.Eval); err != nil {
 		return Terms{}, err
 	}
 	t, err := s.terms(n)
@@ -616,7 +616,7 @@ func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step 
 		l.run("gemm_nn", nn.GemmWork(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
 		top := s.h1
 		if s.qzUp != nil {
-			l.do(s.qzUp.Forward(s.b, s.h1, n, s.qzUpB))
+			l.do(s.qzUp.Forward(s.b, s.h1, n, s.qzUpB, nn.Eval))
 			top = s.qzUpB.Output()
 		}
 		l.do(s.qzM.Forward(s.b, top, zmean, n, nn.Scratch{}))
@@ -640,7 +640,7 @@ func (s *shu) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
 		return err
 	}
 	l := &launcher{b: s.b, model: "shu"}
-	l.do(s.px.Forward(s.b, z, n, s.pxB))
+	l.do(s.px.Forward(s.b, z, n, s.pxB, nn.Eval))
 	l.do(s.pxOut.Forward(s.b, s.pxB.Output(), xmean, n, nn.Scratch{}))
 	if c.Likelihood == Bernoulli {
 		l.run("act_fwd", n*c.D, xmean, xmean, n*c.D, fmath.ActSigmoid)

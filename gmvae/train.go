@@ -275,6 +275,9 @@ type trainer struct {
 	ps    *nn.Params
 	names []string
 	sizes []int
+	// The model's state tensors (nn.Params.StateLayout; none without batch norm).
+	stateNames []string
+	stateSizes []int
 
 	train, test data.Source
 	batcher     *data.Batcher
@@ -282,8 +285,13 @@ type trainer struct {
 	total       uint64 // steps the run takes
 
 	x, xraw, post, logits, zmean, norm *engine.Buf
-	xhost, posthost, normhost          []float32
-	logithost, zhost                   []float32
+	// statePrev holds the model state (batch norm's running estimates) from before
+	// the step in progress, in a data-parallel run: a step that the ranks then agree
+	// to drop (a cancellation seen in its reduction) must not leave its update of the
+	// state behind, or the checkpoint would hold a step that never happened.
+	statePrev                 *engine.Buf
+	xhost, posthost, normhost []float32
+	logithost, zhost          []float32
 
 	st        TrainState
 	start     time.Time
@@ -408,6 +416,7 @@ func (t *trainer) setup(cfg TrainConfig, train, test data.Source) error {
 	t.cfg = cfg
 	t.cfg.Comm = nil
 	t.names, t.sizes = t.ps.Layout()
+	t.stateNames, t.stateSizes = t.ps.StateLayout()
 	t.shardRows = (cfg.BatchSize + t.world - 1) / t.world
 	if err := t.setupData(train, test); err != nil {
 		return err
@@ -530,6 +539,9 @@ func (t *trainer) bcastState() error {
 	if err := dist.BcastBufs(t.c, t.b, 0, t.ps.P, t.ps.M, t.ps.V); err != nil {
 		return err
 	}
+	if err := t.syncModelState(); err != nil {
+		return err
+	}
 	st := &t.st
 	ints := []int64{int64(st.Step), int64(st.Epoch), int64(st.Batch), int64(st.AdamSteps), int64(st.Seed),
 		int64(st.Sums.N), int64(st.Sums.Steps), int64(st.Sums.FreeBits)}
@@ -545,6 +557,18 @@ func (t *trainer) bcastState() error {
 	st.WallS, st.Sums.Loss, st.Sums.ELBO, st.Sums.Recon, st.Sums.KLz, st.Sums.KLw, st.Sums.KLy, st.Sums.GradNorm = fl[0], fl[1], fl[2], fl[3], fl[4], fl[5], fl[6], fl[7]
 	t.wall0 = st.WallS
 	return nil
+}
+
+// syncModelState copies rank 0's model state (batch norm's running estimates, which
+// every rank updates from its own shard) to every rank; the trainer calls it before
+// every evaluation and checkpoint, so that what is evaluated and saved is the same on
+// every rank and a resumed run (whose ranks all start from the saved state) evaluates
+// and saves the same bits as an uninterrupted one.
+func (t *trainer) syncModelState() error {
+	if t.world == 1 || t.ps.S == nil {
+		return nil
+	}
+	return dist.BcastBufs(t.c, t.b, 0, t.ps.S)
 }
 
 // checkSameParams compares digests of P, M and V across the ranks (each epoch).
@@ -653,6 +677,9 @@ func (t *trainer) alloc() error {
 	t.logits = mk(t.cfg.EvalBatch*k, "train: eval posterior logits")
 	t.zmean = mk(t.cfg.EvalBatch*t.mc.Dz, "train: eval latent means")
 	t.norm = mk(1, "train: gradient sum of squares")
+	if t.world > 1 && t.ps.StateLen() > 0 {
+		t.statePrev = mk(t.ps.StateLen(), "train: model state before the step")
+	}
 	if err != nil {
 		t.free()
 		return err
@@ -666,7 +693,7 @@ func (t *trainer) alloc() error {
 }
 
 func (t *trainer) free() {
-	for _, p := range []**engine.Buf{&t.x, &t.xraw, &t.post, &t.logits, &t.zmean, &t.norm} {
+	for _, p := range []**engine.Buf{&t.x, &t.xraw, &t.post, &t.logits, &t.zmean, &t.norm, &t.statePrev} {
 		if *p != nil {
 			_ = t.b.Release(*p)
 			*p = nil
@@ -702,13 +729,8 @@ func (t *trainer) resume(path string) error {
 			return fmt.Errorf("resume %s: %s is %v in this run but %v in the checkpoint (a resumed run must keep the settings that decide its steps)", path, key, mb[key], ma[key])
 		}
 	}
-	if len(ck.Names) != len(t.names) {
-		return fmt.Errorf("resume %s: %d parameter tensors in the checkpoint, %d in the model", path, len(ck.Names), len(t.names))
-	}
-	for i := range ck.Names {
-		if ck.Names[i] != t.names[i] || ck.Sizes[i] != t.sizes[i] {
-			return fmt.Errorf("resume %s: tensor %d is %s (%d values) in the checkpoint, %s (%d) in the model", path, i, ck.Names[i], ck.Sizes[i], t.names[i], t.sizes[i])
-		}
+	if err := ck.matches(t.ps); err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
 	}
 	if ck.State.WorldSize != t.world {
 		return fmt.Errorf("resume %s: the checkpoint was written by a run on %d rank(s), this run has %d: a data-parallel run resumes only with the same number of ranks (each step's shards and random streams depend on it); restart it with %d ranks", path, ck.State.WorldSize, t.world, ck.State.WorldSize)
@@ -719,7 +741,10 @@ func (t *trainer) resume(path string) error {
 	for _, c := range []struct {
 		dst *engine.Buf
 		src []float32
-	}{{t.ps.P, ck.P}, {t.ps.M, ck.M}, {t.ps.V, ck.V}} {
+	}{{t.ps.P, ck.P}, {t.ps.M, ck.M}, {t.ps.V, ck.V}, {t.ps.S, ck.S}} {
+		if c.dst == nil {
+			continue // no state
+		}
 		if err := t.b.Upload(c.dst, c.src); err != nil {
 			return err
 		}
@@ -977,6 +1002,11 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 	if err := t.ps.ZeroGrad(); err != nil {
 		return Terms{}, 0, err
 	}
+	if t.statePrev != nil { // an exact copy (a scale by 1)
+		if err := t.b.Launch("ew_scale", t.ps.StateLen(), t.ps.S, t.statePrev, t.ps.StateLen(), float32(1)); err != nil {
+			return Terms{}, 0, err
+		}
+	}
 	var terms Terms
 	if n > 0 { // an empty shard (a short last batch) adds a zero gradient
 		var err error
@@ -987,6 +1017,11 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 	if t.world > 1 {
 		var err error
 		if terms, err = t.reduceTerms(terms, n, total); err != nil {
+			if errors.Is(err, errStop) && t.statePrev != nil {
+				if e := t.b.Launch("ew_scale", t.ps.StateLen(), t.statePrev, t.ps.S, t.ps.StateLen(), float32(1)); e != nil {
+					return Terms{}, 0, e
+				}
+			}
 			return Terms{}, 0, err
 		}
 		if err := dist.SumMean(t.gs, t.b, t.ps.G, n, total); err != nil {
@@ -1104,6 +1139,9 @@ func (t *trainer) divergence(step uint64, terms Terms, bad string, ss float64, g
 // data-parallel run every rank evaluates the whole set: the same parameters, data and
 // draws give the same bits on every rank, with no gathering; rank 0 writes.
 func (t *trainer) evaluate() error {
+	if err := t.syncModelState(); err != nil {
+		return err
+	}
 	d, k := t.mc.D, t.mc.K
 	var sums epochSums
 	for bi, idx := range data.SequentialBatches(t.test.Info().N, t.cfg.EvalBatch) {
@@ -1228,6 +1266,9 @@ func (t *trainer) checkpoint() error {
 	if t.cfg.RunDir == "" {
 		return nil
 	}
+	if err := t.syncModelState(); err != nil {
+		return err
+	}
 	var err error
 	if t.rank == 0 {
 		err = t.writeCheckpoint()
@@ -1243,12 +1284,16 @@ func (t *trainer) writeCheckpoint() error {
 	t.wrote(CheckpointFile)
 	n := t.ps.Len()
 	ck := &Checkpoint{Model: t.mc, Train: t.cfg, Names: t.names, Sizes: t.sizes,
-		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
+		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n),
+		StateNames: t.stateNames, StateSizes: t.stateSizes, S: make([]float32, t.ps.StateLen())}
 	ck.Train.Resume, ck.Train.RunDir = "", "" // locations, not settings (checkpoint.go)
 	for _, c := range []struct {
 		dst []float32
 		src *engine.Buf
-	}{{ck.P, t.ps.P}, {ck.M, t.ps.M}, {ck.V, t.ps.V}} {
+	}{{ck.P, t.ps.P}, {ck.M, t.ps.M}, {ck.V, t.ps.V}, {ck.S, t.ps.S}} {
+		if c.src == nil {
+			continue // no state
+		}
 		if err := t.b.Download(c.dst, c.src); err != nil {
 			return err
 		}

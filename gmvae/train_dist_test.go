@@ -397,3 +397,86 @@ func TestTrainDataParallelMixedBackends(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainDataParallelBatchNorm: model A with the batch-norm encoder on 2 in-process
+// ranks. Each rank normalises with its own shard's statistics; the trainer copies rank
+// 0's running estimates to every rank before it evaluates or checkpoints, so both
+// ranks end with the same estimates, and a run that rank 1 interrupts mid-epoch,
+// resumed on 2 ranks whose state is garbage, ends with the uninterrupted run's
+// checkpoint bytes and metrics.
+func TestTrainDataParallelBatchNorm(t *testing.T) {
+	train, test := distData(t)
+	mc := Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8, 6}, BatchNorm: true, MaxBatch: 16, Seed: 3}
+	cfg := TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3}
+	run := func(c TrainConfig, stopAt uint64, garbage bool) ([][]float32, []error) {
+		cs := dist.NewLocalWorld(2)
+		states, errs := make([][]float32, 2), make([]error, 2)
+		var wg sync.WaitGroup
+		for r := range cs {
+			b := engine.NewCPU()
+			m, err := New(b, mc)
+			tMust(t, err)
+			if garbage {
+				ps := m.Params()
+				for _, buf := range []*engine.Buf{ps.P, ps.M, ps.V, ps.S} {
+					tMust(t, nn.Fill(b, buf, float32(r)+0.25))
+				}
+			}
+			wg.Add(1)
+			go func(r int) {
+				defer wg.Done()
+				defer m.Release()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var hooks Hooks
+				if r == 1 && stopAt > 0 {
+					hooks.Step = func(p Progress) {
+						if p.Step == stopAt {
+							cancel()
+						}
+					}
+				}
+				cc := c
+				cc.Comm = cs[r]
+				if _, errs[r] = Train(ctx, b, m, train, test, cc, hooks); errs[r] == nil {
+					states[r] = tDownload(t, b, m.Params().S)
+				}
+			}(r)
+		}
+		wg.Wait()
+		return states, errs
+	}
+	a := cfg
+	a.RunDir = t.TempDir()
+	states, errs := run(a, 0, false)
+	tMust(t, errors.Join(errs...))
+	if sameBits(states[0], states[1]) != -1 {
+		t.Fatal("the ranks end with different running estimates")
+	}
+	r := cfg
+	r.RunDir = t.TempDir()
+	_, errs = run(r, 6, false)
+	for i, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted run, rank %d: %v", i, err)
+		}
+	}
+	r.Resume = filepath.Join(r.RunDir, CheckpointFile)
+	states2, errs := run(r, 0, true)
+	tMust(t, errors.Join(errs...))
+	if sameBits(states[0], states2[0]) != -1 || sameBits(states[0], states2[1]) != -1 {
+		t.Fatalf("running estimates differ after resume:\n%v\n%v\n%v", states[0], states2[0], states2[1])
+	}
+	ca, err := os.ReadFile(filepath.Join(a.RunDir, CheckpointFile))
+	tMust(t, err)
+	cb, err := os.ReadFile(filepath.Join(r.RunDir, CheckpointFile))
+	tMust(t, err)
+	if !bytes.Equal(ca, cb) {
+		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
+	}
+	ma, _ := json.Marshal(stripTiming(t, filepath.Join(a.RunDir, MetricsFile)))
+	mb, _ := json.Marshal(stripTiming(t, filepath.Join(r.RunDir, MetricsFile)))
+	if !bytes.Equal(ma, mb) {
+		t.Fatalf("metrics differ after resume:\n%s\n%s", ma, mb)
+	}
+}

@@ -474,6 +474,67 @@ func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, 
 	return c
 }
 
+// TestResumeBatchNormBitIdentical: model A with the batch-norm encoder, interrupted
+// mid-epoch and resumed into a fresh model whose parameters and running estimates are
+// garbage, ends with the same checkpoint bytes (parameters, moments, running
+// estimates, state) and the same metrics as an uninterrupted run; and a checkpoint of
+// the model without batch norm does not resume it.
+func TestResumeBatchNormBitIdentical(t *testing.T) {
+	b := engine.NewCPU()
+	mc := Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8, 6}, BatchNorm: true, MaxBatch: 16, Seed: 3}
+	train := blobs(t, "blobs-train", 48, fd, fk, 7)
+	test := blobs(t, "blobs-test", 20, fd, fk, 8)
+	cfg := TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
+	run := func(c TrainConfig, garbage bool, stopAt uint64) error {
+		m, err := New(b, mc)
+		tMust(t, err)
+		defer m.Release()
+		if garbage {
+			ps := m.Params()
+			for _, buf := range []*engine.Buf{ps.P, ps.M, ps.V, ps.S} {
+				tMust(t, nn.Fill(b, buf, 0.25))
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err = Train(ctx, b, m, train, test, c, Hooks{Step: func(p Progress) {
+			if p.Step == stopAt {
+				cancel()
+			}
+		}})
+		return err
+	}
+	a := cfg
+	a.RunDir = t.TempDir()
+	tMust(t, run(a, false, 0))
+	r := cfg
+	r.RunDir = t.TempDir()
+	if err := run(r, false, 4); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	r.Resume = filepath.Join(r.RunDir, CheckpointFile)
+	tMust(t, run(r, true, 0))
+	ca, err := os.ReadFile(filepath.Join(a.RunDir, CheckpointFile))
+	tMust(t, err)
+	cb, err := os.ReadFile(filepath.Join(r.RunDir, CheckpointFile))
+	tMust(t, err)
+	if !bytes.Equal(ca, cb) {
+		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
+	}
+	if !bytes.Contains(ca, []byte(`"state/enc.1.bn.running_var"`)) {
+		t.Fatal("the checkpoint has no running estimates")
+	}
+	if ja, jb := mustJSON(stripTiming(t, filepath.Join(a.RunDir, MetricsFile))), mustJSON(stripTiming(t, filepath.Join(r.RunDir, MetricsFile))); !bytes.Equal(ja, jb) {
+		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
+	}
+	mc.BatchNorm = false
+	r.RunDir = t.TempDir()
+	r.Resume = filepath.Join(a.RunDir, CheckpointFile)
+	if err := run(r, false, 0); err == nil || !strings.Contains(err.Error(), "batch_norm") {
+		t.Fatalf("resume without batch norm from a batch-norm checkpoint: %v", err)
+	}
+}
+
 // TestTrainMaxStepsAndSubset: max_steps stops mid-epoch with a final evaluation;
 // subsets cut the data.
 func TestTrainMaxStepsAndSubset(t *testing.T) {
@@ -560,8 +621,13 @@ func TestTrainConfigErrors(t *testing.T) {
 // (1 and 2 threads) and the emulator, with binarisation and clipping, and compares
 // the final parameters and metrics bit for bit.
 func TestTrainRealModelsReproducible(t *testing.T) {
-	for _, model := range []string{"dilokthanakul", "shu"} {
+	for _, bmc := range []Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}} {
+		model := bmc.Model
 		mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+		if bmc.BatchNorm {
+			model += " batch norm"
+			mc.BatchNorm, mc.Hidden = true, []int{8, 6}
+		}
 		if _, err := New(engine.NewCPU(), mc); err != nil {
 			if strings.Contains(err.Error(), "not implemented") {
 				t.Skipf("%s: %v", model, err)
@@ -596,6 +662,9 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 				t.Fatalf("%s on %s: %v", model, dev, err)
 			}
 			p, _, _ := params(t, b, m.Params())
+			if st := m.Params().S; st != nil {
+				p = append(p, tDownload(t, b, st)...)
+			}
 			mj, _ := json.Marshal(stripTiming(t, filepath.Join(c.RunDir, MetricsFile)))
 			if ref == nil {
 				ref, refMetrics = p, mj

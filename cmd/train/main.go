@@ -178,6 +178,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	fs.IntVar(&mc.Dw, "dw", 0, "w dimensions (model A; default 150)")
 	fs.StringVar(&o.hidden, "hidden", "", "hidden widths, comma-separated (default 500 for model A, 512,512 for model B)")
 	likelihood := fs.String("likelihood", "", "bernoulli (data in [0,1]) or gaussian (default bernoulli)")
+	fs.BoolVar(&mc.BatchNorm, "batch-norm", false, "model A: batch normalisation before every encoder hidden layer's ReLU, as in the authors' code (with -hidden 500,500: their recogniser)")
 	fs.BoolVar(&mc.Gumbel, "gumbel", false, "model B: sample y by Gumbel-softmax instead of the exact sum over K")
 	fs.IntVar(&tc.Epochs, "epochs", DefaultEpochs, "passes over the training data (the papers use 100+)")
 	fs.IntVar(&tc.BatchSize, "batch", 0, "examples per step (default 50 for model A, 100 for model B)")
@@ -264,6 +265,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			over("dz", func() { m.Dz = mc.Dz })
 			over("dw", func() { m.Dw = mc.Dw })
 			over("gumbel", func() { m.Gumbel = mc.Gumbel })
+			over("batch-norm", func() { m.BatchNorm = mc.BatchNorm })
 			over("epochs", func() { t.Epochs = tc.Epochs })
 			over("batch", func() { t.BatchSize = tc.BatchSize })
 			over("lr", func() { t.LR = tc.LR })
@@ -315,6 +317,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			t.Binarize = *binarize
 		} else {
 			t.Binarize = m.Model == "shu" // Rui Shu's setting
+		}
+		if m.BatchNorm && m.Model != "dilokthanakul" {
+			return cli.Usagef("-batch-norm: model %s has no batch normalisation (it is model A's option, the dilokthanakul authors' recogniser)", m.Model)
 		}
 		if set["k"] && mc.K < 1 {
 			return cli.Usagef("-k %d: want at least 1 cluster", mc.K)
@@ -391,6 +396,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	desc := fmt.Sprintf("%s K=%d", m.Model, m.K)
 	if m.Model == "dilokthanakul" {
 		desc += fmt.Sprintf(" M=%d lambda=%g", m.M, m.Lambda)
+		if m.BatchNorm {
+			desc += " batch-norm encoder"
+		}
 	}
 	count := func(src data.Source, sub int) string {
 		ds := src.Info()

@@ -70,6 +70,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nosuch"}, "flag provided but not defined: -nosuch"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"-model", "vade"}, `-model "vade"`},
+		{[]string{"-model", "shu", "-batch-norm"}, "-batch-norm: model shu has no batch normalisation"},
 		{[]string{"-train", csv, "-label-col", "-1", "-epochs", "-2"}, "epochs = -2"},
 		{[]string{"-train", csv, "-label-col", "-1", "-schedule", "step"}, `schedule "step"`},
 		{[]string{"-train", csv, "-label-col", "-1", "-k", "0", "-out", filepath.Join(dir, "never")}, "-k 0"},
@@ -179,6 +180,35 @@ func TestEndToEndCSV(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "over 2 seeds") || !strings.Contains(stdout, "ACC hungarian") {
 		t.Errorf("seeds summary:\n%s", stdout)
+	}
+}
+
+// TestBatchNormFlag: -batch-norm trains model A with the batch-norm encoder; the run's
+// config.json carries it into a -config run, and the checkpoint holds the running
+// estimates.
+func TestBatchNormFlag(t *testing.T) {
+	dir := t.TempDir()
+	tr, te := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	writeCSV(t, tr, 60, 8, 0)
+	writeCSV(t, te, 30, 8, 1)
+	small := []string{"-train", tr, "-test", te, "-label-col", "-1", "-k", "3", "-dz", "3", "-dw", "2", "-batch", "20", "-device", "cpu", "-lr", "0.01", "-no-pictures", "-epochs", "1"}
+	out := filepath.Join(dir, "bn")
+	code, stdout, stderr := runCmd(t, append(small, "-batch-norm", "-hidden", "8,6", "-out", out)...)
+	if code != 0 || !strings.Contains(stdout, "batch-norm encoder") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	ck, err := gmvae.LoadCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ck.Model.BatchNorm || strings.Join(ck.StateNames, ",") != "enc.0.bn.running_mean,enc.0.bn.running_var,enc.1.bn.running_mean,enc.1.bn.running_var" {
+		t.Fatalf("checkpoint: batch_norm %v, state %v", ck.Model.BatchNorm, ck.StateNames)
+	}
+	again := filepath.Join(dir, "again")
+	code, stdout, stderr = runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu", "-no-pictures",
+		"-config", filepath.Join(out, "config.json"), "-out", again)
+	if code != 0 || !strings.Contains(stdout, "batch-norm encoder") {
+		t.Fatalf("-config of a batch-norm run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 

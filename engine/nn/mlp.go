@@ -30,6 +30,20 @@ func NewMLP(ps *Params, name string, sizes []int, act, lastAct int) *MLP {
 	return m
 }
 
+// NewMLPBN is NewMLP with batch normalisation before the activation of every layer
+// (NewLinearBN: no biases), as in the GMVAE authors' recogniser,
+// Linear-BatchNormalization-ReLU repeated.
+func NewMLPBN(ps *Params, name string, sizes []int, act int) *MLP {
+	if len(sizes) < 2 {
+		panic(fmt.Sprintf("nn: NewMLPBN %s: %d sizes, want at least 2 (input and output)", name, len(sizes)))
+	}
+	m := &MLP{}
+	for i := 0; i+1 < len(sizes); i++ {
+		m.Layers = append(m.Layers, NewLinearBN(ps, fmt.Sprintf("%s.%d", name, i), sizes[i], sizes[i+1], act))
+	}
+	return m
+}
+
 // In returns the input width, Out the output width.
 func (m *MLP) In() int  { return m.Layers[0].In }
 func (m *MLP) Out() int { return m.Layers[len(m.Layers)-1].Out }
@@ -93,22 +107,24 @@ func (bufs *MLPBufs) Release(b engine.Backend) error {
 		rel(x)
 	}
 	for _, s := range bufs.S {
-		rel(s.Pre)
-		rel(s.DPre)
+		for _, x := range s.Bufs() {
+			rel(x)
+		}
 	}
 	bufs.Y, bufs.DY, bufs.S = nil, nil, nil
 	return first
 }
 
-// Forward computes the outputs of every layer for the batch x (n, In()); the result
-// is bufs.Output().
-func (m *MLP) Forward(b engine.Backend, x *engine.Buf, n int, bufs *MLPBufs) error {
+// Forward computes the outputs of every layer for the batch x (n, In()) in the given
+// mode (it matters only to layers with batch normalisation; Backward follows a Train
+// forward pass); the result is bufs.Output().
+func (m *MLP) Forward(b engine.Backend, x *engine.Buf, n int, bufs *MLPBufs, mode Mode) error {
 	if n > bufs.Rows {
 		return fmt.Errorf("nn: MLP forward: batch of %d rows, buffers for %d", n, bufs.Rows)
 	}
 	in := x
 	for i, l := range m.Layers {
-		if err := l.Forward(b, in, bufs.Y[i], n, bufs.S[i]); err != nil {
+		if err := l.ForwardMode(b, in, bufs.Y[i], n, bufs.S[i], mode); err != nil {
 			return err
 		}
 		in = bufs.Y[i]

@@ -10,14 +10,28 @@ import (
 	"github.com/gmvae/gmvae/engine/fmath"
 )
 
-// mlpLossGrads runs an MLP 5 -> 6 -> 4 -> 3 (act, last tanh) forward on x (n, 5) with n
-// below the buffers' rows, the loss sum(y * r), and its backward (dx accumulated onto
-// ones when acc); it returns the loss, the parameter gradients and dx.
-func mlpLossGrads(t *testing.T, b engine.Backend, act int, params, xh, r []float32, acc bool) (float64, []float32, []float32) {
+// mlpCase is an MLP 5 -> 6 -> 4 -> 3: without batch norm (act, last tanh), or with batch
+// norm on every layer (act on every layer).
+type mlpCase struct {
+	act int
+	bn  bool
+}
+
+func (c mlpCase) build(ps *Params) *MLP {
+	if c.bn {
+		return NewMLPBN(ps, "mlp", []int{5, 6, 4, 3}, c.act)
+	}
+	return NewMLP(ps, "mlp", []int{5, 6, 4, 3}, c.act, fmath.ActTanh)
+}
+
+// mlpLossGrads runs the MLP of c forward (Train mode) on x (n, 5) with n below the
+// buffers' rows, the loss sum(y * r), and its backward (dx accumulated onto ones when
+// acc); it returns the loss, the parameter gradients and dx.
+func mlpLossGrads(t *testing.T, b engine.Backend, c mlpCase, params, xh, r []float32, acc bool) (float64, []float32, []float32) {
 	t.Helper()
 	const n, rows = 4, 6
 	ps := NewParams(b)
-	m := NewMLP(ps, "mlp", []int{5, 6, 4, 3}, act, fmath.ActTanh)
+	m := c.build(ps)
 	if err := ps.Alloc(1); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +60,7 @@ func mlpLossGrads(t *testing.T, b engine.Backend, act int, params, xh, r []float
 	}
 	dx := up(ones)
 	defer func() { b.Release(x); b.Release(dy); b.Release(dx) }()
-	if err := m.Forward(b, x, n, bufs); err != nil {
+	if err := m.Forward(b, x, n, bufs, Train); err != nil {
 		t.Fatal(err)
 	}
 	y := make([]float32, n*3)
@@ -73,37 +87,46 @@ func mlpLossGrads(t *testing.T, b engine.Backend, act int, params, xh, r []float
 
 // TestMLPGradients checks an MLP's backward (parameters and input, dx overwritten and
 // accumulated) against central finite differences of its forward, and that the CPU
-// backend and the PTX emulator give the same bits.
+// backend and the PTX emulator give the same bits; with and without batch norm (whose
+// Train-mode forward depends on every row through the batch statistics, so the finite
+// differences check the whole batch-norm gradient).
 func TestMLPGradients(t *testing.T) {
 	const n = 4
-	for _, act := range []int{fmath.ActRelu, fmath.ActTanh, fmath.ActSoftplus} {
+	var cases []mlpCase
+	for _, bn := range []bool{false, true} {
+		for _, act := range []int{fmath.ActRelu, fmath.ActTanh, fmath.ActSoftplus} {
+			cases = append(cases, mlpCase{act, bn})
+		}
+	}
+	for _, c := range cases {
+
 		xh := make([]float32, n*5)
 		cpu.RandNormal(xh, len(xh), 4, 0)
 		r := make([]float32, 6*3)
 		cpu.RandNormal(r, len(r), 4, 1)
 		b := engine.NewCPU()
-		_, g, dx := mlpLossGrads(t, b, act, nil, xh, r, false)
-		_, gAcc, dxAcc := mlpLossGrads(t, b, act, nil, xh, r, true)
+		_, g, dx := mlpLossGrads(t, b, c, nil, xh, r, false)
+		_, gAcc, dxAcc := mlpLossGrads(t, b, c, nil, xh, r, true)
 		for i := range dx {
 			if dxAcc[i] != dx[i]+1 {
-				t.Fatalf("act %d: accumulated dx[%d] = %g, want %g + 1", act, i, dxAcc[i], dx[i])
+				t.Fatalf("%+v: accumulated dx[%d] = %g, want %g + 1", c, i, dxAcc[i], dx[i])
 			}
 		}
 		for i := range g {
 			if g[i] != gAcc[i] {
-				t.Fatalf("act %d: gradient %d depends on accumulateDX", act, i)
+				t.Fatalf("%+v: gradient %d depends on accumulateDX", c, i)
 			}
 		}
 		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
-		_, ge, dxe := mlpLossGrads(t, gpu, act, nil, xh, r, false)
+		_, ge, dxe := mlpLossGrads(t, gpu, c, nil, xh, r, false)
 		for i := range g {
 			if math.Float32bits(g[i]) != math.Float32bits(ge[i]) {
-				t.Fatalf("act %d: gradient %d: cpu %g, emulator %g", act, i, g[i], ge[i])
+				t.Fatalf("%+v: gradient %d: cpu %g, emulator %g", c, i, g[i], ge[i])
 			}
 		}
 		for i := range dx {
 			if math.Float32bits(dx[i]) != math.Float32bits(dxe[i]) {
-				t.Fatalf("act %d: dx[%d]: cpu %g, emulator %g", act, i, dx[i], dxe[i])
+				t.Fatalf("%+v: dx[%d]: cpu %g, emulator %g", c, i, dx[i], dxe[i])
 			}
 		}
 		if err := gpu.Close(); err != nil {
@@ -111,7 +134,7 @@ func TestMLPGradients(t *testing.T) {
 		}
 
 		ps0 := NewParams(b)
-		NewMLP(ps0, "mlp", []int{5, 6, 4, 3}, act, fmath.ActTanh)
+		c.build(ps0)
 		if err := ps0.Alloc(1); err != nil {
 			t.Fatal(err)
 		}
@@ -123,14 +146,14 @@ func TestMLPGradients(t *testing.T) {
 		check := func(what string, i int, analytic float32, f func(d float32) float64) {
 			fd := (f(eps) - f(-eps)) / (2 * eps)
 			if math.Abs(fd-float64(analytic)) > 3e-3*(1+math.Abs(fd)) {
-				t.Errorf("act %d: d loss/d %s[%d] = %g, finite differences %g", act, what, i, analytic, fd)
+				t.Errorf("%+v: d loss/d %s[%d] = %g, finite differences %g", c, what, i, analytic, fd)
 			}
 		}
 		for i := range params {
 			check("param", i, g[i], func(d float32) float64 {
 				p := append([]float32(nil), params...)
 				p[i] += d
-				l, _, _ := mlpLossGrads(t, b, act, p, xh, r, false)
+				l, _, _ := mlpLossGrads(t, b, c, p, xh, r, false)
 				return l
 			})
 		}
@@ -138,7 +161,7 @@ func TestMLPGradients(t *testing.T) {
 			check("x", i, dx[i], func(d float32) float64 {
 				x := append([]float32(nil), xh...)
 				x[i] += d
-				l, _, _ := mlpLossGrads(t, b, act, params, x, r, false)
+				l, _, _ := mlpLossGrads(t, b, c, params, x, r, false)
 				return l
 			})
 		}

@@ -26,6 +26,16 @@ type Params struct {
 	M, V   *engine.Buf // Adam's first and second moments
 	step   int         // Adam steps taken
 	frozen bool
+
+	// State: tensors that are part of the model but not trained by the optimizer
+	// (batch normalisation's running statistics), in one buffer S of their own. A
+	// checkpoint stores them; the gradient sum and Adam never see them.
+	snames []string
+	soffs  []int
+	ssizes []int
+	sinit  []float32
+	sn     int
+	S      *engine.Buf
 }
 
 // Init says how a tensor's initial values are drawn.
@@ -65,8 +75,47 @@ func (ps *Params) Add(name string, n int, init Init) int {
 // Len returns the number of parameters.
 func (ps *Params) Len() int { return ps.n }
 
-// Alloc allocates the four buffers, draws the initial values and zeroes the gradients
-// and moments. The values are drawn on the host by the Philox twin (engine/cpu) from
+// AddState declares a state tensor of n values, all starting at value: part of the
+// model (saved and restored with it) but not trained. It must be called before Alloc.
+func (ps *Params) AddState(name string, n int, value float32) int {
+	if ps.frozen {
+		panic("nn: Params.AddState after Alloc: " + name)
+	}
+	ps.snames = append(ps.snames, name)
+	ps.soffs = append(ps.soffs, ps.sn)
+	ps.ssizes = append(ps.ssizes, n)
+	ps.sinit = append(ps.sinit, value)
+	ps.sn += n
+	return len(ps.snames) - 1
+}
+
+// StateLen returns the number of state values (0: the model has none and S is nil).
+func (ps *Params) StateLen() int { return ps.sn }
+
+// State returns the view of state tensor i (as returned by AddState).
+func (ps *Params) State(i int) *engine.Buf { return ps.S.Slice(ps.soffs[i], ps.ssizes[i]) }
+
+// StateLayout returns the state tensors' names and sizes in buffer order.
+func (ps *Params) StateLayout() (names []string, sizes []int) {
+	return append([]string(nil), ps.snames...), append([]int(nil), ps.ssizes...)
+}
+
+// ResetState sets every state tensor to its initial value.
+func (ps *Params) ResetState() error {
+	if ps.sn == 0 {
+		return nil
+	}
+	host := make([]float32, ps.sn)
+	for i, v := range ps.sinit {
+		for j := ps.soffs[i]; j < ps.soffs[i]+ps.ssizes[i]; j++ {
+			host[j] = v
+		}
+	}
+	return ps.b.Upload(ps.S, host)
+}
+
+// Alloc allocates the four buffers (and S when there is state), draws the initial
+// values, zeroes the gradients and moments and sets the state to its initial values. The values are drawn on the host by the Philox twin (engine/cpu) from
 // seed, stream = tensor index, and uploaded, so every backend starts from the same bits.
 func (ps *Params) Alloc(seed uint64) error {
 	ps.frozen = true
@@ -80,7 +129,16 @@ func (ps *Params) Alloc(seed uint64) error {
 		return buf
 	}
 	ps.P, ps.G, ps.M, ps.V = alloc("parameters"), alloc("gradients"), alloc("adam m"), alloc("adam v")
+	if ps.sn > 0 {
+		var buf *engine.Buf
+		if buf, err = ps.b.New(ps.sn, "state"); err == nil {
+			ps.S = buf
+		}
+	}
 	if err != nil {
+		return err
+	}
+	if err := ps.ResetState(); err != nil {
 		return err
 	}
 	host := make([]float32, ps.n)
@@ -150,16 +208,16 @@ func (ps *Params) Layout() (names []string, sizes []int) {
 // Steps returns the number of optimizer steps taken.
 func (ps *Params) Steps() int { return ps.step }
 
-// Release gives the four buffers back to the backend.
+// Release gives the buffers back to the backend.
 func (ps *Params) Release() error {
-	for _, buf := range []*engine.Buf{ps.P, ps.G, ps.M, ps.V} {
+	for _, buf := range []*engine.Buf{ps.P, ps.G, ps.M, ps.V, ps.S} {
 		if buf != nil {
 			if err := ps.b.Release(buf); err != nil {
 				return err
 			}
 		}
 	}
-	ps.P, ps.G, ps.M, ps.V = nil, nil, nil, nil
+	ps.P, ps.G, ps.M, ps.V, ps.S = nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -173,6 +231,9 @@ func (ps *Params) String() string {
 	s := fmt.Sprintf("%d parameters", ps.n)
 	for i, name := range ps.names {
 		s += fmt.Sprintf("\n  %-24s %d", name, ps.sizes[i])
+	}
+	for i, name := range ps.snames {
+		s += fmt.Sprintf("\n  %-24s %d (state, not trained)", name, ps.ssizes[i])
 	}
 	return s
 }
