@@ -58,8 +58,14 @@ package gmvae
 // main.lua, `gradQz:add(EntropyCriterion:backward(qZ)):mul(-1)` adds the y-prior's
 // gradient to the expected KL's gradient with respect to p and negates the sum, so the
 // y-prior's keeps its sign and the KL's is reversed (whenever the y-prior term is above
-// lambda, i.e. always with lambda = 0). Reversed, it keeps the posteriors close to
-// uniform for longer; dropped, clusters form faster in our runs.
+// lambda, i.e. always with lambda = 0), and while free bits hold the y-prior term back
+// it applies the KL's gradient into p as it is. Reversed, it keeps the posteriors close
+// to uniform for longer; dropped, clusters form faster in our runs.
+//
+// cfg.PGrad chooses: PGradStop (the default, as above), PGradAuthors (the authors' code:
+// the KL's share of d/dp is -KL_k/(nM) while the y-prior gradient is applied and
+// +KL_k/(nM) while free bits are active) or PGradExact (+KL_k/(nM): the ELBO's own
+// gradient). The share is added to the y prior's d/dp before the softmax backward.
 //
 // Free bits (the paper's minimum information constraint, as in the authors' code): with
 // cfg.Lambda > 0 the batch mean of the y-prior term (over the n observations and the M
@@ -433,14 +439,32 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 	}
 	l.do(d.decTrunk.Backward(d.b, d.z, d.ddec, d.dz, MN, d.dec, false))
 
-	// Conditional prior sum_k p_k KL_k with p = p(y|z,w) held constant (the file
-	// comment's "responsibilities"): d/dKL = p/(nM), nothing into p.
+	// Conditional prior sum_k p_k KL_k: d/dKL = p/(nM); into p = p(y|z,w) by PGrad
+	// (the file comment's "responsibilities"): nothing (stop), KL/(nM) (exact), or
+	// -KL/(nM) while the y prior's gradient is applied and +KL/(nM) while free bits
+	// hold it back (authors).
 	l.run("ew_scale", MN*K, d.resp, d.gKL, MN*K, inv)
-	if yGrad {
-		// y prior sum_k p_k log p_k: d/dp = (log p + 1)/(nM), through the softmax into
-		// L, then into z (added to the decoder's dz), mu, lv (overwritten here, the
-		// KL's gradient added below).
-		l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 0)
+	klp := float32(0)
+	switch {
+	case c.PGrad == PGradExact || (c.PGrad == PGradAuthors && !yGrad):
+		klp = inv
+	case c.PGrad == PGradAuthors:
+		klp = -inv
+	}
+	pGrad := yGrad || klp != 0
+	if pGrad {
+		// y prior sum_k p_k log p_k: d/dp = (log p + 1)/(nM), plus the KL's share,
+		// through the softmax into L, then into z (added to the decoder's dz), mu, lv
+		// (overwritten here, the KL's gradient added below).
+		switch {
+		case yGrad && klp != 0:
+			l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 0)
+			l.run("ew_axpby", MN*K, d.kl, d.gresp, MN*K, klp, float32(1))
+		case yGrad:
+			l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 0)
+		default:
+			l.run("ew_scale", MN*K, d.kl, d.gresp, MN*K, klp)
+		}
 		l.run("lse_softmax_bwd", 32*MN, MN, K, d.resp, (*engine.Buf)(nil), d.gresp, d.gL, 0)
 		l.run("mixture_bwd_z", MN*Dz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dz, 1)
 		l.run("mixture_bwd_params", MN*KDz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dmu, d.dlv, 0)
@@ -451,7 +475,7 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 		o := m * n * KDz
 		l.run("kl_mixture_bwd", n*KDz, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*KDz), d.lv.Slice(o, n*KDz), KDz,
 			d.gKL.Slice(m*n*K, n*K), d.dmz, d.dsz, dkB2i(m > 0), d.dmu.Slice(o, n*KDz), d.dlv.Slice(o, n*KDz),
-			dkB2i(yGrad))
+			dkB2i(pGrad))
 	}
 	// Prior network.
 	l.run("clamp_bwd", MN*KDz, d.lvRaw, d.dlv, d.dlvRaw, MN*KDz, c.LvMin, c.LvMax, 0)

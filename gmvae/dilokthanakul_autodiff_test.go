@@ -191,6 +191,17 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 	// same, its gradient does not flow into p (see the model's file comment).
 	Lm := get(d.L, MN*K)
 	respm := get(d.resp, MN*K)
+	// PGrad: the conditional prior's gradient into p is that of sum_k p_k KL_k with KL
+	// held constant (the model's own values), times pSign.
+	klm := get(d.kl, MN*K)
+	pSign := 0.0
+	switch {
+	case c.PGrad == PGradExact || (c.PGrad == PGradAuthors && !yGrad):
+		pSign = 1
+	case c.PGrad == PGradAuthors:
+		pSign = -1
+	}
+	var pTerm *G.Node
 	for r := 0; r < MN; r++ {
 		i := r % n
 		zr := adMust(G.Slice(z, G.S(r)))
@@ -231,12 +242,23 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 			} else {
 				am.cp, am.ent = add(am.cp, cpk), add(am.ent, entk)
 			}
+			if pSign != 0 {
+				pk := mul(adScalar(pSign*float64(klm[r*K+k])), p)
+				if pTerm == nil {
+					pTerm = pk
+				} else {
+					pTerm = add(pTerm, pk)
+				}
+			}
 		}
 	}
 	inv := 1 / float64(MN)
 	body := add(adMust(G.Neg(am.recon)), am.cp)
 	if yGrad {
 		body = add(body, am.ent)
+	}
+	if pTerm != nil { // changes the cost's value, which is not compared, not the terms'
+		body = add(body, pTerm)
 	}
 	am.cost = add(mul(adScalar(inv), body), mul(adScalar(1/float64(n)), am.klw))
 	return am
@@ -246,7 +268,8 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 // backend, float32) with gorgonia's reverse-mode gradient of the same loss in float64,
 // on a tiny network (D=6, K=3, Dz=2, Dw=2, Hidden=[4], n=5), for M = 1 and 2, free bits
 // off, active and inactive, log-variance clamps engaged, both likelihoods, and the
-// batch-norm encoder (Hidden=[4,3]; the batch statistics are part of the graph). Bound: for
+// batch-norm encoder (Hidden=[4,3]; the batch statistics are part of the graph), and
+// the other treatments of p(y|z,w) in the conditional prior (PGrad authors and exact). Bound: for
 // every tensor, |model - gorgonia| <= 1e-3 * max|gorgonia gradient over the tensor| +
 // 1e-7 (float32 arithmetic through about ten layers of the chain rule). The Terms are
 // compared with the graph's values to 1e-4 relative.
@@ -259,22 +282,27 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 		lo, hi     float32
 		wantActive bool
 		bn         bool
+		pgrad      PGrad
 	}{
-		{"M=1", 1, 0, Bernoulli, -8, 8, false, false},
-		{"M=2", 2, 0, Bernoulli, -8, 8, false, false},
-		{"M=2 free bits active", 2, 100, Bernoulli, -8, 8, true, false},
-		{"M=2 free bits inactive", 2, 1e-6, Bernoulli, -8, 8, false, false},
-		{"M=1 free bits active", 1, 100, Bernoulli, -8, 8, true, false},
-		{"M=2 clamped", 2, 0, Bernoulli, -1.5, 1, false, false},
-		{"M=2 gaussian", 2, 0, Gaussian, -8, 8, false, false},
-		{"M=1 gaussian clamped", 1, 0.01, Gaussian, -1, 1.2, false, false},
-		{"M=2 batch norm", 2, 0, Bernoulli, -8, 8, false, true},
-		{"M=1 batch norm gaussian", 1, 0, Gaussian, -8, 8, false, true},
+		{"M=1", 1, 0, Bernoulli, -8, 8, false, false, ""},
+		{"M=2", 2, 0, Bernoulli, -8, 8, false, false, ""},
+		{"M=2 free bits active", 2, 100, Bernoulli, -8, 8, true, false, ""},
+		{"M=2 free bits inactive", 2, 1e-6, Bernoulli, -8, 8, false, false, ""},
+		{"M=1 free bits active", 1, 100, Bernoulli, -8, 8, true, false, ""},
+		{"M=2 clamped", 2, 0, Bernoulli, -1.5, 1, false, false, ""},
+		{"M=2 gaussian", 2, 0, Gaussian, -8, 8, false, false, ""},
+		{"M=1 gaussian clamped", 1, 0.01, Gaussian, -1, 1.2, false, false, ""},
+		{"M=2 batch norm", 2, 0, Bernoulli, -8, 8, false, true, ""},
+		{"M=1 batch norm gaussian", 1, 0, Gaussian, -8, 8, false, true, ""},
+		{"M=2 p_grad authors", 2, 0, Bernoulli, -8, 8, false, false, PGradAuthors},
+		{"M=2 p_grad authors, free bits active", 2, 100, Bernoulli, -8, 8, true, false, PGradAuthors},
+		{"M=1 p_grad exact", 1, 0, Bernoulli, -8, 8, false, false, PGradExact},
+		{"M=1 p_grad exact, free bits active", 1, 100, Bernoulli, -8, 8, true, false, PGradExact},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 5
 			cfg := Config{Model: "dilokthanakul", D: 6, K: 3, Dz: 2, Dw: 2, Hidden: []int{4}, M: c.M,
-				MaxBatch: n, Seed: uint64(20 + ci), Lambda: c.lambda, Likelihood: c.lik, LvMin: c.lo, LvMax: c.hi}
+				MaxBatch: n, Seed: uint64(20 + ci), Lambda: c.lambda, Likelihood: c.lik, LvMin: c.lo, LvMax: c.hi, PGrad: c.pgrad}
 			if c.bn {
 				cfg.BatchNorm, cfg.Hidden = true, []int{4, 3}
 			}

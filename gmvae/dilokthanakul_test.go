@@ -28,11 +28,13 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 		lik    Likelihood
 		lambda float32
 		bn     bool
-	}{{"bernoulli", Bernoulli, 0, false}, {"bernoulli lambda=0.5", Bernoulli, 0.5, false}, {"gaussian", Gaussian, 0, false},
-		{"bernoulli batch norm", Bernoulli, 0, true}} {
+		pgrad  PGrad
+	}{{"bernoulli", Bernoulli, 0, false, ""}, {"bernoulli lambda=0.5", Bernoulli, 0.5, false, ""}, {"gaussian", Gaussian, 0, false, ""},
+		{"bernoulli batch norm", Bernoulli, 0, true, ""}, {"bernoulli lambda=0.5 p_grad authors", Bernoulli, 0.5, false, PGradAuthors},
+		{"gaussian p_grad exact", Gaussian, 0, false, PGradExact}} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := dkTiny()
-			cfg.Likelihood, cfg.Lambda = c.lik, c.lambda
+			cfg.Likelihood, cfg.Lambda, cfg.PGrad = c.lik, c.lambda, c.pgrad
 			if c.bn {
 				cfg.BatchNorm, cfg.Hidden = true, []int{5, 4}
 			}
@@ -167,6 +169,8 @@ func TestDilokthanakulErrors(t *testing.T) {
 		{func(c *Config) { c.LvMin, c.LvMax = -100, 5 }, "log-variance bounds"},
 		{func(c *Config) { c.Likelihood = "poisson" }, "likelihood"},
 		{func(c *Config) { c.Model, c.BatchNorm = "shu", true }, "batch_norm is an option of model dilokthanakul"},
+		{func(c *Config) { c.PGrad = "sometimes" }, `p_grad "sometimes"`},
+		{func(c *Config) { c.Model, c.PGrad = "shu", PGradAuthors }, "p_grad is an option of model dilokthanakul"},
 	} {
 		cfg := dkTiny()
 		c.mod(&cfg)

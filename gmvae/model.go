@@ -24,6 +24,22 @@ const (
 	Gaussian Likelihood = "gaussian"
 )
 
+// PGrad says how model A's training gradient treats p(y|z,w) inside the conditional-prior
+// term sum_k p_k KL(q(z|x) || p(z|w,y=k)) (dilokthanakul.go, "Responsibilities").
+type PGrad string
+
+const (
+	// PGradStop holds p constant in that term (the default): EM-style responsibilities.
+	PGradStop PGrad = "stop"
+	// PGradAuthors is what the authors' Torch code computes: the term's gradient into p
+	// reversed while the y-prior term is above the free-bits threshold lambda, and as
+	// it is while below.
+	PGradAuthors PGrad = "authors"
+	// PGradExact is the ELBO's own gradient (one component tends to take every
+	// observation at the authors' settings).
+	PGradExact PGrad = "exact"
+)
+
 // Config describes a model. Zero values are filled by Defaults.
 type Config struct {
 	Model      string     `json:"model"`      // "dilokthanakul" (model A) or "shu" (model B)
@@ -33,6 +49,7 @@ type Config struct {
 	Dw         int        `json:"dw"`         // w dimensions (model A)
 	Hidden     []int      `json:"hidden"`     // hidden widths of every MLP
 	BatchNorm  bool       `json:"batch_norm"` // model A: batch normalisation in the encoder trunk (nn.BatchNorm)
+	PGrad      PGrad      `json:"p_grad"`     // model A: the conditional-prior term's gradient into p(y|z,w)
 	M          int        `json:"m"`          // Monte Carlo samples of (z, w) (model A)
 	Lambda     float32    `json:"lambda"`     // free-bits threshold on the y-prior term (model A); 0: off
 	Likelihood Likelihood `json:"likelihood"` // bernoulli or gaussian
@@ -158,6 +175,9 @@ func (c Config) Defaults() Config {
 		if c.M == 0 {
 			c.M = 1
 		}
+		if c.PGrad == "" {
+			c.PGrad = PGradStop
+		}
 	case "shu":
 		if c.Dz == 0 {
 			c.Dz = 64
@@ -193,6 +213,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gmvae: lv_min %g must be below lv_max %g", c.LvMin, c.LvMax)
 	case c.MaxBatch < 1:
 		return fmt.Errorf("gmvae: max_batch = %d, want at least 1", c.MaxBatch)
+	case c.Model == "dilokthanakul" && c.PGrad != PGradStop && c.PGrad != PGradAuthors && c.PGrad != PGradExact:
+		return fmt.Errorf("gmvae: p_grad %q, want stop, authors or exact", c.PGrad)
+	case c.Model != "dilokthanakul" && c.PGrad != "":
+		return fmt.Errorf("gmvae: p_grad is an option of model dilokthanakul, not of model %s", c.Model)
 	case c.BatchNorm && c.Model != "dilokthanakul":
 		return fmt.Errorf("gmvae: batch_norm is an option of model dilokthanakul (its authors' recogniser), not of model %s", c.Model)
 	case c.Gumbel && !(c.Tau > 0):

@@ -178,6 +178,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	fs.IntVar(&mc.Dw, "dw", 0, "w dimensions (model A; default 150)")
 	fs.StringVar(&o.hidden, "hidden", "", "hidden widths, comma-separated (default 500 for model A, 512,512 for model B)")
 	likelihood := fs.String("likelihood", "", "bernoulli (data in [0,1]) or gaussian (default bernoulli)")
+	pgrad := fs.String("p-grad", "", "model A: the conditional-prior term's gradient into p(y|z,w): stop (held constant; default), authors (as the authors' code: reversed while the y-prior term is above -lambda) or exact")
 	fs.BoolVar(&mc.BatchNorm, "batch-norm", false, "model A: batch normalisation before every encoder hidden layer's ReLU, as in the authors' code (with -hidden 500,500: their recogniser)")
 	fs.BoolVar(&mc.Gumbel, "gumbel", false, "model B: sample y by Gumbel-softmax instead of the exact sum over K")
 	fs.IntVar(&tc.Epochs, "epochs", DefaultEpochs, "passes over the training data (the papers use 100+)")
@@ -298,6 +299,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if set["likelihood"] || !haveBase {
 			m.Likelihood = gmvae.Likelihood(*likelihood)
 		}
+		if set["p-grad"] || !haveBase {
+			m.PGrad = gmvae.PGrad(*pgrad)
+		}
 		if o.hidden != "" {
 			h, err := parseInts(o.hidden)
 			if err != nil {
@@ -317,6 +321,14 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			t.Binarize = *binarize
 		} else {
 			t.Binarize = m.Model == "shu" // Rui Shu's setting
+		}
+		if m.PGrad != "" && m.Model != "dilokthanakul" {
+			return cli.Usagef("-p-grad: model %s has no p(y|z,w) (it is model A's option)", m.Model)
+		}
+		switch m.PGrad {
+		case "", gmvae.PGradStop, gmvae.PGradAuthors, gmvae.PGradExact:
+		default:
+			return cli.Usagef("-p-grad %q: want stop, authors or exact", m.PGrad)
 		}
 		if m.BatchNorm && m.Model != "dilokthanakul" {
 			return cli.Usagef("-batch-norm: model %s has no batch normalisation (it is model A's option, the dilokthanakul authors' recogniser)", m.Model)
@@ -398,6 +410,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		desc += fmt.Sprintf(" M=%d lambda=%g", m.M, m.Lambda)
 		if m.BatchNorm {
 			desc += " batch-norm encoder"
+		}
+		if m.PGrad != "" && m.PGrad != gmvae.PGradStop {
+			desc += " p-grad " + string(m.PGrad)
 		}
 	}
 	count := func(src data.Source, sub int) string {

@@ -71,6 +71,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"-model", "vade"}, `-model "vade"`},
 		{[]string{"-model", "shu", "-batch-norm"}, "-batch-norm: model shu has no batch normalisation"},
+		{[]string{"-p-grad", "sometimes"}, `-p-grad "sometimes": want stop, authors or exact`},
+		{[]string{"-model", "shu", "-p-grad", "authors"}, "-p-grad: model shu has no p(y|z,w)"},
 		{[]string{"-train", csv, "-label-col", "-1", "-epochs", "-2"}, "epochs = -2"},
 		{[]string{"-train", csv, "-label-col", "-1", "-schedule", "step"}, `schedule "step"`},
 		{[]string{"-train", csv, "-label-col", "-1", "-k", "0", "-out", filepath.Join(dir, "never")}, "-k 0"},
