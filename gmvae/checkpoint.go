@@ -338,6 +338,10 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			return nil, bad("metadata %s: %v", u.key, err)
 		}
 	}
+	// A field added to Config after the checkpoint was written reads as its zero
+	// value; Defaults gives it the value such a model had (the saved config is a
+	// model's Config(), already complete when written).
+	ck.Model = ck.Model.Defaults()
 	// Tensors: the parameters first, then adam.m/<name>, then adam.v/<name>, then
 	// state/<name>.
 	byName := map[string]STTensor{}

@@ -268,3 +268,21 @@ func TestCheckpointState(t *testing.T) {
 		t.Errorf("nameless state tensor: %v", err)
 	}
 }
+
+// TestCheckpointOlderModelConfig: a checkpoint written before a Config field existed
+// (model A's p_grad) loads with the field's default, so that it resumes.
+func TestCheckpointOlderModelConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ck.safetensors")
+	ck := testCheckpoint()
+	ck.Model = Config{Model: "dilokthanakul", D: 4, K: 2, Dz: 2, Dw: 2, Hidden: []int{3}, M: 1, LvMin: -6, LvMax: 6}
+	if err := SaveCheckpoint(path, ck); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Model.PGrad != PGradStop {
+		t.Errorf("p_grad of an older checkpoint reads as %q, want %q", got.Model.PGrad, PGradStop)
+	}
+}
