@@ -105,6 +105,9 @@ type Model interface {
 	// zmean (n, Dz), and returns the batch's loss terms estimated with the samples of
 	// step (as in training, so held-out ELBOs are comparable with training ones). The
 	// logits keep the order of confident examples that float32 posteriors round to 1.
+	// Infer evaluates: batch normalisation (model A's BatchNorm) uses its running
+	// estimates and leaves them as they are, while TrainBatch normalises with the
+	// batch's statistics and updates the estimates.
 	Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (Terms, error)
 	// Decode computes the mean of p(x|z) for the n latent rows z (n, Dz) into xmean
 	// (n, D): the sigmoid of the decoder's logits (Bernoulli) or its mean head
