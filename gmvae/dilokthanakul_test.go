@@ -204,3 +204,58 @@ func TestDilokthanakulErrors(t *testing.T) {
 		t.Errorf("short zmean: error %v", err)
 	}
 }
+
+// TestDilokthanakulNegligibleResponsibilities: the (row, component) pairs whose
+// p(y=k|z,w) is below pNegligible get no gradient weight (gKL, gL zero), the others keep
+// theirs (gKL = p/(nM)), with the y-prior gradient on and off; and CPU and emulator
+// agree. Large inputs make some posteriors that small.
+func TestDilokthanakulNegligibleResponsibilities(t *testing.T) {
+	const xScale = 10
+	for _, lambda := range []float32{0, 100} {
+		cfg := dkTiny()
+		cfg.Lambda = lambda
+		x := make([]float32, cfg.MaxBatch*cfg.D)
+		for i := range x {
+			x[i] = float32((i*37)%11-5) * xScale
+		}
+		var got [2][]float32
+		for bi, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
+			mi, err := New(b, cfg)
+			tMust(t, err)
+			d := mi.(*dilokthanakul)
+			xb := tUpload(t, b, x, "x")
+			tMust(t, d.ps.ZeroGrad())
+			tm, err := d.TrainBatch(xb, cfg.MaxBatch, 1)
+			tMust(t, err)
+			if tm.FreeBitsActive != (lambda > 0) {
+				t.Fatalf("lambda %g: free bits active %v", lambda, tm.FreeBitsActive)
+			}
+			MN := cfg.M * cfg.MaxBatch
+			resp := tDownload(t, b, d.resp.Slice(0, MN*cfg.K))
+			gKL := tDownload(t, b, d.gKL.Slice(0, MN*cfg.K))
+			gL := make([]float32, MN*cfg.K) // not written without the y-prior gradient
+			if lambda == 0 {
+				gL = tDownload(t, b, d.gL.Slice(0, MN*cfg.K))
+			}
+			inv := float32(1) / float32(MN)
+			small := 0
+			for i, p := range resp {
+				if p < pNegligible && p > 0 {
+					small++
+					if gKL[i] != 0 || (lambda == 0 && gL[i] != 0) {
+						t.Fatalf("lambda %g: p[%d] = %g below 2^-64 has gKL %g, gL %g", lambda, i, p, gKL[i], gL[i])
+					}
+				} else if gKL[i] != p*inv {
+					t.Fatalf("lambda %g: p[%d] = %g: gKL %g, want %g", lambda, i, p, gKL[i], p*inv)
+				}
+			}
+			if small == 0 || small == len(resp) {
+				t.Fatalf("lambda %g: %d of %d responsibilities in (0, 2^-64); the test needs some of each", lambda, small, len(resp))
+			}
+			got[bi] = append(tDownload(t, b, d.ps.G), gL...)
+			tMust(t, b.Release(xb))
+			tMust(t, mi.Release())
+		}
+		requireSameBits(t, "gradients", got[0], got[1])
+	}
+}
