@@ -463,6 +463,11 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 		// Row weights w = q/n, negw = -q/n in the (K, n) layout.
 		l.run("ew_scale", R, s.qT, s.w, R, inv)
 		l.run("ew_scale", R, s.qT, s.negw, R, -inv)
+		// Branches with q(y=k|x) below 2^-64 get weight 0 (dilokthanakul.go,
+		// "Negligible responsibilities"): trained models put most branches there, and
+		// their tiny weights made subnormal gradients through the whole decoder.
+		l.run("clamp_bwd", R, s.qT, s.w, s.w, R, pNegligible, float32(2), 0)
+		l.run("clamp_bwd", R, s.qT, s.negw, s.negw, R, pNegligible, float32(2), 0)
 		w, negw, yw = s.w, s.negw, s.E
 	}
 	// Decoder: d loss / d log p(x|z) = -w.

@@ -279,3 +279,48 @@ func BenchmarkShuStep(b *testing.B) {
 		})
 	}
 }
+
+// TestShuNegligibleBranches: with the exact marginal, the branches whose q(y=k|x) is in
+// (0, 2^-64) get row weight 0, the others q/n and -q/n; CPU and emulator agree. Large
+// inputs make some posteriors that small.
+func TestShuNegligibleBranches(t *testing.T) {
+	cfg := shuTiny(false)
+	x := make([]float32, cfg.MaxBatch*cfg.D)
+	for i := range x {
+		x[i] = float32((i*37)%11-5) * 40
+	}
+	n, K := cfg.MaxBatch, cfg.K
+	var got [2][]float32
+	for bi, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
+		mi, err := New(b, cfg)
+		tMust(t, err)
+		s := mi.(*shu)
+		xb := tUpload(t, b, x, "x")
+		tMust(t, s.ps.ZeroGrad())
+		_, err = s.TrainBatch(xb, n, 1)
+		tMust(t, err)
+		qT := tDownload(t, b, s.qT.Slice(0, K*n))
+		w := tDownload(t, b, s.w.Slice(0, K*n))
+		negw := tDownload(t, b, s.negw.Slice(0, K*n))
+		inv := float32(1) / float32(n)
+		small := 0
+		for i, q := range qT {
+			switch {
+			case q > 0 && q < pNegligible:
+				small++
+				if w[i] != 0 || negw[i] != 0 {
+					t.Fatalf("q[%d] = %g below 2^-64 has weights %g, %g", i, q, w[i], negw[i])
+				}
+			case q >= pNegligible && (w[i] != q*inv || negw[i] != q*-inv):
+				t.Fatalf("q[%d] = %g: weights %g, %g, want %g, %g", i, q, w[i], negw[i], q*inv, q*-inv)
+			}
+		}
+		if small == 0 || small == len(qT) {
+			t.Fatalf("%d of %d posteriors in (0, 2^-64); the test needs some of each", small, len(qT))
+		}
+		got[bi] = tDownload(t, b, s.ps.G)
+		tMust(t, b.Release(xb))
+		tMust(t, mi.Release())
+	}
+	requireSameBits(t, "gradients", got[0], got[1])
+}
