@@ -446,6 +446,11 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 				n, D, 0)
 		}
 	}
+	if c.Likelihood == Bernoulli {
+		// The logits in d.out are not read again in this step (decOut has no
+		// activation): they serve as flushTiny's scratch.
+		l.flushTiny(d.dout, d.out, MN*D)
+	}
 	hd := d.dec.Output()
 	l.do(d.decOut.Backward(d.b, hd, d.out, d.dout, d.ddec, MN, nn.Scratch{}, false))
 	if c.Likelihood == Gaussian {

@@ -28,3 +28,19 @@ func (l *launcher) do(err error) {
 		l.err = fmt.Errorf("gmvae: %s: %w", l.model, err)
 	}
 }
+
+// gTiny is the magnitude up to which flushTiny drops a gradient element: 2^-100, far
+// below anything a float32 sum of a gradient's normal-sized terms can show.
+const gTiny = float32(1.0 / (1 << 50) / (1 << 50))
+
+// flushTiny sets to +0 the elements of g (n) whose magnitude is at most gTiny, in two
+// exact launches, with scratch (n values) overwritten: t = g where |g| <= gTiny, else 0
+// (clamp_bwd with x = dy = g), then g = g - t. NaN and ±Inf stay. It keeps subnormal
+// floats out of the products that follow, which x86 cores compute with microcode
+// assists (dilokthanakul.go, "Negligible responsibilities"): a Bernoulli decoder pushes
+// the logits of always-black pixels far below -87, where sigmoid, and so the
+// gradient, is subnormal.
+func (l *launcher) flushTiny(g, scratch *engine.Buf, n int) {
+	l.run("clamp_bwd", n, g, g, scratch, n, -gTiny, gTiny, 0)
+	l.run("ew_axpby", n, scratch, g, n, float32(-1), float32(1))
+}

@@ -479,6 +479,11 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 			l.run("bernoulli_loglik_bwd", n*D, x, shuBlk(s.lx, k, n*D), shuBlk(negw, k, n), shuBlk(s.dlx, k, n*D), n, D, 0)
 		}
 	}
+	if c.Likelihood == Bernoulli {
+		// The logits in s.lx are not read again in this step (pxOut has no
+		// activation): they serve as flushTiny's scratch.
+		l.flushTiny(s.dlx, s.lx, R*D)
+	}
 	hd := s.pxB.Output()
 	l.do(s.pxOut.Backward(s.b, hd, s.lx, s.dlx, s.dhd, R, nn.Scratch{}, false))
 	if c.Likelihood == Gaussian {

@@ -5,6 +5,7 @@
 //	go run ./cmd/bench                       # CPU twins
 //	go run -tags cuda ./cmd/bench -device cuda -flops-ceiling 51e12
 //	go run ./cmd/bench -epoch                # one MNIST epoch of model B (bench/peer/run.sh)
+//	go run ./cmd/bench -checkpoint RUN/checkpoint.safetensors   # a trained model's steps vs a fresh one's
 //
 // The bandwidth ceiling is measured in the same run (a large device-to-device copy on
 // a GPU, a large copy in memory on the CPU); the FLOP ceiling is given by -flops-ceiling
@@ -190,8 +191,10 @@ func main() {
 	clockGHz := flag.Float64("cpu-ghz", 0, "CPU clock for the nominal peak (0: read /proc/cpuinfo)")
 	only := flag.String("only", "", "run only workloads whose name contains this")
 	epoch := flag.Bool("epoch", false, "time one MNIST training epoch of model B (Gumbel, batch 64) instead of the kernels")
-	dataDir := flag.String("data-dir", "", "MNIST folder for -epoch (default: the GoMNIST module's files)")
+	dataDir := flag.String("data-dir", "", "MNIST folder for -epoch and -checkpoint (default: the GoMNIST module's files)")
 	limit := flag.Int("limit", 0, "with -epoch: use only the first N training examples")
+	ckpt := flag.String("checkpoint", "", "time training steps of this checkpoint's model on MNIST, against a fresh model of the same configuration")
+	steps := flag.Int("steps", 60, "with -checkpoint: timed training steps")
 	flag.Parse()
 
 	b, closeB, err := engine.OpenBackend(*device)
@@ -200,6 +203,13 @@ func main() {
 		os.Exit(2)
 	}
 	defer closeB()
+	if *ckpt != "" {
+		if _, _, err := checkpointBench(b, *ckpt, *dataDir, *steps); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *epoch {
 		if _, err := epochBench(b, *dataDir, *limit); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
