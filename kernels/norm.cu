@@ -31,32 +31,11 @@
 // (the sum of dY) does not read X. A NaN or Inf in dY of column c makes that column's
 // dbeta, dgamma and dX NaN or +-Inf. Other columns are untouched. Nothing traps.
 #include "gm_math.cuh"
+#include "gm_rows.cuh"
 
 #define GM_NORM_COL_LOOP(c, n)                                                      \
     for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < (n); \
          c += (long long)gridDim.x * blockDim.x)
-
-#ifndef GM_ROW_CURSOR
-#define GM_ROW_CURSOR
-// gm_row_cursor follows the row r of element i = r * cols + c along a grid-stride loop
-// without a 64-bit division per element: two divisions when the thread starts, then
-// one add and one compare per step (stride = dr * cols + dc with dc < cols). Only
-// built when the thread has an element (i < rows * cols, so cols > 0).
-struct gm_row_cursor {
-    long long r, c, dr, dc, cols;
-    __device__ __forceinline__ gm_row_cursor(long long i, long long stride, long long n_cols)
-        : r(i / n_cols), c(i - (i / n_cols) * n_cols), dr(stride / n_cols),
-          dc(stride - (stride / n_cols) * n_cols), cols(n_cols) {}
-    __device__ __forceinline__ void next() {
-        r += dr;
-        c += dc;
-        if (c >= cols) {
-            c -= cols;
-            r += 1;
-        }
-    }
-};
-#endif
 
 // bn_stats: batch statistics of every column c < N of X (M, N), and the running
 // estimates, in exactly this order:

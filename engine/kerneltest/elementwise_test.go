@@ -16,10 +16,11 @@ var ewkKernels = []string{
 	"row_dot", "xlogx_rows", "xlogx_rows_bwd", "clamp", "clamp_bwd",
 	"bernoulli_loglik", "bernoulli_loglik_bwd", "gaussian_loglik", "gaussian_loglik_bwd",
 	"sum_all", "sum_squares", "sum_rows",
+	"bn_stats", "bn_fwd", "bn_bwd", "bn_invstd",
 }
 
-// TestElementwiseFamilyCases checks the cases of the elementwise, likelihood and reduce
-// families before any emulator or GPU sees them: every argument has the Go type of its
+// TestElementwiseFamilyCases checks the cases of the elementwise, likelihood, reduce and
+// norm families before any emulator or GPU sees them: every argument has the Go type of its
 // kernel parameter's kind, every case's twin runs, is deterministic, writes nothing in
 // the ewkPad garbage tail of any buffer, and the cases stay small (emulator budget).
 func TestElementwiseFamilyCases(t *testing.T) {

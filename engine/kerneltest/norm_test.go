@@ -10,59 +10,6 @@ import (
 	"github.com/gmvae/gmvae/kernels"
 )
 
-// normKernels are the kernels whose cases live in norm.go.
-var normKernels = []string{"bn_stats", "bn_fwd", "bn_bwd", "bn_invstd"}
-
-// TestNormFamilyCases checks the norm cases before the emulator sees them: the
-// arguments fit the parameter kinds, every twin run is deterministic and leaves the
-// ewkPad garbage tail of every buffer alone, and the cases stay small.
-func TestNormFamilyCases(t *testing.T) {
-	for _, name := range normKernels {
-		k, err := kernels.Lookup(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		twin, err := cpu.TwinOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, ok := Cases(name, rand.New(rand.NewSource(1)))
-		if !ok || len(cs) == 0 {
-			t.Fatalf("%s: no cases", name)
-		}
-		total := 0
-		for _, c := range cs {
-			if err := CheckArgs(k, c.Args); err != nil {
-				t.Fatalf("%s %q: %v", name, c.Name, err)
-			}
-			a1, a2 := Clone(c.Args), Clone(c.Args)
-			twin(a1)
-			twin(a2)
-			for i := range c.Args {
-				before, ok := c.Args[i].([]float32)
-				if !ok {
-					continue
-				}
-				total += len(before)
-				got1, got2 := a1[i].([]float32), a2[i].([]float32)
-				for j := range got1 {
-					if !SameF32(got1[j], got2[j]) {
-						t.Fatalf("%s %q: twin not deterministic at arg %d elem %d", name, c.Name, i, j)
-					}
-				}
-				for j := len(before) - ewkPad; j < len(before); j++ {
-					if !SameF32(before[j], got1[j]) {
-						t.Fatalf("%s %q: twin wrote arg %d (%s) elem %d in the garbage tail", name, c.Name, i, k.Params[i].Name, j)
-					}
-				}
-			}
-		}
-		if total > 400000 {
-			t.Errorf("%s: cases hold %d floats in all; keep them small for the emulator", name, total)
-		}
-	}
-}
-
 // launchAliased is Launch with parameter dst sharing the device buffer of parameter
 // src (which must be a slice at least as long): the device results come back in a copy
 // of args whose dst entry is the same slice as its src entry.
