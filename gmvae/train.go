@@ -1346,6 +1346,10 @@ func (t *trainer) finish() (*Result, error) {
 		"params":     t.ps.Len(),
 		"world_size": t.world,
 	}
+	if t.hasScore {
+		// Rows: clusters; columns: classes (metrics.Summary.Contingency).
+		sum["contingency"] = t.lastScore.Contingency
+	}
 	var werr error
 	if t.rank == 0 {
 		t.wrote(SummaryFile)

@@ -3,7 +3,7 @@
 // row, its cluster (the first argmax of its posterior), its cluster posteriors (N, K),
 // their logits (N, K) and its latent means (N, Dz). When the data has labels it also
 // prints how well the clusters match them (metrics.Summary: ACC by the paper protocol,
-// purity and Hungarian matching, NMI, ARI, cluster usage).
+// purity and Hungarian matching, NMI, ARI) and each cluster's size and main classes.
 //
 //	assign -checkpoint runs/x/checkpoint.safetensors -data {file.{idx,csv,npy}|shards/} -out DIR
 //	       [-label-col COL | -labels FILE] [-device auto|cpu|emu|cuda] [-format csv|npy] [-chunk ROWS]
@@ -54,6 +54,7 @@ import (
 	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/gmvae/report"
 	"github.com/gmvae/gmvae/internal/cli"
 )
 
@@ -171,6 +172,7 @@ func runErr(args []string, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("scoring %s: %w", in.path, err)
 		}
 		fmt.Fprintf(stdout, "scores on the %d labelled rows: %s\n", len(sc.labels), s)
+		fmt.Fprint(stdout, report.FormatSummary(report.Summary{Usage: s.Usage, Labels: s.Contingency}))
 	}
 	return nil
 }

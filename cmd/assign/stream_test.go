@@ -14,6 +14,7 @@ import (
 	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/gmvae/report"
 )
 
 // inMemoryOutputs returns the files assign wrote before it streamed, for all of x at
@@ -281,7 +282,9 @@ func TestAssignScores(t *testing.T) {
 	require.NoError(t, err)
 	s, err := metrics.Evaluate(r.Clusters, labels, metrics.Ranking{LogOdds: score, Post: r.Post}, p.Config().K)
 	require.NoError(t, err)
-	want := "scores on the 11 labelled rows: " + s.String()
+	want := "scores on the 11 labelled rows: " + s.String() + "\n" +
+		report.FormatSummary(report.Summary{Usage: s.Usage, Labels: s.Contingency})
+	require.Contains(t, want, "classes ", "the clusters' main classes follow the scores")
 
 	for _, c := range []struct {
 		name   string

@@ -608,14 +608,16 @@ func summaryOf(res *gmvae.Result, m gmvae.Config, desc string, seed uint64) repo
 	if m.Model == "dilokthanakul" {
 		mt["test_kl_w"] = float64(f.Test.KLw)
 	}
+	var labels [][]int
 	if res.HasScores {
+		labels = res.Summary.Contingency
 		mt["acc_paper"], mt["acc_paper_f32"] = float64(f.ACCPaper), float64(f.ACCPaperF32)
 		mt["acc_purity"], mt["acc_hungarian"] = float64(f.ACCPurity), float64(f.ACCHungarian)
 		mt["nmi"], mt["ari"] = float64(f.NMI), float64(f.ARI)
 	}
 	return report.Summary{
 		Title:   fmt.Sprintf("%s seed %d, %g epochs, %d steps on %s", desc, seed, f.Epoch, res.Steps, res.Backend),
-		Metrics: mt, Usage: f.Usage, RunDir: res.RunDir,
+		Metrics: mt, Usage: f.Usage, Labels: labels, RunDir: res.RunDir,
 		Elapsed: time.Duration(res.WallS * float64(time.Second)),
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -133,8 +134,25 @@ func TestEndToEndCSV(t *testing.T) {
 				t.Errorf("%s: %s for CSV data: %v", model, f, err)
 			}
 		}
-		if !strings.Contains(stdout, "acc_hungarian") || !strings.Contains(stdout, "run folder: "+out) {
+		if !strings.Contains(stdout, "acc_hungarian") || !strings.Contains(stdout, "run folder: "+out) ||
+			!strings.Contains(stdout, "%  classes ") {
 			t.Errorf("%s: summary missing:\n%s", model, stdout)
+		}
+		// summary.json holds the final cluster x class table: K = 3 rows of the 30
+		// labelled test rows' classes.
+		var sum struct{ Contingency [][]int }
+		raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
+		if err == nil {
+			err = json.Unmarshal(raw, &sum)
+		}
+		total := 0
+		for _, row := range sum.Contingency {
+			for _, n := range row {
+				total += n
+			}
+		}
+		if err != nil || len(sum.Contingency) != 3 || total != 30 {
+			t.Errorf("%s: summary.json contingency %v (%v)", model, sum.Contingency, err)
 		}
 		recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
 		if err != nil || len(recs) != 2 || recs[1].Step != 6 {

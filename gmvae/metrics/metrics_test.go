@@ -139,6 +139,11 @@ func TestACCPaper(t *testing.T) {
 	if !slices.Equal(s.Usage, []int{3, 2, 1}) || s.UsedClusters != 3 || s.LargestShare != 0.5 || s.N != 6 || s.K != 3 || s.C != 2 {
 		t.Errorf("summary %+v", s)
 	}
+	// pred 0 0 1 1 2 0 against labels 0 0 0 1 1 1: cluster 0 holds 0, 0, 1; cluster 1
+	// holds 0, 1; cluster 2 holds 1.
+	if !slices.EqualFunc(s.Contingency, [][]int{{2, 1}, {1, 1}, {0, 1}}, slices.Equal) {
+		t.Errorf("contingency %v", s.Contingency)
+	}
 
 	// K = 1: the single cluster takes the label of its most confident example (here the
 	// minority label 1), unlike purity (majority 0): paper 1/3, purity 2/3.
@@ -159,6 +164,10 @@ func TestACCPaper(t *testing.T) {
 	s, err = Evaluate([]int{0, 3}, []int{2, 1}, Ranking{LogOdds: f64(post5)}, 5)
 	if err != nil || s.ACCPaper != 1 || !math.IsNaN(s.ACCPaperF32) || !slices.Equal(s.Usage, []int{1, 0, 0, 1, 0}) || s.UsedClusters != 2 {
 		t.Errorf("empty clusters: %+v %v", s, err)
+	}
+	// The table has a row for every cluster of the model, used or not.
+	if !slices.EqualFunc(s.Contingency, [][]int{{0, 0, 1}, {0, 0, 0}, {0, 0, 0}, {0, 1, 0}, {0, 0, 0}}, slices.Equal) {
+		t.Errorf("empty clusters: contingency %v", s.Contingency)
 	}
 	// Without a posterior ACCPaper is NaN and the rest is computed.
 	s, err = Evaluate([]int{0, 3}, []int{2, 1}, Ranking{}, 5)

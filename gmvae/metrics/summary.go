@@ -19,6 +19,11 @@ type Summary struct {
 	Usage        []int   // examples per cluster, length K
 	UsedClusters int     // clusters holding at least one example
 	LargestShare float64 // the largest cluster's share of the examples (1: collapsed)
+
+	// Contingency is the (K, C) table of examples per cluster and class:
+	// Contingency[k][c] examples of class c are in cluster k. It shows what the scores
+	// summarise: which classes a cluster merges, which class is split over clusters.
+	Contingency [][]int
 }
 
 // Ranking holds the keys by which the paper protocol (ACCPaper) picks each cluster's
@@ -56,6 +61,7 @@ func Evaluate(pred, labels []int, r Ranking, k int) (Summary, error) {
 		largest = max(largest, u)
 	}
 	s.LargestShare = float64(largest) / float64(n)
+	s.Contingency = contingency(pred, labels, k, c)
 	if r.LogOdds != nil {
 		if s.ACCPaper, err = ACCPaper(pred, labels, r.LogOdds, k); err != nil {
 			return Summary{}, err

@@ -13,6 +13,10 @@ type Summary struct {
 	Title   string             // e.g. "dilokthanakul K=10 M=1 seed 3, 100 epochs"
 	Metrics map[string]float64 // final scores and loss terms by name
 	Usage   []int              // examples per cluster on the evaluation set
+	// Labels is the (K, C) table of labelled examples per cluster and class
+	// (metrics.Summary.Contingency); nil without labels. With up to 16 clusters each
+	// cluster's bar then names its main classes.
+	Labels [][]int
 	RunDir  string             // the run's folder
 	Elapsed time.Duration      // training time; 0: not shown
 }
@@ -22,7 +26,8 @@ var summaryOrder = []string{"acc_paper", "acc_paper_f32", "acc_purity", "acc_hun
 
 // FormatSummary writes s as a small text table: the metrics (clustering scores first,
 // then the rest by name), the cluster usage as a histogram (one bar per cluster up to
-// 16 clusters, a density strip of 32 clusters per line beyond), with the number of
+// 16 clusters, followed by the cluster's main classes when s.Labels is given; a density
+// strip of 32 clusters per line beyond), with the number of
 // used clusters, the largest cluster's share and a warning on collapse, then the run
 // folder. It ends with a newline.
 func FormatSummary(s Summary) string {
@@ -57,7 +62,7 @@ func FormatSummary(s Summary) string {
 		}
 	}
 	if len(s.Usage) > 0 {
-		formatUsage(&b, s.Usage)
+		formatUsage(&b, s.Usage, s.Labels)
 	}
 	if s.RunDir != "" {
 		fmt.Fprintf(&b, "run folder: %s\n", s.RunDir)
@@ -68,7 +73,7 @@ func FormatSummary(s Summary) string {
 	return b.String()
 }
 
-func formatUsage(b *strings.Builder, usage []int) {
+func formatUsage(b *strings.Builder, usage []int, labels [][]int) {
 	k := len(usage)
 	total, largest, used := 0, 0, 0
 	var empty []int
@@ -110,7 +115,11 @@ func formatUsage(b *strings.Builder, usage []int) {
 			if total > 0 {
 				pct = 100 * float64(max(u, 0)) / float64(total)
 			}
-			fmt.Fprintf(b, "  %*d |%-*s %*d %5.1f%%\n", iw, i, barW, strings.Repeat("#", n), cw, u, pct)
+			fmt.Fprintf(b, "  %*d |%-*s %*d %5.1f%%", iw, i, barW, strings.Repeat("#", n), cw, u, pct)
+			if len(labels) == k {
+				b.WriteString(mainClasses(labels[i]))
+			}
+			b.WriteByte('\n')
 		}
 		return
 	}
@@ -130,4 +139,31 @@ func formatUsage(b *strings.Builder, usage []int) {
 		fmt.Fprintf(b, "  %*d-%-*d |%s|\n", iw, lo, iw, hi-1, line.String())
 	}
 	fmt.Fprintf(b, "  (one character per cluster: ' ' empty, '.' few ... '@' the largest, %d)\n", largest)
+}
+
+// mainClasses describes one cluster's row of the contingency table: "  classes 3 58%,
+// 5 30%, 8 12%", its classes by decreasing count (ties: the smaller class first), as
+// long as each holds at least 5% of the cluster's labelled examples, at most three;
+// "" for a cluster without labelled examples.
+func mainClasses(row []int) string {
+	total := 0
+	for _, n := range row {
+		total += max(n, 0)
+	}
+	if total == 0 {
+		return ""
+	}
+	order := make([]int, len(row))
+	for c := range order {
+		order[c] = c
+	}
+	slices.SortStableFunc(order, func(x, y int) int { return row[y] - row[x] })
+	var parts []string
+	for _, c := range order[:min(3, len(order))] {
+		if row[c] <= 0 || (len(parts) > 0 && 20*row[c] < total) {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d %.0f%%", c, 100*float64(row[c])/float64(total)))
+	}
+	return "  classes " + strings.Join(parts, ", ")
 }

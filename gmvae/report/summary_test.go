@@ -73,6 +73,25 @@ func TestFormatSummaryEdgeCases(t *testing.T) {
 	require.Len(t, lines, 5)
 	require.True(t, strings.HasSuffix(lines[3], "@|"), "the largest is '@'")
 
+	// With labels each bar names its main classes: by count, ties to the smaller class,
+	// those under 5% of the cluster left out (but the first always shown), at most
+	// three; an empty cluster names none.
+	s = FormatSummary(Summary{Usage: []int{100, 0, 40, 1000}, Labels: [][]int{
+		{0, 58, 30, 12, 0}, {0, 0, 0, 0, 0}, {1, 1, 19, 19, 0}, {10, 200, 400, 300, 90},
+	}})
+	lines = strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	require.Len(t, lines, 6)
+	require.True(t, strings.HasSuffix(lines[2], "8.8%  classes 1 58%, 2 30%, 3 12%"), lines[2])
+	require.True(t, strings.HasSuffix(lines[3], "0.0%"), lines[3])
+	require.True(t, strings.HasSuffix(lines[4], "classes 2 48%, 3 48%"), lines[4])
+	require.True(t, strings.HasSuffix(lines[5], "classes 2 40%, 3 30%, 1 20%"), lines[5])
+	// A 4% class after the first is left out; a lone class is shown at any share.
+	require.Equal(t, "  classes 0 96%", mainClasses([]int{96, 4}))
+	require.Equal(t, "  classes 1 100%", mainClasses([]int{0, 3}))
+	// A table that does not match the clusters is ignored.
+	s = FormatSummary(Summary{Usage: []int{5, 5}, Labels: [][]int{{5}}})
+	require.NotContains(t, s, "classes")
+
 	// Many empty clusters: the list is cut at 12.
 	usage = make([]int, 40)
 	usage[0], usage[39] = 5, 5
