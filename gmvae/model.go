@@ -54,7 +54,7 @@ type Config struct {
 	Lambda     float32    `json:"lambda"`     // free-bits threshold on the y-prior term (model A); 0: off
 	Likelihood Likelihood `json:"likelihood"` // bernoulli or gaussian
 	Gumbel     bool       `json:"gumbel"`     // model B: draw y by Gumbel-softmax instead of the exact K-way sum
-	Tau        float32    `json:"tau"`        // Gumbel-softmax temperature (model B with Gumbel)
+	Tau        float32    `json:"tau"`        // Gumbel-softmax temperature (model B with Gumbel): the first epoch's (TrainConfig.TauDecay anneals it)
 	LvMin      float32    `json:"lv_min"`     // log-variances are clamped to [LvMin, LvMax]
 	LvMax      float32    `json:"lv_max"`
 	MaxBatch   int        `json:"max_batch"` // largest batch the buffers are laid out for
@@ -86,6 +86,16 @@ func (t Terms) Finite() string {
 		}
 	}
 	return ""
+}
+
+// Tempered is implemented by a model whose draws take a temperature that may change
+// between epochs: model B with Gumbel-softmax (Config.Gumbel). Train sets it from
+// TrainConfig's schedule (TauDecay, TauMin) before every epoch and evaluation.
+type Tempered interface {
+	// SetTemperature sets the Gumbel-softmax temperature of the TrainBatch and Infer
+	// calls that follow (it starts at Config.Tau). tau must be positive and finite; a
+	// model without Gumbel-softmax returns an error.
+	SetTemperature(tau float32) error
 }
 
 // Model is a GMVAE on one backend.

@@ -48,7 +48,8 @@ package gmvae
 // log p)(z_ik); KLy = mean_i sum_k q_ik log q_ik + log K = KL(q(y|x) || Cat(1/K));
 // Loss = Recon + KLz + KLy = -ELBO.
 //
-// Gumbel-softmax (cfg.Gumbel, temperature cfg.Tau), as the popular PyTorch port:
+// Gumbel-softmax (cfg.Gumbel, temperature tau: cfg.Tau until SetTemperature changes
+// it, as Train's annealing schedule does every epoch), as the popular PyTorch port:
 // y = softmax((logits + g)/tau) with standard Gumbel noise g (n, K), the first layer
 // relu(x·Wx + y·Wy), one sample z ~ q(z|x,y), p(z|y) = N(y·MU, y·clamp(LV)),
 //
@@ -107,6 +108,7 @@ type shu struct {
 	b   engine.Backend
 	cfg Config
 	ps  *nn.Params
+	tau float32 // the Gumbel-softmax temperature (SetTemperature)
 
 	qy         *nn.MLP    // x -> hidden -> K logits
 	wx, wy     int        // z-encoder first layer: relu(x·Wx + y·Wy)
@@ -168,7 +170,7 @@ func newShu(b engine.Backend, cfg Config) (Model, error) {
 	}
 	D, K, Dz, H := cfg.D, cfg.K, cfg.Dz, cfg.Hidden
 	L := len(H)
-	s := &shu{b: b, cfg: cfg, ps: nn.NewParams(b), h0: H[0], hTop: H[L-1]}
+	s := &shu{b: b, cfg: cfg, ps: nn.NewParams(b), h0: H[0], hTop: H[L-1], tau: cfg.Tau}
 	ps := s.ps
 	s.qy = nn.NewMLP(ps, "qy", append(append([]int{D}, H...), K), shuActivation, fmath.ActNone)
 	s.wx = ps.Add("qz.0.Wx", D*H[0], nn.Glorot(D+K, H[0]))
@@ -278,6 +280,18 @@ func (s *shu) Config() Config         { return s.cfg }
 func (s *shu) Params() *nn.Params     { return s.ps }
 func (s *shu) tensor(i int) nn.Tensor { return s.ps.Tensor(i) }
 
+// SetTemperature implements Tempered.
+func (s *shu) SetTemperature(tau float32) error {
+	if !s.cfg.Gumbel {
+		return fmt.Errorf("gmvae: shu: a temperature needs gumbel (the exact marginal has none)")
+	}
+	if !(tau > 0) || math.IsInf(float64(tau), 0) {
+		return fmt.Errorf("gmvae: shu: temperature %g, want a positive finite number", tau)
+	}
+	s.tau = tau
+	return nil
+}
+
 // Release gives every buffer back to the backend.
 func (s *shu) Release() error {
 	var first error
@@ -357,7 +371,7 @@ func (s *shu) forward(x *engine.Buf, n int, step uint64, mode nn.Mode) error {
 		// y = softmax((logits + g) / tau), g standard Gumbel (n, K).
 		l.run("gumbel", (n*K+3)/4, s.gn, n*K, c.Seed, cpu.StreamID(step, streamShu))
 		l.run("ew_add", n*K, logits, s.gn, s.u, n*K)
-		l.run("ew_scale", n*K, s.u, s.u, n*K, 1/c.Tau)
+		l.run("ew_scale", n*K, s.u, s.u, n*K, 1/s.tau)
 		l.run("lse_softmax", 32*n, n, K, s.u, nil, s.y)
 		// h1 (n, h0) = relu(x·Wx + y·Wy).
 		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
@@ -526,7 +540,7 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 		l.run("gemm_nt", nn.GemmWork(n, K), s.dpre1, wy.P, nil, s.dy, n, K, H0, fmath.ActNone, 1)
 		// y = softmax(u), u = (logits + g)/tau: dlogits = lse_softmax_bwd(dy)/tau.
 		l.run("lse_softmax_bwd", 32*n, n, K, s.y, nil, s.dy, s.du, 0)
-		l.run("ew_scale", n*K, s.du, s.dlog, n*K, 1/c.Tau)
+		l.run("ew_scale", n*K, s.du, s.dlog, n*K, 1/s.tau)
 		// KL(q || uniform): d/dq = (log q + 1)/n.
 		l.run("xlogx_rows_bwd", n*K, s.q, s.invN, s.gq, n, K, 0)
 		l.run("lse_softmax_bwd", 32*n, n, K, s.q, nil, s.gq, s.dlog, 1)

@@ -56,11 +56,19 @@ type TrainConfig struct {
 	Schedule  string  `json:"schedule"`   // constant, cosine or exp
 	LRMin     float64 `json:"lr_min"`     // cosine: the rate at the last step
 	LRDecay   float64 `json:"lr_decay"`   // exp: factor per epoch (e.g. 0.97)
-	Clip      float64 `json:"clip"`       // gradient-norm clip; 0: off
-	Binarize  bool    `json:"binarize"`   // dynamic binarisation of every batch (data in [0,1])
-	DropLast  bool    `json:"drop_last"`  // leave out each epoch's last, short batch
-	EvalBatch int     `json:"eval_batch"` // examples per evaluation batch (<= MaxBatch)
-	EvalEvery int     `json:"eval_every"` // evaluate every N epochs (and always at the end)
+	// TauDecay anneals the Gumbel-softmax temperature of model B with gumbel (0:
+	// constant): epoch e (0-based) trains and evaluates at max(TauMin, tau·exp(-TauDecay·e)),
+	// tau the model's Config.Tau, as the popular PyTorch port does after every epoch
+	// (its defaults, which cmd/train uses with -gumbel: tau 1, TauDecay 0.013862944,
+	// TauMin 0.5, reached at epoch 50). Computed in float32 with engine/fmath, so every
+	// machine uses the same temperature.
+	TauDecay  float64 `json:"tau_decay,omitempty"`
+	TauMin    float64 `json:"tau_min,omitempty"` // the floor of TauDecay's schedule
+	Clip      float64 `json:"clip"`              // gradient-norm clip; 0: off
+	Binarize  bool    `json:"binarize"`          // dynamic binarisation of every batch (data in [0,1])
+	DropLast  bool    `json:"drop_last"`         // leave out each epoch's last, short batch
+	EvalBatch int     `json:"eval_batch"`        // examples per evaluation batch (<= MaxBatch)
+	EvalEvery int     `json:"eval_every"`        // evaluate every N epochs (and always at the end)
 	// CheckpointEvery writes a checkpoint every N steps besides the one at the end of
 	// every epoch; 0: only at epoch ends (and on interruption).
 	CheckpointEvery int    `json:"checkpoint_every"`
@@ -132,6 +140,10 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("train: lr_min = %g, want 0 <= lr_min <= lr", c.LRMin)
 	case c.Schedule == ScheduleExp && !(c.LRDecay > 0 && c.LRDecay <= 1):
 		return fmt.Errorf("train: lr_decay = %g, want 0 < lr_decay <= 1 with the exp schedule", c.LRDecay)
+	case c.TauDecay < 0 || !finite(c.TauDecay):
+		return fmt.Errorf("train: tau_decay = %g, want >= 0 (0: a constant temperature)", c.TauDecay)
+	case c.TauMin < 0 || !finite(c.TauMin):
+		return fmt.Errorf("train: tau_min = %g, want >= 0", c.TauMin)
 	case c.Clip < 0 || !finite(c.Clip):
 		return fmt.Errorf("train: clip = %g, want >= 0 (0 turns clipping off)", c.Clip)
 	case c.EvalBatch < 1:
@@ -197,6 +209,7 @@ type EvalRecord struct {
 	WallS        float64 `json:"wall_s"`         // seconds since the run started (evaluations included)
 	ExamplesPerS float64 `json:"examples_per_s"` // training examples per second over the epoch's steps
 	LR           float64 `json:"lr"`             // the learning rate of the last step
+	Tau          float64 `json:"tau,omitempty"`  // the Gumbel-softmax temperature (model B with gumbel)
 
 	Train         TermsRecord `json:"train"`           // means over the epoch's training batches
 	GradNorm      Float       `json:"grad_norm"`       // mean gradient norm (before clipping) over the epoch
@@ -412,6 +425,14 @@ func (t *trainer) setup(cfg TrainConfig, train, test data.Source) error {
 	cfg = cfg.Defaults(t.mc)
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if cfg.TauDecay > 0 || cfg.TauMin > 0 {
+		if _, ok := t.m.(Tempered); !ok || !t.mc.Gumbel {
+			return fmt.Errorf("train: tau_decay and tau_min anneal the Gumbel-softmax temperature of model shu with gumbel, not of model %s (gumbel %v)", t.mc.Model, t.mc.Gumbel)
+		}
+		if cfg.TauMin > float64(t.mc.Tau) {
+			return fmt.Errorf("train: tau_min = %g is above the starting temperature tau = %g", cfg.TauMin, t.mc.Tau)
+		}
 	}
 	t.cfg = cfg
 	t.cfg.Comm = nil
@@ -859,6 +880,29 @@ func (t *trainer) rate(s uint64) float32 {
 	return lr
 }
 
+// temperature returns the Gumbel-softmax temperature of epoch e (0-based):
+// max(TauMin, tau·exp(-TauDecay·e)) in float32 with the engine's own math, the same
+// on every machine; 0 when the model has none.
+func (t *trainer) temperature(e int) float32 {
+	if !t.mc.Gumbel {
+		return 0
+	}
+	tau := t.mc.Tau
+	if t.cfg.TauDecay == 0 {
+		return tau
+	}
+	v := float32(tau * fmath.Exp(float32(-t.cfg.TauDecay*float64(e))))
+	return max(v, float32(t.cfg.TauMin))
+}
+
+// setTemperature gives the model the temperature of epoch e (Tempered models only).
+func (t *trainer) setTemperature(e int) error {
+	if m, ok := t.m.(Tempered); ok && t.mc.Gumbel {
+		return m.SetTemperature(t.temperature(e))
+	}
+	return nil
+}
+
 func (t *trainer) progress(terms Terms, gnorm float64) Progress {
 	p := Progress{
 		Step: t.st.Step, TotalSteps: t.total, Epoch: t.st.Epoch, Epochs: t.cfg.Epochs,
@@ -918,6 +962,9 @@ func (t *trainer) run() (*Result, error) {
 // its own goroutine and, on a GPU, uploads it on a copy stream while the current step
 // computes.
 func (t *trainer) runEpoch() error {
+	if err := t.setTemperature(t.st.Epoch); err != nil {
+		return everyRank(err)
+	}
 	d := t.mc.D
 	batches := t.batcher.Batches(t.st.Epoch)
 	first := t.st.Batch
@@ -1142,6 +1189,16 @@ func (t *trainer) evaluate() error {
 	if err := t.syncModelState(); err != nil {
 		return err
 	}
+	// The temperature of the epoch that made the parameters: the current one while
+	// it is under way (or just finished), the previous one once the next has been
+	// entered with no step taken.
+	trained := t.st.Epoch
+	if t.st.Batch == 0 && trained > 0 {
+		trained--
+	}
+	if err := t.setTemperature(trained); err != nil {
+		return everyRank(err)
+	}
 	d, k := t.mc.D, t.mc.K
 	var sums epochSums
 	for bi, idx := range data.SequentialBatches(t.test.Info().N, t.cfg.EvalBatch) {
@@ -1183,6 +1240,7 @@ func (t *trainer) evaluate() error {
 		Epoch:    float64(t.st.Epoch) + float64(t.st.Batch)/float64(t.nb),
 		Step:     t.st.Step,
 		LR:       t.lr,
+		Tau:      float64(t.temperature(trained)),
 		Train:    termsRecord(t.st.Sums.means()),
 		Test:     termsRecord(sums.means()),
 		EvalSet:  t.test.Info().Name,

@@ -621,12 +621,16 @@ func TestTrainConfigErrors(t *testing.T) {
 // (1 and 2 threads) and the emulator, with binarisation and clipping, and compares
 // the final parameters and metrics bit for bit.
 func TestTrainRealModelsReproducible(t *testing.T) {
-	for _, bmc := range []Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}} {
+	for _, bmc := range []Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true}} {
 		model := bmc.Model
 		mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
 		if bmc.BatchNorm {
 			model += " batch norm"
 			mc.BatchNorm, mc.Hidden = true, []int{8, 6}
+		}
+		if bmc.Gumbel {
+			model += " gumbel, annealed"
+			mc.Gumbel, mc.Lambda = true, 0
 		}
 		if _, err := New(engine.NewCPU(), mc); err != nil {
 			if strings.Contains(err.Error(), "not implemented") {
@@ -637,6 +641,9 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 		train := blobs(t, "blobs-train", 40, fd, fk, 7)
 		test := blobs(t, "blobs-test", 20, fd, fk, 8)
 		cfg := TrainConfig{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
+		if bmc.Gumbel {
+			cfg.TauDecay, cfg.TauMin = 0.5, 0.3
+		}
 		var ref []float32
 		var refMetrics []byte
 		for _, dev := range []string{"cpu1", "cpu2", "emu"} {

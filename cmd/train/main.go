@@ -62,6 +62,14 @@ func main() {
 	os.Exit(code)
 }
 
+// The Gumbel-softmax temperature schedule of the popular PyTorch port of model B
+// (jariasf/GMVAE): from 1 down to 0.5 by exp(-0.013862944) per epoch, the floor reached
+// at epoch 50 (0.013862944 = ln 2 / 50).
+const (
+	portTauDecay = 0.013862944
+	portTauMin   = 0.5
+)
+
 // DefaultEpochs is the command's default: a run that finishes in minutes on a small
 // machine. The papers train for 100+ epochs (-epochs 100).
 const DefaultEpochs = 2
@@ -181,6 +189,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	pgrad := fs.String("p-grad", "", "model A: the conditional-prior term's gradient into p(y|z,w): stop (held constant; default), authors (as the authors' code: reversed while the y-prior term is above -lambda) or exact")
 	fs.BoolVar(&mc.BatchNorm, "batch-norm", false, "model A: batch normalisation before every encoder hidden layer's ReLU, as in the authors' code (with -hidden 500,500: their recogniser)")
 	fs.BoolVar(&mc.Gumbel, "gumbel", false, "model B: sample y by Gumbel-softmax instead of the exact sum over K")
+	tau := fs.Float64("tau", 1, "model B with -gumbel: the Gumbel-softmax temperature of the first epoch")
+	fs.Float64Var(&tc.TauDecay, "tau-decay", portTauDecay, "model B with -gumbel: anneal the temperature to max(tau-min, tau*exp(-tau-decay*epoch)) (the PyTorch port's schedule; 0: constant)")
+	fs.Float64Var(&tc.TauMin, "tau-min", portTauMin, "model B with -gumbel: the temperature's floor")
 	fs.IntVar(&tc.Epochs, "epochs", DefaultEpochs, "passes over the training data (the papers use 100+)")
 	fs.IntVar(&tc.BatchSize, "batch", 0, "examples per step (default 50 for model A, 100 for model B)")
 	fs.Float64Var(&tc.LR, "lr", 0, "Adam learning rate (default 1e-4 for model A, 1e-3 for model B)")
@@ -266,6 +277,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			over("dz", func() { m.Dz = mc.Dz })
 			over("dw", func() { m.Dw = mc.Dw })
 			over("gumbel", func() { m.Gumbel = mc.Gumbel })
+			over("tau", func() { m.Tau = float32(*tau) })
+			over("tau-decay", func() { t.TauDecay = tc.TauDecay })
+			over("tau-min", func() { t.TauMin = tc.TauMin })
 			over("batch-norm", func() { m.BatchNorm = mc.BatchNorm })
 			over("epochs", func() { t.Epochs = tc.Epochs })
 			over("batch", func() { t.BatchSize = tc.BatchSize })
@@ -330,6 +344,22 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		default:
 			return cli.Usagef("-p-grad %q: want stop, authors or exact", m.PGrad)
 		}
+		if set["tau"] && !(*tau > 0) {
+			return cli.Usagef("-tau %g: want a positive temperature", *tau)
+		}
+		if !haveBase {
+			m.Tau = float32(*tau)
+		}
+		if !m.Gumbel {
+			for _, f := range []string{"tau", "tau-decay", "tau-min"} {
+				if set[f] {
+					return cli.Usagef("-%s: the temperature is model shu's with -gumbel only", f)
+				}
+			}
+			if !haveBase {
+				m.Tau, t.TauDecay, t.TauMin = 0, 0, 0
+			}
+		}
 		if m.BatchNorm && m.Model != "dilokthanakul" {
 			return cli.Usagef("-batch-norm: model %s has no batch normalisation (it is model A's option, the dilokthanakul authors' recogniser)", m.Model)
 		}
@@ -372,6 +402,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if err := t.Validate(); err != nil {
 			return cli.Usage(err)
 		}
+		if m.Gumbel && t.TauMin > float64(m.Tau) {
+			return cli.Usagef("-tau-min %g is above the starting temperature -tau %g", t.TauMin, m.Tau)
+		}
 		return nil
 	}()
 	if err := agree(c, err); err != nil {
@@ -406,6 +439,12 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		o.out = filepath.Join("runs", m.Model+"-"+now.Format("20060102-150405"))
 	}
 	desc := fmt.Sprintf("%s K=%d", m.Model, m.K)
+	if m.Gumbel {
+		desc += fmt.Sprintf(" gumbel tau=%g", m.Tau)
+		if t.TauDecay > 0 {
+			desc += fmt.Sprintf(" (x exp(-%g epoch), floor %g)", t.TauDecay, t.TauMin)
+		}
+	}
 	if m.Model == "dilokthanakul" {
 		desc += fmt.Sprintf(" M=%d lambda=%g", m.M, m.Lambda)
 		if m.BatchNorm {

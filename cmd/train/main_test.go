@@ -74,6 +74,10 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-model", "shu", "-batch-norm"}, "-batch-norm: model shu has no batch normalisation"},
 		{[]string{"-p-grad", "sometimes"}, `-p-grad "sometimes": want stop, authors or exact`},
 		{[]string{"-model", "shu", "-p-grad", "authors"}, "-p-grad: model shu has no p(y|z,w)"},
+		{[]string{"-tau", "0.5"}, "-tau: the temperature is model shu's with -gumbel only"},
+		{[]string{"-model", "shu", "-tau-decay", "0.1"}, "-tau-decay: the temperature is model shu's with -gumbel only"},
+		{[]string{"-train", csv, "-label-col", "-1", "-model", "shu", "-gumbel", "-tau-min", "2"}, "-tau-min 2 is above the starting temperature -tau 1"},
+		{[]string{"-train", csv, "-label-col", "-1", "-model", "shu", "-gumbel", "-tau", "0"}, "-tau 0: want a positive temperature"},
 		{[]string{"-train", csv, "-label-col", "-1", "-epochs", "-2"}, "epochs = -2"},
 		{[]string{"-train", csv, "-label-col", "-1", "-schedule", "step"}, `schedule "step"`},
 		{[]string{"-train", csv, "-label-col", "-1", "-k", "0", "-out", filepath.Join(dir, "never")}, "-k 0"},
@@ -229,6 +233,35 @@ func TestBatchNormFlag(t *testing.T) {
 		"-config", filepath.Join(out, "config.json"), "-out", again)
 	if code != 0 || !strings.Contains(stdout, "batch-norm encoder") {
 		t.Fatalf("-config of a batch-norm run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestGumbelFlags: -gumbel anneals the temperature with the PyTorch port's schedule
+// unless told otherwise; the run's config.json carries the schedule into a -config
+// run, and flags override it there.
+func TestGumbelFlags(t *testing.T) {
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "train.csv")
+	writeCSV(t, tr, 40, 8, 0)
+	small := []string{"-train", tr, "-label-col", "-1", "-model", "shu", "-gumbel", "-k", "3", "-dz", "3", "-hidden", "8", "-batch", "20", "-device", "cpu", "-no-pictures", "-epochs", "2"}
+	out := filepath.Join(dir, "port")
+	code, stdout, stderr := runCmd(t, append(small, "-out", out)...)
+	if code != 0 || !strings.Contains(stdout, "gumbel tau=1 (x exp(-0.013862944 epoch), floor 0.5)") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
+	if err != nil || len(recs) != 2 || recs[0].Tau != 1 || recs[1].Tau != float64(float32(math.Exp(-0.013862944))) {
+		t.Fatalf("metrics: %v %+v", err, recs)
+	}
+	again := filepath.Join(dir, "again")
+	code, stdout, stderr = runCmd(t, "-train", tr, "-label-col", "-1", "-device", "cpu", "-no-pictures",
+		"-config", filepath.Join(out, "config.json"), "-tau", "2", "-tau-decay", "0", "-out", again)
+	if code != 0 || !strings.Contains(stdout, "gumbel tau=2,") {
+		t.Fatalf("-config with -tau 2 -tau-decay 0: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	ck, err := gmvae.LoadCheckpoint(filepath.Join(again, "checkpoint.safetensors"))
+	if err != nil || ck.Model.Tau != 2 || ck.Train.TauDecay != 0 || ck.Train.TauMin != 0.5 {
+		t.Fatalf("checkpoint: %v tau %v decay %v min %v", err, ck.Model.Tau, ck.Train.TauDecay, ck.Train.TauMin)
 	}
 }
 

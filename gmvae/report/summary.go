@@ -16,9 +16,9 @@ type Summary struct {
 	// Labels is the (K, C) table of labelled examples per cluster and class
 	// (metrics.Summary.Contingency); nil without labels. With up to 16 clusters each
 	// cluster's bar then names its main classes.
-	Labels [][]int
-	RunDir  string             // the run's folder
-	Elapsed time.Duration      // training time; 0: not shown
+	Labels  [][]int
+	RunDir  string        // the run's folder
+	Elapsed time.Duration // training time; 0: not shown
 }
 
 // summaryOrder puts the clustering scores first; other metrics follow by name.

@@ -1,0 +1,189 @@
+package gmvae
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gmvae/gmvae/engine"
+)
+
+// TestTemperatureSchedule: max(TauMin, tau·exp(-TauDecay·e)) per 0-based epoch, with
+// the PyTorch port's constants (floor 0.5 reached at epoch 50), a constant temperature
+// without decay, and none for a model without Gumbel-softmax.
+func TestTemperatureSchedule(t *testing.T) {
+	port := &trainer{mc: Config{Gumbel: true, Tau: 1}, cfg: TrainConfig{TauDecay: 0.013862944, TauMin: 0.5}}
+	for _, c := range []struct {
+		epoch int
+		want  float64
+		tol   float64
+	}{
+		{0, 1, 0},
+		{1, math.Exp(-0.013862944), 1e-6},
+		{25, math.Sqrt(0.5), 1e-6},
+		{49, math.Exp(-0.013862944 * 49), 1e-6},
+		{50, 0.5, 0}, // exp(-ln 2) rounds just below 0.5: the floor
+		{200, 0.5, 0},
+	} {
+		if got := float64(port.temperature(c.epoch)); math.Abs(got-c.want) > c.tol {
+			t.Errorf("epoch %d: temperature %v, want %v", c.epoch, got, c.want)
+		}
+	}
+	constant := &trainer{mc: Config{Gumbel: true, Tau: 0.7}}
+	if got := constant.temperature(30); got != 0.7 {
+		t.Errorf("no decay: %v, want 0.7", got)
+	}
+	if got := (&trainer{mc: Config{Tau: 1}, cfg: port.cfg}).temperature(3); got != 0 {
+		t.Errorf("no gumbel: %v, want 0", got)
+	}
+}
+
+// gumbelConfig is a small model B in Gumbel mode for the blobs data.
+func gumbelConfig() Config {
+	return Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Gumbel: true}
+}
+
+// TestTrainGumbelAnnealing: the trainer sets the schedule's temperature before every
+// epoch and evaluation (recorded in metrics.jsonl); the first epoch equals a run
+// without decay bit for bit and the later ones do not (the temperature reaches the
+// draws); an interrupted and resumed run ends with the same bits as an uninterrupted
+// one (the temperature follows from the epoch).
+func TestTrainGumbelAnnealing(t *testing.T) {
+	b := engine.NewCPU()
+	train := blobs(t, "blobs-train", 40, fd, fk, 7)
+	test := blobs(t, "blobs-test", 20, fd, fk, 8)
+	cfg := TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, TauDecay: 0.5, TauMin: 0.4}
+	newModel := func(Model) {}
+	run := func(c TrainConfig, hooks Hooks) ([]map[string]any, []float32, error) {
+		m, err := New(b, gumbelConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release()
+		newModel(m)
+		_, err = Train(context.Background(), b, m, train, test, c, hooks)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, _, _ := params(t, b, m.Params())
+		return stripTiming(t, filepath.Join(c.RunDir, MetricsFile)), p, nil
+	}
+	wantTau := []float64{1, float64(float32(math.Exp(-0.5))), 0.4} // epoch 2: exp(-1) = 0.37 < the floor
+	// The model itself must hold the epoch's temperature at every step.
+	var model *shu
+	steps := 0
+	check := Hooks{Step: func(pr Progress) {
+		steps++
+		if got := float64(model.tau); math.Abs(got-wantTau[pr.Epoch]) > 1e-6 {
+			t.Errorf("step %d (epoch %d): the model trains at tau %v, want %v", pr.Step, pr.Epoch+1, got, wantTau[pr.Epoch])
+		}
+	}}
+	c := cfg
+	c.RunDir = t.TempDir()
+	newModel = func(m Model) { model = m.(*shu) }
+	metrics, p, err := run(c, check)
+	newModel = func(Model) {}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 9 {
+		t.Fatalf("%d steps, want 9", steps)
+	}
+	for i, rec := range metrics {
+		if got := rec["tau"].(float64); math.Abs(got-wantTau[i]) > 1e-6 {
+			t.Errorf("epoch %d: tau %v in metrics.jsonl, want %v", i+1, got, wantTau[i])
+		}
+	}
+
+	flat := cfg
+	flat.TauDecay, flat.TauMin, flat.RunDir = 0, 0, t.TempDir()
+	flatMetrics, pFlat, err := run(flat, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mustJSON(flatMetrics[:1]), mustJSON(metrics[:1])) {
+		t.Errorf("epoch 1 differs from a run without decay (both at tau = 1):\n%s\n%s", mustJSON(flatMetrics[:1]), mustJSON(metrics[:1]))
+	}
+	if sameBits(p, pFlat) == -1 {
+		t.Error("annealing changed nothing: the temperature does not reach the model")
+	}
+
+	// Interrupted in epoch 2 (step 4 of 3 per epoch), then resumed.
+	c2 := cfg
+	c2.RunDir = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := New(b, gumbelConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Train(ctx, b, m, train, test, c2, Hooks{Step: func(pr Progress) {
+		if pr.Step == 4 {
+			cancel()
+		}
+	}})
+	m.Release()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	c2.Resume = filepath.Join(c2.RunDir, CheckpointFile)
+	resumedMetrics, pResumed, err := run(c2, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := sameBits(p, pResumed); i != -1 {
+		t.Errorf("parameter %d differs after resume", i)
+	}
+	if !bytes.Equal(mustJSON(resumedMetrics), mustJSON(metrics)) {
+		t.Errorf("metrics differ after resume:\n%s\n%s", mustJSON(resumedMetrics), mustJSON(metrics))
+	}
+}
+
+// TestTemperatureErrors: the schedule needs model B with Gumbel-softmax and a floor
+// at most the starting temperature; SetTemperature refuses a model without Gumbel and
+// bad values.
+func TestTemperatureErrors(t *testing.T) {
+	b := engine.NewCPU()
+	train := blobs(t, "blobs-train", 20, fd, fk, 7)
+	for _, c := range []struct {
+		mc   Config
+		tc   TrainConfig
+		want string
+	}{
+		{Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16}, TrainConfig{TauDecay: 0.1}, "not of model dilokthanakul"},
+		{Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16}, TrainConfig{TauMin: 0.5}, "gumbel false"},
+		{gumbelConfig(), TrainConfig{TauDecay: 0.1, TauMin: 2}, "tau_min = 2 is above the starting temperature tau = 1"},
+		{gumbelConfig(), TrainConfig{TauDecay: -1}, "tau_decay = -1"},
+		{gumbelConfig(), TrainConfig{TauDecay: 0.1, TauMin: math.NaN()}, "tau_min = NaN"},
+	} {
+		m, err := New(b, c.mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := c.tc
+		tc.Epochs, tc.BatchSize, tc.EvalBatch = 1, 16, 16
+		if _, err := Train(context.Background(), b, m, train, nil, tc, Hooks{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %+v: want an error with %q, got %v", c.mc.Model, c.tc, c.want, err)
+		}
+		m.Release()
+	}
+	exact, err := New(b, Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exact.(Tempered).SetTemperature(0.5); err == nil || !strings.Contains(err.Error(), "needs gumbel") {
+		t.Errorf("exact marginal: %v", err)
+	}
+	g, err := New(b, gumbelConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tau := range []float32{0, -1, float32(math.Inf(1)), float32(math.NaN())} {
+		if err := g.(Tempered).SetTemperature(tau); err == nil {
+			t.Errorf("SetTemperature(%v): no error", tau)
+		}
+	}
+}
