@@ -12,7 +12,8 @@
 # ROW: a1 (model A, M = 1, 100 epochs at the authors' lr 1e-4), a1-lr3 (the same at
 # lr 1e-3), a1-bn and a10-bn (the authors' network: two hidden layers of 500 and batch
 # normalisation in the encoder, M = 1 and M = 10), a10 (model A, M = 10, 100 epochs),
-# b (model B, exact marginal, 500 epochs).
+# b (model B, exact marginal, 500 epochs), b-gumbel (model B with Gumbel-softmax, the
+# PyTorch port's recipe: batch 64, annealed temperature, no binarisation, 200 epochs).
 # BUDGET_S: seconds of training this call may use (default 540, under the 10-minute
 # limit). The state lives in gpu-bin/state/ROW/seed-N (kept while the machine stays
 # warm; carry gpu-bin to bring it back to a fresh machine); metrics, summaries and
@@ -21,7 +22,7 @@
 # to every new run (e.g. "-subset 500 -epochs 2").
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
-row=${1:?usage: quality.sh a1|a1-lr3|a1-bn|a10|a10-bn|b [budget seconds]}
+row=${1:?usage: quality.sh a1|a1-lr3|a1-bn|a10|a10-bn|b|b-gumbel [budget seconds]}
 budget=${2:-540}
 device=${GMVAE_QUALITY_DEVICE:-cuda}
 OUT=${OUT:-/tmp/gpu-out}
@@ -33,8 +34,9 @@ a1-bn) args=(-model dilokthanakul -batch-norm -hidden "500,500" -epochs 100) ;;
 a10) args=(-model dilokthanakul -m 10 -epochs 100) ;;
 a10-bn) args=(-model dilokthanakul -batch-norm -hidden "500,500" -m 10 -epochs 100) ;;
 b) args=(-model shu -epochs 500) ;;
+b-gumbel) args=(-model shu -gumbel -batch 64 -binarize=false -epochs 200) ;;
 *)
-	echo "quality.sh: unknown row $row, want a1, a1-lr3, a1-bn, a10, a10-bn or b" >&2
+	echo "quality.sh: unknown row $row, want a1, a1-lr3, a1-bn, a10, a10-bn, b or b-gumbel" >&2
 	exit 2
 	;;
 esac
