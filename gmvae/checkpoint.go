@@ -1,16 +1,15 @@
 package gmvae
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 // Checkpoints
@@ -180,11 +179,11 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 		ts = append(ts, STTensor{Name: statePrefix + name, Shape: []int{ck.StateSizes[i]}, Data: ck.S[off : off+ck.StateSizes[i]]})
 		off += ck.StateSizes[i]
 	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	tm := mustJSON(timing{Step: ck.State.Step, WallS: ck.State.WallS})
-	if err := writeFileAtomic(TimingPath(path), func(w io.Writer) error { _, err := w.Write(append(tm, '\n')); return err }); err != nil {
+	if err := atomicfile.Write(TimingPath(path), func(w io.Writer) error { _, err := w.Write(append(tm, '\n')); return err }); err != nil {
 		return fmt.Errorf("checkpoint %s: timing: %w", path, err)
 	}
 	return nil
@@ -382,55 +381,4 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, bad("%d tensors, expected 3 per parameter tensor (%d): stray Adam moments", len(ts), len(ck.Names))
 	}
 	return ck, nil
-}
-
-// writeFileAtomic writes path through a temporary file in the same folder, fsyncs it,
-// renames it over path and fsyncs the folder, so that path always holds either its
-// old content or the complete new one. When write fails nothing changes.
-func writeFileAtomic(path string, write func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	err = f.Chmod(0o644) // CreateTemp makes 0600; run folders are meant to be shared
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err == nil {
-		err = write(bw)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a folder so that a rename in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 func testCheckpoint() *Checkpoint {
@@ -128,7 +130,7 @@ func TestAtomicWrite(t *testing.T) {
 	}
 	before, _ := os.ReadFile(path)
 	boom := errors.New("disk full")
-	err := writeFileAtomic(path, func(w io.Writer) error {
+	err := atomicfile.Write(path, func(w io.Writer) error {
 		_, _ = w.Write(bytes.Repeat([]byte{7}, 3<<20)) // more than the buffer: reaches the file
 		return boom
 	})
@@ -261,7 +263,7 @@ func TestCheckpointState(t *testing.T) {
 	}
 	ts = append(ts, STTensor{Name: "state/", Shape: []int{1}, Data: []float32{1}})
 	bad := filepath.Join(dir, "nameless.safetensors")
-	if err := writeFileAtomic(bad, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
+	if err := atomicfile.Write(bad, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadCheckpoint(bad); err == nil || !strings.Contains(err.Error(), "nameless.safetensors") || !strings.Contains(err.Error(), "has no name") {

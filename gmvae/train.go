@@ -21,6 +21,7 @@ import (
 	"github.com/gmvae/gmvae/engine/fmath"
 	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 // Learning-rate schedules of TrainConfig.Schedule.
@@ -822,7 +823,7 @@ func (t *trainer) openRunDir() error {
 	}
 	t.wrote(ConfigFile)
 	t.wrote(MetricsFile)
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
 		_, err := w.Write(append(cfgJSON, '\n'))
 		return err
 	}); err != nil {
@@ -849,7 +850,7 @@ func (t *trainer) openRunDir() error {
 		}
 	}
 	// Replace the file atomically (a crash keeps the old lines), then append to it.
-	if err := writeFileAtomic(mpath, func(w io.Writer) error {
+	if err := atomicfile.Write(mpath, func(w io.Writer) error {
 		_, err := w.Write(keep)
 		return err
 	}); err != nil {
@@ -1413,7 +1414,7 @@ func (t *trainer) finish() (*Result, error) {
 		t.wrote(SummaryFile)
 		j, err := json.MarshalIndent(sum, "", "  ")
 		if err == nil {
-			err = writeFileAtomic(filepath.Join(t.cfg.RunDir, SummaryFile), func(w io.Writer) error {
+			err = atomicfile.Write(filepath.Join(t.cfg.RunDir, SummaryFile), func(w io.Writer) error {
 				_, err := w.Write(append(j, '\n'))
 				return err
 			})

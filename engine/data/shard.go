@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 // The sharded format is described in the package documentation (and in
@@ -855,7 +857,7 @@ func (w *ShardWriter) Close() (*Manifest, error) {
 	w.m.N = w.n
 	raw, err := json.MarshalIndent(&w.m, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(w.dir, ManifestFile), append(raw, '\n'))
+		err = atomicfile.WriteBytes(filepath.Join(w.dir, ManifestFile), append(raw, '\n'))
 	}
 	if err != nil {
 		w.Abort()
@@ -888,33 +890,6 @@ func (w *ShardWriter) Abort() {
 	if w.err == nil {
 		w.err = errors.New("data: shard writer: aborted")
 	}
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and renames
-// it to path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o644) // CreateTemp makes 0600; data sets are shared
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // bufWriter buffers little-endian uint32s, remembering the first write error.

@@ -7,9 +7,9 @@ import (
 	"image/color"
 	"image/png"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 // Colours of the image grid. NaN pixels are magenta, a colour no grey-scale image
@@ -180,24 +180,9 @@ func writePNG(path string, img image.Image) error {
 	return writeFileAtomic(path, buf.Bytes())
 }
 
+// writeFileAtomic writes a picture so that a crash leaves the old one or the new one.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("report: write %s: %w", path, err)
 	}
 	return nil
