@@ -172,6 +172,7 @@ func newDilokthanakul(b engine.Backend, cfg Config) (Model, error) {
 	H := cfg.Hidden
 	last := H[len(H)-1]
 	ps := nn.NewParams(b)
+	ps.SetScheme(cfg.Init)
 	d := &dilokthanakul{b: b, cfg: cfg, ps: ps}
 	if cfg.BatchNorm {
 		d.encTrunk = nn.NewMLPBN(ps, "enc", append([]int{cfg.D}, H...), encActivation)

@@ -171,6 +171,8 @@ func TestDilokthanakulErrors(t *testing.T) {
 		{func(c *Config) { c.Model, c.BatchNorm = "shu", true }, "batch_norm is an option of model dilokthanakul"},
 		{func(c *Config) { c.PGrad = "sometimes" }, `p_grad "sometimes"`},
 		{func(c *Config) { c.Model, c.PGrad = "shu", PGradAuthors }, "p_grad is an option of model dilokthanakul"},
+		{func(c *Config) { c.Init = "he" }, `init "he", want glorot or torch`},
+		{func(c *Config) { c.Model, c.PGrad, c.Init = "shu", "", nn.SchemeTorch }, "init torch is an option of model dilokthanakul"},
 	} {
 		cfg := dkTiny()
 		c.mod(&cfg)

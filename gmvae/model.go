@@ -59,6 +59,10 @@ type Config struct {
 	LvMax      float32    `json:"lv_max"`
 	MaxBatch   int        `json:"max_batch"` // largest batch the buffers are laid out for
 	Seed       uint64     `json:"seed"`      // parameter initialisation and sampling
+	// Init is how the layers' parameters are drawn: nn.SchemeGlorot ("" too: Glorot
+	// normal weights, zero biases) or, for model A, nn.SchemeTorch (Torch7's defaults,
+	// which its authors' code ran with).
+	Init nn.Scheme `json:"init,omitempty"`
 }
 
 // Terms are a batch's loss terms in nats per observation (batch means). The loss is
@@ -232,6 +236,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gmvae: p_grad is an option of model dilokthanakul, not of model %s", c.Model)
 	case c.BatchNorm && c.Model != "dilokthanakul":
 		return fmt.Errorf("gmvae: batch_norm is an option of model dilokthanakul (its authors' recogniser), not of model %s", c.Model)
+	case !c.Init.Valid():
+		return fmt.Errorf("gmvae: init %q, want glorot or torch", c.Init)
+	case c.Init == nn.SchemeTorch && c.Model != "dilokthanakul":
+		return fmt.Errorf("gmvae: init torch is an option of model dilokthanakul (its authors' Torch code), not of model %s", c.Model)
 	case c.Gumbel && !(c.Tau > 0):
 		return fmt.Errorf("gmvae: tau = %g, want > 0 with gumbel", c.Tau)
 	}

@@ -625,8 +625,9 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 		model := bmc.Model
 		mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
 		if bmc.BatchNorm {
-			model += " batch norm"
-			mc.BatchNorm, mc.Hidden = true, []int{8, 6}
+			// The authors' recogniser with their Torch initialisation.
+			model += " batch norm, torch init"
+			mc.BatchNorm, mc.Hidden, mc.Init = true, []int{8, 6}, nn.SchemeTorch
 		}
 		if bmc.Gumbel {
 			model += " gumbel, annealed"

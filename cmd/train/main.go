@@ -49,6 +49,7 @@ import (
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/engine/dist"
+	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/gmvae/report"
@@ -186,6 +187,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	fs.IntVar(&mc.Dw, "dw", 0, "w dimensions (model A; default 150)")
 	fs.StringVar(&o.hidden, "hidden", "", "hidden widths, comma-separated (default 500 for model A, 512,512 for model B)")
 	likelihood := fs.String("likelihood", "", "bernoulli (data in [0,1]) or gaussian (default bernoulli)")
+	initScheme := fs.String("init", "", "model A: parameter initialisation: glorot (Glorot normal weights, zero biases; default) or torch (Torch7's defaults, as the authors' code: uniform on ±1/sqrt(fan-in) for weights and biases, batch-norm scales uniform on (0, 1))")
 	pgrad := fs.String("p-grad", "", "model A: the conditional-prior term's gradient into p(y|z,w): stop (held constant; default), authors (as the authors' code: reversed while the y-prior term is above -lambda) or exact")
 	fs.BoolVar(&mc.BatchNorm, "batch-norm", false, "model A: batch normalisation before every encoder hidden layer's ReLU, as in the authors' code (with -hidden 500,500: their recogniser)")
 	fs.BoolVar(&mc.Gumbel, "gumbel", false, "model B: sample y by Gumbel-softmax instead of the exact sum over K")
@@ -316,6 +318,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if set["p-grad"] || !haveBase {
 			m.PGrad = gmvae.PGrad(*pgrad)
 		}
+		if set["init"] || !haveBase {
+			m.Init = nn.Scheme(strings.ToLower(*initScheme))
+		}
 		if o.hidden != "" {
 			h, err := parseInts(o.hidden)
 			if err != nil {
@@ -343,6 +348,12 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		case "", gmvae.PGradStop, gmvae.PGradAuthors, gmvae.PGradExact:
 		default:
 			return cli.Usagef("-p-grad %q: want stop, authors or exact", m.PGrad)
+		}
+		if !m.Init.Valid() {
+			return cli.Usagef("-init %q: want glorot or torch", *initScheme)
+		}
+		if m.Init == nn.SchemeTorch && m.Model != "dilokthanakul" {
+			return cli.Usagef("-init torch: model %s keeps its own initialisation (Torch's defaults are model A's option)", m.Model)
 		}
 		if set["tau"] && !(*tau > 0) {
 			return cli.Usagef("-tau %g: want a positive temperature", *tau)

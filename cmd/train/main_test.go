@@ -74,6 +74,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-model", "shu", "-batch-norm"}, "-batch-norm: model shu has no batch normalisation"},
 		{[]string{"-p-grad", "sometimes"}, `-p-grad "sometimes": want stop, authors or exact`},
 		{[]string{"-model", "shu", "-p-grad", "authors"}, "-p-grad: model shu has no p(y|z,w)"},
+		{[]string{"-init", "he"}, `-init "he": want glorot or torch`},
+		{[]string{"-model", "shu", "-init", "torch"}, "-init torch: model shu keeps its own initialisation"},
 		{[]string{"-tau", "0.5"}, "-tau: the temperature is model shu's with -gumbel only"},
 		{[]string{"-model", "shu", "-tau-decay", "0.1"}, "-tau-decay: the temperature is model shu's with -gumbel only"},
 		{[]string{"-train", csv, "-label-col", "-1", "-model", "shu", "-gumbel", "-tau-min", "2"}, "-tau-min 2 is above the starting temperature -tau 1"},

@@ -70,7 +70,7 @@ type BatchNorm struct {
 func NewBatchNorm(ps *Params, name string, c int) *BatchNorm {
 	return &BatchNorm{
 		C:       c,
-		gamma:   ps.Add(name+".gamma", c, Init{Const: 1}),
+		gamma:   ps.Add(name+".gamma", c, ps.scaleInit()),
 		beta:    ps.Add(name+".beta", c, Init{}),
 		runMean: ps.AddState(name+".running_mean", c, 0),
 		runVar:  ps.AddState(name+".running_var", c, 1),

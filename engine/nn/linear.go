@@ -19,19 +19,20 @@ type Linear struct {
 	ps      *Params
 }
 
-// NewLinear declares the layer's W (Glorot normal) and b (zero) in ps.
+// NewLinear declares the layer's W and b in ps, initialised by ps's Scheme (by default
+// W Glorot normal, b zero).
 func NewLinear(ps *Params, name string, in, out, act int) *Linear {
 	l := &Linear{In: in, Out: out, Act: act, ps: ps}
-	l.w = ps.Add(name+".W", in*out, Glorot(in, out))
-	l.b = ps.Add(name+".b", out, Init{})
+	l.w = ps.Add(name+".W", in*out, ps.weightInit(in, out))
+	l.b = ps.Add(name+".b", out, ps.biasInit(in))
 	return l
 }
 
 // NewLinearBN declares a layer with batch normalisation before its activation: W
-// (Glorot normal) and the BatchNorm named name.bn, no bias.
+// (initialised by ps's Scheme) and the BatchNorm named name.bn, no bias.
 func NewLinearBN(ps *Params, name string, in, out, act int) *Linear {
 	l := &Linear{In: in, Out: out, Act: act, ps: ps, b: -1}
-	l.w = ps.Add(name+".W", in*out, Glorot(in, out))
+	l.w = ps.Add(name+".W", in*out, ps.weightInit(in, out))
 	l.Norm = NewBatchNorm(ps, name+".bn", out)
 	return l
 }

@@ -14,7 +14,7 @@ type MLP struct {
 }
 
 // NewMLP declares the layers' parameters in ps, named name.0, name.1, ... (each with
-// Linear's initialisation: Glorot normal W, zero b). sizes needs at least two entries.
+// Linear's initialisation under ps's Scheme). sizes needs at least two entries.
 func NewMLP(ps *Params, name string, sizes []int, act, lastAct int) *MLP {
 	if len(sizes) < 2 {
 		panic(fmt.Sprintf("nn: NewMLP %s: %d sizes, want at least 2 (input and output)", name, len(sizes)))

@@ -26,6 +26,7 @@ type Params struct {
 	M, V   *engine.Buf // Adam's first and second moments
 	step   int         // Adam steps taken
 	frozen bool
+	scheme Scheme // initialisation of the layers declared in ps
 
 	// State: tensors that are part of the model but not trained by the optimizer
 	// (batch normalisation's running statistics), in one buffer S of their own. A
@@ -38,16 +39,67 @@ type Params struct {
 	S      *engine.Buf
 }
 
-// Init says how a tensor's initial values are drawn.
+// Init says how a tensor's initial values are drawn: Const plus a normal draw of
+// standard deviation Std, or plus a uniform draw on (-Half, Half); with both zero,
+// Const everywhere. At most one of Std and Half is non-zero.
 type Init struct {
-	// Std is the standard deviation of the normal draw; 0 gives Const everywhere.
 	Std   float32
+	Half  float32
 	Const float32
 }
 
 // Glorot returns the Glorot/Xavier normal initialisation for a fan-in x fan-out matrix.
 func Glorot(fanIn, fanOut int) Init {
 	return Init{Std: float32(math.Sqrt(2 / float64(fanIn+fanOut)))}
+}
+
+// Scheme names how the layers declared in a Params draw their initial values.
+type Scheme string
+
+const (
+	// SchemeGlorot (the default, also for ""): weights Glorot normal, biases zero,
+	// batch-norm scales one.
+	SchemeGlorot Scheme = "glorot"
+	// SchemeTorch is Torch7's nn defaults, the ones the GMVAE authors' code ran with:
+	// nn.Linear draws weights and biases uniform on ±1/sqrt(fan-in), and
+	// nn.BatchNormalization draws its scales uniform on (0, 1) with zero shifts.
+	SchemeTorch Scheme = "torch"
+)
+
+// Valid reports whether s is a known scheme ("" counts as SchemeGlorot).
+func (s Scheme) Valid() bool { return s == "" || s == SchemeGlorot || s == SchemeTorch }
+
+// SetScheme chooses how the layers declared after it initialise (NewLinear,
+// NewLinearBN, NewBatchNorm); it must be called before Alloc.
+func (ps *Params) SetScheme(s Scheme) {
+	if !s.Valid() {
+		panic(fmt.Sprintf("nn: unknown initialisation scheme %q", s))
+	}
+	ps.scheme = s
+}
+
+// weightInit is a Linear's W initialisation under the Params' scheme.
+func (ps *Params) weightInit(in, out int) Init {
+	if ps.scheme == SchemeTorch {
+		return Init{Half: float32(1 / math.Sqrt(float64(in)))}
+	}
+	return Glorot(in, out)
+}
+
+// biasInit is a Linear's b initialisation under the Params' scheme.
+func (ps *Params) biasInit(in int) Init {
+	if ps.scheme == SchemeTorch {
+		return Init{Half: float32(1 / math.Sqrt(float64(in)))}
+	}
+	return Init{}
+}
+
+// scaleInit is a BatchNorm's gamma initialisation under the Params' scheme.
+func (ps *Params) scaleInit() Init {
+	if ps.scheme == SchemeTorch {
+		return Init{Half: 0.5, Const: 0.5}
+	}
+	return Init{Const: 1}
 }
 
 // Tensor is one named tensor of a Params: its values and gradient as views.
@@ -144,15 +196,22 @@ func (ps *Params) Alloc(seed uint64) error {
 	host := make([]float32, ps.n)
 	for i, init := range ps.inits {
 		v := host[ps.offs[i] : ps.offs[i]+ps.sizes[i]]
-		if init.Std == 0 {
+		switch {
+		case init.Std != 0:
+			cpu.RandNormal(v, len(v), seed, uint64(i))
+			for j := range v {
+				v[j] = float32(v[j]*init.Std) + init.Const
+			}
+		case init.Half != 0:
+			// RandUniform is in (0, 1); 2u-1 is exact in float32 and in (-1, 1).
+			cpu.RandUniform(v, len(v), seed, uint64(i))
+			for j := range v {
+				v[j] = float32((2*v[j]-1)*init.Half) + init.Const
+			}
+		default:
 			for j := range v {
 				v[j] = init.Const
 			}
-			continue
-		}
-		cpu.RandNormal(v, len(v), seed, uint64(i))
-		for j := range v {
-			v[j] = float32(v[j]*init.Std) + init.Const
 		}
 	}
 	if err := ps.b.Upload(ps.P, host); err != nil {
