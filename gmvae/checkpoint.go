@@ -183,7 +183,7 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	tm := mustJSON(timing{Step: ck.State.Step, WallS: ck.State.WallS})
-	if err := atomicfile.Write(TimingPath(path), func(w io.Writer) error { _, err := w.Write(append(tm, '\n')); return err }); err != nil {
+	if err := atomicfile.WriteBytes(TimingPath(path), append(tm, '\n')); err != nil {
 		return fmt.Errorf("checkpoint %s: timing: %w", path, err)
 	}
 	return nil

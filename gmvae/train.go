@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -823,10 +822,7 @@ func (t *trainer) openRunDir() error {
 	}
 	t.wrote(ConfigFile)
 	t.wrote(MetricsFile)
-	if err := atomicfile.Write(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
-		_, err := w.Write(append(cfgJSON, '\n'))
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, ConfigFile), append(cfgJSON, '\n')); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	mpath := filepath.Join(dir, MetricsFile)
@@ -850,10 +846,7 @@ func (t *trainer) openRunDir() error {
 		}
 	}
 	// Replace the file atomically (a crash keeps the old lines), then append to it.
-	if err := atomicfile.Write(mpath, func(w io.Writer) error {
-		_, err := w.Write(keep)
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(mpath, keep); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	f, err := os.OpenFile(mpath, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -1414,10 +1407,7 @@ func (t *trainer) finish() (*Result, error) {
 		t.wrote(SummaryFile)
 		j, err := json.MarshalIndent(sum, "", "  ")
 		if err == nil {
-			err = atomicfile.Write(filepath.Join(t.cfg.RunDir, SummaryFile), func(w io.Writer) error {
-				_, err := w.Write(append(j, '\n'))
-				return err
-			})
+			err = atomicfile.WriteBytes(filepath.Join(t.cfg.RunDir, SummaryFile), append(j, '\n'))
 		}
 		if err != nil {
 			werr = fmt.Errorf("train: %w", err)

@@ -78,10 +78,14 @@ func (ps *Params) SetScheme(s Scheme) {
 	ps.scheme = s
 }
 
+// torchLinear is Torch7's nn.Linear initialisation, for its weights and its biases
+// alike: uniform on ±1/sqrt(fan-in).
+func torchLinear(in int) Init { return Init{Half: float32(1 / math.Sqrt(float64(in)))} }
+
 // weightInit is a Linear's W initialisation under the Params' scheme.
 func (ps *Params) weightInit(in, out int) Init {
 	if ps.scheme == SchemeTorch {
-		return Init{Half: float32(1 / math.Sqrt(float64(in)))}
+		return torchLinear(in)
 	}
 	return Glorot(in, out)
 }
@@ -89,7 +93,7 @@ func (ps *Params) weightInit(in, out int) Init {
 // biasInit is a Linear's b initialisation under the Params' scheme.
 func (ps *Params) biasInit(in int) Init {
 	if ps.scheme == SchemeTorch {
-		return Init{Half: float32(1 / math.Sqrt(float64(in)))}
+		return torchLinear(in)
 	}
 	return Init{}
 }
