@@ -27,10 +27,10 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 
-echo "== go vet / build -tags mpi (engine/dist)"
-go vet -tags mpi ./engine/dist/... ./gmvae/ ./cmd/distbench/
-go build -tags mpi ./engine/dist/... ./cmd/distbench/
-go test -c -tags mpi -o "$bin/dist.test" ./engine/dist/
+echo "== go vet / build -tags mpi (dist)"
+go vet -tags mpi ./dist/... ./gmvae/ ./cmd/distbench/
+go build -tags mpi ./dist/... ./cmd/distbench/
+go test -c -tags mpi -o "$bin/dist.test" ./dist/
 go test -c -tags mpi -o "$bin/gmvae.test" ./gmvae/
 go build -tags mpi -o "$bin/distbench" ./cmd/distbench
 

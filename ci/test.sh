@@ -18,7 +18,7 @@ go build -tags cuda ./...
 echo "== shellcheck"
 shellcheck ci/*.sh .ci/run bench/peer/run.sh
 echo "== gofmt"
-unformatted=$(gofmt -l cmd cuda engine gmvae internal kernels)
+unformatted=$(gofmt -l $(git ls-files "*.go"))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
 echo "== go test"
 go test -count=1 ./...

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/internal/atomicfile"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // Checkpoints

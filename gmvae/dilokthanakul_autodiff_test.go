@@ -26,7 +26,7 @@ import (
 
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/nn"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )

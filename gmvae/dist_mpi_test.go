@@ -16,7 +16,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/dist"
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/gmvae"
 )
 

@@ -7,12 +7,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/data"
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/dist"
-	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // The real models under data parallelism: a small model A and model B trained on 2

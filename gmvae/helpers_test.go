@@ -6,7 +6,7 @@ import (
 
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // Test helpers shared by the models' tests.

@@ -11,7 +11,7 @@ import (
 	"math"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // Likelihood is the observation model p(x|z).

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/gmvae/report"
+	"github.com/gmvae/gmvae/report"
 )
 
 // Files WritePictures writes into a run folder.

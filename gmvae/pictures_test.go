@@ -12,12 +12,12 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/fmath"
-	"github.com/gmvae/gmvae/engine/nn"
-	"github.com/gmvae/gmvae/gmvae/report"
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/report"
 )
 
 // genCase is a small model of either kind for the Decode and SampleCluster tests.

@@ -7,7 +7,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/metrics"
 )
 
 // Predictor assigns new observations to the clusters of a trained model: it holds the

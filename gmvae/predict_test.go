@@ -10,8 +10,8 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // tinyInput returns n rows of d values in [0,1] (a fixed pattern, no RNG).

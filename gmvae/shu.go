@@ -90,8 +90,8 @@ import (
 
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // streamShu is the first random tensor id of model B's steps (see the file comment).

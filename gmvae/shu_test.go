@@ -7,7 +7,7 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // shuTiny is a model B small enough for the PTX emulator.

@@ -13,14 +13,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gmvae/gmvae/data"
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/dist"
-	"github.com/gmvae/gmvae/engine/fmath"
-	"github.com/gmvae/gmvae/engine/nn"
-	"github.com/gmvae/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/internal/atomicfile"
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // Learning-rate schedules of TrainConfig.Schedule.
@@ -60,7 +60,7 @@ type TrainConfig struct {
 	// constant): epoch e (0-based) trains and evaluates at max(TauMin, tau·exp(-TauDecay·e)),
 	// tau the model's Config.Tau, as the popular PyTorch port does after every epoch
 	// (its defaults, which cmd/train uses with -gumbel: tau 1, TauDecay 0.013862944,
-	// TauMin 0.5, reached at epoch 50). Computed in float32 with engine/fmath, so every
+	// TauMin 0.5, reached at epoch 50). Computed in float32 with kernels/fmath, so every
 	// machine uses the same temperature.
 	TauDecay  float64 `json:"tau_decay,omitempty"`
 	TauMin    float64 `json:"tau_min,omitempty"` // the floor of TauDecay's schedule
@@ -858,7 +858,7 @@ func (t *trainer) openRunDir() error {
 }
 
 // rate returns the learning rate of step s (0-based), computed in float32 with the
-// engine's own math (engine/fmath) so that it is the same on every machine.
+// engine's own math (kernels/fmath) so that it is the same on every machine.
 func (t *trainer) rate(s uint64) float32 {
 	lr := float32(t.cfg.LR)
 	switch t.cfg.Schedule {

@@ -15,10 +15,10 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/data"
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/dist"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // Train over in-process ranks (dist.NewLocalWorld: goroutines, the same data movement

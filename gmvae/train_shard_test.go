@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
 )
 
 // shardCopy writes ds as a shard folder of r rows per shard and opens it.

@@ -13,11 +13,11 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/fmath"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =

@@ -1,12 +1,12 @@
 // gm_math.cuh: the engine's float32 math, the same bits on every GPU and on the CPU.
-// Twin: engine/fmath (math.go, trig.go, activate.go). Keep the two in step, line for line.
+// Twin: kernels/fmath (math.go, trig.go, activate.go). Keep the two in step, line for line.
 //
 // Every function here is built only from IEEE-754 add, sub, mul, div.rn, explicit fmaf,
 // comparisons and bit manipulation (DETERMINISM.md, rule 1): never expf/logf/__expf/
 // fmaxf, whose bits are unpublished or whose signed-zero choice differs. Compiled with
 // -fmad=false, so every product not written as fmaf stays a rounded mul.rn, exactly as
 // the Go twin's float32(a*b). The accuracy bounds quoted below are asserted by
-// engine/fmath's tests against float64 math over hundreds of millions of inputs (max
+// kernels/fmath's tests against float64 math over hundreds of millions of inputs (max
 // error in float32 ulps of the exact result; the measured maxima are in their logs).
 //
 // Functions (float -> float unless said): gm_exp, gm_log, gm_log1p, gm_tanh,

@@ -4,7 +4,7 @@
 // parameters and launch shape.
 //
 // The Go twin of every kernel lives in engine/cpu; the twin of gm_math.cuh in
-// engine/fmath; the twin of gm_reduce.cuh in engine/cpu/reduce.go.
+// kernels/fmath; the twin of gm_reduce.cuh in engine/cpu/reduce.go.
 package kernels
 
 import (

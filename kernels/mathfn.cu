@@ -1,5 +1,5 @@
 // mathfn.cu: the shared math of gm_math.cuh as a kernel, so that the PTX emulator (and a
-// GPU) can compare the shipped math bit for bit with engine/fmath on large sweeps.
+// GPU) can compare the shipped math bit for bit with kernels/fmath on large sweeps.
 // Twin: engine/cpu/mathfn.go (MathEval). No reductions.
 #include "gm_math.cuh"
 

@@ -50,12 +50,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
-	"github.com/gmvae/gmvae/gmvae/metrics"
-	"github.com/gmvae/gmvae/gmvae/report"
 	"github.com/gmvae/gmvae/internal/cli"
+	"github.com/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/report"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

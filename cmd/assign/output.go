@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/gmvae"
 )
 

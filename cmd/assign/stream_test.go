@@ -10,11 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
 	"github.com/gmvae/gmvae/gmvae"
-	"github.com/gmvae/gmvae/gmvae/metrics"
-	"github.com/gmvae/gmvae/gmvae/report"
+	"github.com/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/report"
 )
 
 // inMemoryOutputs returns the files assign wrote before it streamed, for all of x at

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/nn"
 )
 
 // epochBench times one training epoch of model B in its Gumbel-softmax mode with the

@@ -1,4 +1,4 @@
-// Command convert writes a data set as a sharded folder (engine/data's sharded
+// Command convert writes a data set as a sharded folder (data's sharded
 // format, docs/data-format.md) that cmd/train reads with -train DIR, memory-mapped:
 // for data sets larger than memory. It streams: it holds one example (and one
 // shard's labels) in memory, whatever the input's size.
@@ -26,7 +26,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/internal/cli"
 )
 

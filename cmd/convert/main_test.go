@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/data"
 )
 
 func runConvert(args ...string) (int, string, string) {

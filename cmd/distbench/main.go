@@ -21,11 +21,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/dist"
-	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/nn"
 )
 
 func main() {

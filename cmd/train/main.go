@@ -46,14 +46,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gmvae/gmvae/data"
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/dist"
-	"github.com/gmvae/gmvae/engine/nn"
 	"github.com/gmvae/gmvae/gmvae"
-	"github.com/gmvae/gmvae/gmvae/metrics"
-	"github.com/gmvae/gmvae/gmvae/report"
 	"github.com/gmvae/gmvae/internal/cli"
+	"github.com/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/report"
 )
 
 func main() {

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/data"
+	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/dist"
 	"github.com/gmvae/gmvae/gmvae"
 )
 

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/internal/cli"
 )
 

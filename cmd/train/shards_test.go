@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/data"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/gmvae"
 )
 

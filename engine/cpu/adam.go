@@ -3,7 +3,7 @@ package cpu
 import (
 	"math"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Twin of kernels/adam.cu: the optimizer step.

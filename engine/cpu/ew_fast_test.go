@@ -6,7 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // The vector kernels of ew_amd64.s must give the bits of the scalar loops they

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // The gemm family: twins of kernels/gemm.cu (gemm_nn, gemm_nt, gemm_tn, colsum).

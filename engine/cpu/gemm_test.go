@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Tests of the gemm twins (gemm.go): each product against a float64 reference within

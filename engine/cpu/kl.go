@@ -4,7 +4,7 @@ package cpu
 // and log-variance) and their gradients. Every formula, rounding and reduction order
 // below is the kernel's; see the top of kl.cu.
 
-import "github.com/gmvae/gmvae/engine/fmath"
+import "github.com/gmvae/gmvae/kernels/fmath"
 
 func init() {
 	registerTwin("kl_mixture", func(a KernelArgs) {

@@ -1,6 +1,6 @@
 package cpu
 
-import "github.com/gmvae/gmvae/engine/fmath"
+import "github.com/gmvae/gmvae/kernels/fmath"
 
 // Twins of kernels/likelihood.cu: per-row Bernoulli and diagonal-Gaussian
 // log-likelihoods and their backward. Forward twins sum each row's terms in the warp

@@ -3,7 +3,7 @@ package cpu
 import (
 	"math"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Function codes of MathEval (kernel math_eval; GM_FN_* in kernels/mathfn.cu).

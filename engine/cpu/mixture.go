@@ -11,7 +11,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 func init() {

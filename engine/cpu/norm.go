@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Twins of kernels/norm.cu: batch normalisation over the rows of a (m, n) row-major

@@ -1,6 +1,6 @@
 package cpu
 
-import "github.com/gmvae/gmvae/engine/fmath"
+import "github.com/gmvae/gmvae/kernels/fmath"
 
 // Twins of kernels/random.cu: random tensors from the Philox streams of philox.go.
 // Element i's number depends only on (seed, stream, i); see philox.go for the stream

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // The statistical tests use fixed seeds, so they are deterministic; their thresholds

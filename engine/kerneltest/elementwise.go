@@ -6,7 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Cases of the elementwise family (kernels/elementwise.cu). Sizes: n in {0, 1, 31, 32,

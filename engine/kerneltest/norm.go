@@ -6,7 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Cases of the norm family (kernels/norm.cu): bn_stats, bn_fwd, bn_bwd, bn_invstd at

@@ -1,5 +1,5 @@
 // Package f32 holds the exact float32 fused multiply-add that both sides of the
-// bit-exact contract use: the CPU twins (engine/fmath.FMA wraps it) and the PTX
+// bit-exact contract use: the CPU twins (kernels/fmath.FMA wraps it) and the PTX
 // emulator's fma.rn.f32 (cuda/emu). It is a leaf package so that the device layer
 // (cuda/), which must not import the engine, shares the one implementation.
 package f32

@@ -10,7 +10,7 @@ import (
 // the float64 sum is not a float32 midpoint) against the round-to-odd algorithm on
 // random inputs and on inputs built to land on, just above and just below float32
 // rounding midpoints, where a double rounding would go wrong. The exhaustive comparison
-// with C's fmaf lives in engine/fmath (cgo).
+// with C's fmaf lives in kernels/fmath (cgo).
 func TestFastPathEqualsRoundToOdd(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	check := func(x, y, z float32) {

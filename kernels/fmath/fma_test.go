@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gmvae/gmvae/engine/fmath/internal/cfma"
+	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
 
 func TestFMASpecialValues(t *testing.T) {

@@ -5,14 +5,14 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/data"
-	"github.com/gmvae/gmvae/engine/fmath"
-	"github.com/gmvae/gmvae/engine/nn"
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/nn"
 )
 
-// The data-parallel loop of these tests: a two-layer Bernoulli autoencoder (engine/nn)
+// The data-parallel loop of these tests: a two-layer Bernoulli autoencoder (nn)
 // trained with Adam on a fixed binary data set. Every epoch's order is
 // data.Permutation(rows, seed, epoch), cut into global batches of dpBatch rows; rank r
 // of P takes block r of each global batch (Shard), so the ranks together see exactly

@@ -3,7 +3,7 @@ package fmath_test
 import (
 	"fmt"
 
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Exp agrees with the kernels' gm_exp bit for bit; it overflows to +Inf and underflows

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // TestSchemes checks what each initialisation scheme draws for a Linear (W, b) and a

@@ -7,7 +7,7 @@ import (
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // autoencoder is a two-layer Bernoulli autoencoder, x (N, D) -> h (N, H) -> logits

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // Linear is a fully connected layer y = act(x·W + b) with W (In, Out) and b (Out),

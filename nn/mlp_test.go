@@ -7,7 +7,7 @@ import (
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // mlpCase is an MLP 5 -> 6 -> 4 -> 3: without batch norm (act, last tanh), or with batch

@@ -9,7 +9,7 @@ import (
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/engine/fmath"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // bnRun is what one Linear-BatchNorm-ReLU layer computes on a batch: the Train-mode

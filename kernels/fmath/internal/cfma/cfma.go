@@ -1,6 +1,6 @@
 //go:build cgo
 
-// Package cfma gives engine/fmath's tests C's float32 arithmetic through cgo: glibc's
+// Package cfma gives kernels/fmath's tests C's float32 arithmetic through cgo: glibc's
 // fmaf (correctly rounded), and kernels/gm_math.cuh compiled as plain C by the host
 // compiler (with contraction off), so that the Go twin can be compared with the C
 // source bit for bit without a GPU. cgo cannot appear in _test.go files, hence this

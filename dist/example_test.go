@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/gmvae/gmvae/engine/dist"
+	"github.com/gmvae/gmvae/dist"
 )
 
 // Three ranks (goroutines here; processes under mpirun) sum their vectors in rank

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine/fmath/internal/cfma"
+	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
 
 // specialInputs are the values every function is checked on exactly: signed zeros,

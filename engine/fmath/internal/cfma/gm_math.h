@@ -1,1 +1,0 @@
-../../../../kernels/gm_math.cuh
