@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels/philox"
 )
 
 // rankData returns rank r's test vector of n float32s: normals scaled by powers of two
@@ -19,9 +19,9 @@ func rankData(n, r int) []float32 {
 	if n == 0 {
 		return x
 	}
-	cpu.RandNormal(x, n, 11, uint64(r))
+	philox.Normals(x[:n], 11, uint64(r))
 	u := make([]float32, n)
-	cpu.RandUniform(u, n, 12, uint64(r))
+	philox.Uniforms(u[:n], 12, uint64(r))
 	for i := range x {
 		e := int(u[i]*41) - 20
 		x[i] = float32(math.Ldexp(float64(x[i]), e))

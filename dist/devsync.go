@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // DeviceTransport moves a gradient's chunks between the ranks' GPUs without the host:
@@ -79,7 +80,7 @@ func NewDeviceGradSync(c Comm, g *engine.GPU, n int, t DeviceTransport) (GradSyn
 	}
 	// Zeroed once, so that the unused tail of a short chunk's slot, which the
 	// all-gather moves, holds defined bytes.
-	if err := g.Launch("ew_fill", s.Len(), s, s.Len(), float32(0)); err != nil {
+	if err := ops.EwFill(g, s, s.Len(), float32(0)); err != nil {
 		g.Release(s)
 		return nil, err
 	}
@@ -136,11 +137,11 @@ func (d *deviceGradSync) Sum(g *engine.Buf) error {
 	}
 	out := d.scratch.Slice(me*slot, m)
 	if m > 0 {
-		if err := d.g.Launch("ew_add", m, block(0), block(1), out, m); err != nil {
+		if err := ops.EwAdd(d.g, block(0), block(1), out, m); err != nil {
 			return err
 		}
 		for k := 2; k < p; k++ {
-			if err := d.g.Launch("ew_add", m, out, block(k), out, m); err != nil {
+			if err := ops.EwAdd(d.g, out, block(k), out, m); err != nil {
 				return err
 			}
 		}

@@ -7,9 +7,10 @@ import (
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // The data-parallel loop of these tests: a two-layer Bernoulli autoencoder (nn)
@@ -29,7 +30,7 @@ const (
 func dpData() []float32 {
 	x := make([]float32, dpRows*dpD)
 	u := make([]float32, dpRows*dpD)
-	cpu.RandUniform(u, len(u), 7, 1)
+	philox.Uniforms(u, 7, 1)
 	for i := range x {
 		// Structured: the first half of each row copies a per-row coin.
 		if u[i] < 0.5 || (i%dpD < dpD/2 && u[i-i%dpD] < 0.5) {
@@ -54,8 +55,8 @@ type dpResult struct {
 // run with micro = P does exactly what P ranks do.
 func trainDP(c Comm, b engine.Backend, micro int) (*dpResult, error) {
 	ps := nn.NewParams(b)
-	enc := nn.NewLinear(ps, "enc", dpD, dpH, fmath.ActTanh)
-	dec := nn.NewLinear(ps, "dec", dpH, dpD, fmath.ActNone)
+	enc := nn.NewLinear(ps, "enc", dpD, dpH, kernels.ActTanh)
+	dec := nn.NewLinear(ps, "dec", dpH, dpD, kernels.ActNone)
 	// Rank 0's initial parameters for everybody: every rank draws from a different
 	// seed, and the broadcast must make them equal.
 	if err := ps.Alloc(uint64(42 + 1000*c.Rank())); err != nil {
@@ -125,10 +126,10 @@ func trainDP(c Comm, b engine.Backend, micro int) (*dpResult, error) {
 					b.Upload(x, host[:n*dpD]),
 					enc.Forward(b, x, bufs["hid"], n, es),
 					dec.Forward(b, bufs["hid"], bufs["logits"], n, ds),
-					b.Launch("bernoulli_loglik", 32*n, x, bufs["logits"], bufs["ll"], n, dpD),
-					b.Launch("sum_all", 256, bufs["ll"], bufs["loss"], n, w),
+					ops.BernoulliLoglik(b, x, bufs["logits"], bufs["ll"], n, dpD),
+					ops.SumAll(b, bufs["ll"], bufs["loss"], n, w),
 					nn.Fill(b, bufs["g"], w),
-					b.Launch("bernoulli_loglik_bwd", n*dpD, x, bufs["logits"], bufs["g"], bufs["dlogits"], n, dpD, 0),
+					ops.BernoulliLoglikBwd(b, x, bufs["logits"], bufs["g"], bufs["dlogits"], n, dpD, false),
 					dec.Backward(b, bufs["hid"], bufs["logits"], bufs["dlogits"], bufs["dhid"], n, ds, false),
 					enc.Backward(b, x, bufs["hid"], bufs["dhid"], nil, n, es, false),
 					b.Download(lossHost, bufs["loss"]),

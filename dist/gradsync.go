@@ -8,6 +8,7 @@ import (
 
 	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // GradSync sums a gradient buffer (nn.Params.G) across the ranks of a Comm, in rank
@@ -143,7 +144,7 @@ func SumMean(gs GradSync, b engine.Backend, g *engine.Buf, rows, total int) erro
 	if total <= 0 || rows < 0 || rows > total {
 		return fmt.Errorf("dist: SumMean of %d rows out of %d", rows, total)
 	}
-	if err := b.Launch("ew_scale", g.Len(), g, g, g.Len(), float32(rows)/float32(total)); err != nil {
+	if err := ops.EwScale(b, g, g, g.Len(), float32(rows)/float32(total)); err != nil {
 		return err
 	}
 	return gs.Sum(g)
@@ -308,7 +309,7 @@ func Shard(batch []int, rank, size int) []int {
 
 // RankStep returns the step number that numbers rank's random draws at optimizer step
 // step: step*size + rank (step itself in a one-process run). The models' random
-// streams are cpu.StreamID(step, tensor) and count elements from 0 within a launch, so
+// streams are kernels.StreamID(step, tensor) and count elements from 0 within a launch, so
 // ranks passing the same step would draw the same noise for their local row i; with
 // RankStep every (step, rank) has its own streams, a P-rank run is reproducible, and a
 // one-process run of P micro-batches numbered k = 0..P-1 the same way reproduces it.

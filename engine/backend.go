@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/cuda"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // Buf is a float32 buffer that lives on one backend: host memory on the CPU backend,
@@ -58,13 +59,12 @@ type Backend interface {
 	Upload(dst *Buf, src []float32) error
 	// Download copies src into host memory (len(dst) == src.Len()).
 	Download(dst []float32, src *Buf) error
-	// Launch runs the kernel named kernel over work items with its arguments in PTX
-	// order: *Buf (nil for a null pointer) for pointer parameters, int for 64-bit
-	// integer parameters, float32 and uint64 as they are. work is the number of
-	// threads the launch should have: one per work item of the kernel's mapping (an
-	// element; 32 per row for a warp-per-row kernel; 256 per GEMM tile), as in
-	// kerneltest.Case.Work. It only sizes the grid: results never depend on it.
-	Launch(kernel string, work int, args ...any) error
+	// Launch runs kernel k with threads threads and its arguments in PTX order, typed
+	// as package ops passes them (kernels.ParamKind's Go types): *Buf (nil for a null
+	// pointer), int, uint64, float32, bool, kernels.Act. threads sizes the grid only
+	// (kernels.Kernel.Threads): results never depend on it. Callers are package ops and
+	// the kernel tests; everything else calls ops.
+	Launch(k *kernels.Kernel, threads int, args ...any) error
 	// Sync waits until every launched op has finished and returns the first error of
 	// an asynchronous failure, if any.
 	Sync() error

@@ -17,6 +17,7 @@ import (
 // buffer downloaded, in the twins' conventions.
 func runCase(t *testing.T, b Backend, name string, c kerneltest.Case) cpu.KernelArgs {
 	t.Helper()
+	k := kernels.MustLookup(name)
 	args := make([]any, len(c.Args))
 	var bufs []*Buf
 	for i, a := range c.Args {
@@ -32,14 +33,21 @@ func runCase(t *testing.T, b Backend, name string, c kerneltest.Case) cpu.Kernel
 			bufs = append(bufs, buf)
 			args[i] = buf
 		case int64:
-			args[i] = int(v)
+			switch k.Params[i].Kind {
+			case kernels.Bool:
+				args[i] = v != 0
+			case kernels.ActCode:
+				args[i] = kernels.Act(v)
+			default:
+				args[i] = int(v)
+			}
 		case nil:
 			args[i] = (*Buf)(nil)
 		default:
 			args[i] = v
 		}
 	}
-	if err := b.Launch(name, c.Work, args...); err != nil {
+	if err := b.Launch(k, c.Work, args...); err != nil {
 		t.Fatalf("%s %s on %s: %v", name, c.Name, b.Name(), err)
 	}
 	if err := b.Sync(); err != nil {
@@ -108,18 +116,13 @@ func TestLaunchErrors(t *testing.T) {
 		args []any
 		want string
 	}{
-		{"unknown kernel", gpu, nil, `unknown kernel "nope"`},
 		{"too few args", gpu, []any{x}, "1 arguments, the kernel has 3 parameters"},
 		{"wrong kind", gpu, []any{x, 4, int64(3)}, "argument value is int64, want float"},
 		{"other backend's buffer", gpu, []any{hx, 4, float32(1)}, "lives on another backend"},
 		{"cpu wrong kind", host, []any{hx, 4.0, float32(1)}, "argument n is float64, want long long"},
 	}
 	for _, tt := range tests {
-		kernel := "ew_fill"
-		if tt.name == "unknown kernel" {
-			kernel = "nope"
-		}
-		err := tt.b.Launch(kernel, 4, tt.args...)
+		err := tt.b.Launch(kernels.MustLookup("ew_fill"), 4, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.want)
 		}

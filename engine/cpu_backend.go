@@ -57,11 +57,8 @@ func (c *CPU) Download(dst []float32, src *Buf) error {
 
 // Launch implements Backend: it converts the arguments to the twin's conventions and
 // calls the twin.
-func (c *CPU) Launch(kernel string, work int, args ...any) error {
-	k, err := kernels.Lookup(kernel)
-	if err != nil {
-		return err
-	}
+func (c *CPU) Launch(k *kernels.Kernel, threads int, args ...any) error {
+	kernel := k.Name
 	twin, err := cpu.TwinOf(kernel)
 	if err != nil {
 		return err
@@ -115,6 +112,19 @@ func twinArg(kernel string, p kernels.Param, a any) (any, error) {
 	case kernels.F32:
 		if v, ok := a.(float32); ok {
 			return v, nil
+		}
+		return nil, bad()
+	case kernels.Bool:
+		if v, ok := a.(bool); ok {
+			if v {
+				return int64(1), nil
+			}
+			return int64(0), nil
+		}
+		return nil, bad()
+	case kernels.ActCode:
+		if v, ok := a.(kernels.Act); ok {
+			return int64(v), nil
 		}
 		return nil, bad()
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/gmvae/gmvae/kernels"
 )
 
 func TestOpenBackend(t *testing.T) {
@@ -19,7 +21,7 @@ func TestOpenBackend(t *testing.T) {
 		if err := b.Upload(buf, []float32{1, 2, 3}); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Launch("ew_scale", 3, buf, buf, 3, float32(2)); err != nil {
+		if err := b.Launch(kernels.MustLookup("ew_scale"), 3, buf, buf, 3, float32(2)); err != nil {
 			t.Fatalf("%q: %v", name, err)
 		}
 		got := make([]float32, 3)

@@ -143,11 +143,8 @@ func LaunchShape(k *kernels.Kernel, work int) (grid, block cuda.Dim3) {
 
 // Launch implements Backend: it packs the arguments into 8-byte slots by the kernel
 // table's parameter kinds and launches the kernel.
-func (g *GPU) Launch(kernel string, work int, args ...any) error {
-	k, err := kernels.Lookup(kernel)
-	if err != nil {
-		return err
-	}
+func (g *GPU) Launch(k *kernels.Kernel, threads int, args ...any) error {
+	kernel := k.Name
 	if len(args) != len(k.Params) {
 		return fmt.Errorf("engine: %s: %d arguments, the kernel has %d parameters", kernel, len(args), len(k.Params))
 	}
@@ -165,7 +162,7 @@ func (g *GPU) Launch(kernel string, work int, args ...any) error {
 		}
 		g.slots = append(g.slots, s)
 	}
-	grid, block := LaunchShape(k, work)
+	grid, block := LaunchShape(k, threads)
 	shared := 0
 	if k.SharedBytes != nil {
 		shared = k.SharedBytes(kernels.Block{X: block.X, Y: block.Y})
@@ -209,6 +206,19 @@ func (g *GPU) slot(kernel string, p kernels.Param, a any) (cuda.Arg, error) {
 	case kernels.F32:
 		if v, ok := a.(float32); ok {
 			return cuda.F32(v), nil
+		}
+		return 0, bad()
+	case kernels.Bool:
+		if v, ok := a.(bool); ok {
+			if v {
+				return cuda.I64(1), nil
+			}
+			return cuda.I64(0), nil
+		}
+		return 0, bad()
+	case kernels.ActCode:
+		if v, ok := a.(kernels.Act); ok {
+			return cuda.I64(int64(v)), nil
 		}
 		return 0, bad()
 	}

@@ -22,11 +22,11 @@ package gmvae
 // pieces that read the encoder's n-row outputs (reparameterisation, KL to the
 // conditional prior, reconstruction) launch once per sample.
 //
-// Random streams: eps of z for sample m is the stream cpu.StreamID(step, streamZ+2m),
-// eps of w the stream cpu.StreamID(step, streamZ+2m+1), seed cfg.Seed.
+// Random streams: eps of z for sample m is the stream kernels.StreamID(step, streamZ+2m),
+// eps of w the stream kernels.StreamID(step, streamZ+2m+1), seed cfg.Seed.
 // Generation (SampleCluster(k, n, z, seed)), keyed by the caller's seed: w ~ N(0, I) is
-// the stream cpu.StreamID(k, streamGenW), the eps of z ~ p(z|w, y=k) the stream
-// cpu.StreamID(k, streamGenZ). Both tensor ids lie above every id of a training step
+// the stream kernels.StreamID(k, streamGenW), the eps of z ~ p(z|w, y=k) the stream
+// kernels.StreamID(k, streamGenZ). Both tensor ids lie above every id of a training step
 // (streamZ+2m+1 < streamGenW: newDilokthanakul refuses larger M), so no seed makes a
 // generated draw repeat a training draw.
 //
@@ -89,15 +89,15 @@ import (
 	"math"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // encActivation is the activation of the encoder and decoder hidden layers: relu, as
 // the authors' fully connected MNIST network. (The prior network's hidden layer is
 // tanh, as in the paper.)
-const encActivation = fmath.ActRelu
+const encActivation = kernels.ActRelu
 
 // streamZ is the first random tensor id of model A's steps (see the file comment):
 // ids streamZ+2m (z) and streamZ+2m+1 (w) for sample m, kept clear of the small ids a
@@ -179,21 +179,21 @@ func newDilokthanakul(b engine.Backend, cfg Config) (Model, error) {
 	} else {
 		d.encTrunk = nn.NewMLP(ps, "enc", append([]int{cfg.D}, H...), encActivation, encActivation)
 	}
-	d.encMz = nn.NewLinear(ps, "enc.m_z", last, cfg.Dz, fmath.ActNone)
-	d.encSz = nn.NewLinear(ps, "enc.s_z", last, cfg.Dz, fmath.ActNone)
-	d.encMw = nn.NewLinear(ps, "enc.m_w", last, cfg.Dw, fmath.ActNone)
-	d.encSw = nn.NewLinear(ps, "enc.s_w", last, cfg.Dw, fmath.ActNone)
-	d.priorH = nn.NewLinear(ps, "prior.h", cfg.Dw, H[0], fmath.ActTanh)
-	d.priorMu = nn.NewLinear(ps, "prior.mu", H[0], cfg.K*cfg.Dz, fmath.ActNone)
-	d.priorLv = nn.NewLinear(ps, "prior.lv", H[0], cfg.K*cfg.Dz, fmath.ActNone)
+	d.encMz = nn.NewLinear(ps, "enc.m_z", last, cfg.Dz, kernels.ActNone)
+	d.encSz = nn.NewLinear(ps, "enc.s_z", last, cfg.Dz, kernels.ActNone)
+	d.encMw = nn.NewLinear(ps, "enc.m_w", last, cfg.Dw, kernels.ActNone)
+	d.encSw = nn.NewLinear(ps, "enc.s_w", last, cfg.Dw, kernels.ActNone)
+	d.priorH = nn.NewLinear(ps, "prior.h", cfg.Dw, H[0], kernels.ActTanh)
+	d.priorMu = nn.NewLinear(ps, "prior.mu", H[0], cfg.K*cfg.Dz, kernels.ActNone)
+	d.priorLv = nn.NewLinear(ps, "prior.lv", H[0], cfg.K*cfg.Dz, kernels.ActNone)
 	dsizes := []int{cfg.Dz}
 	for i := len(H) - 1; i >= 0; i-- {
 		dsizes = append(dsizes, H[i])
 	}
 	d.decTrunk = nn.NewMLP(ps, "dec", dsizes, encActivation, encActivation)
-	d.decOut = nn.NewLinear(ps, "dec.out", H[0], cfg.D, fmath.ActNone)
+	d.decOut = nn.NewLinear(ps, "dec.out", H[0], cfg.D, kernels.ActNone)
 	if cfg.Likelihood == Gaussian {
-		d.decLv = nn.NewLinear(ps, "dec.lv", H[0], cfg.D, fmath.ActNone)
+		d.decLv = nn.NewLinear(ps, "dec.lv", H[0], cfg.D, kernels.ActNone)
 	}
 	if err := ps.Alloc(cfg.Seed); err != nil {
 		return nil, err
@@ -315,23 +315,23 @@ func (d *dilokthanakul) checkBatch(op string, x *engine.Buf, n int) error {
 // encode runs the encoder on x (n, D): m_z, s_z, m_w, s_w (clamped).
 func (d *dilokthanakul) encode(l *launcher, x *engine.Buf, n int, mode nn.Mode) {
 	c := d.cfg
-	l.do(d.encTrunk.Forward(d.b, x, n, d.enc, mode))
+	l.do(d.encTrunk.Forward(l.b, x, n, d.enc, mode))
 	h := d.enc.Output()
-	l.do(d.encMz.Forward(d.b, h, d.mz, n, nn.Scratch{}))
-	l.do(d.encSz.Forward(d.b, h, d.szRaw, n, nn.Scratch{}))
-	l.do(d.encMw.Forward(d.b, h, d.mw, n, nn.Scratch{}))
-	l.do(d.encSw.Forward(d.b, h, d.swRaw, n, nn.Scratch{}))
-	l.run("clamp", n*c.Dz, d.szRaw, d.sz, n*c.Dz, c.LvMin, c.LvMax)
-	l.run("clamp", n*c.Dw, d.swRaw, d.sw, n*c.Dw, c.LvMin, c.LvMax)
+	l.do(d.encMz.Forward(l.b, h, d.mz, n, nn.Scratch{}))
+	l.do(d.encSz.Forward(l.b, h, d.szRaw, n, nn.Scratch{}))
+	l.do(d.encMw.Forward(l.b, h, d.mw, n, nn.Scratch{}))
+	l.do(d.encSw.Forward(l.b, h, d.swRaw, n, nn.Scratch{}))
+	l.do(ops.Clamp(l.b, d.szRaw, d.sz, n*c.Dz, c.LvMin, c.LvMax))
+	l.do(ops.Clamp(l.b, d.swRaw, d.sw, n*c.Dw, c.LvMin, c.LvMax))
 }
 
 // prior runs the prior network on w (rows, Dw): mu, lv (rows, K*Dz), lv clamped.
 func (d *dilokthanakul) prior(l *launcher, w *engine.Buf, rows int) {
 	c := d.cfg
-	l.do(d.priorH.Forward(d.b, w, d.hp, rows, d.priorS))
-	l.do(d.priorMu.Forward(d.b, d.hp, d.mu, rows, nn.Scratch{}))
-	l.do(d.priorLv.Forward(d.b, d.hp, d.lvRaw, rows, nn.Scratch{}))
-	l.run("clamp", rows*c.K*c.Dz, d.lvRaw, d.lv, rows*c.K*c.Dz, c.LvMin, c.LvMax)
+	l.do(d.priorH.Forward(l.b, w, d.hp, rows, d.priorS))
+	l.do(d.priorMu.Forward(l.b, d.hp, d.mu, rows, nn.Scratch{}))
+	l.do(d.priorLv.Forward(l.b, d.hp, d.lvRaw, rows, nn.Scratch{}))
+	l.do(ops.Clamp(l.b, d.lvRaw, d.lv, rows*c.K*c.Dz, c.LvMin, c.LvMax))
 }
 
 // forward runs the sampled forward pass on x (n, D) for step and leaves the batch sums
@@ -343,44 +343,40 @@ func (d *dilokthanakul) forward(l *launcher, x *engine.Buf, n int, step uint64, 
 	d.encode(l, x, n, mode)
 	for m := 0; m < M; m++ {
 		// z, w sample m: rows m*n .. m*n+n-1.
-		l.run("reparam", n*Dz, d.mz, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.z.Slice(m*n*Dz, n*Dz), n*Dz,
-			c.Seed, cpu.StreamID(step, uint32(streamZ+2*m)))
-		l.run("reparam", n*Dw, d.mw, d.sw, d.epsW.Slice(m*n*Dw, n*Dw), d.w.Slice(m*n*Dw, n*Dw), n*Dw,
-			c.Seed, cpu.StreamID(step, uint32(streamZ+2*m+1)))
+		l.do(ops.Reparam(l.b, d.mz, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.z.Slice(m*n*Dz, n*Dz), n*Dz, c.Seed, kernels.StreamID(step, uint32(streamZ+2*m))))
+		l.do(ops.Reparam(l.b, d.mw, d.sw, d.epsW.Slice(m*n*Dw, n*Dw), d.w.Slice(m*n*Dw, n*Dw), n*Dw, c.Seed, kernels.StreamID(step, uint32(streamZ+2*m+1))))
 	}
 	d.prior(l, d.w, MN)
 	// p(y|z,w): the uniform log pi cancels in the softmax (file comment).
-	l.run("mixture_loglik", 32*MN*K, MN, K, Dz, d.z, d.mu, d.lv, K*Dz, (*engine.Buf)(nil), 0, d.L,
-		(*engine.Buf)(nil), d.resp)
+	l.do(ops.MixtureLoglik(l.b, MN, K, Dz, d.z, d.mu, d.lv, K*Dz, nil, 0, d.L, nil, d.resp))
 	for m := 0; m < M; m++ {
 		o := m * n * K * Dz
-		l.run("kl_mixture", 32*n*K, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*K*Dz), d.lv.Slice(o, n*K*Dz), K*Dz,
-			d.kl.Slice(m*n*K, n*K))
+		l.do(ops.KlMixture(l.b, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*K*Dz), d.lv.Slice(o, n*K*Dz), K*Dz, d.kl.Slice(m*n*K, n*K)))
 	}
-	l.run("row_dot", 32*MN, d.resp, d.kl, d.cp, MN, K)
-	l.run("xlogx_rows", 32*MN, d.resp, d.ent, MN, K)
-	l.run("kl_std_normal", 32*n, n, Dw, d.mw, d.sw, d.klw)
+	l.do(ops.RowDot(l.b, d.resp, d.kl, d.cp, MN, K))
+	l.do(ops.XlogxRows(l.b, d.resp, d.ent, MN, K))
+	l.do(ops.KlStdNormal(l.b, n, Dw, d.mw, d.sw, d.klw))
 	// Decoder.
-	l.do(d.decTrunk.Forward(d.b, d.z, MN, d.dec, mode))
+	l.do(d.decTrunk.Forward(l.b, d.z, MN, d.dec, mode))
 	hd := d.dec.Output()
-	l.do(d.decOut.Forward(d.b, hd, d.out, MN, nn.Scratch{}))
+	l.do(d.decOut.Forward(l.b, hd, d.out, MN, nn.Scratch{}))
 	if c.Likelihood == Gaussian {
-		l.do(d.decLv.Forward(d.b, hd, d.xlvRaw, MN, nn.Scratch{}))
-		l.run("clamp", MN*D, d.xlvRaw, d.xlv, MN*D, c.LvMin, c.LvMax)
+		l.do(d.decLv.Forward(l.b, hd, d.xlvRaw, MN, nn.Scratch{}))
+		l.do(ops.Clamp(l.b, d.xlvRaw, d.xlv, MN*D, c.LvMin, c.LvMax))
 	}
 	for m := 0; m < M; m++ {
 		o := m * n * D
 		if c.Likelihood == Gaussian {
-			l.run("gaussian_loglik", 32*n, x, d.out.Slice(o, n*D), d.xlv.Slice(o, n*D), d.ll.Slice(m*n, n), n, D)
+			l.do(ops.GaussianLoglik(l.b, x, d.out.Slice(o, n*D), d.xlv.Slice(o, n*D), d.ll.Slice(m*n, n), n, D))
 		} else {
-			l.run("bernoulli_loglik", 32*n, x, d.out.Slice(o, n*D), d.ll.Slice(m*n, n), n, D)
+			l.do(ops.BernoulliLoglik(l.b, x, d.out.Slice(o, n*D), d.ll.Slice(m*n, n), n, D))
 		}
 	}
 	inv := float32(1) / float32(MN)
-	l.run("sum_all", 256, d.ll, d.sc[0], MN, -inv)
-	l.run("sum_all", 256, d.cp, d.sc[1], MN, inv)
-	l.run("sum_all", 256, d.klw, d.sc[2], n, float32(1)/float32(n))
-	l.run("sum_all", 256, d.ent, d.sc[3], MN, inv)
+	l.do(ops.SumAll(l.b, d.ll, d.sc[0], MN, -inv))
+	l.do(ops.SumAll(l.b, d.cp, d.sc[1], MN, inv))
+	l.do(ops.SumAll(l.b, d.klw, d.sc[2], n, float32(1)/float32(n)))
+	l.do(ops.SumAll(l.b, d.ent, d.sc[3], MN, inv))
 }
 
 // terms downloads the four batch means and assembles Terms (free bits decided here).
@@ -415,7 +411,7 @@ func (d *dilokthanakul) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, er
 	if step>>32 != 0 {
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul: step %d >= 2^32 would reuse random streams", step)
 	}
-	l := &launcher{b: d.b, model: "dilokthanakul"}
+	l := newLauncher(d.b, "dilokthanakul")
 	d.forward(l, x, n, step, nn.Train)
 	t := d.terms(l)
 	d.backward(l, x, n, !t.FreeBitsActive)
@@ -432,19 +428,17 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 	inv := float32(1) / float32(MN)
 	// Per-row weights: d loss / d ll_r = -1/(nM), d loss / d (row term) = 1/(nM),
 	// d loss / d KLw_i = 1/n.
-	l.run("ew_fill", MN, d.gll, MN, -inv)
-	l.run("ew_fill", MN, d.gy, MN, inv)
-	l.run("ew_fill", n, d.gw, n, float32(1)/float32(n))
+	l.do(ops.EwFill(l.b, d.gll, MN, -inv))
+	l.do(ops.EwFill(l.b, d.gy, MN, inv))
+	l.do(ops.EwFill(l.b, d.gw, n, float32(1)/float32(n)))
 
 	// Decoder: d out (MN, D), then the trunk into dz (overwritten).
 	for m := 0; m < M; m++ {
 		o := m * n * D
 		if c.Likelihood == Gaussian {
-			l.run("gaussian_loglik_bwd", n*D, x, d.out.Slice(o, n*D), d.xlv.Slice(o, n*D), d.gll.Slice(m*n, n),
-				d.dout.Slice(o, n*D), d.dxlv.Slice(o, n*D), n, D, 0)
+			l.do(ops.GaussianLoglikBwd(l.b, x, d.out.Slice(o, n*D), d.xlv.Slice(o, n*D), d.gll.Slice(m*n, n), d.dout.Slice(o, n*D), d.dxlv.Slice(o, n*D), n, D, false))
 		} else {
-			l.run("bernoulli_loglik_bwd", n*D, x, d.out.Slice(o, n*D), d.gll.Slice(m*n, n), d.dout.Slice(o, n*D),
-				n, D, 0)
+			l.do(ops.BernoulliLoglikBwd(l.b, x, d.out.Slice(o, n*D), d.gll.Slice(m*n, n), d.dout.Slice(o, n*D), n, D, false))
 		}
 	}
 	if c.Likelihood == Bernoulli {
@@ -453,19 +447,19 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 		l.flushTiny(d.dout, d.out, MN*D)
 	}
 	hd := d.dec.Output()
-	l.do(d.decOut.Backward(d.b, hd, d.out, d.dout, d.ddec, MN, nn.Scratch{}, false))
+	l.do(d.decOut.Backward(l.b, hd, d.out, d.dout, d.ddec, MN, nn.Scratch{}, false))
 	if c.Likelihood == Gaussian {
-		l.run("clamp_bwd", MN*D, d.xlvRaw, d.dxlv, d.dxlvRaw, MN*D, c.LvMin, c.LvMax, 0)
-		l.do(d.decLv.Backward(d.b, hd, d.xlvRaw, d.dxlvRaw, d.ddec, MN, nn.Scratch{}, true))
+		l.do(ops.ClampBwd(l.b, d.xlvRaw, d.dxlv, d.dxlvRaw, MN*D, c.LvMin, c.LvMax, false))
+		l.do(d.decLv.Backward(l.b, hd, d.xlvRaw, d.dxlvRaw, d.ddec, MN, nn.Scratch{}, true))
 	}
-	l.do(d.decTrunk.Backward(d.b, d.z, d.ddec, d.dz, MN, d.dec, false))
+	l.do(d.decTrunk.Backward(l.b, d.z, d.ddec, d.dz, MN, d.dec, false))
 
 	// Conditional prior sum_k p_k KL_k: d/dKL = p/(nM); into p = p(y|z,w) by PGrad
 	// (the file comment's "responsibilities"): nothing (stop), KL/(nM) (exact), or
 	// -KL/(nM) while the y prior's gradient is applied and +KL/(nM) while free bits
 	// hold it back (authors).
-	l.run("ew_scale", MN*K, d.resp, d.gKL, MN*K, inv)
-	l.run("clamp_bwd", MN*K, d.resp, d.gKL, d.gKL, MN*K, pNegligible, float32(2), 0)
+	l.do(ops.EwScale(l.b, d.resp, d.gKL, MN*K, inv))
+	l.do(ops.ClampBwd(l.b, d.resp, d.gKL, d.gKL, MN*K, pNegligible, float32(2), false))
 	klp := float32(0)
 	switch {
 	case c.PGrad == PGradExact || (c.PGrad == PGradAuthors && !yGrad):
@@ -480,50 +474,47 @@ func (d *dilokthanakul) backward(l *launcher, x *engine.Buf, n int, yGrad bool) 
 		// (overwritten here, the KL's gradient added below).
 		switch {
 		case yGrad && klp != 0:
-			l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 0)
-			l.run("ew_axpby", MN*K, d.kl, d.gresp, MN*K, klp, float32(1))
+			l.do(ops.XlogxRowsBwd(l.b, d.resp, d.gy, d.gresp, MN, K, false))
+			l.do(ops.EwAxpby(l.b, d.kl, d.gresp, MN*K, klp, float32(1)))
 		case yGrad:
-			l.run("xlogx_rows_bwd", MN*K, d.resp, d.gy, d.gresp, MN, K, 0)
+			l.do(ops.XlogxRowsBwd(l.b, d.resp, d.gy, d.gresp, MN, K, false))
 		default:
-			l.run("ew_scale", MN*K, d.kl, d.gresp, MN*K, klp)
+			l.do(ops.EwScale(l.b, d.kl, d.gresp, MN*K, klp))
 		}
-		l.run("lse_softmax_bwd", 32*MN, MN, K, d.resp, (*engine.Buf)(nil), d.gresp, d.gL, 0)
-		l.run("clamp_bwd", MN*K, d.resp, d.gL, d.gL, MN*K, pNegligible, float32(2), 0)
-		l.run("mixture_bwd_z", MN*Dz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dz, 1)
-		l.run("mixture_bwd_params", MN*KDz, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dmu, d.dlv, 0)
+		l.do(ops.LseSoftmaxBwd(l.b, MN, K, d.resp, nil, d.gresp, d.gL, false))
+		l.do(ops.ClampBwd(l.b, d.resp, d.gL, d.gL, MN*K, pNegligible, float32(2), false))
+		l.do(ops.MixtureBwdZ(l.b, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dz, true))
+		l.do(ops.MixtureBwdParams(l.b, MN, K, Dz, d.z, d.mu, d.lv, KDz, d.gL, d.dmu, d.dlv, false))
 	}
 	// KL to each component: into m_z, s_z (summed over samples) and mu, lv (added to the
 	// y prior's gradient, or written when it is off).
 	for m := 0; m < M; m++ {
 		o := m * n * KDz
-		l.run("kl_mixture_bwd", n*KDz, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*KDz), d.lv.Slice(o, n*KDz), KDz,
-			d.gKL.Slice(m*n*K, n*K), d.dmz, d.dsz, dkB2i(m > 0), d.dmu.Slice(o, n*KDz), d.dlv.Slice(o, n*KDz),
-			dkB2i(pGrad))
+		l.do(ops.KlMixtureBwd(l.b, n, K, Dz, d.mz, d.sz, d.mu.Slice(o, n*KDz), d.lv.Slice(o, n*KDz), KDz, d.gKL.Slice(m*n*K, n*K), d.dmz, d.dsz, (dkB2i(m > 0)) != 0, d.dmu.Slice(o, n*KDz), d.dlv.Slice(o, n*KDz), (dkB2i(pGrad)) != 0))
 	}
 	// Prior network.
-	l.run("clamp_bwd", MN*KDz, d.lvRaw, d.dlv, d.dlvRaw, MN*KDz, c.LvMin, c.LvMax, 0)
-	l.do(d.priorMu.Backward(d.b, d.hp, d.mu, d.dmu, d.dhp, MN, nn.Scratch{}, false))
-	l.do(d.priorLv.Backward(d.b, d.hp, d.lvRaw, d.dlvRaw, d.dhp, MN, nn.Scratch{}, true))
-	l.do(d.priorH.Backward(d.b, d.w, d.hp, d.dhp, d.dw, MN, d.priorS, false))
+	l.do(ops.ClampBwd(l.b, d.lvRaw, d.dlv, d.dlvRaw, MN*KDz, c.LvMin, c.LvMax, false))
+	l.do(d.priorMu.Backward(l.b, d.hp, d.mu, d.dmu, d.dhp, MN, nn.Scratch{}, false))
+	l.do(d.priorLv.Backward(l.b, d.hp, d.lvRaw, d.dlvRaw, d.dhp, MN, nn.Scratch{}, true))
+	l.do(d.priorH.Backward(l.b, d.w, d.hp, d.dhp, d.dw, MN, d.priorS, false))
 
 	// Reparameterisations: z = m_z + exp(s_z/2) eps (added to the KL's dm_z, ds_z),
 	// w likewise, then the w prior's own gradient.
 	for m := 0; m < M; m++ {
-		l.run("reparam_bwd", n*Dz, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.dz.Slice(m*n*Dz, n*Dz), d.dmz, d.dsz, n*Dz, 1)
-		l.run("reparam_bwd", n*Dw, d.sw, d.epsW.Slice(m*n*Dw, n*Dw), d.dw.Slice(m*n*Dw, n*Dw), d.dmw, d.dsw, n*Dw,
-			dkB2i(m > 0))
+		l.do(ops.ReparamBwd(l.b, d.sz, d.epsZ.Slice(m*n*Dz, n*Dz), d.dz.Slice(m*n*Dz, n*Dz), d.dmz, d.dsz, n*Dz, true))
+		l.do(ops.ReparamBwd(l.b, d.sw, d.epsW.Slice(m*n*Dw, n*Dw), d.dw.Slice(m*n*Dw, n*Dw), d.dmw, d.dsw, n*Dw, (dkB2i(m > 0)) != 0))
 	}
-	l.run("kl_std_normal_bwd", n*Dw, n, Dw, d.mw, d.sw, d.gw, d.dmw, d.dsw, 1)
-	l.run("clamp_bwd", n*Dz, d.szRaw, d.dsz, d.dszRaw, n*Dz, c.LvMin, c.LvMax, 0)
-	l.run("clamp_bwd", n*Dw, d.swRaw, d.dsw, d.dswRaw, n*Dw, c.LvMin, c.LvMax, 0)
+	l.do(ops.KlStdNormalBwd(l.b, n, Dw, d.mw, d.sw, d.gw, d.dmw, d.dsw, true))
+	l.do(ops.ClampBwd(l.b, d.szRaw, d.dsz, d.dszRaw, n*Dz, c.LvMin, c.LvMax, false))
+	l.do(ops.ClampBwd(l.b, d.swRaw, d.dsw, d.dswRaw, n*Dw, c.LvMin, c.LvMax, false))
 
 	// Encoder heads into the trunk's output gradient, then the trunk.
 	h := d.enc.Output()
-	l.do(d.encMz.Backward(d.b, h, d.mz, d.dmz, d.dh, n, nn.Scratch{}, false))
-	l.do(d.encSz.Backward(d.b, h, d.szRaw, d.dszRaw, d.dh, n, nn.Scratch{}, true))
-	l.do(d.encMw.Backward(d.b, h, d.mw, d.dmw, d.dh, n, nn.Scratch{}, true))
-	l.do(d.encSw.Backward(d.b, h, d.swRaw, d.dswRaw, d.dh, n, nn.Scratch{}, true))
-	l.do(d.encTrunk.Backward(d.b, x, d.dh, nil, n, d.enc, false))
+	l.do(d.encMz.Backward(l.b, h, d.mz, d.dmz, d.dh, n, nn.Scratch{}, false))
+	l.do(d.encSz.Backward(l.b, h, d.szRaw, d.dszRaw, d.dh, n, nn.Scratch{}, true))
+	l.do(d.encMw.Backward(l.b, h, d.mw, d.dmw, d.dh, n, nn.Scratch{}, true))
+	l.do(d.encSw.Backward(l.b, h, d.swRaw, d.dswRaw, d.dh, n, nn.Scratch{}, true))
+	l.do(d.encTrunk.Backward(l.b, x, d.dh, nil, n, d.enc, false))
 }
 
 // Infer implements Model: the loss terms from the sampled forward pass of step, then
@@ -546,17 +537,16 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, logits, zmean *engine.
 	if logits != nil && logits.Len() < n*c.K {
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: logits needs %d values (n*K)", n*c.K)
 	}
-	l := &launcher{b: d.b, model: "dilokthanakul"}
+	l := newLauncher(d.b, "dilokthanakul")
 	d.forward(l, x, n, step, nn.Eval)
 	t := d.terms(l)
 	// The encoder's outputs of x are still in place; the prior network runs on m_w.
 	d.prior(l, d.mw, n)
-	l.run("mixture_loglik", 32*n*c.K, n, c.K, c.Dz, d.mz, d.mu, d.lv, c.K*c.Dz, (*engine.Buf)(nil), 0, d.L,
-		(*engine.Buf)(nil), post)
+	l.do(ops.MixtureLoglik(l.b, n, c.K, c.Dz, d.mz, d.mu, d.lv, c.K*c.Dz, nil, 0, d.L, nil, post))
 	if logits != nil {
-		l.run("ew_scale", n*c.K, d.L, logits, n*c.K, float32(1))
+		l.do(ops.EwScale(l.b, d.L, logits, n*c.K, float32(1)))
 	}
-	l.run("ew_scale", n*c.Dz, d.mz, zmean, n*c.Dz, float32(1))
+	l.do(ops.EwScale(l.b, d.mz, zmean, n*c.Dz, float32(1)))
 	return t, l.err
 }
 
@@ -567,11 +557,11 @@ func (d *dilokthanakul) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
 	if err := checkDecode("dilokthanakul", c, z, n, xmean); err != nil {
 		return err
 	}
-	l := &launcher{b: d.b, model: "dilokthanakul"}
-	l.do(d.decTrunk.Forward(d.b, z, n, d.dec, nn.Eval))
-	l.do(d.decOut.Forward(d.b, d.dec.Output(), xmean, n, nn.Scratch{}))
+	l := newLauncher(d.b, "dilokthanakul")
+	l.do(d.decTrunk.Forward(l.b, z, n, d.dec, nn.Eval))
+	l.do(d.decOut.Forward(l.b, d.dec.Output(), xmean, n, nn.Scratch{}))
 	if c.Likelihood == Bernoulli {
-		l.run("act_fwd", n*c.D, xmean, xmean, n*c.D, fmath.ActSigmoid)
+		l.do(ops.ActFwd(l.b, xmean, xmean, n*c.D, kernels.ActSigmoid))
 	}
 	return l.err
 }
@@ -598,14 +588,14 @@ func (d *dilokthanakul) SampleCluster(k, n int, z *engine.Buf, seed uint64) erro
 		d.all = append(d.all, lv)
 		d.genMu, d.genLv = mu, lv
 	}
-	l := &launcher{b: d.b, model: "dilokthanakul"}
-	l.run("rand_normal", (n*Dw+3)/4, d.w, n*Dw, seed, cpu.StreamID(uint64(k), streamGenW))
+	l := newLauncher(d.b, "dilokthanakul")
+	l.do(ops.RandNormal(l.b, d.w, n*Dw, seed, kernels.StreamID(uint64(k), streamGenW)))
 	d.prior(l, d.w, n)
 	for i := 0; i < n; i++ {
 		o := (i*K + k) * Dz
-		l.run("ew_scale", Dz, d.mu.Slice(o, Dz), d.genMu.Slice(i*Dz, Dz), Dz, float32(1))
-		l.run("ew_scale", Dz, d.lv.Slice(o, Dz), d.genLv.Slice(i*Dz, Dz), Dz, float32(1))
+		l.do(ops.EwScale(l.b, d.mu.Slice(o, Dz), d.genMu.Slice(i*Dz, Dz), Dz, float32(1)))
+		l.do(ops.EwScale(l.b, d.lv.Slice(o, Dz), d.genLv.Slice(i*Dz, Dz), Dz, float32(1)))
 	}
-	l.run("reparam", (n*Dz+3)/4, d.genMu, d.genLv, d.epsZ, z, n*Dz, seed, cpu.StreamID(uint64(k), streamGenZ))
+	l.do(ops.Reparam(l.b, d.genMu, d.genLv, d.epsZ, z, n*Dz, seed, kernels.StreamID(uint64(k), streamGenZ)))
 	return l.err
 }

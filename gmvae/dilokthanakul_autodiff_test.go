@@ -25,7 +25,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -313,16 +313,16 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			d := mi.(*dilokthanakul)
 			// Random parameters (biases too), so every path carries gradient.
 			p := make([]float32, d.ps.Len())
-			cpu.RandNormal(p, len(p), 99, uint64(ci))
+			philox.Normals(p, 99, uint64(ci))
 			for i := range p {
 				p[i] = float32(p[i] * 0.7)
 			}
 			tMust(t, b.Upload(d.ps.P, p))
 			x := make([]float32, n*cfg.D)
 			if c.lik == Gaussian {
-				cpu.RandNormal(x, len(x), 98, uint64(ci))
+				philox.Normals(x, 98, uint64(ci))
 			} else {
-				cpu.RandUniform(x, len(x), 98, uint64(ci))
+				philox.Uniforms(x, 98, uint64(ci))
 			}
 			xb := tUpload(t, b, x, "x")
 			defer b.Release(xb)

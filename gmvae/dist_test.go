@@ -10,9 +10,10 @@ import (
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // The real models under data parallelism: a small model A and model B trained on 2
@@ -27,7 +28,7 @@ const (
 func modelData() []float32 {
 	x := make([]float32, mRows*mD)
 	u := make([]float32, mRows*mD)
-	cpu.RandUniform(u, len(u), 21, 0)
+	philox.Uniforms(u, 21, 0)
 	for i := range x {
 		if u[i] < 0.4 {
 			x[i] = 1
@@ -98,7 +99,7 @@ func trainModel(c dist.Comm, name string, micro int) ([]float32, error) {
 			}
 			// The reference: scale as SumMean does, add in block order.
 			n := ps.Len()
-			if err := b.Launch("ew_scale", n, ps.G, ps.G, n, float32(len(rows))/float32(len(batch))); err != nil {
+			if err := ops.EwScale(b, ps.G, ps.G, n, float32(len(rows))/float32(len(batch))); err != nil {
 				return nil, err
 			}
 			if err := b.Download(part, ps.G); err != nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 )
 
@@ -40,11 +40,11 @@ func tDownload(t *testing.T, b engine.Backend, x *engine.Buf) []float32 {
 // prototype's with probability 0.9) and each row's prototype.
 func clusteredBits(n, d, k int, seed uint64) ([]float32, []int) {
 	proto := make([]float32, k*d)
-	cpu.RandUniform(proto, len(proto), seed, 0)
+	philox.Uniforms(proto, seed, 0)
 	flip := make([]float32, n*d)
-	cpu.RandUniform(flip, len(flip), seed, 1)
+	philox.Uniforms(flip, seed, 1)
 	pick := make([]float32, n)
-	cpu.RandUniform(pick, n, seed, 2)
+	philox.Uniforms(pick[:n], seed, 2)
 	x := make([]float32, n*d)
 	labels := make([]int, n)
 	for i := 0; i < n; i++ {

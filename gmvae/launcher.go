@@ -4,25 +4,42 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/ops"
 )
 
-// launcher runs a model's kernel launches until the first error, which it keeps,
-// prefixed with the model's name: a forward or backward pass is written as a straight
-// list of launches and checked once at its end.
+// launcher keeps the first error of a model's ops (package ops), prefixed with the
+// model's name: a forward or backward pass is written as a straight list of ops on l.b,
+// each wrapped in do, and checked once at its end. Once an op has failed, the ops
+// that follow launch nothing (l.b skips them).
 type launcher struct {
-	b     engine.Backend
+	b     engine.Backend // the model's backend, guarded: no launch after an error
 	model string
 	err   error
 }
 
-func (l *launcher) run(kernel string, work int, args ...any) {
-	if l.err == nil {
-		if err := l.b.Launch(kernel, work, args...); err != nil {
-			l.err = fmt.Errorf("gmvae: %s: %s: %w", l.model, kernel, err)
-		}
-	}
+// newLauncher returns a launcher for the ops of model on b.
+func newLauncher(b engine.Backend, model string) *launcher {
+	l := &launcher{model: model}
+	l.b = guarded{Backend: b, l: l}
+	return l
 }
 
+// guarded is a backend that launches nothing once its launcher holds an error.
+type guarded struct {
+	engine.Backend
+	l *launcher
+}
+
+// Launch implements engine.Backend.
+func (g guarded) Launch(k *kernels.Kernel, threads int, args ...any) error {
+	if g.l.err != nil {
+		return nil
+	}
+	return g.Backend.Launch(k, threads, args...)
+}
+
+// do records err when it is the first error.
 func (l *launcher) do(err error) {
 	if l.err == nil && err != nil {
 		l.err = fmt.Errorf("gmvae: %s: %w", l.model, err)
@@ -41,6 +58,6 @@ const gTiny = float32(1.0 / (1 << 50) / (1 << 50))
 // the logits of always-black pixels far below -87, where sigmoid, and so the
 // gradient, is subnormal.
 func (l *launcher) flushTiny(g, scratch *engine.Buf, n int) {
-	l.run("clamp_bwd", n, g, g, scratch, n, -gTiny, gTiny, 0)
-	l.run("ew_axpby", n, scratch, g, n, float32(-1), float32(1))
+	l.do(ops.ClampBwd(l.b, g, g, scratch, n, -gTiny, gTiny, false))
+	l.do(ops.EwAxpby(l.b, scratch, g, n, float32(-1), float32(1)))
 }

@@ -25,7 +25,7 @@ func TestFlushTiny(t *testing.T) {
 		g := tUpload(t, b, in, "g")
 		scratch, err := b.New(len(in), "scratch")
 		tMust(t, err)
-		l := &launcher{b: b, model: "test"}
+		l := newLauncher(b, "test")
 		l.flushTiny(g, scratch, len(in))
 		tMust(t, l.err)
 		got := tDownload(t, b, g)

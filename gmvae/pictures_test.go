@@ -14,9 +14,10 @@ import (
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 	"github.com/gmvae/gmvae/report"
 )
 
@@ -51,7 +52,7 @@ func genModel(t *testing.T, b engine.Backend, cfg Config) Model {
 	tMust(t, err)
 	t.Cleanup(func() { m.Release() })
 	p := make([]float32, m.Params().P.Len())
-	cpu.RandNormal(p, len(p), 99, 1)
+	philox.Normals(p, 99, 1)
 	for i := range p {
 		p[i] *= 0.5
 	}
@@ -66,7 +67,7 @@ func genRun(t *testing.T, b engine.Backend, cfg Config) [][]float32 {
 	m := genModel(t, b, cfg)
 	N := cfg.MaxBatch
 	zh := make([]float32, N*cfg.Dz)
-	cpu.RandNormal(zh, len(zh), 5, 2)
+	philox.Normals(zh, 5, 2)
 	z := tUpload(t, b, zh, "z")
 	xm, err := b.New(N*cfg.D, "xmean")
 	tMust(t, err)
@@ -158,7 +159,7 @@ func TestDecodeReference(t *testing.T) {
 			}
 			n := cfg.MaxBatch
 			zh := make([]float32, n*cfg.Dz)
-			cpu.RandNormal(zh, len(zh), 3, 4)
+			philox.Normals(zh, 3, 4)
 			for i := range zh {
 				zh[i] *= 2
 			}
@@ -349,7 +350,7 @@ func TestSampleReleaseEmu(t *testing.T) {
 func pictureSet(t *testing.T, n int, shape []int) *data.Dataset {
 	t.Helper()
 	x := make([]float32, n*12)
-	cpu.RandUniform(x, len(x), 4, 0)
+	philox.Uniforms(x, 4, 0)
 	ds, err := data.New("pictures", n, 12, x, nil)
 	tMust(t, err)
 	ds.Shape = shape
@@ -441,7 +442,7 @@ func (f *fakeModel) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
 	if err := f.dec.Forward(f.b, z, xmean, n, f.decS); err != nil {
 		return err
 	}
-	return f.b.Launch("act_fwd", n*f.cfg.D, xmean, xmean, n*f.cfg.D, fmath.ActSigmoid)
+	return ops.ActFwd(f.b, xmean, xmean, n*f.cfg.D, kernels.ActSigmoid)
 }
 
 // SampleCluster writes n one-hot rows of cluster k (there is nothing to draw).

@@ -70,12 +70,12 @@ package gmvae
 // through the softmax (lse_softmax_bwd subtracts sum_j g_j q_j), so it is left out.
 //
 // Random streams (seed cfg.Seed): exact mode, eps of cluster k is the stream
-// cpu.StreamID(step, streamShu+k) (row i's noise does not depend on n); Gumbel mode,
-// the Gumbel noise is cpu.StreamID(step, streamShu) and eps cpu.StreamID(step,
+// kernels.StreamID(step, streamShu+k) (row i's noise does not depend on n); Gumbel mode,
+// the Gumbel noise is kernels.StreamID(step, streamShu) and eps kernels.StreamID(step,
 // streamShu+1). Ids start at 0x100, clear of the small ids a trainer may use.
 //
 // Generation (SampleCluster(k, n, z, seed)): z = MU_k + exp(clamp(LV_k)/2) eps, the
-// reparameterisation sample of p(z|y=k), with eps the stream cpu.StreamID(k,
+// reparameterisation sample of p(z|y=k), with eps the stream kernels.StreamID(k,
 // streamShuGen) keyed by the caller's seed. The tensor id streamShuGen lies above every
 // id of a training step (streamShu+k < streamShuGen: newShu refuses larger K), so no
 // seed makes a generated draw repeat a training draw. MU_k and clamp(LV_k) are
@@ -89,9 +89,9 @@ import (
 	"math"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // streamShu is the first random tensor id of model B's steps (see the file comment).
@@ -101,7 +101,7 @@ const streamShu = 0x100
 const streamShuGen = 0x5A3E_0000
 
 // shuActivation is the activation of every hidden layer (Rui Shu's networks: relu).
-const shuActivation = fmath.ActRelu
+const shuActivation = kernels.ActRelu
 
 // shu is model B on one backend.
 type shu struct {
@@ -172,14 +172,14 @@ func newShu(b engine.Backend, cfg Config) (Model, error) {
 	L := len(H)
 	s := &shu{b: b, cfg: cfg, ps: nn.NewParams(b), h0: H[0], hTop: H[L-1], tau: cfg.Tau}
 	ps := s.ps
-	s.qy = nn.NewMLP(ps, "qy", append(append([]int{D}, H...), K), shuActivation, fmath.ActNone)
+	s.qy = nn.NewMLP(ps, "qy", append(append([]int{D}, H...), K), shuActivation, kernels.ActNone)
 	s.wx = ps.Add("qz.0.Wx", D*H[0], nn.Glorot(D+K, H[0]))
 	s.wy = ps.Add("qz.0.Wy", K*H[0], nn.Glorot(D+K, H[0]))
 	if L > 1 {
 		s.qzUp = nn.NewMLP(ps, "qz.up", H, shuActivation, shuActivation)
 	}
-	s.qzM = nn.NewLinear(ps, "qz.m", H[L-1], Dz, fmath.ActNone)
-	s.qzLv = nn.NewLinear(ps, "qz.lv", H[L-1], Dz, fmath.ActNone)
+	s.qzM = nn.NewLinear(ps, "qz.m", H[L-1], Dz, kernels.ActNone)
+	s.qzLv = nn.NewLinear(ps, "qz.lv", H[L-1], Dz, kernels.ActNone)
 	s.pMu = ps.Add("pz.mu", K*Dz, nn.Glorot(K, Dz))
 	s.pLv = ps.Add("pz.lv", K*Dz, nn.Init{})
 	dec := []int{Dz}
@@ -187,9 +187,9 @@ func newShu(b engine.Backend, cfg Config) (Model, error) {
 		dec = append(dec, H[i])
 	}
 	s.px = nn.NewMLP(ps, "px", dec, shuActivation, shuActivation)
-	s.pxOut = nn.NewLinear(ps, "px.out", H[0], D, fmath.ActNone)
+	s.pxOut = nn.NewLinear(ps, "px.out", H[0], D, kernels.ActNone)
 	if cfg.Likelihood == Gaussian {
-		s.pxLv = nn.NewLinear(ps, "px.lv", H[0], D, fmath.ActNone)
+		s.pxLv = nn.NewLinear(ps, "px.lv", H[0], D, kernels.ActNone)
 	}
 	if err := ps.Alloc(cfg.Seed); err != nil {
 		ps.Release()
@@ -357,11 +357,11 @@ func shuBlk(buf *engine.Buf, k, size int) *engine.Buf { return buf.Slice(k*size,
 func (s *shu) forward(x *engine.Buf, n int, step uint64, mode nn.Mode) error {
 	c := s.cfg
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
-	l := &launcher{b: s.b, model: "shu"}
+	l := newLauncher(s.b, "shu")
 	// q(y|x): logits (n, K), lse (n), q (n, K).
-	l.do(s.qy.Forward(s.b, x, n, s.qyB, mode))
+	l.do(s.qy.Forward(l.b, x, n, s.qyB, mode))
 	logits := s.qyB.Output()
-	l.run("lse_softmax", 32*n, n, K, logits, s.lse, s.q)
+	l.do(ops.LseSoftmax(l.b, n, K, logits, s.lse, s.q))
 	wx, wy := s.tensor(s.wx), s.tensor(s.wy)
 	mu, lv := s.tensor(s.pMu), s.tensor(s.pLv)
 	var R int // rows of the z path
@@ -369,78 +369,77 @@ func (s *shu) forward(x *engine.Buf, n int, step uint64, mode nn.Mode) error {
 	if c.Gumbel {
 		R = n
 		// y = softmax((logits + g) / tau), g standard Gumbel (n, K).
-		l.run("gumbel", (n*K+3)/4, s.gn, n*K, c.Seed, cpu.StreamID(step, streamShu))
-		l.run("ew_add", n*K, logits, s.gn, s.u, n*K)
-		l.run("ew_scale", n*K, s.u, s.u, n*K, 1/s.tau)
-		l.run("lse_softmax", 32*n, n, K, s.u, nil, s.y)
+		l.do(ops.Gumbel(l.b, s.gn, n*K, c.Seed, kernels.StreamID(step, streamShu)))
+		l.do(ops.EwAdd(l.b, logits, s.gn, s.u, n*K))
+		l.do(ops.EwScale(l.b, s.u, s.u, n*K, 1/s.tau))
+		l.do(ops.LseSoftmax(l.b, n, K, s.u, nil, s.y))
 		// h1 (n, h0) = relu(x·Wx + y·Wy).
-		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
-		l.run("gemm_nn", nn.GemmWork(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
+		l.do(ops.GemmNN(l.b, x, wx.P, nil, s.h1, n, H0, D, kernels.ActNone, false))
+		l.do(ops.GemmNN(l.b, s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, true))
 		yw = s.y
 	} else {
 		R = K * n
 		l.do(s.setConsts(n))
 		// qT (K, n) = qᵀ = I_K·qᵀ.
-		l.run("gemm_nt", nn.GemmWork(K, n), s.eye, s.q, nil, s.qT, K, n, K, fmath.ActNone, 0)
+		l.do(ops.GemmNT(l.b, s.eye, s.q, nil, s.qT, K, n, K, kernels.ActNone, false))
 		// h1 block k (n, h0) = relu(x·Wx + Wy[k]).
-		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.p1, n, H0, D, fmath.ActNone, 0)
+		l.do(ops.GemmNN(l.b, x, wx.P, nil, s.p1, n, H0, D, kernels.ActNone, false))
 		for k := 0; k < K; k++ {
-			l.run("ew_scale", n*H0, s.p1, shuBlk(s.h1, k, n*H0), n*H0, float32(1))
+			l.do(ops.EwScale(l.b, s.p1, shuBlk(s.h1, k, n*H0), n*H0, float32(1)))
 		}
-		l.run("gemm_nn", nn.GemmWork(R, H0), s.E, wy.P, nil, s.h1, R, H0, K, shuActivation, 1)
+		l.do(ops.GemmNN(l.b, s.E, wy.P, nil, s.h1, R, H0, K, shuActivation, true))
 		yw = s.E
 	}
 	// The rest of the z-encoder over R rows, the heads, the samples.
 	top := s.h1
 	if s.qzUp != nil {
-		l.do(s.qzUp.Forward(s.b, s.h1, R, s.qzUpB, mode))
+		l.do(s.qzUp.Forward(l.b, s.h1, R, s.qzUpB, mode))
 		top = s.qzUpB.Output()
 	}
-	l.do(s.qzM.Forward(s.b, top, s.m, R, nn.Scratch{}))
-	l.do(s.qzLv.Forward(s.b, top, s.spre, R, nn.Scratch{}))
-	l.run("clamp", R*Dz, s.spre, s.s, R*Dz, c.LvMin, c.LvMax)
+	l.do(s.qzM.Forward(l.b, top, s.m, R, nn.Scratch{}))
+	l.do(s.qzLv.Forward(l.b, top, s.spre, R, nn.Scratch{}))
+	l.do(ops.Clamp(l.b, s.spre, s.s, R*Dz, c.LvMin, c.LvMax))
 	if c.Gumbel {
-		l.run("reparam", (R*Dz+3)/4, s.m, s.s, s.eps, s.z, R*Dz, c.Seed, cpu.StreamID(step, streamShu+1))
+		l.do(ops.Reparam(l.b, s.m, s.s, s.eps, s.z, R*Dz, c.Seed, kernels.StreamID(step, streamShu+1)))
 	} else {
 		for k := 0; k < K; k++ {
-			l.run("reparam", (n*Dz+3)/4, shuBlk(s.m, k, n*Dz), shuBlk(s.s, k, n*Dz), shuBlk(s.eps, k, n*Dz), shuBlk(s.z, k, n*Dz),
-				n*Dz, c.Seed, cpu.StreamID(step, uint32(streamShu+k)))
+			l.do(ops.Reparam(l.b, shuBlk(s.m, k, n*Dz), shuBlk(s.s, k, n*Dz), shuBlk(s.eps, k, n*Dz), shuBlk(s.z, k, n*Dz), n*Dz, c.Seed, kernels.StreamID(step, uint32(streamShu+k))))
 		}
 	}
 	// Decoder and log p(x|z) (R).
-	l.do(s.px.Forward(s.b, s.z, R, s.pxB, mode))
+	l.do(s.px.Forward(l.b, s.z, R, s.pxB, mode))
 	hd := s.pxB.Output()
-	l.do(s.pxOut.Forward(s.b, hd, s.lx, R, nn.Scratch{}))
+	l.do(s.pxOut.Forward(l.b, hd, s.lx, R, nn.Scratch{}))
 	if c.Likelihood == Gaussian {
-		l.do(s.pxLv.Forward(s.b, hd, s.xlvRaw, R, nn.Scratch{}))
-		l.run("clamp", R*D, s.xlvRaw, s.xlv, R*D, c.LvMin, c.LvMax)
+		l.do(s.pxLv.Forward(l.b, hd, s.xlvRaw, R, nn.Scratch{}))
+		l.do(ops.Clamp(l.b, s.xlvRaw, s.xlv, R*D, c.LvMin, c.LvMax))
 	}
 	// One launch per block of n rows (each reads the batch x (n, D)).
 	for k := 0; k < R/n; k++ {
 		if c.Likelihood == Gaussian {
-			l.run("gaussian_loglik", 32*n, x, shuBlk(s.lx, k, n*D), shuBlk(s.xlv, k, n*D), shuBlk(s.llx, k, n), n, D)
+			l.do(ops.GaussianLoglik(l.b, x, shuBlk(s.lx, k, n*D), shuBlk(s.xlv, k, n*D), shuBlk(s.llx, k, n), n, D))
 		} else {
-			l.run("bernoulli_loglik", 32*n, x, shuBlk(s.lx, k, n*D), shuBlk(s.llx, k, n), n, D)
+			l.do(ops.BernoulliLoglik(l.b, x, shuBlk(s.lx, k, n*D), shuBlk(s.llx, k, n), n, D))
 		}
 	}
 	// p(z|y): mub, lvb (R, Dz) = yw·MU, yw·clamp(LV) (yw: soft y or the indicator E).
-	l.run("clamp", K*Dz, lv.P, s.lvc, K*Dz, c.LvMin, c.LvMax)
-	l.run("gemm_nn", nn.GemmWork(R, Dz), yw, mu.P, nil, s.mub, R, Dz, K, fmath.ActNone, 0)
-	l.run("gemm_nn", nn.GemmWork(R, Dz), yw, s.lvc, nil, s.lvb, R, Dz, K, fmath.ActNone, 0)
-	l.run("gaussian_loglik", 32*R, s.z, s.m, s.s, s.qll, R, Dz)
-	l.run("gaussian_loglik", 32*R, s.z, s.mub, s.lvb, s.pll, R, Dz)
+	l.do(ops.Clamp(l.b, lv.P, s.lvc, K*Dz, c.LvMin, c.LvMax))
+	l.do(ops.GemmNN(l.b, yw, mu.P, nil, s.mub, R, Dz, K, kernels.ActNone, false))
+	l.do(ops.GemmNN(l.b, yw, s.lvc, nil, s.lvb, R, Dz, K, kernels.ActNone, false))
+	l.do(ops.GaussianLoglik(l.b, s.z, s.m, s.s, s.qll, R, Dz))
+	l.do(ops.GaussianLoglik(l.b, s.z, s.mub, s.lvb, s.pll, R, Dz))
 	// qll := log q(z|x,y) - log p(z|y).
-	l.run("ew_axpby", R, s.pll, s.qll, R, float32(-1), float32(1))
+	l.do(ops.EwAxpby(l.b, s.pll, s.qll, R, float32(-1), float32(1)))
 	// Batch sums.
 	if c.Gumbel {
-		l.run("sum_all", 256, s.llx, s.scal.Slice(0, 1), R, float32(1))
-		l.run("sum_all", 256, s.qll, s.scal.Slice(1, 1), R, float32(1))
+		l.do(ops.SumAll(l.b, s.llx, s.scal.Slice(0, 1), R, float32(1)))
+		l.do(ops.SumAll(l.b, s.qll, s.scal.Slice(1, 1), R, float32(1)))
 	} else {
-		l.run("row_dot", 32, s.qT, s.llx, s.scal.Slice(0, 1), 1, R)
-		l.run("row_dot", 32, s.qT, s.qll, s.scal.Slice(1, 1), 1, R)
+		l.do(ops.RowDot(l.b, s.qT, s.llx, s.scal.Slice(0, 1), 1, R))
+		l.do(ops.RowDot(l.b, s.qT, s.qll, s.scal.Slice(1, 1), 1, R))
 	}
-	l.run("xlogx_rows", 32*n, s.q, s.xl, n, K)
-	l.run("sum_all", 256, s.xl, s.scal.Slice(2, 1), n, float32(1))
+	l.do(ops.XlogxRows(l.b, s.q, s.xl, n, K))
+	l.do(ops.SumAll(l.b, s.xl, s.scal.Slice(2, 1), n, float32(1)))
 	return l.err
 }
 
@@ -464,33 +463,32 @@ func (s *shu) terms(n int) (Terms, error) {
 func (s *shu) backward(x *engine.Buf, n int) error {
 	c := s.cfg
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
-	l := &launcher{b: s.b, model: "shu"}
+	l := newLauncher(s.b, "shu")
 	inv := 1 / float32(n)
 	wx, wy := s.tensor(s.wx), s.tensor(s.wy)
 	mu, lv := s.tensor(s.pMu), s.tensor(s.pLv)
-	l.do(nn.Fill(s.b, s.invN.Slice(0, n), inv))
-	l.do(nn.Fill(s.b, s.negN.Slice(0, n), -inv))
+	l.do(nn.Fill(l.b, s.invN.Slice(0, n), inv))
+	l.do(nn.Fill(l.b, s.negN.Slice(0, n), -inv))
 	R := n
 	w, negw, yw := s.invN, s.negN, s.y
 	if !c.Gumbel {
 		R = K * n
 		// Row weights w = q/n, negw = -q/n in the (K, n) layout.
-		l.run("ew_scale", R, s.qT, s.w, R, inv)
-		l.run("ew_scale", R, s.qT, s.negw, R, -inv)
+		l.do(ops.EwScale(l.b, s.qT, s.w, R, inv))
+		l.do(ops.EwScale(l.b, s.qT, s.negw, R, -inv))
 		// Branches with q(y=k|x) below 2^-64 get weight 0 (dilokthanakul.go,
 		// "Negligible responsibilities"): trained models put most branches there, and
 		// their tiny weights made subnormal gradients through the whole decoder.
-		l.run("clamp_bwd", R, s.qT, s.w, s.w, R, pNegligible, float32(2), 0)
-		l.run("clamp_bwd", R, s.qT, s.negw, s.negw, R, pNegligible, float32(2), 0)
+		l.do(ops.ClampBwd(l.b, s.qT, s.w, s.w, R, pNegligible, float32(2), false))
+		l.do(ops.ClampBwd(l.b, s.qT, s.negw, s.negw, R, pNegligible, float32(2), false))
 		w, negw, yw = s.w, s.negw, s.E
 	}
 	// Decoder: d loss / d log p(x|z) = -w.
 	for k := 0; k < R/n; k++ {
 		if c.Likelihood == Gaussian {
-			l.run("gaussian_loglik_bwd", n*D, x, shuBlk(s.lx, k, n*D), shuBlk(s.xlv, k, n*D), shuBlk(negw, k, n),
-				shuBlk(s.dlx, k, n*D), shuBlk(s.dxlv, k, n*D), n, D, 0)
+			l.do(ops.GaussianLoglikBwd(l.b, x, shuBlk(s.lx, k, n*D), shuBlk(s.xlv, k, n*D), shuBlk(negw, k, n), shuBlk(s.dlx, k, n*D), shuBlk(s.dxlv, k, n*D), n, D, false))
 		} else {
-			l.run("bernoulli_loglik_bwd", n*D, x, shuBlk(s.lx, k, n*D), shuBlk(negw, k, n), shuBlk(s.dlx, k, n*D), n, D, 0)
+			l.do(ops.BernoulliLoglikBwd(l.b, x, shuBlk(s.lx, k, n*D), shuBlk(negw, k, n), shuBlk(s.dlx, k, n*D), n, D, false))
 		}
 	}
 	if c.Likelihood == Bernoulli {
@@ -499,73 +497,73 @@ func (s *shu) backward(x *engine.Buf, n int) error {
 		l.flushTiny(s.dlx, s.lx, R*D)
 	}
 	hd := s.pxB.Output()
-	l.do(s.pxOut.Backward(s.b, hd, s.lx, s.dlx, s.dhd, R, nn.Scratch{}, false))
+	l.do(s.pxOut.Backward(l.b, hd, s.lx, s.dlx, s.dhd, R, nn.Scratch{}, false))
 	if c.Likelihood == Gaussian {
-		l.run("clamp_bwd", R*D, s.xlvRaw, s.dxlv, s.dxlvRaw, R*D, c.LvMin, c.LvMax, 0)
-		l.do(s.pxLv.Backward(s.b, hd, s.xlvRaw, s.dxlvRaw, s.dhd, R, nn.Scratch{}, true))
+		l.do(ops.ClampBwd(l.b, s.xlvRaw, s.dxlv, s.dxlvRaw, R*D, c.LvMin, c.LvMax, false))
+		l.do(s.pxLv.Backward(l.b, hd, s.xlvRaw, s.dxlvRaw, s.dhd, R, nn.Scratch{}, true))
 	}
-	l.do(s.px.Backward(s.b, s.z, s.dhd, s.dz, R, s.pxB, false))
+	l.do(s.px.Backward(l.b, s.z, s.dhd, s.dz, R, s.pxB, false))
 	// log q(z|x,y) (weight +w) and log p(z|y) (weight -w): gradients of their means
 	// and log-variances; the gradient of z is minus that of the mean.
-	l.run("gaussian_loglik_bwd", R*Dz, s.z, s.m, s.s, w, s.dm, s.ds, R, Dz, 0)
-	l.run("gaussian_loglik_bwd", R*Dz, s.z, s.mub, s.lvb, negw, s.dmub, s.dlvb, R, Dz, 0)
-	l.run("ew_axpby", R*Dz, s.dm, s.dz, R*Dz, float32(-1), float32(1))
-	l.run("ew_axpby", R*Dz, s.dmub, s.dz, R*Dz, float32(-1), float32(1))
-	l.run("reparam_bwd", R*Dz, s.s, s.eps, s.dz, s.dm, s.ds, R*Dz, 1)
-	l.run("clamp_bwd", R*Dz, s.spre, s.ds, s.dspre, R*Dz, c.LvMin, c.LvMax, 0)
+	l.do(ops.GaussianLoglikBwd(l.b, s.z, s.m, s.s, w, s.dm, s.ds, R, Dz, false))
+	l.do(ops.GaussianLoglikBwd(l.b, s.z, s.mub, s.lvb, negw, s.dmub, s.dlvb, R, Dz, false))
+	l.do(ops.EwAxpby(l.b, s.dm, s.dz, R*Dz, float32(-1), float32(1)))
+	l.do(ops.EwAxpby(l.b, s.dmub, s.dz, R*Dz, float32(-1), float32(1)))
+	l.do(ops.ReparamBwd(l.b, s.s, s.eps, s.dz, s.dm, s.ds, R*Dz, true))
+	l.do(ops.ClampBwd(l.b, s.spre, s.ds, s.dspre, R*Dz, c.LvMin, c.LvMax, false))
 	// Prior parameters: dMU += ywᵀ·dmub, dLV += clamp'(ywᵀ·dlvb).
-	l.run("gemm_tn", nn.GemmWork(K, Dz), yw, s.dmub, nil, mu.G, K, Dz, R, fmath.ActNone, 1)
-	l.run("gemm_tn", nn.GemmWork(K, Dz), yw, s.dlvb, nil, s.dlvc, K, Dz, R, fmath.ActNone, 0)
-	l.run("clamp_bwd", K*Dz, lv.P, s.dlvc, lv.G, K*Dz, c.LvMin, c.LvMax, 1)
+	l.do(ops.GemmTN(l.b, yw, s.dmub, nil, mu.G, K, Dz, R, kernels.ActNone, true))
+	l.do(ops.GemmTN(l.b, yw, s.dlvb, nil, s.dlvc, K, Dz, R, kernels.ActNone, false))
+	l.do(ops.ClampBwd(l.b, lv.P, s.dlvc, lv.G, K*Dz, c.LvMin, c.LvMax, true))
 	if c.Gumbel {
 		// dy (n, K) = dmub·MUᵀ + dlvb·clamp(LV)ᵀ (+ the first layer's below).
-		l.run("gemm_nt", nn.GemmWork(n, K), s.dmub, mu.P, nil, s.dy, n, K, Dz, fmath.ActNone, 0)
-		l.run("gemm_nt", nn.GemmWork(n, K), s.dlvb, s.lvc, nil, s.dy, n, K, Dz, fmath.ActNone, 1)
+		l.do(ops.GemmNT(l.b, s.dmub, mu.P, nil, s.dy, n, K, Dz, kernels.ActNone, false))
+		l.do(ops.GemmNT(l.b, s.dlvb, s.lvc, nil, s.dy, n, K, Dz, kernels.ActNone, true))
 	}
 	// Heads and the z-encoder above its first layer.
 	top := s.h1
 	if s.qzUp != nil {
 		top = s.qzUpB.Output()
 	}
-	l.do(s.qzM.Backward(s.b, top, s.m, s.dm, s.dtop, R, nn.Scratch{}, false))
-	l.do(s.qzLv.Backward(s.b, top, s.spre, s.dspre, s.dtop, R, nn.Scratch{}, true))
+	l.do(s.qzM.Backward(l.b, top, s.m, s.dm, s.dtop, R, nn.Scratch{}, false))
+	l.do(s.qzLv.Backward(l.b, top, s.spre, s.dspre, s.dtop, R, nn.Scratch{}, true))
 	if s.qzUp != nil {
-		l.do(s.qzUp.Backward(s.b, s.h1, s.dtop, s.dh1, R, s.qzUpB, false))
+		l.do(s.qzUp.Backward(l.b, s.h1, s.dtop, s.dh1, R, s.qzUpB, false))
 	}
 	// First layer: dpre1 = relu'(h1) dh1 (R, h0).
-	l.run("act_bwd", R*H0, s.h1, s.h1, s.dh1, s.dpre1, R*H0, shuActivation, 0)
+	l.do(ops.ActBwd(l.b, s.h1, s.h1, s.dh1, s.dpre1, R*H0, shuActivation, false))
 	if c.Gumbel {
-		l.run("gemm_tn", nn.GemmWork(D, H0), x, s.dpre1, nil, wx.G, D, H0, n, fmath.ActNone, 1)
-		l.run("gemm_tn", nn.GemmWork(K, H0), s.y, s.dpre1, nil, wy.G, K, H0, n, fmath.ActNone, 1)
-		l.run("gemm_nt", nn.GemmWork(n, K), s.dpre1, wy.P, nil, s.dy, n, K, H0, fmath.ActNone, 1)
+		l.do(ops.GemmTN(l.b, x, s.dpre1, nil, wx.G, D, H0, n, kernels.ActNone, true))
+		l.do(ops.GemmTN(l.b, s.y, s.dpre1, nil, wy.G, K, H0, n, kernels.ActNone, true))
+		l.do(ops.GemmNT(l.b, s.dpre1, wy.P, nil, s.dy, n, K, H0, kernels.ActNone, true))
 		// y = softmax(u), u = (logits + g)/tau: dlogits = lse_softmax_bwd(dy)/tau.
-		l.run("lse_softmax_bwd", 32*n, n, K, s.y, nil, s.dy, s.du, 0)
-		l.run("ew_scale", n*K, s.du, s.dlog, n*K, 1/s.tau)
+		l.do(ops.LseSoftmaxBwd(l.b, n, K, s.y, nil, s.dy, s.du, false))
+		l.do(ops.EwScale(l.b, s.du, s.dlog, n*K, 1/s.tau))
 		// KL(q || uniform): d/dq = (log q + 1)/n.
-		l.run("xlogx_rows_bwd", n*K, s.q, s.invN, s.gq, n, K, 0)
-		l.run("lse_softmax_bwd", 32*n, n, K, s.q, nil, s.gq, s.dlog, 1)
+		l.do(ops.XlogxRowsBwd(l.b, s.q, s.invN, s.gq, n, K, false))
+		l.do(ops.LseSoftmaxBwd(l.b, n, K, s.q, nil, s.gq, s.dlog, true))
 	} else {
 		// dWy += Eᵀ·dpre1 (per-cluster column sums of the blocks).
-		l.run("gemm_tn", nn.GemmWork(K, H0), s.E, s.dpre1, nil, wy.G, K, H0, R, fmath.ActNone, 1)
+		l.do(ops.GemmTN(l.b, s.E, s.dpre1, nil, wy.G, K, H0, R, kernels.ActNone, true))
 		// dp1 = sum_k dpre1 block k (k ascending), dWx += xᵀ·dp1.
 		dp := s.dpre1
 		if K > 1 {
 			dp = s.dp1
-			l.run("ew_add", n*H0, shuBlk(s.dpre1, 0, n*H0), shuBlk(s.dpre1, 1, n*H0), s.dp1, n*H0)
+			l.do(ops.EwAdd(l.b, shuBlk(s.dpre1, 0, n*H0), shuBlk(s.dpre1, 1, n*H0), s.dp1, n*H0))
 			for k := 2; k < K; k++ {
-				l.run("ew_add", n*H0, s.dp1, shuBlk(s.dpre1, k, n*H0), s.dp1, n*H0)
+				l.do(ops.EwAdd(l.b, s.dp1, shuBlk(s.dpre1, k, n*H0), s.dp1, n*H0))
 			}
 		}
-		l.run("gemm_tn", nn.GemmWork(D, H0), x, dp, nil, wx.G, D, H0, n, fmath.ActNone, 1)
+		l.do(ops.GemmTN(l.b, x, dp, nil, wx.G, D, H0, n, kernels.ActNone, true))
 		// d loss / d q (n, K) = (l + log q + 1)/n, l (K, n) the loss row
 		// log q(z|x,y) - log p(z|y) - log p(x|z): transposed by I_n.
-		l.run("ew_axpby", R, s.llx, s.qll, R, float32(-1), float32(1))
-		l.run("gemm_tn", nn.GemmWork(n, K), s.qll, s.eye, nil, s.gq, n, K, K, fmath.ActNone, 0)
-		l.run("ew_scale", n*K, s.gq, s.gq, n*K, inv)
-		l.run("xlogx_rows_bwd", n*K, s.q, s.invN, s.gq, n, K, 1)
-		l.run("lse_softmax_bwd", 32*n, n, K, s.q, nil, s.gq, s.dlog, 0)
+		l.do(ops.EwAxpby(l.b, s.llx, s.qll, R, float32(-1), float32(1)))
+		l.do(ops.GemmTN(l.b, s.qll, s.eye, nil, s.gq, n, K, K, kernels.ActNone, false))
+		l.do(ops.EwScale(l.b, s.gq, s.gq, n*K, inv))
+		l.do(ops.XlogxRowsBwd(l.b, s.q, s.invN, s.gq, n, K, true))
+		l.do(ops.LseSoftmaxBwd(l.b, n, K, s.q, nil, s.gq, s.dlog, false))
 	}
-	l.do(s.qy.Backward(s.b, x, s.dlog, nil, n, s.qyB, false))
+	l.do(s.qy.Backward(l.b, x, s.dlog, nil, n, s.qyB, false))
 	return l.err
 }
 
@@ -605,10 +603,10 @@ func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step 
 	if err != nil {
 		return Terms{}, err
 	}
-	l := &launcher{b: s.b, model: "shu"}
-	l.run("ew_scale", n*K, s.q, post, n*K, float32(1))
+	l := newLauncher(s.b, "shu")
+	l.do(ops.EwScale(l.b, s.q, post, n*K, float32(1)))
 	if logits != nil {
-		l.run("ew_scale", n*K, s.qyB.Output(), logits, n*K, float32(1))
+		l.do(ops.EwScale(l.b, s.qyB.Output(), logits, n*K, float32(1)))
 	}
 	q := s.hostQ[:n*K]
 	l.do(s.b.Download(q, s.q.Slice(0, n*K)))
@@ -636,22 +634,22 @@ func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step 
 		// Rerun the z-encoder's mean with the one-hot y.
 		wx, wy := s.tensor(s.wx), s.tensor(s.wy)
 		l.do(s.b.Upload(s.y.Slice(0, n*K), oh))
-		l.run("gemm_nn", nn.GemmWork(n, H0), x, wx.P, nil, s.h1, n, H0, D, fmath.ActNone, 0)
-		l.run("gemm_nn", nn.GemmWork(n, H0), s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, 1)
+		l.do(ops.GemmNN(l.b, x, wx.P, nil, s.h1, n, H0, D, kernels.ActNone, false))
+		l.do(ops.GemmNN(l.b, s.y, wy.P, nil, s.h1, n, H0, K, shuActivation, true))
 		top := s.h1
 		if s.qzUp != nil {
-			l.do(s.qzUp.Forward(s.b, s.h1, n, s.qzUpB, nn.Eval))
+			l.do(s.qzUp.Forward(l.b, s.h1, n, s.qzUpB, nn.Eval))
 			top = s.qzUpB.Output()
 		}
-		l.do(s.qzM.Forward(s.b, top, zmean, n, nn.Scratch{}))
+		l.do(s.qzM.Forward(l.b, top, zmean, n, nn.Scratch{}))
 		return t, l.err
 	}
 	// zmean = sum_k onehot_k * m block k (exact: one term is m, the others +-0).
 	l.do(s.b.Upload(s.ohT.Slice(0, n*K), oh))
-	l.run("row_scale", n*Dz, shuBlk(s.m, 0, n*Dz), shuBlk(s.ohT, 0, n), zmean, n, Dz)
+	l.do(ops.RowScale(l.b, shuBlk(s.m, 0, n*Dz), shuBlk(s.ohT, 0, n), zmean, n, Dz))
 	for k := 1; k < K; k++ {
-		l.run("row_scale", n*Dz, shuBlk(s.m, k, n*Dz), shuBlk(s.ohT, k, n), s.dz, n, Dz)
-		l.run("ew_add", n*Dz, zmean, s.dz, zmean, n*Dz)
+		l.do(ops.RowScale(l.b, shuBlk(s.m, k, n*Dz), shuBlk(s.ohT, k, n), s.dz, n, Dz))
+		l.do(ops.EwAdd(l.b, zmean, s.dz, zmean, n*Dz))
 	}
 	return t, l.err
 }
@@ -663,17 +661,17 @@ func (s *shu) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
 	if err := checkDecode("shu", c, z, n, xmean); err != nil {
 		return err
 	}
-	l := &launcher{b: s.b, model: "shu"}
-	l.do(s.px.Forward(s.b, z, n, s.pxB, nn.Eval))
-	l.do(s.pxOut.Forward(s.b, s.pxB.Output(), xmean, n, nn.Scratch{}))
+	l := newLauncher(s.b, "shu")
+	l.do(s.px.Forward(l.b, z, n, s.pxB, nn.Eval))
+	l.do(s.pxOut.Forward(l.b, s.pxB.Output(), xmean, n, nn.Scratch{}))
 	if c.Likelihood == Bernoulli {
-		l.run("act_fwd", n*c.D, xmean, xmean, n*c.D, fmath.ActSigmoid)
+		l.do(ops.ActFwd(l.b, xmean, xmean, n*c.D, kernels.ActSigmoid))
 	}
 	return l.err
 }
 
 // SampleCluster implements Model: z (n, Dz) = MU_k + exp(clamp(LV_k)/2) eps, eps the
-// normals of (seed, cpu.StreamID(k, streamShuGen)).
+// normals of (seed, kernels.StreamID(k, streamShuGen)).
 func (s *shu) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
 	c := s.cfg
 	if err := checkSample("shu", c, k, n, z); err != nil {
@@ -692,12 +690,12 @@ func (s *shu) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
 		s.ones = ones
 	}
 	mu, lv := s.tensor(s.pMu), s.tensor(s.pLv)
-	l := &launcher{b: s.b, model: "shu"}
+	l := newLauncher(s.b, "shu")
 	// The training buffers mub, lvb, eps (rows >= MaxBatch) and lvc (K, Dz) are free
 	// between steps.
-	l.run("clamp", Dz, lv.P.Slice(k*Dz, Dz), s.lvc.Slice(k*Dz, Dz), Dz, c.LvMin, c.LvMax)
-	l.run("gemm_nn", nn.GemmWork(n, Dz), s.ones, mu.P.Slice(k*Dz, Dz), nil, s.mub, n, Dz, 1, fmath.ActNone, 0)
-	l.run("gemm_nn", nn.GemmWork(n, Dz), s.ones, s.lvc.Slice(k*Dz, Dz), nil, s.lvb, n, Dz, 1, fmath.ActNone, 0)
-	l.run("reparam", (n*Dz+3)/4, s.mub, s.lvb, s.eps, z, n*Dz, seed, cpu.StreamID(uint64(k), streamShuGen))
+	l.do(ops.Clamp(l.b, lv.P.Slice(k*Dz, Dz), s.lvc.Slice(k*Dz, Dz), Dz, c.LvMin, c.LvMax))
+	l.do(ops.GemmNN(l.b, s.ones, mu.P.Slice(k*Dz, Dz), nil, s.mub, n, Dz, 1, kernels.ActNone, false))
+	l.do(ops.GemmNN(l.b, s.ones, s.lvc.Slice(k*Dz, Dz), nil, s.lvb, n, Dz, 1, kernels.ActNone, false))
+	l.do(ops.Reparam(l.b, s.mub, s.lvb, s.eps, z, n*Dz, seed, kernels.StreamID(uint64(k), streamShuGen)))
 	return l.err
 }

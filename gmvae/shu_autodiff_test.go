@@ -25,7 +25,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -271,7 +271,7 @@ func TestShuAutodiff(t *testing.T) {
 			s := mod.(*shu)
 			// Random parameters; the prior's log-variance entry 0 above LvMax.
 			p := make([]float32, s.ps.Len())
-			cpu.RandNormal(p, len(p), 77, 0)
+			philox.Normals(p, 77, 0)
 			for i := range p {
 				p[i] *= 0.8
 			}

@@ -16,11 +16,12 @@ import (
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/internal/atomicfile"
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 	"github.com/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // Learning-rate schedules of TrainConfig.Schedule.
@@ -30,7 +31,7 @@ const (
 	ScheduleExp      = "exp"      // LR * LRDecay^(step / steps per epoch)
 )
 
-// Random tensor ids of the trainer's own draws (cpu.StreamID(step, id)); the models
+// Random tensor ids of the trainer's own draws (kernels.StreamID(step, id)); the models
 // number theirs from 0, far below.
 const (
 	binarizeTensor = 0xB1A0_0001
@@ -1036,7 +1037,7 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 	x := xb
 	if t.cfg.Binarize && n > 0 {
 		x = t.x.Slice(0, n*d)
-		if err := t.b.Launch("binarize", n*d, xb, x, n*d, t.cfg.Seed, cpu.StreamID(rstep, binarizeTensor)); err != nil {
+		if err := ops.Binarize(t.b, xb, x, n*d, t.cfg.Seed, kernels.StreamID(rstep, binarizeTensor)); err != nil {
 			return Terms{}, 0, err
 		}
 	}
@@ -1044,7 +1045,7 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 		return Terms{}, 0, err
 	}
 	if t.statePrev != nil { // an exact copy (a scale by 1)
-		if err := t.b.Launch("ew_scale", t.ps.StateLen(), t.ps.S, t.statePrev, t.ps.StateLen(), float32(1)); err != nil {
+		if err := ops.EwScale(t.b, t.ps.S, t.statePrev, t.ps.StateLen(), float32(1)); err != nil {
 			return Terms{}, 0, err
 		}
 	}
@@ -1059,7 +1060,7 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 		var err error
 		if terms, err = t.reduceTerms(terms, n, total); err != nil {
 			if errors.Is(err, errStop) && t.statePrev != nil {
-				if e := t.b.Launch("ew_scale", t.ps.StateLen(), t.statePrev, t.ps.S, t.ps.StateLen(), float32(1)); e != nil {
+				if e := ops.EwScale(t.b, t.statePrev, t.ps.S, t.ps.StateLen(), float32(1)); e != nil {
 					return Terms{}, 0, e
 				}
 			}
@@ -1070,7 +1071,7 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 		}
 	}
 	np := t.ps.Len()
-	if err := t.b.Launch("sum_squares", 256, t.ps.G, t.norm, np); err != nil {
+	if err := ops.SumSquares(t.b, t.ps.G, t.norm, np); err != nil {
 		return Terms{}, 0, err
 	}
 	if err := t.b.Download(t.normhost, t.norm); err != nil {
@@ -1093,7 +1094,7 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (Terms, float64, error) {
 		}
 	}
 	if t.cfg.Clip > 0 && gnorm > t.cfg.Clip {
-		if err := t.b.Launch("ew_scale", np, t.ps.G, t.ps.G, np, float32(t.cfg.Clip/gnorm)); err != nil {
+		if err := ops.EwScale(t.b, t.ps.G, t.ps.G, np, float32(t.cfg.Clip/gnorm)); err != nil {
 			return Terms{}, 0, err
 		}
 	}
@@ -1205,7 +1206,7 @@ func (t *trainer) evaluate() error {
 			if err := t.b.Upload(raw, t.xhost[:n*d]); err != nil {
 				return err
 			}
-			if err := t.b.Launch("binarize", n*d, raw, x, n*d, t.cfg.Seed, cpu.StreamID(step, binarizeTensor)); err != nil {
+			if err := ops.Binarize(t.b, raw, x, n*d, t.cfg.Seed, kernels.StreamID(step, binarizeTensor)); err != nil {
 				return err
 			}
 		} else if err := t.b.Upload(x, t.xhost[:n*d]); err != nil {

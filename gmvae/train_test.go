@@ -15,9 +15,10 @@ import (
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =
@@ -46,8 +47,8 @@ func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *f
 	cfg := Config{Model: "dilokthanakul", D: d, K: k, Dz: k, Dw: 1, Hidden: []int{1}, MaxBatch: maxBatch, Seed: seed}.Defaults()
 	ps := nn.NewParams(b)
 	f := &fakeModel{b: b, cfg: cfg, ps: ps, poisonStep: -1}
-	f.enc = nn.NewLinear(ps, "enc", d, k, fmath.ActNone)
-	f.dec = nn.NewLinear(ps, "dec", k, d, fmath.ActNone)
+	f.enc = nn.NewLinear(ps, "enc", d, k, kernels.ActNone)
+	f.dec = nn.NewLinear(ps, "dec", k, d, kernels.ActNone)
 	if err := ps.Alloc(seed); err != nil {
 		t.Fatal(err)
 	}
@@ -87,20 +88,20 @@ func (f *fakeModel) forward(x *engine.Buf, n int, step uint64, resp *engine.Buf)
 		return Terms{}, err
 	}
 	if !f.noNoise {
-		if err := b.Launch("rand_normal", (n*k+3)/4, f.sl(f.noise, n*k), n*k, f.cfg.Seed, cpu.StreamID(step, 0)); err != nil {
+		if err := ops.RandNormal(b, f.sl(f.noise, n*k), n*k, f.cfg.Seed, kernels.StreamID(step, 0)); err != nil {
 			return Terms{}, err
 		}
-		if err := b.Launch("ew_axpby", n*k, f.sl(f.noise, n*k), lg, n*k, float32(0.1), float32(1)); err != nil {
+		if err := ops.EwAxpby(b, f.sl(f.noise, n*k), lg, n*k, float32(0.1), float32(1)); err != nil {
 			return Terms{}, err
 		}
 	}
-	if err := b.Launch("lse_softmax", 32*n, n, k, lg, nil, resp); err != nil {
+	if err := ops.LseSoftmax(b, n, k, lg, nil, resp); err != nil {
 		return Terms{}, err
 	}
 	if err := f.dec.Forward(b, resp, f.sl(f.rec, n*d), n, f.decS); err != nil {
 		return Terms{}, err
 	}
-	if err := b.Launch("bernoulli_loglik", 32*n, x, f.sl(f.rec, n*d), f.sl(f.out, n), n, d); err != nil {
+	if err := ops.BernoulliLoglik(b, x, f.sl(f.rec, n*d), f.sl(f.out, n), n, d); err != nil {
 		return Terms{}, err
 	}
 	if err := b.Download(f.outh[:n], f.sl(f.out, n)); err != nil {
@@ -124,13 +125,13 @@ func (f *fakeModel) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error)
 	if err := nn.Fill(b, f.sl(f.g, n), float32(-1/float64(n))); err != nil {
 		return terms, err
 	}
-	if err := b.Launch("bernoulli_loglik_bwd", n*d, x, f.sl(f.rec, n*d), f.sl(f.g, n), f.sl(f.drec, n*d), n, d, 0); err != nil {
+	if err := ops.BernoulliLoglikBwd(b, x, f.sl(f.rec, n*d), f.sl(f.g, n), f.sl(f.drec, n*d), n, d, false); err != nil {
 		return terms, err
 	}
 	if err := f.dec.Backward(b, resp, f.sl(f.rec, n*d), f.sl(f.drec, n*d), f.sl(f.dresp, n*k), n, f.decS, false); err != nil {
 		return terms, err
 	}
-	if err := b.Launch("lse_softmax_bwd", 32*n, n, k, resp, nil, f.sl(f.dresp, n*k), f.sl(f.dlogits, n*k), 0); err != nil {
+	if err := ops.LseSoftmaxBwd(b, n, k, resp, nil, f.sl(f.dresp, n*k), f.sl(f.dlogits, n*k), false); err != nil {
 		return terms, err
 	}
 	if err := f.enc.Backward(b, x, f.sl(f.logits, n*k), f.sl(f.dlogits, n*k), nil, n, f.encS, false); err != nil {
@@ -153,7 +154,7 @@ func (f *fakeModel) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf,
 		return terms, err
 	}
 	if logits != nil {
-		if err := f.b.Launch("ew_scale", n*f.cfg.K, f.sl(f.logits, n*f.cfg.K), logits, n*f.cfg.K, float32(1)); err != nil {
+		if err := ops.EwScale(f.b, f.sl(f.logits, n*f.cfg.K), logits, n*f.cfg.K, float32(1)); err != nil {
 			return terms, err
 		}
 	}
@@ -165,9 +166,9 @@ func (f *fakeModel) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf,
 func blobs(t testing.TB, name string, n, d, k int, seed uint64) *data.Dataset {
 	t.Helper()
 	proto := make([]float32, k*d)
-	cpu.RandUniform(proto, len(proto), seed, 0)
+	philox.Uniforms(proto, seed, 0)
 	noise := make([]float32, n*d)
-	cpu.RandUniform(noise, len(noise), seed, 1)
+	philox.Uniforms(noise, seed, 1)
 	x := make([]float32, n*d)
 	labels := make([]int, n)
 	for i := range n {

@@ -46,11 +46,13 @@ func Modules() []string {
 type ParamKind int
 
 const (
-	PtrF32 ParamKind = iota // float* (PTX .u64)
-	PtrU32                  // unsigned int* (PTX .u64)
-	I64                     // long long count or index (PTX .u64)
-	U64                     // unsigned long long seed or stream id (PTX .u64)
-	F32                     // float scalar (PTX .f32)
+	PtrF32  ParamKind = iota // float* (PTX .u64); Go: *engine.Buf, the twin: []float32
+	PtrU32                   // unsigned int* (PTX .u64)
+	I64                      // long long count or index (PTX .u64); Go: int
+	U64                      // unsigned long long seed or stream id (PTX .u64); Go: uint64
+	F32                      // float scalar (PTX .f32); Go: float32
+	Bool                     // long long flag, 0 or 1, such as accumulate (PTX .u64); Go: bool
+	ActCode                  // long long activation code, GM_ACT_* (PTX .u64); Go: Act
 )
 
 // String returns the kind's name as used in error messages.
@@ -66,6 +68,10 @@ func (k ParamKind) String() string {
 		return "unsigned long long"
 	case F32:
 		return "float"
+	case Bool:
+		return "long long (0/1)"
+	case ActCode:
+		return "long long (GM_ACT_*)"
 	}
 	return fmt.Sprintf("ParamKind(%d)", int(k))
 }
@@ -82,7 +88,21 @@ func (k ParamKind) PTXType() string {
 type Param struct {
 	Name string
 	Kind ParamKind
+	// Len is, for a pointer parameter, the number of elements the kernel may touch: a
+	// Go expression over the kernel's other parameters, named as in the generated ops
+	// (GoParamName: "param_stride" is paramStride), and the helpers of package ops
+	// (mixParams, strided). The typed op refuses a buffer shorter than that. "" for
+	// scalars.
+	Len string
 }
+
+// Constructors of the kernel table's parameters, by kind.
+func buf(name, length string) Param { return Param{Name: name, Kind: PtrF32, Len: length} }
+func i64(name string) Param         { return Param{Name: name, Kind: I64} }
+func u64(name string) Param         { return Param{Name: name, Kind: U64} }
+func f32(name string) Param         { return Param{Name: name, Kind: F32} }
+func flag(name string) Param        { return Param{Name: name, Kind: Bool} }
+func act(name string) Param         { return Param{Name: name, Kind: ActCode} }
 
 // Block says which block shapes a kernel accepts.
 type Block struct {
@@ -104,6 +124,48 @@ type Kernel struct {
 	SharedBytes func(b Block) int
 	// Doc is one line: what the kernel computes, with shapes.
 	Doc string
+	// Threads is how many threads a launch wants (one per work item of the kernel's
+	// mapping: an element, 32 per row for a warp-per-row kernel, 256 per 64x64 GEMM
+	// tile, one per Philox block of 4 numbers): a Go expression over the parameters as
+	// for Param.Len. It only sizes the grid; results never depend on it.
+	Threads string
+	// GoName is the name of the kernel's typed op (package ops) and of its CPU twin
+	// (engine/cpu); "" means the kernel's name in CamelCase (mixture_loglik:
+	// MixtureLoglik).
+	GoName string
+}
+
+// Go returns the name of the kernel's typed op and CPU twin.
+func (k *Kernel) Go() string {
+	if k.GoName != "" {
+		return k.GoName
+	}
+	return camel(k.Name, true)
+}
+
+// GoParamName returns the Go name of parameter name in the typed op: lower camel case
+// (param_stride: paramStride, N: n, KL: kl, dY: dY).
+func GoParamName(name string) string { return camel(name, false) }
+
+// camel joins the underscore-separated words of s in camel case; an all-capital word
+// is lowered first (KL: Kl, or kl at the start of a lower-camel name).
+func camel(s string, upper bool) string {
+	var b strings.Builder
+	for i, w := range strings.Split(s, "_") {
+		if w == "" {
+			continue
+		}
+		if strings.ToUpper(w) == w {
+			w = strings.ToLower(w)
+		}
+		if i > 0 || upper {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		} else {
+			w = strings.ToLower(w[:1]) + w[1:]
+		}
+		b.WriteString(w)
+	}
+	return b.String()
 }
 
 var registry = map[string]*Kernel{}
@@ -115,6 +177,16 @@ func register(k Kernel) {
 	}
 	kk := k
 	registry[k.Name] = &kk
+}
+
+// MustLookup returns the description of the kernel named name; it panics when there is
+// none (package-level variables of the generated ops, checked by their tests).
+func MustLookup(name string) *Kernel {
+	k, err := Lookup(name)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // Lookup returns the description of the kernel named name.

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -79,23 +78,5 @@ func TestEntries(t *testing.T) {
 	if len(es) != 2 || es[0].Name != "foo" || strings.Join(es[0].ParamTypes, ",") != ".u64,.f32" ||
 		es[1].Name != "bar" || len(es[1].ParamTypes) != 0 {
 		t.Fatalf("Entries = %+v", es)
-	}
-}
-
-// TestKernelDocUpToDate checks that docs/kernels.md carries the kernel table as
-// generated from the code (run `go run ./kernels/cmd/kerneldoc` after changing a kernel).
-func TestKernelDocUpToDate(t *testing.T) {
-	b, err := os.ReadFile("../docs/kernels.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, DocBegin)
-	j := strings.Index(s, DocEnd)
-	if i < 0 || j < i {
-		t.Fatalf("docs/kernels.md: generated-table markers not found")
-	}
-	if got, want := s[i+len(DocBegin)+1:j], Markdown(); got != want {
-		t.Errorf("docs/kernels.md's kernel table is stale: run `go run ./kernels/cmd/kerneldoc`")
 	}
 }

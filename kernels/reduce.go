@@ -6,16 +6,19 @@ package kernels
 func init() {
 	for _, k := range []Kernel{
 		{Name: "sum_all",
-			Params: []Param{{"x", PtrF32}, {"out", PtrF32}, {"n", I64}, {"scale", F32}},
-			Block:  Block{X: 256, Y: 1},
-			Doc:    "out[0] = scale * sum_i x[i] (block order, block 0 only), x (n), out (1)"},
+			Params:  []Param{buf("x", "n"), buf("out", "1"), i64("n"), f32("scale")},
+			Block:   Block{X: 256, Y: 1},
+			Threads: "256",
+			Doc:     "out[0] = scale * sum_i x[i] (block order, block 0 only), x (n), out (1)"},
 		{Name: "sum_squares",
-			Params: []Param{{"x", PtrF32}, {"out", PtrF32}, {"n", I64}},
-			Block:  Block{X: 256, Y: 1},
-			Doc:    "out[0] = sum_i x[i]*x[i] (block order, block 0 only), x (n), out (1)"},
+			Params:  []Param{buf("x", "n"), buf("out", "1"), i64("n")},
+			Block:   Block{X: 256, Y: 1},
+			Threads: "256",
+			Doc:     "out[0] = sum_i x[i]*x[i] (block order, block 0 only), x (n), out (1)"},
 		{Name: "sum_rows",
-			Params: []Param{{"x", PtrF32}, {"out", PtrF32}, {"rows", I64}, {"cols", I64}, {"scale", F32}},
-			Doc:    "out[r] = scale * sum_c x[r,c] (warp order), x (rows, cols), out (rows)"},
+			Params:  []Param{buf("x", "rows*cols"), buf("out", "rows"), i64("rows"), i64("cols"), f32("scale")},
+			Threads: "32 * rows",
+			Doc:     "out[r] = scale * sum_c x[r,c] (warp order), x (rows, cols), out (rows)"},
 	} {
 		k.Module = "reduce"
 		register(k)

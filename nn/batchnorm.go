@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // Mode says whether a forward pass is part of a training step or an evaluation. Only
@@ -90,7 +92,7 @@ func (bn *BatchNorm) RunningVar() *engine.Buf  { return bn.ps.State(bn.runVar) }
 // the batch statistics, which it leaves in mean and invstd (C each) for Backward, and
 // updates the running estimates; in Eval mode with the running estimates (invstd is
 // overwritten, mean is not used). y must not alias x when Backward follows.
-func (bn *BatchNorm) Forward(b engine.Backend, x, y *engine.Buf, n, act int, mean, invstd *engine.Buf, mode Mode) error {
+func (bn *BatchNorm) Forward(b engine.Backend, x, y *engine.Buf, n int, act kernels.Act, mean, invstd *engine.Buf, mode Mode) error {
 	if err := bn.check("forward", n, x, y, mean, invstd); err != nil {
 		return err
 	}
@@ -98,18 +100,18 @@ func (bn *BatchNorm) Forward(b engine.Backend, x, y *engine.Buf, n, act int, mea
 	mu := mean
 	switch mode {
 	case Train:
-		if err := b.Launch("bn_stats", bn.C, x, mean, invstd, bn.RunningMean(), bn.RunningVar(), n, bn.C, BatchNormEps, BatchNormMomentum); err != nil {
+		if err := ops.BnStats(b, x, mean, invstd, bn.RunningMean(), bn.RunningVar(), n, bn.C, BatchNormEps, BatchNormMomentum); err != nil {
 			return err
 		}
 	case Eval:
-		if err := b.Launch("bn_invstd", bn.C, bn.RunningVar(), invstd, bn.C, BatchNormEps); err != nil {
+		if err := ops.BnInvstd(b, bn.RunningVar(), invstd, bn.C, BatchNormEps); err != nil {
 			return err
 		}
 		mu = bn.RunningMean()
 	default:
 		return fmt.Errorf("nn: batch norm forward: unknown mode %v", mode)
 	}
-	return b.Launch("bn_fwd", n*bn.C, x, mu, invstd, g.P, be.P, y, n, bn.C, act)
+	return ops.BnFwd(b, x, mu, invstd, g.P, be.P, y, n, bn.C, act)
 }
 
 // Backward takes dy (n, C), the gradient with respect to the normalised output before
@@ -124,7 +126,7 @@ func (bn *BatchNorm) Backward(b engine.Backend, x, dy, dx *engine.Buf, n int, me
 		return fmt.Errorf("nn: batch norm backward: dx has %d values, want %d", dx.Len(), n*bn.C)
 	}
 	g, be := bn.Gamma(), bn.Beta()
-	return b.Launch("bn_bwd", bn.C, x, mean, invstd, g.P, dy, dx, g.G, be.G, n, bn.C, 1)
+	return ops.BnBwd(b, x, mean, invstd, g.P, dy, dx, g.G, be.G, n, bn.C, true)
 }
 
 func (bn *BatchNorm) check(op string, n int, x, y, mean, invstd *engine.Buf) error {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
 )
 
 // bnRun is what one Linear-BatchNorm-ReLU layer computes on a batch: the Train-mode
@@ -27,7 +27,7 @@ func runBN(t *testing.T, b engine.Backend, x []float32, n, in, out int) bnRun {
 		}
 	}
 	ps := NewParams(b)
-	l := NewLinearBN(ps, "l", in, out, fmath.ActRelu)
+	l := NewLinearBN(ps, "l", in, out, kernels.ActRelu)
 	must(ps.Alloc(3))
 	defer ps.Release()
 	s, err := l.NewScratch(b, n, "l")
@@ -68,7 +68,7 @@ func TestBatchNormModes(t *testing.T) {
 	for _, sz := range []struct{ n, in, out int }{{5, 3, 4}, {1, 2, 3}, {37, 7, 33}} {
 		n, in, out := sz.n, sz.in, sz.out
 		x := make([]float32, n*in)
-		cpu.RandNormal(x, len(x), 9, uint64(n))
+		philox.Normals(x, 9, uint64(n))
 		r := runBN(t, engine.NewCPU(), x, n, in, out)
 
 		lin := make([]float64, n*out)
@@ -136,7 +136,7 @@ func TestBatchNormModes(t *testing.T) {
 func TestBatchNormParams(t *testing.T) {
 	b := engine.NewCPU()
 	ps := NewParams(b)
-	l := NewLinearBN(ps, "enc.0", 2, 3, fmath.ActRelu)
+	l := NewLinearBN(ps, "enc.0", 2, 3, kernels.ActRelu)
 	if err := ps.Alloc(1); err != nil {
 		t.Fatal(err)
 	}

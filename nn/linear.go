@@ -4,7 +4,8 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // Linear is a fully connected layer y = act(x·W + b) with W (In, Out) and b (Out),
@@ -13,15 +14,15 @@ import (
 // its place: a bias before a normalisation cancels).
 type Linear struct {
 	In, Out int
-	Act     int        // fmath.ActNone, ActRelu, ActTanh, ActSigmoid, ActSoftplus, ActExp
-	Norm    *BatchNorm // nil: no batch normalisation
-	w, b    int        // tensor indices in the Params; b is -1 without a bias
+	Act     kernels.Act // the activation (kernels.ActNone: none)
+	Norm    *BatchNorm  // nil: no batch normalisation
+	w, b    int         // tensor indices in the Params; b is -1 without a bias
 	ps      *Params
 }
 
 // NewLinear declares the layer's W and b in ps, initialised by ps's Scheme (by default
 // W Glorot normal, b zero).
-func NewLinear(ps *Params, name string, in, out, act int) *Linear {
+func NewLinear(ps *Params, name string, in, out int, act kernels.Act) *Linear {
 	l := &Linear{In: in, Out: out, Act: act, ps: ps}
 	l.w = ps.Add(name+".W", in*out, ps.weightInit(in, out))
 	l.b = ps.Add(name+".b", out, ps.biasInit(in))
@@ -30,7 +31,7 @@ func NewLinear(ps *Params, name string, in, out, act int) *Linear {
 
 // NewLinearBN declares a layer with batch normalisation before its activation: W
 // (initialised by ps's Scheme) and the BatchNorm named name.bn, no bias.
-func NewLinearBN(ps *Params, name string, in, out, act int) *Linear {
+func NewLinearBN(ps *Params, name string, in, out int, act kernels.Act) *Linear {
 	l := &Linear{In: in, Out: out, Act: act, ps: ps, b: -1}
 	l.w = ps.Add(name+".W", in*out, ps.weightInit(in, out))
 	l.Norm = NewBatchNorm(ps, name+".bn", out)
@@ -52,7 +53,7 @@ func (l *Linear) B() Tensor {
 // needsPre reports whether the activation's gradient needs the pre-activation: it does
 // for softplus (sigmoid of the input); relu's, tanh's, sigmoid's and exp's are exact
 // functions of the output (relu: y > 0 exactly when x > 0, NaN included).
-func (l *Linear) needsPre() bool { return l.Act == fmath.ActSoftplus }
+func (l *Linear) needsPre() bool { return l.Act == kernels.ActSoftplus }
 
 // Scratch is the per-batch memory a Linear needs besides its input and output: the
 // pre-activation (softplus only), the gradient of the pre-activation, and with batch
@@ -88,7 +89,7 @@ func (l *Linear) NewScratch(b engine.Backend, n int, tag string) (Scratch, error
 	if l.needsPre() {
 		s.Pre = buf(n*l.Out, "pre-activation")
 	}
-	if l.Act != fmath.ActNone || l.Norm != nil {
+	if l.Act != kernels.ActNone || l.Norm != nil {
 		s.DPre = buf(n*l.Out, "pre-activation gradient")
 	}
 	if l.Norm != nil {
@@ -125,25 +126,25 @@ func (l *Linear) ForwardMode(b engine.Backend, x, y *engine.Buf, n int, s Scratc
 	}
 	w, bias := l.W(), l.B()
 	if l.Norm != nil {
-		if err := b.Launch("gemm_nn", GemmWork(n, l.Out), x, w.P, nil, s.Lin, n, l.Out, l.In, fmath.ActNone, 0); err != nil {
+		if err := ops.GemmNN(b, x, w.P, nil, s.Lin, n, l.Out, l.In, kernels.ActNone, false); err != nil {
 			return err
 		}
 		if !l.needsPre() {
 			return l.Norm.Forward(b, s.Lin, y, n, l.Act, s.Mean, s.Invstd, mode)
 		}
-		if err := l.Norm.Forward(b, s.Lin, s.Pre, n, fmath.ActNone, s.Mean, s.Invstd, mode); err != nil {
+		if err := l.Norm.Forward(b, s.Lin, s.Pre, n, kernels.ActNone, s.Mean, s.Invstd, mode); err != nil {
 			return err
 		}
-		return b.Launch("act_fwd", n*l.Out, s.Pre, y, n*l.Out, l.Act)
+		return ops.ActFwd(b, s.Pre, y, n*l.Out, l.Act)
 	}
 	if !l.needsPre() {
 		// The activation is fused into the GEMM's epilogue.
-		return b.Launch("gemm_nn", GemmWork(n, l.Out), x, w.P, bias.P, y, n, l.Out, l.In, l.Act, 0)
+		return ops.GemmNN(b, x, w.P, bias.P, y, n, l.Out, l.In, l.Act, false)
 	}
-	if err := b.Launch("gemm_nn", GemmWork(n, l.Out), x, w.P, bias.P, s.Pre, n, l.Out, l.In, fmath.ActNone, 0); err != nil {
+	if err := ops.GemmNN(b, x, w.P, bias.P, s.Pre, n, l.Out, l.In, kernels.ActNone, false); err != nil {
 		return err
 	}
-	return b.Launch("act_fwd", n*l.Out, s.Pre, y, n*l.Out, l.Act)
+	return ops.ActFwd(b, s.Pre, y, n*l.Out, l.Act)
 }
 
 // Backward takes dy (N, Out), the gradient of the loss with respect to y, and adds the
@@ -156,12 +157,12 @@ func (l *Linear) Backward(b engine.Backend, x, y, dy, dx *engine.Buf, n int, s S
 		return err
 	}
 	dpre := dy
-	if l.Act != fmath.ActNone {
+	if l.Act != kernels.ActNone {
 		pre := y // see needsPre
 		if l.needsPre() {
 			pre = s.Pre
 		}
-		if err := b.Launch("act_bwd", n*l.Out, pre, y, dy, s.DPre, n*l.Out, l.Act, 0); err != nil {
+		if err := ops.ActBwd(b, pre, y, dy, s.DPre, n*l.Out, l.Act, false); err != nil {
 			return err
 		}
 		dpre = s.DPre
@@ -176,12 +177,12 @@ func (l *Linear) Backward(b engine.Backend, x, y, dy, dx *engine.Buf, n int, s S
 		dpre = s.DPre
 	}
 	// dW (In, Out) += xᵀ (In, N) · dpre (N, Out)
-	if err := b.Launch("gemm_tn", GemmWork(l.In, l.Out), x, dpre, nil, w.G, l.In, l.Out, n, fmath.ActNone, 1); err != nil {
+	if err := ops.GemmTN(b, x, dpre, nil, w.G, l.In, l.Out, n, kernels.ActNone, true); err != nil {
 		return err
 	}
 	// db (Out) += column sums of dpre (N, Out)
 	if bias.G != nil {
-		if err := b.Launch("colsum", l.Out, dpre, bias.G, n, l.Out, 1); err != nil {
+		if err := ops.Colsum(b, dpre, bias.G, n, l.Out, true); err != nil {
 			return err
 		}
 	}
@@ -193,7 +194,7 @@ func (l *Linear) Backward(b engine.Backend, x, y, dy, dx *engine.Buf, n int, s S
 	if accumulateDX {
 		acc = 1
 	}
-	return b.Launch("gemm_nt", GemmWork(n, l.In), dpre, w.P, nil, dx, n, l.In, l.Out, fmath.ActNone, acc)
+	return ops.GemmNT(b, dpre, w.P, nil, dx, n, l.In, l.Out, kernels.ActNone, acc != 0)
 }
 
 func (l *Linear) check(op string, x, y *engine.Buf, n int) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // MLP is a stack of Linear layers: sizes[0] -> sizes[1] -> ... -> sizes[L], every
@@ -15,7 +16,7 @@ type MLP struct {
 
 // NewMLP declares the layers' parameters in ps, named name.0, name.1, ... (each with
 // Linear's initialisation under ps's Scheme). sizes needs at least two entries.
-func NewMLP(ps *Params, name string, sizes []int, act, lastAct int) *MLP {
+func NewMLP(ps *Params, name string, sizes []int, act, lastAct kernels.Act) *MLP {
 	if len(sizes) < 2 {
 		panic(fmt.Sprintf("nn: NewMLP %s: %d sizes, want at least 2 (input and output)", name, len(sizes)))
 	}
@@ -33,7 +34,7 @@ func NewMLP(ps *Params, name string, sizes []int, act, lastAct int) *MLP {
 // NewMLPBN is NewMLP with batch normalisation before the activation of every layer
 // (NewLinearBN: no biases), as in the GMVAE authors' recogniser,
 // Linear-BatchNormalization-ReLU repeated.
-func NewMLPBN(ps *Params, name string, sizes []int, act int) *MLP {
+func NewMLPBN(ps *Params, name string, sizes []int, act kernels.Act) *MLP {
 	if len(sizes) < 2 {
 		panic(fmt.Sprintf("nn: NewMLPBN %s: %d sizes, want at least 2 (input and output)", name, len(sizes)))
 	}

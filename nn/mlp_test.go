@@ -6,14 +6,14 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
 )
 
 // mlpCase is an MLP 5 -> 6 -> 4 -> 3: without batch norm (act, last tanh), or with batch
 // norm on every layer (act on every layer).
 type mlpCase struct {
-	act int
+	act kernels.Act
 	bn  bool
 }
 
@@ -21,7 +21,7 @@ func (c mlpCase) build(ps *Params) *MLP {
 	if c.bn {
 		return NewMLPBN(ps, "mlp", []int{5, 6, 4, 3}, c.act)
 	}
-	return NewMLP(ps, "mlp", []int{5, 6, 4, 3}, c.act, fmath.ActTanh)
+	return NewMLP(ps, "mlp", []int{5, 6, 4, 3}, c.act, kernels.ActTanh)
 }
 
 // mlpLossGrads runs the MLP of c forward (Train mode) on x (n, 5) with n below the
@@ -94,16 +94,16 @@ func TestMLPGradients(t *testing.T) {
 	const n = 4
 	var cases []mlpCase
 	for _, bn := range []bool{false, true} {
-		for _, act := range []int{fmath.ActRelu, fmath.ActTanh, fmath.ActSoftplus} {
+		for _, act := range []kernels.Act{kernels.ActRelu, kernels.ActTanh, kernels.ActSoftplus} {
 			cases = append(cases, mlpCase{act, bn})
 		}
 	}
 	for _, c := range cases {
 
 		xh := make([]float32, n*5)
-		cpu.RandNormal(xh, len(xh), 4, 0)
+		philox.Normals(xh, 4, 0)
 		r := make([]float32, 6*3)
-		cpu.RandNormal(r, len(r), 4, 1)
+		philox.Normals(r, 4, 1)
 		b := engine.NewCPU()
 		_, g, dx := mlpLossGrads(t, b, c, nil, xh, r, false)
 		_, gAcc, dxAcc := mlpLossGrads(t, b, c, nil, xh, r, true)

@@ -6,8 +6,9 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // autoencoder is a two-layer Bernoulli autoencoder, x (N, D) -> h (N, H) -> logits
@@ -18,9 +19,9 @@ type autoencoder struct {
 	enc, dec *Linear
 }
 
-func newAutoencoder(b engine.Backend, d, h, act int) (*autoencoder, error) {
+func newAutoencoder(b engine.Backend, d, h int, act kernels.Act) (*autoencoder, error) {
 	ps := NewParams(b)
-	m := &autoencoder{ps: ps, enc: NewLinear(ps, "enc", d, h, act), dec: NewLinear(ps, "dec", h, d, fmath.ActNone)}
+	m := &autoencoder{ps: ps, enc: NewLinear(ps, "enc", d, h, act), dec: NewLinear(ps, "dec", h, d, kernels.ActNone)}
 	return m, ps.Alloc(42)
 }
 
@@ -62,11 +63,11 @@ func (m *autoencoder) step(t *testing.T, b engine.Backend, xb *engine.Buf, n int
 	must(m.ps.ZeroGrad())
 	must(m.enc.Forward(b, xb, hid, n, es))
 	must(m.dec.Forward(b, hid, logits, n, ds))
-	must(b.Launch("bernoulli_loglik", 32*n, xb, logits, ll, n, d))
-	must(b.Launch("sum_all", 256, ll, loss, n, float32(-1)/float32(n)))
+	must(ops.BernoulliLoglik(b, xb, logits, ll, n, d))
+	must(ops.SumAll(b, ll, loss, n, float32(-1)/float32(n)))
 	// d(loss)/d(ll_r) = -1/n for every row.
 	must(Fill(b, g, float32(-1)/float32(n)))
-	must(b.Launch("bernoulli_loglik_bwd", n*d, xb, logits, g, dlogits, n, d, 0))
+	must(ops.BernoulliLoglikBwd(b, xb, logits, g, dlogits, n, d, false))
 	must(m.dec.Backward(b, hid, logits, dlogits, dhid, n, ds, false))
 	must(m.enc.Backward(b, xb, hid, dhid, nil, n, es, false))
 	must(m.ps.Step(opt))
@@ -82,7 +83,7 @@ func (m *autoencoder) step(t *testing.T, b engine.Backend, xb *engine.Buf, n int
 func binaryBatch(n, d int) []float32 {
 	x := make([]float32, n*d)
 	u := make([]float32, n*d)
-	cpu.RandUniform(u, len(u), 7, 1)
+	philox.Uniforms(u, 7, 1)
 	for i := range x {
 		// Structured data: the first half of each row copies a per-row coin.
 		if u[i] < 0.5 {
@@ -95,7 +96,7 @@ func binaryBatch(n, d int) []float32 {
 	return x
 }
 
-func train(t *testing.T, b engine.Backend, act, steps int) ([]float32, []float32) {
+func train(t *testing.T, b engine.Backend, act kernels.Act, steps int) ([]float32, []float32) {
 	const n, d, h = 33, 20, 17
 	m, err := newAutoencoder(b, d, h, act)
 	if err != nil {
@@ -144,7 +145,7 @@ func train(t *testing.T, b engine.Backend, act, steps int) ([]float32, []float32
 // with identical bytes, the steady state must make no driver allocation, and the loss
 // must fall.
 func TestTrainingStepsCPUEqualsEmulator(t *testing.T) {
-	for _, act := range []int{fmath.ActTanh, fmath.ActRelu, fmath.ActSoftplus} {
+	for _, act := range []kernels.Act{kernels.ActTanh, kernels.ActRelu, kernels.ActSoftplus} {
 		const steps = 6
 		pc, lc := train(t, engine.NewCPU(), act, steps)
 		dev := emu.New(emu.Options{})
@@ -174,7 +175,7 @@ func TestTrainingStepsCPUEqualsEmulator(t *testing.T) {
 // gemm_nt together) against central finite differences of its forward in float64
 // terms, for a scalar loss sum(y * r) with fixed random r.
 func TestLinearGradients(t *testing.T) {
-	for _, act := range []int{fmath.ActNone, fmath.ActTanh, fmath.ActSigmoid, fmath.ActSoftplus} {
+	for _, act := range []kernels.Act{kernels.ActNone, kernels.ActTanh, kernels.ActSigmoid, kernels.ActSoftplus} {
 		b := engine.NewCPU()
 		const n, in, out = 5, 7, 3
 		ps := NewParams(b)
@@ -183,9 +184,9 @@ func TestLinearGradients(t *testing.T) {
 			t.Fatal(err)
 		}
 		xh := make([]float32, n*in)
-		cpu.RandNormal(xh, len(xh), 5, 0)
+		philox.Normals(xh, 5, 0)
 		r := make([]float32, n*out)
-		cpu.RandNormal(r, len(r), 5, 1)
+		philox.Normals(r, 5, 1)
 		x, _ := b.New(n*in, "x")
 		y, _ := b.New(n*out, "y")
 		dy, _ := b.New(n*out, "dy")

@@ -9,7 +9,9 @@ import (
 	"math"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // Params is every trainable float32 of a model in one buffer, with a gradient buffer
@@ -202,13 +204,13 @@ func (ps *Params) Alloc(seed uint64) error {
 		v := host[ps.offs[i] : ps.offs[i]+ps.sizes[i]]
 		switch {
 		case init.Std != 0:
-			cpu.RandNormal(v, len(v), seed, uint64(i))
+			philox.Normals(v, seed, uint64(i))
 			for j := range v {
 				v[j] = float32(v[j]*init.Std) + init.Const
 			}
 		case init.Half != 0:
 			// RandUniform is in (0, 1); 2u-1 is exact in float32 and in (-1, 1).
-			cpu.RandUniform(v, len(v), seed, uint64(i))
+			philox.Uniforms(v, seed, uint64(i))
 			for j := range v {
 				v[j] = float32((2*v[j]-1)*init.Half) + init.Const
 			}
@@ -257,9 +259,8 @@ func (ps *Params) Step(o Adam) error {
 // count in its checkpoint.
 func (ps *Params) StepAt(o Adam, t int) error {
 	ps.step = t
-	bc1, bc2 := cpu.AdamBiasCorrections(o.Beta1, o.Beta2, t)
-	return ps.b.Launch("adam_step", ps.n, ps.P, ps.G, ps.M, ps.V, ps.n,
-		o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, bc1, bc2)
+	bc1, bc2 := kernels.AdamBiasCorrections(o.Beta1, o.Beta2, t)
+	return ops.AdamStep(ps.b, ps.P, ps.G, ps.M, ps.V, ps.n, o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, bc1, bc2)
 }
 
 // Layout returns the tensors' names and sizes in buffer order (checkpoints name every
@@ -286,7 +287,7 @@ func (ps *Params) Release() error {
 
 // Fill sets every element of buf to v.
 func Fill(b engine.Backend, buf *engine.Buf, v float32) error {
-	return b.Launch("ew_fill", buf.Len(), buf, buf.Len(), v)
+	return ops.EwFill(b, buf, buf.Len(), v)
 }
 
 // String describes the store: one line per tensor.

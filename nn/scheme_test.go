@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // TestSchemes checks what each initialisation scheme draws for a Linear (W, b) and a
@@ -67,8 +67,8 @@ func TestSchemes(t *testing.T) {
 			b := engine.NewCPU()
 			ps := NewParams(b)
 			ps.SetScheme(c.scheme)
-			lin := NewLinear(ps, "l", in, out, fmath.ActTanh)
-			bn := NewLinearBN(ps, "bn", in, out, fmath.ActRelu)
+			lin := NewLinear(ps, "l", in, out, kernels.ActTanh)
+			bn := NewLinearBN(ps, "bn", in, out, kernels.ActRelu)
 			if err := ps.Alloc(7); err != nil {
 				t.Fatal(err)
 			}

@@ -24,19 +24,19 @@ import (
 	"time"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // workload is one kernel launch at a representative size.
 type workload struct {
-	name   string // shown in the table
-	kernel string
-	flops  float64 // floating-point operations of one launch (0: bandwidth-bound)
-	bytes  float64 // bytes the launch must move at least
-	work   int
-	sizes  []int // buffer sizes, in float32 elements, for the pointer args
-	args   func(b []*engine.Buf) []any
+	name  string  // shown in the table
+	flops float64 // floating-point operations of one launch (0: bandwidth-bound)
+	bytes float64 // bytes the launch must move at least
+	sizes []int   // buffer sizes, in float32 elements, for the pointer args
+	run   func(be engine.Backend, b []*engine.Buf) error
 }
 
 func workloads(small bool) []workload {
@@ -47,13 +47,12 @@ func workloads(small bool) []workload {
 		return big
 	}
 	gemm := func(m, k, n int) workload {
-		tiles := ((m + 63) / 64) * ((n + 63) / 64) * 256
 		return workload{
-			name: fmt.Sprintf("gemm_nn %dx%dx%d", m, k, n), kernel: "gemm_nn",
-			flops: 2 * float64(m) * float64(n) * float64(k), bytes: 4 * float64(m*k+k*n+m*n), work: tiles,
+			name:  fmt.Sprintf("gemm_nn %dx%dx%d", m, k, n),
+			flops: 2 * float64(m) * float64(n) * float64(k), bytes: 4 * float64(m*k+k*n+m*n),
 			sizes: []int{m * k, k * n, n, m * n},
-			args: func(b []*engine.Buf) []any {
-				return []any{b[0], b[1], b[2], b[3], m, n, k, 0, 0}
+			run: func(be engine.Backend, b []*engine.Buf) error {
+				return ops.GemmNN(be, b[0], b[1], b[2], b[3], m, n, k, kernels.ActNone, false)
 			},
 		}
 	}
@@ -65,49 +64,52 @@ func workloads(small bool) []workload {
 		gemm(s(100, 20), s(512, 64), s(512, 64)),
 		gemm(s(1024, 64), s(1024, 64), s(1024, 64)),
 		{
-			name: fmt.Sprintf("mixture_loglik N=%d K=%d D=%d shared", n, K, D), kernel: "mixture_loglik",
-			flops: 5 * float64(n*K*D), bytes: 4 * float64(n*D+2*K*D+2*n*K+n), work: n * 256,
+			name:  fmt.Sprintf("mixture_loglik N=%d K=%d D=%d shared", n, K, D),
+			flops: 5 * float64(n*K*D), bytes: 4 * float64(n*D+2*K*D+2*n*K+n),
 			sizes: []int{n * D, K * D, K * D, n * K, n, n * K},
-			args: func(b []*engine.Buf) []any {
-				return []any{n, K, D, b[0], b[1], b[2], 0, nil, 0, b[3], b[4], b[5]}
+			run: func(be engine.Backend, b []*engine.Buf) error {
+				return ops.MixtureLoglik(be, n, K, D, b[0], b[1], b[2], 0, nil, 0, b[3], b[4], b[5])
 			},
 		},
 		{
-			name: fmt.Sprintf("kl_mixture N=%d K=%d D=%d shared", n, K, D), kernel: "kl_mixture",
-			flops: 8 * float64(n*K*D), bytes: 4 * float64(2*n*D+2*K*D+n*K), work: 32 * n * K,
+			name:  fmt.Sprintf("kl_mixture N=%d K=%d D=%d shared", n, K, D),
+			flops: 8 * float64(n*K*D), bytes: 4 * float64(2*n*D+2*K*D+n*K),
 			sizes: []int{n * D, n * D, K * D, K * D, n * K},
-			args: func(b []*engine.Buf) []any {
-				return []any{n, K, D, b[0], b[1], b[2], b[3], 0, b[4]}
+			run: func(be engine.Backend, b []*engine.Buf) error {
+				return ops.KlMixture(be, n, K, D, b[0], b[1], b[2], b[3], 0, b[4])
 			},
 		},
 		{
-			name: fmt.Sprintf("bernoulli_loglik %dx%d", rows, cols), kernel: "bernoulli_loglik",
-			bytes: 4 * float64(2*rows*cols+rows), work: 32 * rows,
+			name:  fmt.Sprintf("bernoulli_loglik %dx%d", rows, cols),
+			bytes: 4 * float64(2*rows*cols+rows),
 			sizes: []int{rows * cols, rows * cols, rows},
-			args:  func(b []*engine.Buf) []any { return []any{b[0], b[1], b[2], rows, cols} },
-		},
-		{
-			name: fmt.Sprintf("act_fwd tanh n=%d", el), kernel: "act_fwd",
-			bytes: 8 * float64(el), work: el, sizes: []int{el, el},
-			args: func(b []*engine.Buf) []any { return []any{b[0], b[1], el, 2} },
-		},
-		{
-			name: fmt.Sprintf("reparam n=%d", el), kernel: "reparam",
-			bytes: 16 * float64(el), work: (el + 3) / 4, sizes: []int{el, el, el, el},
-			args: func(b []*engine.Buf) []any { return []any{b[0], b[1], b[2], b[3], el, uint64(1), uint64(2)} },
-		},
-		{
-			name: fmt.Sprintf("adam_step n=%d", el), kernel: "adam_step",
-			bytes: 28 * float64(el), work: el, sizes: []int{el, el, el, el},
-			args: func(b []*engine.Buf) []any {
-				return []any{b[0], b[1], b[2], b[3], el, float32(1e-3), float32(0.9), float32(0.999),
-					float32(1e-8), float32(0), float32(0.1), float32(0.001)}
+			run: func(be engine.Backend, b []*engine.Buf) error {
+				return ops.BernoulliLoglik(be, b[0], b[1], b[2], rows, cols)
 			},
 		},
 		{
-			name: fmt.Sprintf("sum_squares n=%d", el), kernel: "sum_squares",
-			bytes: 4 * float64(el), work: 256, sizes: []int{el, 1},
-			args: func(b []*engine.Buf) []any { return []any{b[0], b[1], el} },
+			name:  fmt.Sprintf("act_fwd tanh n=%d", el),
+			bytes: 8 * float64(el), sizes: []int{el, el},
+			run: func(be engine.Backend, b []*engine.Buf) error { return ops.ActFwd(be, b[0], b[1], el, kernels.ActTanh) },
+		},
+		{
+			name:  fmt.Sprintf("reparam n=%d", el),
+			bytes: 16 * float64(el), sizes: []int{el, el, el, el},
+			run: func(be engine.Backend, b []*engine.Buf) error {
+				return ops.Reparam(be, b[0], b[1], b[2], b[3], el, 1, 2)
+			},
+		},
+		{
+			name:  fmt.Sprintf("adam_step n=%d", el),
+			bytes: 28 * float64(el), sizes: []int{el, el, el, el},
+			run: func(be engine.Backend, b []*engine.Buf) error {
+				return ops.AdamStep(be, b[0], b[1], b[2], b[3], el, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001)
+			},
+		},
+		{
+			name:  fmt.Sprintf("sum_squares n=%d", el),
+			bytes: 4 * float64(el), sizes: []int{el, 1},
+			run: func(be engine.Backend, b []*engine.Buf) error { return ops.SumSquares(be, b[0], b[1], el) },
 		},
 	}
 }
@@ -242,14 +244,13 @@ func main() {
 				os.Exit(1)
 			}
 			host := make([]float32, n)
-			cpu.RandUniform(host, n, 1, uint64(i))
+			philox.Uniforms(host, 1, uint64(i))
 			if err := b.Upload(bufs[i], host); err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
 				os.Exit(1)
 			}
 		}
-		args := w.args(bufs)
-		d, err := timeIt(b, *reps, func() error { return b.Launch(w.kernel, w.work, args...) })
+		d, err := timeIt(b, *reps, func() error { return w.run(b, bufs) })
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", w.name, err)
 			os.Exit(1)

@@ -23,8 +23,8 @@ import (
 
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 )
 
@@ -94,7 +94,7 @@ func run(modelName string, n, batch, iters, steps int) error {
 		return err
 	}
 	host := make([]float32, n)
-	cpu.RandNormal(host, n, 1, uint64(c.Rank()))
+	philox.Normals(host[:n], 1, uint64(c.Rank()))
 	if err := b.Upload(g, host); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func run(modelName string, n, batch, iters, steps int) error {
 			return err
 		}
 		u := make([]float32, max(rows, 1)*cfg.D)
-		cpu.RandUniform(u, len(u), 3, uint64(c.Rank()))
+		philox.Uniforms(u, 3, uint64(c.Rank()))
 		for i := range u {
 			if u[i] < 0.3 {
 				u[i] = 1

@@ -8,13 +8,6 @@ import (
 
 // Twin of kernels/adam.cu: the optimizer step.
 
-func init() {
-	registerTwin("adam_step", func(a KernelArgs) {
-		AdamStep(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4),
-			a.F32(5), a.F32(6), a.F32(7), a.F32(8), a.F32(9), a.F32(10), a.F32(11))
-	})
-}
-
 // adamGrain: below 2*adamGrain parameters one goroutine does the step.
 const adamGrain = 1 << 16
 
@@ -67,18 +60,4 @@ func AdamStep(p, g, m, v []float32, n int, lr, beta1, beta2, eps, weightDecay, b
 			v[i] = v1
 		}
 	})
-}
-
-// AdamBiasCorrections returns Adam's bias corrections for step t >= 1:
-// bc1 = 1 - beta1^t and bc2 = 1 - beta2^t, computed in float64 from the exact float32
-// values of beta1 and beta2 (math.Pow, which for an integer exponent is exponentiation
-// by squaring in pure Go: the same bits on amd64 and arm64), then rounded to float32. The host passes them to adam_step, so the GPU and the CPU
-// use the same values. It panics when t < 1 (bc would be 0: a programming error).
-func AdamBiasCorrections(beta1, beta2 float32, t int) (bc1, bc2 float32) {
-	if t < 1 {
-		panic("cpu: AdamBiasCorrections: step t must be >= 1")
-	}
-	bc1 = float32(1 - math.Pow(float64(beta1), float64(t)))
-	bc2 = float32(1 - math.Pow(float64(beta2), float64(t)))
-	return bc1, bc2
 }

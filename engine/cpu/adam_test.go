@@ -2,9 +2,10 @@ package cpu
 
 import (
 	"math"
-	"math/big"
 	"math/rand"
 	"testing"
+
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // adamRef is the same AdamW update in float64 (betas and hyper-parameters taken as the
@@ -89,7 +90,7 @@ func TestAdamStep(t *testing.T) {
 			for i := range g {
 				g[i] = float32(r.NormFloat64() * math.Pow(10, float64(i%9-4)))
 			}
-			bc1, bc2 := AdamBiasCorrections(hp.beta1, hp.beta2, step)
+			bc1, bc2 := kernels.AdamBiasCorrections(hp.beta1, hp.beta2, step)
 			AdamStep(p, g, m, v, n, hp.lr, hp.beta1, hp.beta2, hp.eps, hp.wd, bc1, bc2)
 			ref.step(g, step, hp.lr, hp.beta1, hp.beta2, hp.eps, hp.wd)
 			for i := 0; i < n; i++ {
@@ -113,7 +114,7 @@ func TestAdamStep(t *testing.T) {
 func TestAdamStepExact(t *testing.T) {
 	p, g, m, v := []float32{0.75}, []float32{-0.3}, []float32{0.02}, []float32{0.001}
 	lr, b1, b2, eps, wd := float32(1e-3), float32(0.9), float32(0.999), float32(1e-8), float32(0)
-	bc1, bc2 := AdamBiasCorrections(b1, b2, 3)
+	bc1, bc2 := kernels.AdamBiasCorrections(b1, b2, 3)
 	m1 := float32(float64(b1)*float64(m[0]) + float64(float32((1-b1)*g[0]))) // exact product, one rounding
 	v1 := float32(float64(b2)*float64(v[0]) + float64(float32(float32((1-b2)*g[0])*g[0])))
 	u := (m1 / bc1) / (float32(math.Sqrt(float64(v1/bc2))) + eps)
@@ -187,44 +188,13 @@ func TestAdamStepExact(t *testing.T) {
 	}
 }
 
-// TestAdamBiasCorrections compares bc = 1 - beta^t with the exactly computed value
-// (big.Float, exact power) rounded once to float32, for t = 1..3000 and the usual
-// betas. A value of math.Pow within 1 float64 ulp can only differ from the correctly
-// rounded float32 when the exact value is within 2^-53 relative of a float32 rounding
-// midpoint; the test counts such cases (expected: none) and allows none.
-func TestAdamBiasCorrections(t *testing.T) {
-	for _, beta := range []float32{0.5, 0.9, 0.99, 0.999, 0.9999} {
-		pow := new(big.Float).SetPrec(0).SetFloat64(1) // exact: precision grows below
-		b := new(big.Float).SetFloat64(float64(beta))
-		one := new(big.Float).SetFloat64(1)
-		for step := 1; step <= 3000; step++ {
-			pow.SetPrec(uint(24*step+64)).Mul(pow, b) // beta has 24 bits: exact
-			exact := new(big.Float).SetPrec(uint(24*step+128)).Sub(one, pow)
-			want, _ := exact.Float32()
-			bc1, bc2 := AdamBiasCorrections(beta, beta, step)
-			if bc1 != want || bc2 != want {
-				t.Fatalf("beta %g t %d: bc = %g, exact rounded %g", beta, step, bc1, want)
-			}
-		}
-	}
-	if bc1, bc2 := AdamBiasCorrections(0.9, 0.999, 1); bc1 != 1-float32(0.9) || bc2 != 1-float32(0.999) {
-		t.Errorf("t=1: (%g, %g)", bc1, bc2)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("t=0 did not panic")
-		}
-	}()
-	AdamBiasCorrections(0.9, 0.999, 0)
-}
-
 // BenchmarkAdamStep measures one step on 2^20 parameters.
 func BenchmarkAdamStep(b *testing.B) {
 	const n = 1 << 20
 	p, g, m, v := seqUniform(n, 1, 1), seqUniform(n, 2, 2), make([]float32, n), make([]float32, n)
 	b.SetBytes(4 * 4 * n)
 	for i := 0; i < b.N; i++ {
-		bc1, bc2 := AdamBiasCorrections(0.9, 0.999, i+1)
+		bc1, bc2 := kernels.AdamBiasCorrections(0.9, 0.999, i+1)
 		AdamStep(p, g, m, v, n, 1e-3, 0.9, 0.999, 1e-8, 0, bc1, bc2)
 	}
 }

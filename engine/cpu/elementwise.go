@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -19,44 +20,6 @@ import (
 //     and out's old contents are never read;
 //   - outputs of the pure elementwise twins may alias their inputs (element i is read
 //     before it is written), as on the GPU.
-
-func init() {
-	registerTwin("act_fwd", func(a KernelArgs) {
-		ActFwd(a.F32s(0), a.F32s(1), a.Int(2), actCode(a.Int(3)))
-	})
-	registerTwin("act_bwd", func(a KernelArgs) {
-		ActBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), actCode(a.Int(5)), a.Int(6) != 0)
-	})
-	registerTwin("ew_fill", func(a KernelArgs) { EwFill(a.F32s(0), a.Int(1), a.F32(2)) })
-	registerTwin("ew_add", func(a KernelArgs) { EwAdd(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3)) })
-	registerTwin("ew_axpby", func(a KernelArgs) {
-		EwAxpby(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3), a.F32(4))
-	})
-	registerTwin("ew_mul", func(a KernelArgs) { EwMul(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3)) })
-	registerTwin("ew_scale", func(a KernelArgs) { EwScale(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3)) })
-	registerTwin("row_scale", func(a KernelArgs) {
-		RowScale(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4))
-	})
-	registerTwin("row_dot", func(a KernelArgs) {
-		RowDot(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4))
-	})
-	registerTwin("xlogx_rows", func(a KernelArgs) {
-		XlogxRows(a.F32s(0), a.F32s(1), a.Int(2), a.Int(3))
-	})
-	registerTwin("xlogx_rows_bwd", func(a KernelArgs) {
-		XlogxRowsBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4), a.Int(5) != 0)
-	})
-	registerTwin("clamp", func(a KernelArgs) {
-		Clamp(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3), a.F32(4))
-	})
-	registerTwin("clamp_bwd", func(a KernelArgs) {
-		ClampBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.F32(4), a.F32(5), a.Int(6) != 0)
-	})
-}
-
-// actCode converts a kernel's long long activation code as the kernel's (int)act does
-// (the low 32 bits, two's complement).
-func actCode(act int) int { return int(int32(act)) }
 
 // ewGrain is the number of elements below which an elementwise twin runs on the
 // calling goroutine; rowGrainWork is the per-goroutine work (rows*cols) below which a
@@ -127,12 +90,12 @@ func rowParallel(rows, cols int, f func(lo, hi int)) {
 	ewParallel(rows, rowGrainWork/max(cols, 1), f)
 }
 
-// ActFwd computes y[i] = fmath.Activate(act, x[i]) for i < n (act an fmath.Act* code;
+// ActFwd computes y[i] = fmath.Activate(act, x[i]) for i < n (act an kernels.Act code;
 // an unknown code gives NaN). x, y are (n); y may alias x. Twin of act_fwd.
-func ActFwd(x, y []float32, n int, act int) {
+func ActFwd(x, y []float32, n int, act kernels.Act) {
 	x, y = x[:n], y[:n]
 	grain := ewGrain
-	if act == fmath.ActNone || act == fmath.ActRelu {
+	if act == kernels.ActNone || act == kernels.ActRelu {
 		grain = ewCheapGrain
 	}
 	ewParallel(n, grain, func(lo, hi int) {
@@ -145,12 +108,12 @@ func ActFwd(x, y []float32, n int, act int) {
 // (n); x must not be nil (ReLU and softplus differentiate through x); y may be nil, and
 // is then recomputed as fmath.Activate(act, x[i]) (the bits ActFwd wrote). dx may alias
 // dy. Twin of act_bwd.
-func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
+func ActBwd(x, y, dy, dx []float32, n int, act kernels.Act, accumulate bool) {
 	x, dy, dx = x[:n], dy[:n], dx[:n]
 	if y != nil {
 		y = y[:n]
 	}
-	if act == fmath.ActRelu || act == fmath.ActNone {
+	if act == kernels.ActRelu || act == kernels.ActNone {
 		// Specialised loops: dy * ActivateGrad (1 or 0), one rounded product each, as
 		// below.
 		acc := 0
@@ -158,13 +121,13 @@ func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
 			acc = 1
 		}
 		ewParallel(n, ewCheapGrain, func(lo, hi int) {
-			if n8 := (hi - lo) &^ 7; ewAsm && act == fmath.ActRelu && n8 > 0 {
+			if n8 := (hi - lo) &^ 7; ewAsm && act == kernels.ActRelu && n8 > 0 {
 				reluBwd8(&x[lo], &dy[lo], &dx[lo], n8, acc)
 				lo += n8
 			}
 			for i := lo; i < hi; i++ {
 				var gr float32 = 1
-				if act == fmath.ActRelu && !(x[i] > 0) {
+				if act == kernels.ActRelu && !(x[i] > 0) {
 					gr = 0
 				}
 				v := float32(dy[i] * gr)
@@ -181,11 +144,11 @@ func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
 		acc = 1
 	}
 	ewParallel(n, ewGrain, func(lo, hi int) {
-		if n8 := (hi - lo) &^ 7; ewAsm && n8 > 0 && act >= fmath.ActTanh && act <= fmath.ActExp {
+		if n8 := (hi - lo) &^ 7; ewAsm && n8 > 0 && act >= kernels.ActTanh && act <= kernels.ActExp {
 			// The vector loop of act on the multiple of 8 (y recomputed into scratch
 			// by the vector activation if not given), the scalar loop on the rest.
 			src := x[lo:]
-			if act != fmath.ActSoftplus {
+			if act != kernels.ActSoftplus {
 				if y != nil {
 					src = y[lo:]
 				} else {
@@ -196,13 +159,13 @@ func ActBwd(x, y, dy, dx []float32, n int, act int, accumulate bool) {
 				}
 			}
 			switch act {
-			case fmath.ActTanh:
+			case kernels.ActTanh:
 				actBwdTanh8(&src[0], &dy[lo], &dx[lo], n8, acc)
-			case fmath.ActSigmoid:
+			case kernels.ActSigmoid:
 				actBwdSigmoid8(&src[0], &dy[lo], &dx[lo], n8, acc)
-			case fmath.ActSoftplus:
+			case kernels.ActSoftplus:
 				actBwdSoftplus8(&src[0], &dy[lo], &dx[lo], n8, acc)
-			case fmath.ActExp:
+			case kernels.ActExp:
 				actBwdExp8(&src[0], &dy[lo], &dx[lo], n8, acc)
 			}
 			lo += n8

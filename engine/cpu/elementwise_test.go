@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -104,26 +105,26 @@ func ewWithBad(r *rand.Rand, s []float32) []float32 {
 }
 
 // ewAct64 is the float64 reference of each activation.
-func ewAct64(act int, x float64) float64 {
+func ewAct64(act kernels.Act, x float64) float64 {
 	switch act {
-	case fmath.ActNone:
+	case kernels.ActNone:
 		return x
-	case fmath.ActRelu:
+	case kernels.ActRelu:
 		if x > 0 || math.IsNaN(x) {
 			return x
 		}
 		return 0
-	case fmath.ActTanh:
+	case kernels.ActTanh:
 		return math.Tanh(x)
-	case fmath.ActSigmoid:
+	case kernels.ActSigmoid:
 		if x >= 0 {
 			return 1 / (1 + math.Exp(-x))
 		}
 		e := math.Exp(x)
 		return e / (1 + e)
-	case fmath.ActSoftplus:
+	case kernels.ActSoftplus:
 		return ewSoftplus64(x)
-	case fmath.ActExp:
+	case kernels.ActExp:
 		return math.Exp(x)
 	}
 	return math.NaN()
@@ -134,7 +135,7 @@ func ewSoftplus64(x float64) float64 {
 	return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
 }
 
-var ewActs = []int{fmath.ActNone, fmath.ActRelu, fmath.ActTanh, fmath.ActSigmoid, fmath.ActSoftplus, fmath.ActExp}
+var ewActs = []kernels.Act{kernels.ActNone, kernels.ActRelu, kernels.ActTanh, kernels.ActSigmoid, kernels.ActSoftplus, kernels.ActExp}
 
 // TestActFwd: ActFwd is fmath.Activate elementwise (bits), within 8 ulps of float64
 // (the math helper's own sweeps hold the tight per-function bounds; this guards the
@@ -165,7 +166,7 @@ func TestActFwd(t *testing.T) {
 	tw, err := TwinOf("act_fwd")
 	require.NoError(t, err)
 	y = []float32{9}
-	tw(KernelArgs{[]float32{0.5}, y, int64(1), int64(1<<32 + fmath.ActTanh)})
+	tw(KernelArgs{[]float32{0.5}, y, int64(1), int64(1<<32 + kernels.ActTanh)})
 	assert.Equal(t, fmath.Tanh(0.5), y[0])
 }
 
@@ -201,7 +202,7 @@ func TestActBwd(t *testing.T) {
 			dx := ewGarbage(r, n)
 			ActBwd(x, y, dy, dx, n, act, false)
 			for i := range x {
-				if act == fmath.ActRelu && math.Abs(float64(x[i])) < 1e-5 {
+				if act == kernels.ActRelu && math.Abs(float64(x[i])) < 1e-5 {
 					continue
 				}
 				xi := float64(x[i])
@@ -222,7 +223,7 @@ func TestActBwd(t *testing.T) {
 	}
 	// ReLU at 0 and NaN: gradient 0.
 	dx := []float32{5, 5, 5}
-	ActBwd([]float32{0, ewNegZ, ewNaN}, nil, []float32{1, 1, 1}, dx, 3, fmath.ActRelu, false)
+	ActBwd([]float32{0, ewNegZ, ewNaN}, nil, []float32{1, 1, 1}, dx, 3, kernels.ActRelu, false)
 	assert.Equal(t, []float32{0, 0, 0}, dx)
 }
 
@@ -555,8 +556,8 @@ func TestClamp(t *testing.T) {
 // where a kernel would get null or empty buffers, writing nothing (cols = 0 row
 // reductions write +0 per row).
 func TestEwZeroSizes(t *testing.T) {
-	ActFwd(nil, nil, 0, fmath.ActTanh)
-	ActBwd(nil, nil, nil, nil, 0, fmath.ActTanh, true)
+	ActFwd(nil, nil, 0, kernels.ActTanh)
+	ActBwd(nil, nil, nil, nil, 0, kernels.ActTanh, true)
 	EwFill(nil, 0, 1)
 	EwAdd(nil, nil, nil, 0)
 	EwAxpby(nil, nil, 0, 1, 1)
@@ -583,6 +584,6 @@ func BenchmarkActFwd(b *testing.B) {
 	y := make([]float32, n)
 	b.SetBytes(int64(8 * n))
 	for b.Loop() {
-		ActFwd(x, y, n, fmath.ActTanh)
+		ActFwd(x, y, n, kernels.ActTanh)
 	}
 }

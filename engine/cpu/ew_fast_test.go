@@ -6,7 +6,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels/philox"
 )
 
 // The vector kernels of ew_amd64.s must give the bits of the scalar loops they
@@ -173,7 +175,7 @@ func TestEwVecSweep(t *testing.T) {
 
 func TestActFwdFast(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
-	for _, act := range []int{fmath.ActNone, fmath.ActRelu, fmath.ActTanh, fmath.ActSigmoid, fmath.ActSoftplus, fmath.ActExp, 9} {
+	for _, act := range []kernels.Act{kernels.ActNone, kernels.ActRelu, kernels.ActTanh, kernels.ActSigmoid, kernels.ActSoftplus, kernels.ActExp, 9} {
 		for _, n := range append(ewLengths, 1<<17+3) {
 			x := ewInputs(r, n, 20)
 			var outs [2][]float32
@@ -203,7 +205,7 @@ func TestAdamStepFast(t *testing.T) {
 			k := 0
 			ewBoth(t, func() {
 				p, m, v := append([]float32{}, p0...), append([]float32{}, m0...), append([]float32{}, v0...)
-				bc1, bc2 := AdamBiasCorrections(0.9, 0.999, 1+k*7)
+				bc1, bc2 := kernels.AdamBiasCorrections(0.9, 0.999, 1+k*7)
 				bc1, bc2 = 0.19, 0.0029
 				AdamStep(p, g, m, v, n, 1e-3, 0.9, 0.999, 1e-8, wd, bc1, bc2)
 				res[k] = [3][]float32{p, m, v}
@@ -340,7 +342,7 @@ func TestRandomFast(t *testing.T) {
 
 func TestActBwdFast(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
-	for _, act := range []int{fmath.ActNone, fmath.ActRelu} {
+	for _, act := range []kernels.Act{kernels.ActNone, kernels.ActRelu} {
 		for _, n := range append(ewLengths, 1<<18+3) {
 			x, dy, old := ewInputs(r, n, 3), ewInputs(r, n, 3), ewInputs(r, n, 3)
 			for _, acc := range []bool{false, true} {
@@ -411,14 +413,14 @@ func TestPhiloxFast(t *testing.T) {
 		for _, normal := range []bool{false, true} {
 			got := make([]float32, 64)
 			k := philoxUniform8
-			gen := philoxUniform4
+			gen := philox.Uniform4
 			if normal {
-				k, gen = philoxNormal8, philoxNormal4
+				k, gen = philoxNormal8, philox.Normal4
 			}
 			k(&got[0], 16, uint32(seed), uint32(seed>>32), uint32(b0), uint32(b0>>32), uint32(stream), uint32(stream>>32))
 			want := make([]float32, 64)
 			for j := 0; j < 16; j++ {
-				v := gen(PhiloxBlock(seed, stream, b0+uint64(j)))
+				v := gen(philox.Block(seed, stream, b0+uint64(j)))
 				copy(want[4*j:], v[:])
 			}
 			ewCheck(t, fmt.Sprintf("philox normal=%v b0=%#x", normal, b0), got, want)
@@ -501,7 +503,7 @@ func TestKlAndActBwdFast(t *testing.T) {
 			})
 		}
 	}
-	for _, act := range []int{fmath.ActTanh, fmath.ActSigmoid, fmath.ActSoftplus, fmath.ActExp} {
+	for _, act := range []kernels.Act{kernels.ActTanh, kernels.ActSigmoid, kernels.ActSoftplus, kernels.ActExp} {
 		for _, n := range append(ewLengths, 1<<17+3) {
 			x, dy, old := ewInputs(r, n, 20), ewInputs(r, n, 3), ewInputs(r, n, 3)
 			y := make([]float32, n)
@@ -596,8 +598,8 @@ func BenchmarkVectorKernels(b *testing.B) {
 		{"AdamStep/2M", func(i int) { AdamStep(p, g, m, v, np, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001) }},
 		{"BernoulliLoglik/100x784", func(i int) { BernoulliLoglik(x, l, out, rows, cols) }},
 		{"BernoulliLoglikBwd/100x784", func(i int) { BernoulliLoglikBwd(x, l, gr, dl, rows, cols, false) }},
-		{"ActFwd/tanh/256K", func(i int) { ActFwd(h, hy, len(h), fmath.ActTanh) }},
-		{"ActBwd/relu/256K", func(i int) { ActBwd(h, nil, h, hy, len(h), fmath.ActRelu, false) }},
+		{"ActFwd/tanh/256K", func(i int) { ActFwd(h, hy, len(h), kernels.ActTanh) }},
+		{"ActBwd/relu/256K", func(i int) { ActBwd(h, nil, h, hy, len(h), kernels.ActRelu, false) }},
 		{"Binarize/100x784", func(i int) { Binarize(l, dl, rows*cols, 1, uint64(i)) }},
 		{"RandNormal/100x784", func(i int) { RandNormal(dl, rows*cols, 1, uint64(i)) }},
 		{"MixtureLoglik/shared", func(i int) {

@@ -107,7 +107,7 @@ func reparamBwdLv8(lv *float32, eps *float32, dz *float32, dlv *float32, n int, 
 //go:noescape
 func philoxUniform8(out *float32, nblk int, key0 uint32, key1 uint32, ctr0 uint32, ctr1 uint32, ctr2 uint32, ctr3 uint32)
 
-// philoxNormal8 writes the normals (philoxNormal4) of nblk Philox-4x32-10 blocks (nblk a
+// philoxNormal8 writes the normals (philox.Normal4) of nblk Philox-4x32-10 blocks (nblk a
 // multiple of 8) to out, 4 per block in element order: block j has the counter
 // (ctr0 + j, ctr1, ctr2, ctr3) (ctr0 + nblk - 1 must not wrap) and the key (key0, key1).
 // Requires AVX2 and FMA.

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -34,21 +35,21 @@ const gemmParallelFlops = 1 << 21
 // nil, C (m,n), all row-major: the twin of kernel gemm_nn, in the order stated in the
 // package's gemm comment (C_old is added only when accumulate). act is an fmath.Act*
 // code. It panics if a slice is shorter than its shape.
-func GemmNN(a, b, bias, c []float32, m, n, k, act int, accumulate bool) {
+func GemmNN(a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool) {
 	gemm("GemmNN", false, false, a, b, bias, c, m, n, k, act, accumulate, gemmDefault())
 }
 
 // GemmNT computes C(m,n) = act(C_old + (A·Bᵀ + bias)) for A (m,k), B (n,k), bias (n) or
 // nil, C (m,n), all row-major: the twin of kernel gemm_nt (a linear layer's input
 // gradient dX = dY·Wᵀ with W stored (in, out)).
-func GemmNT(a, b, bias, c []float32, m, n, k, act int, accumulate bool) {
+func GemmNT(a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool) {
 	gemm("GemmNT", false, true, a, b, bias, c, m, n, k, act, accumulate, gemmDefault())
 }
 
 // GemmTN computes C(m,n) = act(C_old + (Aᵀ·B + bias)) for A (k,m), B (k,n), bias (n) or
 // nil, C (m,n), all row-major: the twin of kernel gemm_tn (a linear layer's weight
 // gradient dW = Xᵀ·dY, with accumulate to add to an existing gradient).
-func GemmTN(a, b, bias, c []float32, m, n, k, act int, accumulate bool) {
+func GemmTN(a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool) {
 	gemm("GemmTN", true, false, a, b, bias, c, m, n, k, act, accumulate, gemmDefault())
 }
 
@@ -84,21 +85,6 @@ func Colsum(x, out []float32, m, n int, accumulate bool) {
 	}
 }
 
-func init() {
-	twin := func(f func(a, b, bias, c []float32, m, n, k, act int, accumulate bool)) Twin {
-		return func(a KernelArgs) {
-			f(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), a.Int(5), a.Int(6),
-				a.Int(7), a.Int(8) != 0)
-		}
-	}
-	registerTwin("gemm_nn", twin(GemmNN))
-	registerTwin("gemm_nt", twin(GemmNT))
-	registerTwin("gemm_tn", twin(GemmTN))
-	registerTwin("colsum", func(a KernelArgs) {
-		Colsum(a.F32s(0), a.F32s(1), a.Int(2), a.Int(3), a.Int(4) != 0)
-	})
-}
-
 // gemmConfig chooses a path; tests compare the paths and worker counts bit for bit.
 type gemmConfig struct {
 	asm     bool // use the assembly microkernels (requires gemmHaveAsm)
@@ -114,7 +100,7 @@ func gemmDefault() gemmConfig {
 }
 
 // gemm checks shapes and runs one product on the chosen path.
-func gemm(name string, ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate bool, cfg gemmConfig) {
+func gemm(name string, ta, tb bool, a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool, cfg gemmConfig) {
 	if m < 0 || n < 0 || k < 0 || len(a) < m*k || len(b) < k*n || len(c) < m*n ||
 		(bias != nil && len(bias) < n) {
 		panic(fmt.Sprintf("cpu: %s: m=%d n=%d k=%d with len(a)=%d len(b)=%d len(bias)=%d len(c)=%d",
@@ -143,7 +129,7 @@ func gemm(name string, ta, tb bool, a, b, bias, c []float32, m, n, k, act int, a
 
 // gemmEpilogue finishes cnt elements: element j has the chain value p[j] (+0 when p
 // is nil), lives at c[c0 + j*cs] and takes bias[b0 + j*bs].
-func gemmEpilogue(p, c []float32, c0, cs int, bias []float32, b0, bs, cnt, act int, accumulate bool) {
+func gemmEpilogue(p, c []float32, c0, cs int, bias []float32, b0, bs, cnt int, act kernels.Act, accumulate bool) {
 	for j := 0; j < cnt; j++ {
 		var v float32
 		if p != nil {
@@ -156,7 +142,7 @@ func gemmEpilogue(p, c []float32, c0, cs int, bias []float32, b0, bs, cnt, act i
 		if accumulate {
 			v = c[ci] + v
 		}
-		if act != fmath.ActNone { // Activate(ActNone, v) is v
+		if act != kernels.ActNone { // Activate(ActNone, v) is v
 			v = fmath.Activate(act, v)
 		}
 		c[ci] = v
@@ -188,7 +174,7 @@ func gemmParallelFor(n, workers int, f func(lo, hi int)) {
 // gemmScalar is the portable path: for each row of C, the chains of all its elements
 // advance together over k ascending (acc[j] = FMA(a[i,k], b[k,j], acc[j])), which is
 // the contract's order for every element.
-func gemmScalar(ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate bool, workers int) {
+func gemmScalar(ta, tb bool, a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool, workers int) {
 	gemmParallelFor(m, workers, func(lo, hi int) {
 		acc := make([]float32, n)
 		for i := lo; i < hi; i++ {

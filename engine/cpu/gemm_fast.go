@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // The fast path of the gemm twins: the AVX2+FMA (and AVX-512) microkernels of
@@ -53,7 +53,7 @@ type gemmSpec struct {
 	direct   bool // read Y's full panels in place (row-major Y only), not packed
 	c, bias  []float32
 	ldc      int // C's row length (its n)
-	act      int
+	act      kernels.Act
 	acc      bool
 	wide     bool // use the AVX-512 kernel on pairs of panels
 }
@@ -74,7 +74,7 @@ type gemmPlan struct {
 var gemmPlans = sync.Pool{New: func() any { return new(gemmPlan) }}
 
 // gemmFast maps the product onto a plan and runs it on up to workers goroutines.
-func gemmFast(ta, tb bool, a, b, bias, c []float32, m, n, k, act int, accumulate bool, cfg gemmConfig) {
+func gemmFast(ta, tb bool, a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool, cfg gemmConfig) {
 	s := gemmSpec{K: k, c: c, bias: bias, ldc: n, act: act, acc: accumulate, wide: cfg.wide && gemmHaveAsm512}
 	switch {
 	case !ta && !tb: // X = A (m,k), Y = B (k,n) by rows
@@ -444,7 +444,7 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 				}
 				crow[i] = v
 			}
-			if p.act != fmath.ActNone {
+			if p.act != kernels.ActNone {
 				activateSlice(p.act, crow, crow) // fmath.Activate per element
 			}
 		}
@@ -459,7 +459,7 @@ func (p *gemmPlan) task(q0, q1, c0, c1 int, scratch []float32) {
 			if sd < s1 {
 				gemmEpilogue(row[sd-s0:], p.c, r*p.ldc+sd, 1, p.bias, sd, 1, s1-sd, p.act, p.acc)
 			}
-			if p.act != fmath.ActNone {
+			if p.act != kernels.ActNone {
 				crow := p.c[r*p.ldc+s0 : r*p.ldc+sd]
 				activateSlice(p.act, crow, crow) // fmath.Activate per element
 			}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -19,7 +20,7 @@ import (
 var gemmOps = []struct {
 	name   string
 	ta, tb bool
-	f      func(a, b, bias, c []float32, m, n, k, act int, accumulate bool)
+	f      func(a, b, bias, c []float32, m, n, k int, act kernels.Act, accumulate bool)
 }{
 	{"NN", false, false, GemmNN},
 	{"NT", false, true, GemmNT},
@@ -110,7 +111,7 @@ func TestGemmAgainstFloat64(t *testing.T) {
 			bias := gemmRand(r, n, 0)
 			old := gemmRand(r, m*n, 0)
 			c := append([]float32(nil), old...)
-			op.f(a, b, bias, c, m, n, k, fmath.ActNone, true)
+			op.f(a, b, bias, c, m, n, k, kernels.ActNone, true)
 			for i := 0; i < m; i++ {
 				for j := 0; j < n; j++ {
 					var sum, mag float64
@@ -133,7 +134,7 @@ func TestGemmAgainstFloat64(t *testing.T) {
 }
 
 // gemmRun runs one product on a chosen configuration and returns C.
-func gemmRun(ta, tb bool, a, b, bias, c0 []float32, m, n, k, act int, acc bool, cfg gemmConfig) []float32 {
+func gemmRun(ta, tb bool, a, b, bias, c0 []float32, m, n, k int, act kernels.Act, acc bool, cfg gemmConfig) []float32 {
 	c := append([]float32(nil), c0...)
 	gemm("test", ta, tb, a, b, bias, c, m, n, k, act, acc, cfg)
 	return c
@@ -141,9 +142,10 @@ func gemmRun(ta, tb bool, a, b, bias, c0 []float32, m, n, k, act int, acc bool, 
 
 // gemmCase is one shape with its epilogue.
 type gemmCase struct {
-	m, n, k, act int
-	bias, acc    bool
-	bad          float64
+	m, n, k   int
+	act       kernels.Act
+	bias, acc bool
+	bad       float64
 }
 
 func (g gemmCase) String() string {
@@ -158,7 +160,7 @@ func gemmCases(r *rand.Rand) []gemmCase {
 	ks := []int{0, 1, 2, 7, 8, 9, 16, 33, 255, 256, 257, 513}
 	var cs []gemmCase
 	add := func(m, n, k int) {
-		g := gemmCase{m: m, n: n, k: k, act: r.Intn(6), bias: r.Intn(2) == 0, acc: r.Intn(2) == 0}
+		g := gemmCase{m: m, n: n, k: k, act: kernels.Act(r.Intn(6)), bias: r.Intn(2) == 0, acc: r.Intn(2) == 0}
 		if r.Intn(4) == 0 {
 			g.bad = 0.05
 		}
@@ -291,14 +293,14 @@ func TestGemmNTBothLayouts(t *testing.T) {
 		m, n, k := s[0], s[1], s[2]
 		a, b, bias := gemmRand(r, m*k, 0.02), gemmRand(r, n*k, 0.02), gemmRand(r, n, 0)
 		c0 := gemmRand(r, m*n, 0)
-		want := gemmRun(false, true, a, b, bias, c0, m, n, k, fmath.ActTanh, true, gemmConfig{workers: 1})
+		want := gemmRun(false, true, a, b, bias, c0, m, n, k, kernels.ActTanh, true, gemmConfig{workers: 1})
 		for _, layout := range []struct{ trans, wide bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 			trans := layout.trans
 			if layout.wide && !gemmHaveAsm512 {
 				continue
 			}
 			got := append([]float32(nil), c0...)
-			p := gemmSpec{K: k, c: got, bias: bias, ldc: n, act: fmath.ActTanh, acc: true, yCols: true, wide: layout.wide}
+			p := gemmSpec{K: k, c: got, bias: bias, ldc: n, act: kernels.ActTanh, acc: true, yCols: true, wide: layout.wide}
 			if trans {
 				p.R, p.S, p.x, p.xrs, p.xcs, p.y, p.ldy, p.transOut = n, m, b, k, 1, a, k, true
 			} else {
@@ -321,8 +323,8 @@ func TestGemmEpilogue(t *testing.T) {
 			a, b := gemmRand(r, m*k, 0.05), gemmRand(r, k*n, 0.05)
 			bias, c0 := gemmRand(r, n, 0.05), gemmRand(r, m*n, 0.05)
 			plain := make([]float32, m*n)
-			op.f(a, b, nil, plain, m, n, k, fmath.ActNone, false)
-			for act := fmath.ActNone; act <= fmath.ActExp; act++ {
+			op.f(a, b, nil, plain, m, n, k, kernels.ActNone, false)
+			for act := kernels.ActNone; act <= kernels.ActExp; act++ {
 				got := append([]float32(nil), c0...)
 				op.f(a, b, bias, got, m, n, k, act, true)
 				want := make([]float32, m*n)
@@ -426,16 +428,16 @@ func TestGemmLinearGradients(t *testing.T) {
 	}
 	// Forward and backward in float32 with the twins.
 	y := make([]float32, N*out)
-	GemmNN(x, w, bias, y, N, out, in, fmath.ActTanh, false)
+	GemmNN(x, w, bias, y, N, out, in, kernels.ActTanh, false)
 	dp := make([]float32, N*out)
 	for i := range dp {
-		dp[i] = float32(g[i] * fmath.ActivateGrad(fmath.ActTanh, 0, y[i]))
+		dp[i] = float32(g[i] * fmath.ActivateGrad(kernels.ActTanh, 0, y[i]))
 	}
 	dx := make([]float32, N*in)
-	GemmNT(dp, w, nil, dx, N, in, out, fmath.ActNone, false)
+	GemmNT(dp, w, nil, dx, N, in, out, kernels.ActNone, false)
 	dw := gemmRand(r, in*out, 0) // accumulate onto a known old gradient
 	dw0 := append([]float32(nil), dw...)
-	GemmTN(x, dp, nil, dw, in, out, N, fmath.ActNone, true)
+	GemmTN(x, dp, nil, dw, in, out, N, kernels.ActNone, true)
 	db := make([]float32, out)
 	Colsum(dp, db, N, out, false)
 

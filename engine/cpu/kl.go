@@ -6,24 +6,6 @@ package cpu
 
 import "github.com/gmvae/gmvae/kernels/fmath"
 
-func init() {
-	registerTwin("kl_mixture", func(a KernelArgs) {
-		KlMixture(a.Int(0), a.Int(1), a.Int(2), a.F32s(3), a.F32s(4), a.F32s(5), a.F32s(6), a.Int(7),
-			a.F32s(8))
-	})
-	registerTwin("kl_mixture_bwd", func(a KernelArgs) {
-		KlMixtureBwd(a.Int(0), a.Int(1), a.Int(2), a.F32s(3), a.F32s(4), a.F32s(5), a.F32s(6), a.Int(7),
-			a.F32s(8), a.F32s(9), a.F32s(10), a.Int(11) != 0, a.F32s(12), a.F32s(13), a.Int(14) != 0)
-	})
-	registerTwin("kl_std_normal", func(a KernelArgs) {
-		KlStdNormal(a.Int(0), a.Int(1), a.F32s(2), a.F32s(3), a.F32s(4))
-	})
-	registerTwin("kl_std_normal_bwd", func(a KernelArgs) {
-		KlStdNormalBwd(a.Int(0), a.Int(1), a.F32s(2), a.F32s(3), a.F32s(4), a.F32s(5), a.F32s(6),
-			a.Int(7) != 0)
-	})
-}
-
 // klTerm is one dimension's term of kl_mixture (twice its contribution to the KL):
 // fmaf(fmaf(diff, diff, exp(s)), exp(-lv), (lv - s) - 1) with diff = m - mu, given
 // es = exp(s) and e = exp(-lv) (tabulated by the callers: the same bits, fewer exps).

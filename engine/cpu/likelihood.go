@@ -17,22 +17,6 @@ import "github.com/gmvae/gmvae/kernels/fmath"
 //     x != mu: NaN (Inf - Inf inside the fma); h = +Inf with x != mu: -Inf; NaN
 //     anywhere in a row: NaN.
 
-func init() {
-	registerTwin("bernoulli_loglik", func(a KernelArgs) {
-		BernoulliLoglik(a.F32s(0), a.F32s(1), a.F32s(2), a.Int(3), a.Int(4))
-	})
-	registerTwin("bernoulli_loglik_bwd", func(a KernelArgs) {
-		BernoulliLoglikBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), a.Int(5), a.Int(6) != 0)
-	})
-	registerTwin("gaussian_loglik", func(a KernelArgs) {
-		GaussianLoglik(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), a.Int(5))
-	})
-	registerTwin("gaussian_loglik_bwd", func(a KernelArgs) {
-		GaussianLoglikBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.F32s(4), a.F32s(5),
-			a.Int(6), a.Int(7), a.Int(8) != 0)
-	})
-}
-
 // vecRowGrainWork is the per-goroutine work (rows*cols) below which a row twin with a
 // vector kernel runs on the calling goroutine.
 const vecRowGrainWork = 1 << 15

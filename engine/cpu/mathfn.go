@@ -67,9 +67,3 @@ func MathEval(x, y []float32, n, fn int) {
 		y[i] = f(v)
 	}
 }
-
-func init() {
-	registerTwin("math_eval", func(a KernelArgs) {
-		MathEval(a.F32s(0), a.F32s(1), a.Int(2), a.Int(3))
-	})
-}

@@ -14,27 +14,6 @@ import (
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
-func init() {
-	registerTwin("mixture_loglik", func(a KernelArgs) {
-		MixtureLoglik(a.Int(0), a.Int(1), a.Int(2), a.F32s(3), a.F32s(4), a.F32s(5), a.Int(6),
-			a.F32s(7), a.Int(8), a.F32s(9), a.F32s(10), a.F32s(11))
-	})
-	registerTwin("lse_softmax", func(a KernelArgs) {
-		LseSoftmax(a.Int(0), a.Int(1), a.F32s(2), a.F32s(3), a.F32s(4))
-	})
-	registerTwin("lse_softmax_bwd", func(a KernelArgs) {
-		LseSoftmaxBwd(a.Int(0), a.Int(1), a.F32s(2), a.F32s(3), a.F32s(4), a.F32s(5), a.Int(6) != 0)
-	})
-	registerTwin("mixture_bwd_z", func(a KernelArgs) {
-		MixtureBwdZ(a.Int(0), a.Int(1), a.Int(2), a.F32s(3), a.F32s(4), a.F32s(5), a.Int(6),
-			a.F32s(7), a.F32s(8), a.Int(9) != 0)
-	})
-	registerTwin("mixture_bwd_params", func(a KernelArgs) {
-		MixtureBwdParams(a.Int(0), a.Int(1), a.Int(2), a.F32s(3), a.F32s(4), a.F32s(5), a.Int(6),
-			a.F32s(7), a.F32s(8), a.F32s(9), a.Int(10) != 0)
-	})
-}
-
 // mixParallel runs f over [0, items) split into contiguous chunks on all cores, when
 // items*cost (a rough count of float operations) is worth it. Every item is computed
 // by exactly one call in the same way whatever the split, so results never depend on

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -20,24 +21,6 @@ import (
 // Every product is written float32(x*y) (or passed to fmath.FMA) so that Go never
 // fuses it into an add (DETERMINISM.md, rule 4); `/` on float32 and
 // float32(math.Sqrt(float64(v))) are correctly rounded, as div.rn.f32 and sqrt.rn.f32.
-
-func init() {
-	registerTwin("bn_stats", func(a KernelArgs) {
-		BnStats(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.F32s(4), a.Int(5), a.Int(6),
-			a.F32(7), a.F32(8))
-	})
-	registerTwin("bn_fwd", func(a KernelArgs) {
-		BnFwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.F32s(4), a.F32s(5), a.Int(6),
-			a.Int(7), actCode(a.Int(8)))
-	})
-	registerTwin("bn_bwd", func(a KernelArgs) {
-		BnBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.F32s(4), a.F32s(5), a.F32s(6),
-			a.F32s(7), a.Int(8), a.Int(9), a.Int(10) != 0)
-	})
-	registerTwin("bn_invstd", func(a KernelArgs) {
-		BnInvstd(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3))
-	})
-}
 
 // normCols is the width of the column blocks of BnStats and BnBwd: their running
 // sums stay in a few small arrays while the rows stream past.
@@ -155,9 +138,9 @@ func BnStats(x, mean, invstd, runMean, runVar []float32, m, n int, eps, momentum
 //
 //	y[i,c] = fmath.Activate(act, FMA(gamma[c], xh, beta[c])),  xh = (x[i,c] - mean[c]) * invstd[c]
 //
-// mean, invstd, gamma, beta are (n); act is an fmath.Act* code (an unknown code gives
+// mean, invstd, gamma, beta are (n); act is an kernels.Act code (an unknown code gives
 // NaN). y may alias x. It panics if a slice is shorter than its shape.
-func BnFwd(x, mean, invstd, gamma, beta, y []float32, m, n, act int) {
+func BnFwd(x, mean, invstd, gamma, beta, y []float32, m, n int, act kernels.Act) {
 	normCheck("BnFwd", m, n, [][]float32{x, y}, [][]float32{mean, invstd, gamma, beta}, nil)
 	mean, invstd, gamma, beta = mean[:n], invstd[:n], gamma[:n], beta[:n]
 	rowParallel(m, n, func(lo, hi int) {
@@ -167,7 +150,7 @@ func BnFwd(x, mean, invstd, gamma, beta, y []float32, m, n, act int) {
 				xh := float32(float32(v-mean[c]) * invstd[c])
 				yr[c] = fmath.FMA(gamma[c], xh, beta[c])
 			}
-			if act != fmath.ActNone {
+			if act != kernels.ActNone {
 				activateSlice(act, yr, yr)
 			}
 		}

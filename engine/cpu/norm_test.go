@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -275,7 +276,7 @@ func TestBnFwd(t *testing.T) {
 			xy := append([]float32(nil), x...)
 			BnFwd(xy, mean, invstd, gamma, beta, xy, m, n, act)
 			ewRequireSame(t, want, xy, name+" in place")
-			if act != fmath.ActNone {
+			if act != kernels.ActNone {
 				continue
 			}
 			for i := range y {
@@ -384,7 +385,7 @@ func TestBnBwd(t *testing.T) {
 // normLoss64 is the float64 reference of the forward that TestBnGradients
 // differentiates: batch mean and biased variance per column, y = act(gamma xh + beta),
 // loss = sum w y. It also returns the pre-activations (to spot ReLU kinks).
-func normLoss64(x, gamma, beta, w []float64, m, n, act int, eps float64) (float64, []float64) {
+func normLoss64(x, gamma, beta, w []float64, m, n int, act kernels.Act, eps float64) (float64, []float64) {
 	pre := make([]float64, m*n)
 	var loss float64
 	for c := 0; c < n; c++ {
@@ -418,7 +419,7 @@ func TestBnGradients(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	const eps = 1e-5
 	for _, sh := range [][2]int{{1, 3}, {2, 5}, {3, 5}, {33, 5}, {100, 1}} {
-		for _, act := range []int{fmath.ActNone, fmath.ActRelu} {
+		for _, act := range []kernels.Act{kernels.ActNone, kernels.ActRelu} {
 			m, n := sh[0], sh[1]
 			name := fmt.Sprintf("m=%d n=%d act=%d", m, n, act)
 			x := normX(r, m, n)
@@ -429,7 +430,7 @@ func TestBnGradients(t *testing.T) {
 			mean, invstd := make([]float32, n), make([]float32, n)
 			BnStats(x, mean, invstd, nil, nil, m, n, eps, 0.1)
 			pre, y := make([]float32, m*n), make([]float32, m*n)
-			BnFwd(x, mean, invstd, gamma, beta, pre, m, n, fmath.ActNone)
+			BnFwd(x, mean, invstd, gamma, beta, pre, m, n, kernels.ActNone)
 			BnFwd(x, mean, invstd, gamma, beta, y, m, n, act)
 			ewRequireSame(t, func() []float32 { s := make([]float32, m*n); ActFwd(pre, s, m*n, act); return s }(), y, name+": bn_fwd's activation")
 			dpre := make([]float32, m*n)
@@ -458,7 +459,7 @@ func TestBnGradients(t *testing.T) {
 					v[i] = save - hi
 					lm, prem := normLoss64(x64, g64, b64, w64, m, n, act, eps)
 					v[i] = save
-					if act == fmath.ActRelu {
+					if act == kernels.ActRelu {
 						kink := false
 						for j := range pre0 {
 							kink = kink || (prep[j] > 0) != (pre0[j] > 0) || (prem[j] > 0) != (pre0[j] > 0)
@@ -519,7 +520,7 @@ func TestBnBadValues(t *testing.T) {
 			mean, invstd, rm, rv := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
 			BnStats(x, mean, invstd, rm, rv, m, n, 1e-5, 0.1)
 			y = make([]float32, m*n)
-			BnFwd(x, mean, invstd, gamma, beta, y, m, n, fmath.ActRelu)
+			BnFwd(x, mean, invstd, gamma, beta, y, m, n, kernels.ActRelu)
 			dx, dg, db = make([]float32, m*n), make([]float32, n), make([]float32, n)
 			BnBwd(x, mean, invstd, gamma, dy, dx, dg, db, m, n, false)
 			return append(append(append(mean, invstd...), rm...), rv...), y, dx, dg, db
@@ -653,7 +654,7 @@ func TestBnTwins(t *testing.T) {
 	f("bn_stats")(KernelArgs{x, mean, invstd, nil, nil, int64(2), int64(2), float32(0), float32(0.5)})
 
 	y := make([]float32, 4)
-	f("bn_fwd")(KernelArgs{x, mean, invstd, []float32{2, 1}, []float32{10, 0}, y, int64(2), int64(2), int64(fmath.ActRelu)})
+	f("bn_fwd")(KernelArgs{x, mean, invstd, []float32{2, 1}, []float32{10, 0}, y, int64(2), int64(2), int64(kernels.ActRelu)})
 	ewRequireSame(t, []float32{8, 0, 12, 1}, y, "bn_fwd")
 
 	dx, dg, db := make([]float32, 4), []float32{1, 1}, []float32{1, 1}
@@ -714,7 +715,7 @@ func BenchmarkBn(b *testing.B) {
 		f    func()
 	}{
 		{"stats", func() { BnStats(x, mean, invstd, rm, rv, m, n, 1e-5, 0.1) }},
-		{"fwd", func() { BnFwd(x, mean, invstd, gamma, beta, y, m, n, fmath.ActRelu) }},
+		{"fwd", func() { BnFwd(x, mean, invstd, gamma, beta, y, m, n, kernels.ActRelu) }},
 		{"bwd", func() { BnBwd(x, mean, invstd, gamma, dy, dx, dg, db, m, n, true) }},
 	} {
 		b.Run(k.name, func(b *testing.B) {

@@ -1,6 +1,9 @@
 package cpu
 
-import "github.com/gmvae/gmvae/kernels/fmath"
+import (
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels/philox"
+)
 
 // Twins of kernels/random.cu: random tensors from the Philox streams of philox.go.
 // Element i's number depends only on (seed, stream, i); see philox.go for the stream
@@ -8,25 +11,12 @@ import "github.com/gmvae/gmvae/kernels/fmath"
 // elements) across goroutines; every element is computed the same way whatever the
 // split.
 
-func init() {
-	registerTwin("rand_uniform", func(a KernelArgs) { RandUniform(a.F32s(0), a.Int(1), a.U64(2), a.U64(3)) })
-	registerTwin("rand_normal", func(a KernelArgs) { RandNormal(a.F32s(0), a.Int(1), a.U64(2), a.U64(3)) })
-	registerTwin("reparam", func(a KernelArgs) {
-		Reparam(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), a.U64(5), a.U64(6))
-	})
-	registerTwin("reparam_bwd", func(a KernelArgs) {
-		ReparamBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.F32s(4), a.Int(5), a.Int(6) != 0)
-	})
-	registerTwin("binarize", func(a KernelArgs) { Binarize(a.F32s(0), a.F32s(1), a.Int(2), a.U64(3), a.U64(4)) })
-	registerTwin("gumbel", func(a KernelArgs) { Gumbel(a.F32s(0), a.Int(1), a.U64(2), a.U64(3)) })
-}
-
 // philoxFill calls put(i, v[j]) for every element i = 4b+j < n of every Philox block b,
 // where v = gen(block b of (seed, stream)).
 func philoxFill(n int, seed, stream uint64, gen func([4]uint32) [4]float32, put func(i int, v float32)) {
-	rngParallel(philoxNBlocks(n), func(lo, hi int) {
+	rngParallel(philox.NBlocks(n), func(lo, hi int) {
 		for b := lo; b < hi; b++ {
-			v := gen(PhiloxBlock(seed, stream, uint64(b)))
+			v := gen(philox.Block(seed, stream, uint64(b)))
 			for j := 0; j < 4; j++ {
 				if i := 4*b + j; i < n {
 					put(i, v[j])
@@ -61,12 +51,12 @@ func philoxVec(normal bool, out []float32, n int, seed, stream uint64) {
 			g = end
 		}
 	})
-	gen := philoxUniform4
+	gen := philox.Uniform4
 	if normal {
-		gen = philoxNormal4
+		gen = philox.Normal4
 	}
-	for b := groups * 8; b < philoxNBlocks(n); b++ {
-		v := gen(PhiloxBlock(seed, stream, uint64(b)))
+	for b := groups * 8; b < philox.NBlocks(n); b++ {
+		v := gen(philox.Block(seed, stream, uint64(b)))
 		for j := 0; j < 4; j++ {
 			if i := 4*b + j; i < n {
 				out[i] = v[j]
@@ -83,7 +73,7 @@ func RandUniform(out []float32, n int, seed, stream uint64) {
 		philoxVec(false, out, n, seed, stream)
 		return
 	}
-	philoxFill(n, seed, stream, philoxUniform4, func(i int, v float32) { out[i] = v })
+	philoxFill(n, seed, stream, philox.Uniform4, func(i int, v float32) { out[i] = v })
 }
 
 // RandNormal sets out[i], i < n, to standard normal number i of (seed, stream):
@@ -95,7 +85,7 @@ func RandNormal(out []float32, n int, seed, stream uint64) {
 		philoxVec(true, out, n, seed, stream)
 		return
 	}
-	philoxFill(n, seed, stream, philoxNormal4, func(i int, v float32) { out[i] = v })
+	philoxFill(n, seed, stream, philox.Normal4, func(i int, v float32) { out[i] = v })
 }
 
 // Reparam draws the reparameterisation sample of the diagonal Gaussian N(m, exp(lv)):
@@ -118,7 +108,7 @@ func Reparam(m, lv, eps, z []float32, n int, seed, stream uint64) {
 		})
 		return
 	}
-	philoxFill(n, seed, stream, philoxNormal4, func(i int, e float32) {
+	philoxFill(n, seed, stream, philox.Normal4, func(i int, e float32) {
 		s := fmath.Exp(float32(0.5 * lv[i]))
 		eps[i] = e
 		z[i] = fmath.FMA(s, e, m[i])
@@ -213,7 +203,7 @@ func Binarize(p, x []float32, n int, seed, stream uint64) {
 		}
 		return
 	}
-	philoxFill(n, seed, stream, philoxUniform4, func(i int, u float32) {
+	philoxFill(n, seed, stream, philox.Uniform4, func(i int, u float32) {
 		if u < p[i] {
 			x[i] = 1
 		} else {
@@ -233,7 +223,7 @@ func Gumbel(out []float32, n int, seed, stream uint64) {
 		ewParallel(n, ewGrain, func(lo, hi int) { ewVec(ewOpGumbel, out[lo:hi], out[lo:hi]) })
 		return
 	}
-	philoxFill(n, seed, stream, philoxUniform4, func(i int, u float32) {
+	philoxFill(n, seed, stream, philox.Uniform4, func(i int, u float32) {
 		out[i] = -fmath.Log(-fmath.Log(u))
 	})
 }

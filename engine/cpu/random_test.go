@@ -6,7 +6,9 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels/philox"
 )
 
 // The statistical tests use fixed seeds, so they are deterministic; their thresholds
@@ -43,7 +45,7 @@ func randCheckTail(t *testing.T, what string, buf []float32, n int) {
 func seqUniform(n int, seed, stream uint64) []float32 {
 	out := make([]float32, n)
 	for i := range out {
-		out[i] = UniformFromWord(PhiloxBlock(seed, stream, uint64(i/4))[i%4])
+		out[i] = philox.Uniform(philox.Block(seed, stream, uint64(i/4))[i%4])
 	}
 	return out
 }
@@ -66,8 +68,8 @@ func randEqual(t *testing.T, what string, got, want []float32) {
 func TestRandUniform(t *testing.T) {
 	const n = 1 << 20
 	out := make([]float32, n)
-	RandUniform(out, n, 12345, StreamID(3, 1))
-	randEqual(t, "RandUniform vs sequential", out, seqUniform(n, 12345, StreamID(3, 1)))
+	RandUniform(out, n, 12345, kernels.StreamID(3, 1))
+	randEqual(t, "RandUniform vs sequential", out, seqUniform(n, 12345, kernels.StreamID(3, 1)))
 
 	var sum, sum2 float64
 	const bins = 1024
@@ -115,14 +117,14 @@ func TestRandUniform(t *testing.T) {
 func TestRandStreams(t *testing.T) {
 	const n = 100003 // several goroutine chunks, n % 4 = 3
 	ref := make([]float32, n)
-	RandNormal(ref, n, 77, StreamID(10, 2))
+	RandNormal(ref, n, 77, kernels.StreamID(10, 2))
 	for _, m := range []int{1, 2, 3, 4, 5, 31, 33, 1000, 4099 * 4, n} {
 		out := randGarbage(m, 0)
-		RandNormal(out, m, 77, StreamID(10, 2))
+		RandNormal(out, m, 77, kernels.StreamID(10, 2))
 		randEqual(t, "prefix", out, ref[:m])
 	}
 	for i := 0; i < n; i += 997 {
-		v := philoxNormal4(PhiloxBlock(77, StreamID(10, 2), uint64(i/4)))
+		v := philox.Normal4(philox.Block(77, kernels.StreamID(10, 2), uint64(i/4)))
 		if v[i%4] != ref[i] {
 			t.Fatalf("element %d = %g, block's normal %g", i, ref[i], v[i%4])
 		}
@@ -141,10 +143,10 @@ func TestRandStreams(t *testing.T) {
 		name         string
 		seed, stream uint64
 	}{
-		{"tensor+1", 77, StreamID(10, 3)},
-		{"step+1", 77, StreamID(11, 2)},
-		{"seed+1", 78, StreamID(10, 2)},
-		{"seed+2^32", 77 + 1<<32, StreamID(10, 2)},
+		{"tensor+1", 77, kernels.StreamID(10, 3)},
+		{"step+1", 77, kernels.StreamID(11, 2)},
+		{"seed+1", 78, kernels.StreamID(10, 2)},
+		{"seed+2^32", 77 + 1<<32, kernels.StreamID(10, 2)},
 	} {
 		out := make([]float32, n)
 		RandNormal(out, n, o.seed, o.stream)
@@ -174,7 +176,7 @@ func TestRandStreams(t *testing.T) {
 func TestRandNormal(t *testing.T) {
 	const n = 1000000
 	out := make([]float32, n)
-	RandNormal(out, n, 2024, StreamID(0, 9))
+	RandNormal(out, n, 2024, kernels.StreamID(0, 9))
 	var s1, s2, s4 float64
 	var over3, over4 int
 	maxAbs := 0.0
@@ -235,7 +237,7 @@ func TestRandNormal(t *testing.T) {
 		buf := randGarbage(n, 5)
 		RandNormal(buf, n, 9, 4)
 		for i := 0; i < n; i++ {
-			if want := philoxNormal4(PhiloxBlock(9, 4, uint64(i/4)))[i%4]; buf[i] != want {
+			if want := philox.Normal4(philox.Block(9, 4, uint64(i/4)))[i%4]; buf[i] != want {
 				t.Fatalf("n=%d: element %d = %g, want %g", n, i, buf[i], want)
 			}
 		}
@@ -250,8 +252,8 @@ func TestRandNormal(t *testing.T) {
 func TestGumbel(t *testing.T) {
 	const n = 1 << 20
 	out := make([]float32, n)
-	Gumbel(out, n, 5, StreamID(1, 1))
-	u := seqUniform(n, 5, StreamID(1, 1))
+	Gumbel(out, n, 5, kernels.StreamID(1, 1))
+	u := seqUniform(n, 5, kernels.StreamID(1, 1))
 	var s1, s2, worst float64
 	for i, g := range out {
 		x := float64(g)
@@ -276,8 +278,8 @@ func TestGumbel(t *testing.T) {
 		t.Errorf("variance %g", variance)
 	}
 	// The extreme uniforms give the extreme values, finite.
-	lo := -fmath.Log(-fmath.Log(UniformFromWord(0)))
-	hi := -fmath.Log(-fmath.Log(UniformFromWord(math.MaxUint32)))
+	lo := -fmath.Log(-fmath.Log(philox.Uniform(0)))
+	hi := -fmath.Log(-fmath.Log(philox.Uniform(math.MaxUint32)))
 	t.Logf("gumbel range: [%g, %g]", lo, hi)
 	if !(lo > -2.82 && lo < -2.81) || !(hi > 16.63 && hi < 16.64) {
 		t.Errorf("gumbel range [%g, %g], want about [-2.8115, 16.6355]", lo, hi)
@@ -325,8 +327,8 @@ func TestBinarize(t *testing.T) {
 			p[i] = pv
 		}
 		x := randGarbage(n, 3)
-		Binarize(p, x, n, 31, StreamID(2, 8))
-		u := seqUniform(n, 31, StreamID(2, 8))
+		Binarize(p, x, n, 31, kernels.StreamID(2, 8))
+		u := seqUniform(n, 31, kernels.StreamID(2, 8))
 		ones := 0
 		for i := 0; i < n; i++ {
 			if (x[i] == 1) != (u[i] < p[i]) || (x[i] != 0 && x[i] != 1) {
@@ -374,9 +376,9 @@ func TestReparam(t *testing.T) {
 		}
 		eps := randGarbage(n, 3)
 		z := randGarbage(n, 3)
-		Reparam(m, lv, eps, z, n, 100, StreamID(4, 4))
+		Reparam(m, lv, eps, z, n, 100, kernels.StreamID(4, 4))
 		want := randGarbage(n, 3)
-		RandNormal(want, n, 100, StreamID(4, 4))
+		RandNormal(want, n, 100, kernels.StreamID(4, 4))
 		randEqual(t, "eps is the stream's normals", eps, want)
 		for i := 0; i < n; i++ {
 			s := math.Exp(0.5 * float64(lv[i]))

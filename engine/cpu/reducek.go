@@ -4,14 +4,6 @@ package cpu
 // GPU, block 0 of a 256-thread launch does the whole sum) and per-row sums in the warp
 // order of Sum32. A scale is one rounded product after the sum.
 
-func init() {
-	registerTwin("sum_all", func(a KernelArgs) { SumAll(a.F32s(0), a.F32s(1), a.Int(2), a.F32(3)) })
-	registerTwin("sum_squares", func(a KernelArgs) { SumSquares(a.F32s(0), a.F32s(1), a.Int(2)) })
-	registerTwin("sum_rows", func(a KernelArgs) {
-		SumRows(a.F32s(0), a.F32s(1), a.Int(2), a.Int(3), a.F32(4))
-	})
-}
-
 // SumAll sets out[0] = scale * sum_{i<n} x[i], the sum in the order of Sum256 and the
 // scale applied once after it (scale = 1/N gives a batch mean; scale = 1 leaves the
 // sum's bits). n = 0 gives scale * +0. Twin of sum_all.

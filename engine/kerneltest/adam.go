@@ -6,6 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // Cases of adam_step (kernels/adam.cu): awkward sizes, several hyper-parameter sets
@@ -51,7 +52,7 @@ func init() {
 						m[i], v[i] = 0, 0
 					}
 				}
-				bc1, bc2 := cpu.AdamBiasCorrections(hp.beta1, hp.beta2, hp.t)
+				bc1, bc2 := kernels.AdamBiasCorrections(hp.beta1, hp.beta2, hp.t)
 				cs = append(cs, Case{
 					Name: fmt.Sprintf("n=%d lr=%g betas=(%g,%g) eps=%g wd=%g t=%d", n, hp.lr, hp.beta1, hp.beta2, hp.eps, hp.wd, hp.t),
 					Args: cpu.KernelArgs{p, g, m, v, int64(n), hp.lr, hp.beta1, hp.beta2, hp.eps, hp.wd, bc1, bc2},

@@ -6,7 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // Cases of the elementwise family (kernels/elementwise.cu). Sizes: n in {0, 1, 31, 32,
@@ -113,7 +113,7 @@ func ewkOneLane(r *rand.Rand, rows, cols, stride int) []float32 {
 	return b
 }
 
-var ewkActs = []int{fmath.ActNone, fmath.ActRelu, fmath.ActTanh, fmath.ActSigmoid, fmath.ActSoftplus, fmath.ActExp}
+var ewkActs = []kernels.Act{kernels.ActNone, kernels.ActRelu, kernels.ActTanh, kernels.ActSigmoid, kernels.ActSoftplus, kernels.ActExp}
 
 func init() {
 	register("act_fwd", func(r *rand.Rand) []Case {

@@ -52,7 +52,7 @@ func TestElementwiseFamilyCases(t *testing.T) {
 				case kernels.PtrU32:
 					_, okType = a.([]uint32)
 					okType = okType || a == nil
-				case kernels.I64:
+				case kernels.I64, kernels.Bool, kernels.ActCode:
 					_, okType = a.(int64)
 				case kernels.U64:
 					_, okType = a.(uint64)

@@ -67,7 +67,7 @@ func CheckArgs(k *kernels.Kernel, args cpu.KernelArgs) error {
 		case kernels.PtrU32:
 			_, ok = a.([]uint32)
 			ok = ok || a == nil
-		case kernels.I64:
+		case kernels.I64, kernels.Bool, kernels.ActCode:
 			_, ok = a.(int64)
 		case kernels.U64:
 			_, ok = a.(uint64)

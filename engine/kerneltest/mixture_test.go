@@ -40,7 +40,7 @@ func TestMixtureCases(t *testing.T) {
 				case kernels.PtrF32:
 					_, isF := c.Args[i].([]float32)
 					good = isF || c.Args[i] == nil
-				case kernels.I64:
+				case kernels.I64, kernels.Bool, kernels.ActCode:
 					_, good = c.Args[i].(int64)
 				case kernels.F32:
 					_, good = c.Args[i].(float32)

@@ -6,7 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
-	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // Cases of the norm family (kernels/norm.cu): bn_stats, bn_fwd, bn_bwd, bn_invstd at
@@ -121,7 +121,7 @@ func init() {
 	})
 	register("bn_fwd", func(r *rand.Rand) []Case {
 		var cs []Case
-		add := func(s normShape, act int, rawStats bool) {
+		add := func(s normShape, act kernels.Act, rawStats bool) {
 			x := normBatch(r, s.m, s.n, s.bad)
 			mean, invstd := normStats(r, x, s.m, s.n, 1e-5)
 			if rawStats {
@@ -138,8 +138,8 @@ func init() {
 		}
 		for i, s := range normShapes {
 			if s.m*s.n > 5000 {
-				add(s, fmath.ActNone, false)
-				add(s, fmath.ActRelu, false)
+				add(s, kernels.ActNone, false)
+				add(s, kernels.ActRelu, false)
 				continue
 			}
 			add(s, ewkActs[i%len(ewkActs)], i%2 == 1)

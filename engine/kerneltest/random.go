@@ -6,6 +6,8 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/philox"
 )
 
 // Cases of the random family (kernels/random.cu). Sizes cover n = 0 (nothing may be
@@ -20,7 +22,7 @@ var randSizes = []int{0, 1, 3, 4, 5, 31, 33, 128, 130, 257, 600}
 // randKeys are (seed, stream) pairs: small, both halves set, all ones.
 var randKeys = [][2]uint64{
 	{0, 0},
-	{12345, cpu.StreamID(7, 3)},
+	{12345, kernels.StreamID(7, 3)},
 	{0xfedcba9876543210, 0x0123456789abcdef},
 	{math.MaxUint64, math.MaxUint64},
 }
@@ -186,7 +188,7 @@ func init() {
 					case 2:
 						// Exactly this element's uniform, so that u < p (0) and
 						// u <= p (1) differ.
-						p[i] = cpu.UniformFromWord(cpu.PhiloxBlock(k[0], k[1], uint64(i/4))[i%4])
+						p[i] = philox.Uniform(philox.Block(k[0], k[1], uint64(i/4))[i%4])
 					default:
 						p[i] = float32(r.Float64()) // pixel intensities in [0, 1)
 					}

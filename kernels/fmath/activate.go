@@ -1,5 +1,7 @@
 package fmath
 
+import "github.com/gmvae/gmvae/kernels"
+
 // Activate applies activation act to x (gm_activate):
 //
 //	ActNone     x
@@ -10,22 +12,22 @@ package fmath
 //	ActExp      Exp(x)
 //
 // An unknown code gives NaN.
-func Activate(act int, x float32) float32 {
+func Activate(act kernels.Act, x float32) float32 {
 	switch act {
-	case ActNone:
+	case kernels.ActNone:
 		return x
-	case ActRelu:
+	case kernels.ActRelu:
 		if x > 0 || !(x == x) {
 			return x
 		}
 		return 0
-	case ActTanh:
+	case kernels.ActTanh:
 		return Tanh(x)
-	case ActSigmoid:
+	case kernels.ActSigmoid:
 		return Sigmoid(x)
-	case ActSoftplus:
+	case kernels.ActSoftplus:
 		return Softplus(x)
-	case ActExp:
+	case kernels.ActExp:
 		return Exp(x)
 	}
 	return nan32
@@ -42,22 +44,22 @@ func Activate(act int, x float32) float32 {
 //	ActExp      y
 //
 // An unknown code gives NaN.
-func ActivateGrad(act int, x, y float32) float32 {
+func ActivateGrad(act kernels.Act, x, y float32) float32 {
 	switch act {
-	case ActNone:
+	case kernels.ActNone:
 		return 1
-	case ActRelu:
+	case kernels.ActRelu:
 		if x > 0 {
 			return 1
 		}
 		return 0
-	case ActTanh:
+	case kernels.ActTanh:
 		return FMA(-y, y, 1)
-	case ActSigmoid:
+	case kernels.ActSigmoid:
 		return float32(y * (1 - y))
-	case ActSoftplus:
+	case kernels.ActSoftplus:
 		return Sigmoid(x)
-	case ActExp:
+	case kernels.ActExp:
 		return y
 	}
 	return nan32

@@ -2,16 +2,6 @@ package fmath
 
 import "math"
 
-// Activation codes of Activate and ActivateGrad (GM_ACT_* in kernels/gm_math.cuh).
-const (
-	ActNone     = 0 // identity
-	ActRelu     = 1 // max(x, 0)
-	ActTanh     = 2 // Tanh
-	ActSigmoid  = 3 // Sigmoid
-	ActSoftplus = 4 // Softplus
-	ActExp      = 5 // Exp
-)
-
 // Log2Pi is log(2*pi) rounded to float32 (GM_LOG_2PI, 0x3feb3f8e).
 const Log2Pi float32 = 1.837877
 

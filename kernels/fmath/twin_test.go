@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
 
@@ -92,8 +93,8 @@ func TestMatchesCHeader(t *testing.T) {
 	}
 	// Activations and their gradients, unknown codes included.
 	g := make([]float32, len(in))
-	for act := -1; act <= ActExp+1; act++ {
-		cfma.Activate(act, in, want, g)
+	for act := kernels.Act(-1); act <= kernels.ActExp+1; act++ {
+		cfma.Activate(int(act), in, want, g)
 		for i, x := range in {
 			y := Activate(act, x)
 			dy := ActivateGrad(act, x, y)
@@ -185,39 +186,39 @@ func TestSymmetry(t *testing.T) {
 func TestActivate(t *testing.T) {
 	nan := float32(math.NaN())
 	nz := float32(math.Copysign(0, -1))
-	if got := Activate(ActRelu, nan); got == got {
+	if got := Activate(kernels.ActRelu, nan); got == got {
 		t.Errorf("relu(NaN) = %g, want NaN", got)
 	}
-	if got := Activate(ActRelu, nz); math.Float32bits(got) != 0 {
+	if got := Activate(kernels.ActRelu, nz); math.Float32bits(got) != 0 {
 		t.Errorf("relu(-0) = %g (%#x), want +0", got, math.Float32bits(got))
 	}
-	if got := Activate(ActRelu, -3); got != 0 {
+	if got := Activate(kernels.ActRelu, -3); got != 0 {
 		t.Errorf("relu(-3) = %g", got)
 	}
-	if got := ActivateGrad(ActRelu, 0, 0); got != 0 {
+	if got := ActivateGrad(kernels.ActRelu, 0, 0); got != 0 {
 		t.Errorf("relu'(0) = %g, want 0", got)
 	}
-	if got := ActivateGrad(ActRelu, nan, nan); got != 0 {
+	if got := ActivateGrad(kernels.ActRelu, nan, nan); got != 0 {
 		t.Errorf("relu'(NaN) = %g, want 0", got)
 	}
-	for _, act := range []int{-1, ActExp + 1} {
+	for _, act := range []kernels.Act{-1, kernels.ActExp + 1} {
 		if y, g := Activate(act, 1), ActivateGrad(act, 1, 1); y == y || g == g {
 			t.Errorf("unknown act %d: (%g, %g), want NaN", act, y, g)
 		}
 	}
-	ref := map[int]func(float64) float64{
-		ActNone:     func(x float64) float64 { return x },
-		ActRelu:     func(x float64) float64 { return math.Max(x, 0) },
-		ActTanh:     math.Tanh,
-		ActSigmoid:  refSigmoid,
-		ActSoftplus: refSoftplus,
-		ActExp:      math.Exp,
+	ref := map[kernels.Act]func(float64) float64{
+		kernels.ActNone:     func(x float64) float64 { return x },
+		kernels.ActRelu:     func(x float64) float64 { return math.Max(x, 0) },
+		kernels.ActTanh:     math.Tanh,
+		kernels.ActSigmoid:  refSigmoid,
+		kernels.ActSoftplus: refSoftplus,
+		kernels.ActExp:      math.Exp,
 	}
-	want := map[int]func(float32) float32{
-		ActNone: func(x float32) float32 { return x }, ActTanh: Tanh, ActSigmoid: Sigmoid,
-		ActSoftplus: Softplus, ActExp: Exp,
+	want := map[kernels.Act]func(float32) float32{
+		kernels.ActNone: func(x float32) float32 { return x }, kernels.ActTanh: Tanh, kernels.ActSigmoid: Sigmoid,
+		kernels.ActSoftplus: Softplus, kernels.ActExp: Exp,
 	}
-	for act := ActNone; act <= ActExp; act++ {
+	for act := kernels.ActNone; act <= kernels.ActExp; act++ {
 		for _, x64 := range []float64{-7.5, -2, -0.7, -0.1, 0.05, 0.3, 1.1, 2.5, 6} {
 			x := float32(x64)
 			y := Activate(act, x)

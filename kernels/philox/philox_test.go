@@ -1,4 +1,4 @@
-package cpu
+package philox
 
 import (
 	"math"
@@ -41,74 +41,46 @@ func TestPhilox4x32(t *testing.T) {
 	}
 }
 
-// TestPhiloxBlock checks the stream convention: key = (seed low, seed high), counter =
+// TestBlock checks the stream convention: key = (seed low, seed high), counter =
 // (block low, block high, stream low, stream high).
-func TestPhiloxBlock(t *testing.T) {
-	if got, want := PhiloxBlock(math.MaxUint64, math.MaxUint64, math.MaxUint64),
+func TestBlock(t *testing.T) {
+	if got, want := Block(math.MaxUint64, math.MaxUint64, math.MaxUint64),
 		[4]uint32{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}; got != want {
 		t.Errorf("all-ones: %08x, want %08x", got, want)
 	}
 	// The pi known answer: seed = 0x299f31d0_a4093822, block = 0x85a308d3_243f6a88,
 	// stream = 0x03707344_13198a2e.
-	if got, want := PhiloxBlock(0x299f31d0a4093822, 0x0370734413198a2e, 0x85a308d3243f6a88),
+	if got, want := Block(0x299f31d0a4093822, 0x0370734413198a2e, 0x85a308d3243f6a88),
 		[4]uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}; got != want {
 		t.Errorf("pi: %08x, want %08x", got, want)
 	}
 	// Every half of every 64-bit input matters.
-	base := PhiloxBlock(1, 2, 3)
+	base := Block(1, 2, 3)
 	for _, o := range [][3]uint64{
 		{1 | 1<<32, 2, 3}, {0, 2, 3}, {1, 2 | 1<<32, 3}, {1, 3, 3}, {1, 2, 3 | 1<<32}, {1, 2, 4},
 	} {
-		if PhiloxBlock(o[0], o[1], o[2]) == base {
-			t.Errorf("PhiloxBlock%v equals PhiloxBlock(1, 2, 3)", o)
+		if Block(o[0], o[1], o[2]) == base {
+			t.Errorf("Block%v equals Block(1, 2, 3)", o)
 		}
 	}
 }
 
-func TestStreamID(t *testing.T) {
-	for _, c := range []struct {
-		step   uint64
-		tensor uint32
-		want   uint64
-	}{{0, 0, 0}, {0, 7, 7}, {3, 5, 3<<32 | 5}, {math.MaxUint32, math.MaxUint32, math.MaxUint64}} {
-		if got := StreamID(c.step, c.tensor); got != c.want {
-			t.Errorf("StreamID(%d, %d) = %#x, want %#x", c.step, c.tensor, got, c.want)
-		}
-	}
-	seen := map[uint64]bool{}
-	for step := uint64(0); step < 50; step++ {
-		for tensor := uint32(0); tensor < 50; tensor++ {
-			s := StreamID(step, tensor)
-			if seen[s] {
-				t.Fatalf("StreamID(%d, %d) = %#x repeats", step, tensor, s)
-			}
-			seen[s] = true
-		}
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("StreamID(2^32, 0) did not panic")
-		}
-	}()
-	StreamID(1<<32, 0)
-}
-
-// TestUniformFromWord checks the exact mapping: (2k+1)/2^24, k = w>>9, never 0 or 1,
+// TestUniform checks the exact mapping: (2k+1)/2^24, k = w>>9, never 0 or 1,
 // for every k.
-func TestUniformFromWord(t *testing.T) {
+func TestUniform(t *testing.T) {
 	ulp := math.Ldexp(1, -24)
 	for _, c := range []struct {
 		w    uint32
 		want float64
 	}{{0, ulp}, {511, ulp}, {512, 3 * ulp}, {math.MaxUint32, 1 - ulp},
 		{0x7fffffff, 0.5 - ulp}, {0x80000000, 0.5 + ulp}} {
-		if got := UniformFromWord(c.w); float64(got) != c.want {
-			t.Errorf("UniformFromWord(%#x) = %g, want %g", c.w, got, c.want)
+		if got := Uniform(c.w); float64(got) != c.want {
+			t.Errorf("Uniform(%#x) = %g, want %g", c.w, got, c.want)
 		}
 	}
 	prev := float32(0)
 	for k := uint32(0); k < 1<<23; k++ {
-		u := UniformFromWord(k<<9 | k&511)
+		u := Uniform(k<<9 | k&511)
 		if float64(u) != float64(2*k+1)*ulp || !(u > prev) || !(u < 1) {
 			t.Fatalf("k=%d: u=%g", k, u)
 		}
@@ -124,7 +96,7 @@ func TestBoxMuller(t *testing.T) {
 	worst := 0.0
 	check := func(wa, wb uint32) {
 		n0, n1 := BoxMuller(wa, wb)
-		ua, ub := float64(UniformFromWord(wa)), float64(UniformFromWord(wb))
+		ua, ub := float64(Uniform(wa)), float64(Uniform(wb))
 		r := math.Sqrt(-2 * math.Log(ua))
 		r0, r1 := r*math.Cos(2*math.Pi*ub), r*math.Sin(2*math.Pi*ub)
 		e0 := math.Abs(float64(n0)-r0) / math.Max(1, math.Abs(r0))
@@ -141,7 +113,7 @@ func TestBoxMuller(t *testing.T) {
 		}
 	}
 	for b := uint64(0); b < 1<<18; b++ {
-		w := PhiloxBlock(42, 7, b)
+		w := Block(42, 7, b)
 		check(w[0], w[1])
 		check(w[2], w[3])
 	}
