@@ -28,10 +28,10 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 
 echo "== go vet / build -tags mpi (dist)"
-go vet -tags mpi ./dist/... ./gmvae/ ./cmd/distbench/
+go vet -tags mpi ./dist/... ./trainer/ ./cmd/distbench/
 go build -tags mpi ./dist/... ./cmd/distbench/
 go test -c -tags mpi -o "$bin/dist.test" ./dist/
-go test -c -tags mpi -o "$bin/gmvae.test" ./gmvae/
+go test -c -tags mpi -o "$bin/trainer.test" ./trainer/
 go build -tags mpi -o "$bin/distbench" ./cmd/distbench
 
 mpi() {
@@ -62,7 +62,7 @@ for np in 2 4; do
   fi
   grep -E '^dist:|MPI ranks|^PASS$' "$bin/np$np.log"
   echo "== models A and B, mpirun -np $np"
-  mpi -np "$np" "$bin/gmvae.test" -test.run 'MPIModels' -test.count=1 -test.v >"$bin/models$np.log" 2>&1 || {
+  mpi -np "$np" "$bin/trainer.test" -test.run 'MPIModels' -test.count=1 -test.v >"$bin/models$np.log" 2>&1 || {
     cat "$bin/models$np.log"; echo "models under mpirun -np $np failed" >&2; exit 1; }
   grep -E 'MPI ranks|^PASS$' "$bin/models$np.log"
 done

@@ -127,6 +127,14 @@ type Device interface {
 	Close() error
 }
 
+// DriverDevice is implemented by a device of the CUDA driver (cuda/driver), not by the
+// emulator: libraries outside the engine that open the same GPU themselves (NCCL)
+// need its ordinal, the index cuDeviceGet takes.
+type DriverDevice interface {
+	Device
+	Ordinal() int
+}
+
 // Module is a loaded PTX module.
 type Module interface {
 	// Function returns the kernel named name (a .entry of the module).

@@ -153,7 +153,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/gmvae/gmvae/cuda/driver"
+	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/engine"
 )
 
@@ -209,7 +209,7 @@ func probeNCCL(g *engine.GPU) error {
 	if err := loadNCCL(); err != nil {
 		return err
 	}
-	if _, ok := g.Device().(*driver.Device); !ok {
+	if _, ok := g.Device().(cuda.DriverDevice); !ok {
 		return fmt.Errorf("the backend's device %q is not a CUDA driver device", g.Name())
 	}
 	return nil
@@ -238,8 +238,8 @@ func openNCCL(c Comm, g *engine.GPU) (DeviceTransport, error) {
 	if err := probeNCCL(g); err != nil {
 		return nil, err
 	}
-	dev := g.Device().(*driver.Device)
-	t := &ncclTransport{rank: c.Rank(), size: c.Size(), ordinal: dev.Props().Ordinal}
+	dev := g.Device().(cuda.DriverDevice)
+	t := &ncclTransport{rank: c.Rank(), size: c.Size(), ordinal: dev.Ordinal()}
 	if err := cuError("cuDevicePrimaryCtxRetain", C.gm_cu_primary_retain(C.int(t.ordinal), &t.ctx)); err != nil {
 		return nil, err
 	}

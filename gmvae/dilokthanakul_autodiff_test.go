@@ -25,6 +25,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	G "gorgonia.org/gorgonia"
@@ -68,7 +69,7 @@ func adBuild(t *testing.T, d *dilokthanakul, x []float32, n int, yGrad bool) *ad
 	M, MN, K, Dz, Dw, D := c.M, c.M*n, c.K, c.Dz, c.Dw, c.D
 	get := func(buf *engine.Buf, k int) []float32 {
 		v := make([]float32, k)
-		tMust(t, b.Download(v, buf.Slice(0, k)))
+		testutil.Must(t, b.Download(v, buf.Slice(0, k)))
 		return v
 	}
 	am := &adModel{g: G.NewGraph()}
@@ -308,7 +309,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			}
 			b := engine.NewCPU()
 			mi, err := New(b, cfg)
-			tMust(t, err)
+			testutil.Must(t, err)
 			defer mi.Release()
 			d := mi.(*dilokthanakul)
 			// Random parameters (biases too), so every path carries gradient.
@@ -317,18 +318,18 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			for i := range p {
 				p[i] = float32(p[i] * 0.7)
 			}
-			tMust(t, b.Upload(d.ps.P, p))
+			testutil.Must(t, b.Upload(d.ps.P, p))
 			x := make([]float32, n*cfg.D)
 			if c.lik == Gaussian {
 				philox.Normals(x, 98, uint64(ci))
 			} else {
 				philox.Uniforms(x, 98, uint64(ci))
 			}
-			xb := tUpload(t, b, x, "x")
+			xb := testutil.Upload(t, b, x, "x")
 			defer b.Release(xb)
-			tMust(t, d.ps.ZeroGrad())
+			testutil.Must(t, d.ps.ZeroGrad())
 			tm, err := d.TrainBatch(xb, n, 3)
-			tMust(t, err)
+			testutil.Must(t, err)
 			if tm.FreeBitsActive != c.wantActive {
 				t.Fatalf("free bits active = %v, want %v (terms %+v)", tm.FreeBitsActive, c.wantActive, tm)
 			}
@@ -341,7 +342,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			}
 			vm := G.NewTapeMachine(am.g)
 			defer vm.Close()
-			tMust(t, vm.RunAll())
+			testutil.Must(t, vm.RunAll())
 
 			val := func(nd *G.Node) float64 { return nd.Value().Data().(float64) }
 			inv := 1 / float64(cfg.M*n)
@@ -358,7 +359,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			var worst float64
 			for i, pn := range am.params {
 				gv, err := pn.Grad()
-				tMust(t, err)
+				testutil.Must(t, err)
 				auto := gv.Data().([]float64)
 				model := am.grads[i]
 				scale := 0.0

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/nn"
 )
 
@@ -38,12 +39,12 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 			if c.bn {
 				cfg.BatchNorm, cfg.Hidden = true, []int{5, 4}
 			}
-			x, _ := clusteredBits(cfg.MaxBatch, cfg.D, cfg.K, 5)
+			x, _ := testutil.ClusteredBits(cfg.MaxBatch, cfg.D, cfg.K, 5)
 			batches := []int{7, 5, 7}
 			pc, tc, ic := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
 			pg, tg, ig := trainAndInfer(t, gpu, cfg, x, batches)
-			requireSameBits(t, "parameters", pc, pg)
+			testutil.RequireSameBits(t, "parameters", pc, pg)
 			ic.requireSameBits(t, ig)
 			for s := range tc {
 				if tc[s] != tg[s] {
@@ -54,7 +55,7 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 				}
 			}
 			t.Logf("terms %+v; pool %v", tc[len(tc)-1], gpu.Pool().Stats())
-			tMust(t, gpu.Close())
+			testutil.Must(t, gpu.Close())
 		})
 	}
 }
@@ -70,7 +71,7 @@ func TestDilokthanakulLearns(t *testing.T) {
 		M := c.M
 		cfg := Config{Model: "dilokthanakul", D: 24, K: 4, Dz: 4, Dw: 3, Hidden: []int{32}, M: M,
 			MaxBatch: 64, Seed: 3, Lambda: 0.1, BatchNorm: c.bn}
-		x, _ := clusteredBits(cfg.MaxBatch, cfg.D, 4, 9)
+		x, _ := testutil.ClusteredBits(cfg.MaxBatch, cfg.D, 4, 9)
 		batches := make([]int, 60)
 		for i := range batches {
 			batches[i] = cfg.MaxBatch
@@ -126,28 +127,28 @@ func TestDilokthanakulExtremeInputs(t *testing.T) {
 			}
 			b := engine.NewCPU()
 			m, err := New(b, cfg)
-			tMust(t, err)
-			xb := tUpload(t, b, x, "x")
+			testutil.Must(t, err)
+			xb := testutil.Upload(t, b, x, "x")
 			for s := 0; s < 3; s++ {
-				tMust(t, m.Params().ZeroGrad())
+				testutil.Must(t, m.Params().ZeroGrad())
 				tm, err := m.TrainBatch(xb, n, uint64(s))
-				tMust(t, err)
+				testutil.Must(t, err)
 				if f := tm.Finite(); f != "" {
 					t.Fatalf("%s %v step %d: %s not finite: %+v", lik, lim, s, f, tm)
 				}
-				for i, g := range tDownload(t, b, m.Params().G) {
+				for i, g := range testutil.Download(t, b, m.Params().G) {
 					if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
 						t.Fatalf("%s %v step %d: gradient %d = %g", lik, lim, s, i, g)
 					}
 				}
-				tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+				testutil.Must(t, m.Params().Step(nn.DefaultAdam(0.01)))
 			}
-			for i, p := range tDownload(t, b, m.Params().P) {
+			for i, p := range testutil.Download(t, b, m.Params().P) {
 				if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
 					t.Fatalf("%s %v: parameter %d = %g", lik, lim, i, p)
 				}
 			}
-			tMust(t, m.Release())
+			testutil.Must(t, m.Release())
 		}
 	}
 }
@@ -183,7 +184,7 @@ func TestDilokthanakulErrors(t *testing.T) {
 	}
 	cfg := dkTiny()
 	m, err := New(b, cfg)
-	tMust(t, err)
+	testutil.Must(t, err)
 	defer m.Release()
 	x, _ := b.New(cfg.MaxBatch*cfg.D, "x")
 	post, _ := b.New(cfg.MaxBatch*cfg.K, "post")
@@ -223,21 +224,21 @@ func TestDilokthanakulNegligibleResponsibilities(t *testing.T) {
 		var got [2][]float32
 		for bi, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
 			mi, err := New(b, cfg)
-			tMust(t, err)
+			testutil.Must(t, err)
 			d := mi.(*dilokthanakul)
-			xb := tUpload(t, b, x, "x")
-			tMust(t, d.ps.ZeroGrad())
+			xb := testutil.Upload(t, b, x, "x")
+			testutil.Must(t, d.ps.ZeroGrad())
 			tm, err := d.TrainBatch(xb, cfg.MaxBatch, 1)
-			tMust(t, err)
+			testutil.Must(t, err)
 			if tm.FreeBitsActive != (lambda > 0) {
 				t.Fatalf("lambda %g: free bits active %v", lambda, tm.FreeBitsActive)
 			}
 			MN := cfg.M * cfg.MaxBatch
-			resp := tDownload(t, b, d.resp.Slice(0, MN*cfg.K))
-			gKL := tDownload(t, b, d.gKL.Slice(0, MN*cfg.K))
+			resp := testutil.Download(t, b, d.resp.Slice(0, MN*cfg.K))
+			gKL := testutil.Download(t, b, d.gKL.Slice(0, MN*cfg.K))
 			gL := make([]float32, MN*cfg.K) // not written without the y-prior gradient
 			if lambda == 0 {
-				gL = tDownload(t, b, d.gL.Slice(0, MN*cfg.K))
+				gL = testutil.Download(t, b, d.gL.Slice(0, MN*cfg.K))
 			}
 			inv := float32(1) / float32(MN)
 			small := 0
@@ -254,10 +255,10 @@ func TestDilokthanakulNegligibleResponsibilities(t *testing.T) {
 			if small == 0 || small == len(resp) {
 				t.Fatalf("lambda %g: %d of %d responsibilities in (0, 2^-64); the test needs some of each", lambda, small, len(resp))
 			}
-			got[bi] = append(tDownload(t, b, d.ps.G), gL...)
-			tMust(t, b.Release(xb))
-			tMust(t, mi.Release())
+			got[bi] = append(testutil.Download(t, b, d.ps.G), gL...)
+			testutil.Must(t, b.Release(xb))
+			testutil.Must(t, mi.Release())
 		}
-		requireSameBits(t, "gradients", got[0], got[1])
+		testutil.RequireSameBits(t, "gradients", got[0], got[1])
 	}
 }

@@ -5,66 +5,11 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/kernels/philox"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/nn"
 )
 
 // Test helpers shared by the models' tests.
-
-func tMust(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// tUpload returns a new buffer on b holding v.
-func tUpload(t *testing.T, b engine.Backend, v []float32, tag string) *engine.Buf {
-	t.Helper()
-	x, err := b.New(len(v), tag)
-	tMust(t, err)
-	tMust(t, b.Upload(x, v))
-	return x
-}
-
-// tDownload returns x's contents.
-func tDownload(t *testing.T, b engine.Backend, x *engine.Buf) []float32 {
-	t.Helper()
-	v := make([]float32, x.Len())
-	tMust(t, b.Download(v, x))
-	return v
-}
-
-// clusteredBits returns n rows of d binary pixels drawn around k prototypes (each
-// pixel of a prototype on with probability 1/2; each pixel of a row copies its
-// prototype's with probability 0.9) and each row's prototype.
-func clusteredBits(n, d, k int, seed uint64) ([]float32, []int) {
-	proto := make([]float32, k*d)
-	philox.Uniforms(proto, seed, 0)
-	flip := make([]float32, n*d)
-	philox.Uniforms(flip, seed, 1)
-	pick := make([]float32, n)
-	philox.Uniforms(pick[:n], seed, 2)
-	x := make([]float32, n*d)
-	labels := make([]int, n)
-	for i := 0; i < n; i++ {
-		c := int(pick[i] * float32(k))
-		if c >= k {
-			c = k - 1
-		}
-		labels[i] = c
-		for j := 0; j < d; j++ {
-			on := proto[c*d+j] < 0.5
-			if flip[i*d+j] < 0.1 {
-				on = !on
-			}
-			if on {
-				x[i*d+j] = 1
-			}
-		}
-	}
-	return x, labels
-}
 
 // trainAndInfer trains cfg on b with one Adam step per batch (batch s has batches[s]
 // rows, taken in turn from x, starting again at row 0 when x runs out), checking that
@@ -75,10 +20,10 @@ func clusteredBits(n, d, k int, seed uint64) ([]float32, []int) {
 func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batches []int) ([]float32, []Terms, inferred) {
 	t.Helper()
 	m, err := New(b, cfg)
-	tMust(t, err)
+	testutil.Must(t, err)
 	cfg = m.Config()
 	D := cfg.D
-	xb := tUpload(t, b, x, "x")
+	xb := testutil.Upload(t, b, x, "x")
 	var terms []Terms
 	var warm int64
 	off := 0
@@ -86,10 +31,10 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 		if off+n > len(x)/D {
 			off = 0
 		}
-		tMust(t, m.Params().ZeroGrad())
+		testutil.Must(t, m.Params().ZeroGrad())
 		tm, err := m.TrainBatch(xb.Slice(off*D, n*D), n, uint64(step))
-		tMust(t, err)
-		tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+		testutil.Must(t, err)
+		testutil.Must(t, m.Params().Step(nn.DefaultAdam(0.01)))
 		terms = append(terms, tm)
 		off += n
 		if gpu, ok := b.(*engine.GPU); ok {
@@ -103,28 +48,28 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 	}
 	n := batches[0]
 	post, err := b.New(n*cfg.K, "post")
-	tMust(t, err)
+	testutil.Must(t, err)
 	zmean, err := b.New(n*cfg.Dz, "zmean")
-	tMust(t, err)
+	testutil.Must(t, err)
 	logits, err := b.New(n*cfg.K, "logits")
-	tMust(t, err)
+	testutil.Must(t, err)
 	it, err := m.Infer(xb.Slice(0, n*D), n, post, logits, zmean, uint64(len(batches)))
-	tMust(t, err)
+	testutil.Must(t, err)
 	if f := it.Finite(); f != "" {
 		t.Errorf("infer: term %s not finite: %+v", f, it)
 	}
 	terms = append(terms, it)
-	params := tDownload(t, b, m.Params().P)
+	params := testutil.Download(t, b, m.Params().P)
 	if st := m.Params().S; st != nil {
-		params = append(params, tDownload(t, b, st)...) // batch norm's running estimates
+		params = append(params, testutil.Download(t, b, st)...) // batch norm's running estimates
 	}
-	out := inferred{post: tDownload(t, b, post), zmean: tDownload(t, b, zmean), logits: tDownload(t, b, logits)}
+	out := inferred{post: testutil.Download(t, b, post), zmean: testutil.Download(t, b, zmean), logits: testutil.Download(t, b, logits)}
 	for _, buf := range []*engine.Buf{xb, post, zmean, logits} {
-		tMust(t, b.Release(buf))
+		testutil.Must(t, b.Release(buf))
 	}
-	tMust(t, m.Release())
+	testutil.Must(t, m.Release())
 	if gpu, ok := b.(*engine.GPU); ok {
-		tMust(t, gpu.Pool().CheckLeaks())
+		testutil.Must(t, gpu.Pool().CheckLeaks())
 	}
 	return params, terms, out
 }
@@ -135,23 +80,9 @@ type inferred struct{ post, zmean, logits []float32 }
 // requireSameBits fails t if any of Infer's outputs in a differs in its bits from b's.
 func (a inferred) requireSameBits(t *testing.T, b inferred) {
 	t.Helper()
-	requireSameBits(t, "post", a.post, b.post)
-	requireSameBits(t, "zmean", a.zmean, b.zmean)
-	requireSameBits(t, "logits", a.logits, b.logits)
-}
-
-// requireSameBits fails t at the first element where a and b differ in their bits (any
-// two NaNs count as equal).
-func requireSameBits(t *testing.T, what string, a, b []float32) {
-	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
-			t.Fatalf("%s[%d]: %g (first) and %g (second) differ", what, i, a[i], b[i])
-		}
-	}
+	testutil.RequireSameBits(t, "post", a.post, b.post)
+	testutil.RequireSameBits(t, "zmean", a.zmean, b.zmean)
+	testutil.RequireSameBits(t, "logits", a.logits, b.logits)
 }
 
 // checkDistributions checks that every row of post sums to 1 and is the softmax of the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/testutil"
 )
 
 // TestFlushTiny: magnitudes up to 2^-100 (subnormals and ±0 included) become +0,
@@ -22,13 +23,13 @@ func TestFlushTiny(t *testing.T) {
 		t.Fatalf("gTiny = %g, want 2^-100", gTiny)
 	}
 	for _, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
-		g := tUpload(t, b, in, "g")
+		g := testutil.Upload(t, b, in, "g")
 		scratch, err := b.New(len(in), "scratch")
-		tMust(t, err)
+		testutil.Must(t, err)
 		l := newLauncher(b, "test")
 		l.flushTiny(g, scratch, len(in))
-		tMust(t, l.err)
-		got := tDownload(t, b, g)
+		testutil.Must(t, l.err)
+		got := testutil.Download(t, b, g)
 		for i := range want {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
 				t.Errorf("%s: flushTiny(%g) = %g (bits %08x), want %g", b.Name(), in[i], got[i], math.Float32bits(got[i]), want[i])

@@ -7,6 +7,7 @@
 package gmvae
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -100,6 +101,8 @@ type Tempered interface {
 	// calls that follow (it starts at Config.Tau). tau must be positive and finite; a
 	// model without Gumbel-softmax returns an error.
 	SetTemperature(tau float32) error
+	// Temperature returns the temperature in use.
+	Temperature() float32
 }
 
 // Model is a GMVAE on one backend.
@@ -284,4 +287,16 @@ func bufLen(b *engine.Buf) int {
 		return 0
 	}
 	return b.Len()
+}
+
+// DecodeConfig reads a model configuration from its JSON (a checkpoint's model_config,
+// the "model" of a run folder's config.json). A field added after the file was
+// written reads as its zero value; Defaults then gives it the value such a model had
+// (a saved config is a model's Config(), complete when written).
+func DecodeConfig(raw []byte) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Config{}, fmt.Errorf("gmvae: model configuration: %w", err)
+	}
+	return c.Defaults(), nil
 }

@@ -280,6 +280,9 @@ func (s *shu) Config() Config         { return s.cfg }
 func (s *shu) Params() *nn.Params     { return s.ps }
 func (s *shu) tensor(i int) nn.Tensor { return s.ps.Tensor(i) }
 
+// Temperature implements Tempered.
+func (s *shu) Temperature() float32 { return s.tau }
+
 // SetTemperature implements Tempered.
 func (s *shu) SetTemperature(tau float32) error {
 	if !s.cfg.Gumbel {

@@ -25,6 +25,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	G "gorgonia.org/gorgonia"
@@ -49,7 +50,7 @@ func shuADBuild(t *testing.T, s *shu, x []float32, n int) *shuADGraph {
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
 	get := func(buf *engine.Buf, k int) []float32 {
 		v := make([]float32, k)
-		tMust(t, b.Download(v, buf.Slice(0, k)))
+		testutil.Must(t, b.Download(v, buf.Slice(0, k)))
 		return v
 	}
 	ag := &shuADGraph{g: G.NewGraph()}
@@ -267,7 +268,7 @@ func TestShuAutodiff(t *testing.T) {
 			const n = 5
 			b := engine.NewCPU()
 			mod, err := New(b, cfg)
-			tMust(t, err)
+			testutil.Must(t, err)
 			s := mod.(*shu)
 			// Random parameters; the prior's log-variance entry 0 above LvMax.
 			p := make([]float32, s.ps.Len())
@@ -275,24 +276,24 @@ func TestShuAutodiff(t *testing.T) {
 			for i := range p {
 				p[i] *= 0.8
 			}
-			tMust(t, b.Upload(s.ps.P, p))
+			testutil.Must(t, b.Upload(s.ps.P, p))
 			lv := s.tensor(s.pLv)
 			lvh := make([]float32, lv.P.Len())
-			tMust(t, b.Download(lvh, lv.P))
+			testutil.Must(t, b.Download(lvh, lv.P))
 			lvh[0] = 3.5
-			tMust(t, b.Upload(lv.P, lvh))
+			testutil.Must(t, b.Upload(lv.P, lvh))
 			// The encoder's log-variance bias pushes some rows past LvMin.
 			bl := s.qzLv.B()
 			bh := make([]float32, bl.P.Len())
-			tMust(t, b.Download(bh, bl.P))
+			testutil.Must(t, b.Download(bh, bl.P))
 			bh[1] = -3
-			tMust(t, b.Upload(bl.P, bh))
+			testutil.Must(t, b.Upload(bl.P, bh))
 
-			x, _ := clusteredBits(n, cfg.D, 2, 4)
-			xb := tUpload(t, b, x, "x")
-			tMust(t, s.ps.ZeroGrad())
+			x, _ := testutil.ClusteredBits(n, cfg.D, 2, 4)
+			xb := testutil.Upload(t, b, x, "x")
+			testutil.Must(t, s.ps.ZeroGrad())
 			tm, err := s.TrainBatch(xb, n, 3)
-			tMust(t, err)
+			testutil.Must(t, err)
 
 			ag := shuADBuild(t, s, x, n)
 			if _, err := G.Grad(ag.cost, ag.params...); err != nil {
@@ -300,7 +301,7 @@ func TestShuAutodiff(t *testing.T) {
 			}
 			vm := G.NewTapeMachine(ag.g)
 			defer vm.Close()
-			tMust(t, vm.RunAll())
+			testutil.Must(t, vm.RunAll())
 			cost := ag.cost.Value().Data().(float64)
 			if math.Abs(cost-tm.Loss) > 1e-5*math.Abs(cost) {
 				t.Errorf("loss: model %.9g, gorgonia %.9g", tm.Loss, cost)
@@ -310,7 +311,7 @@ func TestShuAutodiff(t *testing.T) {
 			if gumbel {
 				spre = spre[:n*cfg.Dz]
 			}
-			tMust(t, b.Download(spre, s.spre.Slice(0, len(spre))))
+			testutil.Must(t, b.Download(spre, s.spre.Slice(0, len(spre))))
 			clamped := 0
 			for _, v := range spre {
 				if v < cfg.LvMin || v > cfg.LvMax {
@@ -320,7 +321,7 @@ func TestShuAutodiff(t *testing.T) {
 			worst := 0.0
 			for i, node := range ag.params {
 				gv, err := node.Grad()
-				tMust(t, err)
+				testutil.Must(t, err)
 				auto := gv.Data().([]float64)
 				mine := ag.grads[i]
 				if len(auto) != len(mine) {
@@ -345,8 +346,8 @@ func TestShuAutodiff(t *testing.T) {
 			if clamped == 0 {
 				t.Error("no encoder log-variance was clamped: the clamp path is not covered")
 			}
-			tMust(t, b.Release(xb))
-			tMust(t, mod.Release())
+			testutil.Must(t, b.Release(xb))
+			testutil.Must(t, mod.Release())
 		})
 	}
 }

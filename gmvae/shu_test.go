@@ -7,6 +7,7 @@ import (
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/nn"
 )
 
@@ -28,12 +29,12 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 		gumbel := c.gumbel
 		cfg := shuTiny(gumbel)
 		cfg.Likelihood = c.lik
-		x, _ := clusteredBits(20, cfg.D, 3, 5)
+		x, _ := testutil.ClusteredBits(20, cfg.D, 3, 5)
 		batches := []int{7, 7, 5, 7}
 		pc, tc, ic := trainAndInfer(t, engine.NewCPU(), cfg, x, batches)
 		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
 		pg, tg, ig := trainAndInfer(t, gpu, cfg, x, batches)
-		requireSameBits(t, "parameters", pc, pg)
+		testutil.RequireSameBits(t, "parameters", pc, pg)
 		ic.requireSameBits(t, ig)
 		for i := range tc {
 			if tc[i] != tg[i] {
@@ -44,7 +45,7 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 			}
 		}
 		t.Logf("gumbel=%v: losses %.4f .. %.4f; pool %v", gumbel, tc[0].Loss, tc[len(tc)-1].Loss, gpu.Pool().Stats())
-		tMust(t, gpu.Close())
+		testutil.Must(t, gpu.Close())
 	}
 }
 
@@ -54,7 +55,7 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 func TestShuLearns(t *testing.T) {
 	for _, gumbel := range []bool{false, true} {
 		cfg := Config{Model: "shu", D: 32, K: 4, Dz: 4, Hidden: []int{32, 32}, MaxBatch: 40, Seed: 3, Gumbel: gumbel}.Defaults()
-		x, _ := clusteredBits(200, cfg.D, 4, 9)
+		x, _ := testutil.ClusteredBits(200, cfg.D, 4, 9)
 		b := engine.NewCPU()
 		batches := make([]int, 60)
 		for i := range batches {
@@ -86,38 +87,38 @@ func TestShuTermsConsistent(t *testing.T) {
 		cfg := shuTiny(gumbel)
 		b := engine.NewCPU()
 		m, err := New(b, cfg)
-		tMust(t, err)
-		x, _ := clusteredBits(7, cfg.D, 3, 2)
-		xb := tUpload(t, b, x, "x")
+		testutil.Must(t, err)
+		x, _ := testutil.ClusteredBits(7, cfg.D, 3, 2)
+		xb := testutil.Upload(t, b, x, "x")
 		tr, err := m.TrainBatch(xb, 7, 4)
-		tMust(t, err)
-		g1 := tDownload(t, b, m.Params().G)
+		testutil.Must(t, err)
+		g1 := testutil.Download(t, b, m.Params().G)
 		post, _ := b.New(7*cfg.K, "post")
 		zmean, _ := b.New(7*cfg.Dz, "zmean")
 		ti, err := m.Infer(xb, 7, post, nil, zmean, 4)
-		tMust(t, err)
+		testutil.Must(t, err)
 		if tr != ti {
 			t.Errorf("gumbel=%v: TrainBatch %+v, Infer %+v", gumbel, tr, ti)
 		}
-		requireSameBits(t, "gradients after Infer", tDownload(t, b, m.Params().G), g1)
+		testutil.RequireSameBits(t, "gradients after Infer", testutil.Download(t, b, m.Params().G), g1)
 		// TrainBatch adds to the gradients: every tensor gets one accumulating
 		// launch per call, so the same batch twice gives exactly twice the gradient.
 		tr2, err := m.TrainBatch(xb, 7, 4)
-		tMust(t, err)
+		testutil.Must(t, err)
 		if tr2 != tr {
 			t.Errorf("gumbel=%v: the same step twice: %+v, then %+v", gumbel, tr, tr2)
 		}
 		for i := range g1 {
 			g1[i] *= 2
 		}
-		requireSameBits(t, "gradients after two calls", tDownload(t, b, m.Params().G), g1)
+		testutil.RequireSameBits(t, "gradients after two calls", testutil.Download(t, b, m.Params().G), g1)
 		if d := math.Abs(tr.Loss - (tr.Recon + tr.KLz + tr.KLy)); d > 1e-9 || tr.ELBO != -tr.Loss {
 			t.Errorf("gumbel=%v: inconsistent terms %+v", gumbel, tr)
 		}
 		if tr.KLy < -1e-5 || tr.KLy > math.Log(float64(cfg.K))+1e-5 {
 			t.Errorf("gumbel=%v: KLy %g outside [0, log K]", gumbel, tr.KLy)
 		}
-		tMust(t, m.Release())
+		testutil.Must(t, m.Release())
 	}
 }
 
@@ -135,7 +136,7 @@ func TestShuErrors(t *testing.T) {
 		t.Error("log-variance bound -100: no error")
 	}
 	m, err := New(b, shuTiny(false))
-	tMust(t, err)
+	testutil.Must(t, err)
 	x, _ := b.New(8*12, "x")
 	if _, err := m.TrainBatch(x, 8, 0); err == nil {
 		t.Error("batch above max_batch: no error")
@@ -143,7 +144,7 @@ func TestShuErrors(t *testing.T) {
 	if _, err := m.TrainBatch(x, 0, 0); err == nil {
 		t.Error("empty batch: no error")
 	}
-	tMust(t, m.Release())
+	testutil.Must(t, m.Release())
 }
 
 // TestShuInfer: Infer's post is q(y|x), and zmean is the mean of q(z|x, y = argmax q):
@@ -157,19 +158,19 @@ func TestShuInfer(t *testing.T) {
 		cfg := shuTiny(gumbel)
 		b := engine.NewCPU()
 		mod, err := New(b, cfg)
-		tMust(t, err)
+		testutil.Must(t, err)
 		s := mod.(*shu)
-		x, _ := clusteredBits(n, cfg.D, 3, 8)
-		xb := tUpload(t, b, x, "x")
+		x, _ := testutil.ClusteredBits(n, cfg.D, 3, 8)
+		xb := testutil.Upload(t, b, x, "x")
 		post, _ := b.New(n*cfg.K, "post")
 		zmean, _ := b.New(n*cfg.Dz, "zmean")
 		_, err = mod.Infer(xb, n, post, nil, zmean, 1)
-		tMust(t, err)
-		posts[mode], zmeans[mode] = tDownload(t, b, post), tDownload(t, b, zmean)
-		q := tDownload(t, b, s.q)[:n*cfg.K]
-		requireSameBits(t, "post vs q", posts[mode], q)
+		testutil.Must(t, err)
+		posts[mode], zmeans[mode] = testutil.Download(t, b, post), testutil.Download(t, b, zmean)
+		q := testutil.Download(t, b, s.q)[:n*cfg.K]
+		testutil.RequireSameBits(t, "post vs q", posts[mode], q)
 		if !gumbel {
-			m := tDownload(t, b, s.m)
+			m := testutil.Download(t, b, s.m)
 			K, Dz := cfg.K, cfg.Dz
 			for i := 0; i < n; i++ {
 				best := 0
@@ -179,13 +180,13 @@ func TestShuInfer(t *testing.T) {
 					}
 				}
 				row := m[(best*n+i)*Dz : (best*n+i+1)*Dz]
-				requireSameBits(t, fmt.Sprintf("zmean row %d (cluster %d)", i, best), zmeans[mode][i*Dz:(i+1)*Dz], row)
+				testutil.RequireSameBits(t, fmt.Sprintf("zmean row %d (cluster %d)", i, best), zmeans[mode][i*Dz:(i+1)*Dz], row)
 			}
 		}
-		tMust(t, mod.Release())
+		testutil.Must(t, mod.Release())
 	}
-	requireSameBits(t, "post exact vs gumbel", posts[0], posts[1])
-	requireSameBits(t, "zmean exact vs gumbel", zmeans[0], zmeans[1])
+	testutil.RequireSameBits(t, "post exact vs gumbel", posts[0], posts[1])
+	testutil.RequireSameBits(t, "zmean exact vs gumbel", zmeans[0], zmeans[1])
 }
 
 // TestShuExtremeInputs: inputs far outside [0, 1] (±1e4), all-zero and all-one rows,
@@ -214,32 +215,32 @@ func TestShuExtremeInputs(t *testing.T) {
 					}
 					b := engine.NewCPU()
 					m, err := New(b, cfg)
-					tMust(t, err)
-					xb := tUpload(t, b, x, "x")
+					testutil.Must(t, err)
+					xb := testutil.Upload(t, b, x, "x")
 					what := fmt.Sprintf("%s gumbel=%v lv %v K=%d", lik, gumbel, lim, K)
 					for step := 0; step < 3; step++ {
-						tMust(t, m.Params().ZeroGrad())
+						testutil.Must(t, m.Params().ZeroGrad())
 						tm, err := m.TrainBatch(xb, n, uint64(step))
-						tMust(t, err)
+						testutil.Must(t, err)
 						if f := tm.Finite(); f != "" {
 							t.Fatalf("%s step %d: %s not finite: %+v", what, step, f, tm)
 						}
 						if K == 1 && tm.KLy != 0 {
 							t.Fatalf("%s: KLy = %g with one cluster", what, tm.KLy)
 						}
-						for i, g := range tDownload(t, b, m.Params().G) {
+						for i, g := range testutil.Download(t, b, m.Params().G) {
 							if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
 								t.Fatalf("%s step %d: gradient %d = %g", what, step, i, g)
 							}
 						}
-						tMust(t, m.Params().Step(nn.DefaultAdam(0.01)))
+						testutil.Must(t, m.Params().Step(nn.DefaultAdam(0.01)))
 					}
-					for i, p := range tDownload(t, b, m.Params().P) {
+					for i, p := range testutil.Download(t, b, m.Params().P) {
 						if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
 							t.Fatalf("%s: parameter %d = %g", what, i, p)
 						}
 					}
-					tMust(t, m.Release())
+					testutil.Must(t, m.Release())
 				}
 			}
 		}
@@ -259,7 +260,7 @@ func BenchmarkShuStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Release()
-			x, _ := clusteredBits(100, 784, 10, 1)
+			x, _ := testutil.ClusteredBits(100, 784, 10, 1)
 			xb, _ := be.New(len(x), "x")
 			if err := be.Upload(xb, x); err != nil {
 				b.Fatal(err)
@@ -293,15 +294,15 @@ func TestShuNegligibleBranches(t *testing.T) {
 	var got [2][]float32
 	for bi, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
 		mi, err := New(b, cfg)
-		tMust(t, err)
+		testutil.Must(t, err)
 		s := mi.(*shu)
-		xb := tUpload(t, b, x, "x")
-		tMust(t, s.ps.ZeroGrad())
+		xb := testutil.Upload(t, b, x, "x")
+		testutil.Must(t, s.ps.ZeroGrad())
 		_, err = s.TrainBatch(xb, n, 1)
-		tMust(t, err)
-		qT := tDownload(t, b, s.qT.Slice(0, K*n))
-		w := tDownload(t, b, s.w.Slice(0, K*n))
-		negw := tDownload(t, b, s.negw.Slice(0, K*n))
+		testutil.Must(t, err)
+		qT := testutil.Download(t, b, s.qT.Slice(0, K*n))
+		w := testutil.Download(t, b, s.w.Slice(0, K*n))
+		negw := testutil.Download(t, b, s.negw.Slice(0, K*n))
 		inv := float32(1) / float32(n)
 		small := 0
 		for i, q := range qT {
@@ -318,9 +319,9 @@ func TestShuNegligibleBranches(t *testing.T) {
 		if small == 0 || small == len(qT) {
 			t.Fatalf("%d of %d posteriors in (0, 2^-64); the test needs some of each", small, len(qT))
 		}
-		got[bi] = tDownload(t, b, s.ps.G)
-		tMust(t, b.Release(xb))
-		tMust(t, mi.Release())
+		got[bi] = testutil.Download(t, b, s.ps.G)
+		testutil.Must(t, b.Release(xb))
+		testutil.Must(t, mi.Release())
 	}
-	requireSameBits(t, "gradients", got[0], got[1])
+	testutil.RequireSameBits(t, "gradients", got[0], got[1])
 }

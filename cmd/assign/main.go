@@ -52,9 +52,9 @@ import (
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/internal/cli"
 	"github.com/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/predict"
 	"github.com/gmvae/gmvae/report"
 )
 
@@ -133,7 +133,7 @@ func runErr(args []string, stdout, stderr io.Writer) (err error) {
 			err = cerr
 		}
 	}()
-	p, err := gmvae.Load(b, o.checkpoint)
+	p, err := predict.Load(b, o.checkpoint)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ type scorer struct {
 }
 
 // add keeps the rows of r whose label is not data.NoLabel.
-func (sc *scorer) add(r *gmvae.Prediction, labels []int) {
+func (sc *scorer) add(r *predict.Prediction, labels []int) {
 	for i, l := range labels {
 		if l != data.NoLabel {
 			sc.pred = append(sc.pred, r.Clusters[i])
@@ -209,7 +209,7 @@ func (sc *scorer) summary() (metrics.Summary, error) {
 // assign streams in through p in chunks of o.chunk rows into the output files in
 // o.out, and returns the number of rows and the files' names. On an error it leaves
 // no output file (and removes o.out if it created it).
-func assign(p *gmvae.Predictor, in *input, o options, sc *scorer) (n int, files []string, err error) {
+func assign(p *predict.Predictor, in *input, o options, sc *scorer) (n int, files []string, err error) {
 	_, statErr := os.Stat(o.out)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return 0, nil, err
@@ -235,7 +235,7 @@ func assign(p *gmvae.Predictor, in *input, o options, sc *scorer) (n int, files 
 
 // stream reads in chunk rows at a time, predicts each chunk, writes its results and
 // hands its labelled rows to sc.
-func stream(p *gmvae.Predictor, in *input, out *outputs, chunk int, sc *scorer) (int, error) {
+func stream(p *predict.Predictor, in *input, out *outputs, chunk int, sc *scorer) (int, error) {
 	d := in.d
 	x := make([]float32, chunk*d)
 	labels := make([]int, chunk)

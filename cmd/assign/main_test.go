@@ -12,9 +12,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/predict"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -30,14 +33,8 @@ func writeCheckpoint(t *testing.T, dir string) string {
 	m, err := gmvae.New(b, gmvae.Config{Model: "dilokthanakul", D: 4, K: 3, Dz: 2, Dw: 2, Hidden: []int{6}, MaxBatch: 3, Seed: 3})
 	require.NoError(t, err)
 	defer m.Release()
-	names, sizes := m.Params().Layout()
-	n := m.Params().Len()
-	ck := &gmvae.Checkpoint{Model: m.Config(), Names: names, Sizes: sizes,
-		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
-	ck.State.WorldSize = 1
-	require.NoError(t, b.Download(ck.P, m.Params().P))
-	path := filepath.Join(dir, gmvae.CheckpointFile)
-	require.NoError(t, gmvae.SaveCheckpoint(path, ck))
+	path := filepath.Join(dir, checkpoint.File)
+	require.NoError(t, trainer.SaveModel(path, b, m))
 	return path
 }
 
@@ -81,7 +78,7 @@ func TestAssignEndToEnd(t *testing.T) {
 	csv := filepath.Join(dir, "new.csv")
 	x := writeData(t, csv, 7, 4)
 
-	p, err := gmvae.Load(engine.NewCPU(), ckpt)
+	p, err := predict.Load(engine.NewCPU(), ckpt)
 	require.NoError(t, err)
 	wantC, wantP, wantZ, err := p.PredictSlice(x, 7)
 	require.NoError(t, err)

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/gmvae/gmvae/data"
-	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/predict"
 )
 
 // outFile is one output file being written: a temporary file beside its final path,
@@ -105,7 +105,7 @@ func (o *outputs) names() []string {
 
 // write appends the results of one chunk: its clusters, posteriors and their logits
 // (rows × K), and latent means (rows × Dz).
-func (o *outputs) write(r *gmvae.Prediction) error {
+func (o *outputs) write(r *predict.Prediction) error {
 	clusters := r.Clusters
 	cl, p, l, z := o.files[0], o.files[1], o.files[2], o.files[3]
 	var err error

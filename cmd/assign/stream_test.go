@@ -12,8 +12,8 @@ import (
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/metrics"
+	"github.com/gmvae/gmvae/predict"
 	"github.com/gmvae/gmvae/report"
 )
 
@@ -21,7 +21,7 @@ import (
 // once (Predictor.Run over the whole data, then the whole-array writers), by file
 // name, in format csv or npy.
 func inMemoryOutputs(t *testing.T, ckpt string, x []float32, n int, format string) map[string][]byte {
-	p, err := gmvae.Load(engine.NewCPU(), ckpt)
+	p, err := predict.Load(engine.NewCPU(), ckpt)
 	require.NoError(t, err)
 	defer p.Close()
 	c := p.Config()
@@ -273,7 +273,7 @@ func TestAssignScores(t *testing.T) {
 	labelsPath := filepath.Join(dir, "labels.npy")
 	require.NoError(t, data.SaveNPYInt(labelsPath, labels))
 
-	p, err := gmvae.Load(engine.NewCPU(), ckpt)
+	p, err := predict.Load(engine.NewCPU(), ckpt)
 	require.NoError(t, err)
 	r, err := p.Run(x, n)
 	require.NoError(t, err)

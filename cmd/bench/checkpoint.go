@@ -8,6 +8,7 @@ import (
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 // checkpointBench times steps training steps of a checkpoint's model on the first
@@ -17,7 +18,7 @@ import (
 // far more than others: this shows whether training has slowed down for that reason.
 // It returns the two rates in examples per second.
 func checkpointBench(b engine.Backend, path, dataDir string, steps int) (trained, fresh float64, err error) {
-	ck, err := gmvae.LoadCheckpoint(path)
+	ck, mc, tc, err := trainer.LoadCheckpoint(path)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -25,11 +26,11 @@ func checkpointBench(b engine.Backend, path, dataDir string, steps int) (trained
 	if err != nil {
 		return 0, 0, err
 	}
-	batch := ck.Train.BatchSize
-	if ck.Model.D != train.D || batch < 1 || steps*batch > train.N {
-		return 0, 0, fmt.Errorf("checkpoint %s: a model of %d features with batches of %d does not fit %d steps of MNIST", path, ck.Model.D, batch, steps)
+	batch := tc.BatchSize
+	if mc.D != train.D || batch < 1 || steps*batch > train.N {
+		return 0, 0, fmt.Errorf("checkpoint %s: a model of %d features with batches of %d does not fit %d steps of MNIST", path, mc.D, batch, steps)
 	}
-	cfg := ck.Model
+	cfg := mc
 	cfg.MaxBatch = batch
 	run := func(fromCheckpoint bool) (float64, error) {
 		m, err := gmvae.New(b, cfg)
@@ -59,7 +60,7 @@ func checkpointBench(b engine.Backend, path, dataDir string, steps int) (trained
 			return 0, err
 		}
 		defer b.Release(xb)
-		adam := nn.DefaultAdam(float32(ck.Train.LR))
+		adam := nn.DefaultAdam(float32(tc.LR))
 		var t0 time.Time
 		for s := -1; s < steps; s++ { // step -1 warms the buffers up, untimed
 			if s == 0 {

@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/checkpoint"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 // epochRecord is the part of a metrics.jsonl line the end-to-end tests read.
@@ -28,7 +29,7 @@ type epochRecord struct {
 // readMetrics returns the epoch records of a run folder's metrics.jsonl.
 func readMetrics(t *testing.T, dir string) []epochRecord {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, gmvae.MetricsFile))
+	f, err := os.Open(filepath.Join(dir, trainer.MetricsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func readMetrics(t *testing.T, dir string) []epochRecord {
 	for sc.Scan() {
 		var r epochRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", gmvae.MetricsFile, err)
+			t.Fatalf("%s: %v", trainer.MetricsFile, err)
 		}
 		recs = append(recs, r)
 	}
@@ -119,7 +120,7 @@ func TestCheckpointBitsCPUAndEmulator(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("%s: exit %d\n%s\n%s", dev, code, stdout, stderr)
 				}
-				ck, err := os.ReadFile(filepath.Join(out, gmvae.CheckpointFile))
+				ck, err := os.ReadFile(filepath.Join(out, checkpoint.File))
 				if err != nil {
 					t.Fatal(err)
 				}

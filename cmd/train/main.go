@@ -54,6 +54,7 @@ import (
 	"github.com/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/report"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 func main() {
@@ -87,10 +88,10 @@ type options struct {
 }
 
 type fileConfig struct {
-	Model   gmvae.Config      `json:"model"`
-	Train   gmvae.TrainConfig `json:"train"`
-	Backend json.RawMessage   `json:"backend"` // as in a run folder's config.json; ignored
-	Data    json.RawMessage   `json:"data"`
+	Model   gmvae.Config    `json:"model"`
+	Train   trainer.Config  `json:"train"`
+	Backend json.RawMessage `json:"backend"` // as in a run folder's config.json; ignored
+	Data    json.RawMessage `json:"data"`
 	// WorldSize: the data-parallel ranks of the run (in a run folder's config.json);
 	// ignored: the launcher decides.
 	WorldSize json.RawMessage `json:"world_size"`
@@ -125,7 +126,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, open 
 	if c != nil && c.Size() > 1 {
 		prefix = fmt.Sprintf("train: rank %d of %d:", c.Rank(), c.Size())
 		var af allFailed
-		if c.Rank() != 0 && (errors.Is(err, gmvae.ErrOtherRank) || gmvae.SameOnEveryRank(err) || errors.As(err, &af)) {
+		if c.Rank() != 0 && (errors.Is(err, dist.ErrOtherRank) || dist.SameOnEveryRank(err) || errors.As(err, &af)) {
 			stderr = io.Discard // rank 0 says it
 		}
 	}
@@ -154,7 +155,7 @@ func agree(c dist.Comm, err error) error {
 	case flag[0] == 0:
 		return nil
 	case err == nil:
-		return fmt.Errorf("%w (%d of %d ranks failed; see their messages)", gmvae.ErrOtherRank, flag[0], c.Size())
+		return fmt.Errorf("%w (%d of %d ranks failed; see their messages)", dist.ErrOtherRank, flag[0], c.Size())
 	case int(flag[0]) == c.Size():
 		return allFailed{err} // cli.IsUsage still finds a usage error inside
 	}
@@ -167,7 +168,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	var (
 		o  options
 		mc gmvae.Config
-		tc gmvae.TrainConfig
+		tc trainer.Config
 	)
 	fs.StringVar(&o.device, "device", "auto", "where to train: auto (cuda when built with it and a GPU answers, else cpu), cpu, cuda, emu (the PTX emulator: slow, for checks)")
 	fs.StringVar(&o.out, "out", "", "run folder (default runs/<model>-<date>-<time>; with -resume, the checkpoint's folder)")
@@ -234,7 +235,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	// succeeded (a rank failing alone would leave the others waiting).
 	var (
 		m           gmvae.Config
-		t           gmvae.TrainConfig
+		t           trainer.Config
 		train, test data.Source
 	)
 	err = func() error {
@@ -244,11 +245,11 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		var base fileConfig
 		haveBase := false
 		if o.resume != "" {
-			ck, err := gmvae.LoadCheckpoint(o.resume)
+			_, mc, tc, err := trainer.LoadCheckpoint(o.resume)
 			if err != nil {
 				return cli.Usage(err)
 			}
-			base.Model, base.Train, haveBase = ck.Model, ck.Train, true
+			base.Model, base.Train, haveBase = mc, tc, true
 			if o.out == "" {
 				o.out = filepath.Dir(o.resume)
 			}
@@ -488,7 +489,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	}
 
 	var sums []metrics.Summary
-	var results []*gmvae.Result
+	var results []*trainer.Result
 	for i := range o.seeds {
 		s := *seed + uint64(i)
 		mi, ti := m, t
@@ -500,9 +501,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		}
 		ti.Resume = o.resume
 		ti.Comm = c
-		var draw func(*gmvae.Result, gmvae.Model)
+		var draw func(*trainer.Result, gmvae.Model)
 		if !o.noPictures && rank0 {
-			draw = func(res *gmvae.Result, model gmvae.Model) { drawPictures(res, model, b, mi, stderr) }
+			draw = func(res *trainer.Result, model gmvae.Model) { drawPictures(res, model, b, mi, stderr) }
 		}
 		res, err := trainOne(ctx, c, b, mi, ti, train, test, stdout, stderr, draw)
 		if err != nil {
@@ -588,7 +589,7 @@ func loadData(o options) (train, test data.Source, err error) {
 // trainOne runs one seed with a progress display per epoch, then, when draw is not
 // nil, calls it with the result and the trained model (before the model is released).
 // With several ranks, only rank 0 shows the progress.
-func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t gmvae.TrainConfig, train, test data.Source, stdout, stderr io.Writer, draw func(*gmvae.Result, gmvae.Model)) (*gmvae.Result, error) {
+func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t trainer.Config, train, test data.Source, stdout, stderr io.Writer, draw func(*trainer.Result, gmvae.Model)) (*trainer.Result, error) {
 	model, err := gmvae.New(b, m)
 	if err != nil {
 		err = cli.Usage(err)
@@ -600,8 +601,8 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	fmt.Fprintf(stdout, "%d parameters; run folder %s\n", model.Params().Len(), t.RunDir)
 	var bar *report.Progress
 	epoch := -1
-	hooks := gmvae.Hooks{
-		Step: func(p gmvae.Progress) {
+	hooks := trainer.Hooks{
+		Step: func(p trainer.Progress) {
 			if p.Epoch != epoch || bar == nil {
 				epoch = p.Epoch
 				bar = report.NewProgress(stderr, p.Batches-(p.Batch-1), fmt.Sprintf("epoch %d/%d", p.Epoch+1, p.Epochs)).SetBatch(t.BatchSize)
@@ -615,7 +616,7 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 				bar.Status("evaluating")
 			}
 		},
-		Eval: func(r gmvae.EvalRecord) {
+		Eval: func(r trainer.EvalRecord) {
 			bar.Finish()
 			bar = nil
 			fmt.Fprintln(stdout, evalLine(r))
@@ -623,9 +624,9 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 		Log: func(msg string) { fmt.Fprintln(stdout, msg) },
 	}
 	if c.Rank() != 0 {
-		hooks = gmvae.Hooks{}
+		hooks = trainer.Hooks{}
 	}
-	res, err := gmvae.Train(ctx, b, model, train, test, t, hooks)
+	res, err := trainer.Train(ctx, b, model, train, test, t, hooks)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -635,7 +636,7 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	return res, err
 }
 
-func evalLine(r gmvae.EvalRecord) string {
+func evalLine(r trainer.EvalRecord) string {
 	s := fmt.Sprintf("epoch %g step %d: train loss %s, test ELBO %s (recon %s)",
 		r.Epoch, r.Step, report.FormatValue(float64(r.Train.Loss)), report.FormatValue(float64(r.Test.ELBO)), report.FormatValue(float64(r.Test.Recon)))
 	if r.Labelled > 0 {
@@ -649,7 +650,7 @@ func evalLine(r gmvae.EvalRecord) string {
 	return s
 }
 
-func summaryOf(res *gmvae.Result, m gmvae.Config, desc string, seed uint64) report.Summary {
+func summaryOf(res *trainer.Result, m gmvae.Config, desc string, seed uint64) report.Summary {
 	f := res.Final
 	mt := map[string]float64{
 		"test_elbo": float64(f.Test.ELBO), "test_recon": float64(f.Test.Recon),
@@ -675,17 +676,17 @@ func summaryOf(res *gmvae.Result, m gmvae.Config, desc string, seed uint64) repo
 // drawPictures writes the curves, the latent scatter and, for image data, the
 // samples per cluster and the reconstructions of the evaluation set (model on its
 // backend b) into the run folder; a failure is reported and does not fail the run.
-func drawPictures(res *gmvae.Result, model gmvae.Model, b engine.Backend, m gmvae.Config, stderr io.Writer) {
+func drawPictures(res *trainer.Result, model gmvae.Model, b engine.Backend, m gmvae.Config, stderr io.Writer) {
 	if res.RunDir == "" {
 		return
 	}
 	if res.EvalSet != nil {
-		err := gmvae.WritePictures(b, model, res.EvalSet, res.RunDir, gmvae.PictureOptions{})
-		if err != nil && !errors.Is(err, gmvae.ErrNotImages) {
+		err := trainer.WritePictures(b, model, res.EvalSet, res.RunDir, trainer.PictureOptions{})
+		if err != nil && !errors.Is(err, trainer.ErrNotImages) {
 			fmt.Fprintln(stderr, "train: samples and reconstructions:", err)
 		}
 	}
-	if err := report.CurvesFromMetrics(filepath.Join(res.RunDir, gmvae.MetricsFile), res.RunDir); err != nil {
+	if err := report.CurvesFromMetrics(filepath.Join(res.RunDir, trainer.MetricsFile), res.RunDir); err != nil {
 		fmt.Fprintln(stderr, "train: curves:", err)
 	}
 	if len(res.Pred) > 0 && len(res.ZMean) == len(res.Pred)*m.Dz {
@@ -699,7 +700,7 @@ func drawPictures(res *gmvae.Result, model gmvae.Model, b engine.Backend, m gmva
 }
 
 // seedsReport prints and writes (seeds.json) the best and mean ± s.d. over seeds.
-func seedsReport(out string, results []*gmvae.Result, sums []metrics.Summary, stdout io.Writer) error {
+func seedsReport(out string, results []*trainer.Result, sums []metrics.Summary, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\n== over %d seeds ==\n", len(results))
 	agg := metrics.OverSeeds(sums)
 	if len(sums) > 0 {
@@ -725,8 +726,8 @@ func seedsReport(out string, results []*gmvae.Result, sums []metrics.Summary, st
 
 func statsJSON(s metrics.SeedsSummary) map[string]any {
 	st := func(x metrics.Stat) map[string]any {
-		return map[string]any{"n": x.N, "best": gmvae.Float(x.Best), "best_run": x.BestRun, "worst": gmvae.Float(x.Worst),
-			"mean": gmvae.Float(x.Mean), "sd": gmvae.Float(x.SD)}
+		return map[string]any{"n": x.N, "best": trainer.Float(x.Best), "best_run": x.BestRun, "worst": trainer.Float(x.Worst),
+			"mean": trainer.Float(x.Mean), "sd": trainer.Float(x.SD)}
 	}
 	return map[string]any{"runs": s.Runs, "acc_paper": st(s.ACCPaper), "acc_paper_f32": st(s.ACCPaperF32), "acc_purity": st(s.ACCPurity),
 		"acc_hungarian": st(s.ACCHungarian), "nmi": st(s.NMI), "ari": st(s.ARI)}

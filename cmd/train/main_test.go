@@ -15,10 +15,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -135,7 +137,7 @@ func TestEndToEndCSV(t *testing.T) {
 			}
 		}
 		// CSV rows are not images: no samples or reconstructions to draw.
-		for _, f := range []string{gmvae.SamplesFile, gmvae.ReconstructionsFile} {
+		for _, f := range []string{trainer.SamplesFile, trainer.ReconstructionsFile} {
 			if _, err := os.Stat(filepath.Join(out, f)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%s: %s for CSV data: %v", model, f, err)
 			}
@@ -160,7 +162,7 @@ func TestEndToEndCSV(t *testing.T) {
 		if err != nil || len(sum.Contingency) != 3 || total != 30 {
 			t.Errorf("%s: summary.json contingency %v (%v)", model, sum.Contingency, err)
 		}
-		recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
+		recs, err := trainer.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
 		if err != nil || len(recs) != 2 || recs[1].Step != 6 {
 			t.Fatalf("%s: metrics %v %+v", model, err, recs)
 		}
@@ -172,7 +174,7 @@ func TestEndToEndCSV(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("resume: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
+	recs, err := trainer.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
 	if err != nil || len(recs) != 3 || recs[2].Step != 9 || !strings.Contains(stdout, "resumed from") {
 		t.Fatalf("after resume: %v %+v\n%s", err, recs, stdout)
 	}
@@ -181,8 +183,8 @@ func TestEndToEndCSV(t *testing.T) {
 	if code, so, se := runCmd(t, append(small, "-model", "dilokthanakul", "-epochs", "3", "-out", straight, "-no-pictures")...); code != 0 {
 		t.Fatalf("straight: %d\n%s\n%s", code, so, se)
 	}
-	a, _ := gmvae.LoadCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
-	b, _ := gmvae.LoadCheckpoint(filepath.Join(straight, "checkpoint.safetensors"))
+	a, _ := checkpoint.Load(filepath.Join(out, "checkpoint.safetensors"))
+	b, _ := checkpoint.Load(filepath.Join(straight, "checkpoint.safetensors"))
 	if a == nil || b == nil || !bytes.Equal(f32bytes(a.P), f32bytes(b.P)) || !bytes.Equal(f32bytes(a.V), f32bytes(b.V)) {
 		t.Fatal("2 epochs + resume for 1 differ from 3 epochs straight")
 	}
@@ -223,12 +225,12 @@ func TestBatchNormFlag(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "batch-norm encoder") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	ck, err := gmvae.LoadCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
+	ck, ckModel, _, err := trainer.LoadCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ck.Model.BatchNorm || strings.Join(ck.StateNames, ",") != "enc.0.bn.running_mean,enc.0.bn.running_var,enc.1.bn.running_mean,enc.1.bn.running_var" {
-		t.Fatalf("checkpoint: batch_norm %v, state %v", ck.Model.BatchNorm, ck.StateNames)
+	if !ckModel.BatchNorm || strings.Join(ck.StateNames, ",") != "enc.0.bn.running_mean,enc.0.bn.running_var,enc.1.bn.running_mean,enc.1.bn.running_var" {
+		t.Fatalf("checkpoint: batch_norm %v, state %v", ckModel.BatchNorm, ck.StateNames)
 	}
 	again := filepath.Join(dir, "again")
 	code, stdout, stderr = runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu", "-no-pictures",
@@ -251,7 +253,7 @@ func TestGumbelFlags(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "gumbel tau=1 (x exp(-0.013862944 epoch), floor 0.5)") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	recs, err := gmvae.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
+	recs, err := trainer.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
 	if err != nil || len(recs) != 2 || recs[0].Tau != 1 || recs[1].Tau != float64(float32(math.Exp(-0.013862944))) {
 		t.Fatalf("metrics: %v %+v", err, recs)
 	}
@@ -261,9 +263,9 @@ func TestGumbelFlags(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "gumbel tau=2,") {
 		t.Fatalf("-config with -tau 2 -tau-decay 0: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	ck, err := gmvae.LoadCheckpoint(filepath.Join(again, "checkpoint.safetensors"))
-	if err != nil || ck.Model.Tau != 2 || ck.Train.TauDecay != 0 || ck.Train.TauMin != 0.5 {
-		t.Fatalf("checkpoint: %v tau %v decay %v min %v", err, ck.Model.Tau, ck.Train.TauDecay, ck.Train.TauMin)
+	_, ckModel, ckTrain, err := trainer.LoadCheckpoint(filepath.Join(again, "checkpoint.safetensors"))
+	if err != nil || ckModel.Tau != 2 || ckTrain.TauDecay != 0 || ckTrain.TauMin != 0.5 {
+		t.Fatalf("checkpoint: %v tau %v decay %v min %v", err, ckModel.Tau, ckTrain.TauDecay, ckTrain.TauMin)
 	}
 }
 
@@ -291,7 +293,7 @@ func TestEndToEndMNIST(t *testing.T) {
 		t.Errorf("output:\n%s", stdout)
 	}
 	for _, f := range []string{"config.json", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "loss.png", "accuracy.png",
-		"latent.png", gmvae.SamplesFile, gmvae.ReconstructionsFile} {
+		"latent.png", trainer.SamplesFile, trainer.ReconstructionsFile} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
@@ -302,7 +304,7 @@ func TestEndToEndMNIST(t *testing.T) {
 	for _, c := range []struct {
 		file string
 		rows int
-	}{{gmvae.SamplesFile, 10}, {gmvae.ReconstructionsFile, 4}} {
+	}{{trainer.SamplesFile, 10}, {trainer.ReconstructionsFile, 4}} {
 		sz := pngSize(t, filepath.Join(out, c.file))
 		if sz.Y != 1+c.rows*(2*28+1) || sz.X <= 10*(2*28+1) {
 			t.Errorf("%s is %v, want %d rows of 10 digits", c.file, sz, c.rows)
@@ -362,7 +364,7 @@ func TestDataParallelCSV(t *testing.T) {
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("run folders %v (%v): want one", runs, err)
 	}
-	ck, err := gmvae.LoadCheckpoint(filepath.Join(runs[0], "checkpoint.safetensors"))
+	ck, err := checkpoint.Load(filepath.Join(runs[0], "checkpoint.safetensors"))
 	if err != nil || ck.State.WorldSize != 2 || ck.State.Step != 6 {
 		t.Fatalf("checkpoint: %v %+v", err, ck)
 	}
@@ -371,7 +373,7 @@ func TestDataParallelCSV(t *testing.T) {
 	if codes[0] != 0 || codes[1] != 0 {
 		t.Fatalf("again: exit %v\n%s\n%s", codes, stdouts[0], stderrs[0])
 	}
-	ck2, err := gmvae.LoadCheckpoint(filepath.Join("again", "checkpoint.safetensors"))
+	ck2, err := checkpoint.Load(filepath.Join("again", "checkpoint.safetensors"))
 	if err != nil || !bytes.Equal(f32bytes(ck.P), f32bytes(ck2.P)) || !bytes.Equal(f32bytes(ck.V), f32bytes(ck2.V)) {
 		t.Fatalf("two 2-rank runs differ (%v)", err)
 	}

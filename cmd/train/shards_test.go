@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/data"
-	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 // csvShards converts a labelled CSV file of n examples into a shard folder.
@@ -42,7 +42,7 @@ func TestTrainOnShards(t *testing.T) {
 	if !strings.Contains(stdout, "data: train train (first 40 of 60), 8 features") {
 		t.Errorf("data line:\n%s", stdout)
 	}
-	recs, err := gmvae.LoadMetrics(filepath.Join(out, gmvae.MetricsFile))
+	recs, err := trainer.LoadMetrics(filepath.Join(out, trainer.MetricsFile))
 	if err != nil || len(recs) != 1 || recs[0].Step != 2 || recs[0].EvalSet != "train[:40]" || recs[0].Labelled != 40 {
 		t.Fatalf("metrics %v %+v", err, recs)
 	}

@@ -366,6 +366,10 @@ func (d *Device) onThread(f func() error) error {
 // Props returns the device's properties.
 func (d *Device) Props() Properties { return d.props }
 
+// Ordinal implements cuda.DriverDevice: the device's index among the GPUs this process
+// sees.
+func (d *Device) Ordinal() int { return d.props.Ordinal }
+
 // Name is the device's name.
 func (d *Device) Name() string { return d.props.Name }
 

@@ -1,4 +1,4 @@
-package gmvae
+package trainer
 
 import (
 	"bytes"
@@ -12,9 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
@@ -23,11 +26,11 @@ import (
 
 // fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =
 // enc(x) + 0.1 * noise(step), resp = softmax(logits) (the "posterior"), x is
-// reconstructed by Bernoulli(sigmoid(dec(resp))). It has the Model interface, draws
+// reconstructed by gmvae.Bernoulli(sigmoid(dec(resp))). It has the gmvae.Model interface, draws
 // random numbers from the step like the real models, and can poison a gradient.
 type fakeModel struct {
 	b        engine.Backend
-	cfg      Config
+	cfg      gmvae.Config
 	ps       *nn.Params
 	enc, dec *nn.Linear
 	encS     nn.Scratch
@@ -44,7 +47,7 @@ type fakeModel struct {
 
 func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *fakeModel {
 	t.Helper()
-	cfg := Config{Model: "dilokthanakul", D: d, K: k, Dz: k, Dw: 1, Hidden: []int{1}, MaxBatch: maxBatch, Seed: seed}.Defaults()
+	cfg := gmvae.Config{Model: "dilokthanakul", D: d, K: k, Dz: k, Dw: 1, Hidden: []int{1}, MaxBatch: maxBatch, Seed: seed}.Defaults()
 	ps := nn.NewParams(b)
 	f := &fakeModel{b: b, cfg: cfg, ps: ps, poisonStep: -1}
 	f.enc = nn.NewLinear(ps, "enc", d, k, kernels.ActNone)
@@ -76,46 +79,46 @@ func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *f
 	return f
 }
 
-func (f *fakeModel) Config() Config                      { return f.cfg }
+func (f *fakeModel) Config() gmvae.Config                { return f.cfg }
 func (f *fakeModel) Params() *nn.Params                  { return f.ps }
 func (f *fakeModel) Release() error                      { return f.ps.Release() }
 func (f *fakeModel) sl(b *engine.Buf, n int) *engine.Buf { return b.Slice(0, n) }
 
-func (f *fakeModel) forward(x *engine.Buf, n int, step uint64, resp *engine.Buf) (Terms, error) {
+func (f *fakeModel) forward(x *engine.Buf, n int, step uint64, resp *engine.Buf) (gmvae.Terms, error) {
 	k, d, b := f.cfg.K, f.cfg.D, f.b
 	lg := f.sl(f.logits, n*k)
 	if err := f.enc.Forward(b, x, lg, n, f.encS); err != nil {
-		return Terms{}, err
+		return gmvae.Terms{}, err
 	}
 	if !f.noNoise {
 		if err := ops.RandNormal(b, f.sl(f.noise, n*k), n*k, f.cfg.Seed, kernels.StreamID(step, 0)); err != nil {
-			return Terms{}, err
+			return gmvae.Terms{}, err
 		}
 		if err := ops.EwAxpby(b, f.sl(f.noise, n*k), lg, n*k, float32(0.1), float32(1)); err != nil {
-			return Terms{}, err
+			return gmvae.Terms{}, err
 		}
 	}
 	if err := ops.LseSoftmax(b, n, k, lg, nil, resp); err != nil {
-		return Terms{}, err
+		return gmvae.Terms{}, err
 	}
 	if err := f.dec.Forward(b, resp, f.sl(f.rec, n*d), n, f.decS); err != nil {
-		return Terms{}, err
+		return gmvae.Terms{}, err
 	}
 	if err := ops.BernoulliLoglik(b, x, f.sl(f.rec, n*d), f.sl(f.out, n), n, d); err != nil {
-		return Terms{}, err
+		return gmvae.Terms{}, err
 	}
 	if err := b.Download(f.outh[:n], f.sl(f.out, n)); err != nil {
-		return Terms{}, err
+		return gmvae.Terms{}, err
 	}
 	s := 0.0
 	for _, v := range f.outh[:n] {
 		s += float64(v)
 	}
 	r := -s / float64(n)
-	return Terms{Loss: r, Recon: r, ELBO: -r}, nil
+	return gmvae.Terms{Loss: r, Recon: r, ELBO: -r}, nil
 }
 
-func (f *fakeModel) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error) {
+func (f *fakeModel) TrainBatch(x *engine.Buf, n int, step uint64) (gmvae.Terms, error) {
 	k, d, b := f.cfg.K, f.cfg.D, f.b
 	resp := f.sl(f.resp, n*k)
 	terms, err := f.forward(x, n, step, resp)
@@ -148,7 +151,7 @@ func (f *fakeModel) TrainBatch(x *engine.Buf, n int, step uint64) (Terms, error)
 	return terms, nil
 }
 
-func (f *fakeModel) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (Terms, error) {
+func (f *fakeModel) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step uint64) (gmvae.Terms, error) {
 	terms, err := f.forward(x, n, step, post)
 	if err != nil {
 		return terms, err
@@ -237,7 +240,7 @@ func stripTiming(t testing.TB, path string) []map[string]any {
 
 const fd, fk = 12, 3
 
-func fakeRun(t *testing.T, b engine.Backend, cfg TrainConfig, seed uint64) (*fakeModel, *Result, error) {
+func fakeRun(t *testing.T, b engine.Backend, cfg Config, seed uint64) (*fakeModel, *Result, error) {
 	t.Helper()
 	train := blobs(t, "blobs-train", 70, fd, fk, 7)
 	test := blobs(t, "blobs-test", 25, fd, fk, 8)
@@ -246,8 +249,8 @@ func fakeRun(t *testing.T, b engine.Backend, cfg TrainConfig, seed uint64) (*fak
 	return m, res, err
 }
 
-func baseCfg(dir string) TrainConfig {
-	return TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.05, Binarize: true, EvalBatch: 10, Seed: 11, RunDir: dir, Clip: 5}
+func baseCfg(dir string) Config {
+	return Config{Epochs: 3, BatchSize: 16, LR: 0.05, Binarize: true, EvalBatch: 10, Seed: 11, RunDir: dir, Clip: 5}
 }
 
 // TestTrainFakeModel runs the loop on the fake model and checks the run folder and
@@ -291,20 +294,20 @@ func TestTrainFakeModel(t *testing.T) {
 			t.Errorf("%s = %v, want a score in [0, 1]", name, v)
 		}
 	}
-	for _, f := range []string{ConfigFile, SummaryFile, CheckpointFile} {
+	for _, f := range []string{ConfigFile, SummaryFile, checkpoint.File} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
 	}
 	var cfgFile struct {
-		Model Config
-		Train TrainConfig
+		Model gmvae.Config
+		Train Config
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err := json.Unmarshal(raw, &cfgFile); err != nil || cfgFile.Train.Schedule != ScheduleCosine || cfgFile.Model.K != fk {
 		t.Errorf("config.json: %v %+v", err, cfgFile)
 	}
-	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,8 +419,8 @@ func TestResumeBitIdentical(t *testing.T) {
 // model whose parameters and moments are garbage (the checkpoint must set them all).
 // Parameters, Adam's moments and metrics must be the same bytes. src is called for
 // every run, so a sharded source can be opened afresh each time. It returns the
-// resumed run's TrainConfig.
-func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, test data.Source)) TrainConfig {
+// resumed run's Config.
+func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, test data.Source)) Config {
 	t.Helper()
 	cfg := baseCfg(t.TempDir())
 	cfg.Epochs = 4
@@ -444,7 +447,7 @@ func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, 
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "-resume") {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +460,7 @@ func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, 
 			t.Fatal(err)
 		}
 	}
-	c.Resume = filepath.Join(dir, CheckpointFile)
+	c.Resume = filepath.Join(dir, checkpoint.File)
 	train, test = src()
 	if _, err := Train(context.Background(), b, m2, train, test, c, Hooks{}); err != nil {
 		t.Fatal(err)
@@ -482,18 +485,18 @@ func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, 
 // the model without batch norm does not resume it.
 func TestResumeBatchNormBitIdentical(t *testing.T) {
 	b := engine.NewCPU()
-	mc := Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8, 6}, BatchNorm: true, MaxBatch: 16, Seed: 3}
+	mc := gmvae.Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8, 6}, BatchNorm: true, MaxBatch: 16, Seed: 3}
 	train := blobs(t, "blobs-train", 48, fd, fk, 7)
 	test := blobs(t, "blobs-test", 20, fd, fk, 8)
-	cfg := TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
-	run := func(c TrainConfig, garbage bool, stopAt uint64) error {
-		m, err := New(b, mc)
-		tMust(t, err)
+	cfg := Config{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
+	run := func(c Config, garbage bool, stopAt uint64) error {
+		m, err := gmvae.New(b, mc)
+		testutil.Must(t, err)
 		defer m.Release()
 		if garbage {
 			ps := m.Params()
 			for _, buf := range []*engine.Buf{ps.P, ps.M, ps.V, ps.S} {
-				tMust(t, nn.Fill(b, buf, 0.25))
+				testutil.Must(t, nn.Fill(b, buf, 0.25))
 			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -507,18 +510,18 @@ func TestResumeBatchNormBitIdentical(t *testing.T) {
 	}
 	a := cfg
 	a.RunDir = t.TempDir()
-	tMust(t, run(a, false, 0))
+	testutil.Must(t, run(a, false, 0))
 	r := cfg
 	r.RunDir = t.TempDir()
 	if err := run(r, false, 4); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	r.Resume = filepath.Join(r.RunDir, CheckpointFile)
-	tMust(t, run(r, true, 0))
-	ca, err := os.ReadFile(filepath.Join(a.RunDir, CheckpointFile))
-	tMust(t, err)
-	cb, err := os.ReadFile(filepath.Join(r.RunDir, CheckpointFile))
-	tMust(t, err)
+	r.Resume = filepath.Join(r.RunDir, checkpoint.File)
+	testutil.Must(t, run(r, true, 0))
+	ca, err := os.ReadFile(filepath.Join(a.RunDir, checkpoint.File))
+	testutil.Must(t, err)
+	cb, err := os.ReadFile(filepath.Join(r.RunDir, checkpoint.File))
+	testutil.Must(t, err)
 	if !bytes.Equal(ca, cb) {
 		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
 	}
@@ -530,7 +533,7 @@ func TestResumeBatchNormBitIdentical(t *testing.T) {
 	}
 	mc.BatchNorm = false
 	r.RunDir = t.TempDir()
-	r.Resume = filepath.Join(a.RunDir, CheckpointFile)
+	r.Resume = filepath.Join(a.RunDir, checkpoint.File)
 	if err := run(r, false, 0); err == nil || !strings.Contains(err.Error(), "batch_norm") {
 		t.Fatalf("resume without batch norm from a batch-norm checkpoint: %v", err)
 	}
@@ -585,16 +588,16 @@ func TestTrainNaN(t *testing.T) {
 // TestTrainConfigErrors: bad settings are errors naming the field.
 func TestTrainConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
-		mod  func(*TrainConfig)
+		mod  func(*Config)
 		want string
 	}{
-		{func(c *TrainConfig) { c.Epochs = -1 }, "epochs = -1"},
-		{func(c *TrainConfig) { c.LR = math.NaN() }, "lr = NaN"},
-		{func(c *TrainConfig) { c.Schedule = "step" }, `schedule "step"`},
-		{func(c *TrainConfig) { c.Clip = -1 }, "clip = -1"},
-		{func(c *TrainConfig) { c.BatchSize = 17 }, "batch_size 17 is larger than the model's max_batch 16"},
-		{func(c *TrainConfig) { c.EvalBatch = 100 }, "eval_batch 100"},
-		{func(c *TrainConfig) { c.Schedule = ScheduleExp; c.LRDecay = 2 }, "lr_decay = 2"},
+		{func(c *Config) { c.Epochs = -1 }, "epochs = -1"},
+		{func(c *Config) { c.LR = math.NaN() }, "lr = NaN"},
+		{func(c *Config) { c.Schedule = "step" }, `schedule "step"`},
+		{func(c *Config) { c.Clip = -1 }, "clip = -1"},
+		{func(c *Config) { c.BatchSize = 17 }, "batch_size 17 is larger than the model's max_batch 16"},
+		{func(c *Config) { c.EvalBatch = 100 }, "eval_batch 100"},
+		{func(c *Config) { c.Schedule = ScheduleExp; c.LRDecay = 2 }, "lr_decay = 2"},
 	} {
 		c := baseCfg("")
 		tc.mod(&c)
@@ -603,7 +606,7 @@ func TestTrainConfigErrors(t *testing.T) {
 			t.Errorf("want an error with %q, got %v", tc.want, err)
 		}
 	}
-	// Data outside [0,1] with a Bernoulli likelihood.
+	// Data outside [0,1] with a gmvae.Bernoulli likelihood.
 	b := engine.NewCPU()
 	x := make([]float32, 4*fd)
 	x[5] = 2
@@ -622,9 +625,9 @@ func TestTrainConfigErrors(t *testing.T) {
 // (1 and 2 threads) and the emulator, with binarisation and clipping, and compares
 // the final parameters and metrics bit for bit.
 func TestTrainRealModelsReproducible(t *testing.T) {
-	for _, bmc := range []Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true}} {
+	for _, bmc := range []gmvae.Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true}} {
 		model := bmc.Model
-		mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+		mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
 		if bmc.BatchNorm {
 			// The authors' recogniser with their Torch initialisation.
 			model += " batch norm, torch init"
@@ -634,7 +637,7 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 			model += " gumbel, annealed"
 			mc.Gumbel, mc.Lambda = true, 0
 		}
-		if _, err := New(engine.NewCPU(), mc); err != nil {
+		if _, err := gmvae.New(engine.NewCPU(), mc); err != nil {
 			if strings.Contains(err.Error(), "not implemented") {
 				t.Skipf("%s: %v", model, err)
 			}
@@ -642,7 +645,7 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 		}
 		train := blobs(t, "blobs-train", 40, fd, fk, 7)
 		test := blobs(t, "blobs-test", 20, fd, fk, 8)
-		cfg := TrainConfig{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
+		cfg := Config{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
 		if bmc.Gumbel {
 			cfg.TauDecay, cfg.TauMin = 0.5, 0.3
 		}
@@ -660,7 +663,7 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 				defer g.Close()
 				b = g
 			}
-			m, err := New(b, mc)
+			m, err := gmvae.New(b, mc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -672,7 +675,7 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 			}
 			p, _, _ := params(t, b, m.Params())
 			if st := m.Params().S; st != nil {
-				p = append(p, tDownload(t, b, st)...)
+				p = append(p, testutil.Download(t, b, st)...)
 			}
 			mj, _ := json.Marshal(stripTiming(t, filepath.Join(c.RunDir, MetricsFile)))
 			if ref == nil {

@@ -1,4 +1,4 @@
-package gmvae
+package trainer
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/report"
 )
 
@@ -41,7 +42,7 @@ const picturesPerRow = 10
 // as grey levels in [0, 1]; data outside [0, 1] (a Gaussian model's) is mapped to it
 // by the data set's range. The model's scratch buffers are overwritten (call it
 // between training steps).
-func WritePictures(b engine.Backend, m Model, ds *data.Dataset, dir string, opt PictureOptions) error {
+func WritePictures(b engine.Backend, m gmvae.Model, ds *data.Dataset, dir string, opt PictureOptions) error {
 	h, w, ok := imageShape(ds)
 	if !ok {
 		return ErrNotImages
@@ -133,7 +134,7 @@ func WritePictures(b engine.Backend, m Model, ds *data.Dataset, dir string, opt 
 		if err := b.Upload(x.Slice(0, n*D), ds.X[off*D:(off+n)*D]); err != nil {
 			return err
 		}
-		// The Terms (of step 0's draws) are not needed; zmean is.
+		// The gmvae.Terms (of step 0's draws) are not needed; zmean is.
 		if _, err := m.Infer(x, n, post, nil, z, 0); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package gmvae
+package trainer
 
 import (
 	"bytes"
@@ -9,14 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae"
 )
 
 // TestTemperatureSchedule: max(TauMin, tau·exp(-TauDecay·e)) per 0-based epoch, with
 // the PyTorch port's constants (floor 0.5 reached at epoch 50), a constant temperature
 // without decay, and none for a model without Gumbel-softmax.
 func TestTemperatureSchedule(t *testing.T) {
-	port := &trainer{mc: Config{Gumbel: true, Tau: 1}, cfg: TrainConfig{TauDecay: 0.013862944, TauMin: 0.5}}
+	port := &trainer{mc: gmvae.Config{Gumbel: true, Tau: 1}, cfg: Config{TauDecay: 0.013862944, TauMin: 0.5}}
 	for _, c := range []struct {
 		epoch int
 		want  float64
@@ -33,18 +35,18 @@ func TestTemperatureSchedule(t *testing.T) {
 			t.Errorf("epoch %d: temperature %v, want %v", c.epoch, got, c.want)
 		}
 	}
-	constant := &trainer{mc: Config{Gumbel: true, Tau: 0.7}}
+	constant := &trainer{mc: gmvae.Config{Gumbel: true, Tau: 0.7}}
 	if got := constant.temperature(30); got != 0.7 {
 		t.Errorf("no decay: %v, want 0.7", got)
 	}
-	if got := (&trainer{mc: Config{Tau: 1}, cfg: port.cfg}).temperature(3); got != 0 {
+	if got := (&trainer{mc: gmvae.Config{Tau: 1}, cfg: port.cfg}).temperature(3); got != 0 {
 		t.Errorf("no gumbel: %v, want 0", got)
 	}
 }
 
 // gumbelConfig is a small model B in Gumbel mode for the blobs data.
-func gumbelConfig() Config {
-	return Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Gumbel: true}
+func gumbelConfig() gmvae.Config {
+	return gmvae.Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Gumbel: true}
 }
 
 // TestTrainGumbelAnnealing: the trainer sets the schedule's temperature before every
@@ -56,10 +58,10 @@ func TestTrainGumbelAnnealing(t *testing.T) {
 	b := engine.NewCPU()
 	train := blobs(t, "blobs-train", 40, fd, fk, 7)
 	test := blobs(t, "blobs-test", 20, fd, fk, 8)
-	cfg := TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, TauDecay: 0.5, TauMin: 0.4}
-	newModel := func(Model) {}
-	run := func(c TrainConfig, hooks Hooks) ([]map[string]any, []float32, error) {
-		m, err := New(b, gumbelConfig())
+	cfg := Config{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, TauDecay: 0.5, TauMin: 0.4}
+	newModel := func(gmvae.Model) {}
+	run := func(c Config, hooks Hooks) ([]map[string]any, []float32, error) {
+		m, err := gmvae.New(b, gumbelConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,19 +76,19 @@ func TestTrainGumbelAnnealing(t *testing.T) {
 	}
 	wantTau := []float64{1, float64(float32(math.Exp(-0.5))), 0.4} // epoch 2: exp(-1) = 0.37 < the floor
 	// The model itself must hold the epoch's temperature at every step.
-	var model *shu
+	var model gmvae.Tempered
 	steps := 0
 	check := Hooks{Step: func(pr Progress) {
 		steps++
-		if got := float64(model.tau); math.Abs(got-wantTau[pr.Epoch]) > 1e-6 {
+		if got := float64(model.Temperature()); math.Abs(got-wantTau[pr.Epoch]) > 1e-6 {
 			t.Errorf("step %d (epoch %d): the model trains at tau %v, want %v", pr.Step, pr.Epoch+1, got, wantTau[pr.Epoch])
 		}
 	}}
 	c := cfg
 	c.RunDir = t.TempDir()
-	newModel = func(m Model) { model = m.(*shu) }
+	newModel = func(m gmvae.Model) { model = m.(gmvae.Tempered) }
 	metrics, p, err := run(c, check)
-	newModel = func(Model) {}
+	newModel = func(gmvae.Model) {}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestTrainGumbelAnnealing(t *testing.T) {
 	c2 := cfg
 	c2.RunDir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := New(b, gumbelConfig())
+	m, err := gmvae.New(b, gumbelConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +131,7 @@ func TestTrainGumbelAnnealing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	c2.Resume = filepath.Join(c2.RunDir, CheckpointFile)
+	c2.Resume = filepath.Join(c2.RunDir, checkpoint.File)
 	resumedMetrics, pResumed, err := run(c2, Hooks{})
 	if err != nil {
 		t.Fatal(err)
@@ -149,17 +151,17 @@ func TestTemperatureErrors(t *testing.T) {
 	b := engine.NewCPU()
 	train := blobs(t, "blobs-train", 20, fd, fk, 7)
 	for _, c := range []struct {
-		mc   Config
-		tc   TrainConfig
+		mc   gmvae.Config
+		tc   Config
 		want string
 	}{
-		{Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16}, TrainConfig{TauDecay: 0.1}, "not of model dilokthanakul"},
-		{Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16}, TrainConfig{TauMin: 0.5}, "gumbel false"},
-		{gumbelConfig(), TrainConfig{TauDecay: 0.1, TauMin: 2}, "tau_min = 2 is above the starting temperature tau = 1"},
-		{gumbelConfig(), TrainConfig{TauDecay: -1}, "tau_decay = -1"},
-		{gumbelConfig(), TrainConfig{TauDecay: 0.1, TauMin: math.NaN()}, "tau_min = NaN"},
+		{gmvae.Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16}, Config{TauDecay: 0.1}, "not of model dilokthanakul"},
+		{gmvae.Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16}, Config{TauMin: 0.5}, "gumbel false"},
+		{gumbelConfig(), Config{TauDecay: 0.1, TauMin: 2}, "tau_min = 2 is above the starting temperature tau = 1"},
+		{gumbelConfig(), Config{TauDecay: -1}, "tau_decay = -1"},
+		{gumbelConfig(), Config{TauDecay: 0.1, TauMin: math.NaN()}, "tau_min = NaN"},
 	} {
-		m, err := New(b, c.mc)
+		m, err := gmvae.New(b, c.mc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,19 +172,19 @@ func TestTemperatureErrors(t *testing.T) {
 		}
 		m.Release()
 	}
-	exact, err := New(b, Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16})
+	exact, err := gmvae.New(b, gmvae.Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := exact.(Tempered).SetTemperature(0.5); err == nil || !strings.Contains(err.Error(), "needs gumbel") {
+	if err := exact.(gmvae.Tempered).SetTemperature(0.5); err == nil || !strings.Contains(err.Error(), "needs gumbel") {
 		t.Errorf("exact marginal: %v", err)
 	}
-	g, err := New(b, gumbelConfig())
+	g, err := gmvae.New(b, gumbelConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tau := range []float32{0, -1, float32(math.Inf(1)), float32(math.NaN())} {
-		if err := g.(Tempered).SetTemperature(tau); err == nil {
+		if err := g.(gmvae.Tempered).SetTemperature(tau); err == nil {
 			t.Errorf("SetTemperature(%v): no error", tau)
 		}
 	}

@@ -1,6 +1,7 @@
-package gmvae_test
+package predict_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log"
 	"os"
@@ -8,8 +9,10 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/predict"
 )
 
 // ExamplePredictor_Predict loads a checkpoint and assigns a batch of new observations
@@ -21,13 +24,13 @@ func ExamplePredictor_Predict() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, gmvae.CheckpointFile)
+	path := filepath.Join(dir, checkpoint.File)
 	if err := writeExampleCheckpoint(path); err != nil {
 		log.Fatal(err)
 	}
 
 	b := engine.NewCPU() // or engine.OpenBackend("auto")
-	p, err := gmvae.Load(b, path)
+	p, err := predict.Load(b, path)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -70,11 +73,15 @@ func writeExampleCheckpoint(path string) error {
 	defer m.Release()
 	names, sizes := m.Params().Layout()
 	n := m.Params().Len()
-	ck := &gmvae.Checkpoint{Model: m.Config(), Names: names, Sizes: sizes,
+	mc, err := json.Marshal(m.Config())
+	if err != nil {
+		return err
+	}
+	ck := &checkpoint.Checkpoint{Model: mc, Train: json.RawMessage(`{}`), Names: names, Sizes: sizes,
 		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
 	ck.State.WorldSize = 1
 	if err := b.Download(ck.P, m.Params().P); err != nil {
 		return err
 	}
-	return gmvae.SaveCheckpoint(path, ck)
+	return checkpoint.Save(path, ck)
 }

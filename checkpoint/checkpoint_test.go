@@ -1,8 +1,9 @@
-package gmvae
+package checkpoint
 
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -11,15 +12,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint/safetensors"
 	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 func testCheckpoint() *Checkpoint {
 	return &Checkpoint{
-		State: TrainState{Step: 1234, Epoch: 2, Batch: 17, AdamSteps: 1234, Seed: 1<<63 + 5, WorldSize: 4, WallS: 12.5,
-			Sums: epochSums{N: 850, Steps: 17, Loss: 1e5 / 3, KLy: math.SmallestNonzeroFloat64, FreeBits: 3}},
-		Model: Config{Model: "shu", D: 4, K: 2, Dz: 2, Hidden: []int{3}, Lambda: 0.5}.Defaults(),
-		Train: TrainConfig{Epochs: 5, BatchSize: 50, LR: 1e-4, Schedule: ScheduleCosine, Seed: 1<<63 + 5}.Defaults(Config{}),
+		State: State{Step: 1234, Epoch: 2, Batch: 17, AdamSteps: 1234, Seed: 1<<63 + 5, WorldSize: 4, WallS: 12.5,
+			Sums: EpochSums{N: 850, Steps: 17, Loss: 1e5 / 3, KLy: math.SmallestNonzeroFloat64, FreeBits: 3}},
+		Model: json.RawMessage(`{"model":"shu","d":4,"k":2,"dz":2,"hidden":[3],"lambda":0.5}`),
+		Train: json.RawMessage(`{"epochs":5,"batch_size":50,"lr":0.0001,"schedule":"cosine","seed":9223372036854775813}`),
 		Names: []string{"enc.W", "enc.b"},
 		Sizes: []int{3, 2},
 		P:     []float32{1, -2, float32(math.Inf(1)), 0.5, float32(math.Copysign(0, -1))},
@@ -31,18 +33,18 @@ func testCheckpoint() *Checkpoint {
 func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	ck := testCheckpoint()
-	if err := SaveCheckpoint(path, ck); err != nil {
+	if err := Save(path, ck); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadCheckpoint(path)
+	got, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.State != ck.State {
 		t.Errorf("state %+v, want %+v", got.State, ck.State)
 	}
-	if string(mustJSON(got.Model)) != string(mustJSON(ck.Model)) || string(mustJSON(got.Train)) != string(mustJSON(ck.Train)) {
-		t.Errorf("configs differ: %s %s", mustJSON(got.Model), mustJSON(got.Train))
+	if string(got.Model) != string(ck.Model) || string(got.Train) != string(ck.Train) {
+		t.Errorf("configs differ: %s %s", got.Model, got.Train)
 	}
 	if strings.Join(got.Names, ",") != "enc.W,enc.b" || got.Sizes[0] != 3 || got.Sizes[1] != 2 {
 		t.Errorf("layout %v %v", got.Names, got.Sizes)
@@ -70,7 +72,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 func TestCheckpointCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.safetensors")
-	if err := SaveCheckpoint(good, testCheckpoint()); err != nil {
+	if err := Save(good, testCheckpoint()); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(good)
@@ -110,12 +112,12 @@ func TestCheckpointCorrupt(t *testing.T) {
 		if err := os.WriteFile(path, tc.data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := LoadCheckpoint(path)
+		_, err := Load(path)
 		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: want an error naming the file with %q, got %v", tc.name, tc.want, err)
 		}
 	}
-	if _, err := LoadCheckpoint(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -125,7 +127,7 @@ func TestCheckpointCorrupt(t *testing.T) {
 func TestAtomicWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ck.safetensors")
-	if err := SaveCheckpoint(path, testCheckpoint()); err != nil {
+	if err := Save(path, testCheckpoint()); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)
@@ -145,33 +147,12 @@ func TestAtomicWrite(t *testing.T) {
 	if len(entries) != 2 || entries[0].Name() != "ck.safetensors" || entries[1].Name() != "ck.timing.json" {
 		t.Fatalf("files left behind: %v (want the checkpoint and its timing file)", entries)
 	}
-	if _, err := LoadCheckpoint(path); err != nil {
+	if _, err := Load(path); err != nil {
 		t.Fatal(err)
 	}
 	// A folder that cannot be written: an error, nothing else.
-	if err := SaveCheckpoint(filepath.Join(dir, "no", "such", "dir", "ck"), testCheckpoint()); err == nil {
+	if err := Save(filepath.Join(dir, "no", "such", "dir", "ck"), testCheckpoint()); err == nil {
 		t.Fatal("no error for a missing folder")
-	}
-}
-
-func TestSafetensorsGeneric(t *testing.T) {
-	var buf bytes.Buffer
-	ts := []STTensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}}, {Name: "s", Shape: []int{}, Data: []float32{9}}, {Name: "e", Shape: []int{0}, Data: nil}}
-	if err := WriteSafetensors(&buf, ts, map[string]string{"k": "v"}); err != nil {
-		t.Fatal(err)
-	}
-	got, meta, err := DecodeSafetensors(buf.Bytes(), "mem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if meta["k"] != "v" || len(got) != 3 || got[0].Name != "a" || got[1].Name != "s" || got[1].Data[0] != 9 || len(got[0].Shape) != 2 {
-		t.Fatalf("%+v %v", got, meta)
-	}
-	if err := WriteSafetensors(&buf, []STTensor{{Name: "a", Shape: []int{3}, Data: []float32{1}}}, nil); err == nil {
-		t.Fatal("shape mismatch accepted")
-	}
-	if err := WriteSafetensors(&buf, []STTensor{{Name: "a", Shape: []int{1}, Data: []float32{1}}, {Name: "a", Shape: []int{1}, Data: []float32{1}}}, nil); err == nil {
-		t.Fatal("duplicate name accepted")
 	}
 }
 
@@ -182,11 +163,11 @@ func TestCheckpointTimingFile(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
 	ck := testCheckpoint()
-	if err := SaveCheckpoint(a, ck); err != nil {
+	if err := Save(a, ck); err != nil {
 		t.Fatal(err)
 	}
 	ck.State.WallS = 99
-	if err := SaveCheckpoint(b, ck); err != nil {
+	if err := Save(b, ck); err != nil {
 		t.Fatal(err)
 	}
 	ra, _ := os.ReadFile(a)
@@ -207,7 +188,7 @@ func TestCheckpointTimingFile(t *testing.T) {
 		{"missing", func(path string) { _ = os.Remove(TimingPath(path)) }, 0},
 	} {
 		tc.setup(b)
-		got, err := LoadCheckpoint(b)
+		got, err := Load(b)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -215,8 +196,8 @@ func TestCheckpointTimingFile(t *testing.T) {
 			t.Errorf("%s: wall_s %g, want %g", tc.name, got.State.WallS, tc.want)
 		}
 	}
-	if TimingPath(filepath.Join("run", CheckpointFile)) != filepath.Join("run", TimingFile) {
-		t.Errorf("TimingPath(%s) = %s, want %s", CheckpointFile, TimingPath(CheckpointFile), TimingFile)
+	if TimingPath(filepath.Join("run", File)) != filepath.Join("run", TimingFile) {
+		t.Errorf("TimingPath(%s) = %s, want %s", File, TimingPath(File), TimingFile)
 	}
 }
 
@@ -230,10 +211,10 @@ func TestCheckpointState(t *testing.T) {
 	ck.StateNames = []string{"enc.bn.running_mean", "enc.bn.running_var"}
 	ck.StateSizes = []int{2, 1}
 	ck.S = []float32{-0.5, float32(math.NaN()), 3}
-	if err := SaveCheckpoint(path, ck); err != nil {
+	if err := Save(path, ck); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadCheckpoint(path)
+	got, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +230,7 @@ func TestCheckpointState(t *testing.T) {
 	}
 
 	ck.S = ck.S[:2]
-	if err := SaveCheckpoint(path, ck); err == nil || !strings.Contains(err.Error(), "state buffer of 2 values for state tensors of 3") {
+	if err := Save(path, ck); err == nil || !strings.Contains(err.Error(), "state buffer of 2 values for state tensors of 3") {
 		t.Errorf("short state buffer: %v", err)
 	}
 
@@ -257,34 +238,30 @@ func TestCheckpointState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ts []STTensor
+	var ts []safetensors.Tensor
 	for _, prefix := range []string{"", "adam.m/", "adam.v/"} {
-		ts = append(ts, STTensor{Name: prefix + "w", Shape: []int{1}, Data: []float32{1}})
+		ts = append(ts, safetensors.Tensor{Name: prefix + "w", Shape: []int{1}, Data: []float32{1}})
 	}
-	ts = append(ts, STTensor{Name: "state/", Shape: []int{1}, Data: []float32{1}})
+	ts = append(ts, safetensors.Tensor{Name: "state/", Shape: []int{1}, Data: []float32{1}})
 	bad := filepath.Join(dir, "nameless.safetensors")
-	if err := atomicfile.Write(bad, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
+	if err := atomicfile.Write(bad, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCheckpoint(bad); err == nil || !strings.Contains(err.Error(), "nameless.safetensors") || !strings.Contains(err.Error(), "has no name") {
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "nameless.safetensors") || !strings.Contains(err.Error(), "has no name") {
 		t.Errorf("nameless state tensor: %v", err)
 	}
 }
 
-// TestCheckpointOlderModelConfig: a checkpoint written before a Config field existed
-// (model A's p_grad) loads with the field's default, so that it resumes.
-func TestCheckpointOlderModelConfig(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ck.safetensors")
-	ck := testCheckpoint()
-	ck.Model = Config{Model: "dilokthanakul", D: 4, K: 2, Dz: 2, Dw: 2, Hidden: []int{3}, M: 1, LvMin: -6, LvMax: 6}
-	if err := SaveCheckpoint(path, ck); err != nil {
-		t.Fatal(err)
+// sameBits returns the first index where a and b differ in bits, or -1 (different
+// lengths: 0).
+func sameBits(a, b []float32) int {
+	if len(a) != len(b) {
+		return 0
 	}
-	got, err := LoadCheckpoint(path)
-	if err != nil {
-		t.Fatal(err)
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
 	}
-	if got.Model.PGrad != PGradStop {
-		t.Errorf("p_grad of an older checkpoint reads as %q, want %q", got.Model.PGrad, PGradStop)
-	}
+	return -1
 }

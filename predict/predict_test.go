@@ -1,6 +1,7 @@
-package gmvae_test
+package predict_test
 
 import (
+	"encoding/json"
 	"math"
 	"path/filepath"
 	"testing"
@@ -8,10 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/predict"
 )
 
 // tinyInput returns n rows of d values in [0,1] (a fixed pattern, no RNG).
@@ -55,7 +58,9 @@ func saveModel(t testing.TB, m gmvae.Model, dir string) string {
 	ps := m.Params()
 	names, sizes := ps.Layout()
 	n := ps.Len()
-	ck := &gmvae.Checkpoint{Model: m.Config(), Names: names, Sizes: sizes,
+	mc, err := json.Marshal(m.Config())
+	require.NoError(t, err)
+	ck := &checkpoint.Checkpoint{Model: mc, Train: json.RawMessage(`{}`), Names: names, Sizes: sizes,
 		P: make([]float32, n), M: make([]float32, n), V: make([]float32, n)}
 	ck.StateNames, ck.StateSizes = ps.StateLayout()
 	ck.S = make([]float32, ps.StateLen())
@@ -64,8 +69,8 @@ func saveModel(t testing.TB, m gmvae.Model, dir string) string {
 	if ps.S != nil {
 		require.NoError(t, engine.NewCPU().Download(ck.S, ps.S))
 	}
-	path := filepath.Join(dir, gmvae.CheckpointFile)
-	require.NoError(t, gmvae.SaveCheckpoint(path, ck))
+	path := filepath.Join(dir, checkpoint.File)
+	require.NoError(t, checkpoint.Save(path, ck))
 	return path
 }
 
@@ -107,7 +112,7 @@ func TestPredictEqualsInfer(t *testing.T) {
 		t.Run(model, func(t *testing.T) {
 			m := tinyModel(t, model)
 			path := saveModel(t, m, t.TempDir())
-			p, err := gmvae.Load(engine.NewCPU(), path)
+			p, err := predict.Load(engine.NewCPU(), path)
 			require.NoError(t, err)
 			defer func() { require.NoError(t, p.Close()) }()
 			c := p.Config()
@@ -157,7 +162,7 @@ func TestPredictEdges(t *testing.T) {
 	m := tinyModel(t, "shu")
 	dir := t.TempDir()
 	path := saveModel(t, m, dir)
-	p, err := gmvae.Load(engine.NewCPU(), path)
+	p, err := predict.Load(engine.NewCPU(), path)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, p.Close()) }()
 
@@ -204,7 +209,7 @@ func TestPredictEdges(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, bits(want), bits(got.Data().([]float32)))
 
-	_, err = gmvae.Load(engine.NewCPU(), filepath.Join(dir, "missing.safetensors"))
+	_, err = predict.Load(engine.NewCPU(), filepath.Join(dir, "missing.safetensors"))
 	require.ErrorContains(t, err, "missing.safetensors")
 }
 
@@ -219,7 +224,7 @@ func TestPredictEmulatorEqualsCPU(t *testing.T) {
 			var res [2][]uint32
 			var cls [2][]int
 			for i, b := range []engine.Backend{engine.NewCPU(), engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})} {
-				p, err := gmvae.Load(b, path)
+				p, err := predict.Load(b, path)
 				require.NoError(t, err)
 				r, err := p.Run(x, 6)
 				require.NoError(t, err)

@@ -1,4 +1,4 @@
-package gmvae_test
+package trainer_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/ops"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 // The real models under data parallelism: a small model A and model B trained on 2
@@ -171,9 +172,9 @@ func TestModelsDataParallel(t *testing.T) {
 	}
 }
 
-// trainDataParallel trains a small model A or B with gmvae.Train on rank c.Rank() of
+// trainDataParallel trains a small model A or B with trainer.Train on rank c.Rank() of
 // c's world and returns its final parameters and result.
-func trainDataParallel(c dist.Comm, name, dir string) ([]float32, *gmvae.Result, error) {
+func trainDataParallel(c dist.Comm, name, dir string) ([]float32, *trainer.Result, error) {
 	b := engine.NewCPU()
 	mc := modelConfig(name)
 	m, err := gmvae.New(b, mc)
@@ -188,12 +189,12 @@ func trainDataParallel(c dist.Comm, name, dir string) ([]float32, *gmvae.Result,
 	// Global batches of 13 rows: shards of up to 7 <= mBatch rows on 2 ranks, uneven
 	// splits; 40 rows make a last batch of 1 row, so every rank but rank 0 has an
 	// empty shard then.
-	cfg := gmvae.TrainConfig{Epochs: 2, BatchSize: 13, LR: 0.01, Binarize: true, Clip: 1,
+	cfg := trainer.Config{Epochs: 2, BatchSize: 13, LR: 0.01, Binarize: true, Clip: 1,
 		EvalBatch: mBatch, Seed: 5, RunDir: dir, CheckpointEvery: 2, Comm: c}
 	if c.Size() == 1 {
 		cfg.BatchSize = mBatch
 	}
-	res, err := gmvae.Train(context.Background(), b, m, ds, nil, cfg, gmvae.Hooks{})
+	res, err := trainer.Train(context.Background(), b, m, ds, nil, cfg, trainer.Hooks{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,7 +202,7 @@ func trainDataParallel(c dist.Comm, name, dir string) ([]float32, *gmvae.Result,
 	return p, res, b.Download(p, m.Params().P)
 }
 
-// TestModelsTrainDataParallel: gmvae.Train of models A and B on 2 and 3 in-process
+// TestModelsTrainDataParallel: trainer.Train of models A and B on 2 and 3 in-process
 // ranks (uneven shards of 13-row global batches, empty ones in the last): every
 // rank ends with the same parameters, and a second run gives the same bits.
 func TestModelsTrainDataParallel(t *testing.T) {

@@ -1,4 +1,7 @@
-package gmvae
+// Package safetensors reads and writes the safetensors container
+// (https://github.com/huggingface/safetensors) for float32 tensors: the format of this
+// engine's checkpoints, which PyTorch users can open with safetensors.torch.load_file.
+package safetensors
 
 import (
 	"bytes"
@@ -29,22 +32,22 @@ import (
 // maxHeader bounds the JSON header (the reference implementation's limit).
 const maxHeader = 100 << 20
 
-// STTensor is one float32 tensor of a safetensors file.
-type STTensor struct {
+// Tensor is one float32 tensor of a safetensors file.
+type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
 }
 
-type stEntry struct {
+type entry struct {
 	Dtype       string   `json:"dtype"`
 	Shape       []int    `json:"shape"`
 	DataOffsets [2]int64 `json:"data_offsets"`
 }
 
-// WriteSafetensors writes tensors (in this order in the data section) and the
+// Write writes tensors (in this order in the data section) and the
 // metadata map (may be nil) to w in the safetensors format.
-func WriteSafetensors(w io.Writer, tensors []STTensor, meta map[string]string) error {
+func Write(w io.Writer, tensors []Tensor, meta map[string]string) error {
 	header := map[string]any{}
 	if len(meta) > 0 {
 		header["__metadata__"] = meta
@@ -71,7 +74,7 @@ func WriteSafetensors(w io.Writer, tensors []STTensor, meta map[string]string) e
 		if shape == nil {
 			shape = []int{}
 		}
-		header[t.Name] = stEntry{Dtype: "F32", Shape: shape, DataOffsets: [2]int64{off, off + 4*int64(n)}}
+		header[t.Name] = entry{Dtype: "F32", Shape: shape, DataOffsets: [2]int64{off, off + 4*int64(n)}}
 		off += 4 * int64(n)
 	}
 	h, err := json.Marshal(header)
@@ -109,18 +112,18 @@ func WriteSafetensors(w io.Writer, tensors []STTensor, meta map[string]string) e
 	return nil
 }
 
-// ReadSafetensorsFile reads a safetensors file of F32 tensors; see DecodeSafetensors.
-func ReadSafetensorsFile(path string) ([]STTensor, map[string]string, error) {
+// ReadFile reads a safetensors file of F32 tensors; see Decode.
+func ReadFile(path string) ([]Tensor, map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	return DecodeSafetensors(raw, path)
+	return Decode(raw, path)
 }
 
-// DecodeSafetensors parses the bytes of a safetensors file (name is used in errors)
+// Decode parses the bytes of a safetensors file (name is used in errors)
 // and returns its tensors in data order and its metadata (never nil).
-func DecodeSafetensors(raw []byte, name string) ([]STTensor, map[string]string, error) {
+func Decode(raw []byte, name string) ([]Tensor, map[string]string, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("safetensors: %s: %s", name, fmt.Sprintf(format, a...))
 	}
@@ -147,7 +150,7 @@ func DecodeSafetensors(raw []byte, name string) ([]STTensor, map[string]string, 
 	meta := map[string]string{}
 	type ent struct {
 		name string
-		stEntry
+		entry
 	}
 	var ents []ent
 	for k, v := range fields {
@@ -157,7 +160,7 @@ func DecodeSafetensors(raw []byte, name string) ([]STTensor, map[string]string, 
 			}
 			continue
 		}
-		var e stEntry
+		var e entry
 		d := json.NewDecoder(bytes.NewReader(v))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&e); err != nil {
@@ -175,7 +178,7 @@ func DecodeSafetensors(raw []byte, name string) ([]STTensor, map[string]string, 
 		return ents[i].DataOffsets[1] < ents[j].DataOffsets[1]
 	})
 	var pos int64
-	out := make([]STTensor, 0, len(ents))
+	out := make([]Tensor, 0, len(ents))
 	for _, e := range ents {
 		b, en := e.DataOffsets[0], e.DataOffsets[1]
 		if b != pos {
@@ -198,7 +201,7 @@ func DecodeSafetensors(raw []byte, name string) ([]STTensor, map[string]string, 
 		for i := range v {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[b+4*int64(i):]))
 		}
-		out = append(out, STTensor{Name: e.name, Shape: e.Shape, Data: v})
+		out = append(out, Tensor{Name: e.name, Shape: e.Shape, Data: v})
 		pos = en
 	}
 	if pos != int64(len(data)) {

@@ -1,12 +1,15 @@
-package gmvae
+// Package predict assigns new observations to the clusters of a trained model: a
+// Predictor rebuilds the model of a checkpoint on a backend and runs it over rows
+// given as slices or as gorgonia.org/tensor tensors.
+package predict
 
 import (
 	"errors"
 	"fmt"
 
-	"gorgonia.org/tensor"
-
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/metrics"
 )
 
@@ -22,8 +25,8 @@ import (
 // A Predictor is not safe for concurrent use.
 type Predictor struct {
 	b                   engine.Backend
-	m                   Model
-	cfg                 Config
+	m                   gmvae.Model
+	cfg                 gmvae.Config
 	x, post, logits, zm *engine.Buf
 }
 
@@ -35,15 +38,19 @@ type Prediction struct {
 	ZMean    []float32 // (n, Dz) latent means
 }
 
-// Load reads the checkpoint at checkpointPath (written by Train), rebuilds its model on
+// Load reads the checkpoint at checkpointPath (written by trainer.Train), rebuilds its model on
 // b from the checkpoint's model config and uploads its parameters. Batches of Predict
 // are cut at the config's MaxBatch rows.
 func Load(b engine.Backend, checkpointPath string) (*Predictor, error) {
-	ck, err := LoadCheckpoint(checkpointPath)
+	ck, err := checkpoint.Load(checkpointPath)
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(b, ck.Model)
+	mc, err := gmvae.DecodeConfig(ck.Model)
+	if err != nil {
+		return nil, fmt.Errorf("predict %s: model_config: %w", checkpointPath, err)
+	}
+	m, err := gmvae.New(b, mc)
 	if err != nil {
 		return nil, fmt.Errorf("predict %s: %w", checkpointPath, err)
 	}
@@ -55,8 +62,8 @@ func Load(b engine.Backend, checkpointPath string) (*Predictor, error) {
 	return p, nil
 }
 
-func (p *Predictor) init(path string, ck *Checkpoint) error {
-	if err := ck.matches(p.m.Params()); err != nil {
+func (p *Predictor) init(path string, ck *checkpoint.Checkpoint) error {
+	if err := ck.Matches(p.m.Params()); err != nil {
 		return fmt.Errorf("predict %s: %w (not the model the checkpoint's config describes)", path, err)
 	}
 	if err := p.b.Upload(p.m.Params().P, ck.P); err != nil {
@@ -85,10 +92,10 @@ func (p *Predictor) init(path string, ck *Checkpoint) error {
 }
 
 // Config returns the model's configuration (D, K, Dz, MaxBatch, ...).
-func (p *Predictor) Config() Config { return p.cfg }
+func (p *Predictor) Config() gmvae.Config { return p.cfg }
 
 // Model returns the underlying model (its parameters are the checkpoint's).
-func (p *Predictor) Model() Model { return p.m }
+func (p *Predictor) Model() gmvae.Model { return p.m }
 
 // PredictSlice is Predict on plain slices: x holds n rows of D float32 values,
 // row-major. It returns each row's cluster (the first index of the largest posterior;
@@ -142,66 +149,6 @@ func (p *Predictor) Run(x []float32, n int) (*Prediction, error) {
 		r.Clusters = []int{}
 	}
 	return r, nil
-}
-
-// Predict assigns the rows of x, a float32 *tensor.Dense of shape (N, D) with D the
-// model's observation dimension, any N (batched internally by MaxBatch rows; N = 0
-// gives empty results of shapes (0), (0, K), (0, Dz), not an error; note that
-// gorgonia's Data() panics on such empty tensors, check Shape().TotalSize() first). It returns the clusters (N) as
-// Int, the cluster posteriors (N, K) and the latent means (N, Dz) as Float32; each
-// cluster is the first index of its row's largest posterior. A non-contiguous or
-// transposed view is read in its logical (row-major) order.
-func (p *Predictor) Predict(x *tensor.Dense) (clusters, posteriors, latent *tensor.Dense, err error) {
-	c := p.cfg
-	if x == nil {
-		return nil, nil, nil, fmt.Errorf("predict: x is nil, expected a float32 tensor of shape (N, %d)", c.D)
-	}
-	if x.Dtype() != tensor.Float32 {
-		return nil, nil, nil, fmt.Errorf("predict: x has dtype %v, expected float32 of shape (N, %d)", x.Dtype(), c.D)
-	}
-	sh := x.Shape()
-	if len(sh) != 2 || sh[1] != c.D {
-		return nil, nil, nil, fmt.Errorf("predict: x has shape %v, expected (N, %d) (the model's D is %d)", sh, c.D, c.D)
-	}
-	n := sh[0]
-	var xs []float32
-	if n*c.D > 0 && !x.IsMaterializable() && x.DataOrder().IsRowMajor() { // (Data panics on an empty tensor)
-		if d, ok := x.Data().([]float32); ok && len(d) == n*c.D {
-			xs = d
-		}
-	}
-	if xs == nil && n*c.D > 0 { // a view or a column-major tensor: read it in logical order
-		xs = make([]float32, n*c.D)
-		for i := 0; i < n; i++ {
-			for j := 0; j < c.D; j++ {
-				v, err := x.At(i, j)
-				if err != nil {
-					return nil, nil, nil, fmt.Errorf("predict: x[%d,%d]: %w", i, j, err)
-				}
-				xs[i*c.D+j] = v.(float32)
-			}
-		}
-	}
-	cl, post, zm, err := p.PredictSlice(xs, n)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return denseInt(cl), denseF32(post, n, c.K), denseF32(zm, n, c.Dz), nil
-}
-
-func denseF32(v []float32, rows, cols int) *tensor.Dense {
-	if rows == 0 {
-		// gorgonia's tensor.New refuses a zero-size shape with a backing: make it empty.
-		return tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(0, cols))
-	}
-	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(v))
-}
-
-func denseInt(v []int) *tensor.Dense {
-	if len(v) == 0 {
-		return tensor.New(tensor.Of(tensor.Int), tensor.WithShape(0))
-	}
-	return tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))
 }
 
 // Close releases the model's buffers and the predictor's own; the backend stays

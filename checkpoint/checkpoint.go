@@ -1,4 +1,7 @@
-package gmvae
+// Package checkpoint is the format of a training run's checkpoint: a safetensors file
+// (package checkpoint/safetensors) holding the parameters, Adam's moments, the model's
+// untrained state and, as metadata, where the run stands and its configurations.
+package checkpoint
 
 import (
 	"encoding/json"
@@ -8,13 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gmvae/gmvae/checkpoint/safetensors"
 	"github.com/gmvae/gmvae/internal/atomicfile"
-	"github.com/gmvae/gmvae/nn"
 )
 
-// Checkpoints
-//
-// A checkpoint is a safetensors file (see safetensors.go for the container) that holds
+// A checkpoint is a safetensors file (package checkpoint/safetensors) that holds
 // everything a run needs to continue as if it had never stopped:
 //
 //   - one F32 tensor per parameter tensor, named as the model names it (e.g.
@@ -38,15 +39,15 @@ import (
 //     have as many: the shards and random streams depend on it);
 //     absent in older checkpoints, read as 1
 //     epoch_sums      JSON: running sums of the epoch's training terms
-//     model_config    JSON of the model's Config
-//     train_config    JSON of the TrainConfig (run_dir and resume left out: they
-//     say where the file is, not how the run goes)
+//     model_config    JSON of the model's configuration (gmvae.Config)
+//     train_config    JSON of the training configuration (trainer.Config; run_dir
+//     and resume left out: they say where the file is, not how the run goes)
 //
 // A checkpoint holds nothing that depends on the clock or the folder it is written
 // to, so two runs that compute the same bits (on the CPU and on a GPU, say) write
 // the same bytes. The training time so far, which a resumed run adds to, goes to the
 // side file TimingPath(path) ("checkpoint.timing.json": {"step": N, "wall_s": S}),
-// written after the checkpoint; LoadCheckpoint takes it when its step is the
+// written after the checkpoint; Load takes it when its step is the
 // checkpoint's (else the time starts from 0), and reads a "wall_s" key of older
 // checkpoints.
 //
@@ -54,18 +55,19 @@ import (
 // atomically (a temporary file in the same folder, fsync, rename, fsync of the folder):
 // a crash leaves the previous checkpoint or the new one, never a truncated file.
 
-// CheckpointFile is the name of a run folder's latest checkpoint.
-const CheckpointFile = "checkpoint.safetensors"
+// File is the name of a run folder's latest checkpoint.
+const File = "checkpoint.safetensors"
 
 // TimingFile is the name of the run folder's checkpoint timing file (TimingPath of
-// CheckpointFile).
+// File).
 const TimingFile = "checkpoint.timing.json"
 
 // checkpointFormat is the value of the "format" metadata key.
 const checkpointFormat = "gmvae-checkpoint-v1"
 
-// TrainState is where a run stands: what a checkpoint stores besides the tensors.
-type TrainState struct {
+// State is where a run stands: what a checkpoint stores besides the tensors and the
+// configurations.
+type State struct {
 	Step      uint64    `json:"step"`       // optimizer steps taken = the next step's number
 	Epoch     int       `json:"epoch"`      // epoch in progress, from 0
 	Batch     int       `json:"batch"`      // batches of Epoch already done
@@ -73,64 +75,49 @@ type TrainState struct {
 	Seed      uint64    `json:"seed"`
 	WorldSize int       `json:"world_size"` // data-parallel ranks (1: one process)
 	WallS     float64   `json:"wall_s"`     // training seconds so far
-	Sums      epochSums `json:"epoch_sums"`
+	Sums      EpochSums `json:"epoch_sums"`
 }
 
-// epochSums accumulates an epoch's training terms weighted by batch size.
-type epochSums struct {
-	N        int     `json:"n"`
-	Steps    int     `json:"steps"`
+// EpochSums are the running sums of an epoch's training terms, each weighted by its
+// batch's rows (the trainer adds to them after every step).
+type EpochSums struct {
+	N        int     `json:"n"`     // rows trained this epoch
+	Steps    int     `json:"steps"` // steps taken this epoch
 	Loss     float64 `json:"loss"`
 	ELBO     float64 `json:"elbo"`
 	Recon    float64 `json:"recon"`
 	KLz      float64 `json:"kl_z"`
 	KLw      float64 `json:"kl_w"`
 	KLy      float64 `json:"kl_y"`
-	GradNorm float64 `json:"grad_norm"` // sum over steps
-	FreeBits int     `json:"free_bits_steps"`
-}
-
-func (s *epochSums) add(t Terms, n int, gnorm float64) {
-	w := float64(n)
-	s.N += n
-	s.Steps++
-	s.Loss += w * t.Loss
-	s.ELBO += w * t.ELBO
-	s.Recon += w * t.Recon
-	s.KLz += w * t.KLz
-	s.KLw += w * t.KLw
-	s.KLy += w * t.KLy
-	s.GradNorm += gnorm
-	if t.FreeBitsActive {
-		s.FreeBits++
-	}
-}
-
-func (s epochSums) means() Terms {
-	if s.N == 0 {
-		return Terms{}
-	}
-	w := float64(s.N)
-	return Terms{Loss: s.Loss / w, ELBO: s.ELBO / w, Recon: s.Recon / w, KLz: s.KLz / w, KLw: s.KLw / w, KLy: s.KLy / w}
+	GradNorm float64 `json:"grad_norm"`       // sum over steps
+	FreeBits int     `json:"free_bits_steps"` // steps with free bits active
 }
 
 // Checkpoint is the content of a checkpoint file.
 type Checkpoint struct {
-	State   TrainState
-	Model   Config
-	Train   TrainConfig
-	Names   []string // parameter tensors, in buffer order
-	Sizes   []int
-	P, M, V []float32 // flat parameters and Adam moments
+	State State
+	// Model and Train are the JSON of the model's and the training's configurations
+	// (the metadata's model_config and train_config), decoded by their packages.
+	Model, Train json.RawMessage
+	Names        []string // parameter tensors, in buffer order
+	Sizes        []int
+	P, M, V      []float32 // flat parameters and Adam moments
 
-	StateNames []string // state tensors (nn.Params.StateLayout), in buffer order
+	StateNames []string // state tensors (the model's untrained state), in buffer order
 	StateSizes []int
 	S          []float32 // flat state
 }
 
-// matches reports whether the checkpoint's parameter and state tensors are those of
-// ps (names and sizes, in order), with an error naming the first difference.
-func (ck *Checkpoint) matches(ps *nn.Params) error {
+// Layout is a model's tensors: names and sizes in buffer order (nn.Params.Layout and
+// StateLayout are ones).
+type Layout interface {
+	Layout() (names []string, sizes []int)
+	StateLayout() (names []string, sizes []int)
+}
+
+// Matches reports whether the checkpoint's parameter and state tensors are those of
+// the model ps (names and sizes, in order), with an error naming the first difference.
+func (ck *Checkpoint) Matches(ps Layout) error {
 	names, sizes := ps.Layout()
 	if err := matchLayout("parameter", ck.Names, ck.Sizes, names, sizes); err != nil {
 		return err
@@ -154,8 +141,8 @@ func matchLayout(kind string, ckNames []string, ckSizes []int, names []string, s
 // statePrefix starts the name of a state tensor in a checkpoint file.
 const statePrefix = "state/"
 
-// SaveCheckpoint writes ck to path atomically.
-func SaveCheckpoint(path string, ck *Checkpoint) error {
+// Save writes ck to path atomically.
+func Save(path string, ck *Checkpoint) error {
 	if err := ck.check(); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
@@ -163,26 +150,29 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	var ts []STTensor
+	var ts []safetensors.Tensor
 	for _, part := range []struct {
 		prefix string
 		v      []float32
 	}{{"", ck.P}, {"adam.m/", ck.M}, {"adam.v/", ck.V}} {
 		off := 0
 		for i, name := range ck.Names {
-			ts = append(ts, STTensor{Name: part.prefix + name, Shape: []int{ck.Sizes[i]}, Data: part.v[off : off+ck.Sizes[i]]})
+			ts = append(ts, safetensors.Tensor{Name: part.prefix + name, Shape: []int{ck.Sizes[i]}, Data: part.v[off : off+ck.Sizes[i]]})
 			off += ck.Sizes[i]
 		}
 	}
 	off := 0
 	for i, name := range ck.StateNames {
-		ts = append(ts, STTensor{Name: statePrefix + name, Shape: []int{ck.StateSizes[i]}, Data: ck.S[off : off+ck.StateSizes[i]]})
+		ts = append(ts, safetensors.Tensor{Name: statePrefix + name, Shape: []int{ck.StateSizes[i]}, Data: ck.S[off : off+ck.StateSizes[i]]})
 		off += ck.StateSizes[i]
 	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, ts, meta) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	tm := mustJSON(timing{Step: ck.State.Step, WallS: ck.State.WallS})
+	tm, err := json.Marshal(timing{Step: ck.State.Step, WallS: ck.State.WallS})
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: timing: %w", path, err)
+	}
 	if err := atomicfile.WriteBytes(TimingPath(path), append(tm, '\n')); err != nil {
 		return fmt.Errorf("checkpoint %s: timing: %w", path, err)
 	}
@@ -239,14 +229,10 @@ func (ck *Checkpoint) check() error {
 }
 
 func (ck *Checkpoint) metadata() (map[string]string, error) {
-	mc, err := json.Marshal(ck.Model)
-	if err != nil {
-		return nil, err
+	if !json.Valid(ck.Model) || !json.Valid(ck.Train) {
+		return nil, fmt.Errorf("the model or training configuration is not valid JSON")
 	}
-	tc, err := json.Marshal(ck.Train)
-	if err != nil {
-		return nil, err
-	}
+	mc, tc := ck.Model, ck.Train
 	sums, err := json.Marshal(ck.State.Sums)
 	if err != nil {
 		return nil, err
@@ -266,11 +252,11 @@ func (ck *Checkpoint) metadata() (map[string]string, error) {
 	}, nil
 }
 
-// LoadCheckpoint reads a checkpoint written by SaveCheckpoint. Every defect (a
+// Load reads a checkpoint written by Save. Every defect (a
 // truncated or corrupt file, a missing or malformed key, a moment tensor that does not
 // match its parameter) is an error naming the file.
-func LoadCheckpoint(path string) (*Checkpoint, error) {
-	ts, meta, err := ReadSafetensorsFile(path)
+func Load(path string) (*Checkpoint, error) {
+	ts, meta, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -325,25 +311,29 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	} else if tm, ok := readTiming(TimingPath(path)); ok && tm.Step == ck.State.Step {
 		ck.State.WallS = tm.WallS
 	}
+	v, err := get("epoch_sums")
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(v), &ck.State.Sums); err != nil {
+		return nil, bad("metadata epoch_sums: %v", err)
+	}
 	for _, u := range []struct {
 		key string
-		dst any
-	}{{"epoch_sums", &ck.State.Sums}, {"model_config", &ck.Model}, {"train_config", &ck.Train}} {
+		dst *json.RawMessage
+	}{{"model_config", &ck.Model}, {"train_config", &ck.Train}} {
 		v, err := get(u.key)
 		if err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(v), u.dst); err != nil {
-			return nil, bad("metadata %s: %v", u.key, err)
+		if !json.Valid([]byte(v)) {
+			return nil, bad("metadata %s is not valid JSON", u.key)
 		}
+		*u.dst = json.RawMessage(v)
 	}
-	// A field added to Config after the checkpoint was written reads as its zero
-	// value; Defaults gives it the value such a model had (the saved config is a
-	// model's Config(), already complete when written).
-	ck.Model = ck.Model.Defaults()
 	// Tensors: the parameters first, then adam.m/<name>, then adam.v/<name>, then
 	// state/<name>.
-	byName := map[string]STTensor{}
+	byName := map[string]safetensors.Tensor{}
 	for _, t := range ts {
 		byName[t.Name] = t
 	}

@@ -1,4 +1,4 @@
-package gmvae
+package trainer
 
 import (
 	"bytes"
@@ -14,10 +14,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/nn"
 )
 
@@ -33,8 +36,8 @@ type rankRun struct {
 
 // distRun trains the fake model on p in-process ranks; setup adjusts each rank's
 // model, config and context before Train.
-func distRun(t *testing.T, p int, cfg TrainConfig, seed uint64, train, test *data.Dataset,
-	setup func(rank int, m *fakeModel, c *TrainConfig, ctx *context.Context)) []rankRun {
+func distRun(t *testing.T, p int, cfg Config, seed uint64, train, test *data.Dataset,
+	setup func(rank int, m *fakeModel, c *Config, ctx *context.Context)) []rankRun {
 	t.Helper()
 	cs := dist.NewLocalWorld(p)
 	if p == 1 {
@@ -77,7 +80,7 @@ func distData(t *testing.T) (train, test *data.Dataset) {
 	return blobs(t, "blobs-train", 65, fd, fk, 7), blobs(t, "blobs-test", 25, fd, fk, 8)
 }
 
-func distCfg(dir string) TrainConfig {
+func distCfg(dir string) Config {
 	c := baseCfg(dir)
 	c.CheckpointEvery = 3
 	return c
@@ -113,10 +116,10 @@ func TestTrainDataParallel(t *testing.T) {
 		j, _ := json.Marshal(stripTiming(t, filepath.Join(dir, MetricsFile)))
 		metrics = append(metrics, j)
 		names := lsDir(t, dir)
-		if want := []string{CheckpointFile, TimingFile, ConfigFile, MetricsFile, SummaryFile}; fmt.Sprint(names) != fmt.Sprint(want) {
+		if want := []string{checkpoint.File, checkpoint.TimingFile, ConfigFile, MetricsFile, SummaryFile}; fmt.Sprint(names) != fmt.Sprint(want) {
 			t.Errorf("run folder holds %v, want %v", names, want)
 		}
-		ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+		ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +153,7 @@ func TestTrainDataParallel(t *testing.T) {
 			}
 		}
 	}
-	if writers[CheckpointFile][0] == 0 || writers[SummaryFile][0] == 0 {
+	if writers[checkpoint.File][0] == 0 || writers[SummaryFile][0] == 0 {
 		t.Errorf("rank 0 wrote %v", writers)
 	}
 	// The metrics have one line per evaluation (one writer).
@@ -186,7 +189,7 @@ func TestTrainDataParallelVsOneProcess(t *testing.T) {
 	cfg := distCfg("")
 	cfg.Binarize = false
 	cfg.LR = 0.01
-	noNoise := func(rank int, m *fakeModel, c *TrainConfig, ctx *context.Context) { m.noNoise = true }
+	noNoise := func(rank int, m *fakeModel, c *Config, ctx *context.Context) { m.noNoise = true }
 	one := distRun(t, 1, cfg, 5, train, test, noNoise)[0]
 	two := distRun(t, 2, cfg, 5, train, test, noNoise)
 	for r, x := range append(two, one) {
@@ -236,8 +239,8 @@ func TestTrainDataParallelResume(t *testing.T) {
 			t.Fatalf("rank %d: %v", r, x.err)
 		}
 	}
-	ckPath := filepath.Join(c.RunDir, CheckpointFile)
-	ck, err := LoadCheckpoint(ckPath)
+	ckPath := filepath.Join(c.RunDir, checkpoint.File)
+	ck, err := checkpoint.Load(ckPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +249,7 @@ func TestTrainDataParallelResume(t *testing.T) {
 	}
 	c.Resume = ckPath
 	// Garbage parameters and moments: the checkpoint must set them all.
-	res := distRun(t, 2, c, 4, train, test, func(rank int, m *fakeModel, cc *TrainConfig, ctx *context.Context) {
+	res := distRun(t, 2, c, 4, train, test, func(rank int, m *fakeModel, cc *Config, ctx *context.Context) {
 		for _, buf := range []*engine.Buf{m.ps.P, m.ps.M, m.ps.V} {
 			if err := nn.Fill(m.b, buf, float32(rank)+0.25); err != nil {
 				t.Error(err)
@@ -276,7 +279,7 @@ func TestTrainDataParallelResume(t *testing.T) {
 }
 
 // distRunHooks is distRun with rank 1 cancelling its own context after step stopAt.
-func distRunHooks(t *testing.T, p int, cfg TrainConfig, seed uint64, train, test *data.Dataset, stopAt uint64) []rankRun {
+func distRunHooks(t *testing.T, p int, cfg Config, seed uint64, train, test *data.Dataset, stopAt uint64) []rankRun {
 	t.Helper()
 	cs := dist.NewLocalWorld(p)
 	out := make([]rankRun, p)
@@ -315,20 +318,20 @@ func distRunHooks(t *testing.T, p int, cfg TrainConfig, seed uint64, train, test
 // every rank; a shard larger than the model's max_batch is an error.
 func TestTrainDataParallelErrors(t *testing.T) {
 	train, test := distData(t)
-	rs := distRun(t, 2, distCfg(t.TempDir()), 3, train, test, func(rank int, m *fakeModel, c *TrainConfig, ctx *context.Context) {
+	rs := distRun(t, 2, distCfg(t.TempDir()), 3, train, test, func(rank int, m *fakeModel, c *Config, ctx *context.Context) {
 		if rank == 1 {
 			m.poisonStep, m.poison = int64(dist.RankStep(6, 1, 2)), float32(math.NaN())
 		}
 	})
 	for r, x := range rs {
-		if x.err == nil || !SameOnEveryRank(x.err) || !strings.Contains(x.err.Error(), "diverged at step 7 of 15") || !strings.Contains(x.err.Error(), "tensor dec.b (element 2 = NaN)") {
+		if x.err == nil || !dist.SameOnEveryRank(x.err) || !strings.Contains(x.err.Error(), "diverged at step 7 of 15") || !strings.Contains(x.err.Error(), "tensor dec.b (element 2 = NaN)") {
 			t.Errorf("rank %d: %v", r, x.err)
 		}
 	}
 	if rs[0].err != nil && rs[1].err != nil && rs[0].err.Error() != rs[1].err.Error() {
 		t.Errorf("ranks report different errors:\n%v\n%v", rs[0].err, rs[1].err)
 	}
-	rs = distRun(t, 2, distCfg(""), 3, train, test, func(rank int, m *fakeModel, c *TrainConfig, ctx *context.Context) {
+	rs = distRun(t, 2, distCfg(""), 3, train, test, func(rank int, m *fakeModel, c *Config, ctx *context.Context) {
 		if rank == 1 {
 			c.LR = 0.5
 		}
@@ -406,20 +409,20 @@ func TestTrainDataParallelMixedBackends(t *testing.T) {
 // checkpoint bytes and metrics.
 func TestTrainDataParallelBatchNorm(t *testing.T) {
 	train, test := distData(t)
-	mc := Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8, 6}, BatchNorm: true, MaxBatch: 16, Seed: 3}
-	cfg := TrainConfig{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3}
-	run := func(c TrainConfig, stopAt uint64, garbage bool) ([][]float32, []error) {
+	mc := gmvae.Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8, 6}, BatchNorm: true, MaxBatch: 16, Seed: 3}
+	cfg := Config{Epochs: 3, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3}
+	run := func(c Config, stopAt uint64, garbage bool) ([][]float32, []error) {
 		cs := dist.NewLocalWorld(2)
 		states, errs := make([][]float32, 2), make([]error, 2)
 		var wg sync.WaitGroup
 		for r := range cs {
 			b := engine.NewCPU()
-			m, err := New(b, mc)
-			tMust(t, err)
+			m, err := gmvae.New(b, mc)
+			testutil.Must(t, err)
 			if garbage {
 				ps := m.Params()
 				for _, buf := range []*engine.Buf{ps.P, ps.M, ps.V, ps.S} {
-					tMust(t, nn.Fill(b, buf, float32(r)+0.25))
+					testutil.Must(t, nn.Fill(b, buf, float32(r)+0.25))
 				}
 			}
 			wg.Add(1)
@@ -439,7 +442,7 @@ func TestTrainDataParallelBatchNorm(t *testing.T) {
 				cc := c
 				cc.Comm = cs[r]
 				if _, errs[r] = Train(ctx, b, m, train, test, cc, hooks); errs[r] == nil {
-					states[r] = tDownload(t, b, m.Params().S)
+					states[r] = testutil.Download(t, b, m.Params().S)
 				}
 			}(r)
 		}
@@ -449,7 +452,7 @@ func TestTrainDataParallelBatchNorm(t *testing.T) {
 	a := cfg
 	a.RunDir = t.TempDir()
 	states, errs := run(a, 0, false)
-	tMust(t, errors.Join(errs...))
+	testutil.Must(t, errors.Join(errs...))
 	if sameBits(states[0], states[1]) != -1 {
 		t.Fatal("the ranks end with different running estimates")
 	}
@@ -461,16 +464,16 @@ func TestTrainDataParallelBatchNorm(t *testing.T) {
 			t.Fatalf("interrupted run, rank %d: %v", i, err)
 		}
 	}
-	r.Resume = filepath.Join(r.RunDir, CheckpointFile)
+	r.Resume = filepath.Join(r.RunDir, checkpoint.File)
 	states2, errs := run(r, 0, true)
-	tMust(t, errors.Join(errs...))
+	testutil.Must(t, errors.Join(errs...))
 	if sameBits(states[0], states2[0]) != -1 || sameBits(states[0], states2[1]) != -1 {
 		t.Fatalf("running estimates differ after resume:\n%v\n%v\n%v", states[0], states2[0], states2[1])
 	}
-	ca, err := os.ReadFile(filepath.Join(a.RunDir, CheckpointFile))
-	tMust(t, err)
-	cb, err := os.ReadFile(filepath.Join(r.RunDir, CheckpointFile))
-	tMust(t, err)
+	ca, err := os.ReadFile(filepath.Join(a.RunDir, checkpoint.File))
+	testutil.Must(t, err)
+	cb, err := os.ReadFile(filepath.Join(r.RunDir, checkpoint.File))
+	testutil.Must(t, err)
 	if !bytes.Equal(ca, cb) {
 		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
 	}

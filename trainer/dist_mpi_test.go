@@ -1,6 +1,6 @@
 //go:build mpi
 
-package gmvae_test
+package trainer_test
 
 // The MPI tests of the models and the trainer. ci/mpi-test.sh runs this test binary
 // (built with -tags mpi) under `mpirun -np 2` and `-np 4` with -test.run MPIModels;
@@ -16,8 +16,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/dist"
-	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/trainer"
 )
 
 // world is the job's communicator (dist.Open: MPI under a launcher, else one process).
@@ -104,7 +105,7 @@ func bcastString(c dist.Comm, s string) (string, error) {
 	return string(out), nil
 }
 
-// TestMPIModelsTrain: gmvae.Train of models A and B on the MPI world (P ranks) gives,
+// TestMPIModelsTrain: trainer.Train of models A and B on the MPI world (P ranks) gives,
 // on every rank, the same parameters and results as the same Train on P in-process
 // ranks (dist.NewLocalWorld, run by every MPI rank on its own); only rank 0 writes the
 // run folder, whose checkpoint records P.
@@ -167,10 +168,10 @@ func TestMPIModelsTrain(t *testing.T) {
 				names = append(names, e.Name())
 			}
 			sort.Strings(names)
-			if want := []string{gmvae.CheckpointFile, gmvae.TimingFile, gmvae.ConfigFile, gmvae.MetricsFile, gmvae.SummaryFile}; strings.Join(names, " ") != strings.Join(want, " ") {
+			if want := []string{checkpoint.File, checkpoint.TimingFile, trainer.ConfigFile, trainer.MetricsFile, trainer.SummaryFile}; strings.Join(names, " ") != strings.Join(want, " ") {
 				mpiFail(fmt.Errorf("%s: run folder holds %v, want %v", name, names, want))
 			}
-			ck, err := gmvae.LoadCheckpoint(filepath.Join(dir, gmvae.CheckpointFile))
+			ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
 			if err != nil {
 				mpiFail(err)
 			}

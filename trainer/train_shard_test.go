@@ -1,4 +1,4 @@
-package gmvae
+package trainer
 
 import (
 	"bytes"
@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/gmvae"
 )
 
 // shardCopy writes ds as a shard folder of r rows per shard and opens it.
@@ -40,14 +42,13 @@ func shardCopy(t testing.TB, ds *data.Dataset, r int) *data.Sharded {
 // state and settings) as the trainer wrote it.
 func checkpointBytes(t testing.TB, path string) []byte {
 	t.Helper()
-	ck, err := LoadCheckpoint(path)
+	ck, err := checkpoint.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ck.State.WallS = 0
-	ck.Train.RunDir = ""
 	out := filepath.Join(t.TempDir(), "ck.safetensors")
-	if err := SaveCheckpoint(out, ck); err != nil {
+	if err := checkpoint.Save(out, ck); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -64,13 +65,13 @@ func checkpointBytes(t testing.TB, path string) []byte {
 func TestTrainShardedReproducible(t *testing.T) {
 	train := blobs(t, "blobs-train", 40, fd, fk, 7)
 	test := blobs(t, "blobs-test", 20, fd, fk, 8)
-	cfg := TrainConfig{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, CheckpointEvery: 2}
+	cfg := Config{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, CheckpointEvery: 2}
 	for _, model := range []string{"dilokthanakul", "shu"} {
 		t.Run(model, func(t *testing.T) {
-			mc := Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+			mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
 			b := engine.NewCPU()
 			run := func(tr, te data.Source) (string, *Result) {
-				m, err := New(b, mc)
+				m, err := gmvae.New(b, mc)
 				if err != nil {
 					if strings.Contains(err.Error(), "not implemented") {
 						t.Skipf("%s: %v", model, err)
@@ -84,7 +85,7 @@ func TestTrainShardedReproducible(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return filepath.Join(c.RunDir, CheckpointFile), res
+				return filepath.Join(c.RunDir, checkpoint.File), res
 			}
 			a, resA := run(shardCopy(t, train, 7), shardCopy(t, test, 6))
 			bb, _ := run(shardCopy(t, train, 7), shardCopy(t, test, 6))
@@ -115,7 +116,7 @@ func TestResumeShardedBitIdentical(t *testing.T) {
 
 // TestTrainShardedSubset: -subset on shards is a head view (name "<name>[:n]"), the
 // evaluation set defaults to the training set, and the value range comes from the
-// manifest (a set outside [0, 1] is refused for the Bernoulli likelihood).
+// manifest (a set outside [0, 1] is refused for the gmvae.Bernoulli likelihood).
 func TestTrainShardedSubset(t *testing.T) {
 	b := engine.NewCPU()
 	train := shardCopy(t, blobs(t, "blobs-train", 70, fd, fk, 7), 16)
@@ -134,7 +135,7 @@ func TestTrainShardedSubset(t *testing.T) {
 	wide := blobs(t, "wide", 20, fd, fk, 7)
 	wide.X[5] = 2
 	m := newFake(t, b, fd, fk, 16, 1)
-	m.cfg.Likelihood = Bernoulli
+	m.cfg.Likelihood = gmvae.Bernoulli
 	_, err = Train(context.Background(), b, m, shardCopy(t, wide, 8), nil, baseCfg(""), Hooks{})
 	if err == nil || !strings.Contains(err.Error(), "wide has values in [") {
 		t.Fatalf("values outside [0, 1]: %v", err)

@@ -1,24 +1,15 @@
 package gmvae
 
 import (
-	"errors"
-	"image"
-	"image/png"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gmvae/gmvae/cuda/emu"
-	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
-	"github.com/gmvae/gmvae/ops"
-	"github.com/gmvae/gmvae/report"
 )
 
 // genCase is a small model of either kind for the Decode and SampleCluster tests.
@@ -49,14 +40,14 @@ func genCases(maxBatch int) []genCase {
 func genModel(t *testing.T, b engine.Backend, cfg Config) Model {
 	t.Helper()
 	m, err := New(b, cfg)
-	tMust(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { m.Release() })
 	p := make([]float32, m.Params().P.Len())
 	philox.Normals(p, 99, 1)
 	for i := range p {
 		p[i] *= 0.5
 	}
-	tMust(t, b.Upload(m.Params().P, p))
+	testutil.Must(t, b.Upload(m.Params().P, p))
 	return m
 }
 
@@ -68,22 +59,22 @@ func genRun(t *testing.T, b engine.Backend, cfg Config) [][]float32 {
 	N := cfg.MaxBatch
 	zh := make([]float32, N*cfg.Dz)
 	philox.Normals(zh, 5, 2)
-	z := tUpload(t, b, zh, "z")
+	z := testutil.Upload(t, b, zh, "z")
 	xm, err := b.New(N*cfg.D, "xmean")
-	tMust(t, err)
+	testutil.Must(t, err)
 	var out [][]float32
 	for _, n := range []int{N, 2} {
-		tMust(t, m.Decode(z, n, xm))
-		out = append(out, tDownload(t, b, xm.Slice(0, n*cfg.D)))
+		testutil.Must(t, m.Decode(z, n, xm))
+		out = append(out, testutil.Download(t, b, xm.Slice(0, n*cfg.D)))
 	}
 	for k := range cfg.K {
 		for _, n := range []int{N, 2} {
-			tMust(t, m.SampleCluster(k, n, z, 1234))
-			out = append(out, tDownload(t, b, z.Slice(0, n*cfg.Dz)))
+			testutil.Must(t, m.SampleCluster(k, n, z, 1234))
+			out = append(out, testutil.Download(t, b, z.Slice(0, n*cfg.Dz)))
 		}
 	}
-	tMust(t, b.Release(z))
-	tMust(t, b.Release(xm))
+	testutil.Must(t, b.Release(z))
+	testutil.Must(t, b.Release(xm))
 	return out
 }
 
@@ -163,18 +154,18 @@ func TestDecodeReference(t *testing.T) {
 			for i := range zh {
 				zh[i] *= 2
 			}
-			z := tUpload(t, b, zh, "z")
+			z := testutil.Upload(t, b, zh, "z")
 			xm, err := b.New(n*cfg.D, "xmean")
-			tMust(t, err)
-			tMust(t, m.Decode(z, n, xm))
-			got := tDownload(t, b, xm)
+			testutil.Must(t, err)
+			testutil.Must(t, m.Decode(z, n, xm))
+			got := testutil.Download(t, b, xm)
 
 			h := make([]float64, len(zh))
 			for i, v := range zh {
 				h[i] = float64(v)
 			}
 			for li, l := range layers {
-				W, bias := tDownload(t, b, l.W().P), tDownload(t, b, l.B().P)
+				W, bias := testutil.Download(t, b, l.W().P), testutil.Download(t, b, l.B().P)
 				next := make([]float64, n*l.Out)
 				for i := range n {
 					for o := range l.Out {
@@ -213,17 +204,17 @@ func TestDecodeReference(t *testing.T) {
 // mu_k(w) and lv_k(w) are the heads' biases).
 func setPrior(t *testing.T, b engine.Backend, m Model, mu, lv []float32) {
 	t.Helper()
-	zero := func(x *engine.Buf) { tMust(t, nn.Fill(b, x, 0)) }
+	zero := func(x *engine.Buf) { testutil.Must(t, nn.Fill(b, x, 0)) }
 	switch mm := m.(type) {
 	case *shu:
-		tMust(t, b.Upload(mm.tensor(mm.pMu).P, mu))
-		tMust(t, b.Upload(mm.tensor(mm.pLv).P, lv))
+		testutil.Must(t, b.Upload(mm.tensor(mm.pMu).P, mu))
+		testutil.Must(t, b.Upload(mm.tensor(mm.pLv).P, lv))
 	case *dilokthanakul:
 		zero(mm.priorH.W().P)
 		zero(mm.priorMu.W().P)
 		zero(mm.priorLv.W().P)
-		tMust(t, b.Upload(mm.priorMu.B().P, mu))
-		tMust(t, b.Upload(mm.priorLv.B().P, lv))
+		testutil.Must(t, b.Upload(mm.priorMu.B().P, mu))
+		testutil.Must(t, b.Upload(mm.priorLv.B().P, lv))
 	}
 }
 
@@ -241,21 +232,21 @@ func TestSampleClusterMoments(t *testing.T) {
 			cfg := Config{Model: model, D: 12, K: 3, Dz: 4, Dw: 3, Hidden: []int{8}, MaxBatch: per, Seed: 3,
 				LvMin: -3, LvMax: 1.5}.Defaults()
 			m, err := New(b, cfg)
-			tMust(t, err)
+			testutil.Must(t, err)
 			defer m.Release()
 			mu := []float32{0.5, -1, 2, 0, 3, 3, -3, 0.25, -0.5, 0, 1, -2}
 			lv := []float32{0, 1, -2, 0.5, -1, 0, 1.4, -0.5, 3 /* clamped to 1.5 */, -5 /* clamped to -3 */, 0.2, 0}
 			setPrior(t, b, m, mu, lv)
 			z, err := b.New(per*cfg.Dz, "z")
-			tMust(t, err)
+			testutil.Must(t, err)
 			defer b.Release(z)
 			N := float64(per * seeds)
 			for k := range cfg.K {
 				sum := make([]float64, cfg.Dz)
 				sq := make([]float64, cfg.Dz)
 				for s := range seeds {
-					tMust(t, m.SampleCluster(k, per, z, uint64(1000+s)))
-					v := tDownload(t, b, z)
+					testutil.Must(t, m.SampleCluster(k, per, z, uint64(1000+s)))
+					v := testutil.Download(t, b, z)
 					for i := range per {
 						for d := range cfg.Dz {
 							x := float64(v[i*cfg.Dz+d])
@@ -290,13 +281,13 @@ func TestSampleDecodeErrors(t *testing.T) {
 			b := engine.NewCPU()
 			cfg := tc.cfg
 			m, err := New(b, cfg)
-			tMust(t, err)
+			testutil.Must(t, err)
 			defer m.Release()
 			N := cfg.MaxBatch
 			z, err := b.New(N*cfg.Dz, "z")
-			tMust(t, err)
+			testutil.Must(t, err)
 			xm, err := b.New(N*cfg.D, "xmean")
-			tMust(t, err)
+			testutil.Must(t, err)
 			for _, e := range []struct {
 				name string
 				err  error
@@ -319,8 +310,8 @@ func TestSampleDecodeErrors(t *testing.T) {
 				}
 			}
 			// The model still works after refused calls.
-			tMust(t, m.SampleCluster(cfg.K-1, N, z, 1))
-			tMust(t, m.Decode(z, N, xm))
+			testutil.Must(t, m.SampleCluster(cfg.K-1, N, z, 1))
+			testutil.Must(t, m.Decode(z, N, xm))
 		})
 	}
 }
@@ -333,126 +324,15 @@ func TestSampleReleaseEmu(t *testing.T) {
 			gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
 			defer gpu.Close()
 			z, err := gpu.New(3*tc.cfg.Dz, "z")
-			tMust(t, err)
+			testutil.Must(t, err)
 			before := gpu.Pool().Stats().Allocated
 			m, err := New(gpu, tc.cfg)
-			tMust(t, err)
-			tMust(t, m.SampleCluster(1, 3, z, 9))
-			tMust(t, m.Release())
+			testutil.Must(t, err)
+			testutil.Must(t, m.SampleCluster(1, 3, z, 9))
+			testutil.Must(t, m.Release())
 			if after := gpu.Pool().Stats().Allocated; after != before {
 				t.Errorf("after Release %d bytes allocated, before the model %d", after, before)
 			}
 		})
 	}
-}
-
-// pictureSet is a data set of n examples of 12 values in [0, 1] with the given shape.
-func pictureSet(t *testing.T, n int, shape []int) *data.Dataset {
-	t.Helper()
-	x := make([]float32, n*12)
-	philox.Uniforms(x, 4, 0)
-	ds, err := data.New("pictures", n, 12, x, nil)
-	tMust(t, err)
-	ds.Shape = shape
-	tMust(t, ds.Validate())
-	return ds
-}
-
-// pngSize decodes the PNG at path and returns its size.
-func pngSize(t *testing.T, path string) image.Point {
-	t.Helper()
-	f, err := os.Open(path)
-	tMust(t, err)
-	defer f.Close()
-	img, err := png.Decode(f)
-	tMust(t, err)
-	return img.Bounds().Size()
-}
-
-// TestWritePictures: both pictures for images (shape [3 4], and [1 3 4]), of the
-// layout report's grids give (K rows of samples; 23 reconstructions in 3 pairs of rows,
-// the last short, over batches of MaxBatch rows); nothing and ErrNotImages otherwise.
-func TestWritePictures(t *testing.T) {
-	for _, tc := range genCases(4) {
-		t.Run(tc.name, func(t *testing.T) {
-			b := engine.NewCPU()
-			cfg := tc.cfg
-			m := genModel(t, b, cfg)
-			for _, shape := range [][]int{{3, 4}, {1, 3, 4}} {
-				dir := t.TempDir()
-				ds := pictureSet(t, 30, shape)
-				tMust(t, WritePictures(b, m, ds, dir, PictureOptions{SamplesPerCluster: 3, Reconstructions: 23}))
-				// The expected geometry: the same grids with blank images.
-				blank := make([]float32, 12)
-				var rows [][][]float32
-				var labels []string
-				for k := range cfg.K {
-					rows = append(rows, [][]float32{blank, blank, blank})
-					labels = append(labels, "cluster "+strconv.Itoa(k))
-				}
-				want, err := report.RenderGrid(rows, 3, 4, report.GridOptions{Labels: labels})
-				tMust(t, err)
-				if got := pngSize(t, filepath.Join(dir, SamplesFile)); got != want.Bounds().Size() {
-					t.Errorf("shape %v: %s is %v, want %v", shape, SamplesFile, got, want.Bounds().Size())
-				}
-				rows, labels = nil, nil
-				for i := 0; i < 23; i += 10 {
-					r := make([][]float32, min(10, 23-i))
-					for j := range r {
-						r[j] = blank
-					}
-					rows = append(rows, r, r)
-					labels = append(labels, strconv.Itoa(i), "R")
-				}
-				want, err = report.RenderGrid(rows, 3, 4, report.GridOptions{Labels: labels})
-				tMust(t, err)
-				if got := pngSize(t, filepath.Join(dir, ReconstructionsFile)); got != want.Bounds().Size() {
-					t.Errorf("shape %v: %s is %v, want %v", shape, ReconstructionsFile, got, want.Bounds().Size())
-				}
-			}
-			// Defaults (10 samples, capped at MaxBatch = 4; 20 reconstructions).
-			dir := t.TempDir()
-			tMust(t, WritePictures(b, m, pictureSet(t, 30, []int{3, 4}), dir, PictureOptions{}))
-			for _, f := range []string{SamplesFile, ReconstructionsFile} {
-				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-					t.Error(err)
-				}
-			}
-			for _, shape := range [][]int{nil, {12}, {2, 2, 3}} {
-				dir := t.TempDir()
-				err := WritePictures(b, m, pictureSet(t, 30, shape), dir, PictureOptions{})
-				if !errors.Is(err, ErrNotImages) {
-					t.Errorf("shape %v: error %v, want ErrNotImages", shape, err)
-				}
-				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-					t.Errorf("shape %v: wrote %d files", shape, len(ents))
-				}
-			}
-		})
-	}
-}
-
-// The trainer's fake model (train_test.go) has the generative half of the Model
-// interface too: z is its posterior (n, K) ("Dz" = K), decoded by sigmoid(dec(z)).
-
-func (f *fakeModel) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
-	if err := checkDecode("fake", f.cfg, z, n, xmean); err != nil {
-		return err
-	}
-	if err := f.dec.Forward(f.b, z, xmean, n, f.decS); err != nil {
-		return err
-	}
-	return ops.ActFwd(f.b, xmean, xmean, n*f.cfg.D, kernels.ActSigmoid)
-}
-
-// SampleCluster writes n one-hot rows of cluster k (there is nothing to draw).
-func (f *fakeModel) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
-	if err := checkSample("fake", f.cfg, k, n, z); err != nil {
-		return err
-	}
-	v := make([]float32, n*f.cfg.K)
-	for i := range n {
-		v[i*f.cfg.K+k] = 1
-	}
-	return f.b.Upload(z.Slice(0, len(v)), v)
 }
