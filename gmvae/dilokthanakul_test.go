@@ -169,11 +169,14 @@ func TestDilokthanakulErrors(t *testing.T) {
 		{func(c *Config) { c.LvMin, c.LvMax = 3, 2 }, "lv_min"},
 		{func(c *Config) { c.LvMin, c.LvMax = -100, 5 }, "log-variance bounds"},
 		{func(c *Config) { c.Likelihood = "poisson" }, "likelihood"},
-		{func(c *Config) { c.Model, c.BatchNorm = "shu", true }, "batch_norm is an option of model dilokthanakul"},
-		{func(c *Config) { c.PGrad = "sometimes" }, `p_grad "sometimes"`},
-		{func(c *Config) { c.Model, c.PGrad = "shu", PGradAuthors }, "p_grad is an option of model dilokthanakul"},
-		{func(c *Config) { c.Init = "he" }, `init "he", want glorot or torch`},
-		{func(c *Config) { c.Model, c.PGrad, c.Init = "shu", "", nn.SchemeTorch }, "init torch is an option of model dilokthanakul"},
+		{func(c *Config) { c.Model, c.M, c.BatchNorm = "shu", 0, true }, "model shu has no batch normalisation"},
+		{func(c *Config) { c.PGrad = "sometimes" }, `p_grad = "sometimes": want stop, authors or exact`},
+		{func(c *Config) { c.Model, c.M, c.PGrad = "shu", 0, PGradAuthors }, "model shu has no p(y|z,w)"},
+		{func(c *Config) { c.Model, c.M = "shu", 2 }, "m = 2: Monte Carlo samples of (z, w) are model dilokthanakul's"},
+		{func(c *Config) { c.Model, c.M, c.Lambda = "shu", 0, 0.5 }, "lambda = 0.5: free bits are model dilokthanakul's"},
+		{func(c *Config) { c.Gumbel = true }, "gumbel = true: Gumbel-softmax draws are model shu's"},
+		{func(c *Config) { c.Init = "he" }, `init = "he": want glorot or torch`},
+		{func(c *Config) { c.Model, c.M, c.PGrad, c.Init = "shu", 0, "", nn.SchemeTorch }, "model shu keeps its own initialisation"},
 	} {
 		cfg := dkTiny()
 		c.mod(&cfg)

@@ -12,6 +12,7 @@ import (
 	"math"
 
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/field"
 	"github.com/gmvae/gmvae/nn"
 )
 
@@ -152,13 +153,10 @@ func New(b engine.Backend, cfg Config) (Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	switch cfg.Model {
-	case "dilokthanakul":
-		return newDilokthanakul(b, cfg)
-	case "shu":
+	if cfg.Model == "shu" {
 		return newShu(b, cfg)
 	}
-	return nil, fmt.Errorf("gmvae: unknown model %q (want dilokthanakul or shu)", cfg.Model)
+	return newDilokthanakul(b, cfg)
 }
 
 // Defaults fills zero fields with the papers' settings for the model (GMVAE.md).
@@ -212,43 +210,55 @@ func (c Config) Defaults() Config {
 	return c
 }
 
-// Validate reports the first invalid field, naming it.
+// Validate reports the first invalid field as a *field.Error naming it as the JSON
+// configuration does (section "model").
 func (c Config) Validate() error {
+	bad := func(key string, value any, want string, a ...any) error {
+		return field.New("model", key, value, want, a...)
+	}
 	switch {
+	case c.Model != "dilokthanakul" && c.Model != "shu":
+		return bad("model", fmt.Sprintf("%q", c.Model), "want dilokthanakul or shu")
 	case c.D < 1:
-		return fmt.Errorf("gmvae: d = %d, want at least 1", c.D)
+		return bad("d", c.D, "want at least 1 (the data's features per example)")
 	case c.K < 1:
-		return fmt.Errorf("gmvae: k = %d, want at least 1", c.K)
+		return bad("k", c.K, "want at least 1 cluster")
 	case c.Dz < 1:
-		return fmt.Errorf("gmvae: dz = %d, want at least 1", c.Dz)
+		return bad("dz", c.Dz, "want at least 1")
 	case c.Model == "dilokthanakul" && c.Dw < 1:
-		return fmt.Errorf("gmvae: dw = %d, want at least 1", c.Dw)
+		return bad("dw", c.Dw, "want at least 1")
 	case c.Model == "dilokthanakul" && c.M < 1:
-		return fmt.Errorf("gmvae: m = %d, want at least 1", c.M)
-	case c.Lambda < 0:
-		return fmt.Errorf("gmvae: lambda = %g, want >= 0 (0 turns free bits off)", c.Lambda)
+		return bad("m", c.M, "want at least 1 sample")
+	case c.Model != "dilokthanakul" && c.M > 1:
+		return bad("m", c.M, "Monte Carlo samples of (z, w) are model dilokthanakul's, not model %s's", c.Model)
+	case !(c.Lambda >= 0) || math.IsInf(float64(c.Lambda), 0):
+		return bad("lambda", c.Lambda, "want >= 0 (0 turns free bits off)")
+	case c.Model != "dilokthanakul" && c.Lambda != 0:
+		return bad("lambda", c.Lambda, "free bits are model dilokthanakul's, not model %s's", c.Model)
 	case c.Likelihood != Bernoulli && c.Likelihood != Gaussian:
-		return fmt.Errorf("gmvae: likelihood %q, want bernoulli or gaussian", c.Likelihood)
+		return bad("likelihood", fmt.Sprintf("%q", c.Likelihood), "want bernoulli or gaussian")
 	case !(c.LvMin < c.LvMax):
-		return fmt.Errorf("gmvae: lv_min %g must be below lv_max %g", c.LvMin, c.LvMax)
+		return bad("lv_min", c.LvMin, "must be below lv_max %g", c.LvMax)
 	case c.MaxBatch < 1:
-		return fmt.Errorf("gmvae: max_batch = %d, want at least 1", c.MaxBatch)
+		return bad("max_batch", c.MaxBatch, "want at least 1")
 	case c.Model == "dilokthanakul" && c.PGrad != PGradStop && c.PGrad != PGradAuthors && c.PGrad != PGradExact:
-		return fmt.Errorf("gmvae: p_grad %q, want stop, authors or exact", c.PGrad)
+		return bad("p_grad", fmt.Sprintf("%q", c.PGrad), "want stop, authors or exact")
 	case c.Model != "dilokthanakul" && c.PGrad != "":
-		return fmt.Errorf("gmvae: p_grad is an option of model dilokthanakul, not of model %s", c.Model)
+		return bad("p_grad", fmt.Sprintf("%q", c.PGrad), "model %s has no p(y|z,w) (it is model dilokthanakul's option)", c.Model)
 	case c.BatchNorm && c.Model != "dilokthanakul":
-		return fmt.Errorf("gmvae: batch_norm is an option of model dilokthanakul (its authors' recogniser), not of model %s", c.Model)
+		return bad("batch_norm", true, "model %s has no batch normalisation (it is model dilokthanakul's option, its authors' recogniser)", c.Model)
 	case !c.Init.Valid():
-		return fmt.Errorf("gmvae: init %q, want glorot or torch", c.Init)
+		return bad("init", fmt.Sprintf("%q", c.Init), "want glorot or torch")
 	case c.Init == nn.SchemeTorch && c.Model != "dilokthanakul":
-		return fmt.Errorf("gmvae: init torch is an option of model dilokthanakul (its authors' Torch code), not of model %s", c.Model)
-	case c.Gumbel && !(c.Tau > 0):
-		return fmt.Errorf("gmvae: tau = %g, want > 0 with gumbel", c.Tau)
+		return bad("init", "torch", "model %s keeps its own initialisation (Torch's defaults are model dilokthanakul's option)", c.Model)
+	case c.Gumbel && c.Model != "shu":
+		return bad("gumbel", true, "Gumbel-softmax draws are model shu's option, not model %s's", c.Model)
+	case c.Gumbel && (!(c.Tau > 0) || math.IsInf(float64(c.Tau), 0)):
+		return bad("tau", c.Tau, "want a positive temperature")
 	}
 	for i, h := range c.Hidden {
 		if h < 1 {
-			return fmt.Errorf("gmvae: hidden[%d] = %d, want at least 1", i, h)
+			return bad(fmt.Sprintf("hidden[%d]", i), h, "want at least 1")
 		}
 	}
 	return nil
@@ -297,6 +307,11 @@ func DecodeConfig(raw []byte) (Config, error) {
 	var c Config
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return Config{}, fmt.Errorf("gmvae: model configuration: %w", err)
+	}
+	if c.Model == "shu" {
+		// Written by a version that accepted (and ignored) model dilokthanakul's
+		// options for model shu: they never changed a bit of it.
+		c.M, c.Lambda = 0, 0
 	}
 	return c.Defaults(), nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/internal/field"
 )
 
 // Learning-rate schedules of Config.Schedule.
@@ -91,40 +92,42 @@ func (c Config) Defaults(m gmvae.Config) Config {
 	return c
 }
 
-// Validate reports the first invalid field, naming it as the JSON config does.
+// Validate reports the first invalid field as a *field.Error naming it as the JSON
+// configuration does (section "train").
 func (c Config) Validate() error {
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	bad := func(key string, value any, want string) error { return field.New("train", key, value, "%s", want) }
 	switch {
 	case c.Epochs < 1:
-		return fmt.Errorf("train: epochs = %d, want at least 1", c.Epochs)
+		return bad("epochs", c.Epochs, "want at least 1")
 	case c.BatchSize < 1:
-		return fmt.Errorf("train: batch_size = %d, want at least 1", c.BatchSize)
+		return bad("batch_size", c.BatchSize, "want at least 1")
 	case !(c.LR > 0) || !finite(c.LR):
-		return fmt.Errorf("train: lr = %g, want a positive number", c.LR)
+		return bad("lr", c.LR, "want a positive number")
 	case c.Schedule != ScheduleConstant && c.Schedule != ScheduleCosine && c.Schedule != ScheduleExp:
-		return fmt.Errorf("train: schedule %q, want constant, cosine or exp", c.Schedule)
+		return bad("schedule", fmt.Sprintf("%q", c.Schedule), "want constant, cosine or exp")
 	case c.LRMin < 0 || !finite(c.LRMin) || (c.Schedule == ScheduleCosine && c.LRMin > c.LR):
-		return fmt.Errorf("train: lr_min = %g, want 0 <= lr_min <= lr", c.LRMin)
+		return bad("lr_min", c.LRMin, "want 0 <= lr_min <= lr")
 	case c.Schedule == ScheduleExp && !(c.LRDecay > 0 && c.LRDecay <= 1):
-		return fmt.Errorf("train: lr_decay = %g, want 0 < lr_decay <= 1 with the exp schedule", c.LRDecay)
+		return bad("lr_decay", c.LRDecay, "want 0 < lr_decay <= 1 with the exp schedule")
 	case c.TauDecay < 0 || !finite(c.TauDecay):
-		return fmt.Errorf("train: tau_decay = %g, want >= 0 (0: a constant temperature)", c.TauDecay)
+		return bad("tau_decay", c.TauDecay, "want >= 0 (0: a constant temperature)")
 	case c.TauMin < 0 || !finite(c.TauMin):
-		return fmt.Errorf("train: tau_min = %g, want >= 0", c.TauMin)
+		return bad("tau_min", c.TauMin, "want >= 0")
 	case c.Clip < 0 || !finite(c.Clip):
-		return fmt.Errorf("train: clip = %g, want >= 0 (0 turns clipping off)", c.Clip)
+		return bad("clip", c.Clip, "want >= 0 (0 turns clipping off)")
 	case c.EvalBatch < 1:
-		return fmt.Errorf("train: eval_batch = %d, want at least 1", c.EvalBatch)
+		return bad("eval_batch", c.EvalBatch, "want at least 1")
 	case c.EvalEvery < 1:
-		return fmt.Errorf("train: eval_every = %d, want at least 1", c.EvalEvery)
+		return bad("eval_every", c.EvalEvery, "want at least 1")
 	case c.CheckpointEvery < 0:
-		return fmt.Errorf("train: checkpoint_every = %d, want >= 0", c.CheckpointEvery)
+		return bad("checkpoint_every", c.CheckpointEvery, "want >= 0 (0: at epoch ends only)")
 	case c.MaxSteps < 0:
-		return fmt.Errorf("train: max_steps = %d, want >= 0 (0: no limit)", c.MaxSteps)
+		return bad("max_steps", c.MaxSteps, "want >= 0 (0: no limit)")
 	case c.TrainSubset < 0:
-		return fmt.Errorf("train: train_subset = %d, want >= 0 (0: all)", c.TrainSubset)
+		return bad("train_subset", c.TrainSubset, "want >= 0 (0: all)")
 	case c.TestSubset < 0:
-		return fmt.Errorf("train: test_subset = %d, want >= 0 (0: all)", c.TestSubset)
+		return bad("test_subset", c.TestSubset, "want >= 0 (0: all)")
 	}
 	return nil
 }

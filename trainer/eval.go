@@ -52,7 +52,7 @@ func (t *trainer) evaluate() error {
 		post, logits := t.post.Slice(0, n*k), t.logits.Slice(0, n*k)
 		terms, err := t.m.Infer(x, n, post, logits, t.zmean.Slice(0, n*t.mc.Dz), step)
 		if err != nil {
-			return fmt.Errorf("train: evaluation batch %d: %w", bi, err)
+			return fmt.Errorf("evaluation batch %d: %w", bi, err)
 		}
 		lo := idx[0]
 		if err := t.b.Download(t.posthost[lo*k:(lo+n)*k], post); err != nil {
@@ -71,8 +71,8 @@ func (t *trainer) evaluate() error {
 	rec := EvalRecord{
 		Epoch:    float64(t.st.Epoch) + float64(t.st.Batch)/float64(t.nb),
 		Step:     t.st.Step,
-		LR:       t.lr,
-		Tau:      float64(t.temperature(trained)),
+		LR:       float64(t.lr),
+		Tau:      float64(Temperature(t.mc, t.cfg, trained)),
 		Train:    termsRecord(meanTerms(t.st.Sums)),
 		Test:     termsRecord(meanTerms(sums)),
 		EvalSet:  t.test.Info().Name,
@@ -115,11 +115,11 @@ func (t *trainer) evaluate() error {
 		// float32 posteriors lose where they round to 1 (metrics.PaperMapping).
 		score, err := metrics.LogOdds(llogits, k)
 		if err != nil {
-			return dist.Everyone(fmt.Errorf("train: evaluation: %w", err))
+			return dist.Everyone(fmt.Errorf("evaluation: %w", err))
 		}
 		s, err := metrics.Evaluate(lp, ll, metrics.Ranking{LogOdds: score, Post: lpost}, k)
 		if err != nil {
-			return dist.Everyone(fmt.Errorf("train: evaluation: %w", err))
+			return dist.Everyone(fmt.Errorf("evaluation: %w", err))
 		}
 		rec.ACCPaper, rec.ACCPaperF32 = Float(s.ACCPaper), Float(s.ACCPaperF32)
 		rec.ACCPurity, rec.ACCHungarian = Float(s.ACCPurity), Float(s.ACCHungarian)
@@ -137,7 +137,7 @@ func (t *trainer) evaluate() error {
 				_, err = t.metricsF.Write(append(line, '\n'))
 			}
 			if err != nil {
-				werr = fmt.Errorf("train: %s: %w", MetricsFile, err)
+				werr = fmt.Errorf("%s: %w", MetricsFile, err)
 			}
 		}
 		if err := dist.Agree(t.c, werr); err != nil {

@@ -19,7 +19,7 @@ import (
 func (t *trainer) progress(terms gmvae.Terms, gnorm float64) Progress {
 	p := Progress{
 		Step: t.st.Step, TotalSteps: t.total, Epoch: t.st.Epoch, Epochs: t.cfg.Epochs,
-		Batch: t.st.Batch, Batches: t.nb, Terms: terms, GradNorm: gnorm, LR: t.lr,
+		Batch: t.st.Batch, Batches: t.nb, Terms: terms, GradNorm: gnorm, LR: float64(t.lr),
 		Elapsed: time.Since(t.start),
 	}
 	if s := t.procDur.Seconds(); s > 0 {
@@ -106,7 +106,7 @@ func (t *trainer) runEpoch() error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("train: epoch %d: the loader ended at batch %d of %d", t.st.Epoch, t.st.Batch, t.nb)
+			return fmt.Errorf("epoch %d: the loader ended at batch %d of %d", t.st.Epoch, t.st.Batch, t.nb)
 		}
 		total := len(batches[t.st.Batch]) // the global batch's rows
 		terms, gnorm, err := t.step(xb, n, total)
@@ -142,7 +142,7 @@ func (t *trainer) runEpoch() error {
 }
 
 // errStop: some rank's context was cancelled; every rank stops before the step.
-var errStop = errors.New("train: stop")
+var errStop = errors.New("stop")
 
 // step trains on the batch xb (n examples, on the backend; this rank's shard of a
 // global batch of total rows, n = total in one process): the optimizer step number
@@ -171,7 +171,7 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (gmvae.Terms, float64, erro
 	if n > 0 { // an empty shard (a short last batch) adds a zero gradient
 		var err error
 		if terms, err = t.m.TrainBatch(x, n, rstep); err != nil {
-			return gmvae.Terms{}, 0, fmt.Errorf("train: step %d: %w", step, err)
+			return gmvae.Terms{}, 0, fmt.Errorf("step %d: %w", step, err)
 		}
 	}
 	if t.world > 1 {
@@ -217,8 +217,8 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (gmvae.Terms, float64, erro
 		}
 	}
 	t.st.AdamSteps++
-	t.lr = float64(t.rate(step))
-	if err := t.ps.StepAt(nn.DefaultAdam(float32(t.lr)), t.st.AdamSteps); err != nil {
+	t.lr = LearningRate(t.cfg, step, t.total, t.nb)
+	if err := t.ps.StepAt(nn.DefaultAdam(t.lr), t.st.AdamSteps); err != nil {
 		return gmvae.Terms{}, 0, err
 	}
 	return terms, gnorm, nil
@@ -276,7 +276,7 @@ func (t *trainer) firstNonFiniteGrad() (gradReport, bool, error) {
 }
 
 func (t *trainer) divergence(step uint64, terms gmvae.Terms, bad string, ss float64, g gradReport) error {
-	msg := fmt.Sprintf("train: diverged at step %d of %d (epoch %d, batch %d of %d):", step+1, t.total, t.st.Epoch+1, t.st.Batch+1, t.nb)
+	msg := fmt.Sprintf("diverged at step %d of %d (epoch %d, batch %d of %d):", step+1, t.total, t.st.Epoch+1, t.st.Batch+1, t.nb)
 	if bad != "" {
 		v := map[string]float64{"loss": terms.Loss, "recon": terms.Recon, "kl_z": terms.KLz, "kl_w": terms.KLw, "kl_y": terms.KLy}[bad]
 		msg += fmt.Sprintf(" term %s = %v;", bad, v)

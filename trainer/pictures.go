@@ -134,7 +134,7 @@ func WritePictures(b engine.Backend, m gmvae.Model, ds *data.Dataset, dir string
 		if err := b.Upload(x.Slice(0, n*D), ds.X[off*D:(off+n)*D]); err != nil {
 			return err
 		}
-		// The gmvae.Terms (of step 0's draws) are not needed; zmean is.
+		// The terms (of step 0's draws) are not needed; zmean is.
 		if _, err := m.Infer(x, n, post, nil, z, 0); err != nil {
 			return err
 		}

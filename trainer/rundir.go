@@ -90,7 +90,7 @@ func (t *trainer) openRunDir() error {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("train: run folder: %w", err)
+		return fmt.Errorf("run folder: %w", err)
 	}
 	cfgJSON, err := json.MarshalIndent(map[string]any{
 		"model":      t.mc,
@@ -108,7 +108,7 @@ func (t *trainer) openRunDir() error {
 	t.wrote(ConfigFile)
 	t.wrote(MetricsFile)
 	if err := atomicfile.WriteBytes(filepath.Join(dir, ConfigFile), append(cfgJSON, '\n')); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	mpath := filepath.Join(dir, MetricsFile)
 	var keep []byte
@@ -132,11 +132,11 @@ func (t *trainer) openRunDir() error {
 	}
 	// Replace the file atomically (a crash keeps the old lines), then append to it.
 	if err := atomicfile.WriteBytes(mpath, keep); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	f, err := os.OpenFile(mpath, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	t.metricsF = f
 	return nil
@@ -191,13 +191,13 @@ func (t *trainer) writeCheckpoint() error {
 // a data-parallel run every rank comes here at the same step.
 func (t *trainer) interrupted(cause error) error {
 	if t.cfg.RunDir == "" {
-		return dist.Everyone(fmt.Errorf("train: interrupted at step %d: %w", t.st.Step, cause))
+		return dist.Everyone(fmt.Errorf("interrupted at step %d: %w", t.st.Step, cause))
 	}
 	if err := t.checkpoint(); err != nil {
-		e := fmt.Errorf("train: interrupted at step %d (%w); writing the checkpoint failed: %v", t.st.Step, cause, err)
+		e := fmt.Errorf("interrupted at step %d (%w); writing the checkpoint failed: %v", t.st.Step, cause, err)
 		return dist.AgreedLike(e, err)
 	}
-	return dist.Everyone(fmt.Errorf("train: interrupted at step %d (%w); continue with -resume %s", t.st.Step, cause, t.lastCkpt))
+	return dist.Everyone(fmt.Errorf("interrupted at step %d (%w); continue with -resume %s", t.st.Step, cause, t.lastCkpt))
 }
 
 func (t *trainer) finish() (*Result, error) {
@@ -237,7 +237,7 @@ func (t *trainer) finish() (*Result, error) {
 			err = atomicfile.WriteBytes(filepath.Join(t.cfg.RunDir, SummaryFile), append(j, '\n'))
 		}
 		if err != nil {
-			werr = fmt.Errorf("train: %w", err)
+			werr = fmt.Errorf("%w", err)
 		}
 	}
 	if err := dist.Agree(t.c, werr); err != nil {

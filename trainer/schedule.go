@@ -5,42 +5,45 @@ import (
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
-// rate returns the learning rate of step s (0-based), computed in float32 with the
-// engine's own math (kernels/fmath) so that it is the same on every machine.
-func (t *trainer) rate(s uint64) float32 {
-	lr := float32(t.cfg.LR)
-	switch t.cfg.Schedule {
+// Schedules, computed in float32 with the engine's own math (kernels/fmath), so that
+// every machine uses the same values. They know nothing of the loop around them.
+
+// LearningRate returns the learning rate of step s (0-based) of a run of total steps
+// with perEpoch steps per epoch under c's schedule: c.LR (constant); half a cosine
+// from c.LR down to c.LRMin over the run (cosine); c.LR·c.LRDecay^(s/perEpoch) (exp).
+func LearningRate(c Config, s, total uint64, perEpoch int) float32 {
+	lr := float32(c.LR)
+	switch c.Schedule {
 	case ScheduleCosine:
-		lo := float32(t.cfg.LRMin)
-		frac := float32(float64(s) / float64(max(t.total, 1)))
-		_, c := fmath.Sincos2Pi(float32(frac * 0.5)) // cos(pi * frac)
-		return lo + float32(float32(0.5*(lr-lo))*(1+c))
+		lo := float32(c.LRMin)
+		frac := float32(float64(s) / float64(max(total, 1)))
+		_, cos := fmath.Sincos2Pi(float32(frac * 0.5)) // cos(pi * frac)
+		return lo + float32(float32(0.5*(lr-lo))*(1+cos))
 	case ScheduleExp:
-		e := float32(float64(s) / float64(t.nb))
-		return float32(lr * fmath.Exp(float32(e*fmath.Log(float32(t.cfg.LRDecay)))))
+		e := float32(float64(s) / float64(max(perEpoch, 1)))
+		return float32(lr * fmath.Exp(float32(e*fmath.Log(float32(c.LRDecay)))))
 	}
 	return lr
 }
 
-// temperature returns the Gumbel-softmax temperature of epoch e (0-based):
-// max(TauMin, tau·exp(-TauDecay·e)) in float32 with the engine's own math, the same
-// on every machine; 0 when the model has none.
-func (t *trainer) temperature(e int) float32 {
-	if !t.mc.Gumbel {
+// Temperature returns the Gumbel-softmax temperature of epoch e (0-based) of model m
+// under c: max(c.TauMin, m.Tau·exp(-c.TauDecay·e)), or m.Tau when c.TauDecay is 0;
+// 0 for a model without Gumbel-softmax draws.
+func Temperature(m gmvae.Config, c Config, e int) float32 {
+	if !m.Gumbel {
 		return 0
 	}
-	tau := t.mc.Tau
-	if t.cfg.TauDecay == 0 {
-		return tau
+	if c.TauDecay == 0 {
+		return m.Tau
 	}
-	v := float32(tau * fmath.Exp(float32(-t.cfg.TauDecay*float64(e))))
-	return max(v, float32(t.cfg.TauMin))
+	v := float32(m.Tau * fmath.Exp(float32(-c.TauDecay*float64(e))))
+	return max(v, float32(c.TauMin))
 }
 
 // setTemperature gives the model the temperature of epoch e (gmvae.Tempered models only).
 func (t *trainer) setTemperature(e int) error {
 	if m, ok := t.m.(gmvae.Tempered); ok && t.mc.Gumbel {
-		return m.SetTemperature(t.temperature(e))
+		return m.SetTemperature(Temperature(t.mc, t.cfg, e))
 	}
 	return nil
 }

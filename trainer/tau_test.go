@@ -18,7 +18,7 @@ import (
 // the PyTorch port's constants (floor 0.5 reached at epoch 50), a constant temperature
 // without decay, and none for a model without Gumbel-softmax.
 func TestTemperatureSchedule(t *testing.T) {
-	port := &trainer{mc: gmvae.Config{Gumbel: true, Tau: 1}, cfg: Config{TauDecay: 0.013862944, TauMin: 0.5}}
+	portModel, port := gmvae.Config{Gumbel: true, Tau: 1}, Config{TauDecay: 0.013862944, TauMin: 0.5}
 	for _, c := range []struct {
 		epoch int
 		want  float64
@@ -31,15 +31,14 @@ func TestTemperatureSchedule(t *testing.T) {
 		{50, 0.5, 0}, // exp(-ln 2) rounds just below 0.5: the floor
 		{200, 0.5, 0},
 	} {
-		if got := float64(port.temperature(c.epoch)); math.Abs(got-c.want) > c.tol {
+		if got := float64(Temperature(portModel, port, c.epoch)); math.Abs(got-c.want) > c.tol {
 			t.Errorf("epoch %d: temperature %v, want %v", c.epoch, got, c.want)
 		}
 	}
-	constant := &trainer{mc: gmvae.Config{Gumbel: true, Tau: 0.7}}
-	if got := constant.temperature(30); got != 0.7 {
+	if got := Temperature(gmvae.Config{Gumbel: true, Tau: 0.7}, Config{}, 30); got != 0.7 {
 		t.Errorf("no decay: %v, want 0.7", got)
 	}
-	if got := (&trainer{mc: gmvae.Config{Tau: 1}, cfg: port.cfg}).temperature(3); got != 0 {
+	if got := Temperature(gmvae.Config{Tau: 1}, port, 3); got != 0 {
 		t.Errorf("no gumbel: %v, want 0", got)
 	}
 }
@@ -157,7 +156,7 @@ func TestTemperatureErrors(t *testing.T) {
 	}{
 		{gmvae.Config{Model: "dilokthanakul", D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16}, Config{TauDecay: 0.1}, "not of model dilokthanakul"},
 		{gmvae.Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16}, Config{TauMin: 0.5}, "gumbel false"},
-		{gumbelConfig(), Config{TauDecay: 0.1, TauMin: 2}, "tau_min = 2 is above the starting temperature tau = 1"},
+		{gumbelConfig(), Config{TauDecay: 0.1, TauMin: 2}, "tau_min = 2: is above the starting temperature tau = 1"},
 		{gumbelConfig(), Config{TauDecay: -1}, "tau_decay = -1"},
 		{gumbelConfig(), Config{TauDecay: 0.1, TauMin: math.NaN()}, "tau_min = NaN"},
 	} {

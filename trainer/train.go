@@ -65,7 +65,7 @@ type trainer struct {
 	epochDur  time.Duration
 	procEx    int
 	procDur   time.Duration
-	lr        float64
+	lr        float32 // the last step's learning rate
 	metricsF  *os.File
 	lastCkpt  string
 	lastEval  *EvalRecord
@@ -177,13 +177,8 @@ func (t *trainer) setup(cfg Config, train, test data.Source) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.TauDecay > 0 || cfg.TauMin > 0 {
-		if _, ok := t.m.(gmvae.Tempered); !ok || !t.mc.Gumbel {
-			return fmt.Errorf("train: tau_decay and tau_min anneal the Gumbel-softmax temperature of model shu with gumbel, not of model %s (gumbel %v)", t.mc.Model, t.mc.Gumbel)
-		}
-		if cfg.TauMin > float64(t.mc.Tau) {
-			return fmt.Errorf("train: tau_min = %g is above the starting temperature tau = %g", cfg.TauMin, t.mc.Tau)
-		}
+	if err := annealing(t.mc, cfg); err != nil {
+		return err
 	}
 	t.cfg = cfg
 	t.cfg.Comm = nil
@@ -245,7 +240,7 @@ func (t *trainer) checkSameSetup(cfg Config, train, test data.Source) error {
 	}
 	for r, d := range all {
 		if d != all[0] {
-			return dist.Everyone(fmt.Errorf("train: rank %d's settings differ from rank 0's (the model and training configs, run_dir and resume included, and the data sets' names and sizes must be the same on every rank)", r))
+			return dist.Everyone(fmt.Errorf("rank %d's settings differ from rank 0's (the model and training configs, run_dir and resume included, and the data sets' names and sizes must be the same on every rank)", r))
 		}
 	}
 	return nil
@@ -302,7 +297,7 @@ func (t *trainer) checkSameParams() error {
 	}
 	for r, x := range all {
 		if x != all[0] {
-			return dist.Everyone(fmt.Errorf("train: epoch %d: rank %d's parameters or Adam moments differ from rank 0's (digest %016x, rank 0 %016x): the ranks have drifted apart", t.st.Epoch+1, r, uint64(x), uint64(all[0])))
+			return dist.Everyone(fmt.Errorf("epoch %d: rank %d's parameters or Adam moments differ from rank 0's (digest %016x, rank 0 %016x): the ranks have drifted apart", t.st.Epoch+1, r, uint64(x), uint64(all[0])))
 		}
 	}
 	return nil
@@ -318,7 +313,7 @@ func nilSource(s data.Source) data.Source {
 
 func (t *trainer) setupData(train, test data.Source) error {
 	if train == nil || train.Info().N == 0 {
-		return errors.New("train: the training set is empty")
+		return errors.New("the training set is empty")
 	}
 	if test == nil {
 		test = train
@@ -335,27 +330,27 @@ func (t *trainer) setupData(train, test data.Source) error {
 		}
 	}
 	if test.Info().N == 0 {
-		return fmt.Errorf("train: the evaluation set %s is empty", test.Info().Name)
+		return fmt.Errorf("the evaluation set %s is empty", test.Info().Name)
 	}
 	for _, ds := range []data.Source{train, test} {
 		in := ds.Info()
 		if in.D != t.mc.D {
-			return fmt.Errorf("train: %s has %d features per example, the model expects d = %d", in.Name, in.D, t.mc.D)
+			return fmt.Errorf("%s has %d features per example, the model expects d = %d", in.Name, in.D, t.mc.D)
 		}
 		if t.mc.Likelihood == gmvae.Bernoulli || t.cfg.Binarize {
 			if lo, hi := ds.Range(); lo < 0 || hi > 1 {
-				return fmt.Errorf("train: %s has values in [%g, %g]; a gmvae.Bernoulli likelihood and binarisation need data in [0, 1] (use the gaussian likelihood, or rescale)", in.Name, lo, hi)
+				return fmt.Errorf("%s has values in [%g, %g]; a Bernoulli likelihood and binarisation need data in [0, 1] (use the gaussian likelihood, or rescale)", in.Name, lo, hi)
 			}
 		}
 	}
 	if t.shardRows > t.mc.MaxBatch {
 		if t.world > 1 {
-			return fmt.Errorf("train: batch_size %d over %d ranks gives shards of up to %d rows, more than the model's max_batch %d", t.cfg.BatchSize, t.world, t.shardRows, t.mc.MaxBatch)
+			return fmt.Errorf("batch_size %d over %d ranks gives shards of up to %d rows, more than the model's max_batch %d", t.cfg.BatchSize, t.world, t.shardRows, t.mc.MaxBatch)
 		}
-		return fmt.Errorf("train: batch_size %d is larger than the model's max_batch %d", t.cfg.BatchSize, t.mc.MaxBatch)
+		return fmt.Errorf("batch_size %d is larger than the model's max_batch %d", t.cfg.BatchSize, t.mc.MaxBatch)
 	}
 	if t.cfg.EvalBatch > t.mc.MaxBatch {
-		return fmt.Errorf("train: eval_batch %d is larger than the model's max_batch %d", t.cfg.EvalBatch, t.mc.MaxBatch)
+		return fmt.Errorf("eval_batch %d is larger than the model's max_batch %d", t.cfg.EvalBatch, t.mc.MaxBatch)
 	}
 	t.train, t.test = train, test
 	t.batcher, err = data.NewSourceBatcher(train, t.cfg.BatchSize, t.cfg.Seed, t.cfg.DropLast)
@@ -364,14 +359,14 @@ func (t *trainer) setupData(train, test data.Source) error {
 	}
 	t.nb = t.batcher.NumBatches()
 	if t.nb == 0 {
-		return fmt.Errorf("train: %d training examples make no batch of %d with drop_last", train.Info().N, t.cfg.BatchSize)
+		return fmt.Errorf("%d training examples make no batch of %d with drop_last", train.Info().N, t.cfg.BatchSize)
 	}
 	t.total = uint64(t.cfg.Epochs) * uint64(t.nb)
 	if t.cfg.MaxSteps > 0 && uint64(t.cfg.MaxSteps) < t.total {
 		t.total = uint64(t.cfg.MaxSteps)
 	}
 	if t.total >= evalStepBase {
-		return fmt.Errorf("train: %d steps; at most %d are supported", t.total, evalStepBase-1)
+		return fmt.Errorf("%d steps; at most %d are supported", t.total, evalStepBase-1)
 	}
 	return nil
 }

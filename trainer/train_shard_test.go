@@ -68,7 +68,10 @@ func TestTrainShardedReproducible(t *testing.T) {
 	cfg := Config{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, CheckpointEvery: 2}
 	for _, model := range []string{"dilokthanakul", "shu"} {
 		t.Run(model, func(t *testing.T) {
-			mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+			mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3}
+		if model == "dilokthanakul" {
+			mc.Lambda = 0.5
+		}
 			b := engine.NewCPU()
 			run := func(tr, te data.Source) (string, *Result) {
 				m, err := gmvae.New(b, mc)
@@ -116,7 +119,7 @@ func TestResumeShardedBitIdentical(t *testing.T) {
 
 // TestTrainShardedSubset: -subset on shards is a head view (name "<name>[:n]"), the
 // evaluation set defaults to the training set, and the value range comes from the
-// manifest (a set outside [0, 1] is refused for the gmvae.Bernoulli likelihood).
+// manifest (a set outside [0, 1] is refused for the Bernoulli likelihood).
 func TestTrainShardedSubset(t *testing.T) {
 	b := engine.NewCPU()
 	train := shardCopy(t, blobs(t, "blobs-train", 70, fd, fk, 7), 16)

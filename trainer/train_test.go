@@ -26,7 +26,7 @@ import (
 
 // fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =
 // enc(x) + 0.1 * noise(step), resp = softmax(logits) (the "posterior"), x is
-// reconstructed by gmvae.Bernoulli(sigmoid(dec(resp))). It has the gmvae.Model interface, draws
+// reconstructed by Bernoulli(sigmoid(dec(resp))). It has the gmvae.Model interface, draws
 // random numbers from the step like the real models, and can poison a gradient.
 type fakeModel struct {
 	b        engine.Backend
@@ -593,7 +593,7 @@ func TestTrainConfigErrors(t *testing.T) {
 	}{
 		{func(c *Config) { c.Epochs = -1 }, "epochs = -1"},
 		{func(c *Config) { c.LR = math.NaN() }, "lr = NaN"},
-		{func(c *Config) { c.Schedule = "step" }, `schedule "step"`},
+		{func(c *Config) { c.Schedule = "step" }, `schedule = "step": want constant, cosine or exp`},
 		{func(c *Config) { c.Clip = -1 }, "clip = -1"},
 		{func(c *Config) { c.BatchSize = 17 }, "batch_size 17 is larger than the model's max_batch 16"},
 		{func(c *Config) { c.EvalBatch = 100 }, "eval_batch 100"},
@@ -606,7 +606,7 @@ func TestTrainConfigErrors(t *testing.T) {
 			t.Errorf("want an error with %q, got %v", tc.want, err)
 		}
 	}
-	// Data outside [0,1] with a gmvae.Bernoulli likelihood.
+	// Data outside [0,1] with a Bernoulli likelihood.
 	b := engine.NewCPU()
 	x := make([]float32, 4*fd)
 	x[5] = 2
@@ -627,7 +627,10 @@ func TestTrainConfigErrors(t *testing.T) {
 func TestTrainRealModelsReproducible(t *testing.T) {
 	for _, bmc := range []gmvae.Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true}} {
 		model := bmc.Model
-		mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Lambda: 0.5}
+		mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3}
+		if model == "dilokthanakul" {
+			mc.Lambda = 0.5
+		}
 		if bmc.BatchNorm {
 			// The authors' recogniser with their Torch initialisation.
 			model += " batch norm, torch init"

@@ -36,7 +36,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +51,6 @@ import (
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/internal/cli"
 	"github.com/gmvae/gmvae/metrics"
-	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/report"
 	"github.com/gmvae/gmvae/trainer"
 )
@@ -64,50 +62,12 @@ func main() {
 	os.Exit(code)
 }
 
-// The Gumbel-softmax temperature schedule of the popular PyTorch port of model B
-// (jariasf/GMVAE): from 1 down to 0.5 by exp(-0.013862944) per epoch, the floor reached
-// at epoch 50 (0.013862944 = ln 2 / 50).
-const (
-	portTauDecay = 0.013862944
-	portTauMin   = 0.5
-)
-
-// DefaultEpochs is the command's default: a run that finishes in minutes on a small
-// machine. The papers train for 100+ epochs (-epochs 100).
-const DefaultEpochs = 2
-
-// options are the command's settings besides the two configs.
-type options struct {
-	device, out, configFile, resume                       string
-	dataDir, trainPath, testPath, trainLabels, testLabels string
-	labelCol                                              string
-	hidden                                                string
-	seeds                                                 int
-	subset, testSubset                                    int
-	noPictures                                            bool
-}
-
-type fileConfig struct {
-	Model   gmvae.Config    `json:"model"`
-	Train   trainer.Config  `json:"train"`
-	Backend json.RawMessage `json:"backend"` // as in a run folder's config.json; ignored
-	Data    json.RawMessage `json:"data"`
-	// WorldSize: the data-parallel ranks of the run (in a run folder's config.json);
-	// ignored: the launcher decides.
-	WorldSize json.RawMessage `json:"world_size"`
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runWith(ctx, args, stdout, stderr, dist.Open)
 }
 
 // opener returns the job's communicator (dist.Open; tests pass in-process ranks).
 type opener func() (dist.Comm, dist.Launch, error)
-
-// allFailed marks an error that every rank of the job had at the same point.
-type allFailed struct{ error }
-
-func (e allFailed) Unwrap() error { return e.error }
 
 // runWith is run with the communicator that open returns. With several ranks, rank 0
 // prints the progress and the errors every rank shares; another rank prints only its
@@ -125,8 +85,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, open 
 	prefix := "train:"
 	if c != nil && c.Size() > 1 {
 		prefix = fmt.Sprintf("train: rank %d of %d:", c.Rank(), c.Size())
-		var af allFailed
-		if c.Rank() != 0 && (errors.Is(err, dist.ErrOtherRank) || dist.SameOnEveryRank(err) || errors.As(err, &af)) {
+		if c.Rank() != 0 && (errors.Is(err, dist.ErrOtherRank) || dist.SameOnEveryRank(err)) {
 			stderr = io.Discard // rank 0 says it
 		}
 	}
@@ -138,90 +97,23 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, open 
 }
 
 // agree makes every rank learn whether any rank has an error, so that all stop
-// together (a rank returning alone would leave the others in a collective).
+// together (a rank returning alone would leave the others in a collective); a rank
+// whose collective fails aborts the job.
 func agree(c dist.Comm, err error) error {
-	if c.Size() == 1 {
-		return err
-	}
-	flag := []int64{0}
-	if err != nil {
-		flag[0] = 1
-	}
-	if cerr := c.AllReduceSum(flag); cerr != nil {
-		fmt.Fprintf(os.Stderr, "train: rank %d: %v; aborting the job\n", c.Rank(), errors.Join(err, cerr))
+	e := dist.Agree(c, err)
+	if e != nil && c.Size() > 1 && !dist.IsAgreed(e) {
+		fmt.Fprintf(os.Stderr, "train: rank %d: %v; aborting the job\n", c.Rank(), e)
 		c.Abort(1)
 	}
-	switch {
-	case flag[0] == 0:
-		return nil
-	case err == nil:
-		return fmt.Errorf("%w (%d of %d ranks failed; see their messages)", dist.ErrOtherRank, flag[0], c.Size())
-	case int(flag[0]) == c.Size():
-		return allFailed{err} // cli.IsUsage still finds a usage error inside
-	}
-	return err
+	return e
 }
 
 func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open opener, comm *dist.Comm) error {
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		o  options
-		mc gmvae.Config
-		tc trainer.Config
-	)
-	fs.StringVar(&o.device, "device", "auto", "where to train: auto (cuda when built with it and a GPU answers, else cpu), cpu, cuda, emu (the PTX emulator: slow, for checks)")
-	fs.StringVar(&o.out, "out", "", "run folder (default runs/<model>-<date>-<time>; with -resume, the checkpoint's folder)")
-	fs.StringVar(&o.configFile, "config", "", "JSON file {\"model\": {...}, \"train\": {...}} (a run folder's config.json works); flags override it")
-	fs.StringVar(&o.resume, "resume", "", "continue the run of this checkpoint (its settings are the defaults; the result is bit-identical to an uninterrupted run)")
-	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the four MNIST files (default: the Go module cache, or $"+data.MNISTDirEnv+")")
-	fs.StringVar(&o.trainPath, "train", "", "training data instead of MNIST: .csv, .npy, IDX (anything else, gzip allowed), or a shard folder with manifest.json (made by cmd/convert)")
-	fs.StringVar(&o.testPath, "test", "", "held-out data in the same format (default: evaluate on the training data)")
-	fs.StringVar(&o.trainLabels, "train-labels", "", "labels of -train (IDX or NPY; CSV files carry theirs in -label-col)")
-	fs.StringVar(&o.testLabels, "test-labels", "", "labels of -test (IDX or NPY)")
-	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
-	fs.StringVar(&mc.Model, "model", "dilokthanakul", "dilokthanakul (model A, Dilokthanakul et al. 2016) or shu (model B, Rui Shu)")
-	fs.IntVar(&mc.K, "k", 10, "clusters")
-	fs.IntVar(&mc.M, "m", 0, "Monte Carlo samples of (z, w) per example (model A; default 1)")
-	lambda := fs.Float64("lambda", 0, "free-bits threshold on the y-prior term (model A; 0: off; the authors use 0.5)")
-	fs.IntVar(&mc.Dz, "dz", 0, "z dimensions (default 200 for model A, 64 for model B)")
-	fs.IntVar(&mc.Dw, "dw", 0, "w dimensions (model A; default 150)")
-	fs.StringVar(&o.hidden, "hidden", "", "hidden widths, comma-separated (default 500 for model A, 512,512 for model B)")
-	likelihood := fs.String("likelihood", "", "bernoulli (data in [0,1]) or gaussian (default bernoulli)")
-	initScheme := fs.String("init", "", "model A: parameter initialisation: glorot (Glorot normal weights, zero biases; default) or torch (Torch7's defaults, as the authors' code: uniform on ±1/sqrt(fan-in) for weights and biases, batch-norm scales uniform on (0, 1))")
-	pgrad := fs.String("p-grad", "", "model A: the conditional-prior term's gradient into p(y|z,w): stop (held constant; default), authors (as the authors' code: reversed while the y-prior term is above -lambda) or exact")
-	fs.BoolVar(&mc.BatchNorm, "batch-norm", false, "model A: batch normalisation before every encoder hidden layer's ReLU, as in the authors' code (with -hidden 500,500: their recogniser)")
-	fs.BoolVar(&mc.Gumbel, "gumbel", false, "model B: sample y by Gumbel-softmax instead of the exact sum over K")
-	tau := fs.Float64("tau", 1, "model B with -gumbel: the Gumbel-softmax temperature of the first epoch")
-	fs.Float64Var(&tc.TauDecay, "tau-decay", portTauDecay, "model B with -gumbel: anneal the temperature to max(tau-min, tau*exp(-tau-decay*epoch)) (the PyTorch port's schedule; 0: constant)")
-	fs.Float64Var(&tc.TauMin, "tau-min", portTauMin, "model B with -gumbel: the temperature's floor")
-	fs.IntVar(&tc.Epochs, "epochs", DefaultEpochs, "passes over the training data (the papers use 100+)")
-	fs.IntVar(&tc.BatchSize, "batch", 0, "examples per step (default 50 for model A, 100 for model B)")
-	fs.Float64Var(&tc.LR, "lr", 0, "Adam learning rate (default 1e-4 for model A, 1e-3 for model B)")
-	fs.StringVar(&tc.Schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (to -lr-min) or exp (-lr-decay per epoch)")
-	fs.Float64Var(&tc.LRMin, "lr-min", 0, "cosine schedule: the final learning rate")
-	fs.Float64Var(&tc.LRDecay, "lr-decay", 0, "exp schedule: learning-rate factor per epoch (default 0.97)")
-	fs.Float64Var(&tc.Clip, "clip", 0, "clip the gradient norm to this (0: off)")
-	binarize := fs.Bool("binarize", false, "dynamic binarisation: resample every pixel as a Bernoulli of its intensity at every step (default on for model B)")
-	fs.IntVar(&tc.EvalBatch, "eval-batch", 0, "evaluation batch size (default: the largest training batch)")
-	fs.IntVar(&tc.EvalEvery, "eval-every", 1, "evaluate every N epochs (and at the end)")
-	fs.IntVar(&tc.CheckpointEvery, "checkpoint-every", 0, "also checkpoint every N steps (0: at the end of every epoch only)")
-	fs.IntVar(&tc.MaxSteps, "max-steps", 0, "stop after N steps in all (0: no limit)")
-	seed := fs.Uint64("seed", 1, "random seed (initial parameters, batch order, sampling)")
-	fs.IntVar(&o.seeds, "seeds", 1, "train this many seeds (seed, seed+1, ...), each in its own subfolder, and report best and mean ± s.d.")
-	fs.IntVar(&o.subset, "subset", 0, "train on the first N training examples only (quick runs; 0: all)")
-	fs.IntVar(&o.testSubset, "test-subset", 0, "evaluate on the first N held-out examples only (default: -subset, capped at the set's size)")
-	fs.BoolVar(&o.noPictures, "no-pictures", false, "do not draw loss.png, accuracy.png, latent.png, samples.png and reconstructions.png")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE and reports its clustering of the held-out data.\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := cli.Parse(fs, args); err != nil {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
+	o := f.o
 	c, launch, err := open()
 	if err != nil {
 		return cli.Usage(err)
@@ -234,189 +126,26 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	// Everything up to the backend, on every rank; then the ranks agree that all
 	// succeeded (a rank failing alone would leave the others waiting).
 	var (
-		m           gmvae.Config
-		t           trainer.Config
+		s           trainer.Settings
 		train, test data.Source
 	)
 	err = func() error {
-		// Base settings: the checkpoint's (resume), else the config file's, else none;
-		// then every flag given explicitly, and the flags' defaults where the base has
-		// no value.
-		var base fileConfig
-		haveBase := false
-		if o.resume != "" {
-			_, mc, tc, err := trainer.LoadCheckpoint(o.resume)
-			if err != nil {
-				return cli.Usage(err)
-			}
-			base.Model, base.Train, haveBase = mc, tc, true
-			if o.out == "" {
-				o.out = filepath.Dir(o.resume)
-			}
-		} else if o.configFile != "" {
-			raw, err := os.ReadFile(o.configFile)
-			if err != nil {
-				return cli.Usage(err)
-			}
-			dec := json.NewDecoder(strings.NewReader(string(raw)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&base); err != nil {
-				return cli.Usagef("config %s: %v", o.configFile, err)
-			}
-			haveBase = true
-		}
-		m, t = mc, tc
-		if haveBase {
-			m, t = base.Model, base.Train
-			t.RunDir, t.Resume = "", ""
-			over := func(name string, apply func()) {
-				if set[name] {
-					apply()
-				}
-			}
-			over("model", func() { m.Model = mc.Model })
-			over("k", func() { m.K = mc.K })
-			over("m", func() { m.M = mc.M })
-			over("dz", func() { m.Dz = mc.Dz })
-			over("dw", func() { m.Dw = mc.Dw })
-			over("gumbel", func() { m.Gumbel = mc.Gumbel })
-			over("tau", func() { m.Tau = float32(*tau) })
-			over("tau-decay", func() { t.TauDecay = tc.TauDecay })
-			over("tau-min", func() { t.TauMin = tc.TauMin })
-			over("batch-norm", func() { m.BatchNorm = mc.BatchNorm })
-			over("epochs", func() { t.Epochs = tc.Epochs })
-			over("batch", func() { t.BatchSize = tc.BatchSize })
-			over("lr", func() { t.LR = tc.LR })
-			over("schedule", func() { t.Schedule = tc.Schedule })
-			over("lr-min", func() { t.LRMin = tc.LRMin })
-			over("lr-decay", func() { t.LRDecay = tc.LRDecay })
-			over("clip", func() { t.Clip = tc.Clip })
-			over("eval-batch", func() { t.EvalBatch = tc.EvalBatch })
-			over("eval-every", func() { t.EvalEvery = tc.EvalEvery })
-			over("checkpoint-every", func() { t.CheckpointEvery = tc.CheckpointEvery })
-			over("max-steps", func() { t.MaxSteps = tc.MaxSteps })
-			if !set["binarize"] {
-				*binarize = t.Binarize
-			}
-			if !set["seed"] && o.resume != "" {
-				*seed = t.Seed
-			} else if !set["seed"] && o.configFile != "" {
-				*seed = m.Seed
-			}
-			if !set["subset"] {
-				o.subset = t.TrainSubset
-			}
-			if !set["test-subset"] {
-				o.testSubset = t.TestSubset
-			}
-		}
-		if set["lambda"] || !haveBase {
-			m.Lambda = float32(*lambda)
-		}
-		if set["likelihood"] || !haveBase {
-			m.Likelihood = gmvae.Likelihood(*likelihood)
-		}
-		if set["p-grad"] || !haveBase {
-			m.PGrad = gmvae.PGrad(*pgrad)
-		}
-		if set["init"] || !haveBase {
-			m.Init = nn.Scheme(strings.ToLower(*initScheme))
-		}
-		if o.hidden != "" {
-			h, err := parseInts(o.hidden)
-			if err != nil {
-				return cli.Usagef("-hidden %q: %v", o.hidden, err)
-			}
-			m.Hidden = h
-		}
-		switch strings.ToLower(m.Model) {
-		case "a", "dilokthanakul":
-			m.Model = "dilokthanakul"
-		case "b", "shu":
-			m.Model = "shu"
-		default:
-			return cli.Usagef("-model %q: want dilokthanakul (A) or shu (B)", m.Model)
-		}
-		if set["binarize"] || haveBase {
-			t.Binarize = *binarize
-		} else {
-			t.Binarize = m.Model == "shu" // Rui Shu's setting
-		}
-		if m.PGrad != "" && m.Model != "dilokthanakul" {
-			return cli.Usagef("-p-grad: model %s has no p(y|z,w) (it is model A's option)", m.Model)
-		}
-		switch m.PGrad {
-		case "", gmvae.PGradStop, gmvae.PGradAuthors, gmvae.PGradExact:
-		default:
-			return cli.Usagef("-p-grad %q: want stop, authors or exact", m.PGrad)
-		}
-		if !m.Init.Valid() {
-			return cli.Usagef("-init %q: want glorot or torch", *initScheme)
-		}
-		if m.Init == nn.SchemeTorch && m.Model != "dilokthanakul" {
-			return cli.Usagef("-init torch: model %s keeps its own initialisation (Torch's defaults are model A's option)", m.Model)
-		}
-		if set["tau"] && !(*tau > 0) {
-			return cli.Usagef("-tau %g: want a positive temperature", *tau)
-		}
-		if !haveBase {
-			m.Tau = float32(*tau)
-		}
-		if !m.Gumbel {
-			for _, f := range []string{"tau", "tau-decay", "tau-min"} {
-				if set[f] {
-					return cli.Usagef("-%s: the temperature is model shu's with -gumbel only", f)
-				}
-			}
-			if !haveBase {
-				m.Tau, t.TauDecay, t.TauMin = 0, 0, 0
-			}
-		}
-		if m.BatchNorm && m.Model != "dilokthanakul" {
-			return cli.Usagef("-batch-norm: model %s has no batch normalisation (it is model A's option, the dilokthanakul authors' recogniser)", m.Model)
-		}
-		if set["k"] && mc.K < 1 {
-			return cli.Usagef("-k %d: want at least 1 cluster", mc.K)
-		}
-		if o.seeds < 1 {
-			return cli.Usagef("-seeds %d: want at least 1", o.seeds)
-		}
-		if o.resume != "" && o.seeds > 1 {
-			return cli.Usage(errors.New("-resume continues one run; it cannot be combined with -seeds"))
-		}
-		if o.subset < 0 || o.testSubset < 0 {
-			return cli.Usage(errors.New("-subset and -test-subset must be >= 0"))
-		}
-		t.TrainSubset = o.subset
-		t.TestSubset = o.testSubset
-		if t.TestSubset == 0 {
-			t.TestSubset = o.subset
-		}
-
-		// Data.
 		var err error
+		if s, err = f.settings(); err != nil {
+			return err
+		}
+		if o.resume != "" && o.out == "" {
+			o.out = filepath.Dir(o.resume)
+		}
+		// Data.
 		if train, test, err = loadData(o); err != nil {
 			return err
 		}
 		tr := train.Info()
-		m.D = tr.D
 		if test != nil && test.Info().D != tr.D {
 			return cli.Usagef("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)
 		}
-		m = m.Defaults()
-		t = t.Defaults(m)
-		if m.MaxBatch < max(t.BatchSize, t.EvalBatch) {
-			m.MaxBatch = max(t.BatchSize, t.EvalBatch)
-		}
-		if err := m.Validate(); err != nil {
-			return cli.Usage(err)
-		}
-		if err := t.Validate(); err != nil {
-			return cli.Usage(err)
-		}
-		if m.Gumbel && t.TauMin > float64(m.Tau) {
-			return cli.Usagef("-tau-min %g is above the starting temperature -tau %g", t.TauMin, m.Tau)
-		}
+		s.Model.D = tr.D
 		return nil
 	}()
 	if err := agree(c, err); err != nil {
@@ -439,6 +168,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		fmt.Fprintf(stderr, "train: rank %d of %d (local %d of %d) on %s\n", c.Rank(), c.Size(), c.LocalRank(), c.LocalSize(), b.Name())
 	}
 
+	m, t := s.Model, s.Train
 	if o.out == "" {
 		// Rank 0's clock names the folder (the ranks' clocks may differ by a second).
 		now := time.Now()
@@ -448,7 +178,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			return err
 		}
 		now = time.Unix(tv[0], 0).In(time.FixedZone("", int(tv[1])))
-		o.out = filepath.Join("runs", m.Model+"-"+now.Format("20060102-150405"))
+		o.out = filepath.Join("runs", s.Model.Model+"-"+now.Format("20060102-150405"))
 	}
 	desc := fmt.Sprintf("%s K=%d", m.Model, m.K)
 	if m.Gumbel {
@@ -480,7 +210,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	fmt.Fprintf(stdout, "model %s, dz=%d hidden=%v, on %s\ndata: train %s, %d features; evaluate on %s\n",
 		desc, m.Dz, m.Hidden, b.Name(), count(train, t.TrainSubset), train.Info().D, testName)
 	fmt.Fprintf(stdout, "training: %d epochs, batch %d, lr %g (%s), binarize %v, seed %d\n",
-		t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, *seed)
+		t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, t.Seed)
 	if c.Size() > 1 {
 		fmt.Fprintf(stdout, "data parallel: %d ranks (launch %s); each step's batch of %d split into shards of up to %d rows, gradients summed in rank order\n",
 			c.Size(), launch, t.BatchSize, (t.BatchSize+c.Size()-1)/c.Size())
@@ -491,13 +221,13 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	var sums []metrics.Summary
 	var results []*trainer.Result
 	for i := range o.seeds {
-		s := *seed + uint64(i)
+		seed := t.Seed + uint64(i)
 		mi, ti := m, t
-		mi.Seed, ti.Seed = s, s
+		mi.Seed, ti.Seed = seed, seed
 		ti.RunDir = o.out
 		if o.seeds > 1 {
-			ti.RunDir = filepath.Join(o.out, fmt.Sprintf("seed-%d", s))
-			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", s, i+1, o.seeds)
+			ti.RunDir = filepath.Join(o.out, fmt.Sprintf("seed-%d", seed))
+			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", seed, i+1, o.seeds)
 		}
 		ti.Resume = o.resume
 		ti.Comm = c
@@ -509,7 +239,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, s)))
+		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, seed)))
 		results = append(results, res)
 		if res.HasScores {
 			sums = append(sums, res.Summary)
@@ -523,18 +253,6 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		return agree(c, err)
 	}
 	return nil
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("%q is not a positive integer", f)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // loadData loads MNIST or the files named by -train/-test.

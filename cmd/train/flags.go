@@ -1,0 +1,349 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gmvae/gmvae/data"
+	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/internal/cli"
+	"github.com/gmvae/gmvae/internal/field"
+	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/trainer"
+)
+
+// The Gumbel-softmax temperature schedule of the popular PyTorch port of model shu
+// (jariasf/GMVAE): from 1 down to 0.5 by exp(-0.013862944) per epoch, the floor reached
+// at epoch 50 (0.013862944 = ln 2 / 50).
+const (
+	portTauDecay = 0.013862944
+	portTauMin   = 0.5
+)
+
+// DefaultEpochs is the command's default: a run that finishes in minutes on a small
+// machine. The papers train for 100+ epochs (-epochs 100).
+const DefaultEpochs = 2
+
+// options are the command's flags that are not settings of the run.
+type options struct {
+	device, out, configFile, resume                       string
+	dataDir, trainPath, testPath, trainLabels, testLabels string
+	labelCol                                              string
+	seeds                                                 int
+	noPictures                                            bool
+}
+
+// setter is a flag that changes a setting: applied, in the order given, on top of the
+// base settings (a checkpoint's, a config file's, or the command's defaults) once all
+// flags are parsed.
+type setter struct {
+	flag, value string
+	apply       func(s *trainer.Settings, v string) error
+}
+
+// flags is the parsed command line.
+type flags struct {
+	o       options
+	set     []setter        // the setting flags given, in order
+	given   map[string]bool // every flag given
+	keyFlag map[string]string
+}
+
+// parseFlags parses args. Setting flags are recorded, not applied (see settle).
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{given: map[string]bool{}, keyFlag: map[string]string{}}
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &f.o
+	fs.StringVar(&o.device, "device", "auto", "where to train: auto (cuda when built with it and a GPU answers, else cpu), cpu, cuda, emu (the PTX emulator: slow, for checks)")
+	fs.StringVar(&o.out, "out", "", "run folder (default runs/<model>-<date>-<time>; with -resume, the checkpoint's folder)")
+	fs.StringVar(&o.configFile, "config", "", "JSON file {\"model\": {...}, \"train\": {...}} (a run folder's config.json works); flags override it")
+	fs.StringVar(&o.resume, "resume", "", "continue the run of this checkpoint (its settings are the defaults; the result is bit-identical to an uninterrupted run)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the four MNIST files (default: the Go module cache, or $"+data.MNISTDirEnv+")")
+	fs.StringVar(&o.trainPath, "train", "", "training data instead of MNIST: .csv, .npy, IDX (anything else, gzip allowed), or a shard folder with manifest.json (made by cmd/convert)")
+	fs.StringVar(&o.testPath, "test", "", "held-out data in the same format (default: evaluate on the training data)")
+	fs.StringVar(&o.trainLabels, "train-labels", "", "labels of -train (IDX or NPY; CSV files carry theirs in -label-col)")
+	fs.StringVar(&o.testLabels, "test-labels", "", "labels of -test (IDX or NPY)")
+	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
+	fs.IntVar(&o.seeds, "seeds", 1, "train this many seeds (seed, seed+1, ...), each in its own subfolder, and report best and mean ± s.d.")
+	fs.BoolVar(&o.noPictures, "no-pictures", false, "do not draw loss.png, accuracy.png, latent.png, samples.png and reconstructions.png")
+
+	// def registers a setting flag: key is the JSON setting it writes (for errors).
+	def := func(name, key, usage string, apply func(s *trainer.Settings, v string) error) {
+		f.keyFlag[key] = name
+		fs.Func(name, usage, func(v string) error {
+			f.set = append(f.set, setter{name, v, apply})
+			return nil
+		})
+	}
+	defBool := func(name, key, usage string, apply func(s *trainer.Settings, v bool)) {
+		f.keyFlag[key] = name
+		fs.BoolFunc(name, usage, func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false")
+			}
+			f.set = append(f.set, setter{name, v, func(s *trainer.Settings, _ string) error { apply(s, b); return nil }})
+			return nil
+		})
+	}
+	def("model", "model.model", "dilokthanakul (Dilokthanakul et al. 2016) or shu (Rui Shu) (default dilokthanakul)",
+		func(s *trainer.Settings, v string) error { s.Model.Model = v; return nil })
+	def("k", "model.k", "clusters (default 10)", intTo(func(s *trainer.Settings) *int { return &s.Model.K }, 1))
+	def("m", "model.m", "Monte Carlo samples of (z, w) per example (dilokthanakul; default 1)", intTo(func(s *trainer.Settings) *int { return &s.Model.M }, 1))
+	def("lambda", "model.lambda", "free-bits threshold on the y-prior term (dilokthanakul; 0: off; the authors use 0.5)",
+		f32To(func(s *trainer.Settings) *float32 { return &s.Model.Lambda }))
+	def("dz", "model.dz", "z dimensions (default 200 for dilokthanakul, 64 for shu)", intTo(func(s *trainer.Settings) *int { return &s.Model.Dz }, 1))
+	def("dw", "model.dw", "w dimensions (dilokthanakul; default 150)", intTo(func(s *trainer.Settings) *int { return &s.Model.Dw }, 1))
+	def("hidden", "model.hidden", "hidden widths, comma-separated (default 500 for dilokthanakul, 512,512 for shu)", func(s *trainer.Settings, v string) error {
+		h, err := parseInts(v)
+		s.Model.Hidden = h
+		return err
+	})
+	def("likelihood", "model.likelihood", "bernoulli (data in [0,1]) or gaussian (default bernoulli)",
+		func(s *trainer.Settings, v string) error { s.Model.Likelihood = gmvae.Likelihood(v); return nil })
+	def("init", "model.init", "dilokthanakul: parameter initialisation: glorot (Glorot normal weights, zero biases; default) or torch (Torch7's defaults, as the authors' code: uniform on ±1/sqrt(fan-in) for weights and biases, batch-norm scales uniform on (0, 1))",
+		func(s *trainer.Settings, v string) error { s.Model.Init = nn.Scheme(strings.ToLower(v)); return nil })
+	def("p-grad", "model.p_grad", "dilokthanakul: the conditional-prior term's gradient into p(y|z,w): stop (held constant; default), authors (as the authors' code: reversed while the y-prior term is above -lambda) or exact",
+		func(s *trainer.Settings, v string) error { s.Model.PGrad = gmvae.PGrad(v); return nil })
+	defBool("batch-norm", "model.batch_norm", "dilokthanakul: batch normalisation before every encoder hidden layer's ReLU, as in the authors' code (with -hidden 500,500: their recogniser)",
+		func(s *trainer.Settings, v bool) { s.Model.BatchNorm = v })
+	defBool("gumbel", "model.gumbel", "shu: sample y by Gumbel-softmax instead of the exact sum over K",
+		func(s *trainer.Settings, v bool) { s.Model.Gumbel = v })
+	def("tau", "model.tau", "shu with -gumbel: the Gumbel-softmax temperature of the first epoch (default 1)", func(s *trainer.Settings, v string) error {
+		x, err := strconv.ParseFloat(v, 32)
+		if err != nil || !(x > 0) || math.IsInf(x, 0) {
+			return fmt.Errorf("want a positive temperature")
+		}
+		s.Model.Tau = float32(x)
+		return nil
+	})
+	def("tau-decay", "train.tau_decay", fmt.Sprintf("shu with -gumbel: anneal the temperature to max(tau-min, tau*exp(-tau-decay*epoch)) (the PyTorch port's schedule; 0: constant) (default %g)", portTauDecay),
+		f64To(func(s *trainer.Settings) *float64 { return &s.Train.TauDecay }))
+	def("tau-min", "train.tau_min", fmt.Sprintf("shu with -gumbel: the temperature's floor (default %g)", portTauMin),
+		f64To(func(s *trainer.Settings) *float64 { return &s.Train.TauMin }))
+	def("epochs", "train.epochs", fmt.Sprintf("passes over the training data (the papers use 100+) (default %d)", DefaultEpochs),
+		intTo(func(s *trainer.Settings) *int { return &s.Train.Epochs }, 1))
+	def("batch", "train.batch_size", "examples per step (default 50 for dilokthanakul, 100 for shu)", intTo(func(s *trainer.Settings) *int { return &s.Train.BatchSize }, 1))
+	def("lr", "train.lr", "Adam learning rate (default 1e-4 for dilokthanakul, 1e-3 for shu)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.LR }))
+	def("schedule", "train.schedule", "learning-rate schedule: constant, cosine (to -lr-min) or exp (-lr-decay per epoch) (default constant)",
+		func(s *trainer.Settings, v string) error { s.Train.Schedule = v; return nil })
+	def("lr-min", "train.lr_min", "cosine schedule: the final learning rate (default 0)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.LRMin }))
+	def("lr-decay", "train.lr_decay", "exp schedule: learning-rate factor per epoch (default 0.97)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.LRDecay }))
+	def("clip", "train.clip", "clip the gradient norm to this (0: off)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.Clip }))
+	defBool("binarize", "train.binarize", "dynamic binarisation: resample every pixel as a Bernoulli of its intensity at every step (default on for shu)",
+		func(s *trainer.Settings, v bool) { s.Train.Binarize = v })
+	def("eval-batch", "train.eval_batch", "evaluation batch size (default: the largest training batch)", intTo(func(s *trainer.Settings) *int { return &s.Train.EvalBatch }, 1))
+	def("eval-every", "train.eval_every", "evaluate every N epochs (and at the end) (default 1)", intTo(func(s *trainer.Settings) *int { return &s.Train.EvalEvery }, 1))
+	def("checkpoint-every", "train.checkpoint_every", "also checkpoint every N steps (0: at the end of every epoch only)", intTo(func(s *trainer.Settings) *int { return &s.Train.CheckpointEvery }, 0))
+	def("max-steps", "train.max_steps", "stop after N steps in all (0: no limit)", intTo(func(s *trainer.Settings) *int { return &s.Train.MaxSteps }, 0))
+	def("seed", "train.seed", "random seed (initial parameters, batch order, sampling) (default 1)", func(s *trainer.Settings, v string) error {
+		u, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an unsigned integer")
+		}
+		s.Model.Seed, s.Train.Seed = u, u
+		return nil
+	})
+	def("subset", "train.train_subset", "train on the first N training examples only (quick runs; 0: all)", intTo(func(s *trainer.Settings) *int { return &s.Train.TrainSubset }, 0))
+	def("test-subset", "train.test_subset", "evaluate on the first N held-out examples only (default: -subset, capped at the set's size)", intTo(func(s *trainer.Settings) *int { return &s.Train.TestSubset }, 0))
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE and reports its clustering of the held-out data.\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
+	if o.seeds < 1 {
+		return nil, cli.Usagef("-seeds %d: want at least 1", o.seeds)
+	}
+	if o.resume != "" && o.seeds > 1 {
+		return nil, cli.Usage(errors.New("-resume continues one run; it cannot be combined with -seeds"))
+	}
+	if o.resume != "" && o.configFile != "" {
+		return nil, cli.Usage(errors.New("-resume takes the checkpoint's settings; it cannot be combined with -config"))
+	}
+	return f, nil
+}
+
+// intTo parses a flag into the int field at(s), at least min: a value that would mean
+// "the default" in a configuration (0) is refused where it is not a valid setting.
+func intTo(at func(s *trainer.Settings) *int, min int) func(s *trainer.Settings, v string) error {
+	return func(s *trainer.Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want an integer")
+		}
+		if n < min {
+			return fmt.Errorf("want at least %d", min)
+		}
+		*at(s) = n
+		return nil
+	}
+}
+
+func f64To(at func(s *trainer.Settings) *float64) func(s *trainer.Settings, v string) error {
+	return func(s *trainer.Settings, v string) error {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("want a number")
+		}
+		*at(s) = x
+		return nil
+	}
+}
+
+// positiveTo parses a flag into a float64 field that must be positive (0 would mean
+// "the default" in a configuration).
+func positiveTo(at func(s *trainer.Settings) *float64) func(s *trainer.Settings, v string) error {
+	return func(s *trainer.Settings, v string) error {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(x > 0) || math.IsInf(x, 0) {
+			return fmt.Errorf("want a positive number")
+		}
+		*at(s) = x
+		return nil
+	}
+}
+
+func f32To(at func(s *trainer.Settings) *float32) func(s *trainer.Settings, v string) error {
+	return func(s *trainer.Settings, v string) error {
+		x, err := strconv.ParseFloat(v, 32)
+		if err != nil {
+			return fmt.Errorf("want a number")
+		}
+		*at(s) = float32(x)
+		return nil
+	}
+}
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// fileConfig is a -config file: a run folder's config.json.
+type fileConfig struct {
+	trainer.Settings
+	Backend json.RawMessage `json:"backend"` // as in a run folder's config.json; ignored
+	Data    json.RawMessage `json:"data"`
+	// WorldSize: the data-parallel ranks of the run (in a run folder's config.json);
+	// ignored: the launcher decides.
+	WorldSize json.RawMessage `json:"world_size"`
+}
+
+// settings returns the run's settings, settled (trainer.Settings.Settle, the one
+// validation): the base (the checkpoint's with -resume, the -config file's, or the
+// command's defaults) with every setting flag applied in order. An invalid setting is
+// a usage error naming its flag when a flag set it.
+func (f *flags) settings() (trainer.Settings, error) {
+	var s trainer.Settings
+	fresh := false
+	switch {
+	case f.o.resume != "":
+		_, mc, tc, err := trainer.LoadCheckpoint(f.o.resume)
+		if err != nil {
+			return s, cli.Usage(err)
+		}
+		s = trainer.Settings{Model: mc, Train: tc}
+	case f.o.configFile != "":
+		raw, err := os.ReadFile(f.o.configFile)
+		if err != nil {
+			return s, cli.Usage(err)
+		}
+		var fc fileConfig
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fc); err != nil {
+			return s, cli.Usagef("config %s: %v", f.o.configFile, err)
+		}
+		if fc.Model.Model == "" {
+			return s, cli.Usagef("config %s: no \"model\" section with a model name (a run folder's config.json has one)", f.o.configFile)
+		}
+		s = fc.Settings
+	default:
+		fresh = true
+		s = trainer.Settings{
+			Model: gmvae.Config{Model: "dilokthanakul", K: 10, Seed: 1},
+			Train: trainer.Config{Epochs: DefaultEpochs, Schedule: trainer.ScheduleConstant, EvalEvery: 1, Seed: 1},
+		}
+	}
+	s.Train.RunDir, s.Train.Resume = "", ""
+	for _, st := range f.set {
+		if err := st.apply(&s, st.value); err != nil {
+			return s, cli.Usagef("-%s %s: %v", st.flag, st.value, err)
+		}
+	}
+	if fresh {
+		// The command's defaults that depend on the model.
+		if !f.given["binarize"] {
+			s.Train.Binarize = s.Model.Model == "shu" // Rui Shu's setting
+		}
+		if s.Model.Gumbel {
+			if !f.given["tau-decay"] {
+				s.Train.TauDecay = portTauDecay
+			}
+			if !f.given["tau-min"] {
+				s.Train.TauMin = portTauMin
+			}
+		}
+		if !f.given["test-subset"] {
+			s.Train.TestSubset = s.Train.TrainSubset
+		}
+	}
+	if !s.Model.Gumbel {
+		for _, name := range []string{"tau", "tau-decay", "tau-min"} {
+			if f.given[name] {
+				return s, cli.Usagef("-%s: the temperature is model shu's with -gumbel only", name)
+			}
+		}
+	}
+	settled, err := s.Settle()
+	if err != nil {
+		return s, cli.Usage(f.flagError(err))
+	}
+	return settled, nil
+}
+
+// flagError names the flag of a *field.Error when a flag set that setting.
+func (f *flags) flagError(err error) error {
+	var fe *field.Error
+	if !errors.As(err, &fe) {
+		return err
+	}
+	key := fe.Section + "." + fe.Key
+	if i := strings.IndexByte(key, '['); i >= 0 {
+		key = key[:i] // hidden[2]
+	}
+	if name, ok := f.keyFlag[key]; ok && f.given[name] {
+		for i := len(f.set) - 1; i >= 0; i-- {
+			if f.set[i].flag == name {
+				return fmt.Errorf("-%s %s: %s", name, f.set[i].value, fe.Want)
+			}
+		}
+	}
+	if f.o.configFile != "" {
+		return fmt.Errorf("config %s: %w", filepath.Base(f.o.configFile), err)
+	}
+	if f.o.resume != "" {
+		return fmt.Errorf("checkpoint %s: %w", f.o.resume, err)
+	}
+	return err
+}
