@@ -69,9 +69,9 @@ func TestTrainShardedReproducible(t *testing.T) {
 	for _, model := range []string{"dilokthanakul", "shu"} {
 		t.Run(model, func(t *testing.T) {
 			mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3}
-		if model == "dilokthanakul" {
-			mc.Lambda = 0.5
-		}
+			if model == "dilokthanakul" {
+				mc.Lambda = 0.5
+			}
 			b := engine.NewCPU()
 			run := func(tr, te data.Source) (string, *Result) {
 				m, err := gmvae.New(b, mc)
