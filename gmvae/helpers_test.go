@@ -21,6 +21,7 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 	t.Helper()
 	m, err := New(b, cfg)
 	testutil.Must(t, err)
+	newModelHook(m)
 	cfg = m.Config()
 	D := cfg.D
 	xb := testutil.Upload(t, b, x, "x")
@@ -73,6 +74,9 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 	}
 	return params, terms, out
 }
+
+// newModelHook is called by trainAndInfer with every model it builds (tests set it).
+var newModelHook = func(Model) {}
 
 // inferred holds Infer's outputs, downloaded: post (n, K), zmean (n, Dz), logits (n, K).
 type inferred struct{ post, zmean, logits []float32 }

@@ -44,7 +44,7 @@ const (
 
 // Config describes a model. Zero values are filled by Defaults.
 type Config struct {
-	Model      string     `json:"model"`      // "dilokthanakul" (model A) or "shu" (model B)
+	Model      string     `json:"model"`      // "dilokthanakul", "shu" or "vade"
 	D          int        `json:"d"`          // observation dimensions (784 for MNIST)
 	K          int        `json:"k"`          // clusters
 	Dz         int        `json:"dz"`         // z dimensions
@@ -61,6 +61,9 @@ type Config struct {
 	LvMax      float32    `json:"lv_max"`
 	MaxBatch   int        `json:"max_batch"` // largest batch the buffers are laid out for
 	Seed       uint64     `json:"seed"`      // parameter initialisation and sampling
+	// Pretrain: model vade's autoencoder pretraining phase (the mean path trained as a
+	// deterministic autoencoder; see vade.go).
+	Pretrain bool `json:"pretrain,omitempty"`
 	// Init is how the layers' parameters are drawn: nn.SchemeGlorot ("" too: Glorot
 	// normal weights, zero biases) or, for model A, nn.SchemeTorch (Torch7's defaults,
 	// which its authors' code ran with).
@@ -153,8 +156,11 @@ func New(b engine.Backend, cfg Config) (Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Model == "shu" {
+	switch cfg.Model {
+	case "shu":
 		return newShu(b, cfg)
+	case "vade":
+		return newVaDE(b, cfg)
 	}
 	return newDilokthanakul(b, cfg)
 }
@@ -206,6 +212,13 @@ func (c Config) Defaults() Config {
 		if c.Tau == 0 {
 			c.Tau = 1
 		}
+	case "vade":
+		if c.Dz == 0 {
+			c.Dz = 10
+		}
+		if c.Hidden == nil {
+			c.Hidden = []int{500, 500, 2000}
+		}
 	}
 	return c
 }
@@ -217,8 +230,8 @@ func (c Config) Validate() error {
 		return field.New("model", key, value, want, a...)
 	}
 	switch {
-	case c.Model != "dilokthanakul" && c.Model != "shu":
-		return bad("model", fmt.Sprintf("%q", c.Model), "want dilokthanakul or shu")
+	case c.Model != "dilokthanakul" && c.Model != "shu" && c.Model != "vade":
+		return bad("model", fmt.Sprintf("%q", c.Model), "want dilokthanakul, shu or vade")
 	case c.D < 1:
 		return bad("d", c.D, "want at least 1 (the data's features per example)")
 	case c.K < 1:
@@ -253,6 +266,8 @@ func (c Config) Validate() error {
 		return bad("init", "torch", "model %s keeps its own initialisation (Torch's defaults are model dilokthanakul's option)", c.Model)
 	case c.Gumbel && c.Model != "shu":
 		return bad("gumbel", true, "Gumbel-softmax draws are model shu's option, not model %s's", c.Model)
+	case c.Pretrain && c.Model != "vade":
+		return bad("pretrain", true, "autoencoder pretraining is model vade's phase, not model %s's", c.Model)
 	case c.Gumbel && (!(c.Tau > 0) || math.IsInf(float64(c.Tau), 0)):
 		return bad("tau", c.Tau, "want a positive temperature")
 	}
