@@ -106,6 +106,7 @@ func TestBadInputs(t *testing.T) {
 		{"NaN", withNaN, 3, 2, 2, "column 1 (of 2) holds NaN"},
 		{"Inf", withInf, 3, 2, 2, "column 0 (of 2) holds NaN or ±Inf"},
 		{"n < K", good, 3, 2, 4, "n = 3 rows < K = 4"},
+		{"overflowing squares", []float32{0, 1, 3e19, 3, -3e19, 5}, 3, 2, 2, "column 0 (of 2): squared deviations overflow"},
 		{"K = 0", good, 3, 2, 0, "K = 0: want 1 <= K"},
 		{"K < 0", good, 3, 2, -1, "K = -1: want 1 <= K"},
 		{"d = 0", good, 3, 0, 2, "d = 0 features"},

@@ -223,3 +223,20 @@ func TestGMMOffsetData(t *testing.T) {
 		assert.InEpsilon(t, 0.01, v, 0.15)
 	}
 }
+
+// TestGMMConstantFeature: a feature that never varies gets the variance floor, exactly.
+func TestGMMConstantFeature(t *testing.T) {
+	const n, d = 200, 3
+	x, _ := blobs(n, d, 2, 4, 1, 5)
+	for i := 0; i < n; i++ {
+		x[i*d+1] = 2.5
+	}
+	b := engine.NewCPU()
+	g, err := FitGMM(context.Background(), b, upload(t, b, x), n, d, GMMConfig{K: 2, Seed: 1, RegCovar: 1e-4})
+	require.NoError(t, err)
+	checkParams(t, g, 1e-4)
+	for k := 0; k < 2; k++ {
+		assert.Equal(t, float32(2.5), g.Means[k*d+1])
+		assert.Equal(t, float32(1e-4), g.Vars[k*d+1])
+	}
+}

@@ -194,7 +194,8 @@ func (st *stats) meanVar() float64 {
 	return v / float64(len(st.vari))
 }
 
-// columnStats checks x (see colSums) and computes its column means and variances in
+// columnStats checks x (see colSums; and that the squares below stay finite) and
+// computes its column means and variances in
 // two passes: mean = colsum/n; then with mu0 = float32(mean) and xc = x - mu0 (bn_fwd
 // with scale 1 and shift 0: one float32 subtraction per element),
 // var = sum(xc²)/n - (sum(xc)/n)², the second term correcting for mu0's rounding;
@@ -261,6 +262,9 @@ func (s *session) columnStats() (*stats, error) {
 	for j := range st.vari {
 		m1 := s1[j] / float64(s.n)
 		st.vari[j] = max(s2[j]/float64(s.n)-float64(m1*m1), 0)
+		if math.IsInf(st.vari[j], 0) || math.IsNaN(st.vari[j]) {
+			return nil, fmt.Errorf("cluster: x column %d (of %d): squared deviations overflow float32 (values too far apart); rescale the data", j, s.d)
+		}
 	}
 	return st, nil
 }
