@@ -1,0 +1,480 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/fmath"
+	"github.com/gmvae/gmvae/ops"
+)
+
+// The GMM's initialisations (GMMConfig.Init).
+const (
+	InitKMeans = "kmeans" // responsibilities one-hot at the labels of one k-means run
+	InitRandom = "random" // uniform random responsibilities, normalised per row
+)
+
+// nkEps is what scikit-learn adds to every component's total responsibility N_k,
+// 10 × the float64 machine epsilon; a component with N_k below it counts as empty.
+const nkEps = 10 * 2.220446049250313e-16
+
+// GMMConfig configures FitGMM. A zero field takes its default (Defaults).
+type GMMConfig struct {
+	// K is the number of components, 1 <= K <= n.
+	K int
+	// Restarts is the number of initialisations, each followed by EM; the one of
+	// highest final log-likelihood is kept (scikit-learn's n_init). Default 1.
+	Restarts int
+	// MaxIter bounds the EM iterations of one restart. Default 100.
+	MaxIter int
+	// Tol stops EM when the mean log-likelihood per row changes by less than Tol
+	// between iterations (scikit-learn's tol). Default 1e-3; 0 means the default.
+	Tol float64
+	// RegCovar is added to every variance, a floor that keeps a component from
+	// collapsing onto a point (scikit-learn's reg_covar). Default 1e-6; must be > 0.
+	RegCovar float64
+	// Init is InitKMeans (default, as scikit-learn) or InitRandom.
+	Init string
+	// Seed keys the random numbers: restart r's k-means run seeds as restart r of
+	// FitKMeans with this Seed; InitRandom draws restart r's responsibilities.
+	Seed uint64
+}
+
+// Defaults returns c with every zero field set to its default: Restarts 1, MaxIter 100,
+// Tol 1e-3, RegCovar 1e-6, Init InitKMeans (K and Seed have none).
+func (c GMMConfig) Defaults() GMMConfig {
+	if c.Restarts == 0 {
+		c.Restarts = 1
+	}
+	if c.MaxIter == 0 {
+		c.MaxIter = 100
+	}
+	if c.Tol == 0 {
+		c.Tol = 1e-3
+	}
+	if c.RegCovar == 0 {
+		c.RegCovar = 1e-6
+	}
+	if c.Init == "" {
+		c.Init = InitKMeans
+	}
+	return c
+}
+
+// Validate reports the first field out of range, naming it. Call it on Defaults().
+func (c GMMConfig) Validate() error {
+	switch {
+	case c.K < 1 || c.K > maxK:
+		return fmt.Errorf("cluster: GMMConfig.K = %d: want 1 <= K <= %d", c.K, maxK)
+	case c.Restarts < 1:
+		return fmt.Errorf("cluster: GMMConfig.Restarts = %d: want >= 1", c.Restarts)
+	case c.MaxIter < 1:
+		return fmt.Errorf("cluster: GMMConfig.MaxIter = %d: want >= 1", c.MaxIter)
+	case !(c.Tol >= 0) || math.IsInf(c.Tol, 0):
+		return fmt.Errorf("cluster: GMMConfig.Tol = %g: want a finite value >= 0", c.Tol)
+	case !(c.RegCovar > 0) || math.IsInf(c.RegCovar, 0):
+		return fmt.Errorf("cluster: GMMConfig.RegCovar = %g: want a finite value > 0", c.RegCovar)
+	case c.Init != InitKMeans && c.Init != InitRandom:
+		return fmt.Errorf("cluster: GMMConfig.Init = %q: want %q or %q", c.Init, InitKMeans, InitRandom)
+	}
+	return nil
+}
+
+// GMM is a fitted mixture of K Gaussians with diagonal covariances:
+//
+//	p(x) = sum_k pi_k N(x; mu_k, diag(var_k)),
+//	log N(x; mu, var) = -1/2 sum_d [log 2π + log var_d + (x_d - mu_d)²/var_d].
+//
+// The log-densities are the mixture kernel's (ops.MixtureLoglik) with log pi_k =
+// fmath.Log(Weights[k]) and log-variances fmath.Log(Vars): every backend evaluates the
+// same float32 model.
+type GMM struct {
+	K, D int
+	// Weights holds pi (K), summing to 1 within rounding.
+	Weights []float32
+	// Means and Vars hold mu and var, (K, D) row-major; every variance >= RegCovar.
+	Means, Vars []float32
+	// LogLik is the mean over the training rows of log p(x_i) under these
+	// parameters (float64 sum of the kernel's float32 log-sum-exps, row order).
+	LogLik float64
+	// Iters is the number of EM iterations of the kept restart.
+	Iters int
+	// Converged says whether the kept restart stopped on Tol rather than on MaxIter.
+	Converged bool
+	// Restart is the index of the kept restart: the highest LogLik, the first on ties.
+	Restart int
+	// LogLiks holds every restart's final LogLik.
+	LogLiks []float64
+	// History holds, for the kept restart, the mean log-likelihood computed by each
+	// EM iteration's E-step, i.e. of the parameters before that iteration's M-step
+	// (what scikit-learn compares with Tol); EM makes it non-decreasing, up to float32
+	// rounding. LogLik, that of the final parameters, comes after its last entry.
+	History []float64
+}
+
+// FitGMM fits a diagonal Gaussian mixture of cfg.K components to the n rows of x
+// (n, d) on backend b by EM, as scikit-learn's GaussianMixture(n_components=K,
+// covariance_type="diag", tol=Tol, reg_covar=RegCovar, max_iter=MaxIter,
+// n_init=Restarts, init_params=Init) does:
+//
+//   - initialisation, per restart r: responsibilities one-hot at the labels of one
+//     k-means run (restart r of FitKMeans with Seed, MaxIter 300, Tol 1e-4), or
+//     uniform random per row and normalised; then an M-step;
+//   - E-step: the mixture kernel gives L[i,k] = log pi_k + log N(x_i; mu_k, var_k),
+//     lse_i = log sum_k exp L[i,k] and r_ik = exp(L[i,k] - lse_i); the iteration's
+//     log-likelihood is mean_i lse_i;
+//   - M-step, from N_k = sum_i r_ik (Colsum), S1_k = sum_i r_ik x̃_i and
+//     S2_k = sum_i r_ik x̃_i² (GemmTN) on centered data x̃ = x - mean(x) (float32
+//     per chunk, float64 across chunks): with n_k = N_k + 10·eps64 (scikit-learn's),
+//     pi_k = n_k / sum_j n_k, m_k = S1_k/n_k, mu_k = mean(x) + m_k and
+//     var_k = max(S2_k/n_k - m_k², 0) + RegCovar, in float64, rounded to float32
+//     once. Centering keeps the float32 second moments from cancelling against
+//     large means. A component with N_k < 10·eps64 is empty: it keeps its mean, its
+//     variances become RegCovar and its weight the tiny n_k/sum — no NaN;
+//   - stop when the log-likelihood changes by less than Tol or after MaxIter
+//     iterations; a last E-step gives LogLik of the final parameters;
+//   - the restart of highest LogLik is kept (scikit-learn keeps the highest
+//     log-likelihood too, but that of the parameters before the last M-step).
+//
+// n < K, K < 1, d < 1, a NaN or an infinity in x and bad config fields are errors.
+// The same inputs give the same bits on every backend.
+func FitGMM(ctx context.Context, b engine.Backend, x *engine.Buf, n, d int, cfg GMMConfig) (*GMM, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := newSession(ctx, b, x, n, d)
+	if err != nil {
+		return nil, err
+	}
+	if n < cfg.K {
+		return nil, fmt.Errorf("cluster: n = %d rows < K = %d components", n, cfg.K)
+	}
+	g, err := fitGMM(s, cfg)
+	if cerr := s.close(); err == nil && cerr != nil {
+		return nil, cerr
+	}
+	return g, err
+}
+
+// emWork holds the device buffers of EM on one session.
+type emWork struct {
+	s          *session
+	k          int
+	reg        float64
+	st         *stats
+	mu, lv, lp *engine.Buf // (K, d), (K, d), (K): the E-step's parameters
+	l, resp    *engine.Buf // (rows, K)
+	lse        *engine.Buf // (rows)
+	nk         *engine.Buf // (K)
+	s1, s2     *engine.Buf // (K, d)
+	hostLse    []float32
+	hostNk     []float32
+	hostS      []float32
+	hostResp   []float32
+}
+
+// gmmParams are a mixture's parameters as the E-step uses them.
+type gmmParams struct {
+	weights, means, vars []float32
+}
+
+// moments are the M-step's sums over all rows: N_k, S1_k and S2_k (centered data).
+type moments struct {
+	nk, s1, s2 []float64
+}
+
+func newEMWork(s *session, st *stats, k int, reg float64) (*emWork, error) {
+	w := &emWork{s: s, k: k, reg: reg, st: st}
+	kd := k * s.d
+	err := s.bufs([]**engine.Buf{&w.mu, &w.lv, &w.lp, &w.l, &w.resp, &w.lse, &w.nk, &w.s1, &w.s2},
+		[]int{kd, kd, k, s.rows * k, s.rows * k, s.rows, k, kd, kd},
+		[]string{"means", "log-variances", "log-weights", "L", "responsibilities", "lse", "N_k", "S1", "S2"})
+	if err != nil {
+		return nil, err
+	}
+	w.hostLse = make([]float32, s.rows)
+	w.hostNk = make([]float32, k)
+	w.hostS = make([]float32, kd)
+	w.hostResp = make([]float32, s.rows*k)
+	return w, nil
+}
+
+func fitGMM(s *session, cfg GMMConfig) (*GMM, error) {
+	st, err := s.columnStats()
+	if err != nil {
+		return nil, err
+	}
+	w, err := newEMWork(s, st, cfg.K, cfg.RegCovar)
+	if err != nil {
+		return nil, err
+	}
+	var km *kmWork
+	if cfg.Init == InitKMeans {
+		if km, err = newKMWork(s, cfg.K); err != nil {
+			return nil, err
+		}
+	}
+	g := &GMM{K: cfg.K, D: s.d, LogLik: math.Inf(-1)}
+	for r := 0; r < cfg.Restarts; r++ {
+		var mom *moments
+		if cfg.Init == InitKMeans {
+			run, err := km.single(cfg.Seed, r, 300, 1e-4*st.meanVar())
+			if err != nil {
+				return nil, err
+			}
+			mom, err = w.hostMoments(func(i int, resp []float32) { resp[run.labels[i]] = 1 })
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			k := uint64(cfg.K)
+			u := make([]float64, cfg.K)
+			mom, err = w.hostMoments(func(i int, resp []float32) {
+				sum := 0.0
+				for j := range u {
+					u[j] = uniform(cfg.Seed, r, tagResp, uint64(i)*k+uint64(j))
+					sum += u[j]
+				}
+				for j, v := range u {
+					resp[j] = float32(v / sum)
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		p := w.mstep(mom, nil)
+		var hist []float64
+		converged := false
+		prev := math.Inf(-1)
+		for it := 0; it < cfg.MaxIter; it++ {
+			ll, mom, err := w.estep(p, true)
+			if err != nil {
+				return nil, err
+			}
+			hist = append(hist, ll)
+			p = w.mstep(mom, p)
+			if math.Abs(ll-prev) < cfg.Tol {
+				converged = true
+				break
+			}
+			prev = ll
+		}
+		ll, _, err := w.estep(p, false)
+		if err != nil {
+			return nil, err
+		}
+		g.LogLiks = append(g.LogLiks, ll)
+		if r == 0 || ll > g.LogLik {
+			g.Weights, g.Means, g.Vars = p.weights, p.means, p.vars
+			g.LogLik, g.Iters, g.Converged, g.Restart, g.History = ll, len(hist), converged, r, hist
+		}
+	}
+	return g, nil
+}
+
+// upload puts p's means, log-variances fmath.Log(var) and log-weights fmath.Log(pi)
+// on the device.
+func (w *emWork) upload(p *gmmParams) error {
+	lv := make([]float32, len(p.vars))
+	for i, v := range p.vars {
+		lv[i] = fmath.Log(v)
+	}
+	lp := make([]float32, len(p.weights))
+	for i, v := range p.weights {
+		lp[i] = fmath.Log(v)
+	}
+	for _, c := range []struct {
+		dst *engine.Buf
+		src []float32
+	}{{w.mu, p.means}, {w.lv, lv}, {w.lp, lp}} {
+		if err := w.s.b.Upload(c.dst.Slice(0, len(c.src)), c.src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kernel runs the E-step's mixture kernel on the chunk xc (m, d): L, lse and resp.
+func (w *emWork) kernel(m int, xc *engine.Buf) error {
+	s := w.s
+	return ops.MixtureLoglik(s.b, m, w.k, s.d, xc, w.mu, w.lv, 0, w.lp, 0, w.l, w.lse, w.resp)
+}
+
+// estep returns the mean log-likelihood of p over all rows and, when withMoments, the
+// M-step's moments of the responsibilities.
+func (w *emWork) estep(p *gmmParams, withMoments bool) (float64, *moments, error) {
+	s := w.s
+	if err := w.upload(p); err != nil {
+		return 0, nil, err
+	}
+	var mom *moments
+	if withMoments {
+		mom = w.newMoments()
+	}
+	sum := 0.0
+	err := s.chunks(func(off, m int, xc *engine.Buf) error {
+		if err := w.kernel(m, xc); err != nil {
+			return err
+		}
+		h := w.hostLse[:m]
+		if err := s.download(h, w.lse); err != nil {
+			return err
+		}
+		for _, v := range h {
+			sum += float64(v)
+		}
+		if mom == nil {
+			return nil
+		}
+		return w.addMoments(mom, m, xc)
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return sum / float64(s.n), mom, nil
+}
+
+// hostMoments computes the moments of responsibilities made on the host: set(i, r)
+// fills row i's r (K, zeroed) for every row; each chunk is uploaded.
+func (w *emWork) hostMoments(set func(i int, resp []float32)) (*moments, error) {
+	s, k := w.s, w.k
+	mom := w.newMoments()
+	err := s.chunks(func(off, m int, xc *engine.Buf) error {
+		h := w.hostResp[:m*k]
+		clear(h)
+		for i := 0; i < m; i++ {
+			set(off+i, h[i*k:i*k+k])
+		}
+		if err := s.b.Upload(w.resp.Slice(0, m*k), h); err != nil {
+			return err
+		}
+		return w.addMoments(mom, m, xc)
+	})
+	return mom, err
+}
+
+func (w *emWork) newMoments() *moments {
+	kd := w.k * w.s.d
+	return &moments{nk: make([]float64, w.k), s1: make([]float64, kd), s2: make([]float64, kd)}
+}
+
+// addMoments adds the chunk's N_k = colsum(resp), S1 = respᵀ·x̃ and S2 = respᵀ·x̃² (the
+// chunk xc (m, d) centered) to mom, in float64.
+func (w *emWork) addMoments(mom *moments, m int, xc *engine.Buf) error {
+	s, k, d := w.s, w.k, w.s.d
+	if err := ops.Colsum(s.b, w.resp, w.nk, m, k, false); err != nil {
+		return err
+	}
+	if err := s.download(w.hostNk, w.nk); err != nil {
+		return err
+	}
+	for j, v := range w.hostNk {
+		mom.nk[j] += float64(v)
+	}
+	if err := w.st.centered(s, m, xc); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		b   *engine.Buf
+		out *engine.Buf
+		acc []float64
+	}{{w.st.xcen, w.s1, mom.s1}, {w.st.x2, w.s2, mom.s2}} {
+		if err := ops.GemmTN(s.b, w.resp, c.b, nil, c.out, k, d, m, kernels.ActNone, false); err != nil {
+			return err
+		}
+		if err := s.download(w.hostS, c.out); err != nil {
+			return err
+		}
+		for j, v := range w.hostS {
+			c.acc[j] += float64(v)
+		}
+	}
+	return nil
+}
+
+// mstep returns the parameters of the moments mom (see FitGMM); prev gives the means
+// an empty component keeps (nil at initialisation: the column means).
+func (w *emWork) mstep(mom *moments, prev *gmmParams) *gmmParams {
+	k, d := w.k, w.s.d
+	p := &gmmParams{weights: make([]float32, k), means: make([]float32, k*d), vars: make([]float32, k*d)}
+	total := 0.0
+	for j := 0; j < k; j++ {
+		total += mom.nk[j] + nkEps
+	}
+	for j := 0; j < k; j++ {
+		nk := mom.nk[j] + nkEps
+		p.weights[j] = float32(nk / total)
+		for f := 0; f < d; f++ {
+			i := j*d + f
+			if mom.nk[j] < nkEps {
+				if prev != nil {
+					p.means[i] = prev.means[i]
+				} else {
+					p.means[i] = float32(w.st.mean[f])
+				}
+				p.vars[i] = float32(w.reg)
+				continue
+			}
+			m := mom.s1[i] / nk
+			p.means[i] = float32(float64(w.st.mean32[f]) + m)
+			p.vars[i] = float32(max(mom.s2[i]/nk-float64(m*m), 0) + w.reg)
+		}
+	}
+	return p
+}
+
+// Posteriors returns the responsibilities p(k | x_i) (n, K) of every row of x (n, D)
+// on backend b, the softmax over k of log pi_k + log N(x_i; mu_k, var_k) as the
+// mixture kernel computes it, and each row's label, the first k of the largest
+// log pi_k + log N(x_i; mu_k, var_k).
+func (g *GMM) Posteriors(b engine.Backend, x *engine.Buf, n int) (resp []float32, labels []int, err error) {
+	if g == nil || g.K < 1 || g.D < 1 || len(g.Weights) != g.K || len(g.Means) != g.K*g.D || len(g.Vars) != g.K*g.D {
+		return nil, nil, fmt.Errorf("cluster: GMM.Posteriors: model is not fitted or has inconsistent shapes")
+	}
+	s, err := newSession(context.Background(), b, x, n, g.D)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if cerr := s.close(); err == nil && cerr != nil {
+			resp, labels, err = nil, nil, cerr
+		}
+	}()
+	if _, err := s.colSums(); err != nil {
+		return nil, nil, err
+	}
+	w, err := newEMWork(s, nil, g.K, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.upload(&gmmParams{weights: g.Weights, means: g.Means, vars: g.Vars}); err != nil {
+		return nil, nil, err
+	}
+	k := g.K
+	resp, labels = make([]float32, n*k), make([]int, n)
+	l := make([]float32, s.rows*k)
+	err = s.chunks(func(off, m int, xc *engine.Buf) error {
+		if err := w.kernel(m, xc); err != nil {
+			return err
+		}
+		if err := s.download(resp[off*k:(off+m)*k], w.resp); err != nil {
+			return err
+		}
+		if err := s.download(l[:m*k], w.l); err != nil {
+			return err
+		}
+		for i := 0; i < m; i++ {
+			labels[off+i] = argmaxRow(l[i*k : i*k+k])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, labels, nil
+}
