@@ -26,11 +26,12 @@ var Layers = [][]string{
 	{"ops", "engine/kerneltest", "internal/testutil"},
 	// Layers and the optimizer; data parallelism.
 	{"nn", "dist"},
-	// The models.
-	{"gmvae"},
+	// The models: the GMM-VAEs, and k-means and the Gaussian mixture on the same ops.
+	{"gmvae", "cluster"},
 	// The trainer and the predictor.
 	{"trainer", "predict"},
 	// Commands and code generators.
 	{"cmd/train", "cmd/assign", "cmd/convert", "cmd/bench", "cmd/distbench", "kernels/cmd/kernelgen",
-		"engine/cpu/internal/ewgen", "engine/cpu/internal/gemmgen", "cuda/preflight/internal/demo", "internal/layers"},
+		"engine/cpu/internal/ewgen", "engine/cpu/internal/gemmgen", "cuda/preflight/internal/demo", "internal/layers",
+		"cluster/internal/cmp"},
 }
