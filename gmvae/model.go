@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/internal/field"
 	"github.com/gmvae/gmvae/nn"
@@ -61,6 +62,13 @@ type Config struct {
 	LvMax      float32    `json:"lv_max"`
 	MaxBatch   int        `json:"max_batch"` // largest batch the buffers are laid out for
 	Seed       uint64     `json:"seed"`      // parameter initialisation and sampling
+	// Input is the map every input row goes through before the model (data-aware
+	// scaling; nil: none), stored with the model so that assign and predict scale new
+	// rows as the training rows were. The trainer and the predictor apply it.
+	Input *data.Affine `json:"input,omitempty"`
+	// Restarts: models kmeans and gmm: initialisations, the best kept by the fit's own
+	// criterion (inertia, log-likelihood); 0: 10 for kmeans, 1 for gmm (scikit-learn's).
+	Restarts int `json:"restarts,omitempty"`
 	// Pretrain: model vade's autoencoder pretraining phase (the mean path trained as a
 	// deterministic autoencoder; see vade.go).
 	Pretrain bool `json:"pretrain,omitempty"`
@@ -161,6 +169,8 @@ func New(b engine.Backend, cfg Config) (Model, error) {
 		return newShu(b, cfg)
 	case "vade":
 		return newVaDE(b, cfg)
+	case "kmeans", "gmm":
+		return newClassical(b, cfg)
 	}
 	return newDilokthanakul(b, cfg)
 }
@@ -212,6 +222,8 @@ func (c Config) Defaults() Config {
 		if c.Tau == 0 {
 			c.Tau = 1
 		}
+	case "kmeans", "gmm":
+		c.Dz = c.D // the latent space is the data space
 	case "vade":
 		if c.Dz == 0 {
 			c.Dz = 10
@@ -230,8 +242,10 @@ func (c Config) Validate() error {
 		return field.New("model", key, value, want, a...)
 	}
 	switch {
-	case c.Model != "dilokthanakul" && c.Model != "shu" && c.Model != "vade":
-		return bad("model", fmt.Sprintf("%q", c.Model), "want dilokthanakul, shu or vade")
+	case c.Model != "dilokthanakul" && c.Model != "shu" && c.Model != "vade" && c.Model != "kmeans" && c.Model != "gmm":
+		return bad("model", fmt.Sprintf("%q", c.Model), "want dilokthanakul, shu, vade, kmeans or gmm")
+	case c.Restarts < 0:
+		return bad("restarts", c.Restarts, "want >= 0 (0: the model's default)")
 	case c.D < 1:
 		return bad("d", c.D, "want at least 1 (the data's features per example)")
 	case c.K < 1:
@@ -270,6 +284,11 @@ func (c Config) Validate() error {
 		return bad("pretrain", true, "autoencoder pretraining is model vade's phase, not model %s's", c.Model)
 	case c.Gumbel && (!(c.Tau > 0) || math.IsInf(float64(c.Tau), 0)):
 		return bad("tau", c.Tau, "want a positive temperature")
+	}
+	if c.Input != nil && c.D > 0 {
+		if err := c.Input.Validate(c.D); err != nil {
+			return bad("input", "(map)", "%v", err)
+		}
 	}
 	for i, h := range c.Hidden {
 		if h < 1 {

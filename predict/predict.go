@@ -28,6 +28,7 @@ type Predictor struct {
 	m                   gmvae.Model
 	cfg                 gmvae.Config
 	x, post, logits, zm *engine.Buf
+	xhost               []float32 // a batch's rows after the model's input map
 }
 
 // Prediction is what a Predictor computes for n rows, row-major.
@@ -128,7 +129,13 @@ func (p *Predictor) Run(x []float32, n int) (*Prediction, error) {
 	for lo := 0; lo < n; lo += c.MaxBatch {
 		nb := min(c.MaxBatch, n-lo)
 		xb := p.x.Slice(0, nb*c.D)
-		if err := p.b.Upload(xb, x[lo*c.D:(lo+nb)*c.D]); err != nil {
+		rows := x[lo*c.D : (lo+nb)*c.D]
+		if c.Input != nil { // the model's input map, on a copy
+			p.xhost = append(p.xhost[:0], rows...)
+			c.Input.Apply(p.xhost, c.D)
+			rows = p.xhost
+		}
+		if err := p.b.Upload(xb, rows); err != nil {
 			return nil, err
 		}
 		pb, lb, zb := p.post.Slice(0, nb*c.K), p.logits.Slice(0, nb*c.K), p.zm.Slice(0, nb*c.Dz)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gmvae/gmvae/checkpoint"
+	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
@@ -32,6 +33,18 @@ func (t *trainer) run() (*Result, error) {
 	t.start = time.Now()
 	if t.hooks.Start != nil {
 		t.hooks.Start(t.progress(gmvae.Terms{}, 0))
+	}
+	if f, ok := t.m.(gmvae.Fitter); ok {
+		if err := t.fit(f); err != nil {
+			return nil, err
+		}
+		if err := t.evaluate(); err != nil {
+			return nil, err
+		}
+		if err := t.checkpoint(); err != nil {
+			return nil, err
+		}
+		return t.finish()
 	}
 	for t.st.Epoch < t.cfg.Epochs && t.st.Step < t.total {
 		if err := t.runEpoch(); err != nil {
@@ -218,7 +231,11 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (gmvae.Terms, float64, erro
 	}
 	t.st.AdamSteps++
 	t.lr = LearningRate(t.cfg, step, t.total, t.nb)
-	if err := t.ps.StepAt(nn.DefaultAdam(t.lr), t.st.AdamSteps); err != nil {
+	opt := nn.DefaultAdam(t.lr)
+	if t.cfg.AdamEps > 0 {
+		opt.Eps = float32(t.cfg.AdamEps)
+	}
+	if err := t.ps.StepAt(opt, t.st.AdamSteps); err != nil {
 		return gmvae.Terms{}, 0, err
 	}
 	return terms, gnorm, nil
@@ -293,4 +310,39 @@ func (t *trainer) divergence(step uint64, terms gmvae.Terms, bad string, ss floa
 		msg += "; the last good checkpoint is " + t.lastCkpt
 	}
 	return errors.New(msg)
+}
+
+// fit fits a classical model (gmvae.Fitter) to the whole training set, uploaded once,
+// in place of the epochs; the run then counts as one epoch of no steps.
+func (t *trainer) fit(f gmvae.Fitter) error {
+	if t.world > 1 {
+		return dist.Everyone(fmt.Errorf("model %s is fitted in one process, not data-parallel", t.mc.Model))
+	}
+	in := t.train.Info()
+	n, d := in.N, in.D
+	x, err := t.b.New(n*d, "train: the training set")
+	if err != nil {
+		return err
+	}
+	defer t.b.Release(x)
+	const chunk = 4096
+	host := make([]float32, min(n, chunk)*d)
+	for _, idx := range data.SequentialBatches(n, chunk) {
+		k := len(idx)
+		t.train.Gather(idx, host[:k*d], nil)
+		if err := t.b.Upload(x.Slice(idx[0]*d, k*d), host[:k*d]); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	rep, err := f.Fit(t.ctx, x, n)
+	if err != nil {
+		return fmt.Errorf("fitting model %s: %w", t.mc.Model, err)
+	}
+	t.fitReport = &rep
+	t.logf("fitted %s to %d rows in %.1fs: %d restarts by %s, restart %d kept (%v), %d iterations",
+		t.mc.Model, n, time.Since(t0).Seconds(), len(rep.Restarts), rep.Objective, rep.Kept+1, rep.Restarts[rep.Kept], rep.Iters)
+	t.st.Epoch, t.st.Batch = t.cfg.Epochs, 0
+	t.epochEx, t.epochDur = n, time.Since(t0)
+	return nil
 }

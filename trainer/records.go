@@ -134,6 +134,10 @@ type Result struct {
 	EvalSource data.Source
 	Pred       []int
 	ZMean      []float32
+
+	// Model is the trained model when the run built it itself (TrainVaDE; nil from
+	// Train, whose caller has the model): the caller releases it.
+	Model gmvae.Model `json:"-"`
 }
 
 // LoadMetrics reads a run folder's metrics.jsonl.

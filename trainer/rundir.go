@@ -225,6 +225,9 @@ func (t *trainer) finish() (*Result, error) {
 		"params":     t.ps.Len(),
 		"world_size": t.world,
 	}
+	if t.fitReport != nil {
+		sum["fit"] = t.fitReport
+	}
 	if t.hasScore {
 		// Rows: clusters; columns: classes (metrics.Summary.Contingency).
 		sum["contingency"] = t.lastScore.Contingency

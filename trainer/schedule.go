@@ -10,7 +10,9 @@ import (
 
 // LearningRate returns the learning rate of step s (0-based) of a run of total steps
 // with perEpoch steps per epoch under c's schedule: c.LR (constant); half a cosine
-// from c.LR down to c.LRMin over the run (cosine); c.LR·c.LRDecay^(s/perEpoch) (exp).
+// from c.LR down to c.LRMin over the run (cosine); c.LR·c.LRDecay^(s/perEpoch) (exp);
+// max(c.LRMin, c.LR·c.LRDecay^floor(epoch/c.LRStep)) (step, VaDE's: the decays are
+// applied one after the other in float32, as its code multiplies the rate).
 func LearningRate(c Config, s, total uint64, perEpoch int) float32 {
 	lr := float32(c.LR)
 	switch c.Schedule {
@@ -22,6 +24,13 @@ func LearningRate(c Config, s, total uint64, perEpoch int) float32 {
 	case ScheduleExp:
 		e := float32(float64(s) / float64(max(perEpoch, 1)))
 		return float32(lr * fmath.Exp(float32(e*fmath.Log(float32(c.LRDecay)))))
+	case ScheduleStep:
+		epoch := int(s / uint64(max(perEpoch, 1)))
+		lo := float32(c.LRMin)
+		for i := 0; i < epoch/max(c.LRStep, 1) && lr > lo; i++ {
+			lr = max(float32(lr*float32(c.LRDecay)), lo)
+		}
+		return max(lr, lo)
 	}
 	return lr
 }

@@ -19,14 +19,14 @@ func (s Settings) Settle() (Settings, error) {
 	m := s.Model.Defaults()
 	t := s.Train.Defaults(m)
 	m.MaxBatch = max(m.MaxBatch, t.BatchSize, t.EvalBatch)
-	d := m.D
-	if d == 0 {
-		m.D = 1 // not known yet
+	check := m
+	if check.D == 0 { // not known yet: check the rest with a stand-in
+		check.D = 1
+		check = check.Defaults()
 	}
-	if err := m.Validate(); err != nil {
+	if err := check.Validate(); err != nil {
 		return s, err
 	}
-	m.D = d
 	if err := t.Validate(); err != nil {
 		return s, err
 	}

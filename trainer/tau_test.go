@@ -188,3 +188,24 @@ func TestTemperatureErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLearningRateStep: VaDE's schedule, the rate multiplied by the decay every LRStep
+// epochs (in float32, one multiplication after the other, as its code does) down to
+// the floor.
+func TestLearningRateStep(t *testing.T) {
+	c := Config{LR: 2e-3, Schedule: ScheduleStep, LRDecay: 0.9, LRStep: 10, LRMin: 2e-4}
+	want := float32(2e-3)
+	for epoch := 0; epoch < 300; epoch++ {
+		if epoch > 0 && epoch%10 == 0 {
+			want = max(float32(want*float32(0.9)), float32(2e-4))
+		}
+		for _, step := range []uint64{0, 7, 49} {
+			if got := LearningRate(c, uint64(epoch)*50+step, 300*50, 50); got != want {
+				t.Fatalf("epoch %d step %d: %v, want %v", epoch, step, got, want)
+			}
+		}
+	}
+	if want != float32(2e-4) {
+		t.Errorf("epoch 299: %v, want the floor 2e-4", want)
+	}
+}

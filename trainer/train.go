@@ -70,6 +70,7 @@ type trainer struct {
 	lastCkpt  string
 	lastEval  *EvalRecord
 	lastScore metrics.Summary
+	fitReport *gmvae.FitReport // a classical model's fit
 	hasScore  bool
 
 	// Data parallelism (docs/distributed.md): c is the communicator (dist.Single()
@@ -139,6 +140,9 @@ func Train(ctx context.Context, b engine.Backend, m gmvae.Model, train, test dat
 	t := &trainer{ctx: ctx, b: b, m: m, mc: m.Config(), hooks: hooks, ps: m.Params(),
 		c: c, rank: c.Rank(), world: c.Size()}
 	train, test = nilSource(train), nilSource(test)
+	if train, test, err = mapInputs(t.mc, train, test); err != nil {
+		return nil, err
+	}
 	if t.world > 1 {
 		defer func() {
 			if err != nil && !dist.IsAgreed(err) {
@@ -192,6 +196,9 @@ func (t *trainer) setup(cfg Config, train, test data.Source) error {
 		return err
 	}
 	t.st = checkpoint.State{Seed: cfg.Seed, WorldSize: t.world}
+	if _, ok := t.m.(gmvae.Fitter); ok && cfg.Resume != "" {
+		return fmt.Errorf("model %s is fitted in one call: there is nothing to resume (fit it again)", t.mc.Model)
+	}
 	if cfg.Resume != "" {
 		if err := t.resume(cfg.Resume); err != nil {
 			return err
@@ -433,4 +440,24 @@ func (t *trainer) logf(format string, a ...any) {
 	if t.hooks.Log != nil {
 		t.hooks.Log(fmt.Sprintf(format, a...))
 	}
+}
+
+// mapInputs returns the sources with the model's input map (gmvae.Config.Input)
+// applied to every row they gather; without a map, the sources themselves.
+func mapInputs(mc gmvae.Config, train, test data.Source) (data.Source, data.Source, error) {
+	if mc.Input == nil {
+		return train, test, nil
+	}
+	var err error
+	if train != nil {
+		if train, err = data.Mapped(train, *mc.Input); err != nil {
+			return nil, nil, err
+		}
+	}
+	if test != nil {
+		if test, err = data.Mapped(test, *mc.Input); err != nil {
+			return nil, nil, err
+		}
+	}
+	return train, test, nil
 }

@@ -593,7 +593,7 @@ func TestTrainConfigErrors(t *testing.T) {
 	}{
 		{func(c *Config) { c.Epochs = -1 }, "epochs = -1"},
 		{func(c *Config) { c.LR = math.NaN() }, "lr = NaN"},
-		{func(c *Config) { c.Schedule = "step" }, `schedule = "step": want constant, cosine or exp`},
+		{func(c *Config) { c.Schedule = "steps" }, `schedule = "steps": want constant, cosine, exp or step`},
 		{func(c *Config) { c.Clip = -1 }, "clip = -1"},
 		{func(c *Config) { c.BatchSize = 17 }, "batch_size 17 is larger than the model's max_batch 16"},
 		{func(c *Config) { c.EvalBatch = 100 }, "eval_batch 100"},

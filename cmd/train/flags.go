@@ -38,7 +38,9 @@ type options struct {
 	dataDir, trainPath, testPath, trainLabels, testLabels string
 	labelCol                                              string
 	seeds                                                 int
-	noPictures                                            bool
+	noPictures, overwrite                                 bool
+	// resumeDir: -resume named a run folder (its config.json holds the settings).
+	resumeDir bool
 }
 
 // setter is a flag that changes a setting: applied, in the order given, on top of the
@@ -55,6 +57,7 @@ type flags struct {
 	set     []setter        // the setting flags given, in order
 	given   map[string]bool // every flag given
 	keyFlag map[string]string
+	fresh   bool // neither -resume nor -config: the command's defaults are the base
 }
 
 // parseFlags parses args. Setting flags are recorded, not applied (see settle).
@@ -66,7 +69,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&o.device, "device", "auto", "where to train: auto (cuda when built with it and a GPU answers, else cpu), cpu, cuda, emu (the PTX emulator: slow, for checks)")
 	fs.StringVar(&o.out, "out", "", "run folder (default runs/<model>-<date>-<time>; with -resume, the checkpoint's folder)")
 	fs.StringVar(&o.configFile, "config", "", "JSON file {\"model\": {...}, \"train\": {...}} (a run folder's config.json works); flags override it")
-	fs.StringVar(&o.resume, "resume", "", "continue the run of this checkpoint (its settings are the defaults; the result is bit-identical to an uninterrupted run)")
+	fs.StringVar(&o.resume, "resume", "", "continue the run of this checkpoint, or of this run folder (its settings are the defaults; the result is bit-identical to an uninterrupted run)")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "start afresh in a run folder that already holds a run, removing it (without this, such a folder is refused: -resume continues it)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the four MNIST files (default: the Go module cache, or $"+data.MNISTDirEnv+")")
 	fs.StringVar(&o.trainPath, "train", "", "training data instead of MNIST: .csv, .npy, IDX (anything else, gzip allowed), or a shard folder with manifest.json (made by cmd/convert)")
 	fs.StringVar(&o.testPath, "test", "", "held-out data in the same format (default: evaluate on the training data)")
@@ -95,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 			return nil
 		})
 	}
-	def("model", "model.model", "dilokthanakul (Dilokthanakul et al. 2016) or shu (Rui Shu) (default dilokthanakul)",
+	def("model", "model.model", "dilokthanakul (Dilokthanakul et al. 2016), shu (Rui Shu) or vade (Jiang et al. 2017: autoencoder pretraining, a Gaussian-mixture prior, training) (default dilokthanakul)",
 		func(s *trainer.Settings, v string) error { s.Model.Model = v; return nil })
 	def("k", "model.k", "clusters (default 10)", intTo(func(s *trainer.Settings) *int { return &s.Model.K }, 1))
 	def("m", "model.m", "Monte Carlo samples of (z, w) per example (dilokthanakul; default 1)", intTo(func(s *trainer.Settings) *int { return &s.Model.M }, 1))
@@ -134,10 +138,15 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		intTo(func(s *trainer.Settings) *int { return &s.Train.Epochs }, 1))
 	def("batch", "train.batch_size", "examples per step (default 50 for dilokthanakul, 100 for shu)", intTo(func(s *trainer.Settings) *int { return &s.Train.BatchSize }, 1))
 	def("lr", "train.lr", "Adam learning rate (default 1e-4 for dilokthanakul, 1e-3 for shu)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.LR }))
-	def("schedule", "train.schedule", "learning-rate schedule: constant, cosine (to -lr-min) or exp (-lr-decay per epoch) (default constant)",
+	def("schedule", "train.schedule", "learning-rate schedule: constant, cosine (to -lr-min), exp (-lr-decay per epoch) or step (-lr-decay every -lr-step epochs down to -lr-min) (default constant; vade step)",
 		func(s *trainer.Settings, v string) error { s.Train.Schedule = v; return nil })
-	def("lr-min", "train.lr_min", "cosine schedule: the final learning rate (default 0)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.LRMin }))
-	def("lr-decay", "train.lr_decay", "exp schedule: learning-rate factor per epoch (default 0.97)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.LRDecay }))
+	def("lr-min", "train.lr_min", "cosine schedule: the final learning rate; step: the floor (default 0; vade 2e-4)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.LRMin }))
+	def("lr-decay", "train.lr_decay", "exp schedule: learning-rate factor per epoch (default 0.97); step: per -lr-step epochs (vade 0.9)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.LRDecay }))
+	def("lr-step", "train.lr_step", "step schedule: epochs between decays by -lr-decay, down to -lr-min (vade: 10)", intTo(func(s *trainer.Settings) *int { return &s.Train.LRStep }, 1))
+	def("adam-eps", "train.adam_eps", "Adam's epsilon (default 1e-8; vade 1e-4)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.AdamEps }))
+	def("pretrain-epochs", "train.pretrain_epochs", "vade: epochs of autoencoder pretraining (default 50)", intTo(func(s *trainer.Settings) *int { return &s.Train.PretrainEpochs }, 1))
+	def("pretrain-lr", "train.pretrain_lr", "vade: the pretraining's learning rate (default 1e-3)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.PretrainLR }))
+	def("prior-restarts", "train.prior_restarts", "vade: restarts of the Gaussian mixture fitted to the pretrained latent means; the highest log-likelihood initialises the prior (default 10)", intTo(func(s *trainer.Settings) *int { return &s.Train.PriorRestarts }, 1))
 	def("clip", "train.clip", "clip the gradient norm to this (0: off)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.Clip }))
 	defBool("binarize", "train.binarize", "dynamic binarisation: resample every pixel as a Bernoulli of its intensity at every step (default on for shu)",
 		func(s *trainer.Settings, v bool) { s.Train.Binarize = v })
@@ -171,6 +180,20 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	}
 	if o.resume != "" && o.configFile != "" {
 		return nil, cli.Usage(errors.New("-resume takes the checkpoint's settings; it cannot be combined with -config"))
+	}
+	if o.resume != "" && o.overwrite {
+		return nil, cli.Usage(errors.New("-resume continues a run and -overwrite removes it: give one"))
+	}
+	if st, err := os.Stat(o.resume); o.resume != "" && err == nil && st.IsDir() {
+		// A run folder: its settings are its config.json's; its checkpoint, when there is
+		// one, is where training continues (model vade's recipe finds its stages there).
+		o.resumeDir = true
+		if o.out == "" {
+			o.out = o.resume
+		}
+		if filepath.Clean(o.out) != filepath.Clean(o.resume) {
+			return nil, cli.Usagef("-resume %s continues that run folder; -out %s names another", o.resume, o.out)
+		}
 	}
 	return f, nil
 }
@@ -257,6 +280,16 @@ func (f *flags) settings() (trainer.Settings, error) {
 	var s trainer.Settings
 	fresh := false
 	switch {
+	case f.o.resumeDir:
+		raw, err := os.ReadFile(filepath.Join(f.o.resume, trainer.ConfigFile))
+		if err != nil {
+			return s, cli.Usagef("-resume %s: not a run folder (no %s): %v", f.o.resume, trainer.ConfigFile, err)
+		}
+		var fc fileConfig
+		if err := json.Unmarshal(raw, &fc); err != nil {
+			return s, cli.Usagef("-resume %s: %s: %v", f.o.resume, trainer.ConfigFile, err)
+		}
+		s = fc.Settings
 	case f.o.resume != "":
 		_, mc, tc, err := trainer.LoadCheckpoint(f.o.resume)
 		if err != nil {
@@ -282,7 +315,7 @@ func (f *flags) settings() (trainer.Settings, error) {
 		fresh = true
 		s = trainer.Settings{
 			Model: gmvae.Config{Model: "dilokthanakul", K: 10, Seed: 1},
-			Train: trainer.Config{Epochs: DefaultEpochs, Schedule: trainer.ScheduleConstant, EvalEvery: 1, Seed: 1},
+			Train: trainer.Config{EvalEvery: 1, Seed: 1},
 		}
 	}
 	s.Train.RunDir, s.Train.Resume = "", ""
@@ -291,10 +324,18 @@ func (f *flags) settings() (trainer.Settings, error) {
 			return s, cli.Usagef("-%s %s: %v", st.flag, st.value, err)
 		}
 	}
+	classical := s.Model.Model == "kmeans" || s.Model.Model == "gmm"
+	if classical && f.given["epochs"] {
+		return s, cli.Usagef("-epochs: model %s is fitted in one call, not trained by epochs", s.Model.Model)
+	}
 	if fresh {
 		// The command's defaults that depend on the model.
+		if s.Train.Epochs == 0 && !classical {
+			s.Train.Epochs = DefaultEpochs
+		}
 		if !f.given["binarize"] {
-			s.Train.Binarize = s.Model.Model == "shu" // Rui Shu's setting
+			// Rui Shu's setting, for data in [0, 1] under the Bernoulli likelihood.
+			s.Train.Binarize = s.Model.Model == "shu" && s.Model.Likelihood != gmvae.Gaussian
 		}
 		if s.Model.Gumbel {
 			if !f.given["tau-decay"] {
@@ -315,6 +356,37 @@ func (f *flags) settings() (trainer.Settings, error) {
 			}
 		}
 	}
+	// Checked here, before any data is read; settled after the data-aware defaults.
+	if _, err := s.Settle(); err != nil {
+		return s, cli.Usage(f.flagError(err))
+	}
+	f.fresh = fresh
+	return s, nil
+}
+
+// dataAware applies the data-aware defaults (trainer.DataAware) to a fresh run on the
+// user's data (-train, no -config or -resume) and returns the choices to print.
+func (f *flags) dataAware(s trainer.Settings, train data.Source) (trainer.Settings, []trainer.Choice, error) {
+	if !f.fresh || f.o.trainPath == "" {
+		return s, nil, nil
+	}
+	st, err := data.Describe(train)
+	if err != nil {
+		return s, nil, err
+	}
+	given := func(key string) bool { return f.given[f.keyFlag[key]] }
+	s, choices := trainer.DataAware(s, train.Info(), st, given)
+	if !given("train.binarize") {
+		// Dynamic binarisation (model shu's default) fits data in [0, 1] under the
+		// Bernoulli likelihood only.
+		s.Train.Binarize = s.Model.Model == "shu" && s.Model.Likelihood != gmvae.Gaussian && st.Unit
+	}
+	return s, choices, nil
+}
+
+// settle settles the final settings (trainer.Settings.Settle), naming the flag of an
+// invalid one.
+func (f *flags) settle(s trainer.Settings) (trainer.Settings, error) {
 	settled, err := s.Settle()
 	if err != nil {
 		return s, cli.Usage(f.flagError(err))

@@ -45,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
@@ -145,7 +146,17 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if test != nil && test.Info().D != tr.D {
 			return cli.Usagef("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)
 		}
+		var choices []trainer.Choice
+		if s, choices, err = f.dataAware(s, train); err != nil {
+			return err
+		}
 		s.Model.D = tr.D
+		if s, err = f.settle(s); err != nil {
+			return err
+		}
+		for _, ch := range choices {
+			fmt.Fprintln(stdout, "data-aware default:", ch)
+		}
 		return nil
 	}()
 	if err := agree(c, err); err != nil {
@@ -230,6 +241,19 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", seed, i+1, o.seeds)
 		}
 		ti.Resume = o.resume
+		if o.resumeDir {
+			ti.Resume = ""
+			if ck := filepath.Join(o.resume, checkpoint.File); exists(ck) {
+				ti.Resume = ck
+			}
+		}
+		var perr error
+		if rank0 {
+			perr = prepareRunDir(ti.RunDir, ti.Resume != "" || o.resumeDir, o.overwrite)
+		}
+		if err := agree(c, perr); err != nil {
+			return err
+		}
 		ti.Comm = c
 		var draw func(*trainer.Result, gmvae.Model)
 		if !o.noPictures && rank0 {
@@ -308,15 +332,21 @@ func loadData(o options) (train, test data.Source, err error) {
 // nil, calls it with the result and the trained model (before the model is released).
 // With several ranks, only rank 0 shows the progress.
 func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config, t trainer.Config, train, test data.Source, stdout, stderr io.Writer, draw func(*trainer.Result, gmvae.Model)) (*trainer.Result, error) {
-	model, err := gmvae.New(b, m)
-	if err != nil {
-		err = cli.Usage(err)
+	var model gmvae.Model
+	if m.Model != "vade" { // the vade recipe builds its models
+		var err error
+		model, err = gmvae.New(b, m)
+		if err != nil {
+			err = cli.Usage(err)
+		}
+		if err := agree(c, err); err != nil {
+			return nil, err
+		}
+		defer model.Release()
+		fmt.Fprintf(stdout, "%d parameters; run folder %s\n", model.Params().Len(), t.RunDir)
+	} else {
+		fmt.Fprintf(stdout, "run folder %s\n", t.RunDir)
 	}
-	if err := agree(c, err); err != nil {
-		return nil, err
-	}
-	defer model.Release()
-	fmt.Fprintf(stdout, "%d parameters; run folder %s\n", model.Params().Len(), t.RunDir)
 	var bar *report.Progress
 	epoch := -1
 	hooks := trainer.Hooks{
@@ -344,7 +374,14 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	if c.Rank() != 0 {
 		hooks = trainer.Hooks{}
 	}
-	res, err := trainer.Train(ctx, b, model, train, test, t, hooks)
+	var res *trainer.Result
+	var err error
+	if model != nil {
+		res, err = trainer.Train(ctx, b, model, train, test, t, hooks)
+	} else if res, err = trainer.TrainVaDE(ctx, b, m, t, train, test, hooks); err == nil {
+		model = res.Model
+		defer model.Release()
+	}
 	if bar != nil {
 		bar.Finish()
 	}
@@ -449,4 +486,41 @@ func statsJSON(s metrics.SeedsSummary) map[string]any {
 	}
 	return map[string]any{"runs": s.Runs, "acc_paper": st(s.ACCPaper), "acc_paper_f32": st(s.ACCPaperF32), "acc_purity": st(s.ACCPurity),
 		"acc_hungarian": st(s.ACCHungarian), "nmi": st(s.NMI), "ari": st(s.ARI)}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// prepareRunDir refuses a run folder that already holds a run unless the run
+// continues it (resume) or the user asked to start afresh (overwrite), in which case
+// the old run's files are removed first. A folder that holds a run has a config.json or
+// a checkpoint.
+func prepareRunDir(dir string, resume, overwrite bool) error {
+	if dir == "" || resume {
+		return nil
+	}
+	held := false
+	for _, f := range []string{trainer.ConfigFile, checkpoint.File, trainer.PretrainDir} {
+		if exists(filepath.Join(dir, f)) {
+			held = true
+		}
+	}
+	if !held {
+		return nil
+	}
+	if !overwrite {
+		return cli.Usagef("the run folder %s already holds a run: continue it with -resume %s, start afresh there with -overwrite, or choose another -out", dir, dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("-overwrite: %w", err)
+		}
+	}
+	return nil
 }

@@ -72,7 +72,7 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{[]string{"-nosuch"}, "flag provided but not defined: -nosuch"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
-		{[]string{"-model", "A"}, "-model A: want dilokthanakul or shu"},
+		{[]string{"-model", "A"}, "-model A: want dilokthanakul, shu, vade, kmeans or gmm"},
 		{[]string{"-model", "shu", "-batch-norm"}, "-batch-norm true: model shu has no batch normalisation"},
 		{[]string{"-p-grad", "sometimes"}, "-p-grad sometimes: want stop, authors or exact"},
 		{[]string{"-model", "shu", "-p-grad", "authors"}, "-p-grad authors: model shu has no p(y|z,w)"},
@@ -91,7 +91,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-lr", "-1"}, "-lr -1: want a positive number"},
 		{[]string{"-hidden", ""}, `-hidden : "" is not a positive integer`},
 		{[]string{"-model", "shu", "-lambda", "0.5"}, "-lambda 0.5: free bits are model dilokthanakul's"},
-		{[]string{"-train", csv, "-label-col", "-1", "-schedule", "step"}, "-schedule step: want constant, cosine or exp"},
+		{[]string{"-train", csv, "-label-col", "-1", "-schedule", "steps"}, "-schedule steps: want constant, cosine, exp or step"},
 		{[]string{"-train", csv, "-label-col", "-1", "-k", "0", "-out", filepath.Join(dir, "never")}, "-k 0"},
 		{[]string{"-train", csv, "-label-col", "-1", "-hidden", "5,x"}, `-hidden 5,x: "x" is not a positive integer`},
 		{[]string{"-train", csv, "-label-col", "-1", "-device", "tpu"}, `unknown device "tpu"`},

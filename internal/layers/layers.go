@@ -24,10 +24,11 @@ var Layers = [][]string{
 	// The typed ops generated from the kernel table; the kernel comparison suite;
 	// test helpers.
 	{"ops", "engine/kerneltest", "internal/testutil"},
-	// Layers and the optimizer; data parallelism.
-	{"nn", "dist"},
-	// The models: the GMM-VAEs, and k-means and the Gaussian mixture on the same ops.
-	{"gmvae", "cluster"},
+	// Layers and the optimizer; data parallelism; k-means and the Gaussian mixture on
+	// the same ops.
+	{"nn", "dist", "cluster"},
+	// The models.
+	{"gmvae"},
 	// The trainer and the predictor.
 	{"trainer", "predict"},
 	// Commands and code generators.
