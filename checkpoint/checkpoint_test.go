@@ -12,10 +12,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gmvae/gmvae/checkpoint/safetensors"
-	"github.com/gmvae/gmvae/internal/atomicfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/checkpoint/safetensors"
+	"github.com/gmvae/gmvae/internal/atomicfile"
 )
 
 func testCheckpoint() *Checkpoint {

@@ -7,9 +7,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels/philox"
-	"github.com/stretchr/testify/require"
 )
 
 // rankData returns rank r's test vector of n float32s: normals scaled by powers of two

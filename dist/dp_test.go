@@ -5,13 +5,14 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/ops"
-	"github.com/stretchr/testify/require"
 )
 
 // The data-parallel loop of these tests: a two-layer Bernoulli autoencoder (nn)

@@ -3,10 +3,11 @@ package dist
 import (
 	"testing"
 
-	"github.com/gmvae/gmvae/cuda/emu"
-	"github.com/gmvae/gmvae/engine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/cuda/emu"
+	"github.com/gmvae/gmvae/engine"
 )
 
 // pinnedEmu is the PTX emulator with page-locked host memory "allocation" (plain

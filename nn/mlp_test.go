@@ -4,12 +4,13 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/philox"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // mlpCase is an MLP 5 -> 6 -> 4 -> 3: without batch norm (act, last tanh), or with batch

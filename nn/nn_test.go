@@ -5,13 +5,14 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/ops"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // autoencoder is a two-layer Bernoulli autoencoder, x (N, D) -> h (N, H) -> logits

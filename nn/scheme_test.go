@@ -4,10 +4,11 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gmvae/gmvae/engine"
-	"github.com/gmvae/gmvae/kernels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // TestSchemes checks what each initialisation scheme draws for a Linear (W, b) and a

@@ -12,13 +12,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/cuda/driver"
 	"github.com/gmvae/gmvae/cuda/driver/drivertest"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/kernels"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 //go:embed testdata/tiny.ptx

@@ -5,9 +5,10 @@ import (
 	"math/rand"
 	"testing"
 
-	"github.com/gmvae/gmvae/cuda"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/cuda"
 )
 
 // Tests on kernels compiled by nvcc from testdata/fixtures.cu. Expected values follow

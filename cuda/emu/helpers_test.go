@@ -6,9 +6,10 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/gmvae/gmvae/cuda"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/cuda"
 )
 
 var (

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gmvae/gmvae/cuda"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/cuda"
 )
 
 // Instruction edge cases on hand-written PTX. Each test wraps a few instructions in a

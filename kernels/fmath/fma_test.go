@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
 
 func TestFMASpecialValues(t *testing.T) {

@@ -10,10 +10,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gmvae/gmvae/kernels"
-	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
 
 // specialInputs are the values every function is checked on exactly: signed zeros,
