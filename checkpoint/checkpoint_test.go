@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/checkpoint/safetensors"
 	"github.com/gmvae/gmvae/internal/atomicfile"
 )
@@ -33,48 +36,33 @@ func testCheckpoint() *Checkpoint {
 func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	ck := testCheckpoint()
-	if err := Save(path, ck); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Save(path, ck))
 	got, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.State != ck.State {
-		t.Errorf("state %+v, want %+v", got.State, ck.State)
-	}
-	if string(got.Model) != string(ck.Model) || string(got.Train) != string(ck.Train) {
-		t.Errorf("configs differ: %s %s", got.Model, got.Train)
-	}
-	if strings.Join(got.Names, ",") != "enc.W,enc.b" || got.Sizes[0] != 3 || got.Sizes[1] != 2 {
-		t.Errorf("layout %v %v", got.Names, got.Sizes)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, ck.State, got.State, "state")
+	assert.Equal(t, string(ck.Model), string(got.Model), "model config")
+	assert.Equal(t, string(ck.Train), string(got.Train), "training config")
+	assert.Equal(t, []string{"enc.W", "enc.b"}, got.Names, "layout: names")
+	assert.Equal(t, []int{3, 2}, got.Sizes, "layout: sizes")
 	for i, pair := range [][2][]float32{{got.P, ck.P}, {got.M, ck.M}, {got.V, ck.V}} {
-		if sameBits(pair[0], pair[1]) != -1 {
-			t.Errorf("buffer %d differs: %v vs %v", i, pair[0], pair[1])
-		}
+		assert.Equal(t, -1, sameBits(pair[0], pair[1]), "buffer %d differs (first index shown): %v vs %v", i, pair[0], pair[1])
 	}
 	// The layout is plain safetensors: 8-byte length, JSON header, data in order.
 	raw, _ := os.ReadFile(path)
 	hlen := binary.LittleEndian.Uint64(raw)
 	hdr := string(raw[8 : 8+hlen])
 	for _, w := range []string{`"enc.W":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}`, `"adam.v/enc.b":{"dtype":"F32","shape":[2],"data_offsets":[52,60]}`, `"format":"gmvae-checkpoint-v1"`, `"step":"1234"`} {
-		if !strings.Contains(hdr, w) {
-			t.Errorf("header lacks %s:\n%s", w, hdr)
-		}
+		assert.Contains(t, hdr, w, "header")
 	}
-	if hlen%8 != 0 || uint64(len(raw)) != 8+hlen+60 {
-		t.Errorf("header %d bytes, file %d bytes", hlen, len(raw))
-	}
+	assert.Zero(t, hlen%8, "header %d bytes: not a multiple of 8", hlen)
+	assert.Equal(t, 8+hlen+60, uint64(len(raw)), "file bytes (header %d bytes)", hlen)
 }
 
 // TestCheckpointCorrupt: truncated and damaged files are errors naming the file.
 func TestCheckpointCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.safetensors")
-	if err := Save(good, testCheckpoint()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Save(good, testCheckpoint()))
 	raw, _ := os.ReadFile(good)
 	hlen := int(binary.LittleEndian.Uint64(raw))
 	setLen := func(b []byte, n uint64) []byte {
@@ -109,17 +97,13 @@ func TestCheckpointCorrupt(t *testing.T) {
 		{"no moments", replace(`"adam.m/enc.b"`, `"adam.x/enc.b"`), "has no Adam moments"},
 	} {
 		path := filepath.Join(dir, tc.name+".safetensors")
-		if err := os.WriteFile(path, tc.data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, tc.data, 0o644))
 		_, err := Load(path)
-		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: want an error naming the file with %q, got %v", tc.name, tc.want, err)
-		}
+		assert.ErrorContains(t, err, path, "%s: want an error naming the file", tc.name)
+		assert.ErrorContains(t, err, tc.want, tc.name)
 	}
-	if _, err := Load(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("missing file: %v", err)
-	}
+	_, err := Load(filepath.Join(dir, "missing"))
+	assert.ErrorContains(t, err, "missing", "missing file")
 }
 
 // TestAtomicWrite: a write that fails leaves the old file intact and no temporary
@@ -127,33 +111,26 @@ func TestCheckpointCorrupt(t *testing.T) {
 func TestAtomicWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ck.safetensors")
-	if err := Save(path, testCheckpoint()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Save(path, testCheckpoint()))
 	before, _ := os.ReadFile(path)
 	boom := errors.New("disk full")
 	err := atomicfile.Write(path, func(w io.Writer) error {
 		_, _ = w.Write(bytes.Repeat([]byte{7}, 3<<20)) // more than the buffer: reaches the file
 		return boom
 	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("error %v", err)
-	}
+	require.ErrorIs(t, err, boom)
 	after, _ := os.ReadFile(path)
-	if !bytes.Equal(before, after) {
-		t.Fatal("the old checkpoint changed")
-	}
+	require.True(t, bytes.Equal(before, after), "the old checkpoint changed")
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 || entries[0].Name() != "ck.safetensors" || entries[1].Name() != "ck.timing.json" {
-		t.Fatalf("files left behind: %v (want the checkpoint and its timing file)", entries)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
 	}
-	if _, err := Load(path); err != nil {
-		t.Fatal(err)
-	}
+	require.Equal(t, []string{"ck.safetensors", "ck.timing.json"}, names, "files left behind (want the checkpoint and its timing file)")
+	_, err = Load(path)
+	require.NoError(t, err)
 	// A folder that cannot be written: an error, nothing else.
-	if err := Save(filepath.Join(dir, "no", "such", "dir", "ck"), testCheckpoint()); err == nil {
-		t.Fatal("no error for a missing folder")
-	}
+	require.Error(t, Save(filepath.Join(dir, "no", "such", "dir", "ck"), testCheckpoint()), "no error for a missing folder")
 }
 
 // TestCheckpointTimingFile: the training time lives beside the checkpoint, not in it.
@@ -163,18 +140,12 @@ func TestCheckpointTimingFile(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
 	ck := testCheckpoint()
-	if err := Save(a, ck); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Save(a, ck))
 	ck.State.WallS = 99
-	if err := Save(b, ck); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Save(b, ck))
 	ra, _ := os.ReadFile(a)
 	rb, _ := os.ReadFile(b)
-	if !bytes.Equal(ra, rb) {
-		t.Error("checkpoints that differ only in wall time differ in bytes")
-	}
+	assert.True(t, bytes.Equal(ra, rb), "checkpoints that differ only in wall time differ in bytes")
 	for _, tc := range []struct {
 		name  string
 		setup func(path string)
@@ -189,16 +160,10 @@ func TestCheckpointTimingFile(t *testing.T) {
 	} {
 		tc.setup(b)
 		got, err := Load(b)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if got.State.WallS != tc.want {
-			t.Errorf("%s: wall_s %g, want %g", tc.name, got.State.WallS, tc.want)
-		}
+		require.NoError(t, err, "%s", tc.name)
+		assert.Equal(t, tc.want, got.State.WallS, "%s: wall_s", tc.name)
 	}
-	if TimingPath(filepath.Join("run", File)) != filepath.Join("run", TimingFile) {
-		t.Errorf("TimingPath(%s) = %s, want %s", File, TimingPath(File), TimingFile)
-	}
+	assert.Equal(t, filepath.Join("run", TimingFile), TimingPath(filepath.Join("run", File)), "TimingPath(run/%s)", File)
 }
 
 // TestCheckpointState: state tensors (batch norm's running estimates) round-trip as
@@ -211,45 +176,32 @@ func TestCheckpointState(t *testing.T) {
 	ck.StateNames = []string{"enc.bn.running_mean", "enc.bn.running_var"}
 	ck.StateSizes = []int{2, 1}
 	ck.S = []float32{-0.5, float32(math.NaN()), 3}
-	if err := Save(path, ck); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Save(path, ck))
 	got, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(got.StateNames, ",") != "enc.bn.running_mean,enc.bn.running_var" || len(got.StateSizes) != 2 || got.StateSizes[0] != 2 || got.StateSizes[1] != 1 {
-		t.Errorf("state layout %v %v", got.StateNames, got.StateSizes)
-	}
-	if sameBits(got.S, ck.S) != -1 || sameBits(got.P, ck.P) != -1 {
-		t.Errorf("state %v, want %v", got.S, ck.S)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, []string{"enc.bn.running_mean", "enc.bn.running_var"}, got.StateNames, "state layout: names")
+	assert.Equal(t, []int{2, 1}, got.StateSizes, "state layout: sizes")
+	assert.Equal(t, -1, sameBits(got.S, ck.S), "state %v, want %v (first differing index)", got.S, ck.S)
+	assert.Equal(t, -1, sameBits(got.P, ck.P), "parameters %v, want %v (first differing index)", got.P, ck.P)
 	raw, _ := os.ReadFile(path)
-	if !bytes.Contains(raw, []byte(`"state/enc.bn.running_var":{"dtype":"F32","shape":[1]`)) {
-		t.Errorf("header lacks the state tensor: %s", raw[8:200])
-	}
+	assert.True(t, bytes.Contains(raw, []byte(`"state/enc.bn.running_var":{"dtype":"F32","shape":[1]`)),
+		"header lacks the state tensor: %s", raw[8:200])
 
 	ck.S = ck.S[:2]
-	if err := Save(path, ck); err == nil || !strings.Contains(err.Error(), "state buffer of 2 values for state tensors of 3") {
-		t.Errorf("short state buffer: %v", err)
-	}
+	assert.ErrorContains(t, Save(path, ck), "state buffer of 2 values for state tensors of 3", "short state buffer")
 
 	meta, err := testCheckpoint().metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ts []safetensors.Tensor
 	for _, prefix := range []string{"", "adam.m/", "adam.v/"} {
 		ts = append(ts, safetensors.Tensor{Name: prefix + "w", Shape: []int{1}, Data: []float32{1}})
 	}
 	ts = append(ts, safetensors.Tensor{Name: "state/", Shape: []int{1}, Data: []float32{1}})
 	bad := filepath.Join(dir, "nameless.safetensors")
-	if err := atomicfile.Write(bad, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "nameless.safetensors") || !strings.Contains(err.Error(), "has no name") {
-		t.Errorf("nameless state tensor: %v", err)
-	}
+	require.NoError(t, atomicfile.Write(bad, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }))
+	_, err = Load(bad)
+	assert.ErrorContains(t, err, "nameless.safetensors", "nameless state tensor")
+	assert.ErrorContains(t, err, "has no name", "nameless state tensor")
 }
 
 // sameBits returns the first index where a and b differ in bits, or -1 (different

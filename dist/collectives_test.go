@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels/philox"
 )
@@ -225,27 +227,18 @@ func runWorld(p int, f func(c Comm) error) error {
 // chunking (NaN, ±Inf, -0 included), broadcasts and gathers move the exact bytes.
 func TestCollectivesLocalWorld(t *testing.T) {
 	for p := 1; p <= 5; p++ {
-		if err := runWorld(p, collectiveSuite); err != nil {
-			t.Fatalf("world of %d: %v", p, err)
-		}
+		require.NoError(t, runWorld(p, collectiveSuite), "world of %d", p)
 	}
 }
 
 // TestSingle runs the suite on the one-process communicator and checks its identity.
 func TestSingle(t *testing.T) {
 	c := Single()
-	if c.Rank() != 0 || c.Size() != 1 || c.LocalRank() != 0 || c.LocalSize() != 1 {
-		t.Fatalf("single: %v", c)
-	}
-	if err := collectiveSuite(c); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Barrier(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("barrier after close: %v", err)
-	}
+	require.Equal(t, [4]int{0, 1, 0, 1}, [4]int{c.Rank(), c.Size(), c.LocalRank(), c.LocalSize()},
+		"single %v: rank, size, local rank, local size", c)
+	require.NoError(t, collectiveSuite(c))
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Barrier(), ErrClosed, "barrier after close")
 }
 
 // TestRankOrderMatters shows the test data has teeth: for 3 or more ranks, summing in
@@ -260,20 +253,19 @@ func TestRankOrderMatters(t *testing.T) {
 			rev[i] += x[i]
 		}
 	}
-	if sameBits32(rev, want) == nil {
-		t.Fatal("the reverse-order sum has the same bits: the data cannot tell orders apart")
-	}
+	require.Error(t, sameBits32(rev, want), "the reverse-order sum has the same bits: the data cannot tell orders apart")
 }
 
 func TestChunkBounds(t *testing.T) {
 	for _, tc := range []struct{ n, p, align int }{{0, 3, 16}, {1, 4, 1}, {10, 3, 1}, {1000, 7, 16}, {5, 8, 16}, {65537, 4, 1024}} {
 		b := ChunkBounds(tc.n, tc.p, tc.align)
-		if len(b) != tc.p+1 || b[0] != 0 || b[tc.p] != tc.n {
-			t.Fatalf("%+v: %v", tc, b)
-		}
+		require.Len(t, b, tc.p+1, "%+v: %v", tc, b)
+		require.Equal(t, 0, b[0], "%+v: %v: first bound", tc, b)
+		require.Equal(t, tc.n, b[tc.p], "%+v: %v: last bound", tc, b)
 		for r := 0; r < tc.p; r++ {
-			if b[r] > b[r+1] || (r+1 < tc.p && b[r+1]%tc.align != 0 && b[r+1] != tc.n) {
-				t.Fatalf("%+v: %v", tc, b)
+			require.LessOrEqual(t, b[r], b[r+1], "%+v: %v: bounds %d and %d", tc, b, r, r+1)
+			if r+1 < tc.p && b[r+1] != tc.n {
+				require.Zero(t, b[r+1]%tc.align, "%+v: %v: bound %d not aligned", tc, b, r+1)
 			}
 		}
 	}
@@ -285,14 +277,13 @@ func TestShardRange(t *testing.T) {
 			next := 0
 			for r := 0; r < p; r++ {
 				lo, hi := ShardRange(n, r, p)
-				if lo != next || hi < lo || hi-lo > n/p+1 || hi-lo < n/p {
-					t.Fatalf("n=%d p=%d rank %d: [%d,%d)", n, p, r, lo, hi)
-				}
+				require.Equal(t, next, lo, "n=%d p=%d rank %d: [%d,%d) starts where the last shard ended", n, p, r, lo, hi)
+				require.LessOrEqual(t, lo, hi, "n=%d p=%d rank %d: [%d,%d)", n, p, r, lo, hi)
+				require.GreaterOrEqual(t, hi-lo, n/p, "n=%d p=%d rank %d: [%d,%d) rows", n, p, r, lo, hi)
+				require.LessOrEqual(t, hi-lo, n/p+1, "n=%d p=%d rank %d: [%d,%d) rows", n, p, r, lo, hi)
 				next = hi
 			}
-			if next != n {
-				t.Fatalf("n=%d p=%d: shards end at %d", n, p, next)
-			}
+			require.Equal(t, n, next, "n=%d p=%d: where the shards end", n, p)
 		}
 	}
 }
@@ -300,14 +291,10 @@ func TestShardRange(t *testing.T) {
 func TestRankStep(t *testing.T) {
 	seen := map[uint64]bool{}
 	for step := uint64(0); step < 10; step++ {
-		if RankStep(step, 0, 1) != step {
-			t.Fatalf("RankStep(%d, 0, 1) = %d", step, RankStep(step, 0, 1))
-		}
+		require.Equal(t, step, RankStep(step, 0, 1), "RankStep(%d, 0, 1)", step)
 		for r := 0; r < 4; r++ {
 			s := RankStep(step, r, 4)
-			if seen[s] {
-				t.Fatalf("RankStep(%d, %d, 4) = %d twice", step, r, s)
-			}
+			require.False(t, seen[s], "RankStep(%d, %d, 4) = %d twice", step, r, s)
 			seen[s] = true
 		}
 	}
@@ -381,21 +368,15 @@ func TestSumMean(t *testing.T) {
 		}
 		return sameBits32(got, want)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// One rank: untouched.
 	b := engine.NewCPU()
 	g, _ := b.New(n, "g")
 	x := rankData(n, 9)
 	_ = b.Upload(g, x)
 	gs, _ := NewGradSync(Single(), b, n, GradSyncOptions{})
-	if err := SumMean(gs, b, g, 7, 7); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, SumMean(gs, b, g, 7, 7))
 	got := make([]float32, n)
 	_ = b.Download(got, g)
-	if err := sameBits32(got, x); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sameBits32(got, x))
 }

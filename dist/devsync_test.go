@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
@@ -143,9 +146,7 @@ func TestDeviceGradSyncBits(t *testing.T) {
 		host, err := sumWorld(p, sizes, cpus, func(c Comm, b engine.Backend, n int) (GradSync, error) {
 			return NewGradSync(c, b, n, GradSyncOptions{Method: "host"})
 		})
-		if err != nil {
-			t.Fatalf("%d ranks, host path: %v", p, err)
-		}
+		require.NoError(t, err, "%d ranks, host path", p)
 		gpus := emuGPUs(p)
 		ts := NewLocalDeviceWorld(gpus)
 		backends := make([]engine.Backend, p)
@@ -155,36 +156,27 @@ func TestDeviceGradSyncBits(t *testing.T) {
 		dev, err := sumWorld(p, sizes, backends, func(c Comm, b engine.Backend, n int) (GradSync, error) {
 			return NewDeviceGradSync(c, b.(*engine.GPU), n, ts[c.Rank()])
 		})
-		if err != nil {
-			t.Fatalf("%d ranks, device path: %v", p, err)
-		}
+		require.NoError(t, err, "%d ranks, device path", p)
 		for i, n := range sizes {
 			want := seqSumOf(n, p)
-			if err := sameBits32(host[i][0], want); err != nil {
-				t.Fatalf("%d ranks, %d elements: the host path vs the sequential sum: %v", p, n, err)
-			}
+			require.NoError(t, sameBits32(host[i][0], want), "%d ranks, %d elements: the host path vs the sequential sum", p, n)
 			for r := 0; r < p; r++ {
-				if err := sameBits32(dev[i][r], host[i][r]); err != nil {
-					t.Fatalf("%d ranks, %d elements, rank %d: device path vs host path: %v", p, n, r, err)
-				}
+				require.NoError(t, sameBits32(dev[i][r], host[i][r]), "%d ranks, %d elements, rank %d: device path vs host path", p, n, r)
 				for j := range dev[i][r] {
-					if math.Float32bits(dev[i][r][j]) != math.Float32bits(dev[i][0][j]) {
-						t.Fatalf("%d ranks, %d elements: rank %d's element %d differs from rank 0's", p, n, r, j)
+					if math.Float32bits(dev[i][r][j]) != math.Float32bits(dev[i][0][j]) { // first difference only
+						require.Equal(t, math.Float32bits(dev[i][0][j]), math.Float32bits(dev[i][r][j]),
+							"%d ranks, %d elements: rank %d's element %d against rank 0's (bits, NaN included)", p, n, r, j)
 					}
 				}
 			}
-			if n > 5 && !(math.IsNaN(float64(want[1])) && want[0] == 0 && math.Signbit(float64(want[0])) &&
-				want[4] == 0 && !math.Signbit(float64(want[4]))) {
-				t.Fatalf("the special values did not come out as planned: %v", want[:6])
+			if n > 5 {
+				require.True(t, math.IsNaN(float64(want[1])) && want[0] == 0 && math.Signbit(float64(want[0])) &&
+					want[4] == 0 && !math.Signbit(float64(want[4])), "the special values did not come out as planned: %v", want[:6])
 			}
 		}
 		for r, g := range gpus {
-			if err := g.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := g.Pool().CheckLeaks(); err != nil {
-				t.Errorf("rank %d: %v", r, err)
-			}
+			require.NoError(t, g.Close())
+			assert.NoError(t, g.Pool().CheckLeaks(), "rank %d", r)
 		}
 	}
 }
@@ -212,21 +204,16 @@ func TestDeviceGradSyncOrder(t *testing.T) {
 	dev, err := sumWorld(p, []int{n}, backends, func(c Comm, b engine.Backend, n int) (GradSync, error) {
 		return NewDeviceGradSync(c, b.(*engine.GPU), n, ts[c.Rank()])
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := dev[0][0][5]; !math.IsInf(float64(got), 1) {
-		t.Fatalf("element 5 = %g, want +Inf ((3e38 + 3e38) - 3e38 in float32)", got)
-	}
+	require.NoError(t, err)
+	got := dev[0][0][5]
+	require.True(t, math.IsInf(float64(got), 1), "element 5 = %g, want +Inf ((3e38 + 3e38) - 3e38 in float32)", got)
 	rev := devData(n, p-1)
 	for k := p - 2; k >= 0; k-- {
 		for i, v := range devData(n, k) {
 			rev[i] += v
 		}
 	}
-	if sameBits32(dev[0][0], rev) == nil {
-		t.Fatal("the device sum equals the reverse-order sum")
-	}
+	require.Error(t, sameBits32(dev[0][0], rev), "the device sum equals the reverse-order sum")
 }
 
 // TestDeviceGradSyncSmall: one rank does nothing; an empty gradient and one longer
@@ -236,20 +223,14 @@ func TestDeviceGradSyncSmall(t *testing.T) {
 	ts := NewLocalDeviceWorld([]*engine.GPU{g})
 	c := NewLocalWorld(1)[0]
 	gs, err := NewDeviceGradSync(c, g, 10, ts[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	buf, _ := g.New(4, "g")
 	want := []float32{1, float32(math.NaN()), -0.0, 3}
 	g.Upload(buf, want)
-	if err := gs.Sum(buf); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, gs.Sum(buf))
 	got := make([]float32, 4)
 	g.Download(got, buf)
-	if err := sameBits32(got, want); err != nil {
-		t.Fatalf("one rank changed its gradient: %v", err)
-	}
+	require.NoError(t, sameBits32(got, want), "one rank changed its gradient")
 	gs.Close()
 	g.Release(buf)
 
@@ -274,13 +255,10 @@ func TestDeviceGradSyncSmall(t *testing.T) {
 		b.Release(big)
 		return b.Pool().CheckLeaks() // the sync's scratch is back
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A transport of another world size is refused.
-	if _, err := NewDeviceGradSync(NewLocalWorld(1)[0], gpus[0], 4, ts2[0]); err == nil {
-		t.Fatal("a transport of 2 ranks for a communicator of 1 was accepted")
-	}
+	_, err = NewDeviceGradSync(NewLocalWorld(1)[0], gpus[0], 4, ts2[0])
+	require.Error(t, err, "a transport of 2 ranks for a communicator of 1 was accepted")
 }
 
 // TestBufDevicePtr checks engine.Buf.DevicePtr, the device address
@@ -290,23 +268,15 @@ func TestBufDevicePtr(t *testing.T) {
 	dev := emu.New(emu.Options{})
 	g := engine.NewGPU(dev, engine.GPUOptions{})
 	b, err := g.New(10, "b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	g.Upload(b, make([]float32, 10))
 	s := b.Slice(3, 4)
-	if err := dev.MemcpyHtoD(s.DevicePtr(), cuda.Bytes([]float32{1, 2, 3, 4})); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, dev.MemcpyHtoD(s.DevicePtr(), cuda.Bytes([]float32{1, 2, 3, 4})))
 	got := make([]float32, 10)
 	g.Download(got, b)
 	want := []float32{0, 0, 0, 1, 2, 3, 4, 0, 0, 0}
-	if err := sameBits32(got, want); err != nil {
-		t.Fatal(err)
-	}
-	if s.DevicePtr() != b.DevicePtr().Offset(12) {
-		t.Fatal("a slice's address is not its parent's plus the offset")
-	}
+	require.NoError(t, sameBits32(got, want))
+	require.Equal(t, b.DevicePtr().Offset(12), s.DevicePtr(), "a slice's address is not its parent's plus the offset")
 }
 
 // TestNewGradSyncChoice: which path NewGradSync takes, with the NCCL transport
@@ -334,34 +304,28 @@ func TestNewGradSyncChoice(t *testing.T) {
 	// does not load here (and the emulator is no CUDA device anyway).
 	names, errs := choose(GradSyncOptions{}, onGPU)
 	for r := 0; r < p; r++ {
-		if errs[r] != nil || !strings.HasPrefix(names[r], "host") || !strings.Contains(names[r], "NCCL unavailable") {
-			t.Fatalf("auto on a GPU without NCCL: %q, %v; want the host path saying why", names[r], errs[r])
-		}
+		require.NoError(t, errs[r], "auto on a GPU without NCCL: rank %d", r)
+		require.True(t, strings.HasPrefix(names[r], "host"), "auto on a GPU without NCCL: %q; want the host path", names[r])
+		require.Contains(t, names[r], "NCCL unavailable", "auto on a GPU without NCCL: the host path saying why")
 	}
 	t.Logf("auto without NCCL: %s", names[0])
 	_, errs = choose(GradSyncOptions{Method: "nccl"}, onGPU)
 	for r := 0; r < p; r++ {
-		if errs[r] == nil || !strings.Contains(errs[r].Error(), "NCCL gradient path") {
-			t.Fatalf("nccl without NCCL: %v, want an error", errs[r])
-		}
+		require.ErrorContains(t, errs[r], "NCCL gradient path", "nccl without NCCL: rank %d", r)
 	}
 	t.Logf("nccl without NCCL: %v", errs[0])
 	names, errs = choose(GradSyncOptions{Method: "nccl"}, onCPU)
-	if errs[0] == nil || !strings.Contains(errs[0].Error(), "not a GPU") {
-		t.Fatalf("nccl on the CPU: %q, %v; want an error", names[0], errs[0])
-	}
-	if _, errs = choose(GradSyncOptions{Method: "ring"}, onCPU); errs[0] == nil {
-		t.Fatal("method ring accepted")
-	}
+	require.ErrorContains(t, errs[0], "not a GPU", "nccl on the CPU: %q", names[0])
+	_, errs = choose(GradSyncOptions{Method: "ring"}, onCPU)
+	require.Error(t, errs[0], "method ring accepted")
 
 	// With a device transport that works.
 	swapDevice(t, gpus, nil)
 	for _, m := range []string{"", "auto", "nccl"} {
 		names, errs = choose(GradSyncOptions{Method: m}, onGPU)
 		for r := 0; r < p; r++ {
-			if errs[r] != nil || !strings.HasPrefix(names[r], "device (in-process device world), 2 ranks") {
-				t.Fatalf("method %q with a device transport: %q, %v", m, names[r], errs[r])
-			}
+			require.NoError(t, errs[r], "method %q with a device transport: rank %d", m, r)
+			require.True(t, strings.HasPrefix(names[r], "device (in-process device world), 2 ranks"), "method %q with a device transport: %q", m, names[r])
 		}
 	}
 	for _, tc := range []struct {
@@ -369,17 +333,17 @@ func TestNewGradSyncChoice(t *testing.T) {
 		backend func(int) engine.Backend
 	}{{GradSyncOptions{Method: "host"}, onGPU}, {GradSyncOptions{}, onCPU}} {
 		names, errs = choose(tc.opt, tc.backend)
-		if errs[0] != nil || !strings.HasPrefix(names[0], "host") || strings.Contains(names[0], "NCCL") {
-			t.Fatalf("%+v: %q, %v; want the host path", tc.opt, names[0], errs[0])
-		}
+		require.NoError(t, errs[0], "%+v", tc.opt)
+		require.True(t, strings.HasPrefix(names[0], "host"), "%+v: %q; want the host path", tc.opt, names[0])
+		require.NotContains(t, names[0], "NCCL", "%+v: want the host path, no word of NCCL", tc.opt)
 	}
 	// A world mixing a CPU rank and a GPU rank: both on the host path, without a
 	// collective on one rank that the other skips.
 	mixed := func(r int) engine.Backend { return []engine.Backend{engine.NewCPU(), gpus[1]}[r] }
 	names, errs = choose(GradSyncOptions{}, mixed)
-	if errs[0] != nil || errs[1] != nil || names[0] != "host, 2 ranks" || !strings.Contains(names[1], "NCCL unavailable: rank(s) [0] cannot use it") {
-		t.Fatalf("auto, rank 0 on the CPU, rank 1 on a GPU: %q, %q, %v", names[0], names[1], errors.Join(errs...))
-	}
+	require.NoError(t, errors.Join(errs...), "auto, rank 0 on the CPU, rank 1 on a GPU")
+	require.Equal(t, "host, 2 ranks", names[0], "auto, rank 0 on the CPU, rank 1 on a GPU: rank 0")
+	require.Contains(t, names[1], "NCCL unavailable: rank(s) [0] cannot use it", "auto, rank 0 on the CPU, rank 1 on a GPU: rank 1")
 	// One rank alone cannot: every rank takes the host path (auto) or fails (nccl),
 	// none waits in the transport's collectives.
 	swapDevice(t, gpus, func(r int) error {
@@ -390,18 +354,14 @@ func TestNewGradSyncChoice(t *testing.T) {
 	})
 	names, errs = choose(GradSyncOptions{}, onGPU)
 	for r := 0; r < p; r++ {
-		if errs[r] != nil || !strings.HasPrefix(names[r], "host") {
-			t.Fatalf("auto, NCCL missing on rank 1 only: rank %d: %q, %v", r, names[r], errs[r])
-		}
+		require.NoError(t, errs[r], "auto, NCCL missing on rank 1 only: rank %d", r)
+		require.True(t, strings.HasPrefix(names[r], "host"), "auto, NCCL missing on rank 1 only: rank %d: %q", r, names[r])
 	}
-	if !strings.Contains(names[0], "rank(s) [1]") || !strings.Contains(names[1], "no libnccl on rank 1") {
-		t.Fatalf("the reasons: %q, %q", names[0], names[1])
-	}
+	require.Contains(t, names[0], "rank(s) [1]", "the reasons: rank 0")
+	require.Contains(t, names[1], "no libnccl on rank 1", "the reasons: rank 1")
 	_, errs = choose(GradSyncOptions{Method: "nccl"}, onGPU)
 	for r := 0; r < p; r++ {
-		if errs[r] == nil {
-			t.Fatalf("nccl, NCCL missing on rank 1 only: rank %d got no error", r)
-		}
+		require.Error(t, errs[r], "nccl, NCCL missing on rank 1 only: rank %d got no error", r)
 	}
 }
 
@@ -414,9 +374,7 @@ func TestNewGradSyncChoice(t *testing.T) {
 func TestDataParallelEmulatorDevice(t *testing.T) {
 	for _, p := range []int{2, 3} {
 		cpuRes, err := trainWorld(p, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		gpus := emuGPUs(p)
 		swapDevice(t, gpus, nil)
 		results := make([]*dpResult, p)
@@ -441,25 +399,16 @@ func TestDataParallelEmulatorDevice(t *testing.T) {
 			}
 			return g.Close()
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for n := range names {
-			if !strings.HasPrefix(n, "device") {
-				t.Fatalf("%d ranks: the gradient sum is %q, want the device path", p, n)
-			}
+			require.True(t, strings.HasPrefix(n, "device"), "%d ranks: the gradient sum is %q, want the device path", p, n)
 		}
 		got := results[0]
-		if err := sameBits32(got.grad0, cpuRes.grad0); err != nil {
-			t.Fatalf("%d ranks: first summed gradient, device path on the emulator vs host path on the CPU: %v", p, err)
-		}
-		if err := sameBits32(got.params, cpuRes.params); err != nil {
-			t.Fatalf("%d ranks: parameters, device path on the emulator vs host path on the CPU: %v", p, err)
-		}
+		require.NoError(t, sameBits32(got.grad0, cpuRes.grad0), "%d ranks: first summed gradient, device path on the emulator vs host path on the CPU", p)
+		require.NoError(t, sameBits32(got.params, cpuRes.params), "%d ranks: parameters, device path on the emulator vs host path on the CPU", p)
 		for i := range got.digest {
-			if got.digest[i] != cpuRes.digest[i] || got.losses[i] != cpuRes.losses[i] {
-				t.Fatalf("%d ranks: step %d differs", p, i+1)
-			}
+			require.Equal(t, cpuRes.digest[i], got.digest[i], "%d ranks: step %d digest", p, i+1)
+			require.Equal(t, cpuRes.losses[i], got.losses[i], "%d ranks: step %d loss", p, i+1)
 		}
 	}
 }

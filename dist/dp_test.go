@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels"
@@ -281,34 +283,20 @@ func compareDP(got, microRef, wholeRef *dpResult) (string, error) {
 // (checked inside trainDP by CheckSame).
 func TestDataParallelLocalWorld(t *testing.T) {
 	whole, err := trainWorld(1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !(whole.losses[len(whole.losses)-1] < whole.losses[0]) {
-		t.Fatalf("the loss did not fall: %v", whole.losses)
-	}
+	require.NoError(t, err)
+	require.Less(t, whole.losses[len(whole.losses)-1], whole.losses[0], "the loss did not fall: %v", whole.losses)
 	for _, p := range []int{2, 4} {
 		a, err := trainWorld(p, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, err := trainWorld(p, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for i := range a.digest {
-			if a.digest[i] != b.digest[i] {
-				t.Fatalf("%d ranks: two runs differ after step %d", p, i+1)
-			}
+			require.Equal(t, a.digest[i], b.digest[i], "%d ranks: two runs differ after step %d", p, i+1)
 		}
 		micro, err := trainWorld(1, p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		sum, err := compareDP(a, micro, whole)
-		if err != nil {
-			t.Fatalf("%d ranks: %v", p, err)
-		}
+		require.NoError(t, err, "%d ranks", p)
 		t.Logf("%d ranks x batch %d: bit-equal to 1 process x %d micro-batches; %s", p, dpBatch/p, p, sum)
 	}
 }

@@ -1,8 +1,10 @@
 package dist
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
@@ -29,9 +31,7 @@ func (p *pinnedEmu) FreePinned([]byte) error { p.allocs--; return nil }
 func TestDataParallelEmulator(t *testing.T) {
 	const p = 2
 	cpuRes, err := trainWorld(p, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	results := make([]*dpResult, p)
 	devs := make([]*pinnedEmu, p)
 	err = runWorld(p, func(c Comm) error {
@@ -42,9 +42,7 @@ func TestDataParallelEmulator(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(gs.Name(), "pinned") {
-			t.Errorf("gradient sync on the emulator with pinned memory: %s", gs.Name())
-		}
+		assert.Contains(t, gs.Name(), "pinned", "gradient sync on the emulator with pinned memory") // assert: a rank's goroutine
 		if err := gs.Close(); err != nil {
 			return err
 		}
@@ -55,15 +53,9 @@ func TestDataParallelEmulator(t *testing.T) {
 		}
 		return g.Close()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sameBits32(results[0].params, cpuRes.params); err != nil {
-		t.Fatalf("2 ranks on the emulator vs 2 ranks on the CPU: %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, sameBits32(results[0].params, cpuRes.params), "2 ranks on the emulator vs 2 ranks on the CPU")
 	for r, d := range devs {
-		if d.allocs != 0 {
-			t.Errorf("rank %d: %d pinned buffers not freed", r, d.allocs)
-		}
+		assert.Zero(t, d.allocs, "rank %d: pinned buffers not freed", r)
 	}
 }

@@ -3,6 +3,9 @@ package dist
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func envOf(kv ...string) func(string) (string, bool) {
@@ -64,32 +67,28 @@ func TestDetectLaunch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		l := DetectLaunchEnv(envOf(tc.env...))
-		if l.Launcher != tc.launcher || l.Rank != tc.rank || l.Size != tc.size || l.LocalRank != tc.local || l.SlurmTasks != tc.slurmTasks {
-			t.Errorf("%s: got %+v", tc.name, l)
+		type fields struct {
+			Launcher                          Launcher
+			Rank, Size, LocalRank, SlurmTasks int
+		}
+		if !assert.Equal(t, fields{tc.launcher, tc.rank, tc.size, tc.local, tc.slurmTasks},
+			fields{l.Launcher, l.Rank, l.Size, l.LocalRank, l.SlurmTasks}, "%s: got %+v", tc.name, l) {
 			continue
 		}
 		if tc.trapAtWorld > 0 {
 			err := l.SingleRankTrap(tc.trapAtWorld, false)
-			if err == nil {
-				t.Errorf("%s: a world of %d passed", tc.name, tc.trapAtWorld)
-			} else {
+			if assert.Error(t, err, "%s: a world of %d passed", tc.name, tc.trapAtWorld) {
 				t.Logf("%s: %v", tc.name, err)
 			}
 		}
-		if err := l.SingleRankTrap(tc.okAtWorld, false); err != nil {
-			t.Errorf("%s: a world of %d refused: %v", tc.name, tc.okAtWorld, err)
-		}
+		assert.NoError(t, l.SingleRankTrap(tc.okAtWorld, false), "%s: a world of %d refused", tc.name, tc.okAtWorld)
 	}
 	// mpirun -np 2 inside a 4-task allocation: mpirun's count rules.
 	l := DetectLaunchEnv(envOf("SLURM_JOB_ID=81", "SLURM_NTASKS=4", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=1"))
-	if err := l.SingleRankTrap(2, false); err != nil {
-		t.Errorf("mpirun -np 2 in a 4-task allocation: %v", err)
-	}
+	assert.NoError(t, l.SingleRankTrap(2, false), "mpirun -np 2 in a 4-task allocation")
 	// The deliberate single run inside a multi-task allocation.
 	l = DetectLaunchEnv(envOf("SLURM_JOB_ID=79", "SLURM_NTASKS=4"))
-	if err := l.SingleRankTrap(1, true); err != nil {
-		t.Errorf("GMVAE_DIST_ALLOW_SINGLE: %v", err)
-	}
+	assert.NoError(t, l.SingleRankTrap(1, true), "GMVAE_DIST_ALLOW_SINGLE")
 }
 
 // TestOpenWithoutLauncher: with no launcher variables (as in `go test`), Open gives
@@ -100,12 +99,10 @@ func TestOpenWithoutLauncher(t *testing.T) {
 	}
 	if !MPIBuilt() {
 		c, l, err := Open()
-		if err != nil || c.Size() != 1 || l.Launcher != NoLauncher {
-			t.Fatalf("Open: %v %v %v", c, l, err)
-		}
-		if err := c.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "Open")
+		require.Equal(t, 1, c.Size(), "Open: %v %v: world size", c, l)
+		require.Equal(t, NoLauncher, l.Launcher, "Open: %v %v: launcher", c, l)
+		require.NoError(t, c.Close())
 	}
 }
 
@@ -120,8 +117,6 @@ func TestOpenRefusesTrap(t *testing.T) {
 		{"SLURM_JOB_ID=1", "SLURM_STEP_ID=0", "SLURM_STEP_NUM_TASKS=4"},
 	} {
 		_, err := open(DetectLaunchEnv(envOf(env...)))
-		if err == nil || !strings.Contains(err.Error(), "-tags mpi") {
-			t.Errorf("%v: %v", env, err)
-		}
+		assert.ErrorContains(t, err, "-tags mpi", "%v", env)
 	}
 }

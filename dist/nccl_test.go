@@ -3,8 +3,9 @@
 package dist
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestNCCLLoad: on a machine without libnccl.so.2 (this project's CI) loading fails
@@ -14,20 +15,13 @@ import (
 func TestNCCLLoad(t *testing.T) {
 	err := loadNCCL()
 	if err != nil {
-		if !strings.Contains(err.Error(), "libnccl.so.2") {
-			t.Fatalf("the error does not name the library: %v", err)
-		}
-		if err2 := probeNCCL(emuGPUs(1)[0]); err2 != err {
-			t.Fatalf("probe: %v, want the load error", err2)
-		}
+		require.ErrorContains(t, err, "libnccl.so.2", "the error does not name the library")
+		err2 := probeNCCL(emuGPUs(1)[0])
+		require.True(t, err2 == err, "probe: %v, want the load error (the same value)", err2)
 		t.Logf("no NCCL here: %v", err)
 		return
 	}
-	if ncclLib.version == "" {
-		t.Fatal("NCCL loaded without a version")
-	}
+	require.NotEmpty(t, ncclLib.version, "NCCL loaded without a version")
 	t.Logf("NCCL %s loaded", ncclLib.version)
-	if err := probeNCCL(emuGPUs(1)[0]); err == nil || !strings.Contains(err.Error(), "not a CUDA driver device") {
-		t.Fatalf("the emulator accepted as an NCCL device: %v", err)
-	}
+	require.ErrorContains(t, probeNCCL(emuGPUs(1)[0]), "not a CUDA driver device", "the emulator accepted as an NCCL device")
 }

@@ -3,8 +3,10 @@ package engine
 import (
 	"fmt"
 	"math/rand"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine/cpu"
@@ -24,12 +26,8 @@ func runCase(t *testing.T, b Backend, name string, c kerneltest.Case) cpu.Kernel
 		switch v := a.(type) {
 		case []float32:
 			buf, err := b.New(len(v), fmt.Sprintf("%s arg %d", name, i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Upload(buf, v); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			require.NoError(t, b.Upload(buf, v))
 			bufs = append(bufs, buf)
 			args[i] = buf
 		case int64:
@@ -47,24 +45,16 @@ func runCase(t *testing.T, b Backend, name string, c kerneltest.Case) cpu.Kernel
 			args[i] = v
 		}
 	}
-	if err := b.Launch(k, c.Work, args...); err != nil {
-		t.Fatalf("%s %s on %s: %v", name, c.Name, b.Name(), err)
-	}
-	if err := b.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Launch(k, c.Work, args...), "%s %s on %s", name, c.Name, b.Name())
+	require.NoError(t, b.Sync())
 	out := kerneltest.Clone(c.Args)
 	for i, a := range args {
 		if buf, ok := a.(*Buf); ok && buf != nil {
-			if err := b.Download(out[i].([]float32), buf); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, b.Download(out[i].([]float32), buf))
 		}
 	}
 	for _, buf := range bufs {
-		if err := b.Release(buf); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.Release(buf))
 	}
 	return out
 }
@@ -80,28 +70,20 @@ func TestGPUBackendMatchesCPU(t *testing.T) {
 	compared := 0
 	for _, k := range kernels.All() {
 		cases, ok := kerneltest.Cases(k.Name, rand.New(rand.NewSource(7)))
-		if !ok {
-			t.Errorf("kernel %s has no cases", k.Name)
+		if !assert.True(t, ok, "kernel %s has no cases", k.Name) {
 			continue
 		}
 		for _, c := range cases {
 			got := runCase(t, gpu, k.Name, c)
 			want := runCase(t, host, k.Name, c)
-			if d := kerneltest.Diff(k, got, want); d != "" {
-				t.Errorf("%s %s: GPU backend (emulator) differs from CPU backend: %s", k.Name, c.Name, d)
-			}
+			assert.Empty(t, kerneltest.Diff(k, got, want), "%s %s: GPU backend (emulator) differs from CPU backend", k.Name, c.Name)
 		}
 		compared++
 	}
-	if err := gpu.Pool().CheckLeaks(); err != nil {
-		t.Error(err)
-	}
-	if err := gpu.Close(); err != nil {
-		t.Error(err)
-	}
-	if n, bytes := dev.Allocated(); n != 0 {
-		t.Errorf("after Close the emulator still holds %d allocations (%d bytes)", n, bytes)
-	}
+	assert.NoError(t, gpu.Pool().CheckLeaks())
+	assert.NoError(t, gpu.Close())
+	n, bytes := dev.Allocated()
+	assert.Zero(t, n, "after Close the emulator still holds allocations (%d bytes)", bytes)
 	t.Logf("GPU backend on the emulator = CPU backend on %d kernels; pool: %v", compared, gpu.Pool().Stats())
 }
 
@@ -123,8 +105,6 @@ func TestLaunchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := tt.b.Launch(kernels.MustLookup("ew_fill"), 4, tt.args...)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.want)
-		}
+		assert.ErrorContains(t, err, tt.want, tt.name)
 	}
 }

@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"errors"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/kernels"
 )
@@ -11,40 +11,22 @@ import (
 func TestOpenBackend(t *testing.T) {
 	for _, name := range []string{"cpu", "emu", "auto", ""} {
 		b, closer, err := OpenBackend(name)
-		if err != nil {
-			t.Fatalf("%q: %v", name, err)
-		}
+		require.NoError(t, err, "%q", name)
 		buf, err := b.New(3, "t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Upload(buf, []float32{1, 2, 3}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Launch(kernels.MustLookup("ew_scale"), 3, buf, buf, 3, float32(2)); err != nil {
-			t.Fatalf("%q: %v", name, err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, b.Upload(buf, []float32{1, 2, 3}))
+		require.NoError(t, b.Launch(kernels.MustLookup("ew_scale"), 3, buf, buf, 3, float32(2)), "%q", name)
 		got := make([]float32, 3)
-		if err := b.Download(got, buf); err != nil {
-			t.Fatal(err)
-		}
-		if got[2] != 6 {
-			t.Fatalf("%q: got %v", name, got)
-		}
-		if err := b.Release(buf); err != nil {
-			t.Fatal(err)
-		}
-		if err := closer(); err != nil {
-			t.Fatalf("%q: close: %v", name, err)
-		}
+		require.NoError(t, b.Download(got, buf))
+		require.Equal(t, float32(6), got[2], "%q: got %v", name, got)
+		require.NoError(t, b.Release(buf))
+		require.NoError(t, closer(), "%q: close", name)
 	}
-	if _, _, err := OpenBackend("tpu"); err == nil || !strings.Contains(err.Error(), `unknown device "tpu"`) {
-		t.Fatalf("tpu: %v", err)
-	}
+	_, _, err := OpenBackend("tpu")
+	require.ErrorContains(t, err, `unknown device "tpu"`, "tpu")
 	if !CUDABuilt() {
 		_, _, err := OpenBackend("cuda")
-		if !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "rebuild with -tags cuda") {
-			t.Fatalf("cuda without the tag: %v", err)
-		}
+		require.ErrorIs(t, err, ErrNoCUDA, "cuda without the tag")
+		require.ErrorContains(t, err, "rebuild with -tags cuda", "cuda without the tag")
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/driver/drivertest"
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/engine/kerneltest"
@@ -70,15 +73,11 @@ func TestGPUBackendLargeSizes(t *testing.T) {
 	host := NewCPU()
 	for name, cases := range largeCases() {
 		k, err := kernels.Lookup(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, c := range cases {
 			got := runCase(t, gpu, name, c)
 			want := runCase(t, host, name, c)
-			if d := kerneltest.Diff(k, got, want); d != "" {
-				t.Errorf("%s %s: GPU differs from CPU: %s", name, c.Name, d)
-			} else {
+			if assert.Empty(t, kerneltest.Diff(k, got, want), "%s %s: GPU differs from CPU", name, c.Name) {
 				t.Logf("%s %s: bit-equal", name, c.Name)
 			}
 		}

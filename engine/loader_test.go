@@ -2,8 +2,10 @@ package engine
 
 import (
 	"errors"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 )
@@ -27,44 +29,29 @@ func TestLoaderDeliversBatchesInOrder(t *testing.T) {
 	gpu := NewGPU(dev, GPUOptions{})
 	for _, b := range []Backend{NewCPU(), gpu} {
 		l, err := NewLoader(b, rows, cols, count, fill)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for i := 0; ; i++ {
 			x, n, ok, err := l.Next()
-			if err != nil {
-				t.Fatalf("%s: batch %d: %v", b.Name(), i, err)
-			}
+			require.NoError(t, err, "%s: batch %d", b.Name(), i)
 			if !ok {
-				if i != count {
-					t.Fatalf("%s: %d batches, want %d", b.Name(), i, count)
-				}
+				require.Equal(t, count, i, "%s: batches", b.Name())
 				break
 			}
 			want := rows
 			if i == count-1 {
 				want = last
 			}
-			if n != want || x.Len() != n*cols {
-				t.Fatalf("%s: batch %d: %d rows in a buffer of %d, want %d rows", b.Name(), i, n, x.Len(), want)
-			}
+			require.Equal(t, want, n, "%s: batch %d: rows", b.Name(), i)
+			require.Equal(t, n*cols, x.Len(), "%s: batch %d: buffer length for %d rows", b.Name(), i, n)
 			got := make([]float32, x.Len())
-			if err := b.Download(got, x); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, b.Download(got, x))
 			for j, v := range got {
-				if v != batchValue(i, j) {
-					t.Fatalf("%s: batch %d element %d = %g, want %g", b.Name(), i, j, v, batchValue(i, j))
-				}
+				require.Equal(t, batchValue(i, j), v, "%s: batch %d element %d", b.Name(), i, j)
 			}
 		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, l.Close())
 	}
-	if err := gpu.Pool().CheckLeaks(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, gpu.Pool().CheckLeaks())
 }
 
 func TestLoaderErrorsAndEarlyClose(t *testing.T) {
@@ -76,38 +63,25 @@ func TestLoaderErrorsAndEarlyClose(t *testing.T) {
 			}
 			return 2, nil
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var got error
 		for i := 0; i < 5 && got == nil; i++ {
 			_, _, _, got = l.Next()
 		}
-		if !errors.Is(got, boom) {
-			t.Errorf("%s: the fill error did not reach Next: %v", b.Name(), got)
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
+		assert.ErrorIs(t, got, boom, "%s: the fill error did not reach Next", b.Name())
+		require.NoError(t, l.Close())
 		// Closing before reading everything must not hang.
 		l2, err := NewLoader(b, 2, 2, 100, func(i int, x []float32) (int, error) { return 2, nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, _, err := l2.Next(); err != nil {
-			t.Fatal(err)
-		}
-		if err := l2.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		_, _, _, err = l2.Next()
+		require.NoError(t, err)
+		require.NoError(t, l2.Close())
 		// A fill that claims more rows than the buffers hold is an error.
 		l3, _ := NewLoader(b, 2, 2, 1, func(i int, x []float32) (int, error) { return 3, nil })
-		if _, _, _, err := l3.Next(); err == nil || !strings.Contains(err.Error(), "fill returned 3 rows") {
-			t.Errorf("%s: oversized fill: %v", b.Name(), err)
-		}
+		_, _, _, err = l3.Next()
+		assert.ErrorContains(t, err, "fill returned 3 rows", "%s: oversized fill", b.Name())
 		_ = l3.Close()
 	}
-	if _, err := NewLoader(NewCPU(), 0, 3, 1, nil); err == nil {
-		t.Error("a loader of 0-row batches was accepted")
-	}
+	_, err := NewLoader(NewCPU(), 0, 3, 1, nil)
+	assert.Error(t, err, "a loader of 0-row batches was accepted")
 }

@@ -3,8 +3,10 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda"
 )
@@ -48,14 +50,14 @@ func TestSizeClass(t *testing.T) {
 		{1024, 1024}, {1025, 1280}, {3 << 20, 3 << 20}, {3<<20 + 1, 3<<20 + 1<<19},
 	}
 	for _, tt := range tests {
-		if got := SizeClass(tt.n); got != tt.want {
-			t.Errorf("SizeClass(%d) = %d, want %d", tt.n, got, tt.want)
-		}
+		assert.Equal(t, tt.want, SizeClass(tt.n), "SizeClass(%d)", tt.n)
 	}
 	for n := int64(1); n < 1<<22; n = n*5/4 + 1 {
 		c := SizeClass(n)
-		if c < n || c%128 != 0 || (n > minClass && float64(c) > 1.25*float64(n)+1) {
-			t.Fatalf("SizeClass(%d) = %d: must hold n, be a multiple of 128, waste <= 25%%", n, c)
+		require.GreaterOrEqual(t, c, n, "SizeClass(%d) = %d: must hold n", n, c)
+		require.Zero(t, c%128, "SizeClass(%d) = %d: must be a multiple of 128", n, c)
+		if n > minClass {
+			require.LessOrEqual(t, float64(c), 1.25*float64(n)+1, "SizeClass(%d) = %d: must waste <= 25%%", n, c)
 		}
 	}
 }
@@ -70,15 +72,11 @@ func TestPoolSteadyStateReuse(t *testing.T) {
 		var ptrs []cuda.DevicePtr
 		for i, n := range sizes {
 			ptr, err := p.Alloc(n, fmt.Sprintf("buf%d", i))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ptrs = append(ptrs, ptr)
 		}
 		for _, ptr := range ptrs {
-			if err := p.Free(ptr); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, p.Free(ptr))
 		}
 	}
 	step()
@@ -87,92 +85,59 @@ func TestPoolSteadyStateReuse(t *testing.T) {
 		step()
 	}
 	s := p.Stats()
-	if s.DriverAllocs != warm.DriverAllocs {
-		t.Fatalf("driver allocations after warm-up: %d -> %d", warm.DriverAllocs, s.DriverAllocs)
-	}
-	if s.Hits != 100*int64(len(sizes)) || s.Allocated != 0 || s.Cached != warm.Cached {
-		t.Fatalf("stats after 100 steps: %v", s)
-	}
-	if err := p.CheckLeaks(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Release(); err != nil {
-		t.Fatal(err)
-	}
-	if s := p.Stats(); s.Cached != 0 || len(dev.live) != 0 {
-		t.Fatalf("after Release: %v, %d blocks still with the driver", s, len(dev.live))
-	}
+	require.Equal(t, warm.DriverAllocs, s.DriverAllocs, "driver allocations after warm-up")
+	require.Equal(t, 100*int64(len(sizes)), s.Hits, "stats after 100 steps: %v: cache hits", s)
+	require.Zero(t, s.Allocated, "stats after 100 steps: %v: allocated", s)
+	require.Equal(t, warm.Cached, s.Cached, "stats after 100 steps: %v: cached", s)
+	require.NoError(t, p.CheckLeaks())
+	require.NoError(t, p.Release())
+	s = p.Stats()
+	require.Zero(t, s.Cached, "after Release: %v: cached", s)
+	require.Empty(t, dev.live, "after Release: blocks still with the driver")
 }
 
 func TestPoolLimit(t *testing.T) {
 	dev := newFakeDevice(1 << 30)
 	p := NewPool(dev, 4096)
 	a, err := p.Alloc(3000, "weights")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = p.Alloc(2000, "activations")
 	var oom *OutOfMemoryError
-	if !errors.As(err, &oom) {
-		t.Fatalf("want *OutOfMemoryError, got %v", err)
-	}
-	msg := err.Error()
+	require.ErrorAs(t, err, &oom)
 	for _, want := range []string{"2.0 KiB (class 2.0 KiB)", "activations", "limit of 4.0 KiB", "allocated 3.0 KiB"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("error %q lacks %q", msg, want)
-		}
+		assert.ErrorContains(t, err, want)
 	}
 	// Cached blocks are given back to make room under the limit.
-	if err := p.Free(a); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Alloc(3500, "bigger"); err != nil {
-		t.Fatalf("limit should release the cache first: %v", err)
-	}
+	require.NoError(t, p.Free(a))
+	_, err = p.Alloc(3500, "bigger")
+	require.NoError(t, err, "limit should release the cache first")
 }
 
 func TestPoolDriverOOMReleasesCache(t *testing.T) {
 	dev := newFakeDevice(2048)
 	p := NewPool(dev, 0)
 	a, err := p.Alloc(1024, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Free(a); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, p.Free(a))
 	// 1500 rounds to 1536; with 1024 cached the driver has only 1024 left.
-	if _, err := p.Alloc(1500, "b"); err != nil {
-		t.Fatalf("pool should free its cache and retry: %v", err)
-	}
+	_, err = p.Alloc(1500, "b")
+	require.NoError(t, err, "pool should free its cache and retry")
 	_, err = p.Alloc(1500, "c")
 	var oom *OutOfMemoryError
-	if !errors.As(err, &oom) || oom.Err == nil || !strings.Contains(err.Error(), "CUDA_ERROR_OUT_OF_MEMORY") {
-		t.Fatalf("want driver OOM naming the CUDA error, got %v", err)
-	}
+	require.ErrorAs(t, err, &oom, "want driver OOM")
+	require.Error(t, oom.Err, "want driver OOM holding the driver's error")
+	require.ErrorContains(t, err, "CUDA_ERROR_OUT_OF_MEMORY", "want driver OOM naming the CUDA error")
 }
 
 func TestPoolLeakAndDoubleFree(t *testing.T) {
 	p := NewPool(newFakeDevice(1<<20), 0)
 	a, _ := p.Alloc(100, "z samples")
 	b, _ := p.Alloc(5000, "decoder weights")
-	if err := p.Free(a); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Free(a); err == nil || !strings.Contains(err.Error(), "double free") {
-		t.Fatalf("double free not reported: %v", err)
-	}
-	err := p.CheckLeaks()
-	if err == nil || !strings.Contains(err.Error(), `"decoder weights": 1 blocks`) {
-		t.Fatalf("leak not reported with its tag: %v", err)
-	}
-	if err := p.Free(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.CheckLeaks(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Alloc(-1, "x"); err == nil {
-		t.Fatal("negative request accepted")
-	}
+	require.NoError(t, p.Free(a))
+	require.ErrorContains(t, p.Free(a), "double free", "double free not reported")
+	require.ErrorContains(t, p.CheckLeaks(), `"decoder weights": 1 blocks`, "leak not reported with its tag")
+	require.NoError(t, p.Free(b))
+	require.NoError(t, p.CheckLeaks())
+	_, err := p.Alloc(-1, "x")
+	require.Error(t, err, "negative request accepted")
 }

@@ -4,6 +4,9 @@ import (
 	"math"
 	"math/big"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStreamID(t *testing.T) {
@@ -12,26 +15,17 @@ func TestStreamID(t *testing.T) {
 		tensor uint32
 		want   uint64
 	}{{0, 0, 0}, {0, 7, 7}, {3, 5, 3<<32 | 5}, {math.MaxUint32, math.MaxUint32, math.MaxUint64}} {
-		if got := StreamID(c.step, c.tensor); got != c.want {
-			t.Errorf("StreamID(%d, %d) = %#x, want %#x", c.step, c.tensor, got, c.want)
-		}
+		assert.Equal(t, c.want, StreamID(c.step, c.tensor), "StreamID(%d, %d)", c.step, c.tensor)
 	}
 	seen := map[uint64]bool{}
 	for step := uint64(0); step < 50; step++ {
 		for tensor := uint32(0); tensor < 50; tensor++ {
 			s := StreamID(step, tensor)
-			if seen[s] {
-				t.Fatalf("StreamID(%d, %d) = %#x repeats", step, tensor, s)
-			}
+			require.False(t, seen[s], "StreamID(%d, %d) = %#x repeats", step, tensor, s)
 			seen[s] = true
 		}
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("StreamID(2^32, 0) did not panic")
-		}
-	}()
-	StreamID(1<<32, 0)
+	assert.Panics(t, func() { StreamID(1<<32, 0) }, "StreamID(2^32, 0)")
 }
 
 // TestAdamBiasCorrections compares bc = 1 - beta^t with the exactly computed value
@@ -49,18 +43,12 @@ func TestAdamBiasCorrections(t *testing.T) {
 			exact := new(big.Float).SetPrec(uint(24*step+128)).Sub(one, pow)
 			want, _ := exact.Float32()
 			bc1, bc2 := AdamBiasCorrections(beta, beta, step)
-			if bc1 != want || bc2 != want {
-				t.Fatalf("beta %g t %d: bc = %g, exact rounded %g", beta, step, bc1, want)
-			}
+			require.Equal(t, want, bc1, "beta %g t %d: bc1 against the exact value rounded once", beta, step)
+			require.Equal(t, want, bc2, "beta %g t %d: bc2 against the exact value rounded once", beta, step)
 		}
 	}
-	if bc1, bc2 := AdamBiasCorrections(0.9, 0.999, 1); bc1 != 1-float32(0.9) || bc2 != 1-float32(0.999) {
-		t.Errorf("t=1: (%g, %g)", bc1, bc2)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("t=0 did not panic")
-		}
-	}()
-	AdamBiasCorrections(0.9, 0.999, 0)
+	bc1, bc2 := AdamBiasCorrections(0.9, 0.999, 1)
+	assert.Equal(t, 1-float32(0.9), bc1, "t=1: bc1")
+	assert.Equal(t, 1-float32(0.999), bc2, "t=1: bc2")
+	assert.Panics(t, func() { AdamBiasCorrections(0.9, 0.999, 0) }, "t=0")
 }

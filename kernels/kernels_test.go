@@ -3,6 +3,9 @@ package kernels
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestTableMatchesPTX checks that every PTX entry has a description in the kernel table
@@ -12,48 +15,30 @@ func TestTableMatchesPTX(t *testing.T) {
 	seen := map[string]bool{}
 	for _, m := range Modules() {
 		src, err := Module(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		entries, err := Entries(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(entries) == 0 {
-			t.Errorf("module %s has no .entry", m)
-		}
+		require.NoError(t, err)
+		assert.NotEmpty(t, entries, "module %s has no .entry", m)
 		for _, e := range entries {
 			seen[e.Name] = true
 			k, err := Lookup(e.Name)
-			if err != nil {
-				t.Errorf("module %s: entry %s has no description in the kernel table", m, e.Name)
+			if !assert.NoError(t, err, "module %s: entry %s has no description in the kernel table", m, e.Name) {
 				continue
 			}
-			if k.Module != m {
-				t.Errorf("kernel %s: table says module %q, PTX has it in %q", e.Name, k.Module, m)
-			}
-			if len(k.Params) != len(e.ParamTypes) {
-				t.Errorf("kernel %s: table has %d params, PTX has %d", e.Name, len(k.Params), len(e.ParamTypes))
+			assert.Equal(t, m, k.Module, "kernel %s: the table's module against the PTX's", e.Name)
+			if !assert.Len(t, k.Params, len(e.ParamTypes), "kernel %s: the table's params against the PTX's", e.Name) {
 				continue
 			}
 			for i, p := range k.Params {
-				if p.Kind.PTXType() != e.ParamTypes[i] {
-					t.Errorf("kernel %s param %d (%s %s): PTX type %s, table kind wants %s",
-						e.Name, i, p.Kind, p.Name, e.ParamTypes[i], p.Kind.PTXType())
-				}
+				assert.Equal(t, e.ParamTypes[i], p.Kind.PTXType(), "kernel %s param %d (%s %s): the table kind's PTX type against the PTX",
+					e.Name, i, p.Kind, p.Name)
 			}
 		}
 	}
 	for _, k := range All() {
-		if !seen[k.Name] {
-			t.Errorf("kernel %s is in the table but in no PTX module", k.Name)
-		}
-		if strings.TrimSpace(k.Doc) == "" {
-			t.Errorf("kernel %s has no Doc line", k.Name)
-		}
-		if k.Block.X < 0 || k.Block.Y < 0 || (k.Block.X == 0 && k.Block.Y != 0) {
-			t.Errorf("kernel %s: bad block spec %+v", k.Name, k.Block)
-		}
+		assert.True(t, seen[k.Name], "kernel %s is in the table but in no PTX module", k.Name)
+		assert.NotEmpty(t, strings.TrimSpace(k.Doc), "kernel %s has no Doc line", k.Name)
+		assert.False(t, k.Block.X < 0 || k.Block.Y < 0 || (k.Block.X == 0 && k.Block.Y != 0), "kernel %s: bad block spec %+v", k.Name, k.Block)
 	}
 }
 
@@ -72,11 +57,10 @@ func TestEntries(t *testing.T) {
 }
 `
 	es, err := Entries(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(es) != 2 || es[0].Name != "foo" || strings.Join(es[0].ParamTypes, ",") != ".u64,.f32" ||
-		es[1].Name != "bar" || len(es[1].ParamTypes) != 0 {
-		t.Fatalf("Entries = %+v", es)
-	}
+	require.NoError(t, err)
+	require.Len(t, es, 2, "Entries = %+v", es)
+	require.Equal(t, "foo", es[0].Name, "Entries = %+v", es)
+	require.Equal(t, []string{".u64", ".f32"}, es[0].ParamTypes, "Entries = %+v", es)
+	require.Equal(t, "bar", es[1].Name, "Entries = %+v", es)
+	require.Empty(t, es[1].ParamTypes, "Entries = %+v", es)
 }

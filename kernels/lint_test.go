@@ -1,23 +1,19 @@
 package kernels
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLintShippedPTX(t *testing.T) {
 	mods := Modules()
-	if len(mods) == 0 {
-		t.Fatal("no PTX modules embedded")
-	}
+	require.NotEmpty(t, mods, "no PTX modules embedded")
 	for _, m := range mods {
 		src, err := Module(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, is := range Lint(m, src) {
-			t.Errorf("%v", is)
-		}
+		require.NoError(t, err)
+		assert.Empty(t, Lint(m, src), "module %s: lint issues", m)
 	}
 }
 
@@ -53,17 +49,14 @@ func TestLintCatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := Lint("t", "\t"+tt.line+"\n")
-		if (len(got) > 0) != tt.bad {
-			t.Errorf("Lint(%q) = %v, want bad=%v", tt.line, got, tt.bad)
-		}
+		assert.Equal(t, tt.bad, len(got) > 0, "Lint(%q) = %v: bad", tt.line, got)
 	}
 	// DWARF sections hold bytes, not instructions.
 	sec := ".section .debug_str\n{\nadd.f32 %f1, %f1, %f1;\n}\n"
-	if got := Lint("t", sec); len(got) != 0 {
-		t.Errorf("Lint reported inside a .section: %v", got)
-	}
-	if got := Lint("m", "\n\tadd.f32 %f3, %f1, %f2;\n"); len(got) != 1 || got[0].Line != 2 ||
-		!strings.Contains(got[0].String(), "m.ptx:2") {
-		t.Errorf("issue location = %v, want m.ptx:2", got)
+	assert.Empty(t, Lint("t", sec), "Lint reported inside a .section")
+	got := Lint("m", "\n\tadd.f32 %f3, %f1, %f2;\n")
+	if assert.Len(t, got, 1, "issues of one bad line") {
+		assert.Equal(t, 2, got[0].Line, "issue line")
+		assert.Contains(t, got[0].String(), "m.ptx:2", "issue location")
 	}
 }

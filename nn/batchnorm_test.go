@@ -2,9 +2,10 @@ package nn
 
 import (
 	"math"
-	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
@@ -22,9 +23,7 @@ func runBN(t *testing.T, b engine.Backend, x []float32, n, in, out int) bnRun {
 	t.Helper()
 	must := func(err error) {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
 	ps := NewParams(b)
 	l := NewLinearBN(ps, "l", in, out, kernels.ActRelu)
@@ -49,9 +48,7 @@ func runBN(t *testing.T, b engine.Backend, x []float32, n, in, out int) bnRun {
 	}
 	var r bnRun
 	r.w = down(l.W().P)
-	if err := l.Forward(b, xb, yb, n, s); err == nil || !strings.Contains(err.Error(), "ForwardMode") {
-		t.Fatalf("Forward of a batch-norm layer: %v, want an error that asks for ForwardMode", err)
-	}
+	require.ErrorContains(t, l.Forward(b, xb, yb, n, s), "ForwardMode", "Forward of a batch-norm layer: want an error that asks for ForwardMode")
 	must(l.ForwardMode(b, xb, yb, n, s, Train))
 	r.yTrain, r.stTrain = down(yb), down(ps.S)
 	must(l.ForwardMode(b, xb, yb, n, s, Eval))
@@ -84,9 +81,7 @@ func TestBatchNormModes(t *testing.T) {
 		relu := func(v float64) float64 { return math.Max(v, 0) }
 		near := func(what string, got float32, want float64) {
 			t.Helper()
-			if math.Abs(float64(got)-want) > 2e-5*(1+math.Abs(want)) {
-				t.Errorf("n=%d %s: got %g, want %g", n, what, got, want)
-			}
+			assert.InDelta(t, want, float64(got), 2e-5*(1+math.Abs(want)), "n=%d %s", n, what)
 		}
 		for j := 0; j < out; j++ {
 			var mean, ss float64
@@ -111,21 +106,13 @@ func TestBatchNormModes(t *testing.T) {
 				near("eval y", r.yEval[i*out+j], relu((v-rm)/math.Sqrt(rv+eps)))
 			}
 		}
-		if !reflect.DeepEqual(r.stTrain, r.stEval) {
-			t.Errorf("n=%d: an Eval forward changed the state: %v -> %v", n, r.stTrain, r.stEval)
-		}
+		assert.Equal(t, r.stTrain, r.stEval, "n=%d: an Eval forward changed the state", n)
 
 		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
 		e := runBN(t, gpu, x, n, in, out)
-		if err := gpu.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, gpu.Close())
 		for name, pair := range map[string][2][]float32{"train y": {r.yTrain, e.yTrain}, "eval y": {r.yEval, e.yEval}, "state": {r.stEval, e.stEval}} {
-			for i := range pair[0] {
-				if math.Float32bits(pair[0][i]) != math.Float32bits(pair[1][i]) {
-					t.Fatalf("n=%d %s[%d]: cpu %g, emulator %g", n, name, i, pair[0][i], pair[1][i])
-				}
-			}
+			requireSameBits(t, pair[0], pair[1], "n=%d %s (cpu, emulator)", n, name)
 		}
 	}
 }
@@ -137,46 +124,24 @@ func TestBatchNormParams(t *testing.T) {
 	b := engine.NewCPU()
 	ps := NewParams(b)
 	l := NewLinearBN(ps, "enc.0", 2, 3, kernels.ActRelu)
-	if err := ps.Alloc(1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, ps.Alloc(1))
 	defer ps.Release()
 	names, sizes := ps.Layout()
-	if want := []string{"enc.0.W", "enc.0.bn.gamma", "enc.0.bn.beta"}; !reflect.DeepEqual(names, want) || !reflect.DeepEqual(sizes, []int{6, 3, 3}) {
-		t.Errorf("parameters %v %v, want %v [6 3 3]", names, sizes, want)
-	}
+	assert.Equal(t, []string{"enc.0.W", "enc.0.bn.gamma", "enc.0.bn.beta"}, names, "parameter names")
+	assert.Equal(t, []int{6, 3, 3}, sizes, "parameter sizes")
 	snames, ssizes := ps.StateLayout()
-	if want := []string{"enc.0.bn.running_mean", "enc.0.bn.running_var"}; !reflect.DeepEqual(snames, want) || !reflect.DeepEqual(ssizes, []int{3, 3}) {
-		t.Errorf("state %v %v, want %v [3 3]", snames, ssizes, want)
-	}
-	if l.B().P != nil {
-		t.Error("a batch-norm layer has a bias")
-	}
+	assert.Equal(t, []string{"enc.0.bn.running_mean", "enc.0.bn.running_var"}, snames, "state names")
+	assert.Equal(t, []int{3, 3}, ssizes, "state sizes")
+	assert.Nil(t, l.B().P, "a batch-norm layer has a bias")
 	p := make([]float32, ps.Len())
-	if err := b.Download(p, ps.P); err != nil {
-		t.Fatal(err)
-	}
-	if got := p[6:]; !reflect.DeepEqual(got, []float32{1, 1, 1, 0, 0, 0}) {
-		t.Errorf("gamma, beta start at %v, want 1s and 0s", got)
-	}
+	require.NoError(t, b.Download(p, ps.P))
+	assert.Equal(t, []float32{1, 1, 1, 0, 0, 0}, p[6:], "gamma, beta start at 1s and 0s")
 	want := []float32{0, 0, 0, 1, 1, 1}
 	st := make([]float32, ps.StateLen())
-	if err := b.Upload(ps.S, []float32{7, 7, 7, 7, 7, 7}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.ResetState(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Download(st, ps.S); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(st, want) {
-		t.Errorf("state after ResetState %v, want %v", st, want)
-	}
-	if !strings.Contains(ps.String(), "enc.0.bn.running_var") {
-		t.Errorf("Params.String leaves out the state:\n%s", ps)
-	}
-	if NewParams(b).StateLen() != 0 {
-		t.Error("a store without state has state")
-	}
+	require.NoError(t, b.Upload(ps.S, []float32{7, 7, 7, 7, 7, 7}))
+	require.NoError(t, ps.ResetState())
+	require.NoError(t, b.Download(st, ps.S))
+	assert.Equal(t, want, st, "state after ResetState")
+	assert.Contains(t, ps.String(), "enc.0.bn.running_var", "Params.String leaves out the state")
+	assert.Zero(t, NewParams(b).StateLen(), "a store without state has state")
 }

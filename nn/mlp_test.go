@@ -4,6 +4,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels"
@@ -32,25 +35,17 @@ func mlpLossGrads(t *testing.T, b engine.Backend, c mlpCase, params, xh, r []flo
 	const n, rows = 4, 6
 	ps := NewParams(b)
 	m := c.build(ps)
-	if err := ps.Alloc(1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, ps.Alloc(1))
 	defer ps.Release()
 	if params != nil {
-		if err := b.Upload(ps.P, params); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.Upload(ps.P, params))
 	}
 	bufs, err := m.NewBufs(b, rows, "mlp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer bufs.Release(b)
 	up := func(v []float32) *engine.Buf {
 		x, _ := b.New(len(v), "t")
-		if err := b.Upload(x, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.Upload(x, v))
 		return x
 	}
 	x, dy := up(xh), up(r)
@@ -60,28 +55,18 @@ func mlpLossGrads(t *testing.T, b engine.Backend, c mlpCase, params, xh, r []flo
 	}
 	dx := up(ones)
 	defer func() { b.Release(x); b.Release(dy); b.Release(dx) }()
-	if err := m.Forward(b, x, n, bufs, Train); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, m.Forward(b, x, n, bufs, Train))
 	y := make([]float32, n*3)
-	if err := b.Download(y, bufs.Output().Slice(0, n*3)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Download(y, bufs.Output().Slice(0, n*3)))
 	loss := 0.0
 	for i := 0; i < n*3; i++ {
 		loss += float64(y[i]) * float64(r[i])
 	}
-	if err := m.Backward(b, x, dy, dx, n, bufs, acc); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, m.Backward(b, x, dy, dx, n, bufs, acc))
 	g := make([]float32, ps.Len())
 	dxh := make([]float32, n*5)
-	if err := b.Download(g, ps.G); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Download(dxh, dx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Download(g, ps.G))
+	require.NoError(t, b.Download(dxh, dx))
 	return loss, g, dxh
 }
 
@@ -108,46 +93,25 @@ func TestMLPGradients(t *testing.T) {
 		_, g, dx := mlpLossGrads(t, b, c, nil, xh, r, false)
 		_, gAcc, dxAcc := mlpLossGrads(t, b, c, nil, xh, r, true)
 		for i := range dx {
-			if dxAcc[i] != dx[i]+1 {
-				t.Fatalf("%+v: accumulated dx[%d] = %g, want %g + 1", c, i, dxAcc[i], dx[i])
-			}
+			require.Equal(t, dx[i]+1, dxAcc[i], "%+v: accumulated dx[%d], want dx + 1", c, i)
 		}
-		for i := range g {
-			if g[i] != gAcc[i] {
-				t.Fatalf("%+v: gradient %d depends on accumulateDX", c, i)
-			}
-		}
+		require.Equal(t, g, gAcc, "%+v: the gradients depend on accumulateDX", c)
 		gpu := engine.NewGPU(emu.New(emu.Options{}), engine.GPUOptions{})
 		_, ge, dxe := mlpLossGrads(t, gpu, c, nil, xh, r, false)
-		for i := range g {
-			if math.Float32bits(g[i]) != math.Float32bits(ge[i]) {
-				t.Fatalf("%+v: gradient %d: cpu %g, emulator %g", c, i, g[i], ge[i])
-			}
-		}
-		for i := range dx {
-			if math.Float32bits(dx[i]) != math.Float32bits(dxe[i]) {
-				t.Fatalf("%+v: dx[%d]: cpu %g, emulator %g", c, i, dx[i], dxe[i])
-			}
-		}
-		if err := gpu.Close(); err != nil {
-			t.Fatal(err)
-		}
+		requireSameBits(t, g, ge, "%+v: gradients (cpu, emulator)", c)
+		requireSameBits(t, dx, dxe, "%+v: dx (cpu, emulator)", c)
+		require.NoError(t, gpu.Close())
 
 		ps0 := NewParams(b)
 		c.build(ps0)
-		if err := ps0.Alloc(1); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, ps0.Alloc(1))
 		params := make([]float32, ps0.Len())
-		if err := b.Download(params, ps0.P); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.Download(params, ps0.P))
 		const eps = 1e-2
 		check := func(what string, i int, analytic float32, f func(d float32) float64) {
 			fd := (f(eps) - f(-eps)) / (2 * eps)
-			if math.Abs(fd-float64(analytic)) > 3e-3*(1+math.Abs(fd)) {
-				t.Errorf("%+v: d loss/d %s[%d] = %g, finite differences %g", c, what, i, analytic, fd)
-			}
+			assert.LessOrEqual(t, math.Abs(fd-float64(analytic)), 3e-3*(1+math.Abs(fd)),
+				"%+v: d loss/d %s[%d] = %g, finite differences %g", c, what, i, analytic, fd)
 		}
 		for i := range params {
 			check("param", i, g[i], func(d float32) float64 {

@@ -1,8 +1,12 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
@@ -35,17 +39,13 @@ func (m *autoencoder) step(t *testing.T, b engine.Backend, xb *engine.Buf, n int
 	var bufs []*engine.Buf
 	buf := func(k int, tag string) *engine.Buf {
 		x, err := b.New(k, tag)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		bufs = append(bufs, x)
 		return x
 	}
 	must := func(err error) {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
 	hid, logits := buf(n*h, "hidden"), buf(n*d, "logits")
 	ll, loss := buf(n, "row log-likelihoods"), buf(1, "loss")
@@ -99,16 +99,10 @@ func binaryBatch(n, d int) []float32 {
 func train(t *testing.T, b engine.Backend, act kernels.Act, steps int) ([]float32, []float32) {
 	const n, d, h = 33, 20, 17
 	m, err := newAutoencoder(b, d, h, act)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	xb, err := b.New(n*d, "batch")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Upload(xb, binaryBatch(n, d)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, b.Upload(xb, binaryBatch(n, d)))
 	var losses []float32
 	var warmAllocs int64
 	for s := 0; s < steps; s++ {
@@ -117,25 +111,17 @@ func train(t *testing.T, b engine.Backend, act kernels.Act, steps int) ([]float3
 			st := gpu.Pool().Stats()
 			if s == 0 {
 				warmAllocs = st.DriverAllocs
-			} else if st.DriverAllocs != warmAllocs {
-				t.Errorf("step %d: %d driver allocations after warm-up (pool: %v)", s, st.DriverAllocs-warmAllocs, st)
+			} else {
+				assert.Equal(t, warmAllocs, st.DriverAllocs, "step %d: driver allocations after warm-up (pool: %v)", s, st)
 			}
 		}
 	}
 	params := make([]float32, m.ps.Len())
-	if err := b.Download(params, m.ps.P); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Release(xb); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.ps.Release(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Download(params, m.ps.P))
+	require.NoError(t, b.Release(xb))
+	require.NoError(t, m.ps.Release())
 	if gpu, ok := b.(*engine.GPU); ok {
-		if err := gpu.Pool().CheckLeaks(); err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, gpu.Pool().CheckLeaks())
 	}
 	return params, losses
 }
@@ -151,23 +137,11 @@ func TestTrainingStepsCPUEqualsEmulator(t *testing.T) {
 		dev := emu.New(emu.Options{})
 		gpu := engine.NewGPU(dev, engine.GPUOptions{})
 		pg, lg := train(t, gpu, act, steps)
-		for i := range pc {
-			if math.Float32bits(pc[i]) != math.Float32bits(pg[i]) {
-				t.Fatalf("act %d: parameter %d differs after %d steps: cpu %g, emulator %g", act, i, steps, pc[i], pg[i])
-			}
-		}
-		for i := range lc {
-			if math.Float32bits(lc[i]) != math.Float32bits(lg[i]) {
-				t.Fatalf("act %d: loss of step %d differs: cpu %g, emulator %g", act, i, lc[i], lg[i])
-			}
-		}
-		if !(lc[steps-1] < lc[0]) {
-			t.Errorf("act %d: loss did not fall: %v", act, lc)
-		}
+		requireSameBits(t, pc, pg, "act %d: parameters after %d steps (cpu, emulator)", act, steps)
+		requireSameBits(t, lc, lg, "act %d: losses (cpu, emulator)", act)
+		assert.Less(t, lc[steps-1], lc[0], "act %d: loss did not fall: %v", act, lc)
 		t.Logf("act %d: losses %v; pool %v", act, lc, gpu.Pool().Stats())
-		if err := gpu.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, gpu.Close())
 	}
 }
 
@@ -180,9 +154,7 @@ func TestLinearGradients(t *testing.T) {
 		const n, in, out = 5, 7, 3
 		ps := NewParams(b)
 		l := NewLinear(ps, "l", in, out, act)
-		if err := ps.Alloc(3); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, ps.Alloc(3))
 		xh := make([]float32, n*in)
 		philox.Normals(xh, 5, 0)
 		r := make([]float32, n*out)
@@ -195,9 +167,7 @@ func TestLinearGradients(t *testing.T) {
 		_ = b.Upload(x, xh)
 		_ = b.Upload(dy, r)
 		loss := func() float64 {
-			if err := l.Forward(b, x, y, n, s); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, l.Forward(b, x, y, n, s))
 			yh := make([]float32, n*out)
 			_ = b.Download(yh, y)
 			sum := 0.0
@@ -207,12 +177,8 @@ func TestLinearGradients(t *testing.T) {
 			return sum
 		}
 		loss()
-		if err := ps.ZeroGrad(); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Backward(b, x, y, dy, dx, n, s, false); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, ps.ZeroGrad())
+		require.NoError(t, l.Backward(b, x, y, dy, dx, n, s, false))
 		grads := make([]float32, ps.Len())
 		_ = b.Download(grads, ps.G)
 		dxh := make([]float32, n*in)
@@ -227,9 +193,8 @@ func TestLinearGradients(t *testing.T) {
 			down := loss()
 			set(v0)
 			fd := (up - down) / (2 * eps)
-			if math.Abs(fd-float64(analytic)) > 2e-3*(1+math.Abs(fd)) {
-				t.Errorf("act %d: d loss/d %s[%d] = %g, finite differences %g", act, what, i, analytic, fd)
-			}
+			assert.LessOrEqual(t, math.Abs(fd-float64(analytic)), 2e-3*(1+math.Abs(fd)),
+				"act %d: d loss/d %s[%d] = %g, finite differences %g", act, what, i, analytic, fd)
 		}
 		for i := range params {
 			set := func(v float32) { params[i] = v; _ = b.Upload(ps.P, params) }
@@ -238,6 +203,20 @@ func TestLinearGradients(t *testing.T) {
 		for i := range xh {
 			set := func(v float32) { xh[i] = v; _ = b.Upload(x, xh) }
 			check("x", i, dxh[i], set, xh[i])
+		}
+	}
+}
+
+// requireSameBits stops the test at the first element where got and want differ in
+// their bits (NaN payloads included), naming the element and both values; one require
+// call for the whole slice.
+func requireSameBits(t *testing.T, want, got []float32, msg string, args ...any) {
+	t.Helper()
+	what := fmt.Sprintf(msg, args...)
+	require.Len(t, got, len(want), what)
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			require.Equalf(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s: element %d: %g, then %g (bits)", what, i, want[i], got[i])
 		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/kernels"
 )
@@ -46,21 +49,16 @@ func TestSchemes(t *testing.T) {
 		t.Helper()
 		s := measure(v)
 		if w.lo == w.hi {
-			if s.min != w.lo || s.max != w.hi {
-				t.Errorf("%s: values in [%g, %g], want all %g", name, s.min, s.max, w.lo)
-			}
+			assert.Equal(t, w.lo, s.min, "%s: min, want all values %g", name, w.lo)
+			assert.Equal(t, w.hi, s.max, "%s: max, want all values %g", name, w.hi)
 			return
 		}
-		if s.min < w.lo || s.max > w.hi || s.min == s.max {
-			t.Errorf("%s: values in [%g, %g], want a spread inside [%g, %g]", name, s.min, s.max, w.lo, w.hi)
-		}
+		assert.GreaterOrEqual(t, s.min, w.lo, "%s: min, want a spread inside [%g, %g]", name, w.lo, w.hi)
+		assert.LessOrEqual(t, s.max, w.hi, "%s: max, want a spread inside [%g, %g]", name, w.lo, w.hi)
+		assert.NotEqual(t, s.min, s.max, "%s: all values %g, want a spread", name, s.min)
 		se := w.sd / math.Sqrt(float64(len(v)))
-		if math.Abs(s.mean-w.mean) > 5*se {
-			t.Errorf("%s: mean %g, want %g ± %g", name, s.mean, w.mean, 5*se)
-		}
-		if math.Abs(s.sd-w.sd) > 0.05*w.sd {
-			t.Errorf("%s: s.d. %g, want %g within 5%%", name, s.sd, w.sd)
-		}
+		assert.InDelta(t, w.mean, s.mean, 5*se, "%s: mean, within 5 standard errors", name)
+		assert.InDelta(t, w.sd, s.sd, 0.05*w.sd, "%s: s.d., within 5%%", name)
 	}
 	for _, c := range cases {
 		t.Run(string(c.scheme), func(t *testing.T) {
@@ -69,15 +67,11 @@ func TestSchemes(t *testing.T) {
 			ps.SetScheme(c.scheme)
 			lin := NewLinear(ps, "l", in, out, kernels.ActTanh)
 			bn := NewLinearBN(ps, "bn", in, out, kernels.ActRelu)
-			if err := ps.Alloc(7); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, ps.Alloc(7))
 			defer ps.Release()
 			get := func(tn Tensor) []float32 {
 				v := make([]float32, tn.P.Len())
-				if err := b.Download(v, tn.P); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, b.Download(v, tn.P))
 				return v
 			}
 			check(t, "Linear W", get(lin.W()), c.w)
@@ -91,16 +85,7 @@ func TestSchemes(t *testing.T) {
 
 func TestSchemeUnknownPanics(t *testing.T) {
 	for _, s := range []Scheme{"he", "Torch", " glorot"} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("SetScheme(%q) did not panic", s)
-				}
-			}()
-			NewParams(engine.NewCPU()).SetScheme(s)
-		}()
-		if s.Valid() {
-			t.Errorf("Scheme(%q).Valid() = true", s)
-		}
+		assert.Panics(t, func() { NewParams(engine.NewCPU()).SetScheme(s) }, "SetScheme(%q)", s)
+		assert.False(t, s.Valid(), "Scheme(%q).Valid()", s)
 	}
 }

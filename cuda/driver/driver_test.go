@@ -12,13 +12,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/cuda/driver"
 	"github.com/gmvae/gmvae/cuda/driver/drivertest"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/kernels"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 //go:embed testdata/tiny.ptx
@@ -411,8 +412,8 @@ func TestConcurrent(t *testing.T) {
 						assert.NoError(t, d.MemcpyDtoHAsync(cuda.Bytes(u), p, s))
 						assert.NoError(t, s.Synchronize())
 						for j := range u {
-							if u[j] != v+uint32(j) {
-								t.Errorf("goroutine %d round %d: u[%d] = %d, want %d", g, i, j, u[j], v+uint32(j))
+							if u[j] != v+uint32(j) { // first difference only (assert: a goroutine)
+								assert.Equal(t, v+uint32(j), u[j], "goroutine %d round %d: u[%d]", g, i, j)
 								break
 							}
 						}

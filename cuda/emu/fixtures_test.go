@@ -3,8 +3,10 @@ package emu
 import (
 	"math"
 	"math/rand"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda"
 )
@@ -49,10 +51,7 @@ func TestShflModes(t *testing.T) {
 							src = lane ^ arg
 						}
 					}
-					want := in[base+src]
-					if got[i] != want {
-						t.Fatalf("mode %d width %d arg %d thread %d: got %d, want %d", mode, width, arg, i, got[i], want)
-					}
+					require.Equal(t, in[base+src], got[i], "mode %d width %d arg %d thread %d", mode, width, arg, i)
 				}
 			}
 		}
@@ -74,10 +73,7 @@ func TestShflLane(t *testing.T) {
 	mustLaunch(t, d, f, d1(1), d1(nt), 0, cuda.Ptr(upload(t, d, in)), cuda.Ptr(upload(t, d, src)), cuda.Ptr(pout))
 	got := download[uint32](t, d, pout, nt)
 	for i := range got {
-		want := in[i-i%32+int(src[i]&31)]
-		if got[i] != want {
-			t.Fatalf("thread %d src %d: got %#x want %#x", i, src[i], got[i], want)
-		}
+		require.Equal(t, in[i-i%32+int(src[i]&31)], got[i], "thread %d src %d", i, src[i])
 	}
 }
 
@@ -113,9 +109,7 @@ func TestVote(t *testing.T) {
 			if ballot != 0 {
 				any = 1
 			}
-			if got[3*i] != all || got[3*i+1] != any || got[3*i+2] != ballot {
-				t.Fatalf("thread %d: got all %d any %d ballot %#x; want %d %d %#x", i, got[3*i], got[3*i+1], got[3*i+2], all, any, ballot)
-			}
+			require.Equal(t, [3]uint32{all, any, ballot}, [3]uint32{got[3*i], got[3*i+1], got[3*i+2]}, "thread %d: all, any, ballot", i)
 		}
 	}
 }
@@ -140,9 +134,7 @@ func TestBarrierBlockSum(t *testing.T) {
 					s[i] = s[i] + s[i+h]
 				}
 			}
-			if math.Float32bits(got[b]) != math.Float32bits(s[0]) {
-				t.Fatalf("block %d of %d threads: got %g want %g", b, bs, got[b], s[0])
-			}
+			require.Equal(t, math.Float32bits(s[0]), math.Float32bits(got[b]), "block %d of %d threads: got %g want %g (bits)", b, bs, got[b], s[0])
 		}
 	}
 }
@@ -158,9 +150,7 @@ func TestSpecialRegisters2D(t *testing.T) {
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			want := uint32(y/4)<<16 | uint32(y%4)<<8 | uint32(x%8)
-			if got[y*w+x] != want {
-				t.Fatalf("(%d,%d): got %#x want %#x", x, y, got[y*w+x], want)
-			}
+			require.Equal(t, want, got[y*w+x], "(%d,%d)", x, y)
 		}
 	}
 }
@@ -179,9 +169,7 @@ func TestLocalMemory(t *testing.T) {
 	mustLaunch(t, d, f, d1(2), d1(32), 0, cuda.Ptr(upload(t, d, x)), cuda.Ptr(upload(t, d, idx)), cuda.Ptr(py))
 	got := download[float32](t, d, py, n)
 	for i := range got {
-		if want := x[i] * float32(idx[i]); got[i] != want {
-			t.Fatalf("y[%d] = %g, want %g", i, got[i], want)
-		}
+		require.Equal(t, x[i]*float32(idx[i]), got[i], "y[%d]", i)
 	}
 }
 
@@ -192,10 +180,14 @@ func TestGenericAddressing(t *testing.T) {
 		pg := zeros[float32](t, d, 64)
 		mustLaunch(t, d, f, d1(1), d1(64), 0, cuda.Ptr(pg), cuda.I64(useShared))
 		got := download[float32](t, d, pg, 64)
+		if useShared == 0 {
+			// Through global memory thread t reads g[t+1] while its owner may be writing
+			// it (a race in the fixture): the launch only has to run, the values are
+			// not checked (as before).
+			continue
+		}
 		for i := range got {
-			if want := float32((i+1)&63)*2 + 1; got[i] != want && useShared == 1 {
-				t.Fatalf("shared: g[%d] = %g, want %g", i, got[i], want)
-			}
+			require.Equal(t, float32((i+1)&63)*2+1, got[i], "shared: g[%d]", i)
 		}
 	}
 }
@@ -214,9 +206,7 @@ func TestVectorAccess(t *testing.T) {
 		j := 63 - i
 		want := []float32{x[4*j] + x[4*j+1], x[4*j+2] + x[4*j+3], x[4*i], x[4*i+3]}
 		for k := 0; k < 4; k++ {
-			if got[4*i+k] != want[k] {
-				t.Fatalf("y[%d].%d = %g, want %g", i, k, got[4*i+k], want[k])
-			}
+			require.Equal(t, want[k], got[4*i+k], "y[%d].%d", i, k)
 		}
 	}
 }
@@ -230,19 +220,13 @@ func TestIntegerAtomics(t *testing.T) {
 	mustLaunch(t, d, f, d1(4), d1(96), 0, cuda.Ptr(acc), cuda.Ptr(mx), cuda.Ptr(old))
 	a := download[uint32](t, d, acc, 2)
 	n := uint32(4 * 96)
-	if a[0] != n*(n-1)/2 {
-		t.Errorf("atomicAdd sum %d, want %d", a[0], n*(n-1)/2)
-	}
-	if got := download[int32](t, d, mx, 1)[0]; got != 6 {
-		t.Errorf("atomicMax %d, want 6", got)
-	}
+	assert.Equal(t, n*(n-1)/2, a[0], "atomicAdd sum")
+	assert.Equal(t, int32(6), download[int32](t, d, mx, 1)[0], "atomicMax")
 	ones := 0
 	for _, v := range download[uint32](t, d, old, int(n)) {
 		ones += int(v)
 	}
-	if ones != 1 {
-		t.Errorf("%d threads won the atomicCAS, want 1", ones)
-	}
+	assert.Equal(t, 1, ones, "threads that won the atomicCAS")
 }
 
 // ---- planted bugs -------------------------------------------------------------------
@@ -253,12 +237,8 @@ func TestCheckerOutOfBoundsGlobal(t *testing.T) {
 	y := zeros[float32](t, d, 40)
 	err := d.Launch(fn(t, m, "fx_bug_oob"), d1(1), d1(32), 0, nil, cuda.Ptr(x), cuda.Ptr(y), cuda.I64(40))
 	ke := wantKernelError(t, err, "out-of-bounds global read", "fx_bug_oob", "past the end")
-	if ke.Thread != [3]int{7, 0, 0} { // thread 7 reads x[39+1] in its second iteration
-		t.Errorf("faulting thread %v, want (7,0,0)", ke.Thread)
-	}
-	if ke.Addr != uint64(x)+160 {
-		t.Errorf("fault address %#x, want %#x", ke.Addr, uint64(x)+160)
-	}
+	assert.Equal(t, [3]int{7, 0, 0}, ke.Thread, "faulting thread") // thread 7 reads x[39+1] in its second iteration
+	assert.Equal(t, uint64(x)+160, ke.Addr, "fault address")
 }
 
 func TestCheckerMisaligned(t *testing.T) {
@@ -272,45 +252,30 @@ func TestCheckerMisaligned(t *testing.T) {
 func TestCheckerUninitialisedRead(t *testing.T) {
 	d, m := fixtures(t)
 	x, err := d.Alloc(4 * 32)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Write all but element 17.
 	part := make([]float32, 17)
-	if err := d.MemcpyHtoD(x, bytesOf(part)); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.MemcpyHtoD(x.Offset(18*4), bytesOf(make([]float32, 14))); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.MemcpyHtoD(x, bytesOf(part)))
+	require.NoError(t, d.MemcpyHtoD(x.Offset(18*4), bytesOf(make([]float32, 14))))
 	y := zeros[float32](t, d, 32)
 	err = d.Launch(fn(t, m, "fx_copy"), d1(1), d1(32), 0, nil, cuda.Ptr(x), cuda.Ptr(y), cuda.I64(32))
 	ke := wantKernelError(t, err, "uninitialised global memory", "thread (17,0,0)")
-	if ke.Addr != uint64(x)+17*4 {
-		t.Errorf("fault address %#x, want %#x", ke.Addr, uint64(x)+68)
-	}
+	assert.Equal(t, uint64(x)+17*4, ke.Addr, "fault address")
 	// Copying never-written bytes back is an error too.
 	z, _ := d.Alloc(16)
-	if err := d.MemcpyDtoH(make([]byte, 16), z); err == nil {
-		t.Errorf("MemcpyDtoH of never-written memory succeeded")
-	}
+	assert.Error(t, d.MemcpyDtoH(make([]byte, 16), z), "MemcpyDtoH of never-written memory succeeded")
 }
 
 func TestCheckerUseAfterFree(t *testing.T) {
 	d, m := fixtures(t)
 	x := upload(t, d, make([]float32, 32))
 	y := zeros[float32](t, d, 32)
-	if err := d.Free(x); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Free(x))
 	err := d.Launch(fn(t, m, "fx_copy"), d1(1), d1(32), 0, nil, cuda.Ptr(x), cuda.Ptr(y), cuda.I64(32))
 	wantKernelError(t, err, "use after free", "freed", "fx_copy")
-	if err := d.Free(x); err == nil {
-		t.Errorf("double free succeeded")
-	}
-	if _, err := d.Alloc(64); err != nil { // a new allocation never reuses freed addresses
-		t.Fatal(err)
-	}
+	assert.Error(t, d.Free(x), "double free succeeded")
+	_, err = d.Alloc(64) // a new allocation never reuses freed addresses
+	require.NoError(t, err)
 	err = d.Launch(fn(t, m, "fx_copy"), d1(1), d1(32), 0, nil, cuda.Ptr(x), cuda.Ptr(y), cuda.I64(32))
 	wantKernelError(t, err, "freed")
 }
@@ -388,9 +353,7 @@ func TestLaunchValidation(t *testing.T) {
 		{"block too big", d1(1), d1(2048), []cuda.Arg{cuda.Ptr(y), cuda.Ptr(y), cuda.I64(1)}},
 		{"zero grid", cuda.Dim3{X: 0}, d1(32), []cuda.Arg{cuda.Ptr(y), cuda.Ptr(y), cuda.I64(1)}},
 	} {
-		if err := d.Launch(f, c.grid, c.block, 0, nil, c.args...); err == nil {
-			t.Errorf("%s: launch succeeded", c.name)
-		}
+		assert.Error(t, d.Launch(f, c.grid, c.block, 0, nil, c.args...), "%s: launch succeeded", c.name)
 	}
 }
 
@@ -413,9 +376,7 @@ func TestShflPartialMasks(t *testing.T) {
 				src = lane
 			}
 		}
-		if got[i] != in[base+src] {
-			t.Fatalf("thread %d: got %d want %d", i, got[i], in[base+src])
-		}
+		require.Equal(t, in[base+src], got[i], "thread %d", i)
 	}
 }
 
@@ -425,9 +386,7 @@ func TestNamedBarrierWithCount(t *testing.T) {
 	mustLaunch(t, d, fn(t, m, "fx_named_barrier"), d1(2), d1(128), 0, cuda.Ptr(py))
 	got := download[float32](t, d, py, 64)
 	for i := range got {
-		if got[i] != float32(63-i) {
-			t.Fatalf("y[%d] = %g, want %d", i, got[i], 63-i)
-		}
+		require.Equal(t, float32(63-i), got[i], "y[%d]", i)
 	}
 }
 
@@ -451,20 +410,14 @@ func TestWorkersDeterministic(t *testing.T) {
 		px := upload(t, d, make([]float32, 40))
 		py := zeros[float32](t, d, 40)
 		err := d.Launch(fn(t, m, "fx_bug_oob"), d1(9), d1(32), 0, nil, cuda.Ptr(px), cuda.Ptr(py), cuda.I64(40))
-		if err == nil {
-			t.Fatal("no fault")
-		}
+		require.Error(t, err, "no fault")
 		errs = append(errs, err.Error())
 	}
 	for i := 1; i < len(results); i++ {
 		for j := range results[0] {
-			if math.Float32bits(results[i][j]) != math.Float32bits(results[0][j]) {
-				t.Fatalf("workers differ at %d", j)
-			}
+			require.Equal(t, math.Float32bits(results[0][j]), math.Float32bits(results[i][j]), "workers differ at %d (bits)", j)
 		}
-		if errs[i] != errs[0] {
-			t.Fatalf("faults differ:\n%s\n%s", errs[0], errs[i])
-		}
+		require.Equal(t, errs[0], errs[i], "faults differ")
 	}
 }
 
@@ -492,18 +445,12 @@ HALF:
 `
 	d := New(Options{})
 	m, err := d.LoadModule("dl", src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f, _ := m.Function("dl")
 	err = d.Launch(f, d1(1), d1(32), 0, nil, cuda.Ptr(0))
-	if err == nil {
-		t.Fatal("deadlocked launch succeeded")
-	}
+	require.Error(t, err, "deadlocked launch succeeded")
 	for _, frag := range []string{"deadlock", "bar.sync", "shfl.sync", "PTX line 12", "PTX line 15"} {
-		if !strings.Contains(err.Error(), frag) {
-			t.Errorf("error %q lacks %q", err, frag)
-		}
+		assert.ErrorContains(t, err, frag)
 	}
 	t.Log(err)
 }

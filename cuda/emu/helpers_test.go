@@ -2,10 +2,12 @@ package emu
 
 import (
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda"
 )
@@ -26,18 +28,14 @@ func fixtures(t testing.TB) (*Device, *Module) {
 	})
 	d := New(Options{MaxThreadInstructions: 1 << 20})
 	m, err := d.LoadModule("fixtures", fixturesPTX)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { d.Close() })
 	return d, m.(*Module)
 }
 
 func fn(t testing.TB, m *Module, name string) cuda.Function {
 	f, err := m.Function(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return f
 }
 
@@ -53,13 +51,9 @@ func bytesOf[T any](s []T) []byte {
 func upload[T any](t testing.TB, d *Device, s []T) cuda.DevicePtr {
 	b := bytesOf(s)
 	p, err := d.Alloc(int64(max(len(b), 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(b) > 0 {
-		if err := d.MemcpyHtoD(p, b); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, d.MemcpyHtoD(p, b))
 	}
 	return p
 }
@@ -67,9 +61,7 @@ func upload[T any](t testing.TB, d *Device, s []T) cuda.DevicePtr {
 // download copies n elements from p.
 func download[T any](t testing.TB, d *Device, p cuda.DevicePtr, n int) []T {
 	s := make([]T, n)
-	if err := d.MemcpyDtoH(bytesOf(s), p); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.MemcpyDtoH(bytesOf(s), p))
 	return s
 }
 
@@ -82,30 +74,21 @@ func d1(x int) cuda.Dim3 { return cuda.Dim3{X: x} }
 
 func mustLaunch(t testing.TB, d *Device, f cuda.Function, grid, block cuda.Dim3, shared int, args ...cuda.Arg) {
 	t.Helper()
-	if err := d.Launch(f, grid, block, shared, nil, args...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Launch(f, grid, block, shared, nil, args...))
 }
 
 // wantKernelError checks that err is a KernelError whose message holds every
 // fragment, with a PTX line and a CUDA source position.
 func wantKernelError(t *testing.T, err error, fragments ...string) *KernelError {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("launch succeeded; want an error containing %q", fragments)
-	}
+	require.Error(t, err, "launch succeeded; want an error containing %q", fragments)
 	ke, ok := AsKernelError(err)
-	if !ok {
-		t.Fatalf("error is not a KernelError: %v", err)
-	}
+	require.True(t, ok, "error is not a KernelError: %v", err)
 	for _, f := range fragments {
-		if !strings.Contains(err.Error(), f) {
-			t.Errorf("error %q does not contain %q", err, f)
-		}
+		assert.ErrorContains(t, err, f)
 	}
-	if ke.PTXLine <= 0 || !strings.Contains(ke.Source, "fixtures.cu:") {
-		t.Errorf("error lacks a PTX line or source position: %+v", ke)
-	}
+	assert.Positive(t, ke.PTXLine, "error lacks a PTX line: %+v", ke)
+	assert.Contains(t, ke.Source, "fixtures.cu:", "error lacks a source position: %+v", ke)
 	t.Logf("%v", err)
 	return ke
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda"
 )
 
@@ -79,9 +82,7 @@ func evalPTX(t *testing.T, body string, in [][3]uint64) []uint64 {
 	d := New(Options{})
 	defer d.Close()
 	m, err := d.LoadModule("ops", strings.Replace(opTemplate, "BODY", body, 1))
-	if err != nil {
-		t.Fatalf("%s: %v", body, err)
-	}
+	require.NoError(t, err, "%s", body)
 	f, _ := m.Function("t")
 	out := make([]uint64, 0, len(in))
 	for start := 0; start < len(in); start += 1024 {
@@ -93,9 +94,7 @@ func evalPTX(t *testing.T, body string, in [][3]uint64) []uint64 {
 		}
 		pd := zeros[uint64](t, d, n)
 		pa, pb, pc := upload(t, d, a), upload(t, d, b), upload(t, d, c)
-		if err := d.Launch(f, d1(1), d1((n+31)/32*32), 0, nil, cuda.Ptr(pa), cuda.Ptr(pb), cuda.Ptr(pc), cuda.Ptr(pd), cuda.U64(uint64(n))); err != nil {
-			t.Fatalf("%s: %v", body, err)
-		}
+		require.NoError(t, d.Launch(f, d1(1), d1((n+31)/32*32), 0, nil, cuda.Ptr(pa), cuda.Ptr(pb), cuda.Ptr(pc), cuda.Ptr(pd), cuda.U64(uint64(n))), "%s", body)
 		out = append(out, download[uint64](t, d, pd, n)...)
 		for _, p := range []cuda.DevicePtr{pa, pb, pc, pd} {
 			d.Free(p)
@@ -328,8 +327,9 @@ func TestFloat32Arithmetic(t *testing.T) {
 				want := refArith(op, mode, true, a, b, c)
 				g := float64(f32(got[i]))
 				if !sameFloat(g, want) {
-					if bad < 5 {
-						t.Errorf("%s.%s.f32(%g, %g, %g) = %g (%#08x), want %g (%#08x)", op, mode, a, b, c, g, uint32(got[i]), want, math.Float32bits(float32(want)))
+					if bad < 5 { // the first few only
+						assert.Equal(t, math.Float64bits(want), math.Float64bits(g), "%s.%s.f32(%g, %g, %g) = %g (%#08x), want %g (%#08x) (bits; NaN as a class)",
+							op, mode, a, b, c, g, uint32(got[i]), want, math.Float32bits(float32(want)))
 					}
 					bad++
 				}
@@ -362,7 +362,7 @@ func TestFloat64Arithmetic(t *testing.T) {
 		for i, x := range in {
 			want := refArith(c.op, "rn", false, f64(x[0]), f64(x[1]), f64(x[2]))
 			if !sameFloat(f64(got[i]), want) {
-				t.Fatalf("%s(%g, %g, %g) = %g, want %g", c.body, f64(x[0]), f64(x[1]), f64(x[2]), f64(got[i]), want)
+				require.Equal(t, math.Float64bits(want), got[i], "%s(%g, %g, %g) = %g, want %g (bits; NaN as a class)", c.body, f64(x[0]), f64(x[1]), f64(x[2]), f64(got[i]), want)
 			}
 		}
 	}
@@ -378,7 +378,7 @@ func TestFloat32Misc(t *testing.T) {
 			a, b := f32(x[0]), f32(x[1])
 			want := ref(a, b)
 			if got[i] != want && !(isNaN(f32(got[i])) && isNaN(f32(want)) && strings.Contains(body, "%f4")) {
-				t.Fatalf("%s(%g, %g) = %#x, want %#x", name, a, b, got[i], want)
+				require.Equal(t, want, got[i], "%s(%g, %g) (bits; float NaNs as a class)", name, a, b)
 			}
 		}
 	}
@@ -609,7 +609,7 @@ func TestConversions(t *testing.T) {
 				if strings.Contains(c.body, "f32 %f4") && f32(g) != f32(g) && f32(want) != f32(want) {
 					continue
 				}
-				t.Fatalf("%s with f=%g v=%#x d=%g: got %#x, want %#x", c.body, f32(x[0]), x[1], f64(x[2]), g, want)
+				require.Equal(t, want, g, "%s with f=%g v=%#x d=%g", c.body, f32(x[0]), x[1], f64(x[2]))
 			}
 		}
 	}
@@ -820,9 +820,7 @@ func TestIntegerOps(t *testing.T) {
 	for _, op := range ops {
 		got := evalPTX(t, "\t"+op.body, in)
 		for i, x := range in {
-			if want := op.ref(x[0], x[1], x[2]); got[i] != want {
-				t.Fatalf("%s with a=%#x b=%#x c=%#x: got %#x, want %#x", op.body, x[0], x[1], x[2], got[i], want)
-			}
+			require.Equal(t, op.ref(x[0], x[1], x[2]), got[i], "%s with a=%#x b=%#x c=%#x", op.body, x[0], x[1], x[2])
 		}
 	}
 }
@@ -830,17 +828,13 @@ func TestIntegerOps(t *testing.T) {
 func TestIntegerDivisionByZeroFaults(t *testing.T) {
 	d := New(Options{})
 	m, err := d.LoadModule("ops", strings.Replace(opTemplate, "BODY", "\tdiv.u32 %r4, %r1, %r2;"+resR32, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f, _ := m.Function("t")
 	pa := upload(t, d, []uint64{7})
 	pb := upload(t, d, []uint64{0})
 	pd := zeros[uint64](t, d, 1)
 	err = d.Launch(f, d1(1), d1(32), 0, nil, cuda.Ptr(pa), cuda.Ptr(pb), cuda.Ptr(pa), cuda.Ptr(pd), cuda.U64(1))
-	if err == nil || !strings.Contains(err.Error(), "division by zero") {
-		t.Fatalf("got %v, want a division-by-zero fault", err)
-	}
+	require.ErrorContains(t, err, "division by zero", "want a division-by-zero fault")
 }
 
 // TestLoadErrors checks that constructs the emulator does not implement exactly are
@@ -866,15 +860,12 @@ func TestLoadErrors(t *testing.T) {
 	} {
 		src := strings.Replace(opTemplate, "BODY", c.body, 1)
 		_, err := New(Options{}).LoadModule("bad", src)
-		if err == nil {
-			t.Errorf("%s: loaded without error", c.body)
+		if !assert.Error(t, err, "%s: loaded without error", c.body) {
 			continue
 		}
 		line := 1 + strings.Count(src[:strings.Index(src, strings.TrimSpace(c.body))], "\n")
 		for _, frag := range []string{c.want, fmt.Sprintf("PTX line %d", line), "LoadModule bad"} {
-			if !strings.Contains(err.Error(), frag) {
-				t.Errorf("%s: error %q lacks %q", c.body, err, frag)
-			}
+			assert.ErrorContains(t, err, frag, c.body)
 		}
 	}
 	for _, c := range []struct{ src, want string }{
@@ -883,8 +874,7 @@ func TestLoadErrors(t *testing.T) {
 		{".version 7.8\n.target sm_70\n.visible .entry k()\n{\n ret;\n}\n", "address_size"},
 		{".version 7.8\n.target sm_70\n.address_size 64\n.visible .entry k()\n{\n\t.maxclusterrank 2\n ret;\n}\n", "unsupported directive"},
 	} {
-		if _, err := New(Options{}).LoadModule("bad", c.src); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("got %v, want an error containing %q", err, c.want)
-		}
+		_, err := New(Options{}).LoadModule("bad", c.src)
+		assert.ErrorContains(t, err, c.want)
 	}
 }

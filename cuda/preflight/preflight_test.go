@@ -36,7 +36,7 @@ func goList(t *testing.T, args ...string) []string {
 	t.Helper()
 	out, err := exec.Command(goTool(t), append([]string{"list"}, args...)...).Output()
 	if ee, ok := err.(*exec.ExitError); ok {
-		t.Fatalf("go list %v: %v\n%s", args, err, ee.Stderr)
+		require.NoError(t, err, "go list %v\n%s", args, ee.Stderr)
 	}
 	require.NoError(t, err)
 	return strings.Fields(string(out))
@@ -152,7 +152,7 @@ func buildDemo(t *testing.T) string {
 		if strings.Contains(s, "cuda.h") || strings.Contains(s, "-lcuda") || strings.Contains(s, "cgo") {
 			t.Skipf("cannot build with -tags cuda here:\n%s", s)
 		}
-		t.Fatalf("go build -tags cuda %s: %v\n%s", demoPath, err, s)
+		require.NoError(t, err, "go build -tags cuda %s\n%s", demoPath, s)
 	}
 	return bin
 }

@@ -5,6 +5,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels"
 )
 
@@ -98,8 +101,8 @@ func TestAdamStep(t *testing.T) {
 				ev := ratio(math.Abs(float64(v[i])-ref.v[i]), ref.bv[i])
 				ep := ratio(math.Abs(float64(p[i])-ref.p[i]), ref.bp[i])
 				worstM, worstV, worstP = math.Max(worstM, em), math.Max(worstV, ev), math.Max(worstP, ep)
-				if em > 1 || ev > 1 || ep > 1 {
-					t.Fatalf("%s step %d i=%d: m %g (ref %g +- %g), v %g (ref %g +- %g), p %.9g (ref %.9g +- %g)",
+				if em > 1 || ev > 1 || ep > 1 { // one require call, at the first element out of bounds
+					require.Failf(t, "Adam state beyond its bound of the float64 reference", "%s step %d i=%d: m %g (ref %g +- %g), v %g (ref %g +- %g), p %.9g (ref %.9g +- %g)",
 						hp.name, step, i, m[i], ref.m[i], ref.bm[i], v[i], ref.v[i], ref.bv[i], p[i], ref.p[i], ref.bp[i])
 				}
 			}
@@ -120,17 +123,13 @@ func TestAdamStepExact(t *testing.T) {
 	u := (m1 / bc1) / (float32(math.Sqrt(float64(v1/bc2))) + eps)
 	p1 := float32(float64(p[0]) - float64(lr)*float64(u))
 	AdamStep(p, g, m, v, 1, lr, b1, b2, eps, wd, bc1, bc2)
-	if m[0] != m1 || v[0] != v1 || p[0] != p1 {
-		t.Errorf("one element: (p, m, v) = (%g, %g, %g), want (%g, %g, %g)", p[0], m[0], v[0], p1, m1, v1)
-	}
+	assert.Equal(t, [3]float32{p1, m1, v1}, [3]float32{p[0], m[0], v[0]}, "one element: (p, m, v)")
 
 	// Zero gradient and zero moments: only the decay acts, p *= 1 - lr*wd (to one
 	// rounding: p - lr*(wd*p) with u = 0 + wd*p exact in the fma).
 	p = []float32{2, -3, 0}
 	AdamStep(p, make([]float32, 3), make([]float32, 3), make([]float32, 3), 3, 0.1, 0.9, 0.999, 1e-8, 0.5, 0.1, 0.001)
-	if p[0] != 1.9 || p[1] != -2.85 || p[2] != 0 {
-		t.Errorf("pure decay: %v, want [1.9 -2.85 0]", p)
-	}
+	assert.Equal(t, []float32{1.9, -2.85, 0}, p, "pure decay")
 
 	// NaN and Inf gradients make that element's p, m, v NaN (Inf: m = Inf, v = Inf,
 	// Inf/Inf = NaN); the other elements are untouched by them.
@@ -140,13 +139,10 @@ func TestAdamStepExact(t *testing.T) {
 	m, v = make([]float32, 4), make([]float32, 4)
 	AdamStep(p, g, m, v, 4, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001)
 	for i := 0; i < 3; i++ {
-		if !math.IsNaN(float64(p[i])) {
-			t.Errorf("g = %g: p = %g, want NaN", g[i], p[i])
-		}
+		assert.True(t, math.IsNaN(float64(p[i])), "g = %g: p = %g, want NaN", g[i], p[i])
 	}
-	if math.IsNaN(float64(p[3])) || math.IsNaN(float64(m[3])) || math.IsNaN(float64(v[3])) {
-		t.Errorf("finite element became NaN")
-	}
+	assert.False(t, math.IsNaN(float64(p[3])) || math.IsNaN(float64(m[3])) || math.IsNaN(float64(v[3])),
+		"finite element became NaN: (p, m, v) = (%g, %g, %g)", p[3], m[3], v[3])
 
 	// Awkward n: every element below n updated as the single-element call does, nothing
 	// past n touched.
@@ -163,9 +159,7 @@ func TestAdamStepExact(t *testing.T) {
 		for i := 0; i < n; i++ {
 			pe, me, ve := []float32{p0[i]}, []float32{m0[i]}, []float32{v0[i]}
 			AdamStep(pe, g[i:i+1], me, ve, 1, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0.271, 0.00399)
-			if pe[0] != p[i] || me[0] != m[i] || ve[0] != v[i] {
-				t.Fatalf("n=%d i=%d: differs from the one-element step", n, i)
-			}
+			require.Equal(t, [3]float32{pe[0], me[0], ve[0]}, [3]float32{p[i], m[i], v[i]}, "n=%d i=%d: (p, m, v) against the one-element step", n, i)
 		}
 		randCheckTail(t, "AdamStep p", p, n)
 		randCheckTail(t, "AdamStep m", m, n)
@@ -174,18 +168,14 @@ func TestAdamStepExact(t *testing.T) {
 
 	// The registered twin takes the kernel's parameter order.
 	f, err := TwinOf("adam_step")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pa, ma, va := []float32{0.75}, []float32{0.02}, []float32{0.001}
 	pb, mb, vb := []float32{0.75}, []float32{0.02}, []float32{0.001}
 	ga := []float32{-0.3}
 	f(KernelArgs{pa, ga, ma, va, int64(1), float32(1e-3), float32(0.9), float32(0.999), float32(1e-8),
 		float32(0.1), bc1, bc2})
 	AdamStep(pb, ga, mb, vb, 1, 1e-3, 0.9, 0.999, 1e-8, 0.1, bc1, bc2)
-	if pa[0] != pb[0] || ma[0] != mb[0] || va[0] != vb[0] {
-		t.Errorf("registered twin differs from AdamStep")
-	}
+	assert.Equal(t, [3]float32{pb[0], mb[0], vb[0]}, [3]float32{pa[0], ma[0], va[0]}, "registered twin differs from AdamStep: (p, m, v)")
 }
 
 // BenchmarkAdamStep measures one step on 2^20 parameters.

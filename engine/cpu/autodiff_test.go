@@ -22,6 +22,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -55,20 +56,15 @@ func adRow(x *G.Node, n int, shared bool) *G.Node {
 // adGrad returns the gradient values of the given nodes after running the graph.
 func adGrad(t *testing.T, g *G.ExprGraph, cost *G.Node, wrt ...*G.Node) [][]float64 {
 	t.Helper()
-	if _, err := G.Grad(cost, wrt...); err != nil {
-		t.Fatal(err)
-	}
+	_, err := G.Grad(cost, wrt...)
+	require.NoError(t, err)
 	m := G.NewTapeMachine(g)
 	defer m.Close()
-	if err := m.RunAll(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, m.RunAll())
 	out := make([][]float64, len(wrt))
 	for i, w := range wrt {
 		gv, err := w.Grad()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out[i] = append([]float64(nil), gv.Data().([]float64)...)
 	}
 	return out
@@ -78,16 +74,12 @@ func adGrad(t *testing.T, g *G.ExprGraph, cost *G.Node, wrt ...*G.Node) [][]floa
 // gorgonia's gradient, both relative to the gradient's magnitude.
 func adCheck(t *testing.T, name string, auto []float64, ref64 []float64, twin []float32, mag []float64) {
 	t.Helper()
-	if len(auto) != len(ref64) || len(auto) != len(twin) {
-		t.Fatalf("%s: lengths autodiff %d, formula %d, twin %d", name, len(auto), len(ref64), len(twin))
-	}
+	require.Len(t, ref64, len(auto), "%s: the float64 formula's length against autodiff's", name)
+	require.Len(t, twin, len(auto), "%s: the twin's length against autodiff's", name)
 	for i := range auto {
-		if err := math.Abs(ref64[i] - auto[i]); !(err <= 1e-12*(mag[i]+1)) {
-			t.Fatalf("%s[%d]: float64 formula %.15g, gorgonia %.15g", name, i, ref64[i], auto[i])
-		}
-		if err := math.Abs(float64(twin[i]) - auto[i]); !(err <= 1e-5*mag[i]+1e-30) {
-			t.Fatalf("%s[%d]: twin %.9g, gorgonia %.15g (magnitude %.3g)", name, i, twin[i], auto[i], mag[i])
-		}
+		// LessOrEqual fails on a NaN error, as !(err <= bound) did.
+		require.LessOrEqual(t, math.Abs(ref64[i]-auto[i]), 1e-12*(mag[i]+1), "%s[%d]: float64 formula %.15g, gorgonia %.15g", name, i, ref64[i], auto[i])
+		require.LessOrEqual(t, math.Abs(float64(twin[i])-auto[i]), 1e-5*mag[i]+1e-30, "%s[%d]: twin %.9g, gorgonia %.15g (magnitude %.3g)", name, i, twin[i], auto[i], mag[i])
 	}
 }
 

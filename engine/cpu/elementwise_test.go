@@ -39,14 +39,17 @@ func ewSame(a, b float32) bool {
 	return math.Float32bits(a) == math.Float32bits(b)
 }
 
-// ewRequireSame fails unless got and want have the same bits element by element.
+// ewRequireSame fails unless got and want have the same bits element by element (NaN
+// as a class, see ewSame). It is the package's one slice comparison: it stops the test
+// at the first differing element with one require call on the bits, naming the element
+// and both values.
 func ewRequireSame(t *testing.T, want, got []float32, what string) {
 	t.Helper()
 	require.Equal(t, len(want), len(got), what)
 	for i := range want {
 		if !ewSame(want[i], got[i]) {
-			t.Fatalf("%s: element %d: got %v (%#08x), want %v (%#08x)", what, i,
-				got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s: element %d: got %v, want %v (bits; NaN as a class)",
+				what, i, got[i], want[i])
 		}
 	}
 }
@@ -150,9 +153,8 @@ func TestActFwd(t *testing.T) {
 			ActFwd(x, y, n, act)
 			for i := range x {
 				require.Truef(t, ewSame(fmath.Activate(act, x[i]), y[i]), "act %d x=%v", act, x[i])
-				if e := ewUlpErr(y[i], ewAct64(act, float64(x[i]))); e > 8 {
-					t.Fatalf("act %d x=%v: got %v, want %v (%.1f ulps)", act, x[i], y[i], ewAct64(act, float64(x[i])), e)
-				}
+				require.LessOrEqual(t, ewUlpErr(y[i], ewAct64(act, float64(x[i]))), 8.0, "act %d x=%v: got %v, want %v (ulps)",
+					act, x[i], y[i], ewAct64(act, float64(x[i])))
 			}
 			in := append([]float32(nil), x...)
 			ActFwd(in, in, n, act) // in place
@@ -182,9 +184,7 @@ func ewFD(f func(float64) float64, x float64) float64 {
 // rel * |want| + abs. The bounds are set per test from the float32 rounding steps.
 func ewGradClose(t *testing.T, got float32, want, rel, abs float64, what string) {
 	t.Helper()
-	if math.Abs(float64(got)-want) > rel*math.Abs(want)+abs {
-		t.Fatalf("%s: got %v, want %v (rel bound %g, abs %g)", what, got, want, rel, abs)
-	}
+	require.InDelta(t, want, float64(got), rel*math.Abs(want)+abs, "%s: rel bound %g, abs %g", what, rel, abs)
 }
 
 // TestActBwd: dx = dy * f'(x) against central differences of the float64 activation
@@ -359,10 +359,7 @@ func TestRowDot(t *testing.T) {
 				if cols == 0 {
 					require.True(t, ewSame(0, out[row]), "cols=0 gives +0")
 				}
-				if d := math.Abs(float64(out[row]) - ref); d > ewSumBound(cols, 1, abs) {
-					t.Fatalf("rows=%d cols=%d row %d: got %v want %v (|err| %g > %g)", rows, cols, row,
-						out[row], ref, d, ewSumBound(cols, 1, abs))
-				}
+				require.InDelta(t, ref, float64(out[row]), ewSumBound(cols, 1, abs), "rows=%d cols=%d row %d", rows, cols, row)
 			}
 		}
 	}
@@ -416,9 +413,7 @@ func TestXlogxRows(t *testing.T) {
 							abs += math.Abs(v * math.Log(v))
 						}
 					}
-					if d := math.Abs(float64(out[row]) - ref); d > ewSumBound(cols, 4, abs) {
-						t.Fatalf("rows=%d cols=%d scale=%g: got %v want %v", rows, cols, scale, out[row], ref)
-					}
+					require.InDelta(t, ref, float64(out[row]), ewSumBound(cols, 4, abs), "rows=%d cols=%d scale=%g", rows, cols, scale)
 				}
 			}
 		}

@@ -6,6 +6,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 	"github.com/gmvae/gmvae/kernels/philox"
@@ -68,32 +71,26 @@ func ewInputs(r *rand.Rand, n int, lim float64) []float32 {
 	return x
 }
 
-func ewSameBits(a, b float32) bool {
-	if a != a && b != b {
-		return true
-	}
-	return math.Float32bits(a) == math.Float32bits(b)
-}
-
+// ewCheck compares the vector path's got with the scalar path's want bit for bit (NaN
+// as a class, see ewSame): it reports the first five differing elements with their
+// inputs, then how many differ; it does not stop the test.
 func ewCheck(t *testing.T, what string, got, want []float32, in ...[]float32) {
 	t.Helper()
 	bad := 0
 	for i := range want {
-		if !ewSameBits(got[i], want[i]) {
+		if !ewSame(got[i], want[i]) {
 			if bad < 5 {
 				args := ""
 				for _, s := range in {
 					args += fmt.Sprintf(" %g(%#08x)", s[i], math.Float32bits(s[i]))
 				}
-				t.Errorf("%s[%d]: vector %g (%#08x), scalar %g (%#08x); inputs%s", what, i,
-					got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), args)
+				assert.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s[%d]: vector %g, scalar %g (bits); inputs%s", what, i,
+					got[i], want[i], args)
 			}
 			bad++
 		}
 	}
-	if bad > 0 {
-		t.Errorf("%s: %d of %d elements differ", what, bad, len(want))
-	}
+	assert.Zero(t, bad, "%s: %d of %d elements differ", what, bad, len(want))
 }
 
 // ewBoth runs f with the vector kernels and with the scalar loops.
@@ -159,17 +156,14 @@ func TestEwVecSweep(t *testing.T) {
 		ewVec(op, x, got)
 		bad := 0
 		for i, v := range x {
-			if w := ewScalar(op, v); !ewSameBits(got[i], w) {
-				if bad < 5 {
-					t.Errorf("op %d: f(%g = %#08x): vector %#08x, scalar %#08x", op, v, math.Float32bits(v),
-						math.Float32bits(got[i]), math.Float32bits(w))
+			if w := ewScalar(op, v); !ewSame(got[i], w) {
+				if bad < 5 { // the first few only
+					assert.Equal(t, math.Float32bits(w), math.Float32bits(got[i]), "op %d: f(%g = %#08x): vector against scalar (bits)", op, v, math.Float32bits(v))
 				}
 				bad++
 			}
 		}
-		if bad > 0 {
-			t.Errorf("op %d: %d of %d differ", op, bad, len(x))
-		}
+		assert.Zero(t, bad, "op %d: %d of %d differ", op, bad, len(x))
 	}
 }
 
@@ -372,13 +366,9 @@ func TestEwFillFast(t *testing.T) {
 			}
 			EwFill(y, n, v)
 			for i := 0; i < n; i++ {
-				if math.Float32bits(y[i]) != math.Float32bits(v) {
-					t.Fatalf("EwFill(%g) n=%d: y[%d] = %g", v, n, i, y[i])
-				}
+				require.Equal(t, math.Float32bits(v), math.Float32bits(y[i]), "EwFill(%g) n=%d: y[%d] = %g (bits)", v, n, i, y[i])
 			}
-			if y[n] != 7 {
-				t.Fatalf("EwFill n=%d wrote past n", n)
-			}
+			require.Equal(t, float32(7), y[n], "EwFill n=%d wrote past n", n)
 		}
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
@@ -25,28 +28,6 @@ var gemmOps = []struct {
 	{"NN", false, false, GemmNN},
 	{"NT", false, true, GemmNT},
 	{"TN", true, false, GemmTN},
-}
-
-// gemmSame reports whether a and b have the same bits, NaN counting as one class
-// (DETERMINISM.md, rule 8).
-func gemmSame(a, b float32) bool {
-	if a != a || b != b {
-		return a != a && b != b
-	}
-	return math.Float32bits(a) == math.Float32bits(b)
-}
-
-func gemmRequireSame(t *testing.T, want, got []float32, what string) {
-	t.Helper()
-	if len(want) != len(got) {
-		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
-	}
-	for i := range want {
-		if !gemmSame(want[i], got[i]) {
-			t.Fatalf("%s: element %d: got %v (%#08x), want %v (%#08x)", what, i,
-				got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
-		}
-	}
 }
 
 // gemmRand returns n floats drawn from a mix meant to exercise rounding: mostly
@@ -123,10 +104,9 @@ func TestGemmAgainstFloat64(t *testing.T) {
 					want := float64(old[i*n+j]) + sum + float64(bias[j])
 					mag += math.Abs(float64(bias[j])) + math.Abs(float64(old[i*n+j]))
 					bound := float64(k+2)*u*(1+1e-3)*mag + 0x1p-149
-					if err := math.Abs(float64(c[i*n+j]) - want); !(err <= bound) {
-						t.Fatalf("Gemm%s %dx%dx%d: C[%d,%d] = %v, want %v: |err| %g > bound %g",
-							op.name, m, k, n, i, j, c[i*n+j], want, err, bound)
-					}
+					// LessOrEqual, not InDelta: a NaN error fails, as !(err <= bound) did.
+					require.LessOrEqual(t, math.Abs(float64(c[i*n+j])-want), bound, "Gemm%s %dx%dx%d: C[%d,%d] = %v, want %v: |err| over the bound",
+						op.name, m, k, n, i, j, c[i*n+j], want)
 				}
 			}
 		}
@@ -223,7 +203,7 @@ func TestGemmAsmMatchesScalar(t *testing.T) {
 			want := gemmRun(op.ta, op.tb, a, b, bias, c0, g.m, g.n, g.k, g.act, g.acc, gemmConfig{asm: false, workers: 2})
 			for _, cfg := range gemmAsmConfigs() {
 				got := gemmRun(op.ta, op.tb, a, b, bias, c0, g.m, g.n, g.k, g.act, g.acc, cfg)
-				gemmRequireSame(t, want, got, fmt.Sprintf("Gemm%s %v %+v", op.name, g, cfg))
+				ewRequireSame(t, want, got, fmt.Sprintf("Gemm%s %v %+v", op.name, g, cfg))
 			}
 		}
 	}
@@ -266,7 +246,7 @@ func TestGemmConcurrent(t *testing.T) {
 					c := append([]float32(nil), j.c...)
 					gemmFast(op.ta, op.tb, j.a, j.b, j.bias, c, j.m, j.n, j.k, 0, true, gemmConfig{asm: true, wide: cfg.wide, workers: 2 + i%3, directRows: cfg.directRows})
 					for e := range c {
-						if !gemmSame(c[e], j.want[e]) {
+						if !ewSame(c[e], j.want[e]) {
 							errs <- fmt.Errorf("job %d Gemm%s %dx%dx%d %+v: element %d: %v, want %v", i, op.name, j.m, j.k, j.n, cfg, e, c[e], j.want[e])
 							return
 						}
@@ -278,7 +258,7 @@ func TestGemmConcurrent(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
 }
 
@@ -307,7 +287,7 @@ func TestGemmNTBothLayouts(t *testing.T) {
 				p.R, p.S, p.x, p.xrs, p.xcs, p.y, p.ldy = m, n, a, k, 1, b, k
 			}
 			p.run(2)
-			gemmRequireSame(t, want, got, fmt.Sprintf("GemmNT %dx%dx%d %+v", m, k, n, layout))
+			ewRequireSame(t, want, got, fmt.Sprintf("GemmNT %dx%dx%d %+v", m, k, n, layout))
 		}
 	}
 }
@@ -331,7 +311,7 @@ func TestGemmEpilogue(t *testing.T) {
 				for i := range want {
 					want[i] = fmath.Activate(act, c0[i]+(plain[i]+bias[i%n]))
 				}
-				gemmRequireSame(t, want, got, fmt.Sprintf("Gemm%s k=%d act=%d", op.name, k, act))
+				ewRequireSame(t, want, got, fmt.Sprintf("Gemm%s k=%d act=%d", op.name, k, act))
 			}
 		}
 	}
@@ -345,12 +325,12 @@ func TestGemmSignedZero(t *testing.T) {
 	for _, cfg := range []gemmConfig{{asm: false, workers: 1}, {asm: gemmHaveAsm, workers: 1}} {
 		// k = 1: -1e-30 * 1e-30 underflows to -0 in one rounding.
 		c := gemmRun(false, false, []float32{-1e-30}, []float32{1e-30}, nil, []float32{5}, 1, 1, 1, 0, false, cfg)
-		gemmRequireSame(t, []float32{negz}, c, "underflow to -0")
+		ewRequireSame(t, []float32{negz}, c, "underflow to -0")
 		// k = 2: the second step adds +0*... to -0: (-0) + (+0) = +0.
 		c = gemmRun(false, false, []float32{-1e-30, 0}, []float32{1e-30, 1}, nil, []float32{5}, 1, 1, 2, 0, false, cfg)
-		gemmRequireSame(t, []float32{0}, c, "-0 then +0")
+		ewRequireSame(t, []float32{0}, c, "-0 then +0")
 		c = gemmRun(false, false, []float32{-1, 0}, []float32{0, -1}, nil, []float32{5}, 1, 1, 2, 0, false, cfg)
-		gemmRequireSame(t, []float32{0}, c, "products -0, -0")
+		ewRequireSame(t, []float32{0}, c, "products -0, -0")
 	}
 }
 
@@ -380,12 +360,11 @@ func TestColsum(t *testing.T) {
 						s += float64(old[j])
 						mag += math.Abs(float64(old[j]))
 					}
-					if !gemmSame(s32, out[j]) {
-						t.Fatalf("Colsum m=%d n=%d acc=%v: out[%d] = %v, want %v", m, n, acc, j, out[j], s32)
+					if !ewSame(s32, out[j]) {
+						require.Equal(t, math.Float32bits(s32), math.Float32bits(out[j]), "Colsum m=%d n=%d acc=%v: out[%d] = %v, want %v (bits; NaN as a class)",
+							m, n, acc, j, out[j], s32)
 					}
-					if err := math.Abs(float64(out[j]) - s); err > float64(m+1)*u*mag {
-						t.Fatalf("Colsum m=%d n=%d: out[%d] off by %g", m, n, j, err)
-					}
+					require.InDelta(t, s, float64(out[j]), float64(m+1)*u*mag, "Colsum m=%d n=%d: out[%d]", m, n, j)
 				}
 			}
 		}
@@ -395,9 +374,8 @@ func TestColsum(t *testing.T) {
 	x := []float32{1, inf, 2, -inf, inf, 3} // columns: 1 + 2 + Inf, Inf + -Inf + 3
 	out := make([]float32, 2)
 	Colsum(x, out, 3, 2, false)
-	if !math.IsInf(float64(out[0]), 1) || !math.IsNaN(float64(out[1])) {
-		t.Fatalf("Colsum with Inf/NaN: %v", out)
-	}
+	require.True(t, math.IsInf(float64(out[0]), 1), "Colsum with Inf/NaN: %v: column 0 is +Inf", out)
+	require.True(t, math.IsNaN(float64(out[1])), "Colsum with Inf/NaN: %v: column 1 is NaN", out)
 }
 
 // TestGemmLinearGradients checks a linear layer's backward, built from the three
@@ -459,9 +437,7 @@ func TestGemmLinearGradients(t *testing.T) {
 			lm := loss(x64, w64, b64)
 			v[i] = save
 			fd := (lp - lm) / (2 * h)
-			if err := math.Abs(got(i) - fd); err > 1e-3*(1+math.Abs(fd)) {
-				t.Errorf("%s[%d]: twin %g, finite difference %g", name, i, got(i), fd)
-			}
+			assert.InDelta(t, fd, got(i), 1e-3*(1+math.Abs(fd)), "%s[%d]: twin against the finite difference", name, i)
 		}
 	}
 	check("dX", x64, func(i int) float64 { return float64(dx[i]) })
@@ -474,9 +450,7 @@ func TestGemmLinearGradients(t *testing.T) {
 func TestGemmTwins(t *testing.T) {
 	for _, op := range gemmOps {
 		f, err := TwinOf("gemm_" + map[string]string{"NN": "nn", "NT": "nt", "TN": "tn"}[op.name])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// A = I (2x2), B = [[1,2],[3,4]] read per op: op(A)·op(B) + bias, accumulate.
 		c := []float32{10, 20, 30, 40}
 		f(KernelArgs{[]float32{1, 0, 0, 1}, []float32{1, 2, 3, 4}, []float32{100, 200}, c,
@@ -485,15 +459,13 @@ func TestGemmTwins(t *testing.T) {
 		if op.tb {
 			want = []float32{111, 223, 132, 244}
 		}
-		gemmRequireSame(t, want, c, "twin gemm_"+op.name)
+		ewRequireSame(t, want, c, "twin gemm_"+op.name)
 	}
 	f, err := TwinOf("colsum")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out := []float32{1, 1}
 	f(KernelArgs{[]float32{1, 2, 3, 4}, out, int64(2), int64(2), int64(1)})
-	gemmRequireSame(t, []float32{5, 7}, out, "twin colsum")
+	ewRequireSame(t, []float32{5, 7}, out, "twin colsum")
 }
 
 // TestGemmPack checks the packing routines of the fast path directly (the transposing
@@ -510,9 +482,7 @@ func TestGemmPack(t *testing.T) {
 		gemmPackCols16(kc, &src[0], ld*4, &dst[0])
 		for k := 0; k < kc; k++ {
 			for j := 0; j < 16; j++ {
-				if dst[16*k+j] != src[j*ld+k] {
-					t.Fatalf("gemmPackCols16 kc=%d: dst[%d,%d] = %v, want %v", kc, k, j, dst[16*k+j], src[j*ld+k])
-				}
+				require.Equal(t, src[j*ld+k], dst[16*k+j], "gemmPackCols16 kc=%d: dst[%d,%d]", kc, k, j)
 			}
 		}
 		ld = 21
@@ -520,9 +490,7 @@ func TestGemmPack(t *testing.T) {
 		gemmPackRows16(kc, &src[1], ld*4, &dst[0], 1, 0)
 		for k := 0; k < kc; k++ {
 			for j := 0; j < 16; j++ {
-				if dst[16*k+j] != src[k*ld+1+j] {
-					t.Fatalf("gemmPackRows16 kc=%d: dst[%d,%d] wrong", kc, k, j)
-				}
+				require.Equal(t, src[k*ld+1+j], dst[16*k+j], "gemmPackRows16 kc=%d: dst[%d,%d]", kc, k, j)
 			}
 		}
 	}

@@ -63,10 +63,8 @@ func TestBernoulliLoglik(t *testing.T) {
 							ref += v
 							abs += math.Abs(v)
 						}
-						if d := math.Abs(float64(out[row]) - ref); d > ewSumBound(cols, 6, abs) {
-							t.Fatalf("rows=%d cols=%d frac=%v scale=%g row %d: got %v want %v (|err| %g > %g)",
-								rows, cols, frac, scale, row, out[row], ref, d, ewSumBound(cols, 6, abs))
-						}
+						require.InDelta(t, ref, float64(out[row]), ewSumBound(cols, 6, abs), "rows=%d cols=%d frac=%v scale=%g row %d",
+							rows, cols, frac, scale, row)
 					}
 				}
 			}
@@ -191,10 +189,8 @@ func TestGaussianLoglik(t *testing.T) {
 						mag += math.Log(2*math.Pi) + math.Abs(li) + (xi-mi)*(xi-mi)*math.Exp(-li)
 					}
 					ref *= -0.5
-					if d := math.Abs(float64(out[row]) - ref); d > 0.5*ewSumBound(cols, 8, mag) {
-						t.Fatalf("rows=%d cols=%d lv±%g row %d: got %v want %v (|err| %g > %g)",
-							rows, cols, lvScale, row, out[row], ref, d, 0.5*ewSumBound(cols, 8, mag))
-					}
+					require.InDelta(t, ref, float64(out[row]), 0.5*ewSumBound(cols, 8, mag), "rows=%d cols=%d lv±%g row %d",
+						rows, cols, lvScale, row)
 				}
 			}
 		}

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
@@ -19,13 +22,9 @@ func TestMathEval(t *testing.T) {
 		fmath.Softplus, fmath.Sin, fmath.Cos,
 		func(u float32) float32 { s, _ := fmath.Sincos2Pi(u); return s },
 		func(u float32) float32 { _, c := fmath.Sincos2Pi(u); return c }}
-	if len(fns) != MathFnCount {
-		t.Fatalf("%d functions listed, MathFnCount = %d", len(fns), MathFnCount)
-	}
+	require.Len(t, fns, MathFnCount, "functions listed, against MathFnCount")
 	twin, err := TwinOf("math_eval")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const sentinel = 12345
 	for fn := -1; fn <= MathFnCount; fn++ {
 		n := len(x) - 2
@@ -44,7 +43,7 @@ func TestMathEval(t *testing.T) {
 			}
 			same := math.Float32bits(y[i]) == math.Float32bits(want) || y[i] != y[i] && want != want
 			if !same {
-				t.Errorf("fn %d, x[%d] = %g: y = %g, want %g", fn, i, x[i], y[i], want)
+				assert.Equal(t, math.Float32bits(want), math.Float32bits(y[i]), "fn %d, x[%d] = %g: y = %g, want %g (bits; NaN as a class)", fn, i, x[i], y[i], want)
 			}
 		}
 	}
@@ -59,28 +58,21 @@ func TestMathFnCodes(t *testing.T) {
 		"SIN2PI": MathFnSin2Pi, "COS2PI": MathFnCos2Pi,
 	}
 	src, err := os.ReadFile("../../kernels/mathfn.cu")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	found := map[string]int{}
 	for _, m := range regexp.MustCompile(`(?m)^#define GM_FN_(\w+) (\d+)$`).FindAllSubmatch(src, -1) {
 		v, _ := strconv.Atoi(string(m[2]))
 		found[string(m[1])] = v
 	}
-	if len(found) != len(codes) || len(codes) != MathFnCount {
-		t.Errorf("mathfn.cu defines %d codes, the twin %d, MathFnCount = %d", len(found), len(codes), MathFnCount)
-	}
+	assert.Len(t, found, len(codes), "codes defined in mathfn.cu, against the twin's")
+	assert.Len(t, codes, MathFnCount, "the twin's codes, against MathFnCount")
 	for name, code := range codes {
-		if c, ok := found[name]; !ok || c != code {
-			t.Errorf("GM_FN_%s: mathfn.cu has %d (defined: %v), twin has %d", name, c, ok, code)
+		if c, ok := found[name]; assert.True(t, ok, "GM_FN_%s: not defined in mathfn.cu", name) {
+			assert.Equal(t, code, c, "GM_FN_%s: mathfn.cu's code against the twin's", name)
 		}
-		if MathFn(code) == nil {
-			t.Errorf("MathFn(%d) (%s) is nil", code, name)
-		}
+		assert.NotNil(t, MathFn(code), "MathFn(%d) (%s)", code, name)
 	}
 	for _, bad := range []int{-1, MathFnCount} {
-		if MathFn(bad) != nil {
-			t.Errorf("MathFn(%d) is not nil", bad)
-		}
+		assert.Nil(t, MathFn(bad), "MathFn(%d)", bad)
 	}
 }

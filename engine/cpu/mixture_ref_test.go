@@ -10,6 +10,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // mixEps is the unit roundoff of float32 (half an ulp of 1).
@@ -290,18 +292,16 @@ func refKlStdNormal(N, D int, m, s []float64) (KL, mag []float64) {
 // off the log with -v).
 func mixCheckClose(t *testing.T, what string, got []float32, want, mag []float64, ulps, abs float64) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
-	}
+	require.Len(t, got, len(want), what)
 	worst, at := 0.0, -1
 	for i := range got {
 		if math.IsInf(float64(got[i]), 0) && mag[i] > math.MaxFloat32/4 && (got[i] > 0) == (want[i] > 0) {
 			continue // the result, or the sum of twice it, overflows float32
 		}
 		err := math.Abs(float64(got[i]) - want[i])
-		if !(err <= ulps*mixEps*mag[i]+abs) { // NaN fails too
-			t.Fatalf("%s: element %d = %.9g, want %.12g (err %.3g, bound %.3g = %g*eps*%.4g + %g)",
-				what, i, got[i], want[i], err, ulps*mixEps*mag[i]+abs, ulps, mag[i], abs)
+		if !(err <= ulps*mixEps*mag[i]+abs) { // NaN fails too; one require call, at the first element out of bounds
+			require.LessOrEqual(t, err, ulps*mixEps*mag[i]+abs, "%s: element %d = %.9g, want %.12g (bound = %g*eps*%.4g + %g)",
+				what, i, got[i], want[i], ulps, mag[i], abs)
 		}
 		if mag[i] > 0 {
 			if r := err / (mixEps * mag[i]); r > worst {
@@ -311,24 +311,6 @@ func mixCheckClose(t *testing.T, what string, got []float32, want, mag []float64
 	}
 	if at >= 0 {
 		t.Logf("%s: worst error %.2f eps*magnitude (bound %g) at %d", what, worst, ulps, at)
-	}
-}
-
-// mixSameBits fails unless got and want are equal bit for bit, NaN compared as a class.
-func mixSameBits(t *testing.T, what string, got, want []float32) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		g, w := got[i], want[i]
-		if g != g && w != w {
-			continue
-		}
-		if math.Float32bits(g) != math.Float32bits(w) {
-			t.Fatalf("%s: element %d = %g (%#08x), want %g (%#08x)", what, i, g, math.Float32bits(g), w,
-				math.Float32bits(w))
-		}
 	}
 }
 

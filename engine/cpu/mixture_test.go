@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Error bounds of the mixture twins against float64 (stated in units of mixEps, the
@@ -81,8 +83,8 @@ func mixCheckLseResp(t *testing.T, what string, N, K int, x []float64, lErr []fl
 			maxErr = math.Max(maxErr, lErr[n*K+k])
 		}
 		b := maxErr + kTerms*mixEps*(math.Abs(lse64[n])+math.Abs(m)+1)
-		if err := math.Abs(float64(lse[n]) - lse64[n]); !(err <= b) {
-			t.Fatalf("%s: lse[%d] = %.9g, want %.12g (err %.3g > bound %.3g)", what, n, lse[n], lse64[n], err, b)
+		if err := math.Abs(float64(lse[n]) - lse64[n]); !(err <= b) { // NaN fails too
+			require.LessOrEqual(t, err, b, "%s: lse[%d] = %.9g, want %.12g: error over the bound", what, n, lse[n], lse64[n])
 		}
 		for k := 0; k < K; k++ {
 			i := n*K + k
@@ -90,9 +92,8 @@ func mixCheckLseResp(t *testing.T, what string, N, K int, x []float64, lErr []fl
 			if resp64[i] != 0 {
 				rb += resp64[i] * (2*maxErr + kTerms*mixEps*(1+math.Abs(x[i]-m)))
 			}
-			if err := math.Abs(float64(resp[i]) - resp64[i]); !(err <= rb) {
-				t.Fatalf("%s: resp[%d,%d] = %.9g, want %.12g (err %.3g > bound %.3g)", what, n, k, resp[i],
-					resp64[i], err, rb)
+			if err := math.Abs(float64(resp[i]) - resp64[i]); !(err <= rb) { // NaN fails too
+				require.LessOrEqual(t, err, rb, "%s: resp[%d,%d] = %.9g, want %.12g: error over the bound", what, n, k, resp[i], resp64[i])
 			}
 		}
 	}
@@ -120,14 +121,14 @@ func TestMixtureLoglik(t *testing.T) {
 			lse2 := mixFill(c.N, 7)
 			resp2 := mixFill(c.N*c.K, 7)
 			LseSoftmax(c.N, c.K, L, lse2, resp2)
-			mixSameBits(t, "lse vs LseSoftmax", lse, lse2)
-			mixSameBits(t, "resp vs LseSoftmax", resp, resp2)
+			ewRequireSame(t, lse2, lse, "lse vs LseSoftmax")
+			ewRequireSame(t, resp2, resp, "resp vs LseSoftmax")
 			L3 := mixFill(c.N*c.K, 7)
 			MixtureLoglik(c.N, c.K, c.D, in.z, in.mu, in.lv, in.ps, in.logpi, in.pis, L3, nil, nil)
-			mixSameBits(t, "L without lse/resp", L3, L)
+			ewRequireSame(t, L, L3, "L without lse/resp")
 			lse4 := mixFill(c.N, 7)
 			MixtureLoglik(c.N, c.K, c.D, in.z, in.mu, in.lv, in.ps, in.logpi, in.pis, L3, lse4, nil)
-			mixSameBits(t, "lse without resp", lse4, lse)
+			ewRequireSame(t, lse, lse4, "lse without resp")
 		})
 	}
 }
@@ -154,9 +155,7 @@ func TestMixtureLoglikZeroVarianceLimit(t *testing.T) {
 	lErr := make([]float64, len(mag))
 	for i := range mag {
 		lErr[i] = float64(D/32+16) * mixEps * mag[i]
-		if math.IsInf(float64(L[i]), 0) {
-			t.Fatalf("L[%d] = %g", i, L[i])
-		}
+		require.False(t, math.IsInf(float64(L[i]), 0), "L[%d] = %g", i, L[i])
 	}
 	mixCheckLseResp(t, "zero variance", N, K, L64, lErr, lse, resp)
 
@@ -166,9 +165,8 @@ func TestMixtureLoglikZeroVarianceLimit(t *testing.T) {
 	lv := []float32{-100, -100, -100, -100}
 	out := mixFill(2, 0)
 	MixtureLoglik(1, 2, 2, z, mu, lv, 0, nil, 0, out, nil, nil)
-	if !math.IsInf(float64(out[0]), -1) || !math.IsNaN(float64(out[1])) {
-		t.Fatalf("lv=-100: L = %v, want [-Inf NaN]", out)
-	}
+	require.True(t, math.IsInf(float64(out[0]), -1), "lv=-100: L = %v, want [-Inf NaN]", out)
+	require.True(t, math.IsNaN(float64(out[1])), "lv=-100: L = %v, want [-Inf NaN]", out)
 }
 
 // TestMixtureLoglikBadValues checks the documented non-finite behaviour: a NaN in z
@@ -187,30 +185,23 @@ func TestMixtureLoglikBadValues(t *testing.T) {
 	in.logpi[3*K+4] = ninf
 	L, lse, resp := mixRunLoglik(in)
 	for k := 0; k < K; k++ {
-		if !math.IsNaN(float64(L[1*K+k])) || !math.IsNaN(float64(resp[1*K+k])) {
-			t.Fatalf("NaN row: L=%g resp=%g", L[1*K+k], resp[1*K+k])
-		}
-		if !math.IsInf(float64(L[2*K+k]), -1) || resp[2*K+k] != 1/float32(K) {
-			t.Fatalf("-Inf row: L=%g resp=%g, want -Inf, 1/K", L[2*K+k], resp[2*K+k])
-		}
+		require.True(t, math.IsNaN(float64(L[1*K+k])), "NaN row: L=%g, want NaN", L[1*K+k])
+		require.True(t, math.IsNaN(float64(resp[1*K+k])), "NaN row: resp=%g, want NaN", resp[1*K+k])
+		require.True(t, math.IsInf(float64(L[2*K+k]), -1), "-Inf row: L=%g, want -Inf", L[2*K+k])
+		require.Equal(t, 1/float32(K), resp[2*K+k], "-Inf row: resp, want 1/K")
 	}
-	if !math.IsNaN(float64(lse[1])) || !math.IsInf(float64(lse[2]), -1) {
-		t.Fatalf("lse = %v", lse)
-	}
-	if resp[3*K+0] != 0 || resp[3*K+4] != 0 || math.IsInf(float64(lse[3]), 0) {
-		t.Fatalf("row 3: lse=%g resp=%v", lse[3], resp[3*K:4*K])
-	}
+	require.True(t, math.IsNaN(float64(lse[1])), "lse = %v: lse[1], want NaN", lse)
+	require.True(t, math.IsInf(float64(lse[2]), -1), "lse = %v: lse[2], want -Inf", lse)
+	require.Equal(t, float32(0), resp[3*K+0], "row 3: resp=%v", resp[3*K:4*K])
+	require.Equal(t, float32(0), resp[3*K+4], "row 3: resp=%v", resp[3*K:4*K])
+	require.False(t, math.IsInf(float64(lse[3]), 0), "row 3: lse=%g", lse[3])
 	for _, n := range []int{0, 3, 4, 5} {
 		var s float64
 		for k := 0; k < K; k++ {
 			s += float64(resp[n*K+k])
-			if math.IsNaN(float64(L[n*K+k])) {
-				t.Fatalf("row %d poisoned by row 1's NaN", n)
-			}
+			require.False(t, math.IsNaN(float64(L[n*K+k])), "row %d poisoned by row 1's NaN", n)
 		}
-		if math.Abs(s-1) > 1e-6 {
-			t.Fatalf("row %d: resp sums to %g", n, s)
-		}
+		require.InDelta(t, 1.0, s, 1e-6, "row %d: the sum of resp", n)
 	}
 }
 
@@ -245,10 +236,10 @@ func TestLseSoftmax(t *testing.T) {
 			mixCheckLseResp(t, name, N, K, mixTo64(x), make([]float64, N*K), lse, resp)
 			l2 := mixFill(N, 1)
 			LseSoftmax(N, K, x, l2, nil)
-			mixSameBits(t, name+" lse alone", l2, lse)
+			ewRequireSame(t, lse, l2, name+" lse alone")
 			r2 := mixFill(N*K, 1)
 			LseSoftmax(N, K, x, nil, r2)
-			mixSameBits(t, name+" resp alone", r2, resp)
+			ewRequireSame(t, resp, r2, name+" resp alone")
 		}
 	}
 }
@@ -292,33 +283,26 @@ func TestLseSoftmaxSpecialRows(t *testing.T) {
 				wantLse = float32(float64(c.lse) + math.Log(float64(rep)))
 			}
 			if wantLse != wantLse {
-				if lse[0] == lse[0] {
-					t.Fatalf("%s x%d: lse = %g, want NaN", c.name, rep, lse[0])
-				}
-			} else if lse[0] != wantLse &&
-				!(math.Abs(float64(lse[0]-wantLse)) <= 4*mixEps*math.Abs(float64(wantLse))) {
-				t.Fatalf("%s x%d: lse = %g, want %g", c.name, rep, lse[0], wantLse)
+				require.True(t, lse[0] != lse[0], "%s x%d: lse = %g, want NaN", c.name, rep, lse[0])
+			} else if lse[0] != wantLse {
+				require.LessOrEqual(t, math.Abs(float64(lse[0]-wantLse)), 4*mixEps*math.Abs(float64(wantLse)), "%s x%d: lse = %g, want %g",
+					c.name, rep, lse[0], wantLse)
 			}
 			for i, v := range resp {
 				if c.resp == nil {
-					if v == v {
-						t.Fatalf("%s x%d: resp[%d] = %g, want NaN", c.name, rep, i, v)
-					}
+					require.True(t, v != v, "%s x%d: resp[%d] = %g, want NaN", c.name, rep, i, v)
 					continue
 				}
 				want := c.resp[i%K] / float32(rep)
-				if math.Abs(float64(v-want)) > 2*mixEps*float64(want) {
-					t.Fatalf("%s x%d: resp[%d] = %g, want %g", c.name, rep, i, v, want)
-				}
+				require.LessOrEqual(t, math.Abs(float64(v-want)), 2*mixEps*float64(want), "%s x%d: resp[%d] = %g, want %g", c.name, rep, i, v, want)
 			}
 		}
 	}
 	// K = 0: the empty sum's log.
 	lse := mixFill(2, 9)
 	LseSoftmax(2, 0, nil, lse, []float32{})
-	if !math.IsInf(float64(lse[0]), -1) || !math.IsInf(float64(lse[1]), -1) {
-		t.Fatalf("K=0: lse = %v, want -Inf", lse)
-	}
+	require.True(t, math.IsInf(float64(lse[0]), -1), "K=0: lse = %v, want -Inf", lse)
+	require.True(t, math.IsInf(float64(lse[1]), -1), "K=0: lse = %v, want -Inf", lse)
 }
 
 func TestLseSoftmaxBwd(t *testing.T) {
@@ -349,15 +333,13 @@ func TestLseSoftmaxBwd(t *testing.T) {
 			for i := range old {
 				old[i] += gx[i]
 			}
-			mixSameBits(t, name+" accumulate", acc, old)
+			ewRequireSame(t, old, acc, name+" accumulate")
 		}
 		// Both null: zero gradient.
 		gx := mixFill(N*K, 5)
 		LseSoftmaxBwd(N, K, resp, nil, nil, gx, false)
 		for _, v := range gx {
-			if v != 0 {
-				t.Fatalf("N=%d K=%d: no upstream gives %g", N, K, v)
-			}
+			require.Equal(t, float32(0), v, "N=%d K=%d: no upstream, want a zero gradient", N, K)
 		}
 	}
 }
@@ -383,9 +365,7 @@ func TestLseSoftmaxBwdFiniteDiff(t *testing.T) {
 		_, mag := refLseSoftmaxBwd(N, K, mixTo64(resp), gl64, gr64)
 		for i := range x64 {
 			fd := mixCentralDiff(f, x64, i, 1e-4)
-			if err := math.Abs(float64(gx[i]) - fd); err > 1e-5*mag[i]+1e-8 {
-				t.Fatalf("N=%d K=%d: gx[%d] = %.8g, finite difference %.8g", N, K, i, gx[i], fd)
-			}
+			require.InDelta(t, fd, float64(gx[i]), 1e-5*mag[i]+1e-8, "N=%d K=%d: gx[%d] against the finite difference", N, K, i)
 		}
 	}
 }
@@ -430,7 +410,7 @@ func TestMixtureBwdZ(t *testing.T) {
 			for i := range old {
 				old[i] += dz[i]
 			}
-			mixSameBits(t, "dz accumulate", acc, old)
+			ewRequireSame(t, old, acc, "dz accumulate")
 		})
 	}
 }
@@ -462,8 +442,8 @@ func TestMixtureBwdParams(t *testing.T) {
 				oldMu[i] += dmu[i]
 				oldLv[i] += dlv[i]
 			}
-			mixSameBits(t, "dmu accumulate", accMu, oldMu)
-			mixSameBits(t, "dlv accumulate", accLv, oldLv)
+			ewRequireSame(t, oldMu, accMu, "dmu accumulate")
+			ewRequireSame(t, oldLv, accLv, "dlv accumulate")
 		})
 	}
 }
@@ -513,12 +493,8 @@ func TestMixtureGradFiniteDiff(t *testing.T) {
 			check := func(name string, got []float32, ref64 []float64, mag []float64, x []float64) {
 				for i := range x {
 					fd := mixCentralDiff(f, x, i, 1e-4)
-					if err := math.Abs(ref64[i] - fd); err > 1e-9*(mag[i]+1)+fTol {
-						t.Fatalf("%s[%d]: float64 formula %.10g, finite difference %.10g", name, i, ref64[i], fd)
-					}
-					if err := math.Abs(float64(got[i]) - fd); err > 1e-4*mag[i]+1e-7 {
-						t.Fatalf("%s[%d]: twin %.8g, finite difference %.10g (mag %.3g)", name, i, got[i], fd, mag[i])
-					}
+					require.InDelta(t, fd, ref64[i], 1e-9*(mag[i]+1)+fTol, "%s[%d]: float64 formula against the finite difference", name, i)
+					require.InDelta(t, fd, float64(got[i]), 1e-4*mag[i]+1e-7, "%s[%d]: twin against the finite difference (mag %.3g)", name, i, mag[i])
 				}
 			}
 			check("dz", dz, ref.dz, refMag.dzMag, in64.z)
@@ -568,7 +544,7 @@ func TestMixtureParallelSplit(t *testing.T) {
 		many := run()
 		runtime.GOMAXPROCS(prev)
 		for i := range one {
-			mixSameBits(t, fmt.Sprintf("perSample=%v output %d", perSample, i), many[i], one[i])
+			ewRequireSame(t, one[i], many[i], fmt.Sprintf("perSample=%v output %d", perSample, i))
 		}
 	}
 }
@@ -644,7 +620,7 @@ func TestMixtureSweep(t *testing.T) {
 			}
 			L2 := make([]float32, c.N*c.K)
 			MixtureLoglik(c.N, c.K, c.D, in.z, mu2, lv2, ps, in.logpi, in.pis, L2, nil, nil)
-			mixSameBits(t, name+" padded stride", L2, L)
+			ewRequireSame(t, L, L2, name+" padded stride")
 		}
 	}
 }

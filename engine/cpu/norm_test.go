@@ -6,6 +6,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
 )
@@ -184,26 +187,18 @@ func TestBnStats(t *testing.T) {
 				}
 				dmu := float64(m+1) * ewU * a / float64(m)
 				dvar := 1.01*float64(m+4)*ewU*v64[c] + 2*dmu*dmu
-				if err := math.Abs(float64(mean[c]) - mu64[c]); err > dmu {
-					t.Fatalf("%s: mean[%d] = %v, want %v: err %g > %g", name, c, mean[c], mu64[c], err, dmu)
-				}
+				require.InDelta(t, mu64[c], float64(mean[c]), dmu, "%s: mean[%d]", name, c)
 				want := 1 / math.Sqrt(v64[c]+float64(eps))
 				rel := dvar/(2*(v64[c]+float64(eps))) + 3*ewU
-				if err := math.Abs(float64(invstd[c]) - want); err > rel*want {
-					t.Fatalf("%s: invstd[%d] = %v, want %v: rel err %g > %g", name, c, invstd[c], want, err/want, rel)
-				}
+				require.InDelta(t, want, float64(invstd[c]), rel*want, "%s: invstd[%d] (relative bound %g)", name, c, rel)
 				keep := float64(1 - mom)
 				wantRM := float64(mom)*mu64[c] + keep*float64(rm0[c])
 				tolRM := float64(mom)*dmu + 3*ewU*(math.Abs(float64(mom)*mu64[c])+math.Abs(keep*float64(rm0[c])))
-				if err := math.Abs(float64(rm[c]) - wantRM); err > tolRM {
-					t.Fatalf("%s: run_mean[%d] = %v, want %v: err %g > %g", name, c, rm[c], wantRM, err, tolRM)
-				}
+				require.InDelta(t, wantRM, float64(rm[c]), tolRM, "%s: run_mean[%d]", name, c)
 				duv := dvar * float64(m) / float64(max(m-1, 1))
 				wantRV := float64(mom)*uv64[c] + keep*float64(rv0[c])
 				tolRV := float64(mom)*(duv+2*ewU*uv64[c]) + 3*ewU*(math.Abs(float64(mom)*uv64[c])+math.Abs(keep*float64(rv0[c])))
-				if err := math.Abs(float64(rv[c]) - wantRV); err > tolRV {
-					t.Fatalf("%s: run_var[%d] = %v, want %v: err %g > %g", name, c, rv[c], wantRV, err, tolRV)
-				}
+				require.InDelta(t, wantRV, float64(rv[c]), tolRV, "%s: run_var[%d]", name, c)
 			}
 		}
 	}
@@ -227,17 +222,12 @@ func TestBnStatsExact(t *testing.T) {
 				rm, rv := []float32{4, 4}, []float32{2, 2}
 				BnStats(x, mean, invstd, rm, rv, m, 2, eps, 0.25)
 				what := fmt.Sprintf("m=%d k=%v eps=%v", m, k, eps)
-				if mean[0] != k || invstd[0] != inv(eps) {
-					t.Fatalf("%s: constant column: mean %v invstd %v, want %v and %v", what, mean[0], invstd[0], k, inv(eps))
-				}
-				if want := fmath.FMA(0.25, k, float32(0.75*4)); rm[0] != want {
-					t.Fatalf("%s: run_mean %v, want %v", what, rm[0], want)
-				}
-				if want := float32(0.75 * 2); rv[0] != want {
-					t.Fatalf("%s: run_var %v, want %v (variance 0)", what, rv[0], want)
-				}
-				if m == 1 && (mean[1] != 0 || invstd[1] != inv(eps) || rv[1] != 1.5) {
-					t.Fatalf("%s: m = 1: mean %v invstd %v run_var %v", what, mean[1], invstd[1], rv[1])
+				require.Equal(t, k, mean[0], "%s: constant column: mean", what)
+				require.Equal(t, inv(eps), invstd[0], "%s: constant column: invstd", what)
+				require.Equal(t, fmath.FMA(0.25, k, float32(0.75*4)), rm[0], "%s: run_mean", what)
+				require.Equal(t, float32(0.75*2), rv[0], "%s: run_var (variance 0)", what)
+				if m == 1 {
+					require.Equal(t, [3]float32{0, inv(eps), 1.5}, [3]float32{mean[1], invstd[1], rv[1]}, "%s: m = 1: (mean, invstd, run_var)", what)
 				}
 			}
 		}
@@ -245,9 +235,8 @@ func TestBnStatsExact(t *testing.T) {
 	// Unbiased running variance: column 0..m-1 of m = 3 has q = 2, var = 2/3, uv = 1.
 	mean, invstd, rv := make([]float32, 1), make([]float32, 1), []float32{0}
 	BnStats([]float32{0, 1, 2}, mean, invstd, nil, rv, 3, 1, 0, 1)
-	if mean[0] != 1 || rv[0] != 1 || invstd[0] != 1/float32(math.Sqrt(float64(float32(2)/3))) {
-		t.Fatalf("m=3 of 0,1,2: mean %v run_var %v invstd %v", mean[0], rv[0], invstd[0])
-	}
+	require.Equal(t, [3]float32{1, 1, 1 / float32(math.Sqrt(float64(float32(2)/3)))}, [3]float32{mean[0], rv[0], invstd[0]},
+		"m=3 of 0,1,2: (mean, run_var, invstd)")
 }
 
 // TestBnFwd: BnFwd against its per-element definition bit for bit (every activation,
@@ -284,9 +273,7 @@ func TestBnFwd(t *testing.T) {
 				xh := (float64(x[i]) - float64(mean[c])) * float64(invstd[c])
 				w := float64(gamma[c])*xh + float64(beta[c])
 				tol := 3*ewU*(math.Abs(float64(gamma[c])*xh)+math.Abs(float64(beta[c]))) + 0x1p-149
-				if err := math.Abs(float64(y[i]) - w); err > tol {
-					t.Fatalf("%s: y[%d] = %v, want %v: err %g > %g", name, i, y[i], w, err, tol)
-				}
+				require.InDelta(t, w, float64(y[i]), tol, "%s: y[%d]", name, i)
 			}
 		}
 	}
@@ -358,12 +345,8 @@ func TestBnBwd(t *testing.T) {
 					w1 += float64(b0[c])
 					w2 += float64(g0[c])
 				}
-				if err := math.Abs(float64(db[c]) - w1); err > ds1+ewU*math.Abs(w1) {
-					t.Fatalf("%s: dbeta[%d] = %v, want %v", name, c, db[c], w1)
-				}
-				if err := math.Abs(float64(dg[c]) - w2); err > ds2+ewU*math.Abs(w2) {
-					t.Fatalf("%s: dgamma[%d] = %v, want %v", name, c, dg[c], w2)
-				}
+				require.InDelta(t, w1, float64(db[c]), ds1+ewU*math.Abs(w1), "%s: dbeta[%d]", name, c)
+				require.InDelta(t, w2, float64(dg[c]), ds2+ewU*math.Abs(w2), "%s: dgamma[%d]", name, c)
 				fm := float64(m)
 				a, bb := s1/fm, s2/fm
 				da, dbb := ds1/fm+ewU*math.Abs(a), ds2/fm+ewU*math.Abs(bb)
@@ -373,9 +356,7 @@ func TestBnBwd(t *testing.T) {
 					w := k * (g - a - xh[i]*bb)
 					tol := math.Abs(k)*(da+math.Abs(xh[i])*dbb+3*ewU*(math.Abs(g)+math.Abs(a)+math.Abs(xh[i]*bb))) +
 						2*ewU*math.Abs(w) + 0x1p-149
-					if err := math.Abs(float64(dx[i*n+c]) - w); err > tol {
-						t.Fatalf("%s: dX[%d,%d] = %v, want %v: err %g > %g", name, i, c, dx[i*n+c], w, err, tol)
-					}
+					require.InDelta(t, w, float64(dx[i*n+c]), tol, "%s: dX[%d,%d]", name, i, c)
 				}
 			}
 		}
@@ -471,9 +452,8 @@ func TestBnGradients(t *testing.T) {
 					}
 					checked++
 					fd := (lp - lm) / (2 * hi)
-					if err := math.Abs(float64(got[i]) - fd); !(err <= 2e-4*(math.Abs(fd)+mag(i))) {
-						t.Fatalf("%s: %s[%d] = %v, finite difference %v: err %g > %g", name, what, i, got[i], fd, err, 2e-4*(math.Abs(fd)+mag(i)))
-					}
+					// LessOrEqual fails on a NaN error, as !(err <= bound) did.
+					require.LessOrEqual(t, math.Abs(float64(got[i])-fd), 2e-4*(math.Abs(fd)+mag(i)), "%s: %s[%d] = %v, finite difference %v", name, what, i, got[i], fd)
 				}
 			}
 			// Scales: dX is |gamma| invstd times terms of size |w| <= 1 (three of them);
@@ -483,9 +463,7 @@ func TestBnGradients(t *testing.T) {
 			check("dgamma", g64, dg, func(int) float64 { return 1 }, func(int) float64 { return float64(m) })
 			check("dbeta", b64, db, func(int) float64 { return 1 }, func(int) float64 { return float64(m) })
 			t.Logf("%s: %d finite differences checked, %d skipped at ReLU kinks", name, checked, skipped)
-			if skipped > checked/10 {
-				t.Errorf("%s: %d of %d finite differences crossed a ReLU kink", name, skipped, skipped+checked)
-			}
+			assert.LessOrEqual(t, skipped, checked/10, "%s: finite differences that crossed a ReLU kink (of %d)", name, skipped+checked)
 		}
 	}
 }
@@ -531,11 +509,10 @@ func TestBnBadValues(t *testing.T) {
 			for i := 0; i < m; i++ {
 				for _, pr := range [][3]any{{"Y", y0, y}, {"dX", dx0, dx}} {
 					want, got := pr[1].([]float32)[i*n+c], pr[2].([]float32)[i*n+c]
-					if c == 2 && got == got {
-						t.Fatalf("%s: %s[%d,%d] = %v, want NaN", name, pr[0], i, c, got)
-					}
-					if c != 2 && !ewSame(want, got) {
-						t.Fatalf("%s: %s[%d,%d] = %v, want %v (column unaffected)", name, pr[0], i, c, got, want)
+					if c == 2 {
+						require.True(t, got != got, "%s: %s[%d,%d] = %v, want NaN", name, pr[0], i, c, got)
+					} else {
+						require.True(t, ewSame(want, got), "%s: %s[%d,%d] = %v, want %v (column unaffected; bits, NaN as a class)", name, pr[0], i, c, got, want)
 					}
 				}
 			}
@@ -543,26 +520,24 @@ func TestBnBadValues(t *testing.T) {
 				got := st[s*n+c]
 				switch {
 				case c != 2:
-					if !ewSame(st0[s*n+c], got) {
-						t.Fatalf("%s: statistic %d of column %d changed: %v, want %v", name, s, c, got, st0[s*n+c])
-					}
+					require.True(t, ewSame(st0[s*n+c], got), "%s: statistic %d of column %d changed: %v, want %v (bits, NaN as a class)", name, s, c, got, st0[s*n+c])
 				case s == 0 || s == 2: // mean, run_mean
-					if p.meanWant == 0 && got == got || p.meanWant != 0 && !math.IsInf(float64(got), int(p.meanWant)) {
-						t.Fatalf("%s: statistic %d of column 2 = %v", name, s, got)
+					if p.meanWant == 0 {
+						require.True(t, got != got, "%s: statistic %d of column 2 = %v, want NaN", name, s, got)
+					} else {
+						require.True(t, math.IsInf(float64(got), int(p.meanWant)), "%s: statistic %d of column 2 = %v, want the infinity of sign %v", name, s, got, p.meanWant)
 					}
 				default: // invstd, run_var
-					if got == got {
-						t.Fatalf("%s: statistic %d of column 2 = %v, want NaN", name, s, got)
-					}
+					require.True(t, got != got, "%s: statistic %d of column 2 = %v, want NaN", name, s, got)
 				}
 			}
 			// dbeta = sum dY never reads X; dgamma = sum dY xh is NaN in column 2.
-			if c == 2 && dg[c] == dg[c] {
-				t.Fatalf("%s: dgamma of column 2 = %v, want NaN", name, dg[c])
+			if c == 2 {
+				require.True(t, dg[c] != dg[c], "%s: dgamma of column 2 = %v, want NaN", name, dg[c])
+			} else {
+				require.True(t, ewSame(dg0[c], dg[c]), "%s: dgamma of column %d changed: %v, want %v", name, c, dg[c], dg0[c])
 			}
-			if (c != 2 && !ewSame(dg0[c], dg[c])) || !ewSame(db0[c], db[c]) {
-				t.Fatalf("%s: dgamma/dbeta of column %d changed", name, c)
-			}
+			require.True(t, ewSame(db0[c], db[c]), "%s: dbeta of column %d changed: %v, want %v", name, c, db[c], db0[c])
 		}
 	}
 	// NaN or Inf in dY: that column's gradients are non-finite, the others unchanged.
@@ -578,23 +553,17 @@ func TestBnBadValues(t *testing.T) {
 		BnBwd(x, mean, invstd, gamma, dy, dx, dg, db, m, n, false)
 		for c := 0; c < n; c++ {
 			if c == 1 {
-				if !math.IsNaN(float64(db[c])) && !math.IsInf(float64(db[c]), 0) {
-					t.Fatalf("dY holds %v: dbeta[1] = %v", bad, db[c])
-				}
+				require.True(t, math.IsNaN(float64(db[c])) || math.IsInf(float64(db[c]), 0), "dY holds %v: dbeta[1] = %v, want non-finite", bad, db[c])
 				for i := 0; i < m; i++ {
-					if v := float64(dx[i*n+c]); !math.IsNaN(v) && !math.IsInf(v, 0) {
-						t.Fatalf("dY holds %v: dX[%d,1] = %v, want non-finite", bad, i, v)
-					}
+					v := float64(dx[i*n+c])
+					require.True(t, math.IsNaN(v) || math.IsInf(v, 0), "dY holds %v: dX[%d,1] = %v, want non-finite", bad, i, v)
 				}
 				continue
 			}
-			if !ewSame(dg0[c], dg[c]) || !ewSame(db0[c], db[c]) {
-				t.Fatalf("dY holds %v: column %d's dgamma/dbeta changed", bad, c)
-			}
+			require.True(t, ewSame(dg0[c], dg[c]), "dY holds %v: column %d's dgamma changed: %v, want %v", bad, c, dg[c], dg0[c])
+			require.True(t, ewSame(db0[c], db[c]), "dY holds %v: column %d's dbeta changed: %v, want %v", bad, c, db[c], db0[c])
 			for i := 0; i < m; i++ {
-				if !ewSame(dx0[i*n+c], dx[i*n+c]) {
-					t.Fatalf("dY holds %v: dX[%d,%d] changed", bad, i, c)
-				}
+				require.True(t, ewSame(dx0[i*n+c], dx[i*n+c]), "dY holds %v: dX[%d,%d] changed: %v, want %v", bad, i, c, dx[i*n+c], dx0[i*n+c])
 			}
 		}
 	}
@@ -617,8 +586,9 @@ func TestBnInvstd(t *testing.T) {
 			BnInvstd(v, out, n, eps)
 			for i := range v {
 				want := 1 / math.Sqrt(float64(v[i]+eps))
-				if err := math.Abs(float64(out[i]) - want); !(err <= 3*ewU*want) && !(math.IsInf(want, 1) && math.IsInf(float64(out[i]), 1)) {
-					t.Fatalf("n=%d eps=%v: invstd(%v) = %v, want %v", n, eps, v[i], out[i], want)
+				if !(math.IsInf(want, 1) && math.IsInf(float64(out[i]), 1)) {
+					// LessOrEqual fails on a NaN error, as !(err <= bound) did.
+					require.LessOrEqual(t, math.Abs(float64(out[i])-want), 3*ewU*want, "n=%d eps=%v: invstd(%v) = %v, want %v", n, eps, v[i], out[i], want)
 				}
 			}
 			in := append([]float32(nil), v...)
@@ -638,9 +608,7 @@ func TestBnInvstd(t *testing.T) {
 func TestBnTwins(t *testing.T) {
 	f := func(name string) Twin {
 		tw, err := TwinOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return tw
 	}
 	// X = [[1, 2], [3, 6]]: means 2, 4; biased variances 1, 4; unbiased 2, 8.
@@ -690,14 +658,7 @@ func TestBnTwins(t *testing.T) {
 		{"BnInvstd short", func() { BnInvstd(make([]float32, 3), make([]float32, 2), 3, 0) }},
 		{"BnStats negative m", func() { BnStats(nil, nil, nil, nil, nil, -1, 0, 0, 0) }},
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s: no panic", c.name)
-				}
-			}()
-			c.call()
-		}()
+		assert.Panics(t, c.call, c.name)
 	}
 }
 

@@ -1,10 +1,14 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"sort"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath"
@@ -34,9 +38,7 @@ func randGarbage(n, pad int) []float32 {
 func randCheckTail(t *testing.T, what string, buf []float32, n int) {
 	t.Helper()
 	for i := n; i < len(buf); i++ {
-		if buf[i] != randSentinel {
-			t.Fatalf("%s n=%d: element %d past n was written (%g)", what, n, i, buf[i])
-		}
+		require.Equal(t, randSentinel, buf[i], "%s n=%d: element %d past n was written", what, n, i)
 	}
 }
 
@@ -50,15 +52,14 @@ func seqUniform(n int, seed, stream uint64) []float32 {
 	return out
 }
 
-// randEqual fails unless got and want have the same bits.
+// randEqual fails unless got and want have the same bits (NaN payloads included,
+// unlike ewRequireSame): one require call, at the first differing element.
 func randEqual(t *testing.T, what string, got, want []float32) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
-	}
+	require.Len(t, got, len(want), what)
 	for i := range got {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("%s: element %d = %g, want %g", what, i, got[i], want[i])
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s: element %d = %g, want %g (bits)", what, i, got[i], want[i])
 		}
 	}
 }
@@ -75,9 +76,9 @@ func TestRandUniform(t *testing.T) {
 	const bins = 1024
 	var count [bins]int
 	for _, u := range out {
-		k := float64(u)*(1<<24) - 1 // exactly an even integer 2k
-		if !(u > 0 && u < 1) || math.Mod(k, 2) != 0 {
-			t.Fatalf("u = %g is not (2k+1)/2^24 in (0,1)", u)
+		k := float64(u)*(1<<24) - 1                   // exactly an even integer 2k
+		if !(u > 0 && u < 1) || math.Mod(k, 2) != 0 { // 2^20 samples: no assert per sample
+			require.Failf(t, "not a uniform of the engine's grid", "u = %g is not (2k+1)/2^24 in (0,1)", u)
 		}
 		sum += float64(u)
 		sum2 += float64(u) * float64(u)
@@ -91,17 +92,11 @@ func TestRandUniform(t *testing.T) {
 		chi2 += (float64(c) - e) * (float64(c) - e) / e
 	}
 	t.Logf("uniform, 2^20 samples: mean %.6f, variance %.6f, chi2 %.1f (1023 dof: 1023 +- 45)", mean, variance, chi2)
-	if math.Abs(mean-0.5) > 5*math.Sqrt(1.0/12/n) {
-		t.Errorf("mean %g", mean)
-	}
+	assert.InDelta(t, 0.5, mean, 5*math.Sqrt(1.0/12/n), "mean")
 	// Var of the sample variance of U(0,1): (1/80 - 1/144)/n.
-	if math.Abs(variance-1.0/12) > 5*math.Sqrt((1.0/80-1.0/144)/n) {
-		t.Errorf("variance %g", variance)
-	}
+	assert.InDelta(t, 1.0/12, variance, 5*math.Sqrt((1.0/80-1.0/144)/n), "variance")
 	// chi2 with 1023 degrees of freedom: mean 1023, s.d. sqrt(2046) = 45.2.
-	if math.Abs(chi2-1023) > 5*45.2 {
-		t.Errorf("chi2 %g", chi2)
-	}
+	assert.InDelta(t, 1023, chi2, 5*45.2, "chi2")
 
 	for _, n := range randSizes {
 		buf := randGarbage(n, 5)
@@ -125,9 +120,7 @@ func TestRandStreams(t *testing.T) {
 	}
 	for i := 0; i < n; i += 997 {
 		v := philox.Normal4(philox.Block(77, kernels.StreamID(10, 2), uint64(i/4)))
-		if v[i%4] != ref[i] {
-			t.Fatalf("element %d = %g, block's normal %g", i, ref[i], v[i%4])
-		}
+		require.Equal(t, v[i%4], ref[i], "element %d, against the block's normal", i)
 	}
 
 	corr := func(a, b []float32) float64 {
@@ -158,16 +151,13 @@ func TestRandStreams(t *testing.T) {
 		}
 		c := corr(ref, out)
 		t.Logf("%s: correlation %.5f, equal elements %d of %d", o.name, c, same, n)
-		if same > 10 || math.Abs(c) > 5/math.Sqrt(n) {
-			t.Errorf("%s: correlation %g, %d equal elements", o.name, c, same)
-		}
+		assert.LessOrEqual(t, same, 10, "%s: equal elements", o.name)
+		assert.LessOrEqual(t, math.Abs(c), 5/math.Sqrt(n), "%s: |correlation|", o.name)
 	}
 	// Neighbouring elements of one stream are uncorrelated too (lags 1..4: the words of
 	// one block and of the next).
 	for lag := 1; lag <= 4; lag++ {
-		if c := corr(ref[:n-lag], ref[lag:]); math.Abs(c) > 5/math.Sqrt(n) {
-			t.Errorf("lag %d: correlation %g", lag, c)
-		}
+		assert.LessOrEqual(t, math.Abs(corr(ref[:n-lag], ref[lag:])), 5/math.Sqrt(n), "lag %d: |correlation|", lag)
 	}
 }
 
@@ -183,8 +173,8 @@ func TestRandNormal(t *testing.T) {
 	xs := make([]float64, n)
 	for i, v := range out {
 		x := float64(v)
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			t.Fatalf("element %d = %g", i, x)
+		if math.IsNaN(x) || math.IsInf(x, 0) { // 10^6 samples: no assert per sample
+			require.Failf(t, "non-finite normal", "element %d = %g", i, x)
 		}
 		xs[i] = x
 		s1 += x
@@ -213,33 +203,20 @@ func TestRandNormal(t *testing.T) {
 	t.Logf("normal, 10^6 samples: mean %.5f, variance %.5f, E[x^4] %.4f, KS sqrt(n)*D = %.3f, "+
 		"|x|>3: %d (expected %.0f), |x|>4: %d (expected %.1f), max |x| %.3f",
 		mean, variance, m4, d*math.Sqrt(n), over3, e3, over4, e4, maxAbs)
-	if math.Abs(mean) > 5/math.Sqrt(n) {
-		t.Errorf("mean %g", mean)
-	}
-	if math.Abs(variance-1) > 5*math.Sqrt(2.0/n) {
-		t.Errorf("variance %g", variance)
-	}
-	if math.Abs(m4-3) > 5*math.Sqrt(96.0/n) {
-		t.Errorf("E[x^4] %g", m4)
-	}
-	if maxAbs > math.Sqrt(48*math.Ln2)+1e-5 {
-		t.Errorf("max |x| %g beyond the cut-off", maxAbs)
-	}
+	assert.InDelta(t, 0, mean, 5/math.Sqrt(n), "mean")
+	assert.InDelta(t, 1, variance, 5*math.Sqrt(2.0/n), "variance")
+	assert.InDelta(t, 3, m4, 5*math.Sqrt(96.0/n), "E[x^4]")
+	assert.LessOrEqual(t, maxAbs, math.Sqrt(48*math.Ln2)+1e-5, "max |x| beyond the cut-off")
 	// sqrt(n)*D follows Kolmogorov's distribution: P(> 1.95) = 0.001, P(> 2.3) = 1e-4.
-	if d*math.Sqrt(n) > 2.3 {
-		t.Errorf("Kolmogorov-Smirnov: sqrt(n)*D = %g", d*math.Sqrt(n))
-	}
-	if math.Abs(float64(over3)-e3) > 5*math.Sqrt(e3) || math.Abs(float64(over4)-e4) > 5*math.Sqrt(e4) {
-		t.Errorf("tails: %d beyond 3 (expected %g), %d beyond 4 (expected %g)", over3, e3, over4, e4)
-	}
+	assert.LessOrEqual(t, d*math.Sqrt(n), 2.3, "Kolmogorov-Smirnov: sqrt(n)*D")
+	assert.InDelta(t, e3, float64(over3), 5*math.Sqrt(e3), "tails: samples beyond 3")
+	assert.InDelta(t, e4, float64(over4), 5*math.Sqrt(e4), "tails: samples beyond 4")
 
 	for _, n := range randSizes {
 		buf := randGarbage(n, 5)
 		RandNormal(buf, n, 9, 4)
 		for i := 0; i < n; i++ {
-			if want := philox.Normal4(philox.Block(9, 4, uint64(i/4)))[i%4]; buf[i] != want {
-				t.Fatalf("n=%d: element %d = %g, want %g", n, i, buf[i], want)
-			}
+			require.Equal(t, philox.Normal4(philox.Block(9, 4, uint64(i/4)))[i%4], buf[i], "n=%d: element %d", n, i)
 		}
 		randCheckTail(t, "RandNormal", buf, n)
 	}
@@ -260,8 +237,8 @@ func TestGumbel(t *testing.T) {
 		ref := -math.Log(-math.Log(float64(u[i])))
 		e := math.Abs(x-ref) / math.Max(1, math.Abs(ref))
 		worst = math.Max(worst, e)
-		if e > math.Ldexp(1, -19) || !(x >= -2.82 && x <= 16.64) {
-			t.Fatalf("u = %g: gumbel %g, float64 %g", u[i], x, ref)
+		if e > math.Ldexp(1, -19) || !(x >= -2.82 && x <= 16.64) { // 2^20 samples: no assert per sample
+			require.Failf(t, "gumbel off its float64 reference or out of range", "u = %g: gumbel %g, float64 %g", u[i], x, ref)
 		}
 		s1 += x
 		s2 += x * x
@@ -270,29 +247,22 @@ func TestGumbel(t *testing.T) {
 	variance := s2/n - mean*mean
 	t.Logf("gumbel, 2^20 samples: mean %.5f (0.57722), variance %.5f (1.64493), worst error %.2f * 2^-24",
 		mean, variance, worst*(1<<24))
-	if math.Abs(mean-0.5772156649) > 5*math.Sqrt(math.Pi*math.Pi/6/n) {
-		t.Errorf("mean %g", mean)
-	}
+	assert.InDelta(t, 0.5772156649, mean, 5*math.Sqrt(math.Pi*math.Pi/6/n), "mean")
 	// Var of the sample variance: (mu4 - sigma^4)/n with mu4 = 5.4 sigma^4.
-	if math.Abs(variance-math.Pi*math.Pi/6) > 5*math.Sqrt(4.4/n)*math.Pi*math.Pi/6 {
-		t.Errorf("variance %g", variance)
-	}
+	assert.InDelta(t, math.Pi*math.Pi/6, variance, 5*math.Sqrt(4.4/n)*math.Pi*math.Pi/6, "variance")
 	// The extreme uniforms give the extreme values, finite.
 	lo := -fmath.Log(-fmath.Log(philox.Uniform(0)))
 	hi := -fmath.Log(-fmath.Log(philox.Uniform(math.MaxUint32)))
 	t.Logf("gumbel range: [%g, %g]", lo, hi)
-	if !(lo > -2.82 && lo < -2.81) || !(hi > 16.63 && hi < 16.64) {
-		t.Errorf("gumbel range [%g, %g], want about [-2.8115, 16.6355]", lo, hi)
-	}
+	assert.True(t, lo > -2.82 && lo < -2.81, "gumbel range [%g, %g], want about [-2.8115, 16.6355]", lo, hi)
+	assert.True(t, hi > 16.63 && hi < 16.64, "gumbel range [%g, %g], want about [-2.8115, 16.6355]", lo, hi)
 
 	for _, n := range randSizes {
 		buf := randGarbage(n, 5)
 		Gumbel(buf, n, 9, 4)
 		u := seqUniform(n, 9, 4)
 		for i := 0; i < n; i++ {
-			if want := -fmath.Log(-fmath.Log(u[i])); buf[i] != want {
-				t.Fatalf("n=%d: element %d = %g, want %g", n, i, buf[i], want)
-			}
+			require.Equal(t, -fmath.Log(-fmath.Log(u[i])), buf[i], "n=%d: element %d", n, i)
 		}
 		randCheckTail(t, "Gumbel", buf, n)
 	}
@@ -315,9 +285,7 @@ func TestBinarize(t *testing.T) {
 		x := randGarbage(reps, 0)
 		Binarize(p, x, reps, 1, 2)
 		for i := range x {
-			if x[i] != e.want {
-				t.Fatalf("p = %g: x[%d] = %g, want %g", e.p, i, x[i], e.want)
-			}
+			require.Equal(t, e.want, x[i], "p = %g: x[%d]", e.p, i)
 		}
 	}
 	const n = 1 << 18
@@ -331,17 +299,15 @@ func TestBinarize(t *testing.T) {
 		u := seqUniform(n, 31, kernels.StreamID(2, 8))
 		ones := 0
 		for i := 0; i < n; i++ {
-			if (x[i] == 1) != (u[i] < p[i]) || (x[i] != 0 && x[i] != 1) {
-				t.Fatalf("p=%g: x[%d] = %g with u = %g", pv, i, x[i], u[i])
+			if (x[i] == 1) != (u[i] < p[i]) || (x[i] != 0 && x[i] != 1) { // no assert per element
+				require.Failf(t, "Binarize: want x = (u < p), 0 or 1", "p=%g: x[%d] = %g with u = %g", pv, i, x[i], u[i])
 			}
 			if x[i] == 1 {
 				ones++
 			}
 		}
 		freq := float64(ones) / n
-		if math.Abs(freq-float64(pv)) > 5*math.Sqrt(float64(pv)*(1-float64(pv))/n) {
-			t.Errorf("p = %g: frequency of ones %g", pv, freq)
-		}
+		assert.InDelta(t, float64(pv), freq, 5*math.Sqrt(float64(pv)*(1-float64(pv))/n), "p = %g: frequency of ones", pv)
 		randCheckTail(t, "Binarize", x, n)
 	}
 	for _, n := range randSizes {
@@ -354,7 +320,7 @@ func TestBinarize(t *testing.T) {
 		u := seqUniform(n, 9, 4)
 		for i := 0; i < n; i++ {
 			if (x[i] == 1) != (u[i] < p[i]) || (x[i] != 0 && x[i] != 1) {
-				t.Fatalf("n=%d: x[%d] = %g with u = %g, p = %g", n, i, x[i], u[i], p[i])
+				require.Failf(t, "Binarize: want x = (u < p), 0 or 1", "n=%d: x[%d] = %g with u = %g, p = %g", n, i, x[i], u[i], p[i])
 			}
 		}
 		randCheckTail(t, "Binarize", x, n)
@@ -387,7 +353,7 @@ func TestReparam(t *testing.T) {
 			e := math.Abs(float64(z[i])-ref) / scale
 			worst = math.Max(worst, e)
 			if e > math.Ldexp(1, -20) {
-				t.Fatalf("n=%d i=%d m=%g lv=%g eps=%g: z = %g, float64 %g", n, i, m[i], lv[i], eps[i], z[i], ref)
+				require.Failf(t, "z beyond 2^-20 relative of its float64 reference", "n=%d i=%d m=%g lv=%g eps=%g: z = %g, float64 %g", n, i, m[i], lv[i], eps[i], z[i], ref)
 			}
 		}
 		randCheckTail(t, "Reparam z", z, n)
@@ -405,10 +371,14 @@ func TestReparam(t *testing.T) {
 	eps, z := make([]float32, n), make([]float32, n)
 	Reparam(m, lv, eps, z, n, 3, 3)
 	sign := func(x float32) int { return int(math.Copysign(1, float64(x))) }
-	if z[0] != 1 || !math.IsInf(float64(z[1]), sign(eps[1])) || !math.IsInf(float64(z[2]), sign(eps[2])) ||
-		!math.IsNaN(float64(z[3])) || !math.IsNaN(float64(z[4])) || z[5] != 5 || !math.IsInf(float64(z[6]), -1) {
-		t.Errorf("bad values: m %v lv %v eps %v -> z %v", m, lv, eps, z)
-	}
+	ctx := fmt.Sprintf("bad values: m %v lv %v eps %v -> z %v", m, lv, eps, z)
+	assert.Equal(t, float32(1), z[0], "z[0]: %s", ctx)
+	assert.True(t, math.IsInf(float64(z[1]), sign(eps[1])), "z[1], want the infinity of eps's sign: %s", ctx)
+	assert.True(t, math.IsInf(float64(z[2]), sign(eps[2])), "z[2], want the infinity of eps's sign: %s", ctx)
+	assert.True(t, math.IsNaN(float64(z[3])), "z[3], want NaN: %s", ctx)
+	assert.True(t, math.IsNaN(float64(z[4])), "z[4], want NaN: %s", ctx)
+	assert.Equal(t, float32(5), z[5], "z[5]: %s", ctx)
+	assert.True(t, math.IsInf(float64(z[6]), -1), "z[6], want -Inf: %s", ctx)
 }
 
 // TestReparamBwd: the gradient against central finite differences of the float64
@@ -443,7 +413,7 @@ func TestReparamBwd(t *testing.T) {
 			if math.Abs(float64(dm[i])-fdm) > 1e-6*math.Abs(fdm)+1e-9 ||
 				math.Abs(float64(dlv[i])-fdlv) > 1e-6*math.Abs(fdlv)+1e-9 ||
 				math.Abs(float64(dlv[i])-ref) > math.Ldexp(1, -20)*math.Abs(ref) || dm[i] != dz[i] {
-				t.Fatalf("n=%d i=%d: dm %g (fd %g), dlv %g (fd %g, float64 %g)", n, i, dm[i], fdm, dlv[i], fdlv, ref)
+				require.Failf(t, "ReparamBwd off its references", "n=%d i=%d: dm %g (fd %g, want dz %g), dlv %g (fd %g, float64 %g)", n, i, dm[i], fdm, dz[i], dlv[i], fdlv, ref)
 			}
 		}
 		randCheckTail(t, "ReparamBwd dm", dm, n)
@@ -457,9 +427,7 @@ func TestReparamBwd(t *testing.T) {
 		}
 		ReparamBwd(lv, eps, dz, dm2, dlv2, n, true)
 		for i := 0; i < n; i++ {
-			if dm2[i] != float32(i)*0.25+dm[i] || dlv2[i] != -float32(i)*0.5+dlv[i] {
-				t.Fatalf("accumulate n=%d i=%d: dm %g, dlv %g", n, i, dm2[i], dlv2[i])
-			}
+			require.Equal(t, [2]float32{float32(i)*0.25 + dm[i], -float32(i)*0.5 + dlv[i]}, [2]float32{dm2[i], dlv2[i]}, "accumulate n=%d i=%d: (dm, dlv)", n, i)
 		}
 
 		// Null outputs.
@@ -478,9 +446,7 @@ func TestRandomTwinsRegistered(t *testing.T) {
 	const n = 37
 	call := func(name string, args KernelArgs) {
 		f, err := TwinOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		f(args)
 	}
 	out, want := make([]float32, n), make([]float32, n)

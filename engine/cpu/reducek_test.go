@@ -40,9 +40,7 @@ func TestSumAll(t *testing.T) {
 			SumAll(x, out, n, 1)
 			require.True(t, ewSame(Sum256(n, func(i int) float32 { return x[i] }), out[0]), "scale 1 keeps the bits")
 			require.Equal(t, float32(-9), out[1], "writes out[0] only")
-			if d := math.Abs(float64(out[0]) - ref); d > rkBlockBound(n, 0, abs) {
-				t.Fatalf("n=%d: got %v want %v (|err| %g > %g)", n, out[0], ref, d, rkBlockBound(n, 0, abs))
-			}
+			require.InDelta(t, ref, float64(out[0]), rkBlockBound(n, 0, abs), "n=%d", n)
 			if n == 0 {
 				require.True(t, ewSame(0, out[0]), "n = 0 gives +0")
 				continue
@@ -50,9 +48,7 @@ func TestSumAll(t *testing.T) {
 			scale := float32(1) / float32(n)
 			SumAll(x, out, n, scale)
 			want := ref * float64(scale)
-			if d := math.Abs(float64(out[0]) - want); d > rkBlockBound(n, 1, abs)*float64(scale) {
-				t.Fatalf("n=%d mean: got %v want %v", n, out[0], want)
-			}
+			require.InDelta(t, want, float64(out[0]), rkBlockBound(n, 1, abs)*float64(scale), "n=%d mean", n)
 		}
 	}
 	for _, tt := range []struct {
@@ -83,9 +79,7 @@ func TestSumSquares(t *testing.T) {
 		}
 		out := []float32{-9}
 		SumSquares(x, out, n)
-		if d := math.Abs(float64(out[0]) - ref); d > rkBlockBound(n, 1, ref) {
-			t.Fatalf("n=%d: got %v want %v (|err| %g > %g)", n, out[0], ref, d, rkBlockBound(n, 1, ref))
-		}
+		require.InDelta(t, ref, float64(out[0]), rkBlockBound(n, 1, ref), "n=%d", n)
 	}
 	out := []float32{-9}
 	SumSquares(nil, out, 0)
@@ -121,9 +115,7 @@ func TestSumRows(t *testing.T) {
 						abs += math.Abs(float64(v))
 					}
 					s := math.Abs(float64(scale))
-					if d := math.Abs(float64(out[row]) - ref*float64(scale)); d > s*ewSumBound(cols, 1, abs) {
-						t.Fatalf("rows=%d cols=%d scale=%v: got %v want %v", rows, cols, scale, out[row], ref*float64(scale))
-					}
+					require.InDelta(t, ref*float64(scale), float64(out[row]), s*ewSumBound(cols, 1, abs), "rows=%d cols=%d scale=%v", rows, cols, scale)
 				}
 			}
 		}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/kernels"
@@ -22,9 +25,7 @@ import (
 func caseSeed(t *testing.T) int64 {
 	if s := os.Getenv("GMVAE_KERNELTEST_SEED"); s != "" {
 		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("GMVAE_KERNELTEST_SEED: %v", err)
-		}
+		require.NoError(t, err, "GMVAE_KERNELTEST_SEED")
 		return v
 	}
 	return 1
@@ -57,13 +58,10 @@ func TestEmulatorMatchesTwins(t *testing.T) {
 	total := 0
 	for _, m := range kernels.Modules() {
 		src, err := moduleSource(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		dev := emu.New(emu.Options{})
 		mod, err := dev.LoadModule(m, src)
-		if err != nil {
-			t.Errorf("module %s does not load in the emulator: %v", m, err)
+		if !assert.NoError(t, err, "module %s does not load in the emulator", m) {
 			es, _ := kernels.Entries(src)
 			total += len(es)
 			continue
@@ -71,32 +69,26 @@ func TestEmulatorMatchesTwins(t *testing.T) {
 		for _, name := range mod.(*emu.Module).Entries() {
 			total++
 			k, err := kernels.Lookup(name)
-			if err != nil {
-				t.Errorf("kernel %s (module %s) has no description in package kernels", name, m)
+			if !assert.NoError(t, err, "kernel %s (module %s) has no description in package kernels", name, m) {
 				continue
 			}
-			if k.Module != m {
-				t.Errorf("kernel %s: described in module %q, found in %q", name, k.Module, m)
-			}
+			assert.Equal(t, m, k.Module, "kernel %s: the module it is described in, against the one it is found in", name)
 			fn, _ := mod.Function(name)
 			types := fn.(*emu.Function).ParamTypes()
-			if len(types) != len(k.Params) {
-				t.Errorf("kernel %s: %d parameters described, the PTX has %d", name, len(k.Params), len(types))
+			if !assert.Len(t, types, len(k.Params), "kernel %s: the PTX's parameters against the %d described", name, len(k.Params)) {
 				continue
 			}
 			bad := false
 			for i, p := range k.Params {
-				if p.Kind.PTXType() != types[i] {
-					t.Errorf("kernel %s parameter %d (%s %s): PTX type %s, description wants %s", name, i, p.Kind, p.Name, types[i], p.Kind.PTXType())
+				if !assert.Equal(t, types[i], p.Kind.PTXType(), "kernel %s parameter %d (%s %s): the description's PTX type against the PTX", name, i, p.Kind, p.Name) {
 					bad = true
 				}
 			}
-			if _, err := cpu.TwinOf(name); err != nil {
-				t.Errorf("kernel %s has no CPU twin: %v", name, err)
+			_, err = cpu.TwinOf(name)
+			if !assert.NoError(t, err, "kernel %s has no CPU twin", name) {
 				bad = true
 			}
-			if _, ok := Cases(name, rand.New(rand.NewSource(seed))); !ok {
-				t.Errorf("kernel %s has no cases in engine/kerneltest", name)
+			if _, ok := Cases(name, rand.New(rand.NewSource(seed))); !assert.True(t, ok, "kernel %s has no cases in engine/kerneltest", name) {
 				bad = true
 			}
 			if !bad {
@@ -133,46 +125,32 @@ func TestEmulatorMatchesTwins(t *testing.T) {
 		float64(insts.Load())/1e6/math.Max(wall.Seconds(), 1e-9))
 	t.Log(line)
 	fmt.Println(line)
-	if compared.Load() != int64(total) {
-		t.Errorf("only %d of %d kernels matched their twins", compared.Load(), total)
-	}
+	assert.Equal(t, int64(total), compared.Load(), "kernels that matched their twins")
 }
 
 // compareKernel runs every case of one kernel on every shape; it returns the number
 // of launches, the emulator's stats and whether everything matched.
 func compareKernel(t *testing.T, module, name string, seed int64) (int, emu.Stats, bool) {
 	k, err := kernels.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	src, err := moduleSource(module)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dev := emu.New(emu.Options{MaxThreadInstructions: 1 << 24})
 	defer dev.Close()
 	mod, err := dev.LoadModule(module, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fn, err := mod.Function(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	twin, err := cpu.TwinOf(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cases, _ := Cases(name, rand.New(rand.NewSource(seed)))
-	if len(cases) == 0 {
-		t.Errorf("kernel %s: no cases", name)
+	if !assert.NotEmpty(t, cases, "kernel %s: no cases", name) {
 		return 0, dev.Stats(), false
 	}
 	ok := true
 	n := 0
 	for ci, c := range cases {
-		if err := CheckArgs(k, c.Args); err != nil {
-			t.Errorf("%s case %d (%s): %v", name, ci, c.Name, err)
+		if err := CheckArgs(k, c.Args); !assert.NoError(t, err, "%s case %d (%s)", name, ci, c.Name) {
 			ok = false
 			continue
 		}
@@ -181,20 +159,17 @@ func compareKernel(t *testing.T, module, name string, seed int64) (int, emu.Stat
 		for _, s := range Shapes(k, c.Work) {
 			n++
 			got, err := Launch(dev, fn, k, c.Args, s)
-			if err != nil {
-				t.Errorf("%s case %d (%s), %v: %v", name, ci, c.Name, s, err)
+			if !assert.NoError(t, err, "%s case %d (%s), %v", name, ci, c.Name, s) {
 				ok = false
 				break
 			}
-			if d := Diff(k, got, want); d != "" {
-				t.Errorf("%s case %d (%s), %v: the emulated kernel differs from its twin:\n%s", name, ci, c.Name, s, d)
+			if !assert.Empty(t, Diff(k, got, want), "%s case %d (%s), %v: the emulated kernel differs from its twin", name, ci, c.Name, s) {
 				ok = false
 				break
 			}
 		}
-		if nb, _ := dev.Allocated(); nb != 0 {
-			t.Errorf("%s: %d device allocations leaked", name, nb)
-		}
+		nb, _ := dev.Allocated()
+		assert.Zero(t, nb, "%s: device allocations leaked", name)
 	}
 	return n, dev.Stats(), ok
 }

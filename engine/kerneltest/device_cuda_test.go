@@ -6,6 +6,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/driver/drivertest"
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/kernels"
@@ -21,32 +24,23 @@ func TestDeviceMatchesTwins(t *testing.T) {
 	compared, total := 0, 0
 	for _, m := range kernels.Modules() {
 		src, err := moduleSource(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		mod, err := dev.LoadModule(m, src)
-		if err != nil {
-			t.Fatalf("module %s: %v", m, err)
-		}
+		require.NoError(t, err, "module %s", m)
 		entries, err := kernels.Entries(src)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, e := range entries {
 			total++
 			k, err := kernels.Lookup(e.Name)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				continue
 			}
 			fn, err := mod.Function(e.Name)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				continue
 			}
 			twin, err := cpu.TwinOf(e.Name)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				continue
 			}
 			cases, _ := Cases(e.Name, rand.New(rand.NewSource(seed)))
@@ -56,13 +50,11 @@ func TestDeviceMatchesTwins(t *testing.T) {
 				twin(want)
 				for _, s := range Shapes(k, c.Work) {
 					got, err := Launch(dev, fn, k, c.Args, s)
-					if err != nil {
-						t.Errorf("%s case %d (%s), %v: %v", e.Name, ci, c.Name, s, err)
+					if !assert.NoError(t, err, "%s case %d (%s), %v", e.Name, ci, c.Name, s) {
 						ok = false
 						break
 					}
-					if d := Diff(k, got, want); d != "" {
-						t.Errorf("%s case %d (%s), %v: the GPU differs from the twin:\n%s", e.Name, ci, c.Name, s, d)
+					if !assert.Empty(t, Diff(k, got, want), "%s case %d (%s), %v: the GPU differs from the twin", e.Name, ci, c.Name, s) {
 						ok = false
 						break
 					}
@@ -74,7 +66,5 @@ func TestDeviceMatchesTwins(t *testing.T) {
 		}
 	}
 	t.Logf("kernels compared on %s: %d of %d", dev.Name(), compared, total)
-	if compared != total {
-		t.Errorf("only %d of %d kernels matched their twins on the GPU", compared, total)
-	}
+	assert.Equal(t, total, compared, "kernels that matched their twins on the GPU")
 }

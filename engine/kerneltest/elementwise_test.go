@@ -5,6 +5,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/kernels"
 )
@@ -26,22 +29,15 @@ var ewkKernels = []string{
 func TestElementwiseFamilyCases(t *testing.T) {
 	for _, name := range ewkKernels {
 		k, err := kernels.Lookup(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		twin, err := cpu.TwinOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cs, ok := Cases(name, rand.New(rand.NewSource(1)))
-		if !ok || len(cs) == 0 {
-			t.Fatalf("%s: no cases", name)
-		}
+		require.True(t, ok, "%s: no cases", name)
+		require.NotEmpty(t, cs, "%s: no cases", name)
 		total := 0
 		for _, c := range cs {
-			if len(c.Args) != len(k.Params) {
-				t.Fatalf("%s %q: %d args, kernel has %d params", name, c.Name, len(c.Args), len(k.Params))
-			}
+			require.Len(t, c.Args, len(k.Params), "%s %q: args, against the kernel's params", name, c.Name)
 			for i, p := range k.Params {
 				a := c.Args[i]
 				okType := false
@@ -59,9 +55,7 @@ func TestElementwiseFamilyCases(t *testing.T) {
 				case kernels.F32:
 					_, okType = a.(float32)
 				}
-				if !okType {
-					t.Fatalf("%s %q: arg %d (%s %s) is %T", name, c.Name, i, p.Kind, p.Name, a)
-				}
+				require.True(t, okType, "%s %q: arg %d (%s %s) is %T", name, c.Name, i, p.Kind, p.Name, a)
 				if s, ok := a.([]float32); ok {
 					total += len(s)
 				}
@@ -76,21 +70,19 @@ func TestElementwiseFamilyCases(t *testing.T) {
 				}
 				got1, got2 := a1[i].([]float32), a2[i].([]float32)
 				for j := range got1 {
-					if !ewkSameClass(got1[j], got2[j]) {
-						t.Fatalf("%s %q: twin not deterministic at arg %d elem %d", name, c.Name, i, j)
+					if !ewkSameClass(got1[j], got2[j]) { // first difference only
+						require.Equal(t, math.Float32bits(got1[j]), math.Float32bits(got2[j]), "%s %q: twin not deterministic at arg %d elem %d (bits; NaN as a class)", name, c.Name, i, j)
 					}
 				}
 				for j := len(before) - ewkPad; j < len(before); j++ {
 					if !ewkSameClass(before[j], got1[j]) {
-						t.Fatalf("%s %q: twin wrote arg %d elem %d in the garbage tail", name, c.Name, i, j)
+						require.Equal(t, math.Float32bits(before[j]), math.Float32bits(got1[j]), "%s %q: twin wrote arg %d elem %d in the garbage tail (bits; NaN as a class)", name, c.Name, i, j)
 					}
 				}
 			}
 		}
 		t.Logf("%s: %d cases, %d floats", name, len(cs), total)
-		if total > 400000 {
-			t.Errorf("%s: cases hold %d floats in all; keep them small for the emulator", name, total)
-		}
+		assert.LessOrEqual(t, total, 400000, "%s: floats in all cases; keep them small for the emulator", name)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/kernels"
 )
@@ -19,21 +21,14 @@ var mixFamily = []string{"mixture_loglik", "lse_softmax", "lse_softmax_bwd", "mi
 func TestMixtureCases(t *testing.T) {
 	for _, name := range mixFamily {
 		k, err := kernels.Lookup(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		twin, err := cpu.TwinOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cases, ok := Cases(name, rand.New(rand.NewSource(1)))
-		if !ok || len(cases) == 0 {
-			t.Fatalf("%s: no cases", name)
-		}
+		require.True(t, ok, "%s: no cases", name)
+		require.NotEmpty(t, cases, "%s: no cases", name)
 		for _, c := range cases {
-			if len(c.Args) != len(k.Params) {
-				t.Fatalf("%s %q: %d args, kernel has %d params", name, c.Name, len(c.Args), len(k.Params))
-			}
+			require.Len(t, c.Args, len(k.Params), "%s %q: args, against the kernel's params", name, c.Name)
 			for i, p := range k.Params {
 				var good bool
 				switch p.Kind {
@@ -47,9 +42,7 @@ func TestMixtureCases(t *testing.T) {
 				default:
 					good = false
 				}
-				if !good {
-					t.Fatalf("%s %q: arg %d (%s) is %T, kernel wants %s", name, c.Name, i, p.Name, c.Args[i], p.Kind)
-				}
+				require.True(t, good, "%s %q: arg %d (%s) is %T, kernel wants %s", name, c.Name, i, p.Name, c.Args[i], p.Kind)
 			}
 			a, b := Clone(c.Args), Clone(c.Args)
 			twin(a)
@@ -61,8 +54,8 @@ func TestMixtureCases(t *testing.T) {
 				}
 				y := b[i].([]float32)
 				for j := range x {
-					if math.Float32bits(x[j]) != math.Float32bits(y[j]) && !(x[j] != x[j] && y[j] != y[j]) {
-						t.Fatalf("%s %q: arg %d element %d differs between two runs", name, c.Name, i, j)
+					if math.Float32bits(x[j]) != math.Float32bits(y[j]) && !(x[j] != x[j] && y[j] != y[j]) { // first difference only
+						require.Equal(t, math.Float32bits(x[j]), math.Float32bits(y[j]), "%s %q: arg %d element %d differs between two runs (bits; NaN as a class)", name, c.Name, i, j)
 					}
 				}
 			}

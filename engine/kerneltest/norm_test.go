@@ -4,6 +4,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine/cpu"
@@ -26,14 +29,10 @@ func launchAliased(t *testing.T, dev cuda.Device, fn cuda.Function, k *kernels.K
 				continue
 			}
 			p, err := dev.Alloc(max(int64(4*len(v)), 4))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer dev.Free(p)
 			if len(v) > 0 {
-				if err := dev.MemcpyHtoD(p, cuda.Bytes(v)); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, dev.MemcpyHtoD(p, cuda.Bytes(v)))
 			}
 			ptrs[i] = p
 			slots[i] = cuda.Ptr(p)
@@ -43,19 +42,15 @@ func launchAliased(t *testing.T, dev cuda.Device, fn cuda.Function, k *kernels.K
 			slots[i] = cuda.F32(v)
 		case nil:
 		default:
-			t.Fatalf("argument %d: unexpected %T", i, a)
+			require.Failf(t, "unexpected argument type", "argument %d: %T", i, a)
 		}
 	}
 	ptrs[dst] = ptrs[src]
 	slots[dst] = slots[src]
-	if err := dev.Launch(fn, s.Grid, s.Block, 0, nil, slots...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, dev.Launch(fn, s.Grid, s.Block, 0, nil, slots...))
 	for i, a := range out {
 		if v, ok := a.([]float32); ok && i != dst && len(v) > 0 {
-			if err := dev.MemcpyDtoH(cuda.Bytes(v), ptrs[i]); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, dev.MemcpyDtoH(cuda.Bytes(v), ptrs[i]))
 		}
 	}
 	return out
@@ -68,15 +63,11 @@ func launchAliased(t *testing.T, dev cuda.Device, fn cuda.Function, k *kernels.K
 // buffers have the same length, at every launch shape.
 func TestNormAliasingOnEmulator(t *testing.T) {
 	src, err := kernels.Module("norm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dev := emu.New(emu.Options{MaxThreadInstructions: 1 << 24})
 	defer dev.Close()
 	mod, err := dev.LoadModule("norm", src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, al := range []struct {
 		name     string
 		src, dst int
@@ -86,13 +77,9 @@ func TestNormAliasingOnEmulator(t *testing.T) {
 		{"bn_invstd", 0, 1}, // invstd = v
 	} {
 		k, err := kernels.Lookup(al.name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		fn, err := mod.Function(al.name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		twin, _ := cpu.TwinOf(al.name)
 		cs, _ := Cases(al.name, rand.New(rand.NewSource(2)))
 		n := 0
@@ -105,19 +92,14 @@ func TestNormAliasingOnEmulator(t *testing.T) {
 			twin(want)
 			for _, s := range Shapes(k, c.Work) {
 				got := launchAliased(t, dev, fn, k, c.Args, al.src, al.dst, s)
-				if d := Diff(k, got, want); d != "" {
-					t.Fatalf("%s case %d (%s), %v, %s aliasing %s: the emulated kernel differs from its twin:\n%s",
-						al.name, ci, c.Name, s, k.Params[al.dst].Name, k.Params[al.src].Name, d)
-				}
+				require.Empty(t, Diff(k, got, want), "%s case %d (%s), %v, %s aliasing %s: the emulated kernel differs from its twin",
+					al.name, ci, c.Name, s, k.Params[al.dst].Name, k.Params[al.src].Name)
 				n++
 			}
 		}
-		if n == 0 {
-			t.Errorf("%s: no aliased launches", al.name)
-		}
+		assert.NotZero(t, n, "%s: no aliased launches", al.name)
 		t.Logf("%s: %d aliased launches match the twin", al.name, n)
 	}
-	if nb, _ := dev.Allocated(); nb != 0 {
-		t.Errorf("%d device allocations leaked", nb)
-	}
+	nb, _ := dev.Allocated()
+	assert.Zero(t, nb, "device allocations leaked")
 }

@@ -6,8 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestParseAndStatus(t *testing.T) {
@@ -29,34 +30,24 @@ func TestParseAndStatus(t *testing.T) {
 		fs.Int("n", 1, "a number")
 		fs.Usage = func() { fmt.Fprintln(&e, "Usage: tool") }
 		err := Parse(fs, tc.args)
-		if got := Status("tool", "tool:", err, &e); got != tc.status {
-			t.Errorf("%q: status %d, want %d (%v)", tc.args, got, tc.status, err)
-		}
-		if !strings.Contains(e.String(), tc.stderr) {
-			t.Errorf("%q: stderr %q lacks %q", tc.args, e.String(), tc.stderr)
-		}
-		if tc.status == 2 && !strings.Contains(e.String(), "run `tool -h` for the flags") {
-			t.Errorf("%q: stderr %q lacks the -h hint", tc.args, e.String())
+		assert.Equal(t, tc.status, Status("tool", "tool:", err, &e), "%q: status (%v)", tc.args, err)
+		assert.Contains(t, e.String(), tc.stderr, "%q: stderr", tc.args)
+		if tc.status == 2 {
+			assert.Contains(t, e.String(), "run `tool -h` for the flags", "%q: stderr lacks the -h hint", tc.args)
 		}
 	}
 }
 
 func TestUsage(t *testing.T) {
 	base := errors.New("-k: want at least 1")
-	if Usage(nil) != nil {
-		t.Error("Usage(nil) is not nil")
-	}
+	assert.NoError(t, Usage(nil), "Usage(nil) is not nil")
 	u := Usage(base)
-	if !IsUsage(u) || !errors.Is(u, base) || u.Error() != base.Error() {
-		t.Errorf("Usage(%v) = %v: IsUsage %v, Is %v", base, u, IsUsage(u), errors.Is(u, base))
-	}
-	if w := fmt.Errorf("config: %w", Usagef("-k %d", 0)); !IsUsage(w) || w.Error() != "config: -k 0" {
-		t.Errorf("wrapped usage error %v: IsUsage %v", w, IsUsage(w))
-	}
-	if IsUsage(base) {
-		t.Error("a plain error is a usage error")
-	}
-	if got := Status("tool", "tool:", base, io.Discard); got != 1 {
-		t.Errorf("plain error: status %d, want 1", got)
-	}
+	assert.True(t, IsUsage(u), "Usage(%v) = %v: IsUsage", base, u)
+	assert.ErrorIs(t, u, base, "Usage(%v)", base)
+	assert.EqualError(t, u, base.Error(), "Usage(%v)", base)
+	w := fmt.Errorf("config: %w", Usagef("-k %d", 0))
+	assert.True(t, IsUsage(w), "wrapped usage error %v: IsUsage", w)
+	assert.EqualError(t, w, "config: -k 0", "wrapped usage error")
+	assert.False(t, IsUsage(base), "a plain error is a usage error")
+	assert.Equal(t, 1, Status("tool", "tool:", base, io.Discard), "plain error: status")
 }

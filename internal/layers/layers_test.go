@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,8 +36,7 @@ func TestNoUpwardImports(t *testing.T) {
 			f := strings.Fields(sc.Text())
 			pkg := strings.TrimPrefix(f[0], module)
 			lp, ok := layer[pkg]
-			if !ok {
-				t.Errorf("package %s is not in internal/layers.Layers: give it its layer", pkg)
+			if !assert.True(t, ok, "package %s is not in internal/layers.Layers: give it its layer", pkg) {
 				continue
 			}
 			for _, imp := range f[1:] {
@@ -45,16 +45,14 @@ func TestNoUpwardImports(t *testing.T) {
 				}
 				dep := strings.TrimPrefix(imp, module)
 				ld, ok := layer[dep]
-				switch {
-				case !ok:
-					t.Errorf("%s imports %s, which is not in Layers", pkg, dep)
-				case ld >= lp:
-					what := "upward"
-					if ld == lp {
-						what = "sideways"
-					}
-					t.Errorf("%s (layer %d) imports %s (layer %d): an import %s (tags %q)", pkg, lp, dep, ld, what, tags)
+				if !assert.True(t, ok, "%s imports %s, which is not in Layers", pkg, dep) {
+					continue
 				}
+				what := "upward"
+				if ld == lp {
+					what = "sideways"
+				}
+				assert.Less(t, ld, lp, "%s (layer %d) imports %s (layer %d): an import %s (tags %q)", pkg, lp, dep, ld, what, tags)
 			}
 		}
 	}
@@ -71,8 +69,8 @@ func TestCPUTwinsOnlyInBackends(t *testing.T) {
 		f := strings.Fields(sc.Text())
 		pkg := strings.TrimPrefix(f[0], module)
 		for _, imp := range f[1:] {
-			if imp == module+"engine/cpu" && !allowed[pkg] {
-				t.Errorf("%s imports engine/cpu: call package ops instead", pkg)
+			if imp == module+"engine/cpu" {
+				assert.True(t, allowed[pkg], "%s imports engine/cpu: call package ops instead", pkg)
 			}
 		}
 	}

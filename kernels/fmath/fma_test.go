@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
 
@@ -37,15 +40,11 @@ func TestFMASpecialValues(t *testing.T) {
 	for _, tt := range tests {
 		got := FMA(tt.x, tt.y, tt.z)
 		if math.IsNaN(float64(tt.want)) {
-			if !math.IsNaN(float64(got)) {
-				t.Errorf("%s: FMA(%g, %g, %g) = %g, want NaN", tt.name, tt.x, tt.y, tt.z, got)
-			}
+			assert.True(t, math.IsNaN(float64(got)), "%s: FMA(%g, %g, %g) = %g, want NaN", tt.name, tt.x, tt.y, tt.z, got)
 			continue
 		}
-		if math.Float32bits(got) != math.Float32bits(tt.want) {
-			t.Errorf("%s: FMA(%g, %g, %g) = %g (%#x), want %g (%#x)", tt.name, tt.x, tt.y, tt.z,
-				got, math.Float32bits(got), tt.want, math.Float32bits(tt.want))
-		}
+		assert.Equal(t, math.Float32bits(tt.want), math.Float32bits(got), "%s: FMA(%g, %g, %g) = %g, want %g (bits)",
+			tt.name, tt.x, tt.y, tt.z, got, tt.want)
 	}
 }
 
@@ -233,9 +232,7 @@ func TestFMAAgainstC(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d inputs in %v on %d goroutines; float32(math.FMA) differs from fmaf on %d (%.2f%%)",
 		n, time.Since(start).Round(time.Millisecond), workers, dbl, 100*float64(dbl)/float64(n))
-	if bad != 0 {
-		t.Fatalf("%d of %d inputs differ from C's fmaf; first: %s", bad, n, firstBad)
-	}
+	require.Zero(t, bad, "%d of %d inputs differ from C's fmaf; first: %s", bad, n, firstBad)
 }
 
 // TestDoubleRoundingIsWrong documents why FMA exists: float32(math.FMA(x, y, z)) rounds
@@ -248,12 +245,9 @@ func TestDoubleRoundingIsWrong(t *testing.T) {
 	// the 2^-70 and the tie then goes to the even, lower one.
 	x, z := float32(1+0x1p-12), float32(0x1p-70)
 	want := float32(1 + 0x1p-11 + 0x1p-23)
-	if got := FMA(x, x, z); got != want {
-		t.Errorf("FMA(1+2^-12, 1+2^-12, 2^-70) = %g, want %g", got, want)
-	}
-	if naive := float32(math.FMA(float64(x), float64(x), float64(z))); naive == want {
-		t.Errorf("float32(math.FMA) gave the correct %g: the example is wrong", naive)
-	}
+	assert.Equal(t, want, FMA(x, x, z), "FMA(1+2^-12, 1+2^-12, 2^-70)")
+	naive := float32(math.FMA(float64(x), float64(x), float64(z)))
+	assert.NotEqual(t, want, naive, "float32(math.FMA) gave the correct %g: the example is wrong", naive)
 
 	found := 0
 	var example string
@@ -270,9 +264,7 @@ func TestDoubleRoundingIsWrong(t *testing.T) {
 			found++
 		}
 	}
-	if found == 0 {
-		t.Fatal("no input found where float32(math.FMA) is wrong; the midpoint generator is broken")
-	}
+	require.NotZero(t, found, "no input found where float32(math.FMA) is wrong; the midpoint generator is broken")
 	t.Logf("float32(math.FMA) wrong on %d of %d adversarial inputs (%.2f%%), e.g. %s",
 		found, n, 100*float64(found)/n, example)
 }
@@ -283,4 +275,14 @@ func sameBits(a, b float32) bool {
 		return true
 	}
 	return math.Float32bits(a) == math.Float32bits(b)
+}
+
+// assertSameBits fails t unless got has want's bits (any two NaNs match, see sameBits);
+// the failure shows both bit patterns.
+func assertSameBits(t *testing.T, want, got float32, msgAndArgs ...any) bool {
+	t.Helper()
+	if sameBits(want, got) {
+		return true
+	}
+	return assert.Equal(t, math.Float32bits(want), math.Float32bits(got), msgAndArgs...)
 }

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/kernels/fmath/internal/cfma"
 )
@@ -80,16 +83,14 @@ func TestMatchesCHeader(t *testing.T) {
 		for i, x := range in {
 			got := m.f(x)
 			if !sameBits(got, want[i]) {
-				if bad < 5 {
-					t.Errorf("%s(%g [%#x]) = %g [%#x], C header gives %g [%#x]", m.name, x,
-						math.Float32bits(x), got, math.Float32bits(got), want[i], math.Float32bits(want[i]))
+				if bad < 5 { // the first few only
+					assertSameBits(t, want[i], got, "%s(%g [%#x]) = %g, C header gives %g", m.name, x,
+						math.Float32bits(x), got, want[i])
 				}
 				bad++
 			}
 		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d differ from the C header", m.name, bad, len(in))
-		}
+		assert.Zero(t, bad, "%s: %d of %d differ from the C header", m.name, bad, len(in))
 	}
 	// Activations and their gradients, unknown codes included.
 	g := make([]float32, len(in))
@@ -98,8 +99,9 @@ func TestMatchesCHeader(t *testing.T) {
 		for i, x := range in {
 			y := Activate(act, x)
 			dy := ActivateGrad(act, x, y)
-			if !sameBits(y, want[i]) || !sameBits(dy, g[i]) {
-				t.Fatalf("act %d at %g: Go (%g, %g), C header (%g, %g)", act, x, y, dy, want[i], g[i])
+			if !sameBits(y, want[i]) || !sameBits(dy, g[i]) { // 2^20 inputs: no assert per input
+				require.Failf(t, "activation or gradient differs from the C header", "act %d at %g: Go (%g, %g), C header (%g, %g)",
+					act, x, y, dy, want[i], g[i])
 			}
 		}
 	}
@@ -145,10 +147,7 @@ func TestSpecialValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := tt.f(tt.x)
-		if !sameBits(got, tt.want) {
-			t.Errorf("%s(%g) = %g (%#x), want %g (%#x)", tt.name, tt.x, got, math.Float32bits(got),
-				tt.want, math.Float32bits(tt.want))
-		}
+		assertSameBits(t, tt.want, got, "%s(%g) = %g, want %g", tt.name, tt.x, got, tt.want)
 	}
 }
 
@@ -175,7 +174,7 @@ func TestSymmetry(t *testing.T) {
 				b = -b
 			}
 			if !sameBits(p.a, b) && !(p.a == 0 && b == 0) {
-				t.Fatalf("%s not symmetric at %g: %g vs %g", p.name, x, p.a, p.b)
+				require.Failf(t, "not symmetric", "%s at %g: %g vs %g", p.name, x, p.a, p.b)
 			}
 		}
 	}
@@ -186,25 +185,15 @@ func TestSymmetry(t *testing.T) {
 func TestActivate(t *testing.T) {
 	nan := float32(math.NaN())
 	nz := float32(math.Copysign(0, -1))
-	if got := Activate(kernels.ActRelu, nan); got == got {
-		t.Errorf("relu(NaN) = %g, want NaN", got)
-	}
-	if got := Activate(kernels.ActRelu, nz); math.Float32bits(got) != 0 {
-		t.Errorf("relu(-0) = %g (%#x), want +0", got, math.Float32bits(got))
-	}
-	if got := Activate(kernels.ActRelu, -3); got != 0 {
-		t.Errorf("relu(-3) = %g", got)
-	}
-	if got := ActivateGrad(kernels.ActRelu, 0, 0); got != 0 {
-		t.Errorf("relu'(0) = %g, want 0", got)
-	}
-	if got := ActivateGrad(kernels.ActRelu, nan, nan); got != 0 {
-		t.Errorf("relu'(NaN) = %g, want 0", got)
-	}
+	got := Activate(kernels.ActRelu, nan)
+	assert.True(t, got != got, "relu(NaN) = %g, want NaN", got)
+	assertSameBits(t, 0, Activate(kernels.ActRelu, nz), "relu(-0), want +0")
+	assert.Equal(t, float32(0), Activate(kernels.ActRelu, -3), "relu(-3)")
+	assert.Equal(t, float32(0), ActivateGrad(kernels.ActRelu, 0, 0), "relu'(0)")
+	assert.Equal(t, float32(0), ActivateGrad(kernels.ActRelu, nan, nan), "relu'(NaN)")
 	for _, act := range []kernels.Act{-1, kernels.ActExp + 1} {
-		if y, g := Activate(act, 1), ActivateGrad(act, 1, 1); y == y || g == g {
-			t.Errorf("unknown act %d: (%g, %g), want NaN", act, y, g)
-		}
+		y, g := Activate(act, 1), ActivateGrad(act, 1, 1)
+		assert.True(t, y != y && g != g, "unknown act %d: (%g, %g), want NaN", act, y, g)
 	}
 	ref := map[kernels.Act]func(float64) float64{
 		kernels.ActNone:     func(x float64) float64 { return x },
@@ -222,15 +211,13 @@ func TestActivate(t *testing.T) {
 		for _, x64 := range []float64{-7.5, -2, -0.7, -0.1, 0.05, 0.3, 1.1, 2.5, 6} {
 			x := float32(x64)
 			y := Activate(act, x)
-			if f, ok := want[act]; ok && !sameBits(y, f(x)) {
-				t.Errorf("Activate(%d, %g) = %g, want %g", act, x, y, f(x))
+			if f, ok := want[act]; ok {
+				assertSameBits(t, f(x), y, "Activate(%d, %g) = %g, want %g", act, x, y, f(x))
 			}
 			g := float64(ActivateGrad(act, x, y))
 			const h = 1e-6
 			fd := (ref[act](float64(x)+h) - ref[act](float64(x)-h)) / (2 * h)
-			if math.Abs(g-fd) > 1e-5*math.Max(1, math.Abs(fd)) {
-				t.Errorf("ActivateGrad(%d, %g) = %g, finite difference %g", act, x, g, fd)
-			}
+			assert.LessOrEqual(t, math.Abs(g-fd), 1e-5*math.Max(1, math.Abs(fd)), "ActivateGrad(%d, %g) = %g, finite difference %g", act, x, g, fd)
 		}
 	}
 }
@@ -243,9 +230,7 @@ func TestActivate(t *testing.T) {
 func TestConstantsMatchHeader(t *testing.T) {
 	read := func(path string) string {
 		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return string(b)
 	}
 	// Drop comments so that numbers in prose do not count.
@@ -260,18 +245,15 @@ func TestConstantsMatchHeader(t *testing.T) {
 				continue // not a float literal of the header (e.g. a double in a comment)
 			}
 			v, err := strconv.ParseFloat(strings.TrimSuffix(s, "f"), 32)
-			if err != nil {
-				t.Fatalf("literal %q: %v", s, err)
-			}
+			require.NoError(t, err, "literal %q", s)
 			f := float32(v)
 			if exact, _ := strconv.ParseFloat(strings.TrimSuffix(s, "f"), 64); exact == float64(f) {
 				if float64(f) == math.Trunc(float64(f)) {
 					continue // an integer: the same in any notation on both sides
 				}
 			} else if header {
-				if short := strconv.FormatFloat(float64(f), 'g', -1, 32); short != strings.TrimSuffix(s, "f") {
-					t.Errorf("gm_math.cuh: literal %s is not the shortest form of its float %s", s, short)
-				}
+				short := strconv.FormatFloat(float64(f), 'g', -1, 32)
+				assert.Equal(t, short, strings.TrimSuffix(s, "f"), "gm_math.cuh: literal %s is not the shortest form of its float", s)
 			}
 			set[math.Float32bits(f)] = s
 		}
@@ -280,14 +262,12 @@ func TestConstantsMatchHeader(t *testing.T) {
 	h := collect(read("../../kernels/gm_math.cuh"), true)
 	g := collect(read("math.go")+read("trig.go")+read("activate.go"), false)
 	for b, s := range h {
-		if _, ok := g[b]; !ok {
-			t.Errorf("gm_math.cuh uses %s (%#x), the Go twin does not", s, b)
-		}
+		_, ok := g[b]
+		assert.True(t, ok, "gm_math.cuh uses %s (%#x), the Go twin does not", s, b)
 	}
 	for b, s := range g {
-		if _, ok := h[b]; !ok {
-			t.Errorf("the Go twin uses %s (%#x), gm_math.cuh does not", s, b)
-		}
+		_, ok := h[b]
+		assert.True(t, ok, "the Go twin uses %s (%#x), gm_math.cuh does not", s, b)
 	}
 	t.Logf("%d non-integer constants on each side", len(h))
 }
@@ -320,7 +300,9 @@ func TestDeterministic(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	var diffs []string
 	for e := range errs {
-		t.Error(e)
+		diffs = append(diffs, e)
 	}
+	assert.Empty(t, diffs, "evaluating again, concurrently and backwards, changed bits")
 }

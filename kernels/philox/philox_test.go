@@ -3,6 +3,9 @@ package philox
 import (
 	"math"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestPhilox4x32 checks the generator against Random123's published known-answer
@@ -30,13 +33,9 @@ func TestPhilox4x32(t *testing.T) {
 			[4]uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
 	}
 	for _, c := range cases {
-		if got := philox4x32R(c.rounds, c.ctr, c.key); got != c.want {
-			t.Errorf("philox4x32 %d ctr %08x key %08x = %08x, want %08x", c.rounds, c.ctr, c.key, got, c.want)
-		}
+		assert.Equal(t, c.want, philox4x32R(c.rounds, c.ctr, c.key), "philox4x32 %d ctr %08x key %08x", c.rounds, c.ctr, c.key)
 		if c.rounds == 10 {
-			if got := Philox4x32(c.ctr, c.key); got != c.want {
-				t.Errorf("Philox4x32(%08x, %08x) = %08x, want %08x", c.ctr, c.key, got, c.want)
-			}
+			assert.Equal(t, c.want, Philox4x32(c.ctr, c.key), "Philox4x32(%08x, %08x)", c.ctr, c.key)
 		}
 	}
 }
@@ -44,24 +43,18 @@ func TestPhilox4x32(t *testing.T) {
 // TestBlock checks the stream convention: key = (seed low, seed high), counter =
 // (block low, block high, stream low, stream high).
 func TestBlock(t *testing.T) {
-	if got, want := Block(math.MaxUint64, math.MaxUint64, math.MaxUint64),
-		[4]uint32{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}; got != want {
-		t.Errorf("all-ones: %08x, want %08x", got, want)
-	}
+	assert.Equal(t, [4]uint32{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+		Block(math.MaxUint64, math.MaxUint64, math.MaxUint64), "all-ones")
 	// The pi known answer: seed = 0x299f31d0_a4093822, block = 0x85a308d3_243f6a88,
 	// stream = 0x03707344_13198a2e.
-	if got, want := Block(0x299f31d0a4093822, 0x0370734413198a2e, 0x85a308d3243f6a88),
-		[4]uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}; got != want {
-		t.Errorf("pi: %08x, want %08x", got, want)
-	}
+	assert.Equal(t, [4]uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
+		Block(0x299f31d0a4093822, 0x0370734413198a2e, 0x85a308d3243f6a88), "pi")
 	// Every half of every 64-bit input matters.
 	base := Block(1, 2, 3)
 	for _, o := range [][3]uint64{
 		{1 | 1<<32, 2, 3}, {0, 2, 3}, {1, 2 | 1<<32, 3}, {1, 3, 3}, {1, 2, 3 | 1<<32}, {1, 2, 4},
 	} {
-		if Block(o[0], o[1], o[2]) == base {
-			t.Errorf("Block%v equals Block(1, 2, 3)", o)
-		}
+		assert.NotEqual(t, base, Block(o[0], o[1], o[2]), "Block%v equals Block(1, 2, 3)", o)
 	}
 }
 
@@ -74,15 +67,13 @@ func TestUniform(t *testing.T) {
 		want float64
 	}{{0, ulp}, {511, ulp}, {512, 3 * ulp}, {math.MaxUint32, 1 - ulp},
 		{0x7fffffff, 0.5 - ulp}, {0x80000000, 0.5 + ulp}} {
-		if got := Uniform(c.w); float64(got) != c.want {
-			t.Errorf("Uniform(%#x) = %g, want %g", c.w, got, c.want)
-		}
+		assert.Equal(t, c.want, float64(Uniform(c.w)), "Uniform(%#x)", c.w)
 	}
 	prev := float32(0)
 	for k := uint32(0); k < 1<<23; k++ {
 		u := Uniform(k<<9 | k&511)
-		if float64(u) != float64(2*k+1)*ulp || !(u > prev) || !(u < 1) {
-			t.Fatalf("k=%d: u=%g", k, u)
+		if float64(u) != float64(2*k+1)*ulp || !(u > prev) || !(u < 1) { // 2^23 words: no assert per word
+			require.Failf(t, "Uniform: want (2k+1)/2^24, increasing, below 1", "k=%d: u=%g (previous %g)", k, u, prev)
 		}
 		prev = u
 	}
@@ -102,8 +93,8 @@ func TestBoxMuller(t *testing.T) {
 		e0 := math.Abs(float64(n0)-r0) / math.Max(1, math.Abs(r0))
 		e1 := math.Abs(float64(n1)-r1) / math.Max(1, math.Abs(r1))
 		worst = math.Max(worst, math.Max(e0, e1))
-		if e0 > math.Ldexp(1, -19) || e1 > math.Ldexp(1, -19) {
-			t.Fatalf("BoxMuller(%#x, %#x) = (%g, %g), float64 (%g, %g)", wa, wb, n0, n1, r0, r1)
+		if e0 > math.Ldexp(1, -19) || e1 > math.Ldexp(1, -19) { // 2^19 pairs: no assert per pair
+			require.Failf(t, "BoxMuller: error above 2^-19 * max(1, |ref|)", "BoxMuller(%#x, %#x) = (%g, %g), float64 (%g, %g)", wa, wb, n0, n1, r0, r1)
 		}
 	}
 	ext := []uint32{0, 511, 512, 0x3fffffff, 0x40000000, 0x7fffffff, 0x80000000, 0xbfffffff, 0xc0000000, math.MaxUint32}
@@ -119,7 +110,6 @@ func TestBoxMuller(t *testing.T) {
 	}
 	t.Logf("BoxMuller: worst error %.3g (in units of max(1, |n|)) = %.2f * 2^-24", worst, worst*(1<<24))
 	// The largest radius: u = 2^-24 gives sqrt(48 ln 2) = 5.768.
-	if n0, _ := BoxMuller(0, 0); math.Abs(float64(n0)-math.Sqrt(48*math.Ln2)) > 1e-5 {
-		t.Errorf("BoxMuller(0, 0) = %g, want %g", n0, math.Sqrt(48*math.Ln2))
-	}
+	n0, _ := BoxMuller(0, 0)
+	assert.InDelta(t, math.Sqrt(48*math.Ln2), float64(n0), 1e-5, "BoxMuller(0, 0)")
 }

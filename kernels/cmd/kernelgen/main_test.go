@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,8 +19,6 @@ func TestGeneratedUpToDate(t *testing.T) {
 	for _, f := range files {
 		have, err := os.ReadFile(f.path)
 		require.NoError(t, err)
-		if !bytes.Equal(have, f.content) {
-			t.Errorf("%s is stale: run `go run ./kernels/cmd/kernelgen`", f.path)
-		}
+		assert.True(t, bytes.Equal(have, f.content), "%s is stale: run `go run ./kernels/cmd/kernelgen`", f.path)
 	}
 }
