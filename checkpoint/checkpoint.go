@@ -4,9 +4,13 @@
 package checkpoint
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -39,6 +43,9 @@ import (
 //     have as many: the shards and random streams depend on it);
 //     absent in older checkpoints, read as 1
 //     epoch_sums      JSON: running sums of the epoch's training terms
+//     sha256          the SHA-256 of the data section (every tensor's bytes, in file
+//     order), hex; Load recomputes it and refuses a file whose bytes changed
+//     (absent in older checkpoints, which load unchecked)
 //     model_config    JSON of the model's configuration (gmvae.Config)
 //     train_config    JSON of the training configuration (trainer.Config; run_dir
 //     and resume left out: they say where the file is, not how the run goes)
@@ -166,6 +173,7 @@ func Save(path string, ck *Checkpoint) error {
 		ts = append(ts, safetensors.Tensor{Name: statePrefix + name, Shape: []int{ck.StateSizes[i]}, Data: ck.S[off : off+ck.StateSizes[i]]})
 		off += ck.StateSizes[i]
 	}
+	meta[shaKey] = dataSHA256(ts)
 	if err := atomicfile.Write(path, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
@@ -265,6 +273,18 @@ func Load(path string) (*Checkpoint, error) {
 	}
 	if f := meta["format"]; f != checkpointFormat {
 		return nil, bad("format %q, expected %q (not a checkpoint of this trainer?)", f, checkpointFormat)
+	}
+	if want, ok := meta[shaKey]; ok {
+		if got := dataSHA256(ts); got != want {
+			return nil, bad("the tensors' bytes have SHA-256 %s, the metadata says %s: the file is damaged", got, want)
+		}
+	}
+	for _, t := range ts {
+		for i, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, bad("tensor %q element %d is %v: a checkpoint holds finite values only (the file is damaged, or was not written by this trainer)", t.Name, i, v)
+			}
+		}
 	}
 	ck := &Checkpoint{}
 	get := func(key string) (string, error) {
@@ -371,4 +391,25 @@ func Load(path string) (*Checkpoint, error) {
 		return nil, bad("%d tensors, expected 3 per parameter tensor (%d): stray Adam moments", len(ts), len(ck.Names))
 	}
 	return ck, nil
+}
+
+// shaKey is the metadata key of the data section's SHA-256.
+const shaKey = "sha256"
+
+// dataSHA256 returns the hex SHA-256 of the tensors' float32 values, little-endian, in
+// order: the data section of the file they are written to.
+func dataSHA256(ts []safetensors.Tensor) string {
+	h := sha256.New()
+	var buf [4 << 10]byte
+	for _, t := range ts {
+		for i := 0; i < len(t.Data); {
+			n := 0
+			for ; n+4 <= len(buf) && i < len(t.Data); i++ {
+				binary.LittleEndian.PutUint32(buf[n:], math.Float32bits(t.Data[i]))
+				n += 4
+			}
+			h.Write(buf[:n])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -27,7 +27,7 @@ func testCheckpoint() *Checkpoint {
 		Train: json.RawMessage(`{"epochs":5,"batch_size":50,"lr":0.0001,"schedule":"cosine","seed":9223372036854775813}`),
 		Names: []string{"enc.W", "enc.b"},
 		Sizes: []int{3, 2},
-		P:     []float32{1, -2, float32(math.Inf(1)), 0.5, float32(math.Copysign(0, -1))},
+		P:     []float32{1, -2, math.MaxFloat32, 0.5, float32(math.Copysign(0, -1))},
 		M:     []float32{0.1, 0.2, 0.3, 0.4, 0.5},
 		V:     []float32{1e-30, 2, 3, 4, 5},
 	}
@@ -175,7 +175,7 @@ func TestCheckpointState(t *testing.T) {
 	ck := testCheckpoint()
 	ck.StateNames = []string{"enc.bn.running_mean", "enc.bn.running_var"}
 	ck.StateSizes = []int{2, 1}
-	ck.S = []float32{-0.5, float32(math.NaN()), 3}
+	ck.S = []float32{-0.5, math.SmallestNonzeroFloat32, 3}
 	require.NoError(t, Save(path, ck))
 	got, err := Load(path)
 	require.NoError(t, err)
@@ -216,4 +216,48 @@ func sameBits(a, b []float32) int {
 		}
 	}
 	return -1
+}
+
+// TestCheckpointRefusesDamage: a tensor value changed in the file (a flipped bit) is
+// caught by the data's SHA-256, a non-finite value written by another program by the
+// finite check, and an older checkpoint without the checksum still loads.
+func TestCheckpointRefusesDamage(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	require.NoError(t, Save(good, testCheckpoint()))
+	raw, err := os.ReadFile(good)
+	require.NoError(t, err)
+	hlen := int(binary.LittleEndian.Uint64(raw))
+	flipped := append([]byte(nil), raw...)
+	flipped[8+hlen+5] ^= 0x10 // a bit of the second parameter value
+	bad := filepath.Join(dir, "flipped.safetensors")
+	require.NoError(t, os.WriteFile(bad, flipped, 0o644))
+	_, err = Load(bad)
+	require.ErrorContains(t, err, "the file is damaged")
+	require.ErrorContains(t, err, "flipped.safetensors")
+
+	// Written without the checksum (as before it existed), with a NaN parameter.
+	ck := testCheckpoint()
+	meta, err := ck.metadata()
+	require.NoError(t, err)
+	var ts []safetensors.Tensor
+	for _, part := range []struct {
+		prefix string
+		v      []float32
+	}{{"", ck.P}, {"adam.m/", ck.M}, {"adam.v/", ck.V}} {
+		off := 0
+		for i, name := range ck.Names {
+			ts = append(ts, safetensors.Tensor{Name: part.prefix + name, Shape: []int{ck.Sizes[i]}, Data: part.v[off : off+ck.Sizes[i]]})
+			off += ck.Sizes[i]
+		}
+	}
+	old := filepath.Join(dir, "old.safetensors")
+	require.NoError(t, atomicfile.Write(old, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }))
+	_, err = Load(old)
+	require.NoError(t, err, "a checkpoint without the checksum loads")
+	ts[0].Data[1] = float32(math.NaN())
+	nan := filepath.Join(dir, "nan.safetensors")
+	require.NoError(t, atomicfile.Write(nan, func(w io.Writer) error { return safetensors.Write(w, ts, meta) }))
+	_, err = Load(nan)
+	require.ErrorContains(t, err, `tensor "enc.W" element 1 is NaN`)
 }

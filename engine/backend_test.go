@@ -108,3 +108,19 @@ func TestLaunchErrors(t *testing.T) {
 		assert.ErrorContains(t, err, tt.want, tt.name)
 	}
 }
+
+// TestCPUMemoryBudget: a buffer that would take the CPU backend past the memory the
+// machine has is an error naming it and the sizes, not a fatal out-of-memory; released
+// buffers give their memory back.
+func TestCPUMemoryBudget(t *testing.T) {
+	c := &CPU{budgeted: true, budget: 1000}
+	a, err := c.New(200, "a")
+	require.NoError(t, err)
+	_, err = c.New(100, "too much")
+	require.ErrorContains(t, err, `buffer "too much" of 100 floats`)
+	require.ErrorContains(t, err, "more than the 1 KB this machine has available")
+	require.NoError(t, c.Release(a))
+	_, err = c.New(250, "fits again")
+	require.NoError(t, err)
+	assert.Positive(t, memAvailable(), "this machine reports its available memory (Linux)")
+}

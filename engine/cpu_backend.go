@@ -2,7 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/gmvae/gmvae/engine/cpu"
 	"github.com/gmvae/gmvae/kernels"
@@ -12,6 +15,10 @@ import (
 // Its results equal a GPU's bit for bit (shared/design/DETERMINISM.md).
 type CPU struct {
 	args cpu.KernelArgs // reused across launches: a step allocates no argument slices
+	// The memory this backend may hold (90% of the memory available when it made its
+	// first buffer; 0: unknown, no limit) and holds.
+	budget, used int64
+	budgeted     bool
 }
 
 // NewCPU returns the CPU backend.
@@ -25,7 +32,50 @@ func (c *CPU) New(n int, tag string) (*Buf, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("engine: cpu: buffer %q of negative length %d", tag, n)
 	}
+	if !c.budgeted {
+		c.budgeted = true
+		if avail := memAvailable(); avail > 0 {
+			c.budget = avail / 10 * 9
+		}
+	}
+	bytes := 4 * int64(n)
+	if c.budget > 0 && c.used+bytes > c.budget {
+		return nil, fmt.Errorf("engine: cpu: buffer %q of %d floats (%s) would bring this backend's memory to %s, more than the %s this machine has available",
+			tag, n, FormatBytes(bytes), FormatBytes(c.used+bytes), FormatBytes(c.budget))
+	}
+	c.used += bytes
 	return &Buf{n: n, host: make([]float32, n), owner: c, root: true}, nil
+}
+
+// memAvailable returns the memory the kernel reports available (Linux's MemAvailable
+// in /proc/meminfo), or 0 when it cannot tell.
+func memAvailable() int64 {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb * 1024
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// FormatBytes formats a byte count for messages: "1.5 GB", "300 MB", "12 KB".
+func FormatBytes(b int64) string {
+	switch {
+	case b >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(b)/1e9)
+	case b >= 1e6:
+		return fmt.Sprintf("%.0f MB", float64(b)/1e6)
+	}
+	return fmt.Sprintf("%.0f KB", float64(b)/1e3)
 }
 
 // Release implements Backend.
@@ -33,6 +83,7 @@ func (c *CPU) Release(b *Buf) error {
 	if b.owner != c || !b.root {
 		return fmt.Errorf("engine: cpu: release of a buffer not made by this backend's New")
 	}
+	c.used -= 4 * int64(b.n)
 	b.host, b.root = nil, false
 	return nil
 }

@@ -6,6 +6,7 @@ package predict
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/engine"
@@ -53,7 +54,8 @@ func Load(b engine.Backend, checkpointPath string) (*Predictor, error) {
 	}
 	m, err := gmvae.New(b, mc)
 	if err != nil {
-		return nil, fmt.Errorf("predict %s: %w", checkpointPath, err)
+		return nil, fmt.Errorf("predict %s: the checkpoint's model (model_config: model %s, d = %d, k = %d, dz = %d, hidden %v) cannot be built here: %w",
+			checkpointPath, mc.Model, mc.D, mc.K, mc.Dz, mc.Hidden, err)
 	}
 	p := &Predictor{b: b, m: m, cfg: m.Config()}
 	if err := p.init(checkpointPath, ck); err != nil {
@@ -125,6 +127,9 @@ func (p *Predictor) Run(x []float32, n int) (*Prediction, error) {
 	if len(x) != n*c.D {
 		return nil, fmt.Errorf("predict: x has %d values, expected n*D = %d*%d = %d (the model's D is %d)", len(x), n, c.D, n*c.D, c.D)
 	}
+	if err := p.checkRows(x, n); err != nil {
+		return nil, err
+	}
 	r := &Prediction{Post: make([]float32, n*c.K), Logits: make([]float32, n*c.K), ZMean: make([]float32, n*c.Dz)}
 	for lo := 0; lo < n; lo += c.MaxBatch {
 		nb := min(c.MaxBatch, n-lo)
@@ -177,4 +182,21 @@ func (p *Predictor) Close() error {
 		p.m = nil
 	}
 	return first
+}
+
+// checkRows applies the checks the trainer applies to its data: every value finite, and
+// in [0, 1] for a model of the Bernoulli likelihood that reads its inputs as they are.
+func (p *Predictor) checkRows(x []float32, n int) error {
+	c := p.cfg
+	unit := c.Likelihood == gmvae.Bernoulli && c.Input == nil && c.Model != "kmeans" && c.Model != "gmm"
+	for i, v := range x[:n*c.D] {
+		f := float64(v)
+		switch {
+		case math.IsNaN(f) || math.IsInf(f, 0):
+			return fmt.Errorf("predict: row %d column %d is %v: every value must be finite", i/c.D, i%c.D, v)
+		case unit && (f < 0 || f > 1):
+			return fmt.Errorf("predict: row %d column %d is %v: model %s (Bernoulli likelihood) was trained on data in [0, 1], as every row it assigns must be", i/c.D, i%c.D, v, c.Model)
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
 
@@ -235,5 +236,30 @@ func TestPredictEmulatorEqualsCPU(t *testing.T) {
 			require.Equal(t, res[0], res[1])
 			require.Equal(t, cls[0], cls[1])
 		})
+	}
+}
+
+// TestPredictChecksRows: the trainer's data checks apply to the rows a predictor
+// assigns: a non-finite value, and a value outside [0, 1] for a Bernoulli model, are
+// errors naming the row and column.
+func TestPredictChecksRows(t *testing.T) {
+	m := tinyModel(t, "dilokthanakul")
+	path := saveModel(t, m, t.TempDir())
+	p, err := predict.Load(engine.NewCPU(), path)
+	require.NoError(t, err)
+	defer p.Close()
+	d := p.Config().D
+	for _, tc := range []struct {
+		v    float32
+		want string
+	}{
+		{2, "row 1 column 2 is 2: model dilokthanakul (Bernoulli likelihood) was trained on data in [0, 1]"},
+		{float32(math.NaN()), "row 1 column 2 is NaN: every value must be finite"},
+		{float32(math.Inf(-1)), "row 1 column 2 is -Inf"},
+	} {
+		x := tinyInput(3, d)
+		x[d+2] = tc.v
+		_, err := p.Run(x, 3)
+		assert.ErrorContains(t, err, tc.want)
 	}
 }

@@ -34,6 +34,12 @@ func (t *trainer) evaluate() error {
 	d, k := t.mc.D, t.mc.K
 	var sums checkpoint.EpochSums
 	for bi, idx := range data.SequentialBatches(t.test.Info().N, t.cfg.EvalBatch) {
+		// A signal stops a long evaluation between its batches (one process; ranks
+		// learn of a stop in their next step's reduction). The checkpoint is of the
+		// parameters evaluated, so a resume evaluates them again.
+		if err := t.ctx.Err(); err != nil && t.world == 1 {
+			return t.interrupted(err)
+		}
 		n := len(idx)
 		t.test.Gather(idx, t.xhost[:n*d], nil)
 		x := t.x.Slice(0, n*d)

@@ -77,6 +77,9 @@ func (t *trainer) resume(path string) error {
 	}
 	t.st = ck.State
 	t.wall0 = ck.State.WallS
+	if t.st.Step > 0 { // the last step's rate, for an evaluation before the next step
+		t.lr = LearningRate(t.cfg, t.st.Step-1, t.total, t.nb)
+	}
 	t.lastCkpt = path
 	t.logf("resumed from %s at step %d (epoch %d, batch %d of %d)", path, t.st.Step, t.st.Epoch+1, t.st.Batch, t.nb)
 	return nil
@@ -91,6 +94,13 @@ func (t *trainer) openRunDir() error {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("run folder: %w", err)
+	}
+	// A process killed while writing leaves its temporary files: only this run writes
+	// here, so they are garbage.
+	if removed, err := atomicfile.RemoveStale(dir); err != nil {
+		return fmt.Errorf("run folder: %w", err)
+	} else if len(removed) > 0 {
+		t.logf("removed %d temporary file(s) of an interrupted write: %v", len(removed), removed)
 	}
 	cfgJSON, err := json.MarshalIndent(map[string]any{
 		"model":      t.mc,

@@ -336,6 +336,9 @@ func (t *trainer) setupData(train, test data.Source) error {
 			return err
 		}
 	}
+	if n := train.Info().N; t.mc.K > n {
+		return fmt.Errorf("k = %d clusters for %d training rows: want k <= the number of rows", t.mc.K, n)
+	}
 	if test.Info().N == 0 {
 		return fmt.Errorf("the evaluation set %s is empty", test.Info().Name)
 	}

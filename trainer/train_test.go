@@ -22,6 +22,8 @@ import (
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/ops"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =
@@ -699,4 +701,38 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 func evalString(r EvalRecord) string {
 	j, _ := json.Marshal(r)
 	return string(j)
+}
+
+// TestInterruptedEvaluation: a signal during the evaluation at an epoch's end stops
+// the run there (not after the whole evaluation) with a checkpoint of the evaluated
+// parameters; the resumed run evaluates them again and ends as the straight run does,
+// with the same metrics lines.
+func TestInterruptedEvaluation(t *testing.T) {
+	b := engine.NewCPU()
+	cfg := baseCfg(t.TempDir())
+	_, _, err := fakeRun(t, b, cfg, 4)
+	require.NoError(t, err)
+	want := stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile))
+
+	c := cfg
+	c.RunDir = t.TempDir()
+	train := blobs(t, "blobs-train", 70, fd, fk, 7)
+	test := blobs(t, "blobs-test", 25, fd, fk, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	evals := 0
+	_, err = Train(ctx, b, newFake(t, b, fd, fk, 16, 4), train, test, c, Hooks{
+		Step: func(p Progress) {
+			if p.Epoch == 1 && p.Batch == p.Batches { // the last step of epoch 2: its evaluation comes next
+				cancel()
+			}
+		},
+		Eval: func(EvalRecord) { evals++ },
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, evals, "the second evaluation was stopped")
+	c.Resume = filepath.Join(c.RunDir, checkpoint.File)
+	_, err = Train(context.Background(), b, newFake(t, b, fd, fk, 16, 4), train, test, c, Hooks{})
+	require.NoError(t, err)
+	assert.Equal(t, want, stripTiming(t, filepath.Join(c.RunDir, MetricsFile)))
+	assert.Equal(t, checkpointBytes(t, filepath.Join(cfg.RunDir, checkpoint.File)), checkpointBytes(t, c.Resume))
 }

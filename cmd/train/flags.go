@@ -319,10 +319,14 @@ func (f *flags) settings() (trainer.Settings, error) {
 		}
 	}
 	s.Train.RunDir, s.Train.Resume = "", ""
+	baseModel := s.Model.Model
 	for _, st := range f.set {
 		if err := st.apply(&s, st.value); err != nil {
 			return s, cli.Usagef("-%s %s: %v", st.flag, st.value, err)
 		}
+	}
+	if f.o.resume != "" && s.Model.Model != baseModel {
+		return s, cli.Usagef("-model %s: the run to resume (%s) is of model %s; a resumed run keeps its model (start a new run with -out for another)", s.Model.Model, f.o.resume, baseModel)
 	}
 	classical := s.Model.Model == "kmeans" || s.Model.Model == "gmm"
 	if classical && f.given["epochs"] {

@@ -146,6 +146,17 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if test != nil && test.Info().D != tr.D {
 			return cli.Usagef("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)
 		}
+		if !f.fresh && s.Model.D != 0 && s.Model.D != tr.D {
+			from := "-resume " + o.resume
+			if o.resume == "" {
+				from = "-config " + o.configFile
+			}
+			hint := "give its data with -train"
+			if o.trainPath != "" {
+				hint = "is -train the run's data?"
+			}
+			return cli.Usagef("%s: its model reads %d features per row, but %s has %d: %s", from, s.Model.D, tr.Name, tr.D, hint)
+		}
 		var choices []trainer.Choice
 		if s, choices, err = f.dataAware(s, train); err != nil {
 			return err
@@ -218,10 +229,29 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	if test != nil {
 		testName = count(test, t.TestSubset)
 	}
-	fmt.Fprintf(stdout, "model %s, dz=%d hidden=%v, on %s\ndata: train %s, %d features; evaluate on %s\n",
-		desc, m.Dz, m.Hidden, b.Name(), count(train, t.TrainSubset), train.Info().D, testName)
-	fmt.Fprintf(stdout, "training: %d epochs, batch %d, lr %g (%s), binarize %v, seed %d\n",
-		t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, t.Seed)
+	arch := fmt.Sprintf(", dz=%d hidden=%v", m.Dz, m.Hidden)
+	if m.Model == "kmeans" || m.Model == "gmm" {
+		arch = ""
+	}
+	if m.Input != nil {
+		arch += ", inputs scaled"
+	}
+	fmt.Fprintf(stdout, "model %s%s, on %s\ndata: train %s, %d features; evaluate on %s\n",
+		desc, arch, b.Name(), count(train, t.TrainSubset), train.Info().D, testName)
+	switch m.Model {
+	case "kmeans", "gmm":
+		restarts := m.Restarts
+		if restarts == 0 {
+			restarts = map[string]int{"kmeans": 10, "gmm": 1}[m.Model]
+		}
+		fmt.Fprintf(stdout, "fitting: %d restarts, seed %d\n", restarts, t.Seed)
+	case "vade":
+		fmt.Fprintf(stdout, "recipe: %d epochs of autoencoder pretraining at lr %g; a prior from the best of %d Gaussian mixtures; %d epochs of training, batch %d, lr %g (%s), Adam eps %g, seed %d\n",
+			t.PretrainEpochs, t.PretrainLR, t.PriorRestarts, t.Epochs, t.BatchSize, t.LR, t.Schedule, t.AdamEps, t.Seed)
+	default:
+		fmt.Fprintf(stdout, "training: %d epochs, batch %d, lr %g (%s), binarize %v, seed %d\n",
+			t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, t.Seed)
+	}
 	if c.Size() > 1 {
 		fmt.Fprintf(stdout, "data parallel: %d ranks (launch %s); each step's batch of %d split into shards of up to %d rows, gradients summed in rank order\n",
 			c.Size(), launch, t.BatchSize, (t.BatchSize+c.Size()-1)/c.Size())
@@ -337,7 +367,8 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 		var err error
 		model, err = gmvae.New(b, m)
 		if err != nil {
-			err = cli.Usage(err)
+			err = cli.Usagef("model %s: %v (its memory grows with the rows of -batch and -eval-batch, max %d here, and with -hidden %v, -k %d, -dz %d: make them smaller)",
+				m.Model, err, m.MaxBatch, m.Hidden, m.K, m.Dz)
 		}
 		if err := agree(c, err); err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Perm is the mode of the files written here. os.CreateTemp makes 0600; run folders and
@@ -73,4 +74,30 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// RemoveStale removes the temporary files that a Write into dir left behind when its
+// process was killed before the rename (".NAME.tmp-*"), and returns their names. Call it
+// when a program starts writing into a folder that only it writes to (a run folder):
+// such a file is never the current content of anything.
+func RemoveStale(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || len(name) < 2 || name[0] != '.' || !strings.Contains(name, ".tmp-") {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
+			return removed, err
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -83,4 +84,25 @@ func TestWriteMissingFolder(t *testing.T) {
 func TestSyncDir(t *testing.T) {
 	require.NoError(t, SyncDir(t.TempDir()))
 	require.Error(t, SyncDir(filepath.Join(t.TempDir(), "missing")))
+}
+
+// TestRemoveStale: the temporary files of interrupted writes go, nothing else does.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"checkpoint.safetensors", ".hidden", "a.tmp-1", "sub"}
+	stale := []string{".checkpoint.safetensors.tmp-123", ".metrics.jsonl.tmp-9"}
+	for _, n := range append(append([]string{}, keep[:3]...), stale...) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	removed, err := RemoveStale(dir)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, stale, removed)
+	for _, n := range keep {
+		_, err := os.Stat(filepath.Join(dir, n))
+		assert.NoError(t, err, n)
+	}
+	removed, err = RemoveStale(filepath.Join(dir, "missing"))
+	assert.NoError(t, err)
+	assert.Empty(t, removed)
 }
