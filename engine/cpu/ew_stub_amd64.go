@@ -99,7 +99,7 @@ func reparamZ8(m *float32, lv *float32, eps *float32, z *float32, n int)
 //go:noescape
 func reparamBwdLv8(lv *float32, eps *float32, dz *float32, dlv *float32, n int, acc int)
 
-// philoxUniform8 writes the uniforms (UniformFromWord) of nblk Philox-4x32-10 blocks (nblk a
+// philoxUniform8 writes the uniforms (philox.Uniform) of nblk Philox-4x32-10 blocks (nblk a
 // multiple of 8) to out, 4 per block in element order: block j has the counter
 // (ctr0 + j, ctr1, ctr2, ctr3) (ctr0 + nblk - 1 must not wrap) and the key (key0, key1).
 // Requires AVX2 and FMA.

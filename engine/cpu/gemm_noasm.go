@@ -23,3 +23,6 @@ func gemmPackRows16(kc int, src *float32, ld int, dst *float32, np int, dstride 
 func gemmPackCols16(kc int, src *float32, ld int, dst *float32) {
 	panic("cpu: gemm packing called without assembly")
 }
+
+func fmaPeak8(n int, out *float32)  { panic("cpu: fmaPeak8 called without assembly") }
+func fmaPeak16(n int, out *float32) { panic("cpu: fmaPeak16 called without assembly") }

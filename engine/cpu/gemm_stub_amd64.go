@@ -23,3 +23,11 @@ func gemmPackRows16(kc int, src *float32, ld int, dst *float32, np int, dstride 
 // gemmPackCols16 transposes 16 rows (ld bytes apart at src) of kc floats into
 // dst (dst[16*k + j] = src[j*ld/4 + k]); kc must be a multiple of 8. Requires AVX.
 func gemmPackCols16(kc int, src *float32, ld int, dst *float32)
+
+// fmaPeak8 runs n iterations of 12 independent 8-lane fused multiply-adds on
+// registers and stores their sum's first lane to out: 24 x lanes flops an iteration. Requires AVX2 and FMA.
+func fmaPeak8(n int, out *float32)
+
+// fmaPeak16 runs n iterations of 12 independent 16-lane fused multiply-adds on
+// registers and stores their sum's first lane to out: 24 x lanes flops an iteration. Requires AVX-512F.
+func fmaPeak16(n int, out *float32)

@@ -651,7 +651,7 @@ func mulhilo(m uint32, c Register) (hi, lo V) {
 	return hi, lo
 }
 
-// uniform is UniformFromWord: float32((w>>9)*2+1) * 2^-24, exactly.
+// uniform is philox.Uniform: float32((w>>9)*2+1) * 2^-24, exactly.
 func uniform(w Register) V {
 	t := YMM()
 	VPSRLD(U8(9), w, t)
@@ -691,7 +691,7 @@ func sincos2pi(u Register) (ss, cc V) {
 	return sel(bad, nan, ss), sel(bad, nan, cc)
 }
 
-// boxMuller is cpu.BoxMuller on words wa, wb.
+// boxMuller is philox.BoxMuller on words wa, wb.
 func boxMuller(wa, wb Register) (n0, n1 V) {
 	r := sqrt(mul(vlog(uniform(wa)), kf(-2)))
 	s, c := sincos2pi(uniform(wb))
@@ -700,9 +700,9 @@ func boxMuller(wa, wb Register) (n0, n1 V) {
 
 // philox emits philoxUniform8 or philoxNormal8.
 func philox(normal bool) {
-	name, what := "philoxUniform8", "uniforms (UniformFromWord)"
+	name, what := "philoxUniform8", "uniforms (philox.Uniform)"
 	if normal {
-		name, what = "philoxNormal8", "normals (philoxNormal4)"
+		name, what = "philoxNormal8", "normals (philox.Normal4)"
 	}
 	TEXT(name, NOSPLIT, "func(out *float32, nblk int, key0, key1, ctr0, ctr1, ctr2, ctr3 uint32)")
 	Pragma("noescape")

@@ -32,6 +32,8 @@ func main() {
 	kernel(true)
 	packRows()
 	packCols()
+	fmaPeak(false)
+	fmaPeak(true)
 	Generate()
 }
 
@@ -322,6 +324,54 @@ func packCols() {
 	SUBQ(U32(8), kc)
 	JMP(LabelRef("loop"))
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// fmaPeak emits fmaPeak8 (AVX2) and, with wide, fmaPeak16 (AVX-512): n iterations of 12
+// independent VFMADD231PS chains on registers, nothing loaded or stored in the loop,
+// the sum of the chains stored to out at the end (so that the work is not dead). It
+// measures the core's FMA throughput, the ceiling of the matrix products' microkernel:
+// 12 chains cover the FMA latency of the cores this runs on (4 cycles x 2 ports = 8).
+func fmaPeak(wide bool) {
+	name, vec, lanes := "fmaPeak8", YMM, 8
+	if wide {
+		name, vec, lanes = "fmaPeak16", ZMM, 16
+	}
+	TEXT(name, NOSPLIT, "func(n int, out *float32)")
+	req := "Requires AVX2 and FMA."
+	if wide {
+		req = "Requires AVX-512F."
+	}
+	Doc(fmt.Sprintf("%s runs n iterations of 12 independent %d-lane fused multiply-adds on", name, lanes),
+		"registers and stores their sum's first lane to out: 24 x lanes flops an iteration. "+req)
+	n := Load(Param("n"), GP64())
+	out := Load(Param("out"), GP64())
+	var acc [12]VecVirtual
+	for i := range acc {
+		acc[i] = vec()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	a, b := vec(), vec()
+	VXORPS(a, a, a)
+	VXORPS(b, b, b)
+	TESTQ(n, n)
+	JZ(LabelRef("sum"))
+	Label("loop")
+	for i := range acc {
+		VFMADD231PS(a, b, acc[i])
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("sum")
+	for i := 1; i < len(acc); i++ {
+		VADDPS(acc[i], acc[0], acc[0])
+	}
+	if wide {
+		VMOVSS(acc[0].AsX(), Mem{Base: out})
+	} else {
+		VMOVSS(acc[0].AsX(), Mem{Base: out})
+	}
 	VZEROUPPER()
 	RET()
 }
