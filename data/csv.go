@@ -61,8 +61,8 @@ type CSVOptions struct {
 }
 
 // LoadCSV reads a CSV file: one example per record, every feature cell a finite number
-// (strconv.ParseFloat syntax, surrounding spaces allowed), the label cell, if any, an
-// integer >= -1 or empty (both -1 and empty mean "no label"). The data set is named
+// (strconv.ParseFloat syntax, surrounding spaces allowed), the label cell, if any, a
+// class id in [0, MaxClasses) or -1 or empty (both mean "no label"). The data set is named
 // after the file. Errors (*FormatError) name the file, the 1-based line and column
 // (and the column's header): ragged records, non-numeric cells, NaN and infinite
 // values, a label column that does not exist, a file without data records.
@@ -308,21 +308,25 @@ func (cs *csvStream) parse(rec []string, line int) (int, error) {
 	return label, nil
 }
 
-// parseLabel reads a label cell: an integer >= -1 (written "3" or "3.0"), or empty
-// for none.
+// parseLabel reads a label cell: empty or -1 for none, else a class id in
+// [0, MaxClasses), written as an integer ("3") or an integral number ("3.0", "3e0").
 func parseLabel(s string) (int, error) {
+	const rule = "expected an integer class id in [0, %d), or -1 or empty for none"
 	if s == "" {
 		return NoLabel, nil
 	}
-	if l, err := strconv.Atoi(s); err == nil {
-		if l < NoLabel {
-			return 0, fmt.Errorf("label %d, expected a class id >= 0, or -1 or empty for none", l)
+	if l, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if l < NoLabel || l >= MaxClasses {
+			return 0, fmt.Errorf("label %d out of range: "+rule, l, MaxClasses)
 		}
-		return l, nil
+		return int(l), nil
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
-		return 0, fmt.Errorf("label %q, expected an integer class id >= 0, or -1 or empty for none", s)
+	if err != nil || v != math.Trunc(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("label %q, "+rule, s, MaxClasses)
+	}
+	if v < NoLabel || v >= MaxClasses {
+		return 0, fmt.Errorf("label %q out of range: "+rule, s, MaxClasses)
 	}
 	return int(v), nil
 }

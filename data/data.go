@@ -47,8 +47,8 @@
 // flags (uint32; bit 0 set: the shard has labels; other bits zero); 16-23 rows
 // (uint64); 24-27 D (uint32); 28-31 the payload's CRC-32C (uint32). The payload: rows*D
 // float32 values, IEEE 754 little-endian, row-major (row r's features at byte
-// 32 + 4*r*D), then, with labels, rows int32 labels, little-endian (>= 0 a class, -1
-// none). A file is exactly 32 + 4*rows*D (+ 4*rows) bytes. Values are finite.
+// 32 + 4*r*D), then, with labels, rows int32 labels, little-endian (a class id in
+// [0, MaxClasses), or -1 for none). A file is exactly 32 + 4*rows*D (+ 4*rows) bytes. Values are finite.
 //
 // A writer (ShardWriter) writes every shard and then the manifest each to a temporary
 // file that it renames into place, the manifest last: a folder with a manifest.json
@@ -77,6 +77,43 @@ import (
 // NoLabel marks an example without a label.
 const NoLabel = -1
 
+// MaxClasses bounds class ids: every label a reader returns, and every label a
+// Dataset or a shard set holds, is NoLabel or a class id in [0, MaxClasses).
+//
+// Why a bound, and why 2^16: a class id is an index into dense tables sized by the
+// largest label (LabelCounts; the metrics' cluster × class table, which summary.json
+// stores whole), so one stray label of 10^8 in a 100-row file cost 13.5 GB and a
+// 2.7 GB summary, and 2^63-1 overflowed the table size. 65,536 classes is above every
+// labelled clustering benchmark (MNIST 10, CIFAR-100 100, ImageNet 1,000, ImageNet-21k
+// 21,841) and keeps a 100-cluster table at 6.6 M cells; it also keeps labels exact in
+// the shards' int32 and in float32. Labels beyond it are identifiers, not class
+// numbers: renumber them 0..C-1 before training. metrics.MaxClasses is the same bound.
+const MaxClasses = 1 << 16
+
+// labelRule is what every reader's error says about a bad label.
+var labelRule = fmt.Sprintf("expected an integer class id in [0, %d), or -1 for none", MaxClasses)
+
+// labelFromInt returns v as a label: NoLabel or a class id below MaxClasses. The error
+// says what was found and labelRule; the caller adds the file and the place.
+func labelFromInt(v int64) (int, error) {
+	if v < NoLabel || v >= MaxClasses {
+		return 0, fmt.Errorf("label %d out of range: %s", v, labelRule)
+	}
+	return int(v), nil
+}
+
+// labelFromFloat is labelFromInt for a label stored as a float (an NPY <f8 array, a
+// CSV cell "3.0"): its value must be integral.
+func labelFromFloat(v float64) (int, error) {
+	if v != math.Trunc(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("label %v is not an integer: %s", v, labelRule)
+	}
+	if v < NoLabel || v >= MaxClasses {
+		return 0, fmt.Errorf("label %v out of range: %s", v, labelRule)
+	}
+	return int(v), nil
+}
+
 // Dataset is N examples of D float32 features.
 //
 // X is (N, D), row-major: example i is X[i*D : (i+1)*D]. Labels is nil when the data
@@ -102,7 +139,8 @@ func New(name string, n, d int, x []float32, labels []int) (*Dataset, error) {
 }
 
 // Validate checks the invariants of a Dataset: N, D >= 0, len(X) == N*D, every value
-// finite, Labels nil or of length N with entries >= NoLabel, Shape (if set) of product D.
+// finite, Labels nil or of length N with entries NoLabel or in [0, MaxClasses), Shape
+// (if set) of product D.
 func (ds *Dataset) Validate() error {
 	if ds.N < 0 || ds.D < 0 {
 		return fmt.Errorf("data: %s: negative size N=%d D=%d", ds.Name, ds.N, ds.D)
@@ -123,8 +161,8 @@ func (ds *Dataset) Validate() error {
 			return fmt.Errorf("data: %s: %d labels for %d examples", ds.Name, len(ds.Labels), ds.N)
 		}
 		for i, l := range ds.Labels {
-			if l < NoLabel {
-				return fmt.Errorf("data: %s: row %d: label %d (expected a class id >= 0, or -1 for none)", ds.Name, i+1, l)
+			if _, err := labelFromInt(int64(l)); err != nil {
+				return fmt.Errorf("data: %s: row %d: %v", ds.Name, i+1, err)
 			}
 		}
 	}

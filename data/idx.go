@@ -294,7 +294,7 @@ func readIDXHeader(r io.Reader, name string) (*idxHeader, error) {
 // others are flattened into D (Shape keeps them). ubyte pixels are scaled to [0, 1]
 // by x/255 (correctly rounded float32 division); other element types are kept as they
 // are and must be finite. The labels file must be one-dimensional of length N, of an
-// integer type, with entries >= -1 (-1 = no label).
+// integer type, with entries in [0, MaxClasses) or -1 (no label).
 func LoadIDX(name, imagesPath, labelsPath string) (*Dataset, error) {
 	img, err := ReadIDX(imagesPath)
 	if err != nil {
@@ -367,9 +367,8 @@ func idxLabels(path string, lab *IDXArray, n int, imagesPath string) ([]int, err
 	}
 	labels, _ := lab.Ints()
 	for i, l := range labels {
-		if l < NoLabel {
-			return nil, &FormatError{Format: "idx", Path: path, Line: i + 1,
-				Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l)}
+		if _, err := labelFromInt(int64(l)); err != nil {
+			return nil, &FormatError{Format: "idx", Path: path, Line: i + 1, Msg: err.Error()}
 		}
 	}
 	return labels, nil

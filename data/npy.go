@@ -373,7 +373,8 @@ func (p *pyParser) tuple() ([]int, error) {
 // image array (N, H, W) gives D = H*W, Shape [H W]). |u1 elements are taken as 8-bit
 // intensities and scaled to [0, 1] by x/255, like IDX; the other types are converted
 // to float32 unscaled and must be finite as float32. The labels array has shape (N,),
-// an integer type, or a float type with integral values, and entries >= -1 (-1 = none).
+// an integer type, or a float type with integral values, and entries in
+// [0, MaxClasses) or -1 (none).
 func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	a, err := ReadNPY(dataPath)
 	if err != nil {
@@ -469,24 +470,22 @@ func npyCheckLabelsShape(labelsPath string, shape []int, n int, dataPath string)
 }
 
 // npyLabel returns label i of the NPY elements of type descr in b: an integer, or a
-// float with an integral value, >= -1. row is its 1-based row in errors.
+// float with an integral value, NoLabel or in [0, MaxClasses). row is its 1-based row
+// in errors.
 func npyLabel(path, descr string, b []byte, i, row int) (int, error) {
-	lfail := func(format string, args ...any) error {
-		return &FormatError{Format: "npy", Path: path, Line: row, Msg: fmt.Sprintf(format, args...)}
-	}
+	var (
+		l   int
+		err error
+	)
 	if descr == NPYInt64 {
-		iv := int64(binary.LittleEndian.Uint64(b[8*i:]))
-		if iv < NoLabel || iv > math.MaxInt32 {
-			return 0, lfail("label %d, expected a class id in [0, 2^31) or -1 for none", iv)
-		}
-		return int(iv), nil
+		l, err = labelFromInt(int64(binary.LittleEndian.Uint64(b[8*i:])))
+	} else {
+		l, err = labelFromFloat((&NPYArray{Descr: descr, Data: b}).float64At(i))
 	}
-	a := NPYArray{Descr: descr, Data: b}
-	v := a.float64At(i)
-	if v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
-		return 0, lfail("label %v, expected an integer class id >= 0 or -1 for none", v)
+	if err != nil {
+		return 0, &FormatError{Format: "npy", Path: path, Line: row, Msg: err.Error()}
 	}
-	return int(v), nil
+	return l, nil
 }
 
 // npyHeader returns the NPY version 1.0 (or 2.0 if the header needs it) preamble and

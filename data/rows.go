@@ -163,9 +163,8 @@ func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
 			&payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("dims %v of %v", lh.dims, lh.typ), fail: lh.fail},
 			func(buf []byte, row int) (int, error) {
 				l, _ := (&IDXArray{Type: ltyp, Dims: []int{1}, Data: buf}).Ints()
-				if l[0] < NoLabel {
-					return 0, &FormatError{Format: "idx", Path: labelsPath, Line: row,
-						Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l[0])}
+				if _, err := labelFromInt(int64(l[0])); err != nil {
+					return 0, &FormatError{Format: "idx", Path: labelsPath, Line: row, Msg: err.Error()}
 				}
 				return l[0], nil
 			})

@@ -113,8 +113,8 @@ func (m *Manifest) check(path string) error {
 		return fail("n = %d, d = %d, expected n >= 0 and d >= 1", m.N, m.D)
 	case m.Labelled < 0 || m.Labelled > m.N || (!m.Labels && m.Labelled > 0):
 		return fail("labelled = %d, expected 0..n (%d), and 0 without labels", m.Labelled, m.N)
-	case m.Classes < 0 || (m.Labelled == 0) != (m.Classes == 0):
-		return fail("classes = %d with %d labelled examples", m.Classes, m.Labelled)
+	case m.Classes < 0 || m.Classes > MaxClasses || (m.Labelled == 0) != (m.Classes == 0):
+		return fail("classes = %d with %d labelled examples, expected 0 without labelled examples, else 1..%d", m.Classes, m.Labelled, MaxClasses)
 	case isNonFinite(m.Min) || isNonFinite(m.Max) || m.Min > m.Max:
 		return fail("value range [%v, %v], expected finite min <= max", m.Min, m.Max)
 	}
@@ -550,8 +550,8 @@ func ShardOrder(rows []int, w int, seed uint64, epoch int) []int {
 
 // Verify reads every shard once and checks what OpenSharded does not: each payload's
 // CRC-32C against the header and the manifest, every value finite and within the
-// manifest's [min, max], every label >= -1, and the manifest's labelled count and
-// classes. The first problem is returned as a *FormatError naming the shard file and,
+// manifest's [min, max], every label -1 or a class id below MaxClasses, and the
+// manifest's labelled count and classes. The first problem is returned as a *FormatError naming the shard file and,
 // for a value, the row within the file and the column. It costs one sequential read of
 // the whole set (the page cache may keep what fits).
 func (s *Sharded) Verify() error {
@@ -585,8 +585,9 @@ func (s *Sharded) Verify() error {
 				}
 				lo, hi = min(lo, v), max(hi, v)
 			}
-			if l := s.readLabel(f, r); l < NoLabel {
-				return shardErr(f.path, r+1, 0, nil, "label %d, expected a class id >= 0 or -1 for none (example %d of the set)", l, s.starts[k]+r+1)
+			if l := s.readLabel(f, r); l < NoLabel || l >= MaxClasses {
+				_, err := labelFromInt(int64(l))
+				return shardErr(f.path, r+1, 0, nil, "%v (example %d of the set)", err, s.starts[k]+r+1)
 			} else if l >= 0 {
 				labelled++
 				classes = max(classes, l+1)
@@ -711,7 +712,7 @@ func isShardFileName(name string) bool {
 }
 
 // WriteRow appends one example: x holds its D features (finite), label its label
-// (>= -1; ignored without labels).
+// (-1 or a class id below MaxClasses; ignored without labels).
 func (w *ShardWriter) WriteRow(x []float32, label int) error {
 	if w.err != nil {
 		return w.err
@@ -753,8 +754,11 @@ func (w *ShardWriter) writeRow(x []float32, label int) error {
 			return shardErr(w.dir, w.n+1, j+1, nil, "value %v is not finite (expected a finite number)", v)
 		}
 	}
-	if w.opt.Labels && label < NoLabel {
-		return shardErr(w.dir, w.n+1, 0, nil, "label %d, expected a class id >= 0 or -1 for none", label)
+	if w.opt.Labels {
+		// The shards store int32: a label is checked before it could wrap.
+		if _, err := labelFromInt(int64(label)); err != nil {
+			return shardErr(w.dir, w.n+1, 0, nil, "%v", err)
+		}
 	}
 	if w.f == nil {
 		if err := w.startShard(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/data"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func runConvert(args ...string) (int, string, string) {
@@ -189,5 +191,37 @@ func TestConvertMalformedInput(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("files left after a failed conversion: %v", ents)
+	}
+}
+
+// TestConvertRefusesWrappingLabels: a label the shards' int32 cannot hold, or beyond
+// data.MaxClasses, is refused with the file, the line (or row), the column and the
+// allowed range. Before, 99999999999 was stored as 1215752191.
+func TestConvertRefusesWrappingLabels(t *testing.T) {
+	dir := t.TempDir()
+	npyX := filepath.Join(dir, "x.npy")
+	require.NoError(t, data.SaveNPYFloat32(npyX, []float32{1, 2, 3, 4}, 2, 2))
+	npyY := filepath.Join(dir, "y.npy")
+	require.NoError(t, data.SaveNPYInt(npyY, []int{0, 99999999999}))
+	cases := []struct {
+		name string
+		args []string
+		frag string
+	}{
+		{"csv", []string{"-in", write(t, filepath.Join(dir, "d.csv"), []byte("a,label\n0.5,1\n0.5,99999999999\n")), "-label-col", "label"},
+			`d.csv: line 3, column 2 ("label"): label 99999999999 out of range: expected an integer class id in [0, 65536), or -1 or empty for none`},
+		{"csv 2^31", []string{"-in", write(t, filepath.Join(dir, "e.csv"), []byte("0.5,2147483648\n")), "-label-col", "-1"},
+			`e.csv: line 1, column 2: label 2147483648 out of range`},
+		{"npy", []string{"-in", npyX, "-labels", npyY},
+			"y.npy: row 2: label 99999999999 out of range: expected an integer class id in [0, 65536), or -1 for none"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, stdout, stderr := runConvert(append(c.args, "-out", out)...)
+			assert.Equal(t, 1, code, stdout)
+			assert.Contains(t, stderr, c.frag)
+			assert.NoFileExists(t, filepath.Join(out, data.ManifestFile))
+		})
 	}
 }
