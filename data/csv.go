@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -149,7 +150,9 @@ func (cs *csvStream) colName(j int) string {
 
 // newCSVStream reads the first record and settles the header and the label column.
 func newCSVStream(r io.Reader, name string, opt CSVOptions) (*csvStream, error) {
-	cr := csv.NewReader(r)
+	br := bufio.NewReaderSize(r, 1<<16)
+	skipBOM(br)
+	cr := csv.NewReader(br)
 	if opt.Delimiter != 0 {
 		cr.Comma = opt.Delimiter
 	}
@@ -306,6 +309,19 @@ func (cs *csvStream) parse(rec []string, line int) (int, error) {
 		k++
 	}
 	return label, nil
+}
+
+// utf8BOM is the byte-order mark some editors (Excel's "CSV UTF-8") put first in a
+// UTF-8 text file. It is no part of the text: left in, it glued itself to the first
+// cell, so that a header-less file's first number read as a header name and its row
+// was lost, and a header's first name did not match.
+const utf8BOM = "\xef\xbb\xbf"
+
+// skipBOM drops a leading UTF-8 byte-order mark from br.
+func skipBOM(br *bufio.Reader) {
+	if b, _ := br.Peek(len(utf8BOM)); string(b) == utf8BOM {
+		br.Discard(len(utf8BOM))
+	}
 }
 
 // parseLabel reads a label cell: empty or -1 for none, else a class id in

@@ -89,7 +89,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		}
 		return nil, err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(strings.NewReader(strings.TrimPrefix(string(raw), utf8BOM)))
 	dec.DisallowUnknownFields()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
