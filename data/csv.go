@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,14 +60,14 @@ type CSVOptions struct {
 	Comment   rune        // lines starting with it are skipped; 0: none
 }
 
-// LoadCSV reads a CSV file: one example per record, every feature cell a finite number
+// LoadCSV reads a CSV file, gzip-compressed or not: one example per record, every feature cell a finite number
 // (strconv.ParseFloat syntax, surrounding spaces allowed), the label cell, if any, a
 // class id in [0, MaxClasses) or -1 or empty (both mean "no label"). The data set is named
 // after the file. Errors (*FormatError) name the file, the 1-based line and column
 // (and the column's header): ragged records, non-numeric cells, NaN and infinite
 // values, a label column that does not exist, a file without data records.
 func LoadCSV(path string, opt CSVOptions) (*Dataset, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, formatCSV)
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +149,16 @@ func (cs *csvStream) colName(j int) string {
 
 // newCSVStream reads the first record and settles the header and the label column.
 func newCSVStream(r io.Reader, name string, opt CSVOptions) (*csvStream, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+	br, gz, err := decompress(r)
+	if err != nil {
+		return nil, &FormatError{Format: formatCSV, Path: name, Msg: "reading gzip header", Err: err}
+	}
 	skipBOM(br)
+	if d := describe(br, gz, formatCSV); d != "" {
+		if head, _ := br.Peek(1); len(head) > 0 { // an empty file has its own error below
+			return nil, &FormatError{Format: formatCSV, Path: name, Msg: "expected CSV text" + d}
+		}
+	}
 	cr := csv.NewReader(br)
 	if opt.Delimiter != 0 {
 		cr.Comma = opt.Delimiter

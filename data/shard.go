@@ -85,7 +85,9 @@ func ReadManifest(dir string) (*Manifest, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, shardErr(path, 0, 0, err, "no manifest: expected a shard folder written by the convert command (or data.ShardWriter)")
+			fe := notShardFolder("shards", path, dir).(*FormatError)
+			fe.Err = os.ErrNotExist // errors.Is(err, fs.ErrNotExist) holds, without repeating the path
+			return nil, fe
 		}
 		return nil, err
 	}

@@ -225,3 +225,49 @@ func TestConvertRefusesWrappingLabels(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertDetectsFormat: the input's format is its content's, so the documented
+// inputs convert: a gzip-compressed CSV file (x.csv.gz: "gzip allowed") and IDX images
+// with NPY labels ("-labels: IDX or NPY"). Before, both failed with "bad magic number".
+// A file of no supported format says what it is.
+func TestConvertDetectsFormat(t *testing.T) {
+	dir := t.TempDir()
+	var csvGz bytes.Buffer
+	zw := gzip.NewWriter(&csvGz)
+	zw.Write([]byte("a,label\n0.5,1\n0.25,0\n0.75,2\n"))
+	require.NoError(t, zw.Close())
+	csvPath := write(t, filepath.Join(dir, "d.csv.gz"), csvGz.Bytes())
+	var img bytes.Buffer
+	require.NoError(t, data.WriteIDX(&img, data.IDXFromUint8([]int{3, 2}, []byte{0, 51, 102, 153, 204, 255})))
+	imgPath := write(t, filepath.Join(dir, "img.idx"), img.Bytes())
+	labPath := filepath.Join(dir, "lab.npy")
+	require.NoError(t, data.SaveNPYInt(labPath, []int{2, 0, 1}))
+
+	cases := []struct {
+		name   string
+		args   []string
+		x      []float32
+		labels []int
+	}{
+		{"csv.gz", []string{"-in", csvPath, "-label-col", "label"}, []float32{0.5, 0.25, 0.75}, []int{1, 0, 2}},
+		{"idx + npy labels", []string{"-in", imgPath, "-labels", labPath}, []float32{0, 0.2, 0.4, 0.6, 0.8, 1}, []int{2, 0, 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, _, stderr := runConvert(append(c.args, "-out", out)...)
+			require.Equal(t, 0, code, stderr)
+			_, x, l := readAll(t, out)
+			assert.Equal(t, c.x, x)
+			assert.Equal(t, c.labels, l)
+		})
+	}
+
+	zip := write(t, filepath.Join(dir, "x.npz"), []byte("PK\x03\x04...."))
+	code, _, stderr := runConvert("-in", zip, "-out", filepath.Join(dir, "o"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "data: "+zip+": found a ZIP archive (an .npz? save each array with numpy.save as .npy), expected CSV text, IDX or NPY data")
+	code, _, stderr = runConvert("-in", csvPath, "-labels", labPath, "-out", filepath.Join(dir, "o"))
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "a CSV file carries its labels in a column")
+}
