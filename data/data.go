@@ -46,7 +46,10 @@
 // writer's cut), and shards: a list, in row order, of {file, rows, bytes, crc32c},
 // where file is a plain name in the folder, rows >= 1, bytes the file's size and
 // crc32c the CRC-32C (Castagnoli polynomial) of the file's payload. The rows of the
-// shards, concatenated in list order, are examples 0..n-1.
+// shards, concatenated in list order, are examples 0..n-1. Every field is required
+// (shape may be null) and appears once, unknown fields are refused, a shard's rows
+// are at most rows_per_shard, and no file is listed twice or under two names (a
+// link): ReadManifest and OpenSharded name the field at fault.
 //
 // A shard file is a 32-byte header, then its payload. The header, integers
 // little-endian: bytes 0-7 the magic "GMVSHARD"; 8-11 the version (uint32, 1); 12-15
@@ -336,6 +339,7 @@ type FormatError struct {
 	Line       int    // 1-based line (CSV) or row / example (IDX, NPY); 0 if not applicable
 	Column     int    // 1-based column; 0 if not applicable
 	ColumnName string // the column's header, when there is one
+	Field      string // the manifest field at fault (shards), e.g. "shards[2].file"
 	Msg        string // what is wrong: expected ..., found ...
 	Err        error  // underlying error (an I/O error, io.ErrUnexpectedEOF ...), may be nil
 }
@@ -357,6 +361,9 @@ func (e *FormatError) Error() string {
 		if e.ColumnName != "" {
 			fmt.Fprintf(&b, " (%q)", e.ColumnName)
 		}
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": field %q", e.Field)
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Msg)

@@ -79,75 +79,6 @@ func shardErr(path string, row, col int, err error, format string, args ...any) 
 	return &FormatError{Format: "shards", Path: path, Line: row, Column: col, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
-// ReadManifest reads and checks dir/manifest.json (not the shard files).
-func ReadManifest(dir string) (*Manifest, error) {
-	path := filepath.Join(dir, ManifestFile)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			fe := notShardFolder("shards", path, dir).(*FormatError)
-			fe.Err = os.ErrNotExist // errors.Is(err, fs.ErrNotExist) holds, without repeating the path
-			return nil, fe
-		}
-		return nil, err
-	}
-	dec := json.NewDecoder(strings.NewReader(strings.TrimPrefix(string(raw), utf8BOM)))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, shardErr(path, 0, 0, err, "malformed manifest")
-	}
-	if err := m.check(path); err != nil {
-		return nil, err
-	}
-	return &m, nil
-}
-
-// check validates a manifest's fields against each other.
-func (m *Manifest) check(path string) error {
-	fail := func(format string, args ...any) error { return shardErr(path, 0, 0, nil, format, args...) }
-	switch {
-	case m.Format != ShardFormatName:
-		return fail("format %q, expected %q", m.Format, ShardFormatName)
-	case m.Version != ShardFormatVersion:
-		return fail("version %d, expected %d", m.Version, ShardFormatVersion)
-	case m.N < 0 || m.D < 1:
-		return fail("n = %d, d = %d, expected n >= 0 and d >= 1", m.N, m.D)
-	case m.Labelled < 0 || m.Labelled > m.N || (!m.Labels && m.Labelled > 0):
-		return fail("labelled = %d, expected 0..n (%d), and 0 without labels", m.Labelled, m.N)
-	case m.Classes < 0 || m.Classes > MaxClasses || (m.Labelled == 0) != (m.Classes == 0):
-		return fail("classes = %d with %d labelled examples, expected 0 without labelled examples, else 1..%d", m.Classes, m.Labelled, MaxClasses)
-	case isNonFinite(m.Min) || isNonFinite(m.Max) || m.Min > m.Max:
-		return fail("value range [%v, %v], expected finite min <= max", m.Min, m.Max)
-	}
-	if m.Shape != nil {
-		p := 1
-		for _, s := range m.Shape {
-			p *= s
-		}
-		if p != m.D {
-			return fail("shape %v has %d elements, expected d = %d", m.Shape, p, m.D)
-		}
-	}
-	total := 0
-	for i, s := range m.Shards {
-		if s.File == "" || s.File != filepath.Base(s.File) || s.File == "." || s.File == ".." || s.File == ManifestFile {
-			return fail("shard %d: file name %q, expected a plain file name in the folder", i, s.File)
-		}
-		if s.Rows < 1 {
-			return fail("shard %d (%s): %d rows, expected >= 1", i, s.File, s.Rows)
-		}
-		if want := ShardHeaderSize + shardPayload(s.Rows, m.D, m.Labels); s.Bytes != want {
-			return fail("shard %d (%s): %d bytes, expected %d for %d rows of d = %d (labels %v)", i, s.File, s.Bytes, want, s.Rows, m.D, m.Labels)
-		}
-		total += s.Rows
-	}
-	if total != m.N {
-		return fail("the shards hold %d rows in all, expected n = %d", total, m.N)
-	}
-	return nil
-}
-
 func isNonFinite(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
 
 // shardHeader is a shard file's fixed header.
@@ -256,13 +187,21 @@ func OpenSharded(dir string) (*Sharded, error) {
 			set.close()
 		}
 	}()
+	ids := map[fileID]int{}
 	for i, si := range m.Shards {
 		path := filepath.Join(dir, si.File)
-		sf, err := openShard(path, i, si, m)
+		sf, fi, err := openShard(path, i, si, m)
 		if err != nil {
 			return nil, err
 		}
 		set.files = append(set.files, sf)
+		if id, ok := idOf(fi); ok {
+			if j, dup := ids[id]; dup {
+				return nil, fieldErr(filepath.Join(dir, ManifestFile), fmt.Sprintf("shards[%d].file", i), nil,
+					"shard %d (%s) is the same file as shard %d (%s), a link: its rows would count twice and another shard's never be read", i, si.File, j, m.Shards[j].File)
+			}
+			ids[id] = i
+		}
 	}
 	s := &Sharded{Window: DefaultShuffleWindow, set: set, name: m.Name, n: m.N, d: m.D}
 	for _, si := range m.Shards {
@@ -274,23 +213,26 @@ func OpenSharded(dir string) (*Sharded, error) {
 }
 
 // openShard opens one shard and checks it against the manifest's entry si.
-func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, error) {
+func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, shardErr(path, 0, 0, err, "missing shard: the manifest lists %s as shard %d of %d (%d rows)", si.File, i, len(m.Shards), si.Rows)
+			return nil, nil, shardErr(path, 0, 0, err, "missing shard: the manifest lists %s as shard %d of %d (%d rows)", si.File, i, len(m.Shards), si.Rows)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	size := st.Size()
-	fail := func(format string, args ...any) (*shardFile, error) {
+	fail := func(format string, args ...any) (*shardFile, os.FileInfo, error) {
 		f.Close()
-		return nil, shardErr(path, 0, 0, nil, format, args...)
+		return nil, nil, shardErr(path, 0, 0, nil, format, args...)
+	}
+	if !st.Mode().IsRegular() {
+		return fail("not a regular file (%v): expected a shard file", st.Mode().Type())
 	}
 	if size < ShardHeaderSize {
 		return fail("truncated shard: expected a %d-byte header, found a %d-byte file", ShardHeaderSize, size)
@@ -298,7 +240,7 @@ func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, error
 	var hb [ShardHeaderSize]byte
 	if _, err := f.ReadAt(hb[:], 0); err != nil {
 		f.Close()
-		return nil, shardErr(path, 0, 0, err, "reading the header")
+		return nil, nil, shardErr(path, 0, 0, err, "reading the header")
 	}
 	if string(hb[:8]) != shardMagic {
 		return fail("bad magic %q: expected %q (is this a shard file?)", hb[:8], shardMagic)
@@ -329,10 +271,10 @@ func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, error
 	if !forceReadAt {
 		if mem, err = mapRegion(f, size); err != nil {
 			f.Close()
-			return nil, shardErr(path, 0, 0, err, "memory-mapping %d bytes", size)
+			return nil, nil, shardErr(path, 0, 0, err, "memory-mapping %d bytes", size)
 		}
 	}
-	return &shardFile{path: path, rows: si.Rows, crc: si.CRC32C, mem: mem}, nil
+	return &shardFile{path: path, rows: si.Rows, crc: si.CRC32C, mem: mem}, st, nil
 }
 
 func (set *shardSet) close() error {

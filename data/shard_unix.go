@@ -32,3 +32,16 @@ func mapRegion(f *os.File, size int64) (shardRegion, error) {
 	}
 	return &mmapRegion{f: f, b: b}, nil
 }
+
+// fileID identifies a file on this machine (device and inode), so that one file under
+// two names (a hard or symbolic link) is found.
+type fileID struct{ dev, ino uint64 }
+
+// idOf returns the identity of the file fi describes.
+func idOf(fi os.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
+}
