@@ -59,9 +59,13 @@
 // 32 + 4*r*D), then, with labels, rows int32 labels, little-endian (a class id in
 // [0, MaxClasses), or -1 for none). A file is exactly 32 + 4*rows*D (+ 4*rows) bytes. Values are finite.
 //
-// A writer (ShardWriter) writes every shard and then the manifest each to a temporary
-// file that it renames into place, the manifest last: a folder with a manifest.json
-// holds a complete set. OpenSharded checks the manifest, every file's presence, size
+// A writer (ShardWriter) writes the set in a temporary folder beside its destination
+// (.<folder>.shards-tmp-<pid>-<random>, same parent), every shard and then the
+// manifest each to a temporary file that it renames into place, and, once the set is
+// complete, swaps the folder in by a rename (an atomic exchange on Linux): a folder
+// with a manifest.json holds a complete set, and a failed or crashed conversion
+// leaves an earlier set in the destination as it was. The next writer for the same
+// destination removes the temporary folders of dead writers. OpenSharded checks the manifest, every file's presence, size
 // and header against it (no payload reads); Verify checks the payloads (CRC, values,
 // labels, range).
 //

@@ -558,24 +558,26 @@ type ShardWriterOptions struct {
 }
 
 // ShardWriter writes a sharded data set one row (or a chunk of rows) at a time,
-// holding at most one shard's labels in memory. Each shard is written to a temporary
-// file in the folder, synced, and renamed to shard-NNNNN.bin once complete; the
-// manifest is written the same way by Close, last. A crashed or failed conversion
-// therefore never leaves a manifest pointing at partial shards (and NewShardWriter
-// removes an old manifest before it writes anything).
+// holding at most one shard's labels in memory. It writes into a temporary folder
+// beside the destination (see replace.go: .<folder>.shards-tmp-<pid>-<random>, in the
+// same parent); each shard goes to a temporary file there, synced, and is renamed to
+// shard-NNNNN.bin once complete, and Close writes the manifest last and then swaps
+// the folder in by a rename. The destination therefore holds its earlier content
+// until the new set is complete: a failed, aborted or crashed conversion leaves an
+// earlier set as it was, and no partial files in it.
 type ShardWriter struct {
-	dir  string
-	opt  ShardWriterOptions
-	m    Manifest
-	f    *os.File // the shard being written (nil between shards)
-	tmp  string
-	bw   *bufWriter
-	crc  hash32
-	rows int     // rows in the current shard
-	labs []int32 // the current shard's labels
-	done []string
-	n    int
-	err  error
+	dir   string // the destination
+	tmp   string // the temporary folder the set is written in
+	opt   ShardWriterOptions
+	m     Manifest
+	f     *os.File // the shard being written (nil between shards)
+	fname string   // its temporary file
+	bw    *bufWriter
+	crc   hash32
+	rows  int     // rows in the current shard
+	labs  []int32 // the current shard's labels
+	n     int
+	err   error
 
 	ranged bool // Min and Max hold a value
 }
@@ -585,9 +587,11 @@ type hash32 interface {
 	Sum32() uint32
 }
 
-// NewShardWriter prepares dir (created if needed) for a new shard set. dir must be
-// empty, missing, or hold only an earlier shard set (or the files a crashed
-// conversion left): its manifest is then removed first, and its shard files next.
+// NewShardWriter prepares a new shard set for dir. dir must be missing, an empty
+// folder, or hold only an earlier shard set (or the files a crashed conversion of an
+// older version left), which Close replaces when the new set is complete. The set is
+// written in a new temporary folder beside dir; temporary folders that writers for
+// dir left when their process died are removed first.
 func NewShardWriter(dir string, opt ShardWriterOptions) (*ShardWriter, error) {
 	if opt.D < 1 {
 		return nil, fmt.Errorf("data: shard writer: d = %d, expected >= 1", opt.D)
@@ -607,45 +611,59 @@ func NewShardWriter(dir string, opt ShardWriterOptions) (*ShardWriter, error) {
 			return nil, fmt.Errorf("data: shard writer: shape %v has %d elements, expected d = %d", opt.Shape, p, opt.D)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir = filepath.Clean(dir)
+	// A link to a folder: the set replaces the folder it points to, not the link.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	perm := os.FileMode(0o755)
+	if err := checkReplaceable(dir); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
+	if st, err := os.Stat(dir); err == nil {
+		perm = st.Mode().Perm()
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	removeStaleTmpFolders(dir)
+	tmp, err := newTmpFolder(dir, 0o755)
 	if err != nil {
 		return nil, err
 	}
-	hasManifest := false
-	var other []string
-	for _, e := range entries {
-		switch name := e.Name(); {
-		case name == ManifestFile:
-			hasManifest = true
-		case isShardFileName(name):
-		default:
-			other = append(other, name)
-		}
+	if err := os.Chmod(tmp, perm); err != nil {
+		os.Remove(tmp)
+		return nil, err
 	}
-	if len(other) > 0 {
-		return nil, fmt.Errorf("data: shard writer: %s holds files that are not a shard set (%q ...): expected an empty or new folder, or an earlier shard set", dir, other[0])
-	}
-	// An earlier shard set (or what a crashed conversion left): the manifest goes
-	// first, so that no manifest ever lists a shard being replaced.
-	if hasManifest {
-		if err := os.Remove(filepath.Join(dir, ManifestFile)); err != nil {
-			return nil, err
-		}
-	}
-	for _, e := range entries {
-		if isShardFileName(e.Name()) {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-				return nil, err
-			}
-		}
-	}
-	w := &ShardWriter{dir: dir, opt: opt}
+	w := &ShardWriter{dir: dir, tmp: tmp, opt: opt}
 	w.m = Manifest{Format: ShardFormatName, Version: ShardFormatVersion, Name: opt.Name, D: opt.D,
 		Shape: opt.Shape, Labels: opt.Labels, RowsPerShard: opt.RowsPerShard, Shards: []ShardInfo{}}
 	return w, nil
+}
+
+// checkReplaceable checks that dir is missing, or a folder holding nothing but a
+// shard set (manifest, shard files, writer temporaries).
+func checkReplaceable(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data: shard writer: %s is a file, expected a folder (new, empty, or an earlier shard set)", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != ManifestFile && !isShardFileName(name) {
+			return fmt.Errorf("data: shard writer: %s holds files that are not a shard set (%q ...): expected an empty or new folder, or an earlier shard set", dir, name)
+		}
+	}
+	return nil
 }
 
 // isShardFileName reports whether name is a shard file or one of the writer's
@@ -736,11 +754,11 @@ func (w *ShardWriter) writeRow(x []float32, label int) error {
 
 func (w *ShardWriter) startShard() error {
 	name := ShardName(len(w.m.Shards))
-	f, err := os.CreateTemp(w.dir, "."+name+".tmp-*")
+	f, err := os.CreateTemp(w.tmp, "."+name+".tmp-*")
 	if err != nil {
 		return err
 	}
-	w.f, w.tmp = f, f.Name()
+	w.f, w.fname = f, f.Name()
 	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600; data sets are shared
 		return err
 	}
@@ -776,11 +794,10 @@ func (w *ShardWriter) endShard() error {
 		return err
 	}
 	w.f = nil
-	if err := os.Rename(w.tmp, filepath.Join(w.dir, name)); err != nil {
+	if err := os.Rename(w.fname, filepath.Join(w.tmp, name)); err != nil {
 		return err
 	}
-	w.tmp = ""
-	w.done = append(w.done, name)
+	w.fname = ""
 	w.m.Shards = append(w.m.Shards, ShardInfo{File: name, Rows: w.rows,
 		Bytes: ShardHeaderSize + shardPayload(w.rows, w.opt.D, w.opt.Labels), CRC32C: crc})
 	return nil
@@ -789,8 +806,9 @@ func (w *ShardWriter) endShard() error {
 // Rows returns the number of rows written so far.
 func (w *ShardWriter) Rows() int { return w.n }
 
-// Close writes the last (short) shard and then the manifest, and returns it. After an
-// error the writer is aborted (see Abort).
+// Close writes the last (short) shard and then the manifest, swaps the new set in
+// at the destination (removing the set it held, if any), and returns the manifest.
+// After an error the writer is aborted (see Abort) and the destination is as it was.
 func (w *ShardWriter) Close() (*Manifest, error) {
 	if w.err != nil {
 		w.Abort()
@@ -805,36 +823,35 @@ func (w *ShardWriter) Close() (*Manifest, error) {
 	w.m.N = w.n
 	raw, err := json.MarshalIndent(&w.m, "", "  ")
 	if err == nil {
-		err = atomicfile.WriteBytes(filepath.Join(w.dir, ManifestFile), append(raw, '\n'))
+		err = atomicfile.WriteBytes(filepath.Join(w.tmp, ManifestFile), append(raw, '\n'))
+	}
+	if err == nil {
+		err = checkReplaceable(w.dir) // it may have changed since NewShardWriter
+	}
+	if err == nil {
+		err = swapIn(w.tmp, w.dir)
 	}
 	if err != nil {
 		w.Abort()
 		return nil, err
 	}
-	if d, err := os.Open(w.dir); err == nil { // make the renames durable (best effort)
-		_ = d.Sync()
-		d.Close()
-	}
+	w.tmp = ""
 	w.err = errors.New("data: shard writer: closed")
 	m := w.m
 	return &m, nil
 }
 
-// Abort stops a conversion: it removes the temporary file and the shards this writer
-// wrote, and writes no manifest.
+// Abort stops a conversion: it removes the temporary folder and everything this
+// writer wrote in it, and leaves the destination as it was.
 func (w *ShardWriter) Abort() {
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
 	}
 	if w.tmp != "" {
-		os.Remove(w.tmp)
+		os.RemoveAll(w.tmp) // this writer's own folder: nothing else is in it
 		w.tmp = ""
 	}
-	for _, name := range w.done {
-		os.Remove(filepath.Join(w.dir, name))
-	}
-	w.done = nil
 	if w.err == nil {
 		w.err = errors.New("data: shard writer: aborted")
 	}
@@ -869,7 +886,8 @@ func (b *bufWriter) flush() error {
 // ConvertToShards writes every row of r into a new shard set in dir (see
 // NewShardWriter) with rowsPerShard rows per shard (0: DefaultRowsPerShard), named
 // name ("" : r's name), and returns its manifest. It holds one row and one shard's
-// labels in memory. On an error it leaves no manifest and removes the shards it wrote.
+// labels in memory. On an error it removes what it wrote and leaves dir as it was
+// (an earlier set in it intact).
 func ConvertToShards(dir string, r RowReader, name string, rowsPerShard int) (*Manifest, error) {
 	info := r.Info()
 	if name == "" {

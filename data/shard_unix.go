@@ -3,6 +3,7 @@
 package data
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -44,4 +45,11 @@ func idOf(fi os.FileInfo) (fileID, bool) {
 		return fileID{}, false
 	}
 	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
+}
+
+// processAlive reports whether process pid (which named the temporary folder path)
+// may still be running: signal 0 reaches it, or it exists but belongs to someone else.
+func processAlive(pid int, path string) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -9,9 +9,15 @@
 //
 // The input is read with the checks cmd/train makes (ubyte pixels scaled to [0, 1]);
 // its format, CSV, IDX or NPY, gzip-compressed or not, is told by its content
-// (data.DetectFormat), and a labels file may be IDX or NPY whatever the data's format. The output folder must be new, empty, or an earlier shard set, which is
-// replaced; a failed conversion leaves no manifest.json, so no half-written set can
-// be read. It prints one line: examples, dimensions, shards and bytes.
+// (data.DetectFormat), and a labels file may be IDX or NPY whatever the data's format.
+//
+// The output folder must be new, empty, or an earlier shard set, which is replaced
+// only once the new set is complete: the new set is written in a temporary folder
+// beside it (.OUT.shards-tmp-PID-N, in the same parent) and swapped in by a rename. A
+// conversion that fails (bad input) or is killed leaves the earlier set as it was and
+// no partial files in it; the next conversion to the same folder removes the
+// temporary folder a killed one left. It prints one line: examples, dimensions, shards
+// and bytes.
 //
 // Exit status: 0 done, 1 the conversion failed, 2 bad flags.
 package main
@@ -46,7 +52,7 @@ func convert(args []string, stdout, stderr io.Writer) error {
 	labels := fs.String("labels", "", "labels file (IDX or NPY) of an IDX or NPY input (a CSV file carries its labels in -label-col)")
 	labelCol := fs.String("label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
 	header := fs.String("header", "auto", "CSV header: auto (a first record with a non-number), yes or no")
-	out := fs.String("out", "", "output folder (new, empty, or an earlier shard set to replace)")
+	out := fs.String("out", "", "output folder (new, empty, or an earlier shard set, replaced when the new one is complete)")
 	rows := fs.Int("rows-per-shard", data.DefaultRowsPerShard, "examples per shard file")
 	name := fs.String("name", "", "the data set's name in the manifest (default: the input's file name)")
 	fs.Usage = func() {

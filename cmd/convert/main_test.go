@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -270,4 +271,49 @@ func TestConvertDetectsFormat(t *testing.T) {
 	code, _, stderr = runConvert("-in", csvPath, "-labels", labPath, "-out", filepath.Join(dir, "o"))
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "a CSV file carries its labels in a column")
+}
+
+// TestConvertFailureKeepsEarlierSet: a conversion that fails on bad input (after it
+// wrote several shards) leaves the earlier shard set in its output folder
+// byte-identical, and no temporary folder beside it. Before, convert removed the
+// earlier set before reading the input.
+func TestConvertFailureKeepsEarlierSet(t *testing.T) {
+	dir := t.TempDir()
+	var good, bad strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&good, "%g,%d\n", float64(i)/40, i%3)
+		fmt.Fprintf(&bad, "%g,%d\n", float64(i)/40, i%3)
+	}
+	bad.WriteString("0.5,99999999999\n")
+	goodPath := write(t, filepath.Join(dir, "good.csv"), []byte(good.String()))
+	badPath := write(t, filepath.Join(dir, "bad.csv"), []byte(bad.String()))
+	parent := t.TempDir()
+	out := filepath.Join(parent, "shards")
+	code, _, stderr := runConvert("-in", goodPath, "-label-col", "-1", "-out", out, "-rows-per-shard", "8")
+	require.Equal(t, 0, code, stderr)
+	before := snapshotDir(t, out)
+	require.Len(t, before, 6)
+
+	code, _, stderr = runConvert("-in", badPath, "-label-col", "-1", "-out", out, "-rows-per-shard", "8")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "line 41, column 2: label 99999999999 out of range")
+	assert.Equal(t, before, snapshotDir(t, out))
+	ents, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "temporary folders left beside the output")
+	readAll(t, out)
+}
+
+// snapshotDir returns the names and bytes of the files in dir.
+func snapshotDir(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		files[e.Name()] = b
+	}
+	return files
 }
