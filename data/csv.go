@@ -119,6 +119,7 @@ type csvStream struct {
 	pending   []string // the first record when it is data, not yet returned
 	pendLine  int
 	row       []float32 // the last row returned (reused)
+	line      int       // the line of the last record read
 	n         int       // rows returned
 }
 
@@ -134,10 +135,14 @@ func (cs *csvStream) read() ([]string, int, error) {
 		if errors.As(err, &pe) {
 			return nil, 0, cs.fail(pe.Line, pe.Column, "", pe.Err, "malformed CSV")
 		}
-		return nil, 0, err
+		if err == io.EOF {
+			return nil, 0, err
+		}
+		// A read error, or a gzip stream cut short or damaged.
+		return nil, 0, cs.fail(0, 0, "", err, "reading after line %d (a truncated or corrupt gzip file?)", cs.line)
 	}
-	line, _ := cs.cr.FieldPos(0)
-	return rec, line, nil
+	cs.line, _ = cs.cr.FieldPos(0)
+	return rec, cs.line, nil
 }
 
 func (cs *csvStream) colName(j int) string {

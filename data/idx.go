@@ -336,6 +336,9 @@ func LoadIDX(name, imagesPath, labelsPath string) (*Dataset, error) {
 }
 
 func idxDataset(name, path string, img *IDXArray) (*Dataset, error) {
+	if err := checkExampleSize(formatIDX, path, img.Dims, "dimensions"); err != nil {
+		return nil, err
+	}
 	n, d := img.Dims[0], 1
 	for _, k := range img.Dims[1:] {
 		d *= k

@@ -88,7 +88,12 @@ func loadLabels(path string, n int, dataPath string) ([]int, error) {
 		return nil, err
 	}
 	defer f.Close()
-	lf, err := readLabelsHeader(f, path, n, dataPath)
+	return decodeLabels(f, path, n, dataPath)
+}
+
+// decodeLabels is loadLabels reading the file's content from r.
+func decodeLabels(r io.Reader, path string, n int, dataPath string) ([]int, error) {
+	lf, err := readLabelsHeader(r, path, n, dataPath)
 	if err != nil {
 		return nil, err
 	}

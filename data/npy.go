@@ -381,9 +381,24 @@ func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	ds, err := npyDataset(name, dataPath, a)
+	if err != nil || labelsPath == "" {
+		return ds, err
+	}
+	if ds.Labels, err = loadLabels(labelsPath, ds.N, dataPath); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// npyDataset makes the Dataset of LoadNPY from the data array a of the file path.
+func npyDataset(name, path string, a *NPYArray) (*Dataset, error) {
 	if len(a.Shape) < 2 {
-		return nil, &FormatError{Format: "npy", Path: dataPath,
+		return nil, &FormatError{Format: "npy", Path: path,
 			Msg: fmt.Sprintf("data shape %v: expected (N, D) or (N, H, W)", a.Shape)}
+	}
+	if err := checkExampleSize(formatNPY, path, a.Shape, "data shape"); err != nil {
+		return nil, err
 	}
 	n, d := a.Shape[0], 1
 	for _, k := range a.Shape[1:] {
@@ -391,13 +406,7 @@ func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	}
 	ds := &Dataset{Name: name, N: n, D: d, Shape: npyShape(a.Shape)}
 	ds.X = make([]float32, a.Len())
-	if err := npyFeatures(dataPath, a.Descr, a.Data, ds.X, d, 0); err != nil {
-		return nil, err
-	}
-	if labelsPath == "" {
-		return ds, nil
-	}
-	if ds.Labels, err = loadLabels(labelsPath, n, dataPath); err != nil {
+	if err := npyFeatures(path, a.Descr, a.Data, ds.X, d, 0); err != nil {
 		return nil, err
 	}
 	return ds, nil

@@ -61,7 +61,7 @@ func OpenCSVRows(path string, opt CSVOptions) (RowReader, error) {
 
 type csvRows struct {
 	cs *csvStream
-	f  *os.File
+	f  io.Closer
 }
 
 func (r *csvRows) Info() RowsInfo {
@@ -133,21 +133,7 @@ func (p *payloadStream) end() error {
 // LoadIDX's checks and errors (a short or over-long payload is found when the reading
 // gets there).
 func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
-	r := &recordRows{}
-	f, err := r.open(imagesPath, formatIDX)
-	if err != nil {
-		return nil, err
-	}
-	h, err := readIDXHeader(f, imagesPath)
-	if err != nil {
-		r.files.Close()
-		return nil, err
-	}
-	typ := h.typ
-	r.setData(name, h.dims, idxShape(h.dims), typ.Size(),
-		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("dims %v of %v", h.dims, h.typ), fail: h.fail},
-		func(buf []byte, x []float32, row int) error { return idxFeatures(imagesPath, typ, buf, x, len(x), row) })
-	return r.withLabels(labelsPath, imagesPath)
+	return openRecordRows(name, imagesPath, formatIDX, labelsPath, (*recordRows).idxData)
 }
 
 // OpenNPYRows opens an NPY data file and, when labelsPath is not "", a labels file
@@ -155,25 +141,84 @@ func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
 // LoadNPY's checks and errors (a short or over-long payload is found when the reading
 // gets there).
 func OpenNPYRows(name, dataPath, labelsPath string) (RowReader, error) {
+	return openRecordRows(name, dataPath, formatNPY, labelsPath, (*recordRows).npyData)
+}
+
+// openRecordRows opens the data file path (format) and the labels file, if any, and
+// lays out the reader with data.
+func openRecordRows(name, path, format, labelsPath string, data func(r *recordRows, name string, in io.Reader, path string) error) (RowReader, error) {
 	r := &recordRows{}
-	f, err := r.open(dataPath, formatNPY)
-	if err != nil {
-		return nil, err
-	}
-	h, err := readNPYHeader(f, dataPath)
-	if err == nil && len(h.shape) < 2 {
-		err = &FormatError{Format: formatNPY, Path: dataPath,
-			Msg: fmt.Sprintf("data shape %v: expected (N, D) or (N, H, W)", h.shape)}
-	}
+	err := func() error {
+		f, err := r.open(path, format)
+		if err != nil {
+			return err
+		}
+		if err := data(r, name, f, path); err != nil {
+			return err
+		}
+		if labelsPath == "" {
+			return nil
+		}
+		lf, err := r.open(labelsPath, "labels")
+		if err != nil {
+			return err
+		}
+		return r.labelData(lf, labelsPath, path)
+	}()
 	if err != nil {
 		r.files.Close()
 		return nil, err
 	}
+	return r, nil
+}
+
+// idxData lays out the reader for the IDX images file path, read from in.
+func (r *recordRows) idxData(name string, in io.Reader, path string) error {
+	h, err := readIDXHeader(in, path)
+	if err != nil {
+		return err
+	}
+	if err := checkExampleSize(formatIDX, path, h.dims, "dimensions"); err != nil {
+		return err
+	}
+	typ := h.typ
+	r.setData(name, h.dims, idxShape(h.dims), typ.Size(),
+		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("dims %v of %v", h.dims, h.typ), fail: h.fail},
+		func(buf []byte, x []float32, row int) error { return idxFeatures(path, typ, buf, x, len(x), row) })
+	return nil
+}
+
+// npyData lays out the reader for the NPY data file path, read from in.
+func (r *recordRows) npyData(name string, in io.Reader, path string) error {
+	h, err := readNPYHeader(in, path)
+	if err != nil {
+		return err
+	}
+	if len(h.shape) < 2 {
+		return &FormatError{Format: formatNPY, Path: path,
+			Msg: fmt.Sprintf("data shape %v: expected (N, D) or (N, H, W)", h.shape)}
+	}
+	if err := checkExampleSize(formatNPY, path, h.shape, "data shape"); err != nil {
+		return err
+	}
 	descr := h.descr
 	r.setData(name, h.shape, npyShape(h.shape), npyItemSize[descr],
 		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("shape %v of %s", h.shape, h.descr), fail: h.fail},
-		func(buf []byte, x []float32, row int) error { return npyFeatures(dataPath, descr, buf, x, len(x), row) })
-	return r.withLabels(labelsPath, dataPath)
+		func(buf []byte, x []float32, row int) error { return npyFeatures(path, descr, buf, x, len(x), row) })
+	return nil
+}
+
+// labelData adds the labels file labelsPath, read from in, for the rows of dataPath.
+func (r *recordRows) labelData(in io.Reader, labelsPath, dataPath string) error {
+	lf, err := readLabelsHeader(in, labelsPath, r.n, dataPath)
+	if err != nil {
+		return err
+	}
+	r.info.Labels = true
+	r.lbuf = make([]byte, lf.size)
+	r.labels = &payloadStream{r: lf.r, total: lf.total, what: lf.what, fail: lf.fail}
+	r.label = func(b []byte, row int) (int, error) { return lf.decode(b, 0, row) }
+	return nil
 }
 
 // recordRows streams a file of fixed-size records (IDX, NPY: one example per record
@@ -214,27 +259,6 @@ func (r *recordRows) setData(name string, dims, shape []int, itemSize int, data 
 	r.info = RowsInfo{Name: name, N: r.n, D: d, Shape: shape}
 	r.rowBytes = d * itemSize
 	r.data, r.features = data, features
-}
-
-// withLabels opens the labels file labelsPath (none when "") for the rows of dataPath
-// and returns the reader, or closes every file on an error.
-func (r *recordRows) withLabels(labelsPath, dataPath string) (RowReader, error) {
-	if labelsPath == "" {
-		return r, nil
-	}
-	f, err := r.open(labelsPath, "labels")
-	if err == nil {
-		var lf *labelsFile
-		if lf, err = readLabelsHeader(f, labelsPath, r.n, dataPath); err == nil {
-			r.info.Labels = true
-			r.lbuf = make([]byte, lf.size)
-			r.labels = &payloadStream{r: lf.r, total: lf.total, what: lf.what, fail: lf.fail}
-			r.label = func(b []byte, row int) (int, error) { return lf.decode(b, 0, row) }
-			return r, nil
-		}
-	}
-	r.files.Close()
-	return nil, err
 }
 
 func (r *recordRows) Info() RowsInfo { return r.info }

@@ -396,7 +396,10 @@ func (s *Sharded) Range() (lo, hi float32) {
 		return s.set.m.Min, s.set.m.Max
 	}
 	if s.rng == nil {
-		x := make([]float32, s.d)
+		var x []float32
+		if s.n > 0 { // with rows, a shard file bounds d
+			x = make([]float32, s.d)
+		}
 		first := true
 		for i := range s.n {
 			f, r := s.locate(i)
@@ -503,8 +506,11 @@ func (s *Sharded) Verify() error {
 	labelled, classes := 0, 0
 	var lo, hi float32
 	first := true
-	x := make([]float32, m.D)
+	var x []float32 // a row, made once a shard (whose size bounds d) is there
 	for k, f := range s.set.files {
+		if x == nil {
+			x = make([]float32, m.D)
+		}
 		payload := shardPayload(f.rows, m.D, m.Labels)
 		h := crc32.New(castagnoli)
 		const chunk = 1 << 22

@@ -146,3 +146,17 @@ func DetectFormat(path string) (string, error) {
 	}
 	return format, nil
 }
+
+// checkExampleSize refuses data whose examples hold no value (a dimension after the
+// first is 0): D = 0 is no data set, and its N rows of nothing would be streamed one
+// by one without reading a byte (N up to 2^32: a hang, found by FuzzIDX). CSV refuses
+// the same ("no feature columns").
+func checkExampleSize(format, path string, dims []int, what string) error {
+	for _, d := range dims[min(1, len(dims)):] {
+		if d == 0 {
+			return &FormatError{Format: format, Path: path,
+				Msg: fmt.Sprintf("%s %v: examples of 0 values, expected every dimension after the first >= 1", what, dims)}
+		}
+	}
+	return nil
+}
