@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gmvae/gmvae/data"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -82,4 +83,9 @@ func TestKBounds(t *testing.T) {
 	assert.Equal(t, MaxClasses, s.C)
 	_, err = Usage([]int{MaxClusters - 1}, MaxClusters)
 	require.NoError(t, err)
+}
+
+// TestMaxClassesIsTheReadersBound: whatever the data readers load can be scored.
+func TestMaxClassesIsTheReadersBound(t *testing.T) {
+	assert.Equal(t, data.MaxClasses, MaxClasses)
 }
