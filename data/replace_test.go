@@ -151,3 +151,31 @@ func TestShardWriterRemovesStaleTmpFolders(t *testing.T) {
 		assert.FileExists(t, filepath.Join(keep, ShardName(0)))
 	}
 }
+
+// TestShardWriterRelativeDestination: "." and a relative folder are replaced like any
+// other (the temporary folder goes beside them, in their parent). After "." is
+// replaced, the process's working folder is the removed earlier set, as after any
+// rename of it: a reader must name the folder again.
+func TestShardWriterRelativeDestination(t *testing.T) {
+	parent := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(parent, "dot"), 0o755))
+	for _, c := range []struct{ cwd, dir string }{{parent, "rel"}, {filepath.Join(parent, "dot"), "."}} {
+		for range 2 { // new, then replacing the earlier set
+			t.Chdir(c.cwd)
+			w, err := NewShardWriter(c.dir, ShardWriterOptions{D: 1})
+			require.NoError(t, err)
+			require.NoError(t, w.WriteRow([]float32{1}, 0))
+			_, err = w.Close()
+			require.NoError(t, err)
+			t.Chdir(c.cwd)
+			s, err := OpenSharded(c.dir)
+			require.NoError(t, err)
+			s.Close()
+		}
+	}
+	ents, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	for _, e := range ents {
+		assert.NotContains(t, e.Name(), ".shards-tmp-")
+	}
+}

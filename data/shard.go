@@ -572,7 +572,8 @@ type ShardWriterOptions struct {
 // until the new set is complete: a failed, aborted or crashed conversion leaves an
 // earlier set as it was, and no partial files in it.
 type ShardWriter struct {
-	dir   string // the destination
+	dir   string // the destination as given (for messages)
+	dest  string // the destination: absolute, links resolved
 	tmp   string // the temporary folder the set is written in
 	opt   ShardWriterOptions
 	m     Manifest
@@ -617,23 +618,27 @@ func NewShardWriter(dir string, opt ShardWriterOptions) (*ShardWriter, error) {
 			return nil, fmt.Errorf("data: shard writer: shape %v has %d elements, expected d = %d", opt.Shape, p, opt.D)
 		}
 	}
-	dir = filepath.Clean(dir)
-	// A link to a folder: the set replaces the folder it points to, not the link.
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real
+	// The folder that is replaced: absolute (so that "." has a parent to hold the
+	// temporary folder), and, for a link to a folder, the folder it points to.
+	dest, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(dest); err == nil {
+		dest = real
 	}
 	perm := os.FileMode(0o755)
-	if err := checkReplaceable(dir); err != nil {
+	if err := checkReplaceable(dest); err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(dir); err == nil {
+	if st, err := os.Stat(dest); err == nil {
 		perm = st.Mode().Perm()
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, err
 	}
-	removeStaleTmpFolders(dir)
-	tmp, err := newTmpFolder(dir, 0o755)
+	removeStaleTmpFolders(dest)
+	tmp, err := newTmpFolder(dest, 0o755)
 	if err != nil {
 		return nil, err
 	}
@@ -641,7 +646,7 @@ func NewShardWriter(dir string, opt ShardWriterOptions) (*ShardWriter, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	w := &ShardWriter{dir: dir, tmp: tmp, opt: opt}
+	w := &ShardWriter{dir: dir, dest: dest, tmp: tmp, opt: opt}
 	w.m = Manifest{Format: ShardFormatName, Version: ShardFormatVersion, Name: opt.Name, D: opt.D,
 		Shape: opt.Shape, Labels: opt.Labels, RowsPerShard: opt.RowsPerShard, Shards: []ShardInfo{}}
 	return w, nil
@@ -832,10 +837,10 @@ func (w *ShardWriter) Close() (*Manifest, error) {
 		err = atomicfile.WriteBytes(filepath.Join(w.tmp, ManifestFile), append(raw, '\n'))
 	}
 	if err == nil {
-		err = checkReplaceable(w.dir) // it may have changed since NewShardWriter
+		err = checkReplaceable(w.dest) // it may have changed since NewShardWriter
 	}
 	if err == nil {
-		err = swapIn(w.tmp, w.dir)
+		err = swapIn(w.tmp, w.dest)
 	}
 	if err != nil {
 		w.Abort()
