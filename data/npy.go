@@ -93,7 +93,7 @@ func (a *NPYArray) Float32s() []float32 {
 
 // ReadNPY reads the NPY file at path.
 func ReadNPY(path string) (*NPYArray, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, formatNPY)
 	if err != nil {
 		return nil, err
 	}
@@ -109,21 +109,11 @@ func DecodeNPY(r io.Reader, name string) (*NPYArray, error) {
 	if err != nil {
 		return nil, err
 	}
-	fail, descr, shape, total := h.fail, h.descr, h.shape, h.total
-	data, extra, err := readPayload(h.r, total)
-	if err != nil && int64(len(data)) == total {
-		return nil, fail(err, "damaged stream after the %d data bytes (a truncated or corrupt gzip file?)", total)
-	}
+	data, err := readWhole(h.r, h.total, fmt.Sprintf("shape %v of %s", h.shape, h.descr), h.fail)
 	if err != nil {
-		return nil, fail(err, "reading %d data bytes (shape %v of %s), got %d", total, shape, descr, len(data))
+		return nil, err
 	}
-	if int64(len(data)) < total {
-		return nil, fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for shape %v of %s, found %d", total, shape, descr, len(data))
-	}
-	if extra {
-		return nil, fail(nil, "trailing data: expected exactly %d data bytes for shape %v of %s, found more", total, shape, descr)
-	}
-	return &NPYArray{Descr: descr, Shape: shape, Data: data}, nil
+	return &NPYArray{Descr: h.descr, Shape: h.shape, Data: data}, nil
 }
 
 // npyHeaderInfo is a parsed NPY preamble and header; r reads the payload after it.
@@ -140,17 +130,25 @@ func (h *npyHeaderInfo) fail(err error, format string, args ...any) error {
 }
 
 // readNPYHeader reads and checks an NPY stream's magic, version and header: the part
-// DecodeNPY and the streaming reader share.
+// DecodeNPY and the streaming reader share. The stream may be gzip-compressed.
 func readNPYHeader(r io.Reader, name string) (*npyHeaderInfo, error) {
+	br, gz, err := decompress(r)
+	if err != nil {
+		return nil, (&npyHeaderInfo{name: name}).fail(err, "reading gzip header")
+	}
+	return readNPYHeaderFrom(br, gz, name)
+}
+
+// readNPYHeaderFrom is readNPYHeader on a decompressed stream.
+func readNPYHeaderFrom(br *bufio.Reader, gz bool, name string) (*npyHeaderInfo, error) {
 	h := &npyHeaderInfo{name: name}
 	fail := h.fail
-	br := bufio.NewReaderSize(r, 1<<16)
+	if head, _ := br.Peek(len(npyMagic)); len(head) == len(npyMagic) && string(head) != npyMagic {
+		return nil, fail(nil, "bad magic %q: expected %q (is this an NPY file?)%s", head, npyMagic, describe(br, gz, formatNPY))
+	}
 	var pre [8]byte
 	if n, err := io.ReadFull(br, pre[:]); err != nil {
 		return nil, fail(ioErr(err), "truncated header: expected the 6-byte magic and 2 version bytes, found %d bytes", n)
-	}
-	if string(pre[:6]) != npyMagic {
-		return nil, fail(nil, "bad magic %q: expected %q (is this an NPY file?)", pre[:6], npyMagic)
 	}
 	major, minor := pre[6], pre[7]
 	var hlen int
@@ -173,9 +171,13 @@ func readNPYHeader(r io.Reader, name string) (*npyHeaderInfo, error) {
 	default:
 		return nil, fail(nil, "format version %d.%d: expected 1.0, 2.0 or 3.0", major, minor)
 	}
-	hdr := make([]byte, hlen)
-	if n, err := io.ReadFull(br, hdr); err != nil {
-		return nil, fail(ioErr(err), "truncated header: expected %d header bytes, found %d", hlen, n)
+	// Read as the bytes arrive: a length of 2^24 in a 20-byte file allocates nothing.
+	hdr, err := io.ReadAll(io.LimitReader(br, int64(hlen)))
+	if err == nil && len(hdr) < hlen {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fail(err, "truncated header: expected %d header bytes, found %d", hlen, len(hdr))
 	}
 	descr, fortran, shape, err := parseNPYHeader(string(hdr), major)
 	if err != nil {
@@ -192,12 +194,10 @@ func readNPYHeader(r io.Reader, name string) (*npyHeaderInfo, error) {
 		}
 		return nil, fail(nil, "element type %q: expected one of %s, %s, %s, %s, %s%s", descr, NPYFloat32, NPYFloat64, NPYUint8, NPYInt32, NPYInt64, hint)
 	}
-	total := int64(size)
-	for _, d := range shape {
-		if d != 0 && total > maxPayload/int64(d) {
-			return nil, fail(nil, "shape %v of %s announces more than %d bytes (corrupt header?)", shape, descr, int64(maxPayload))
-		}
-		total *= int64(d)
+	total, err := payloadSize(shape, size)
+	if err != nil {
+		what := "announces" + strings.TrimPrefix(err.Error(), "announce")
+		return nil, fail(nil, "shape %v of %s %s (corrupt header?)", shape, descr, what)
 	}
 	h.r, h.descr, h.shape, h.total = br, descr, shape, total
 	return h, nil
@@ -366,22 +366,39 @@ func (p *pyParser) tuple() ([]int, error) {
 	}
 }
 
-// LoadNPY reads a data file and, when labelsPath is not "", a labels file in NPY format
-// into a Dataset named name.
+// LoadNPY reads a data file in NPY format and, when labelsPath is not "", a labels
+// file (NPY or IDX, told by its content) into a Dataset named name. Either file may be
+// gzip-compressed.
 //
 // The data array has shape (N, D), or (N, d1, d2, ...) flattened to D = d1*d2*... (an
 // image array (N, H, W) gives D = H*W, Shape [H W]). |u1 elements are taken as 8-bit
 // intensities and scaled to [0, 1] by x/255, like IDX; the other types are converted
 // to float32 unscaled and must be finite as float32. The labels array has shape (N,),
-// an integer type, or a float type with integral values, and entries >= -1 (-1 = none).
+// an integer type, or a float type with integral values (IDX: an integer type), and
+// entries in [0, MaxClasses) or -1 (none).
 func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	a, err := ReadNPY(dataPath)
 	if err != nil {
 		return nil, err
 	}
+	ds, err := npyDataset(name, dataPath, a)
+	if err != nil || labelsPath == "" {
+		return ds, err
+	}
+	if ds.Labels, err = loadLabels(labelsPath, ds.N, dataPath); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// npyDataset makes the Dataset of LoadNPY from the data array a of the file path.
+func npyDataset(name, path string, a *NPYArray) (*Dataset, error) {
 	if len(a.Shape) < 2 {
-		return nil, &FormatError{Format: "npy", Path: dataPath,
+		return nil, &FormatError{Format: "npy", Path: path,
 			Msg: fmt.Sprintf("data shape %v: expected (N, D) or (N, H, W)", a.Shape)}
+	}
+	if err := checkExampleSize(formatNPY, path, a.Shape, "data shape"); err != nil {
+		return nil, err
 	}
 	n, d := a.Shape[0], 1
 	for _, k := range a.Shape[1:] {
@@ -389,24 +406,8 @@ func LoadNPY(name, dataPath, labelsPath string) (*Dataset, error) {
 	}
 	ds := &Dataset{Name: name, N: n, D: d, Shape: npyShape(a.Shape)}
 	ds.X = make([]float32, a.Len())
-	if err := npyFeatures(dataPath, a.Descr, a.Data, ds.X, d, 0); err != nil {
+	if err := npyFeatures(path, a.Descr, a.Data, ds.X, d, 0); err != nil {
 		return nil, err
-	}
-	if labelsPath == "" {
-		return ds, nil
-	}
-	l, err := ReadNPY(labelsPath)
-	if err != nil {
-		return nil, err
-	}
-	if err := npyCheckLabelsShape(labelsPath, l.Shape, n, dataPath); err != nil {
-		return nil, err
-	}
-	ds.Labels = make([]int, n)
-	for i := range ds.Labels {
-		if ds.Labels[i], err = npyLabel(labelsPath, l.Descr, l.Data, i, i+1); err != nil {
-			return nil, err
-		}
 	}
 	return ds, nil
 }
@@ -469,24 +470,22 @@ func npyCheckLabelsShape(labelsPath string, shape []int, n int, dataPath string)
 }
 
 // npyLabel returns label i of the NPY elements of type descr in b: an integer, or a
-// float with an integral value, >= -1. row is its 1-based row in errors.
+// float with an integral value, NoLabel or in [0, MaxClasses). row is its 1-based row
+// in errors.
 func npyLabel(path, descr string, b []byte, i, row int) (int, error) {
-	lfail := func(format string, args ...any) error {
-		return &FormatError{Format: "npy", Path: path, Line: row, Msg: fmt.Sprintf(format, args...)}
-	}
+	var (
+		l   int
+		err error
+	)
 	if descr == NPYInt64 {
-		iv := int64(binary.LittleEndian.Uint64(b[8*i:]))
-		if iv < NoLabel || iv > math.MaxInt32 {
-			return 0, lfail("label %d, expected a class id in [0, 2^31) or -1 for none", iv)
-		}
-		return int(iv), nil
+		l, err = labelFromInt(int64(binary.LittleEndian.Uint64(b[8*i:])))
+	} else {
+		l, err = labelFromFloat((&NPYArray{Descr: descr, Data: b}).float64At(i))
 	}
-	a := NPYArray{Descr: descr, Data: b}
-	v := a.float64At(i)
-	if v != math.Trunc(v) || v < NoLabel || v > math.MaxInt32 {
-		return 0, lfail("label %v, expected an integer class id >= 0 or -1 for none", v)
+	if err != nil {
+		return 0, &FormatError{Format: "npy", Path: path, Line: row, Msg: err.Error()}
 	}
-	return int(v), nil
+	return l, nil
 }
 
 // npyHeader returns the NPY version 1.0 (or 2.0 if the header needs it) preamble and

@@ -47,7 +47,7 @@ func (c closers) Close() error {
 // header and label column are settled on open (from the first record); a file with
 // no data record gives LoadCSV's error at the first Next.
 func OpenCSVRows(path string, opt CSVOptions) (RowReader, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, formatCSV)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func OpenCSVRows(path string, opt CSVOptions) (RowReader, error) {
 
 type csvRows struct {
 	cs *csvStream
-	f  *os.File
+	f  io.Closer
 }
 
 func (r *csvRows) Info() RowsInfo {
@@ -101,6 +101,20 @@ func (p *payloadStream) read(b []byte) error {
 	return nil
 }
 
+// readGrow reads the next n payload bytes into a new buffer that grows as they arrive,
+// so that a stream shorter than its header says costs no more than it holds.
+func (p *payloadStream) readGrow(n int) ([]byte, error) {
+	b, err := readUpTo(p.r, int64(n))
+	p.done += int64(len(b))
+	if err != nil {
+		return nil, p.fail(err, "reading %d data bytes (%s), got %d", p.total, p.what, p.done)
+	}
+	if len(b) < n {
+		return nil, p.fail(io.ErrUnexpectedEOF, "truncated data: expected %d bytes for %s, found %d", p.total, p.what, p.done)
+	}
+	return b, nil
+}
+
 // end checks that the payload ends after its total bytes.
 func (p *payloadStream) end() error {
 	var one [1]byte
@@ -114,112 +128,97 @@ func (p *payloadStream) end() error {
 	return nil
 }
 
-// OpenIDXRows opens an IDX images file and, when labelsPath is not "", an IDX labels
-// file for streaming: LoadIDX one example at a time, with LoadIDX's checks and errors
-// (a short or over-long payload is found when the reading gets there).
+// OpenIDXRows opens an IDX images file and, when labelsPath is not "", a labels file
+// (IDX or NPY, told by its content) for streaming: LoadIDX one example at a time, with
+// LoadIDX's checks and errors (a short or over-long payload is found when the reading
+// gets there).
 func OpenIDXRows(name, imagesPath, labelsPath string) (RowReader, error) {
+	return openRecordRows(name, imagesPath, formatIDX, labelsPath, (*recordRows).idxData)
+}
+
+// OpenNPYRows opens an NPY data file and, when labelsPath is not "", a labels file
+// (NPY or IDX, told by its content) for streaming: LoadNPY one example at a time, with
+// LoadNPY's checks and errors (a short or over-long payload is found when the reading
+// gets there).
+func OpenNPYRows(name, dataPath, labelsPath string) (RowReader, error) {
+	return openRecordRows(name, dataPath, formatNPY, labelsPath, (*recordRows).npyData)
+}
+
+// openRecordRows opens the data file path (format) and the labels file, if any, and
+// lays out the reader with data.
+func openRecordRows(name, path, format, labelsPath string, data func(r *recordRows, name string, in io.Reader, path string) error) (RowReader, error) {
 	r := &recordRows{}
-	ok := false
-	defer func() {
-		if !ok {
-			r.files.Close()
-		}
-	}()
-	open := func(path string) (*idxHeader, error) {
-		f, err := os.Open(path)
+	err := func() error {
+		f, err := r.open(path, format)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r.files = append(r.files, f)
-		return readIDXHeader(f, path)
-	}
-	h, err := open(imagesPath)
+		if err := data(r, name, f, path); err != nil {
+			return err
+		}
+		if labelsPath == "" {
+			return nil
+		}
+		lf, err := r.open(labelsPath, "labels")
+		if err != nil {
+			return err
+		}
+		return r.labelData(lf, labelsPath, path)
+	}()
 	if err != nil {
+		r.files.Close()
 		return nil, err
+	}
+	return r, nil
+}
+
+// idxData lays out the reader for the IDX images file path, read from in.
+func (r *recordRows) idxData(name string, in io.Reader, path string) error {
+	h, err := readIDXHeader(in, path)
+	if err != nil {
+		return err
+	}
+	if err := checkExampleSize(formatIDX, path, h.dims, "dimensions"); err != nil {
+		return err
 	}
 	typ := h.typ
 	r.setData(name, h.dims, idxShape(h.dims), typ.Size(),
 		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("dims %v of %v", h.dims, h.typ), fail: h.fail},
-		func(buf []byte, x []float32, row int) error { return idxFeatures(imagesPath, typ, buf, x, len(x), row) })
-	if labelsPath != "" {
-		lh, err := open(labelsPath)
-		if err != nil {
-			return nil, err
-		}
-		fail := func(format string, args ...any) error {
-			return &FormatError{Format: "idx", Path: labelsPath, Msg: fmt.Sprintf(format, args...)}
-		}
-		if len(lh.dims) != 1 {
-			return nil, fail("labels have dimensions %v, expected one dimension (N,)", lh.dims)
-		}
-		if !lh.typ.integer() {
-			return nil, fail("labels have element type %v, expected an integer type (ubyte, byte, short, int)", lh.typ)
-		}
-		if lh.dims[0] != r.n {
-			return nil, fail("%d labels, expected %d (the number of examples in %s)", lh.dims[0], r.n, imagesPath)
-		}
-		ltyp := lh.typ
-		r.setLabels(ltyp.Size(),
-			&payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("dims %v of %v", lh.dims, lh.typ), fail: lh.fail},
-			func(buf []byte, row int) (int, error) {
-				l, _ := (&IDXArray{Type: ltyp, Dims: []int{1}, Data: buf}).Ints()
-				if l[0] < NoLabel {
-					return 0, &FormatError{Format: "idx", Path: labelsPath, Line: row,
-						Msg: fmt.Sprintf("label %d, expected a class id >= 0 or -1 for none", l[0])}
-				}
-				return l[0], nil
-			})
-	}
-	ok = true
-	return r, nil
+		func(buf []byte, x []float32, row int) error { return idxFeatures(path, typ, buf, x, len(x), row) })
+	return nil
 }
 
-// OpenNPYRows opens an NPY data file and, when labelsPath is not "", an NPY labels
-// file for streaming: LoadNPY one example at a time, with LoadNPY's checks and errors
-// (a short or over-long payload is found when the reading gets there).
-func OpenNPYRows(name, dataPath, labelsPath string) (RowReader, error) {
-	r := &recordRows{}
-	ok := false
-	defer func() {
-		if !ok {
-			r.files.Close()
-		}
-	}()
-	open := func(path string) (*npyHeaderInfo, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		r.files = append(r.files, f)
-		return readNPYHeader(f, path)
-	}
-	h, err := open(dataPath)
+// npyData lays out the reader for the NPY data file path, read from in.
+func (r *recordRows) npyData(name string, in io.Reader, path string) error {
+	h, err := readNPYHeader(in, path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(h.shape) < 2 {
-		return nil, &FormatError{Format: "npy", Path: dataPath,
+		return &FormatError{Format: formatNPY, Path: path,
 			Msg: fmt.Sprintf("data shape %v: expected (N, D) or (N, H, W)", h.shape)}
+	}
+	if err := checkExampleSize(formatNPY, path, h.shape, "data shape"); err != nil {
+		return err
 	}
 	descr := h.descr
 	r.setData(name, h.shape, npyShape(h.shape), npyItemSize[descr],
 		&payloadStream{r: h.r, total: h.total, what: fmt.Sprintf("shape %v of %s", h.shape, h.descr), fail: h.fail},
-		func(buf []byte, x []float32, row int) error { return npyFeatures(dataPath, descr, buf, x, len(x), row) })
-	if labelsPath != "" {
-		lh, err := open(labelsPath)
-		if err != nil {
-			return nil, err
-		}
-		if err := npyCheckLabelsShape(labelsPath, lh.shape, r.n, dataPath); err != nil {
-			return nil, err
-		}
-		ldescr := lh.descr
-		r.setLabels(npyItemSize[ldescr],
-			&payloadStream{r: lh.r, total: lh.total, what: fmt.Sprintf("shape %v of %s", lh.shape, lh.descr), fail: lh.fail},
-			func(buf []byte, row int) (int, error) { return npyLabel(labelsPath, ldescr, buf, 0, row) })
+		func(buf []byte, x []float32, row int) error { return npyFeatures(path, descr, buf, x, len(x), row) })
+	return nil
+}
+
+// labelData adds the labels file labelsPath, read from in, for the rows of dataPath.
+func (r *recordRows) labelData(in io.Reader, labelsPath, dataPath string) error {
+	lf, err := readLabelsHeader(in, labelsPath, r.n, dataPath)
+	if err != nil {
+		return err
 	}
-	ok = true
-	return r, nil
+	r.info.Labels = true
+	r.lbuf = make([]byte, lf.size)
+	r.labels = &payloadStream{r: lf.r, total: lf.total, what: lf.what, fail: lf.fail}
+	r.label = func(b []byte, row int) (int, error) { return lf.decode(b, 0, row) }
+	return nil
 }
 
 // recordRows streams a file of fixed-size records (IDX, NPY: one example per record
@@ -229,6 +228,7 @@ type recordRows struct {
 	info         RowsInfo
 	files        closers
 	n, row       int
+	rowBytes     int
 	x            []float32
 	buf, lbuf    []byte
 	data, labels *payloadStream
@@ -236,8 +236,20 @@ type recordRows struct {
 	label        func(buf []byte, row int) (int, error)       // decodes one label; row from 1
 }
 
+// open opens one of the reader's files (closed by Close).
+func (r *recordRows) open(path, format string) (*os.File, error) {
+	f, err := openInput(path, format)
+	if err != nil {
+		return nil, err
+	}
+	r.files = append(r.files, f)
+	return f, nil
+}
+
 // setData lays out the reader for dims (N, then the example's dimensions) of records
-// of itemSize bytes per value.
+// of itemSize bytes per value. The row buffers are made when the first row's bytes
+// have arrived (Next): a header that announces huge rows in a short file costs no
+// allocation.
 func (r *recordRows) setData(name string, dims, shape []int, itemSize int, data *payloadStream, features func([]byte, []float32, int) error) {
 	r.n = dims[0]
 	d := 1
@@ -245,16 +257,8 @@ func (r *recordRows) setData(name string, dims, shape []int, itemSize int, data 
 		d *= k
 	}
 	r.info = RowsInfo{Name: name, N: r.n, D: d, Shape: shape}
-	r.x = make([]float32, d)
-	r.buf = make([]byte, d*itemSize)
+	r.rowBytes = d * itemSize
 	r.data, r.features = data, features
-}
-
-// setLabels adds the labels file: records of itemSize bytes.
-func (r *recordRows) setLabels(itemSize int, labels *payloadStream, label func([]byte, int) (int, error)) {
-	r.info.Labels = true
-	r.lbuf = make([]byte, itemSize)
-	r.labels, r.label = labels, label
 }
 
 func (r *recordRows) Info() RowsInfo { return r.info }
@@ -271,7 +275,13 @@ func (r *recordRows) Next() ([]float32, int, error) {
 		}
 		return nil, 0, io.EOF
 	}
-	if err := r.data.read(r.buf); err != nil {
+	if r.buf == nil {
+		buf, err := r.data.readGrow(r.rowBytes)
+		if err != nil {
+			return nil, 0, err
+		}
+		r.buf, r.x = buf, make([]float32, r.info.D)
+	} else if err := r.data.read(r.buf); err != nil {
 		return nil, 0, err
 	}
 	if err := r.features(r.buf, r.x, r.row); err != nil {

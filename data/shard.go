@@ -79,73 +79,6 @@ func shardErr(path string, row, col int, err error, format string, args ...any) 
 	return &FormatError{Format: "shards", Path: path, Line: row, Column: col, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
-// ReadManifest reads and checks dir/manifest.json (not the shard files).
-func ReadManifest(dir string) (*Manifest, error) {
-	path := filepath.Join(dir, ManifestFile)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, shardErr(path, 0, 0, err, "no manifest: expected a shard folder written by the convert command (or data.ShardWriter)")
-		}
-		return nil, err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, shardErr(path, 0, 0, err, "malformed manifest")
-	}
-	if err := m.check(path); err != nil {
-		return nil, err
-	}
-	return &m, nil
-}
-
-// check validates a manifest's fields against each other.
-func (m *Manifest) check(path string) error {
-	fail := func(format string, args ...any) error { return shardErr(path, 0, 0, nil, format, args...) }
-	switch {
-	case m.Format != ShardFormatName:
-		return fail("format %q, expected %q", m.Format, ShardFormatName)
-	case m.Version != ShardFormatVersion:
-		return fail("version %d, expected %d", m.Version, ShardFormatVersion)
-	case m.N < 0 || m.D < 1:
-		return fail("n = %d, d = %d, expected n >= 0 and d >= 1", m.N, m.D)
-	case m.Labelled < 0 || m.Labelled > m.N || (!m.Labels && m.Labelled > 0):
-		return fail("labelled = %d, expected 0..n (%d), and 0 without labels", m.Labelled, m.N)
-	case m.Classes < 0 || (m.Labelled == 0) != (m.Classes == 0):
-		return fail("classes = %d with %d labelled examples", m.Classes, m.Labelled)
-	case isNonFinite(m.Min) || isNonFinite(m.Max) || m.Min > m.Max:
-		return fail("value range [%v, %v], expected finite min <= max", m.Min, m.Max)
-	}
-	if m.Shape != nil {
-		p := 1
-		for _, s := range m.Shape {
-			p *= s
-		}
-		if p != m.D {
-			return fail("shape %v has %d elements, expected d = %d", m.Shape, p, m.D)
-		}
-	}
-	total := 0
-	for i, s := range m.Shards {
-		if s.File == "" || s.File != filepath.Base(s.File) || s.File == "." || s.File == ".." || s.File == ManifestFile {
-			return fail("shard %d: file name %q, expected a plain file name in the folder", i, s.File)
-		}
-		if s.Rows < 1 {
-			return fail("shard %d (%s): %d rows, expected >= 1", i, s.File, s.Rows)
-		}
-		if want := ShardHeaderSize + shardPayload(s.Rows, m.D, m.Labels); s.Bytes != want {
-			return fail("shard %d (%s): %d bytes, expected %d for %d rows of d = %d (labels %v)", i, s.File, s.Bytes, want, s.Rows, m.D, m.Labels)
-		}
-		total += s.Rows
-	}
-	if total != m.N {
-		return fail("the shards hold %d rows in all, expected n = %d", total, m.N)
-	}
-	return nil
-}
-
 func isNonFinite(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
 
 // shardHeader is a shard file's fixed header.
@@ -254,13 +187,21 @@ func OpenSharded(dir string) (*Sharded, error) {
 			set.close()
 		}
 	}()
+	ids := map[fileID]int{}
 	for i, si := range m.Shards {
 		path := filepath.Join(dir, si.File)
-		sf, err := openShard(path, i, si, m)
+		sf, fi, err := openShard(path, i, si, m)
 		if err != nil {
 			return nil, err
 		}
 		set.files = append(set.files, sf)
+		if id, ok := idOf(fi); ok {
+			if j, dup := ids[id]; dup {
+				return nil, fieldErr(filepath.Join(dir, ManifestFile), fmt.Sprintf("shards[%d].file", i), nil,
+					"shard %d (%s) is the same file as shard %d (%s), a link: its rows would count twice and another shard's never be read", i, si.File, j, m.Shards[j].File)
+			}
+			ids[id] = i
+		}
 	}
 	s := &Sharded{Window: DefaultShuffleWindow, set: set, name: m.Name, n: m.N, d: m.D}
 	for _, si := range m.Shards {
@@ -272,23 +213,26 @@ func OpenSharded(dir string) (*Sharded, error) {
 }
 
 // openShard opens one shard and checks it against the manifest's entry si.
-func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, error) {
+func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, shardErr(path, 0, 0, err, "missing shard: the manifest lists %s as shard %d of %d (%d rows)", si.File, i, len(m.Shards), si.Rows)
+			return nil, nil, shardErr(path, 0, 0, err, "missing shard: the manifest lists %s as shard %d of %d (%d rows)", si.File, i, len(m.Shards), si.Rows)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	size := st.Size()
-	fail := func(format string, args ...any) (*shardFile, error) {
+	fail := func(format string, args ...any) (*shardFile, os.FileInfo, error) {
 		f.Close()
-		return nil, shardErr(path, 0, 0, nil, format, args...)
+		return nil, nil, shardErr(path, 0, 0, nil, format, args...)
+	}
+	if !st.Mode().IsRegular() {
+		return fail("not a regular file (%v): expected a shard file", st.Mode().Type())
 	}
 	if size < ShardHeaderSize {
 		return fail("truncated shard: expected a %d-byte header, found a %d-byte file", ShardHeaderSize, size)
@@ -296,7 +240,7 @@ func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, error
 	var hb [ShardHeaderSize]byte
 	if _, err := f.ReadAt(hb[:], 0); err != nil {
 		f.Close()
-		return nil, shardErr(path, 0, 0, err, "reading the header")
+		return nil, nil, shardErr(path, 0, 0, err, "reading the header")
 	}
 	if string(hb[:8]) != shardMagic {
 		return fail("bad magic %q: expected %q (is this a shard file?)", hb[:8], shardMagic)
@@ -327,10 +271,10 @@ func openShard(path string, i int, si ShardInfo, m *Manifest) (*shardFile, error
 	if !forceReadAt {
 		if mem, err = mapRegion(f, size); err != nil {
 			f.Close()
-			return nil, shardErr(path, 0, 0, err, "memory-mapping %d bytes", size)
+			return nil, nil, shardErr(path, 0, 0, err, "memory-mapping %d bytes", size)
 		}
 	}
-	return &shardFile{path: path, rows: si.Rows, crc: si.CRC32C, mem: mem}, nil
+	return &shardFile{path: path, rows: si.Rows, crc: si.CRC32C, mem: mem}, st, nil
 }
 
 func (set *shardSet) close() error {
@@ -452,7 +396,10 @@ func (s *Sharded) Range() (lo, hi float32) {
 		return s.set.m.Min, s.set.m.Max
 	}
 	if s.rng == nil {
-		x := make([]float32, s.d)
+		var x []float32
+		if s.n > 0 { // with rows, a shard file bounds d
+			x = make([]float32, s.d)
+		}
 		first := true
 		for i := range s.n {
 			f, r := s.locate(i)
@@ -550,8 +497,8 @@ func ShardOrder(rows []int, w int, seed uint64, epoch int) []int {
 
 // Verify reads every shard once and checks what OpenSharded does not: each payload's
 // CRC-32C against the header and the manifest, every value finite and within the
-// manifest's [min, max], every label >= -1, and the manifest's labelled count and
-// classes. The first problem is returned as a *FormatError naming the shard file and,
+// manifest's [min, max], every label -1 or a class id below MaxClasses, and the
+// manifest's labelled count and classes. The first problem is returned as a *FormatError naming the shard file and,
 // for a value, the row within the file and the column. It costs one sequential read of
 // the whole set (the page cache may keep what fits).
 func (s *Sharded) Verify() error {
@@ -559,8 +506,11 @@ func (s *Sharded) Verify() error {
 	labelled, classes := 0, 0
 	var lo, hi float32
 	first := true
-	x := make([]float32, m.D)
+	var x []float32 // a row, made once a shard (whose size bounds d) is there
 	for k, f := range s.set.files {
+		if x == nil {
+			x = make([]float32, m.D)
+		}
 		payload := shardPayload(f.rows, m.D, m.Labels)
 		h := crc32.New(castagnoli)
 		const chunk = 1 << 22
@@ -585,8 +535,9 @@ func (s *Sharded) Verify() error {
 				}
 				lo, hi = min(lo, v), max(hi, v)
 			}
-			if l := s.readLabel(f, r); l < NoLabel {
-				return shardErr(f.path, r+1, 0, nil, "label %d, expected a class id >= 0 or -1 for none (example %d of the set)", l, s.starts[k]+r+1)
+			if l := s.readLabel(f, r); l < NoLabel || l >= MaxClasses {
+				_, err := labelFromInt(int64(l))
+				return shardErr(f.path, r+1, 0, nil, "%v (example %d of the set)", err, s.starts[k]+r+1)
 			} else if l >= 0 {
 				labelled++
 				classes = max(classes, l+1)
@@ -613,24 +564,27 @@ type ShardWriterOptions struct {
 }
 
 // ShardWriter writes a sharded data set one row (or a chunk of rows) at a time,
-// holding at most one shard's labels in memory. Each shard is written to a temporary
-// file in the folder, synced, and renamed to shard-NNNNN.bin once complete; the
-// manifest is written the same way by Close, last. A crashed or failed conversion
-// therefore never leaves a manifest pointing at partial shards (and NewShardWriter
-// removes an old manifest before it writes anything).
+// holding at most one shard's labels in memory. It writes into a temporary folder
+// beside the destination (see replace.go: .<folder>.shards-tmp-<pid>-<random>, in the
+// same parent); each shard goes to a temporary file there, synced, and is renamed to
+// shard-NNNNN.bin once complete, and Close writes the manifest last and then swaps
+// the folder in by a rename. The destination therefore holds its earlier content
+// until the new set is complete: a failed, aborted or crashed conversion leaves an
+// earlier set as it was, and no partial files in it.
 type ShardWriter struct {
-	dir  string
-	opt  ShardWriterOptions
-	m    Manifest
-	f    *os.File // the shard being written (nil between shards)
-	tmp  string
-	bw   *bufWriter
-	crc  hash32
-	rows int     // rows in the current shard
-	labs []int32 // the current shard's labels
-	done []string
-	n    int
-	err  error
+	dir   string // the destination as given (for messages)
+	dest  string // the destination: absolute, links resolved
+	tmp   string // the temporary folder the set is written in
+	opt   ShardWriterOptions
+	m     Manifest
+	f     *os.File // the shard being written (nil between shards)
+	fname string   // its temporary file
+	bw    *bufWriter
+	crc   hash32
+	rows  int     // rows in the current shard
+	labs  []int32 // the current shard's labels
+	n     int
+	err   error
 
 	ranged bool // Min and Max hold a value
 }
@@ -640,9 +594,11 @@ type hash32 interface {
 	Sum32() uint32
 }
 
-// NewShardWriter prepares dir (created if needed) for a new shard set. dir must be
-// empty, missing, or hold only an earlier shard set (or the files a crashed
-// conversion left): its manifest is then removed first, and its shard files next.
+// NewShardWriter prepares a new shard set for dir. dir must be missing, an empty
+// folder, or hold only an earlier shard set (or the files a crashed conversion of an
+// older version left), which Close replaces when the new set is complete. The set is
+// written in a new temporary folder beside dir; temporary folders that writers for
+// dir left when their process died are removed first.
 func NewShardWriter(dir string, opt ShardWriterOptions) (*ShardWriter, error) {
 	if opt.D < 1 {
 		return nil, fmt.Errorf("data: shard writer: d = %d, expected >= 1", opt.D)
@@ -662,45 +618,63 @@ func NewShardWriter(dir string, opt ShardWriterOptions) (*ShardWriter, error) {
 			return nil, fmt.Errorf("data: shard writer: shape %v has %d elements, expected d = %d", opt.Shape, p, opt.D)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(dir)
+	// The folder that is replaced: absolute (so that "." has a parent to hold the
+	// temporary folder), and, for a link to a folder, the folder it points to.
+	dest, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	hasManifest := false
-	var other []string
-	for _, e := range entries {
-		switch name := e.Name(); {
-		case name == ManifestFile:
-			hasManifest = true
-		case isShardFileName(name):
-		default:
-			other = append(other, name)
-		}
+	if real, err := filepath.EvalSymlinks(dest); err == nil {
+		dest = real
 	}
-	if len(other) > 0 {
-		return nil, fmt.Errorf("data: shard writer: %s holds files that are not a shard set (%q ...): expected an empty or new folder, or an earlier shard set", dir, other[0])
+	perm := os.FileMode(0o755)
+	if err := checkReplaceable(dest); err != nil {
+		return nil, err
 	}
-	// An earlier shard set (or what a crashed conversion left): the manifest goes
-	// first, so that no manifest ever lists a shard being replaced.
-	if hasManifest {
-		if err := os.Remove(filepath.Join(dir, ManifestFile)); err != nil {
-			return nil, err
-		}
+	if st, err := os.Stat(dest); err == nil {
+		perm = st.Mode().Perm()
 	}
-	for _, e := range entries {
-		if isShardFileName(e.Name()) {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-				return nil, err
-			}
-		}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return nil, err
 	}
-	w := &ShardWriter{dir: dir, opt: opt}
+	removeStaleTmpFolders(dest)
+	tmp, err := newTmpFolder(dest, 0o755)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(tmp, perm); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	w := &ShardWriter{dir: dir, dest: dest, tmp: tmp, opt: opt}
 	w.m = Manifest{Format: ShardFormatName, Version: ShardFormatVersion, Name: opt.Name, D: opt.D,
 		Shape: opt.Shape, Labels: opt.Labels, RowsPerShard: opt.RowsPerShard, Shards: []ShardInfo{}}
 	return w, nil
+}
+
+// checkReplaceable checks that dir is missing, or a folder holding nothing but a
+// shard set (manifest, shard files, writer temporaries).
+func checkReplaceable(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data: shard writer: %s is a file, expected a folder (new, empty, or an earlier shard set)", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != ManifestFile && !isShardFileName(name) {
+			return fmt.Errorf("data: shard writer: %s holds files that are not a shard set (%q ...): expected an empty or new folder, or an earlier shard set", dir, name)
+		}
+	}
+	return nil
 }
 
 // isShardFileName reports whether name is a shard file or one of the writer's
@@ -711,7 +685,7 @@ func isShardFileName(name string) bool {
 }
 
 // WriteRow appends one example: x holds its D features (finite), label its label
-// (>= -1; ignored without labels).
+// (-1 or a class id below MaxClasses; ignored without labels).
 func (w *ShardWriter) WriteRow(x []float32, label int) error {
 	if w.err != nil {
 		return w.err
@@ -753,8 +727,11 @@ func (w *ShardWriter) writeRow(x []float32, label int) error {
 			return shardErr(w.dir, w.n+1, j+1, nil, "value %v is not finite (expected a finite number)", v)
 		}
 	}
-	if w.opt.Labels && label < NoLabel {
-		return shardErr(w.dir, w.n+1, 0, nil, "label %d, expected a class id >= 0 or -1 for none", label)
+	if w.opt.Labels {
+		// The shards store int32: a label is checked before it could wrap.
+		if _, err := labelFromInt(int64(label)); err != nil {
+			return shardErr(w.dir, w.n+1, 0, nil, "%v", err)
+		}
 	}
 	if w.f == nil {
 		if err := w.startShard(); err != nil {
@@ -788,11 +765,11 @@ func (w *ShardWriter) writeRow(x []float32, label int) error {
 
 func (w *ShardWriter) startShard() error {
 	name := ShardName(len(w.m.Shards))
-	f, err := os.CreateTemp(w.dir, "."+name+".tmp-*")
+	f, err := os.CreateTemp(w.tmp, "."+name+".tmp-*")
 	if err != nil {
 		return err
 	}
-	w.f, w.tmp = f, f.Name()
+	w.f, w.fname = f, f.Name()
 	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600; data sets are shared
 		return err
 	}
@@ -828,11 +805,10 @@ func (w *ShardWriter) endShard() error {
 		return err
 	}
 	w.f = nil
-	if err := os.Rename(w.tmp, filepath.Join(w.dir, name)); err != nil {
+	if err := os.Rename(w.fname, filepath.Join(w.tmp, name)); err != nil {
 		return err
 	}
-	w.tmp = ""
-	w.done = append(w.done, name)
+	w.fname = ""
 	w.m.Shards = append(w.m.Shards, ShardInfo{File: name, Rows: w.rows,
 		Bytes: ShardHeaderSize + shardPayload(w.rows, w.opt.D, w.opt.Labels), CRC32C: crc})
 	return nil
@@ -841,8 +817,9 @@ func (w *ShardWriter) endShard() error {
 // Rows returns the number of rows written so far.
 func (w *ShardWriter) Rows() int { return w.n }
 
-// Close writes the last (short) shard and then the manifest, and returns it. After an
-// error the writer is aborted (see Abort).
+// Close writes the last (short) shard and then the manifest, swaps the new set in
+// at the destination (removing the set it held, if any), and returns the manifest.
+// After an error the writer is aborted (see Abort) and the destination is as it was.
 func (w *ShardWriter) Close() (*Manifest, error) {
 	if w.err != nil {
 		w.Abort()
@@ -857,36 +834,35 @@ func (w *ShardWriter) Close() (*Manifest, error) {
 	w.m.N = w.n
 	raw, err := json.MarshalIndent(&w.m, "", "  ")
 	if err == nil {
-		err = atomicfile.WriteBytes(filepath.Join(w.dir, ManifestFile), append(raw, '\n'))
+		err = atomicfile.WriteBytes(filepath.Join(w.tmp, ManifestFile), append(raw, '\n'))
+	}
+	if err == nil {
+		err = checkReplaceable(w.dest) // it may have changed since NewShardWriter
+	}
+	if err == nil {
+		err = swapIn(w.tmp, w.dest)
 	}
 	if err != nil {
 		w.Abort()
 		return nil, err
 	}
-	if d, err := os.Open(w.dir); err == nil { // make the renames durable (best effort)
-		_ = d.Sync()
-		d.Close()
-	}
+	w.tmp = ""
 	w.err = errors.New("data: shard writer: closed")
 	m := w.m
 	return &m, nil
 }
 
-// Abort stops a conversion: it removes the temporary file and the shards this writer
-// wrote, and writes no manifest.
+// Abort stops a conversion: it removes the temporary folder and everything this
+// writer wrote in it, and leaves the destination as it was.
 func (w *ShardWriter) Abort() {
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
 	}
 	if w.tmp != "" {
-		os.Remove(w.tmp)
+		os.RemoveAll(w.tmp) // this writer's own folder: nothing else is in it
 		w.tmp = ""
 	}
-	for _, name := range w.done {
-		os.Remove(filepath.Join(w.dir, name))
-	}
-	w.done = nil
 	if w.err == nil {
 		w.err = errors.New("data: shard writer: aborted")
 	}
@@ -921,7 +897,8 @@ func (b *bufWriter) flush() error {
 // ConvertToShards writes every row of r into a new shard set in dir (see
 // NewShardWriter) with rowsPerShard rows per shard (0: DefaultRowsPerShard), named
 // name ("" : r's name), and returns its manifest. It holds one row and one shard's
-// labels in memory. On an error it leaves no manifest and removes the shards it wrote.
+// labels in memory. On an error it removes what it wrote and leaves dir as it was
+// (an earlier set in it intact).
 func ConvertToShards(dir string, r RowReader, name string, rowsPerShard int) (*Manifest, error) {
 	info := r.Info()
 	if name == "" {

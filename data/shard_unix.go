@@ -3,6 +3,7 @@
 package data
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -31,4 +32,24 @@ func mapRegion(f *os.File, size int64) (shardRegion, error) {
 		return nil, err
 	}
 	return &mmapRegion{f: f, b: b}, nil
+}
+
+// fileID identifies a file on this machine (device and inode), so that one file under
+// two names (a hard or symbolic link) is found.
+type fileID struct{ dev, ino uint64 }
+
+// idOf returns the identity of the file fi describes.
+func idOf(fi os.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
+}
+
+// processAlive reports whether process pid (which named the temporary folder path)
+// may still be running: signal 0 reaches it, or it exists but belongs to someone else.
+func processAlive(pid int, path string) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -32,8 +32,43 @@ import (
 // ErrEmpty is returned for N = 0: no score is defined on no examples.
 var ErrEmpty = errors.New("metrics: no examples (N = 0)")
 
+// Bounds on what the scores tabulate. The cluster × class table (Contingency, and
+// Summary.Contingency, which run summaries store whole) is dense: its size is set by
+// the largest cluster id and the largest label, not by how many distinct ones occur,
+// so one stray label of 10^8 made a table of 10^9 cells. Every entry point refuses
+// ids and tables beyond these bounds with an error instead of allocating them.
+const (
+	// MaxClasses bounds class ids: labels must lie in [0, MaxClasses). It is the
+	// data readers' bound (data.MaxClasses), so whatever data loads can be scored.
+	MaxClasses = 1 << 16
+	// MaxClusters bounds cluster ids and the number of clusters K.
+	MaxClusters = 1 << 16
+	// MaxTableCells bounds K × C, the cells of the cluster × class table
+	// (16.8 M cells: 134 MB of ints, as many again as float64 for ACCHungarian).
+	MaxTableCells = 1 << 24
+)
+
+// checkK checks a number of clusters given by the caller.
+func checkK(k int) error {
+	if k < 1 || k > MaxClusters {
+		return fmt.Errorf("metrics: %d clusters, expected 1..%d", k, MaxClusters)
+	}
+	return nil
+}
+
+// checkTable checks that a k × c cluster × class table is within MaxTableCells.
+func checkTable(k, c int) error {
+	if int64(k)*int64(c) > MaxTableCells {
+		return fmt.Errorf("metrics: a cluster × class table of %d × %d = %d cells (K = 1 + the largest cluster id, C = 1 + the largest label), expected at most %d: renumber the classes 0..C-1",
+			k, c, int64(k)*int64(c), MaxTableCells)
+	}
+	return nil
+}
+
 // check validates pred and labels and returns N, the number of cluster ids used
-// (1 + max pred) and of classes (1 + max label).
+// (1 + max pred) and of classes (1 + max label). Cluster ids must lie in
+// [0, MaxClusters), labels in [0, MaxClasses), and the table they span within
+// MaxTableCells.
 func check(pred, labels []int) (n, k, c int, err error) {
 	if len(pred) != len(labels) {
 		return 0, 0, 0, fmt.Errorf("metrics: %d predictions for %d labels", len(pred), len(labels))
@@ -42,14 +77,20 @@ func check(pred, labels []int) (n, k, c int, err error) {
 		return 0, 0, 0, ErrEmpty
 	}
 	for i := range pred {
-		if pred[i] < 0 {
-			return 0, 0, 0, fmt.Errorf("metrics: example %d: cluster id %d, expected >= 0", i, pred[i])
+		if pred[i] < 0 || pred[i] >= MaxClusters {
+			return 0, 0, 0, fmt.Errorf("metrics: example %d: cluster id %d, expected 0..%d", i, pred[i], MaxClusters-1)
 		}
 		if labels[i] < 0 {
 			return 0, 0, 0, fmt.Errorf("metrics: example %d: label %d, expected >= 0 (filter unlabelled examples out first)", i, labels[i])
 		}
+		if labels[i] >= MaxClasses {
+			return 0, 0, 0, fmt.Errorf("metrics: example %d: label %d, expected a class id in [0, %d)", i, labels[i], MaxClasses)
+		}
 		k = max(k, pred[i]+1)
 		c = max(c, labels[i]+1)
+	}
+	if err := checkTable(k, c); err != nil {
+		return 0, 0, 0, err
 	}
 	return len(pred), k, c, nil
 }
@@ -76,11 +117,11 @@ func contingency(pred, labels []int, k, c int) [][]int {
 	return t
 }
 
-// Usage returns how many examples each of the k clusters holds. Every pred must be in
-// [0, k). N = 0 gives k zeros (no error: usage of nothing is well defined).
+// Usage returns how many examples each of the k clusters holds (1 <= k <=
+// MaxClusters). Every pred must be in [0, k). N = 0 gives k zeros (no error: usage of nothing is well defined).
 func Usage(pred []int, k int) ([]int, error) {
-	if k < 1 {
-		return nil, fmt.Errorf("metrics: %d clusters, expected >= 1", k)
+	if err := checkK(k); err != nil {
+		return nil, err
 	}
 	u := make([]int, k)
 	for i, p := range pred {
@@ -119,8 +160,8 @@ func PaperMapping(labels []int, score []float64, k int) ([]int, error) {
 	if n == 0 {
 		return nil, ErrEmpty
 	}
-	if k < 1 {
-		return nil, fmt.Errorf("metrics: %d clusters, expected >= 1", k)
+	if err := checkK(k); err != nil {
+		return nil, err
 	}
 	if len(score) != n*k {
 		return nil, fmt.Errorf("metrics: posterior has %d values, expected N*K = %d*%d = %d", len(score), n, k, n*k)

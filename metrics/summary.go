@@ -49,6 +49,12 @@ func Evaluate(pred, labels []int, r Ranking, k int) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	if err := checkK(k); err != nil {
+		return Summary{}, err
+	}
+	if err := checkTable(k, c); err != nil {
+		return Summary{}, err
+	}
 	s := Summary{N: n, K: k, C: c, ACCPaper: math.NaN(), ACCPaperF32: math.NaN()}
 	if s.Usage, err = Usage(pred, k); err != nil {
 		return Summary{}, err

@@ -7,11 +7,17 @@
 //	go run ./cmd/convert -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist-shards/
 //	go run ./cmd/convert -in x.npy -labels y.npy -out shards/ -rows-per-shard 100000
 //
-// The input is read as cmd/train reads it, with the same checks (the format from the
-// extension: .csv, .npy, anything else IDX, gzip allowed; ubyte pixels scaled to
-// [0, 1]). The output folder must be new, empty, or an earlier shard set, which is
-// replaced; a failed conversion leaves no manifest.json, so no half-written set can
-// be read. It prints one line: examples, dimensions, shards and bytes.
+// The input is read with the checks cmd/train makes (ubyte pixels scaled to [0, 1]);
+// its format, CSV, IDX or NPY, gzip-compressed or not, is told by its content
+// (data.DetectFormat), and a labels file may be IDX or NPY whatever the data's format.
+//
+// The output folder must be new, empty, or an earlier shard set, which is replaced
+// only once the new set is complete: the new set is written in a temporary folder
+// beside it (.OUT.shards-tmp-PID-N, in the same parent) and swapped in by a rename. A
+// conversion that fails (bad input) or is killed leaves the earlier set as it was and
+// no partial files in it; the next conversion to the same folder removes the
+// temporary folder a killed one left. It prints one line: examples, dimensions, shards
+// and bytes.
 //
 // Exit status: 0 done, 1 the conversion failed, 2 bad flags.
 package main
@@ -42,11 +48,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 func convert(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	in := fs.String("in", "", "input data: .csv, .npy, or IDX (anything else, gzip allowed)")
-	labels := fs.String("labels", "", "labels file of an IDX or NPY input (a CSV file carries its labels in -label-col)")
+	in := fs.String("in", "", "input data: CSV, IDX or NPY (told by the content; gzip allowed)")
+	labels := fs.String("labels", "", "labels file (IDX or NPY) of an IDX or NPY input (a CSV file carries its labels in -label-col)")
 	labelCol := fs.String("label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
 	header := fs.String("header", "auto", "CSV header: auto (a first record with a non-number), yes or no")
-	out := fs.String("out", "", "output folder (new, empty, or an earlier shard set to replace)")
+	out := fs.String("out", "", "output folder (new, empty, or an earlier shard set, replaced when the new one is complete)")
 	rows := fs.Int("rows-per-shard", data.DefaultRowsPerShard, "examples per shard file")
 	name := fs.String("name", "", "the data set's name in the manifest (default: the input's file name)")
 	fs.Usage = func() {
@@ -58,7 +64,7 @@ func convert(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case *in == "":
-		return cli.Usage(errors.New("-in: missing: the input file (.csv, .npy or IDX) is required"))
+		return cli.Usage(errors.New("-in: missing: the input file (CSV, IDX or NPY) is required"))
 	case *out == "":
 		return cli.Usage(errors.New("-out: missing: the output folder is required"))
 	case *rows < 1:
@@ -77,7 +83,13 @@ func convert(args []string, stdout, stderr io.Writer) error {
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
 		return cli.Usagef("-out %s: a file, expected a folder", *out)
 	}
-	isCSV := strings.ToLower(filepath.Ext(*in)) == ".csv"
+	// The format is the content's, not the name's: x.csv.gz is CSV, and an NPY file
+	// named .dat is NPY.
+	format, err := data.DetectFormat(*in)
+	if err != nil {
+		return err
+	}
+	isCSV := format == "csv"
 	var hm data.HeaderMode
 	switch *header {
 	case "auto":
@@ -90,22 +102,19 @@ func convert(args []string, stdout, stderr io.Writer) error {
 		return cli.Usagef("-header %q: want auto, yes or no", *header)
 	}
 	if !isCSV && *labelCol != "" {
-		return cli.Usagef("-label-col %q: only for CSV input; %s is not a .csv file (give its labels with -labels)", *labelCol, *in)
+		return cli.Usagef("-label-col %q: only for CSV input; %s is %s data, not CSV text (give its labels with -labels)", *labelCol, *in, strings.ToUpper(format))
 	}
 	if !isCSV && *header != "auto" {
-		return cli.Usagef("-header %q: only for CSV input; %s is not a .csv file", *header, *in)
+		return cli.Usagef("-header %q: only for CSV input; %s is %s data, not CSV text", *header, *in, strings.ToUpper(format))
 	}
 	if isCSV && *labels != "" {
 		return cli.Usagef("-labels %s: a CSV file carries its labels in a column (-label-col), not in a separate file", *labels)
 	}
 
 	base := filepath.Base(*in)
-	var (
-		r   data.RowReader
-		err error
-	)
-	switch {
-	case isCSV:
+	var r data.RowReader
+	switch format {
+	case "csv":
 		var label data.LabelColumn
 		if *labelCol != "" {
 			if i, err := strconv.Atoi(*labelCol); err == nil {
@@ -115,7 +124,7 @@ func convert(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		r, err = data.OpenCSVRows(*in, data.CSVOptions{Header: hm, Label: label})
-	case strings.ToLower(filepath.Ext(*in)) == ".npy":
+	case "npy":
 		r, err = data.OpenNPYRows(base, *in, *labels)
 	default:
 		r, err = data.OpenIDXRows(base, *in, *labels)

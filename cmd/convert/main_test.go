@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/gmvae/gmvae/data"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func runConvert(args ...string) (int, string, string) {
@@ -190,4 +193,127 @@ func TestConvertMalformedInput(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("files left after a failed conversion: %v", ents)
 	}
+}
+
+// TestConvertRefusesWrappingLabels: a label the shards' int32 cannot hold, or beyond
+// data.MaxClasses, is refused with the file, the line (or row), the column and the
+// allowed range. Before, 99999999999 was stored as 1215752191.
+func TestConvertRefusesWrappingLabels(t *testing.T) {
+	dir := t.TempDir()
+	npyX := filepath.Join(dir, "x.npy")
+	require.NoError(t, data.SaveNPYFloat32(npyX, []float32{1, 2, 3, 4}, 2, 2))
+	npyY := filepath.Join(dir, "y.npy")
+	require.NoError(t, data.SaveNPYInt(npyY, []int{0, 99999999999}))
+	cases := []struct {
+		name string
+		args []string
+		frag string
+	}{
+		{"csv", []string{"-in", write(t, filepath.Join(dir, "d.csv"), []byte("a,label\n0.5,1\n0.5,99999999999\n")), "-label-col", "label"},
+			`d.csv: line 3, column 2 ("label"): label 99999999999 out of range: expected an integer class id in [0, 65536), or -1 or empty for none`},
+		{"csv 2^31", []string{"-in", write(t, filepath.Join(dir, "e.csv"), []byte("0.5,2147483648\n")), "-label-col", "-1"},
+			`e.csv: line 1, column 2: label 2147483648 out of range`},
+		{"npy", []string{"-in", npyX, "-labels", npyY},
+			"y.npy: row 2: label 99999999999 out of range: expected an integer class id in [0, 65536), or -1 for none"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, stdout, stderr := runConvert(append(c.args, "-out", out)...)
+			assert.Equal(t, 1, code, stdout)
+			assert.Contains(t, stderr, c.frag)
+			assert.NoFileExists(t, filepath.Join(out, data.ManifestFile))
+		})
+	}
+}
+
+// TestConvertDetectsFormat: the input's format is its content's, so the documented
+// inputs convert: a gzip-compressed CSV file (x.csv.gz: "gzip allowed") and IDX images
+// with NPY labels ("-labels: IDX or NPY"). Before, both failed with "bad magic number".
+// A file of no supported format says what it is.
+func TestConvertDetectsFormat(t *testing.T) {
+	dir := t.TempDir()
+	var csvGz bytes.Buffer
+	zw := gzip.NewWriter(&csvGz)
+	zw.Write([]byte("a,label\n0.5,1\n0.25,0\n0.75,2\n"))
+	require.NoError(t, zw.Close())
+	csvPath := write(t, filepath.Join(dir, "d.csv.gz"), csvGz.Bytes())
+	var img bytes.Buffer
+	require.NoError(t, data.WriteIDX(&img, data.IDXFromUint8([]int{3, 2}, []byte{0, 51, 102, 153, 204, 255})))
+	imgPath := write(t, filepath.Join(dir, "img.idx"), img.Bytes())
+	labPath := filepath.Join(dir, "lab.npy")
+	require.NoError(t, data.SaveNPYInt(labPath, []int{2, 0, 1}))
+
+	cases := []struct {
+		name   string
+		args   []string
+		x      []float32
+		labels []int
+	}{
+		{"csv.gz", []string{"-in", csvPath, "-label-col", "label"}, []float32{0.5, 0.25, 0.75}, []int{1, 0, 2}},
+		{"idx + npy labels", []string{"-in", imgPath, "-labels", labPath}, []float32{0, 0.2, 0.4, 0.6, 0.8, 1}, []int{2, 0, 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, _, stderr := runConvert(append(c.args, "-out", out)...)
+			require.Equal(t, 0, code, stderr)
+			_, x, l := readAll(t, out)
+			assert.Equal(t, c.x, x)
+			assert.Equal(t, c.labels, l)
+		})
+	}
+
+	zip := write(t, filepath.Join(dir, "x.npz"), []byte("PK\x03\x04...."))
+	code, _, stderr := runConvert("-in", zip, "-out", filepath.Join(dir, "o"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "data: "+zip+": found a ZIP archive (an .npz? save each array with numpy.save as .npy), expected CSV text, IDX or NPY data")
+	code, _, stderr = runConvert("-in", csvPath, "-labels", labPath, "-out", filepath.Join(dir, "o"))
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "a CSV file carries its labels in a column")
+}
+
+// TestConvertFailureKeepsEarlierSet: a conversion that fails on bad input (after it
+// wrote several shards) leaves the earlier shard set in its output folder
+// byte-identical, and no temporary folder beside it. Before, convert removed the
+// earlier set before reading the input.
+func TestConvertFailureKeepsEarlierSet(t *testing.T) {
+	dir := t.TempDir()
+	var good, bad strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&good, "%g,%d\n", float64(i)/40, i%3)
+		fmt.Fprintf(&bad, "%g,%d\n", float64(i)/40, i%3)
+	}
+	bad.WriteString("0.5,99999999999\n")
+	goodPath := write(t, filepath.Join(dir, "good.csv"), []byte(good.String()))
+	badPath := write(t, filepath.Join(dir, "bad.csv"), []byte(bad.String()))
+	parent := t.TempDir()
+	out := filepath.Join(parent, "shards")
+	code, _, stderr := runConvert("-in", goodPath, "-label-col", "-1", "-out", out, "-rows-per-shard", "8")
+	require.Equal(t, 0, code, stderr)
+	before := snapshotDir(t, out)
+	require.Len(t, before, 6)
+
+	code, _, stderr = runConvert("-in", badPath, "-label-col", "-1", "-out", out, "-rows-per-shard", "8")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "line 41, column 2: label 99999999999 out of range")
+	assert.Equal(t, before, snapshotDir(t, out))
+	ents, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "temporary folders left beside the output")
+	readAll(t, out)
+}
+
+// snapshotDir returns the names and bytes of the files in dir.
+func snapshotDir(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		files[e.Name()] = b
+	}
+	return files
 }
