@@ -65,7 +65,7 @@ image-build:
 gpu-build:
 	@bash ci/gpu-build.sh
 
-# fuzz: every fuzz target of data/ (or of FUZZPKGS), one after another, FUZZTIME each;
+# fuzz: every fuzz target of data/, checkpoint/ and trainer/ (or of FUZZPKGS), one after another, FUZZTIME each;
 # ci/fuzz.sh runs them for 5 s each by default.
 FUZZTIME ?= 5m
 FUZZPKGS ?= ./data/

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (func FuzzX(f *testing.F)) of the packages given (default:
-# ./data/, the readers), one after another, each for FUZZTIME (default 5s). Their seed
+# ./data/ ./checkpoint/ ./trainer/: the readers, the checkpoint loader and the
+# configuration), one after another, each for FUZZTIME (default 5s). Their seed
 # corpora and testdata/fuzz/ already run with every `go test`; this adds a short random
 # search. A failing input is written to the package's testdata/fuzz/FuzzX/: fix the
 # reader and commit the input as a regression seed.
@@ -19,7 +20,7 @@ fuzztime=${FUZZTIME:-5s}
 minimize=${FUZZMINIMIZETIME:-10s}
 pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then
-  pkgs=(./data/)
+  pkgs=(./data/ ./checkpoint/ ./trainer/)
 fi
 
 ran=0

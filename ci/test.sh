@@ -16,7 +16,7 @@ echo "== go build (default, and -tags cuda)"
 go build ./...
 go build -tags cuda ./...
 echo "== shellcheck"
-shellcheck ci/*.sh .ci/run bench/peer/run.sh
+shellcheck ci/*.sh .ci/run bench/peer/run.sh bench/cluster/*.sh
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files "*.go"))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
@@ -26,5 +26,7 @@ echo "== the shipped PTX on the emulator, bit for bit against the CPU twins"
 go test -count=1 -run 'TestEmulatorMatchesTwins$' -v ./engine/kerneltest/ | grep -E '^kernels compared|^(ok|FAIL)'
 echo "== go test -tags cuda (GPU tests skip without a GPU; their emulator twins run)"
 GMVAE_CUDA_OPTIONAL=1 go test -count=1 -tags cuda ./cuda/driver/ ./engine/kerneltest/ ./engine/
+echo "== fuzzing the readers, the checkpoint loader and the configuration (5 s a target)"
+bash ci/fuzz.sh ./data/ ./checkpoint/ ./trainer/
 echo "== multi-rank (MPI) tests, deploy lint, image build steps"
 bash ci/mpi-test.sh

@@ -358,3 +358,15 @@ func parseLabel(s string) (int, error) {
 	}
 	return int(v), nil
 }
+
+// ParseLabelColumn reads a command line's label column: a 0-based index (negative:
+// from the end) when s is an integer, else a header name; "" is no label column.
+func ParseLabelColumn(s string) LabelColumn {
+	if s == "" {
+		return LabelColumn{}
+	}
+	if i, err := strconv.Atoi(s); err == nil {
+		return LabelAt(i)
+	}
+	return LabelByName(s)
+}

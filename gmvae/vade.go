@@ -521,3 +521,30 @@ func SetPrior(m Model, weights, means, variances []float32) error {
 	}
 	return nil
 }
+
+// SetPosteriorVariance makes a vade model's encoder start from q(z|x) of the given
+// variances (Dz, positive) for every x: the log-variance head's weights become zero and
+// its biases the logs. The recipe calls it after the pretraining, whose autoencoder
+// never trained that head: left at its random initial values, q(z|x) would have
+// variances near 1 whatever the scale of the pretrained latent space, and noise of
+// that size drowns an embedding whose clusters are a tenth apart.
+func SetPosteriorVariance(m Model, variances []float32) error {
+	v, ok := m.(*vade)
+	if !ok {
+		return fmt.Errorf("gmvae: SetPosteriorVariance: model %s is not vade", m.Config().Model)
+	}
+	if len(variances) != v.cfg.Dz {
+		return fmt.Errorf("gmvae: SetPosteriorVariance: %d variances for Dz = %d", len(variances), v.cfg.Dz)
+	}
+	lv := make([]float32, len(variances))
+	for i, s := range variances {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return fmt.Errorf("gmvae: SetPosteriorVariance: variance %d is %g, want a positive number", i, s)
+		}
+		lv[i] = float32(math.Log(float64(s)))
+	}
+	if err := v.b.Upload(v.encS.W().P, make([]float32, v.encS.In*v.encS.Out)); err != nil {
+		return err
+	}
+	return v.b.Upload(v.encS.B().P, lv)
+}

@@ -29,8 +29,10 @@ import (
 //     means m(x) of the training rows are computed, and a diagonal Gaussian mixture of
 //     K components is fitted to them with PriorRestarts restarts (package cluster: the
 //     restart of the highest log-likelihood is kept, a criterion that never sees a
-//     label); its weights, means and variances become the prior (gmvae.SetPrior). The
-//     model is saved as PriorCheckpoint and the fit as PriorReport;
+//     label); its weights, means and variances become the prior (gmvae.SetPrior), and
+//     q(z|x) starts at a tenth of the components' mean variance per dimension
+//     (gmvae.SetPosteriorVariance). The model is saved as PriorCheckpoint and the fit as
+//     PriorReport;
 //  3. training: Train from the prior checkpoint's parameters (fresh Adam state) with the
 //     run's settings, in the run folder itself.
 //
@@ -291,6 +293,19 @@ func fitPrior(ctx context.Context, b engine.Backend, m gmvae.Model, cfg Config, 
 		return nil, err
 	}
 	if err := gmvae.SetPrior(m, g.Weights, g.Means, g.Vars); err != nil {
+		return nil, err
+	}
+	// q(z|x) starts at a tenth of the components' mean variance in each dimension (see
+	// gmvae.SetPosteriorVariance).
+	post := make([]float32, c.Dz)
+	for d := range post {
+		var s float64
+		for k := range c.K {
+			s += float64(g.Vars[k*c.Dz+d])
+		}
+		post[d] = float32(s / float64(c.K) / 10)
+	}
+	if err := gmvae.SetPosteriorVariance(m, post); err != nil {
 		return nil, err
 	}
 	fit := &PriorFit{Rows: n, Dims: c.Dz, K: c.K, LogLiks: g.LogLiks, Kept: g.Restart, Iters: g.Iters, Weights: g.Weights,

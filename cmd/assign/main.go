@@ -104,9 +104,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usagef("-format %q, want csv or npy", o.format)
 	case o.chunk < 1:
 		return o, cli.Usagef("-chunk %d, want >= 1", o.chunk)
-	case o.labelCol != "" && strings.ToLower(filepath.Ext(o.dataPath)) != ".csv":
-		return o, cli.Usage(errors.New("-label-col applies to a CSV -data file only"))
-	case o.labels != "" && (o.dataPath == "" || strings.ToLower(filepath.Ext(o.dataPath)) == ".csv"):
+	case o.labels != "" && o.dataPath == "":
 		return o, cli.Usage(errors.New("-labels applies to an IDX or NPY -data file only (a CSV file names its label column with -label-col; MNIST and shard folders carry their labels)"))
 	}
 	okDev := false
@@ -306,19 +304,20 @@ func openInput(o options) (*input, error) {
 		r   data.RowReader
 		err error
 	)
-	ext := strings.ToLower(filepath.Ext(o.dataPath))
-	switch ext {
-	case ".csv":
-		var label data.LabelColumn
-		if o.labelCol != "" {
-			if i, err := strconv.Atoi(o.labelCol); err == nil {
-				label = data.LabelAt(i)
-			} else {
-				label = data.LabelByName(o.labelCol)
-			}
-		}
-		r, err = data.OpenCSVRows(o.dataPath, data.CSVOptions{Label: label})
-	case ".npy":
+	format, err := data.DetectFormat(o.dataPath)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case format == "csv" && o.labels != "":
+		return nil, cli.Usage(errors.New("-labels applies to an IDX or NPY -data file only (a CSV file names its label column with -label-col; MNIST and shard folders carry their labels)"))
+	case format != "csv" && o.labelCol != "":
+		return nil, cli.Usagef("-label-col applies to a CSV -data file only (%s is %s)", o.dataPath, strings.ToUpper(format))
+	}
+	switch format {
+	case "csv":
+		r, err = data.OpenCSVRows(o.dataPath, data.CSVOptions{Label: data.ParseLabelColumn(o.labelCol)})
+	case "npy":
 		r, err = data.OpenNPYRows(filepath.Base(o.dataPath), o.dataPath, o.labels)
 	default:
 		r, err = data.OpenIDXRows(filepath.Base(o.dataPath), o.dataPath, o.labels)
@@ -327,7 +326,7 @@ func openInput(o options) (*input, error) {
 		return nil, err
 	}
 	in := rowsInput(r, o.dataPath)
-	in.csv = ext == ".csv"
+	in.csv = format == "csv"
 	return in, nil
 }
 

@@ -41,8 +41,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gmvae/gmvae/checkpoint"
@@ -321,26 +319,24 @@ func loadData(o options) (train, test data.Source, err error) {
 		}
 		return tr, te, nil
 	}
-	var label data.LabelColumn
-	if o.labelCol != "" {
-		if i, err := strconv.Atoi(o.labelCol); err == nil {
-			label = data.LabelAt(i)
-		} else {
-			label = data.LabelByName(o.labelCol)
-		}
-	}
+	label := data.ParseLabelColumn(o.labelCol)
 	load := func(path, labels string) (data.Source, error) {
 		if isShardDir(path) {
 			return openShards(path, labels)
 		}
 		name := filepath.Base(path)
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".csv":
+		// The format by the file's content (gzip allowed), not its name.
+		format, err := data.DetectFormat(path)
+		if err != nil {
+			return nil, err
+		}
+		switch format {
+		case "csv":
 			if labels != "" {
 				return nil, cli.Usagef("%s: a CSV file carries its labels in a column (-label-col), not in a separate file", path)
 			}
 			return data.LoadCSV(path, data.CSVOptions{Label: label})
-		case ".npy":
+		case "npy":
 			return data.LoadNPY(name, path, labels)
 		}
 		return data.LoadIDX(name, path, labels)
