@@ -7,10 +7,13 @@
 //	go run ./cmd/bench -epoch                # one MNIST epoch of model B (bench/peer/run.sh)
 //	go run ./cmd/bench -checkpoint RUN/checkpoint.safetensors   # a trained model's steps vs a fresh one's
 //
-// The bandwidth ceiling is measured in the same run (a large device-to-device copy on
-// a GPU, a large copy in memory on the CPU); the FLOP ceiling is given by -flops-ceiling
-// (e.g. a large float32 matrix product in PyTorch on the same card, GPU-RUNS.md) or,
-// when 0, the CPU's nominal FMA peak (cores x 2 FMA units x 8 lanes x 2 flop x clock).
+// Both ceilings are measured in the same run: the bandwidth by a large copy (device to
+// device on a GPU; in memory on every core of the CPU, with buffers far larger than the
+// caches), the FLOP rate on the CPU by an assembly loop of independent fused
+// multiply-adds on every core (engine.CPUPeakFLOPS); on a GPU -flops-ceiling gives it
+// (a large float32 matrix product in PyTorch on the same card, GPU-RUNS.md).
+//
+//	go run ./cmd/bench -vade                 # vade's epochs against the FMA peak and the GEMM rate at its shapes
 package main
 
 import (
@@ -189,10 +192,10 @@ func main() {
 	device := flag.String("device", "cpu", "backend: cpu, emu, cuda or auto")
 	reps := flag.Int("reps", 5, "timed repetitions per kernel (the median is shown)")
 	small := flag.Bool("small", false, "small sizes (for the emulator)")
-	flopsCeiling := flag.Float64("flops-ceiling", 0, "the device's float32 FLOP/s ceiling; 0: the CPU's nominal FMA peak")
-	clockGHz := flag.Float64("cpu-ghz", 0, "CPU clock for the nominal peak (0: read /proc/cpuinfo)")
+	flopsCeiling := flag.Float64("flops-ceiling", 0, "the device's float32 FLOP/s ceiling; 0: measured on the CPU (an FMA loop on every core)")
 	only := flag.String("only", "", "run only workloads whose name contains this")
 	epoch := flag.Bool("epoch", false, "time one MNIST training epoch of model B (Gumbel, batch 64) instead of the kernels")
+	vade := flag.Bool("vade", false, "time one MNIST pretraining epoch and one training epoch of model vade against ceilings measured in the same run (the FMA peak, the GEMM rate at its shapes)")
 	dataDir := flag.String("data-dir", "", "MNIST folder for -epoch and -checkpoint (default: the GoMNIST module's files)")
 	limit := flag.Int("limit", 0, "with -epoch: use only the first N training examples")
 	ckpt := flag.String("checkpoint", "", "time training steps of this checkpoint's model on MNIST, against a fresh model of the same configuration")
@@ -220,18 +223,27 @@ func main() {
 		return
 	}
 	if *flopsCeiling == 0 {
-		ghz := *clockGHz
-		if ghz == 0 {
-			ghz = cpuGHz()
+		if _, isCPU := b.(*engine.CPU); isCPU {
+			*flopsCeiling = engine.CPUPeakFLOPS(time.Second)
 		}
-		*flopsCeiling = float64(runtime.GOMAXPROCS(0)) * 2 * 8 * 2 * ghz * 1e9
+		if *flopsCeiling == 0 {
+			fmt.Fprintln(os.Stderr, "bench: no FLOP ceiling: give -flops-ceiling (a large float32 matrix product on this device)")
+			os.Exit(2)
+		}
+	}
+	if *vade {
+		if err := vadeBench(b, *dataDir, *limit, *reps, *flopsCeiling); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	bw, err := copyCeiling(b, 1<<24, *reps)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: bandwidth ceiling:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("backend %s; ceilings: copy %.1f GB/s (measured), %.1f GFLOP/s\n", b.Name(), bw/1e9, *flopsCeiling/1e9)
+	fmt.Printf("backend %s; ceilings measured now: copy %.1f GB/s, FMA peak %.1f GFLOP/s\n", b.Name(), bw/1e9, *flopsCeiling/1e9)
 	fmt.Printf("%-44s %12s %12s %8s\n", "kernel", "median", "rate", "of ceil")
 	for _, w := range workloads(*small) {
 		if *only != "" && !strings.Contains(w.name, *only) {
@@ -287,21 +299,4 @@ func main() {
 		}
 		fmt.Printf("%-44s %12v\n", st.name, d)
 	}
-}
-
-// cpuGHz reads the first "cpu MHz" line of /proc/cpuinfo (0 if unavailable).
-func cpuGHz() float64 {
-	raw, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "cpu MHz") {
-			var mhz float64
-			if _, err := fmt.Sscanf(line[strings.Index(line, ":")+1:], "%g", &mhz); err == nil {
-				return mhz / 1000
-			}
-		}
-	}
-	return 0
 }

@@ -2,7 +2,9 @@ package layers
 
 import (
 	"bufio"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,6 +74,32 @@ func TestCPUTwinsOnlyInBackends(t *testing.T) {
 			if imp == module+"engine/cpu" {
 				assert.True(t, allowed[pkg], "%s imports engine/cpu: call package ops instead", pkg)
 			}
+		}
+	}
+}
+
+// TestREADMELayout: every folder of the layer table is in README.md's layout table
+// (as `folder/`, or under its parent's row), so the document follows the code.
+func TestREADMELayout(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	readme := string(raw)
+	i := strings.Index(readme, "## Layout")
+	require.GreaterOrEqual(t, i, 0, "README.md has no Layout section")
+	section := readme[i:]
+	if j := strings.Index(section[3:], "\n## "); j >= 0 {
+		section = section[:j+3]
+	}
+	for _, l := range Layers {
+		for _, p := range l {
+			if strings.Contains(p, "/internal/") || strings.HasPrefix(p, "internal/") && strings.Count(p, "/") > 1 {
+				continue // internal helpers of a package
+			}
+			found := false
+			for q := p; q != "." && !found; q = filepath.Dir(q) {
+				found = strings.Contains(section, "`"+q+"/`")
+			}
+			assert.True(t, found, "package %s: no row of README.md's Layout names %s/ or a folder above it", p, p)
 		}
 	}
 }
