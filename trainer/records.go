@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gmvae/gmvae/checkpoint"
@@ -185,4 +186,52 @@ func meanTerms(s checkpoint.EpochSums) gmvae.Terms {
 	}
 	w := float64(s.N)
 	return gmvae.Terms{Loss: s.Loss / w, ELBO: s.ELBO / w, Recon: s.Recon / w, KLz: s.KLz / w, KLw: s.KLw / w, KLy: s.KLy / w}
+}
+
+// SelectRestart returns the index of the run to keep among candidates of the same
+// settings and data (whole runs from different seeds): the highest ELBO on the training
+// data in the last epoch (EvalRecord.Train), a criterion that never sees a label; the
+// first on ties; runs whose ELBO is not finite come last.
+func SelectRestart(cands []*Result) int {
+	best := -1
+	for i, r := range cands {
+		e := float64(r.Final.Train.ELBO)
+		if math.IsNaN(e) || math.IsInf(e, 0) {
+			continue
+		}
+		if best < 0 || e > float64(cands[best].Final.Train.ELBO) {
+			best = i
+		}
+	}
+	return max(best, 0)
+}
+
+// LoadResult reads a finished run's result from its folder (summary.json): its final
+// evaluation and scores, as Train returned them (the per-example outputs are not kept).
+func LoadResult(dir string) (*Result, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, err
+	}
+	var s struct {
+		Final       EvalRecord `json:"final"`
+		Steps       uint64     `json:"steps"`
+		WallS       float64    `json:"wall_s"`
+		Backend     string     `json:"backend"`
+		Checkpoint  string     `json:"checkpoint"`
+		WorldSize   int        `json:"world_size"`
+		Contingency [][]int    `json:"contingency"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, SummaryFile), err)
+	}
+	res := &Result{RunDir: dir, Checkpoint: s.Checkpoint, Final: s.Final, Steps: s.Steps, WallS: s.WallS,
+		Backend: s.Backend, WorldSize: s.WorldSize}
+	if s.Final.Labelled > 0 {
+		res.HasScores = true
+		res.Summary = metrics.Summary{N: s.Final.Labelled, ACCPaper: float64(s.Final.ACCPaper), ACCPaperF32: float64(s.Final.ACCPaperF32),
+			ACCPurity: float64(s.Final.ACCPurity), ACCHungarian: float64(s.Final.ACCHungarian), NMI: float64(s.Final.NMI),
+			ARI: float64(s.Final.ARI), Contingency: s.Contingency}
+	}
+	return res, nil
 }

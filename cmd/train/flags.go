@@ -37,7 +37,7 @@ type options struct {
 	device, out, configFile, resume                       string
 	dataDir, trainPath, testPath, trainLabels, testLabels string
 	labelCol                                              string
-	seeds                                                 int
+	seeds, restarts                                       int
 	noPictures, overwrite                                 bool
 	// resumeDir: -resume named a run folder (its config.json holds the settings).
 	resumeDir bool
@@ -78,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&o.testLabels, "test-labels", "", "labels of -test (IDX or NPY)")
 	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column: a header name or a 0-based index (negative: from the end); default none")
 	fs.IntVar(&o.seeds, "seeds", 1, "train this many seeds (seed, seed+1, ...), each in its own subfolder, and report best and mean ± s.d.")
+	fs.IntVar(&o.restarts, "restarts", 1, "label-free selection: kmeans and gmm fit this many initialisations and keep the best inertia or log-likelihood; other models train this many whole runs (seeds seed, seed+1000, ...) in subfolders and keep the one of the highest training ELBO (restarts.json says why)")
 	fs.BoolVar(&o.noPictures, "no-pictures", false, "do not draw loss.png, accuracy.png, latent.png, samples.png and reconstructions.png")
 
 	// def registers a setting flag: key is the JSON setting it writes (for errors).
@@ -174,6 +175,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
 	if o.seeds < 1 {
 		return nil, cli.Usagef("-seeds %d: want at least 1", o.seeds)
+	}
+	if o.restarts < 1 {
+		return nil, cli.Usagef("-restarts %d: want at least 1", o.restarts)
 	}
 	if o.resume != "" && o.seeds > 1 {
 		return nil, cli.Usage(errors.New("-resume continues one run; it cannot be combined with -seeds"))
@@ -329,6 +333,10 @@ func (f *flags) settings() (trainer.Settings, error) {
 		return s, cli.Usagef("-model %s: the run to resume (%s) is of model %s; a resumed run keeps its model (start a new run with -out for another)", s.Model.Model, f.o.resume, baseModel)
 	}
 	classical := s.Model.Model == "kmeans" || s.Model.Model == "gmm"
+	if classical && f.given["restarts"] {
+		s.Model.Restarts = f.o.restarts // initialisations within the fit
+		f.o.restarts = 1
+	}
 	if classical && f.given["epochs"] {
 		return s, cli.Usagef("-epochs: model %s is fitted in one call, not trained by epochs", s.Model.Model)
 	}

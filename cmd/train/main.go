@@ -48,6 +48,7 @@ import (
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/internal/atomicfile"
 	"github.com/gmvae/gmvae/internal/cli"
 	"github.com/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/report"
@@ -259,28 +260,28 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 
 	var sums []metrics.Summary
 	var results []*trainer.Result
-	for i := range o.seeds {
-		seed := t.Seed + uint64(i)
+	// runOne trains one run of seed into dir (resuming when asked).
+	runOne := func(seed uint64, dir string) (*trainer.Result, error) {
 		mi, ti := m, t
 		mi.Seed, ti.Seed = seed, seed
-		ti.RunDir = o.out
-		if o.seeds > 1 {
-			ti.RunDir = filepath.Join(o.out, fmt.Sprintf("seed-%d", seed))
-			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", seed, i+1, o.seeds)
-		}
+		ti.RunDir = dir
 		ti.Resume = o.resume
 		if o.resumeDir {
 			ti.Resume = ""
-			if ck := filepath.Join(o.resume, checkpoint.File); exists(ck) {
+			if ck := filepath.Join(dir, checkpoint.File); exists(ck) {
 				ti.Resume = ck
 			}
 		}
+		resuming := ti.Resume != "" || o.resumeDir
+		if o.restarts > 1 && exists(filepath.Join(dir, trainer.SummaryFile)) && resuming {
+			return trainer.LoadResult(dir) // a finished candidate of a resumed selection
+		}
 		var perr error
 		if rank0 {
-			perr = prepareRunDir(ti.RunDir, ti.Resume != "" || o.resumeDir, o.overwrite)
+			perr = prepareRunDir(ti.RunDir, resuming, o.overwrite)
 		}
 		if err := agree(c, perr); err != nil {
-			return err
+			return nil, err
 		}
 		ti.Comm = c
 		var draw func(*trainer.Result, gmvae.Model)
@@ -289,9 +290,44 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		}
 		res, err := trainOne(ctx, c, b, mi, ti, train, test, stdout, stderr, draw)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, seed)))
+		return res, nil
+	}
+	for i := range o.seeds {
+		seed := t.Seed + uint64(i)
+		dir := o.out
+		if o.seeds > 1 {
+			dir = filepath.Join(o.out, fmt.Sprintf("seed-%d", seed))
+			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", seed, i+1, o.seeds)
+		}
+		var res *trainer.Result
+		var err error
+		if o.restarts > 1 {
+			// Label-free selection among whole runs (trainer.SelectRestart).
+			var cands []*trainer.Result
+			for r := range o.restarts {
+				cs := seed + uint64(r)*restartSeedStride
+				fmt.Fprintf(stdout, "\n== restart %d of %d (seed %d) ==\n", r+1, o.restarts, cs)
+				cr, err := runOne(cs, filepath.Join(dir, fmt.Sprintf("restart-%d", r+1)))
+				if err != nil {
+					return err
+				}
+				cands = append(cands, cr)
+			}
+			var serr error
+			if rank0 {
+				res, serr = keepRestart(dir, cands, stdout)
+			} else {
+				res = cands[trainer.SelectRestart(cands)]
+			}
+			if err := agree(c, serr); err != nil {
+				return err
+			}
+		} else if res, err = runOne(seed, dir); err != nil {
+			return err
+		}
 		results = append(results, res)
 		if res.HasScores {
 			sums = append(sums, res.Summary)
@@ -550,4 +586,53 @@ func prepareRunDir(dir string, resume, overwrite bool) error {
 		}
 	}
 	return nil
+}
+
+// restartSeedStride separates the seeds of a selection's candidates: seed, seed+1000,
+// ... (well clear of -seeds' seed, seed+1, ...).
+const restartSeedStride = 1000
+
+// keepRestart writes dir/restarts.json (every candidate's criterion and, for the
+// report only, its scores), copies the kept candidate's run files into dir, and
+// returns its result.
+func keepRestart(dir string, cands []*trainer.Result, stdout io.Writer) (*trainer.Result, error) {
+	kept := trainer.SelectRestart(cands)
+	type cand struct {
+		RunDir       string        `json:"run_dir"`
+		TrainELBO    trainer.Float `json:"train_elbo"`
+		ACCHungarian trainer.Float `json:"acc_hungarian"`
+		NMI          trainer.Float `json:"nmi"`
+	}
+	rep := struct {
+		Criterion string `json:"criterion"`
+		Why       string `json:"why"`
+		Kept      int    `json:"kept"`
+		Runs      []cand `json:"runs"`
+	}{Criterion: "train_elbo", Kept: kept,
+		Why: "the highest ELBO on the training data in the last epoch: the model that explains the data best, chosen without labels (the scores are reported, never used)"}
+	for i, r := range cands {
+		rep.Runs = append(rep.Runs, cand{r.RunDir, r.Final.Train.ELBO, r.Final.ACCHungarian, r.Final.NMI})
+		fmt.Fprintf(stdout, "restart %d: training ELBO %.4f, Hungarian ACC %.4f (not used to choose)\n", i+1, float64(r.Final.Train.ELBO), float64(r.Final.ACCHungarian))
+	}
+	fmt.Fprintf(stdout, "kept restart %d (%s) by the highest training ELBO\n", kept+1, cands[kept].RunDir)
+	j, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "restarts.json"), append(j, '\n')); err != nil {
+		return nil, err
+	}
+	src := cands[kept].RunDir
+	for _, f := range []string{checkpoint.File, trainer.ConfigFile, trainer.MetricsFile, trainer.SummaryFile} {
+		raw, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(dir, f), raw); err != nil {
+			return nil, err
+		}
+	}
+	res := *cands[kept]
+	res.RunDir = dir
+	return &res, nil
 }
