@@ -10,6 +10,7 @@ import (
 // The kernel table's entries, looked up once.
 var (
 	kAdamStep           = kernels.MustLookup("adam_step")
+	kAugmentAffine      = kernels.MustLookup("augment_affine")
 	kActBwd             = kernels.MustLookup("act_bwd")
 	kActFwd             = kernels.MustLookup("act_fwd")
 	kClamp              = kernels.MustLookup("clamp")
@@ -68,6 +69,18 @@ func AdamStep(be engine.Backend, p, g, m, v *engine.Buf, n int, lr, beta1, beta2
 		return check.err
 	}
 	return be.Launch(kAdamStep, n, p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2)
+}
+
+// AugmentAffine runs kernel augment_affine (augment.cu) on be: y (n, h*w) = the images x turned by up to max_turns and shifted by up to max_shift pixels, uniformly at random per image (Philox block r of (seed, stream)), bilinear, 0 outside.
+// A buffer shorter than the kernel may touch is refused; nil is a null pointer.
+func AugmentAffine(be engine.Backend, x, y *engine.Buf, n, h, w int, maxShift, maxTurns float32, seed, stream uint64) error {
+	var check lenCheck
+	check.need(kAugmentAffine, "x", x, n*h*w)
+	check.need(kAugmentAffine, "y", y, n*h*w)
+	if check.err != nil {
+		return check.err
+	}
+	return be.Launch(kAugmentAffine, n*h*w, x, y, n, h, w, maxShift, maxTurns, seed, stream)
 }
 
 // ActBwd runs kernel act_bwd (elementwise.cu) on be: dx (+)= dy * gm_activate_grad(act, x, y), all (n); y may be null (recomputed from x).

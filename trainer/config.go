@@ -37,6 +37,13 @@ type Config struct {
 	TauDecay  float64 `json:"tau_decay,omitempty"`
 	TauMin    float64 `json:"tau_min,omitempty"` // the floor of TauDecay's schedule
 	Clip      float64 `json:"clip"`              // gradient-norm clip; 0: off
+	// AugmentShift and AugmentRotate, for images (a data set whose examples have a 2-D
+	// shape): every training batch is moved by a random shift of up to AugmentShift
+	// pixels and turned by up to AugmentRotate degrees, per image (ops.AugmentAffine,
+	// from the run's Philox streams; DEC-DA's augmentation of MNIST: 3 pixels, 10°).
+	// Evaluation sees the images as they are. 0, 0: off.
+	AugmentShift  float64 `json:"augment_shift,omitempty"`
+	AugmentRotate float64 `json:"augment_rotate,omitempty"`
 	Binarize  bool    `json:"binarize"`          // dynamic binarisation of every batch (data in [0,1])
 	DropLast  bool    `json:"drop_last"`         // leave out each epoch's last, short batch
 	EvalBatch int     `json:"eval_batch"`        // examples per evaluation batch (<= MaxBatch)
@@ -171,6 +178,10 @@ func (c Config) Validate() error {
 		return bad("tau_decay", c.TauDecay, "want >= 0 (0: a constant temperature)")
 	case c.TauMin < 0 || !finite(c.TauMin):
 		return bad("tau_min", c.TauMin, "want >= 0")
+	case c.AugmentShift < 0 || !finite(c.AugmentShift):
+		return bad("augment_shift", c.AugmentShift, "want >= 0 pixels (0: no shift)")
+	case c.AugmentRotate < 0 || c.AugmentRotate > 180 || !finite(c.AugmentRotate):
+		return bad("augment_rotate", c.AugmentRotate, "want 0 to 180 degrees (0: no rotation)")
 	case c.Clip < 0 || !finite(c.Clip):
 		return bad("clip", c.Clip, "want >= 0 (0 turns clipping off)")
 	case c.EvalBatch < 1:

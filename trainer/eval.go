@@ -79,7 +79,7 @@ func (t *trainer) evaluate() error {
 		Step:     t.st.Step,
 		LR:       float64(t.lr),
 		Tau:      float64(Temperature(t.mc, t.cfg, trained)),
-		Train:    termsRecord(meanTerms(t.st.Sums)),
+		Train:    trainRecord(t.st.Sums),
 		Test:     termsRecord(meanTerms(sums)),
 		EvalSet:  t.test.Info().Name,
 		ACCPaper: Float(math.NaN()), ACCPaperF32: Float(math.NaN()), ACCPurity: Float(math.NaN()), ACCHungarian: Float(math.NaN()),

@@ -166,6 +166,16 @@ func (t *trainer) step(xb *engine.Buf, n, total int) (gmvae.Terms, float64, erro
 	step := t.st.Step
 	rstep := dist.RankStep(step, t.rank, t.world) // = step in one process
 	x := xb
+	if t.augment() && n > 0 {
+		// The images moved first, then (with binarisation) drawn as pixels.
+		xa := t.xaug.Slice(0, n*d)
+		if err := ops.AugmentAffine(t.b, xb, xa, n, t.imgH, t.imgW, float32(t.cfg.AugmentShift), float32(t.cfg.AugmentRotate/360),
+			t.cfg.Seed, kernels.StreamID(rstep, augmentTensor)); err != nil {
+			return gmvae.Terms{}, 0, err
+		}
+		xb = xa
+		x = xa
+	}
 	if t.cfg.Binarize && n > 0 {
 		x = t.x.Slice(0, n*d)
 		if err := ops.Binarize(t.b, xb, x, n*d, t.cfg.Seed, kernels.StreamID(rstep, binarizeTensor)); err != nil {

@@ -156,13 +156,19 @@ func imageShape(ds *data.Dataset) (h, w int, ok bool) {
 	if ds == nil {
 		return 0, 0, false
 	}
+	return imageDims(ds.Info())
+}
+
+// imageDims returns the height and width of a data set's examples when they are 2-D
+// images (a shape of two axes longer than 1, up to axes of length 1).
+func imageDims(in data.SourceInfo) (h, w int, ok bool) {
 	var dims []int
-	for _, s := range ds.Shape {
+	for _, s := range in.Shape {
 		if s != 1 {
 			dims = append(dims, s)
 		}
 	}
-	if len(dims) != 2 || dims[0]*dims[1] != ds.D {
+	if len(dims) != 2 || dims[0]*dims[1] != in.D {
 		return 0, 0, false
 	}
 	return dims[0], dims[1], true

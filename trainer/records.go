@@ -161,6 +161,16 @@ func LoadMetrics(path string) ([]EvalRecord, error) {
 	return out, nil
 }
 
+// trainRecord is the record of an epoch's training terms: their means, or null when
+// no row was trained (a fitted model; a run resumed at the end of its epoch).
+func trainRecord(s checkpoint.EpochSums) TermsRecord {
+	if s.N == 0 {
+		n := Float(math.NaN())
+		return TermsRecord{n, n, n, n, n, n}
+	}
+	return termsRecord(meanTerms(s))
+}
+
 // addTerms adds a step's terms, weighted by its n rows, and its gradient norm to an
 // epoch's sums.
 func addTerms(s *checkpoint.EpochSums, t gmvae.Terms, n int, gnorm float64) {

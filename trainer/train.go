@@ -22,6 +22,7 @@ import (
 // number theirs from 0, far below.
 const (
 	binarizeTensor = 0xB1A0_0001
+	augmentTensor  = 0xB1A0_0002
 )
 
 // evalStepBase numbers the random draws of evaluation batch i as step evalStepBase+i:
@@ -50,6 +51,8 @@ type trainer struct {
 	total       uint64 // steps the run takes
 
 	x, xraw, post, logits, zmean, norm *engine.Buf
+	xaug                               *engine.Buf // the augmented batch (AugmentShift, AugmentRotate)
+	imgH, imgW                         int         // the images' shape, with augmentation
 	// statePrev holds the model state (batch norm's running estimates) from before
 	// the step in progress, in a data-parallel run: a step that the ranks then agree
 	// to drop (a cancellation seen in its reduction) must not leave its update of the
@@ -362,6 +365,13 @@ func (t *trainer) setupData(train, test data.Source) error {
 	if t.cfg.EvalBatch > t.mc.MaxBatch {
 		return fmt.Errorf("eval_batch %d is larger than the model's max_batch %d", t.cfg.EvalBatch, t.mc.MaxBatch)
 	}
+	if t.augment() {
+		h, w, ok := imageDims(train.Info())
+		if !ok {
+			return fmt.Errorf("augment_shift and augment_rotate move images; %s has no image shape (its examples are %d values)", train.Info().Name, train.Info().D)
+		}
+		t.imgH, t.imgW = h, w
+	}
 	t.train, t.test = train, test
 	t.batcher, err = data.NewSourceBatcher(train, t.cfg.BatchSize, t.cfg.Seed, t.cfg.DropLast)
 	if err != nil {
@@ -394,6 +404,9 @@ func (t *trainer) alloc() error {
 		return buf
 	}
 	t.x = mk(rows*d, "train: batch")
+	if t.augment() {
+		t.xaug = mk(rows*d, "train: augmented batch")
+	}
 	if t.cfg.Binarize {
 		t.xraw = mk(rows*d, "train: batch before binarisation")
 	}
@@ -417,7 +430,7 @@ func (t *trainer) alloc() error {
 }
 
 func (t *trainer) free() {
-	for _, p := range []**engine.Buf{&t.x, &t.xraw, &t.post, &t.logits, &t.zmean, &t.norm, &t.statePrev} {
+	for _, p := range []**engine.Buf{&t.x, &t.xaug, &t.xraw, &t.post, &t.logits, &t.zmean, &t.norm, &t.statePrev} {
 		if *p != nil {
 			_ = t.b.Release(*p)
 			*p = nil
@@ -464,3 +477,6 @@ func mapInputs(mc gmvae.Config, train, test data.Source) (data.Source, data.Sour
 	}
 	return train, test, nil
 }
+
+// augment reports whether training batches are augmented.
+func (t *trainer) augment() bool { return t.cfg.AugmentShift > 0 || t.cfg.AugmentRotate > 0 }

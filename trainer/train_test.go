@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -627,11 +628,15 @@ func TestTrainConfigErrors(t *testing.T) {
 // (1 and 2 threads) and the emulator, with binarisation and clipping, and compares
 // the final parameters and metrics bit for bit.
 func TestTrainRealModelsReproducible(t *testing.T) {
-	for _, bmc := range []gmvae.Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true}} {
+	for _, bmc := range []gmvae.Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true},
+		{Model: "vade"}, {Model: "vade", Pretrain: true}, {Model: "kmeans"}, {Model: "gmm"}} {
 		model := bmc.Model
-		mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3}
+		mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Pretrain: bmc.Pretrain}
 		if model == "dilokthanakul" {
 			mc.Lambda = 0.5
+		}
+		if model == "kmeans" || model == "gmm" {
+			mc.Dw, mc.Hidden, mc.Dz = 0, nil, 0
 		}
 		if bmc.BatchNorm {
 			// The authors' recogniser with their Torch initialisation.
@@ -653,6 +658,12 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 		cfg := Config{Epochs: 2, BatchSize: 16, LR: 0.01, Binarize: true, Clip: 1, EvalBatch: 16, Seed: 3, Schedule: ScheduleCosine}
 		if bmc.Gumbel {
 			cfg.TauDecay, cfg.TauMin = 0.5, 0.3
+		}
+		if model == "vade" {
+			// Images of 3 x 4 pixels, moved by the augmentation kernel every step.
+			model += fmt.Sprintf(" pretrain=%v, augmented", bmc.Pretrain)
+			train.Shape = []int{3, 4}
+			cfg.AugmentShift, cfg.AugmentRotate = 1, 15
 		}
 		var ref []float32
 		var refMetrics []byte

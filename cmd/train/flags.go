@@ -148,6 +148,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	def("pretrain-epochs", "train.pretrain_epochs", "vade: epochs of autoencoder pretraining (default 50)", intTo(func(s *trainer.Settings) *int { return &s.Train.PretrainEpochs }, 1))
 	def("pretrain-lr", "train.pretrain_lr", "vade: the pretraining's learning rate (default 1e-3)", positiveTo(func(s *trainer.Settings) *float64 { return &s.Train.PretrainLR }))
 	def("prior-restarts", "train.prior_restarts", "vade: restarts of the Gaussian mixture fitted to the pretrained latent means; the highest log-likelihood initialises the prior (default 10)", intTo(func(s *trainer.Settings) *int { return &s.Train.PriorRestarts }, 1))
+	def("augment-shift", "train.augment_shift", "images: shift every training image by up to this many pixels at random (with -augment-rotate: DEC-DA's augmentation, 3 pixels and 10 degrees for MNIST; 0: off)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.AugmentShift }))
+	def("augment-rotate", "train.augment_rotate", "images: turn every training image by up to this many degrees at random (0: off)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.AugmentRotate }))
 	def("clip", "train.clip", "clip the gradient norm to this (0: off)", f64To(func(s *trainer.Settings) *float64 { return &s.Train.Clip }))
 	defBool("binarize", "train.binarize", "dynamic binarisation: resample every pixel as a Bernoulli of its intensity at every step (default on for shu)",
 		func(s *trainer.Settings, v bool) { s.Train.Binarize = v })

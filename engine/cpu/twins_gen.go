@@ -9,6 +9,9 @@ func init() {
 	registerTwin("adam_step", func(a KernelArgs) {
 		AdamStep(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), a.F32(5), a.F32(6), a.F32(7), a.F32(8), a.F32(9), a.F32(10), a.F32(11))
 	})
+	registerTwin("augment_affine", func(a KernelArgs) {
+		AugmentAffine(a.F32s(0), a.F32s(1), a.Int(2), a.Int(3), a.Int(4), a.F32(5), a.F32(6), a.U64(7), a.U64(8))
+	})
 	registerTwin("act_bwd", func(a KernelArgs) {
 		ActBwd(a.F32s(0), a.F32s(1), a.F32s(2), a.F32s(3), a.Int(4), kernels.Act(int32(a.Int(5))), a.Int(6) != 0)
 	})
