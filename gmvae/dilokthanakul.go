@@ -528,14 +528,8 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, logits, zmean *engine.
 		return Terms{}, fmt.Errorf("gmvae: dilokthanakul: step %d >= 2^32 would reuse random streams", step)
 	}
 	c := d.cfg
-	if post == nil || post.Len() < n*c.K {
-		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: post needs %d values (n*K)", n*c.K)
-	}
-	if zmean == nil || zmean.Len() < n*c.Dz {
-		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: zmean needs %d values (n*Dz)", n*c.Dz)
-	}
-	if logits != nil && logits.Len() < n*c.K {
-		return Terms{}, fmt.Errorf("gmvae: dilokthanakul infer: logits needs %d values (n*K)", n*c.K)
+	if err := checkInferOutputs("dilokthanakul", c, n, post, logits, zmean); err != nil {
+		return Terms{}, err
 	}
 	l := newLauncher(d.b, "dilokthanakul")
 	d.forward(l, x, n, step, nn.Eval)
@@ -553,17 +547,7 @@ func (d *dilokthanakul) Infer(x *engine.Buf, n int, post, logits, zmean *engine.
 // Decode implements Model: the decoder on z (n, Dz), sigmoid of the logits (Bernoulli)
 // or the mean head (Gaussian) into xmean (n, D).
 func (d *dilokthanakul) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
-	c := d.cfg
-	if err := checkDecode("dilokthanakul", c, z, n, xmean); err != nil {
-		return err
-	}
-	l := newLauncher(d.b, "dilokthanakul")
-	l.do(d.decTrunk.Forward(l.b, z, n, d.dec, nn.Eval))
-	l.do(d.decOut.Forward(l.b, d.dec.Output(), xmean, n, nn.Scratch{}))
-	if c.Likelihood == Bernoulli {
-		l.do(ops.ActFwd(l.b, xmean, xmean, n*c.D, kernels.ActSigmoid))
-	}
-	return l.err
+	return decodeMean(d.b, "dilokthanakul", d.cfg, d.decTrunk, d.dec, d.decOut, z, n, xmean)
 }
 
 // SampleCluster implements Model: w (n, Dw) ~ N(0, I), (mu_k, lv_k) = the prior

@@ -14,7 +14,9 @@ import (
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/internal/field"
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/nn"
+	"github.com/gmvae/gmvae/ops"
 )
 
 // Likelihood is the observation model p(x|z).
@@ -296,6 +298,35 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkInferOutputs validates the output buffers of Model.Infer for n rows.
+func checkInferOutputs(model string, c Config, n int, post, logits, zmean *engine.Buf) error {
+	switch {
+	case post == nil || post.Len() < n*c.K:
+		return fmt.Errorf("gmvae: %s infer: post needs %d values (n*K), has %d", model, n*c.K, bufLen(post))
+	case zmean == nil || zmean.Len() < n*c.Dz:
+		return fmt.Errorf("gmvae: %s infer: zmean needs %d values (n*Dz), has %d", model, n*c.Dz, bufLen(zmean))
+	case logits != nil && logits.Len() < n*c.K:
+		return fmt.Errorf("gmvae: %s infer: logits needs %d values (n*K), has %d", model, n*c.K, logits.Len())
+	}
+	return nil
+}
+
+// decodeMean is Model.Decode of the GMM-VAEs: the decoder (trunk, then output head)
+// on z (n, Dz) in evaluation mode, the mean of p(x|z) into xmean (n, D): the sigmoid of
+// the logits (Bernoulli) or the mean head (Gaussian).
+func decodeMean(b engine.Backend, model string, c Config, trunk *nn.MLP, bufs *nn.MLPBufs, head *nn.Linear, z *engine.Buf, n int, xmean *engine.Buf) error {
+	if err := checkDecode(model, c, z, n, xmean); err != nil {
+		return err
+	}
+	l := newLauncher(b, model)
+	l.do(trunk.Forward(l.b, z, n, bufs, nn.Eval))
+	l.do(head.Forward(l.b, bufs.Output(), xmean, n, nn.Scratch{}))
+	if c.Likelihood == Bernoulli {
+		l.do(ops.ActFwd(l.b, xmean, xmean, n*c.D, kernels.ActSigmoid))
+	}
+	return l.err
 }
 
 // checkDecode validates the arguments of Model.Decode.

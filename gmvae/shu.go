@@ -593,11 +593,8 @@ func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step 
 	}
 	c := s.cfg
 	K, Dz, D, H0 := c.K, c.Dz, c.D, s.h0
-	if post.Len() < n*K || zmean.Len() < n*Dz {
-		return Terms{}, fmt.Errorf("gmvae: shu infer: post needs %d values (has %d), zmean %d (has %d)", n*K, post.Len(), n*Dz, zmean.Len())
-	}
-	if logits != nil && logits.Len() < n*K {
-		return Terms{}, fmt.Errorf("gmvae: shu infer: logits needs %d values (has %d)", n*K, logits.Len())
+	if err := checkInferOutputs("shu", c, n, post, logits, zmean); err != nil {
+		return Terms{}, err
 	}
 	if err := s.forward(x, n, step, nn.Eval); err != nil {
 		return Terms{}, err
@@ -660,17 +657,7 @@ func (s *shu) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step 
 // Decode implements Model: the decoder on z (n, Dz), sigmoid of the logits (Bernoulli)
 // or the mean head (Gaussian) into xmean (n, D).
 func (s *shu) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
-	c := s.cfg
-	if err := checkDecode("shu", c, z, n, xmean); err != nil {
-		return err
-	}
-	l := newLauncher(s.b, "shu")
-	l.do(s.px.Forward(l.b, z, n, s.pxB, nn.Eval))
-	l.do(s.pxOut.Forward(l.b, s.pxB.Output(), xmean, n, nn.Scratch{}))
-	if c.Likelihood == Bernoulli {
-		l.do(ops.ActFwd(l.b, xmean, xmean, n*c.D, kernels.ActSigmoid))
-	}
-	return l.err
+	return decodeMean(s.b, "shu", s.cfg, s.px, s.pxB, s.pxOut, z, n, xmean)
 }
 
 // SampleCluster implements Model: z (n, Dz) = MU_k + exp(clamp(LV_k)/2) eps, eps the

@@ -412,14 +412,8 @@ func (v *vade) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step
 		return Terms{}, err
 	}
 	c := v.cfg
-	if post == nil || post.Len() < n*c.K {
-		return Terms{}, fmt.Errorf("gmvae: vade infer: post needs %d values (n*K)", n*c.K)
-	}
-	if zmean == nil || zmean.Len() < n*c.Dz {
-		return Terms{}, fmt.Errorf("gmvae: vade infer: zmean needs %d values (n*Dz)", n*c.Dz)
-	}
-	if logits != nil && logits.Len() < n*c.K {
-		return Terms{}, fmt.Errorf("gmvae: vade infer: logits needs %d values (n*K)", n*c.K)
+	if err := checkInferOutputs("vade", c, n, post, logits, zmean); err != nil {
+		return Terms{}, err
 	}
 	l := newLauncher(v.b, "vade")
 	v.forward(l, x, n, step)
@@ -437,17 +431,7 @@ func (v *vade) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf, step
 // Decode implements Model: the decoder on z (n, Dz), sigmoid of the logits (Bernoulli)
 // or the mean head (Gaussian) into xmean (n, D).
 func (v *vade) Decode(z *engine.Buf, n int, xmean *engine.Buf) error {
-	c := v.cfg
-	if err := checkDecode("vade", c, z, n, xmean); err != nil {
-		return err
-	}
-	l := newLauncher(v.b, "vade")
-	l.do(v.decTrunk.Forward(l.b, z, n, v.dec, nn.Eval))
-	l.do(v.decOut.Forward(l.b, v.dec.Output(), xmean, n, nn.Scratch{}))
-	if c.Likelihood == Bernoulli {
-		l.do(ops.ActFwd(l.b, xmean, xmean, n*c.D, kernels.ActSigmoid))
-	}
-	return l.err
+	return decodeMean(v.b, "vade", v.cfg, v.decTrunk, v.dec, v.decOut, z, n, xmean)
 }
 
 // SampleCluster implements Model: z (n, Dz) ~ N(mu_k, exp(lv_k)) (lv clamped).
