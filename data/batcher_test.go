@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSplitMix64Reference(t *testing.T) {
@@ -12,9 +15,7 @@ func TestSplitMix64Reference(t *testing.T) {
 	g := SplitMix64{State: 1234567}
 	want := []uint64{6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821}
 	for i, w := range want {
-		if got := g.Next(); got != w {
-			t.Fatalf("output %d = %d, want %d", i, got, w)
-		}
+		require.Equal(t, w, g.Next(), "output %d", i)
 	}
 }
 
@@ -35,9 +36,7 @@ func TestPermutationGolden(t *testing.T) {
 		{16, 1<<64 - 1, 7, "[14 12 6 4 3 7 8 5 2 9 0 1 13 15 10 11]"},
 	}
 	for _, c := range cases {
-		if got := fmt.Sprint(Permutation(c.n, c.seed, c.epoch)); got != c.want {
-			t.Errorf("Permutation(%d, %d, %d) = %s, want %s", c.n, c.seed, c.epoch, got, c.want)
-		}
+		assert.Equal(t, c.want, fmt.Sprint(Permutation(c.n, c.seed, c.epoch)), "Permutation(%d, %d, %d)", c.n, c.seed, c.epoch)
 	}
 }
 
@@ -49,17 +48,14 @@ func TestPermutationIsPermutation(t *testing.T) {
 			slices.Sort(s)
 			for i, v := range s {
 				if v != i {
-					t.Fatalf("n=%d epoch=%d: not a permutation: %v", n, epoch, p)
+					require.Failf(t, "not a permutation", "n=%d epoch=%d: %v", n, epoch, p)
 				}
 			}
-			if !slices.Equal(p, Permutation(n, 99, epoch)) {
-				t.Fatalf("n=%d epoch=%d: not deterministic", n, epoch)
-			}
+			require.Equal(t, p, Permutation(n, 99, epoch), "n=%d epoch=%d: not deterministic", n, epoch)
 		}
 	}
-	if slices.Equal(Permutation(1000, 1, 0), Permutation(1000, 1, 1)) || slices.Equal(Permutation(1000, 1, 0), Permutation(1000, 2, 0)) {
-		t.Error("different epochs or seeds gave the same order")
-	}
+	assert.NotEqual(t, Permutation(1000, 1, 0), Permutation(1000, 1, 1), "different epochs gave the same order")
+	assert.NotEqual(t, Permutation(1000, 1, 0), Permutation(1000, 2, 0), "different seeds gave the same order")
 }
 
 func TestPermutationUniform(t *testing.T) {
@@ -70,26 +66,20 @@ func TestPermutationUniform(t *testing.T) {
 	for e := 0; e < epochs; e++ {
 		counts[fmt.Sprint(Permutation(4, 5, e))]++
 	}
-	if len(counts) != 24 {
-		t.Fatalf("%d distinct orders, want 24", len(counts))
-	}
+	require.Len(t, counts, 24, "distinct orders")
 	chi2 := 0.0
 	for _, c := range counts {
 		d := float64(c) - 1000
 		chi2 += d * d / 1000
 	}
-	if chi2 > 49.7 {
-		t.Errorf("chi-square %.1f > 49.7: orders not uniform: %v", chi2, counts)
-	}
+	assert.LessOrEqual(t, chi2, 49.7, "chi-square: orders not uniform: %v", counts)
 }
 
 func TestUint64nBounds(t *testing.T) {
 	g := SplitMix64{State: 3}
 	for _, n := range []uint64{1, 2, 3, 7, 1 << 32, 1<<63 + 1, 1<<64 - 1} {
 		for i := 0; i < 1000; i++ {
-			if v := g.Uint64n(n); v >= n {
-				t.Fatalf("Uint64n(%d) = %d", n, v)
-			}
+			require.Less(t, g.Uint64n(n), n, "Uint64n(%d)", n)
 		}
 	}
 }
@@ -112,42 +102,31 @@ func TestBatcher(t *testing.T) {
 	}
 	for _, c := range cases {
 		b, err := NewBatcher(c.n, c.size, 7, c.dropLast)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for epoch := 0; epoch < 2; epoch++ {
 			bs := b.Batches(epoch)
-			if len(bs) != c.batches || b.NumBatches() != c.batches {
-				t.Fatalf("%+v: %d batches (NumBatches %d), want %d", c, len(bs), b.NumBatches(), c.batches)
-			}
-			if c.batches > 0 && len(bs[len(bs)-1]) != c.last {
-				t.Errorf("%+v: last batch has %d, want %d", c, len(bs[len(bs)-1]), c.last)
+			require.Len(t, bs, c.batches, "%+v: batches", c)
+			require.Equal(t, c.batches, b.NumBatches(), "%+v: NumBatches", c)
+			if c.batches > 0 {
+				assert.Len(t, bs[len(bs)-1], c.last, "%+v: last batch", c)
 			}
 			var all []int
 			for _, x := range bs {
 				all = append(all, x...)
 			}
 			order := b.Order(epoch)
-			if !slices.Equal(all, order[:len(all)]) {
-				t.Errorf("%+v: batches are not the epoch's order cut in pieces", c)
-			}
+			assert.True(t, slices.Equal(all, order[:len(all)]), "%+v: batches are not the epoch's order cut in pieces", c) // nil and empty alike
 		}
 	}
 	for _, bad := range [][2]int{{-1, 3}, {3, 0}} {
-		if _, err := NewBatcher(bad[0], bad[1], 0, false); err == nil {
-			t.Errorf("NewBatcher(%d, %d): no error", bad[0], bad[1])
-		}
+		_, err := NewBatcher(bad[0], bad[1], 0, false)
+		assert.Error(t, err, "NewBatcher(%d, %d)", bad[0], bad[1])
 	}
 	// Appending to a batch must not overwrite the next one.
 	b, _ := NewBatcher(6, 2, 1, false)
 	bs := b.Batches(0)
 	next := slices.Clone(bs[1])
 	_ = append(bs[0], -1)
-	if !slices.Equal(bs[1], next) {
-		t.Error("batches alias each other")
-	}
-	seq := SequentialBatches(5, 2)
-	if fmt.Sprint(seq) != "[[0 1] [2 3] [4]]" {
-		t.Errorf("SequentialBatches(5, 2) = %v", seq)
-	}
+	assert.Equal(t, next, bs[1], "batches alias each other")
+	assert.Equal(t, "[[0 1] [2 3] [4]]", fmt.Sprint(SequentialBatches(5, 2)), "SequentialBatches(5, 2)")
 }

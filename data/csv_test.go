@@ -1,9 +1,11 @@
 package data
 
 import (
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCSV(t *testing.T) {
@@ -30,19 +32,15 @@ func TestCSV(t *testing.T) {
 	for _, c := range cases {
 		p := writeFile(t, "t.csv", []byte(c.text))
 		ds, err := LoadCSV(p, c.opt)
-		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
+		if !assert.NoError(t, err, c.name) {
 			continue
 		}
-		if ds.N != c.n || ds.D != c.d || !slices.Equal(ds.X, c.x) || !slices.Equal(ds.Labels, c.labels) || (ds.Labels == nil) != (c.labels == nil) {
-			t.Errorf("%s: got N=%d D=%d X=%v labels=%v, want %d %d %v %v", c.name, ds.N, ds.D, ds.X, ds.Labels, c.n, c.d, c.x, c.labels)
-		}
-		if err := ds.Validate(); err != nil {
-			t.Errorf("%s: %v", c.name, err)
-		}
-		if ds.Name != p {
-			t.Errorf("%s: name %q", c.name, ds.Name)
-		}
+		assert.Equal(t, c.n, ds.N, "%s: N", c.name)
+		assert.Equal(t, c.d, ds.D, "%s: D", c.name)
+		assert.Equal(t, c.x, ds.X, "%s: X", c.name)
+		assert.Equal(t, c.labels, ds.Labels, "%s: labels (nil: none)", c.name)
+		assert.NoError(t, ds.Validate(), c.name)
+		assert.Equal(t, p, ds.Name, "%s: name", c.name)
 	}
 }
 
@@ -83,14 +81,15 @@ func TestCSVMalformed(t *testing.T) {
 			// "non-numeric no header": with HeaderNo the first record is data and the
 			// second's "abc" is an error on line 2, column 2.
 			fe := wantFormatError(t, err, `line 2, column 2: non-numeric value "abc"`)
-			if fe.Line != 2 || fe.Column != 2 {
-				t.Errorf("%s: line %d column %d", c.name, fe.Line, fe.Column)
-			}
+			assert.Equal(t, [2]int{2, 2}, [2]int{fe.Line, fe.Column}, "%s: line and column", c.name)
 			continue
 		}
 		fe := wantFormatError(t, err, append(c.frags, "csv: "+p)...)
-		if fe != nil && c.line != 0 && (fe.Line != c.line || (c.col != 0 && fe.Column != c.col)) {
-			t.Errorf("%s: line %d column %d, want %d %d (%v)", c.name, fe.Line, fe.Column, c.line, c.col, err)
+		if fe != nil && c.line != 0 {
+			assert.Equal(t, c.line, fe.Line, "%s: line (%v)", c.name, err)
+			if c.col != 0 {
+				assert.Equal(t, c.col, fe.Column, "%s: column (%v)", c.name, err)
+			}
 		}
 	}
 }
@@ -98,10 +97,10 @@ func TestCSVMalformed(t *testing.T) {
 func TestCSVAutoHeaderEmptyLabel(t *testing.T) {
 	// An empty label cell in the first record is a missing label, not a sign of a header.
 	ds, err := DecodeCSV(strings.NewReader("1,,2\n3,4,5\n"), "x", CSVOptions{Label: LabelAt(1)})
-	if err != nil || ds.N != 2 || !slices.Equal(ds.Labels, []int{-1, 4}) {
-		t.Fatalf("%v %+v", err, ds)
-	}
-	if !ds.HasLabels() || ds.NumClasses() != 5 || !slices.Equal(ds.LabelCounts(), []int{0, 0, 0, 0, 1}) {
-		t.Errorf("HasLabels %v NumClasses %d counts %v", ds.HasLabels(), ds.NumClasses(), ds.LabelCounts())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 2, ds.N, "N")
+	require.Equal(t, []int{-1, 4}, ds.Labels, "labels")
+	assert.True(t, ds.HasLabels(), "HasLabels")
+	assert.Equal(t, 5, ds.NumClasses(), "NumClasses")
+	assert.Equal(t, []int{0, 0, 0, 0, 1}, ds.LabelCounts(), "LabelCounts")
 }

@@ -1,12 +1,13 @@
 package data
 
 import (
-	"errors"
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func toy(t *testing.T) *Dataset {
@@ -16,9 +17,7 @@ func toy(t *testing.T) *Dataset {
 		x[i] = float32(i)
 	}
 	ds, err := New("toy", 5, 3, x, []int{0, 1, 2, 1, -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ds.Shape = []int{3}
 	return ds
 }
@@ -40,85 +39,75 @@ func TestNewValidate(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := New("bad", c.n, c.d, c.x, c.labels)
-		if err == nil || !strings.Contains(err.Error(), c.frag) || !strings.Contains(err.Error(), "data: bad: ") {
-			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.frag)
-		}
+		assert.ErrorContains(t, err, c.frag, c.name)
+		assert.ErrorContains(t, err, "data: bad: ", c.name)
 	}
 	ds := toy(t)
 	ds.Shape = []int{2, 2}
-	if err := ds.Validate(); err == nil || !strings.Contains(err.Error(), "shape [2 2] has 4 elements, expected D=3") {
-		t.Errorf("shape: %v", err)
-	}
-	if _, err := New("empty", 0, 7, nil, nil); err != nil {
-		t.Errorf("empty data set: %v", err)
-	}
+	assert.ErrorContains(t, ds.Validate(), "shape [2 2] has 4 elements, expected D=3", "shape")
+	_, err := New("empty", 0, 7, nil, nil)
+	assert.NoError(t, err, "empty data set")
 }
 
 func TestDatasetAccessors(t *testing.T) {
 	ds := toy(t)
-	if !slices.Equal(ds.Row(2), []float32{6, 7, 8}) || ds.Label(4) != NoLabel || ds.Label(2) != 2 {
-		t.Errorf("Row/Label")
-	}
-	if ds.NumClasses() != 3 || !slices.Equal(ds.LabelCounts(), []int{1, 2, 1}) || !ds.HasLabels() {
-		t.Errorf("NumClasses %d counts %v", ds.NumClasses(), ds.LabelCounts())
-	}
-	if lo, hi := ds.Range(); lo != 0 || hi != 14 || ds.InUnitInterval() {
-		t.Errorf("Range %v %v", lo, hi)
-	}
+	assert.Equal(t, []float32{6, 7, 8}, ds.Row(2), "Row(2)")
+	assert.Equal(t, NoLabel, ds.Label(4), "Label(4)")
+	assert.Equal(t, 2, ds.Label(2), "Label(2)")
+	assert.Equal(t, 3, ds.NumClasses(), "NumClasses")
+	assert.Equal(t, []int{1, 2, 1}, ds.LabelCounts(), "LabelCounts")
+	assert.True(t, ds.HasLabels(), "HasLabels")
+	lo, hi := ds.Range()
+	assert.Equal(t, [2]float32{0, 14}, [2]float32{lo, hi}, "Range")
+	assert.False(t, ds.InUnitInterval(), "InUnitInterval")
 	unl := &Dataset{Name: "u", N: 1, D: 1, X: []float32{0.5}}
-	if unl.HasLabels() || unl.NumClasses() != 0 || unl.Label(0) != NoLabel || len(unl.LabelCounts()) != 0 || !unl.InUnitInterval() {
-		t.Errorf("unlabelled accessors")
-	}
+	assert.False(t, unl.HasLabels(), "unlabelled: HasLabels")
+	assert.Zero(t, unl.NumClasses(), "unlabelled: NumClasses")
+	assert.Equal(t, NoLabel, unl.Label(0), "unlabelled: Label(0)")
+	assert.Empty(t, unl.LabelCounts(), "unlabelled: LabelCounts")
+	assert.True(t, unl.InUnitInterval(), "unlabelled: InUnitInterval")
 	allNone := &Dataset{Name: "u", N: 1, D: 1, X: []float32{0.5}, Labels: []int{-1}}
-	if allNone.HasLabels() {
-		t.Errorf("labels all -1: HasLabels true")
-	}
+	assert.False(t, allNone.HasLabels(), "labels all -1: HasLabels")
 }
 
 func TestSubsetSplit(t *testing.T) {
 	ds := toy(t)
 	sub, err := ds.Subset([]int{4, 0, 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sub.N != 3 || !slices.Equal(sub.X, []float32{12, 13, 14, 0, 1, 2, 12, 13, 14}) || !slices.Equal(sub.Labels, []int{-1, 0, -1}) || !slices.Equal(sub.Shape, []int{3}) {
-		t.Errorf("subset %+v", sub)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 3, sub.N, "subset: N")
+	assert.Equal(t, []float32{12, 13, 14, 0, 1, 2, 12, 13, 14}, sub.X, "subset: X")
+	assert.Equal(t, []int{-1, 0, -1}, sub.Labels, "subset: labels")
+	assert.Equal(t, []int{3}, sub.Shape, "subset: shape")
 	sub.X[0] = 99
-	if ds.X[12] != 12 {
-		t.Error("Subset shares X with its parent")
-	}
-	if _, err := ds.Subset([]int{5}); err == nil || !strings.Contains(err.Error(), "subset index 5 (position 0) out of range [0,5)") {
-		t.Errorf("bad index: %v", err)
-	}
+	assert.Equal(t, float32(12), ds.X[12], "Subset shares X with its parent")
+	_, err = ds.Subset([]int{5})
+	assert.ErrorContains(t, err, "subset index 5 (position 0) out of range [0,5)", "bad index")
 	empty, err := ds.Subset(nil)
-	if err != nil || empty.N != 0 || len(empty.X) != 0 || empty.Validate() != nil {
-		t.Errorf("empty subset: %v %+v", err, empty)
+	if assert.NoError(t, err, "empty subset") {
+		assert.Zero(t, empty.N, "empty subset: N")
+		assert.Empty(t, empty.X, "empty subset: X")
+		assert.NoError(t, empty.Validate(), "empty subset: Validate")
 	}
 
 	a, b, err := ds.Split(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.N != 2 || b.N != 3 || a.Name != "toy[:2]" || b.Name != "toy[2:]" || b.X[0] != 6 || !slices.Equal(b.Labels, []int{2, 1, -1}) {
-		t.Errorf("Split: %+v %+v", a, b)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{2, 3}, [2]int{a.N, b.N}, "Split: N")
+	assert.Equal(t, [2]string{"toy[:2]", "toy[2:]"}, [2]string{a.Name, b.Name}, "Split: names")
+	assert.Equal(t, float32(6), b.X[0], "Split: second part's first value")
+	assert.Equal(t, []int{2, 1, -1}, b.Labels, "Split: second part's labels")
 	for _, n := range []int{0, 5} {
-		if a, b, err := ds.Split(n); err != nil || a.N+b.N != 5 {
-			t.Errorf("Split(%d): %v", n, err)
+		a, b, err := ds.Split(n)
+		if assert.NoError(t, err, "Split(%d)", n) {
+			assert.Equal(t, 5, a.N+b.N, "Split(%d): rows", n)
 		}
 	}
-	if _, _, err := ds.Split(6); err == nil {
-		t.Error("Split(6) of 5: no error")
-	}
+	_, _, err = ds.Split(6)
+	assert.Error(t, err, "Split(6) of 5")
 	r1, r2, err := ds.RandomSplit(3, 11)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	again, _, _ := ds.RandomSplit(3, 11)
-	if !slices.Equal(r1.X, again.X) || r1.N != 3 || r2.N != 2 {
-		t.Error("RandomSplit not deterministic")
-	}
+	assert.Equal(t, r1.X, again.X, "RandomSplit not deterministic")
+	assert.Equal(t, [2]int{3, 2}, [2]int{r1.N, r2.N}, "RandomSplit: N")
 	// together the two halves hold every row once
 	var firsts []float32
 	for _, part := range []*Dataset{r1, r2} {
@@ -127,9 +116,7 @@ func TestSubsetSplit(t *testing.T) {
 		}
 	}
 	slices.Sort(firsts)
-	if !slices.Equal(firsts, []float32{0, 3, 6, 9, 12}) {
-		t.Errorf("RandomSplit rows %v", firsts)
-	}
+	assert.Equal(t, []float32{0, 3, 6, 9, 12}, firsts, "RandomSplit rows")
 }
 
 func TestGather(t *testing.T) {
@@ -137,12 +124,9 @@ func TestGather(t *testing.T) {
 	x := make([]float32, 6)
 	l := make([]int, 2)
 	ds.Gather([]int{3, 1}, x, l)
-	if !slices.Equal(x, []float32{9, 10, 11, 3, 4, 5}) || !slices.Equal(l, []int{1, 1}) {
-		t.Errorf("Gather: %v %v", x, l)
-	}
-	if allocs := testing.AllocsPerRun(100, func() { ds.Gather([]int{3, 1}, x, l) }); allocs != 0 {
-		t.Errorf("Gather allocates %v times", allocs)
-	}
+	assert.Equal(t, []float32{9, 10, 11, 3, 4, 5}, x, "Gather: rows")
+	assert.Equal(t, []int{1, 1}, l, "Gather: labels")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { ds.Gather([]int{3, 1}, x, l) }), "Gather's allocations")
 }
 
 func TestFormatError(t *testing.T) {
@@ -155,13 +139,11 @@ func TestFormatError(t *testing.T) {
 		{&FormatError{Format: "idx", Path: "a.idx", Msg: "truncated", Err: io.ErrUnexpectedEOF}, `idx: a.idx: truncated: unexpected EOF`},
 	}
 	for _, c := range cases {
-		if c.e.Error() != c.want {
-			t.Errorf("got %q, want %q", c.e.Error(), c.want)
-		}
+		assert.EqualError(t, c.e, c.want)
 	}
-	if !errors.Is(cases[2].e, io.ErrUnexpectedEOF) || !IsFormatError(cases[0].e) || IsFormatError(io.EOF) {
-		t.Error("Unwrap / IsFormatError")
-	}
+	assert.ErrorIs(t, cases[2].e, io.ErrUnexpectedEOF, "Unwrap")
+	assert.True(t, IsFormatError(cases[0].e), "IsFormatError of a *FormatError")
+	assert.False(t, IsFormatError(io.EOF), "IsFormatError(io.EOF)")
 }
 
 func BenchmarkGather(b *testing.B) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The fuzz targets of every reader. Each checks, for any input:
@@ -59,15 +61,13 @@ func bounded(t *testing.T, size int, f func()) {
 	select {
 	case r := <-done:
 		if r.stack != nil {
-			t.Fatalf("panic: %v\n%s", r.panicked, r.stack)
+			require.Failf(t, "panic", "%v\n%s", r.panicked, r.stack)
 		}
 	case <-time.After(fuzzTimeout):
-		t.Fatalf("hang: still running after %v", fuzzTimeout)
+		require.Failf(t, "hang", "still running after %v", fuzzTimeout)
 	}
 	limit := uint64(allocBase + allocPerByte*size)
-	if got := allocated() - before; got > limit {
-		t.Fatalf("allocated %d bytes for %d bytes of input (limit %d)", got, size, limit)
-	}
+	require.LessOrEqual(t, allocated()-before, limit, "bytes allocated for %d bytes of input", size)
 }
 
 // allocated returns the bytes the process has allocated on the heap so far. It reads
@@ -127,24 +127,21 @@ func drainRows(r RowReader) (*Dataset, error) {
 func agree(t *testing.T, ds *Dataset, err error, sds *Dataset, serr error) {
 	t.Helper()
 	for _, e := range []error{err, serr} {
-		if e != nil && !IsFormatError(e) {
-			t.Fatalf("error %q (%T) is not a *FormatError", e, e)
+		if e != nil {
+			require.True(t, IsFormatError(e), "error %q (%T) is not a *FormatError", e, e)
 		}
 	}
-	if (err == nil) != (serr == nil) {
-		t.Fatalf("in memory: %v; streamed: %v", err, serr)
-	}
+	require.Equal(t, err == nil, serr == nil, "success in memory, then streamed: in memory: %v; streamed: %v", err, serr)
 	if err != nil {
 		return
 	}
-	if verr := ds.Validate(); verr != nil {
-		t.Fatalf("loaded data set fails Validate: %v", verr)
-	}
-	if ds.N != sds.N || ds.D != sds.D || !slices.Equal(ds.Shape, sds.Shape) || (ds.Labels == nil) != (sds.Labels == nil) ||
-		!slices.Equal(ds.Labels, sds.Labels) || !slices.Equal(ds.X, sds.X) {
-		t.Fatalf("in memory N=%d D=%d shape %v labels %v; streamed N=%d D=%d shape %v labels %v (or X differs)",
-			ds.N, ds.D, ds.Shape, ds.Labels, sds.N, sds.D, sds.Shape, sds.Labels)
-	}
+	require.NoError(t, ds.Validate(), "loaded data set fails Validate")
+	require.Equal(t, ds.N, sds.N, "N, in memory then streamed")
+	require.Equal(t, ds.D, sds.D, "D, in memory then streamed")
+	// slices.Equal: a nil and an empty shape or X are the same; labels must agree on nil.
+	require.True(t, slices.Equal(ds.Shape, sds.Shape), "shape: in memory %v, streamed %v", ds.Shape, sds.Shape)
+	require.Equal(t, ds.Labels, sds.Labels, "labels, in memory then streamed")
+	require.True(t, slices.Equal(ds.X, sds.X), "X differs between in memory and streamed")
 }
 
 func FuzzIDX(f *testing.F) {
@@ -205,17 +202,13 @@ func FuzzIDX(f *testing.F) {
 func FuzzNPY(f *testing.F) {
 	for _, name := range []string{"f4.npy", "f8v3.npy", "i4.npy", "i8.npy", "u1v2.npy", "be.npy", "fortran.npy"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(b, []byte(nil), false)
 	}
 	x := npyBytesTB(f, func(w io.Writer) error { return WriteNPYFloat32(w, []float32{0.5, 1, -1, 2, 3, 4}, 3, 2) })
 	y := npyBytesTB(f, func(w io.Writer) error { return WriteNPYInt(w, []int{1, 0, -1}) })
 	f8l, err := os.ReadFile("testdata/f8labels.npy")
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Add(x, y, true)
 	f.Add(x, f8l, true)
 	f.Add(x, idxBytes(f, IDXFromUint8([]int{3}, []byte{1, 2, 3}), false), true)
@@ -332,8 +325,8 @@ func FuzzCSV(f *testing.F) {
 			sds.Name = ds.Name
 		}
 		agree(t, ds, err, sds, serr)
-		if err == nil && ds.N < 1 {
-			t.Fatalf("a CSV data set of %d rows", ds.N)
+		if err == nil {
+			require.GreaterOrEqual(t, ds.N, 1, "a CSV data set's rows")
 		}
 	})
 }
@@ -341,9 +334,7 @@ func FuzzCSV(f *testing.F) {
 func FuzzManifest(f *testing.F) {
 	dir := writeShards(f, shardToy(f, 10, 3), 4)
 	good, err := os.ReadFile(filepath.Join(dir, ManifestFile))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Add(good)
 	f.Add(append([]byte("\ufeff"), good...))
 	f.Add(bytes.Replace(good, []byte(`"shard-00001.bin"`), []byte(`"shard-00000.bin"`), 1))
@@ -360,34 +351,23 @@ func FuzzManifest(f *testing.F) {
 		)
 		bounded(t, len(raw), func() { m, err = decodeManifest(raw, "manifest.json") })
 		if err != nil {
-			if !IsFormatError(err) {
-				t.Fatalf("error %q (%T) is not a *FormatError", err, err)
-			}
+			require.True(t, IsFormatError(err), "error %q (%T) is not a *FormatError", err, err)
 			return
 		}
 		// What decodes is consistent, and survives a round trip.
 		total, seen := 0, map[string]bool{}
 		for _, s := range m.Shards {
 			total += s.Rows
-			if seen[s.File] || s.Rows < 1 || s.Rows > m.RowsPerShard || s.Bytes != ShardHeaderSize+shardPayload(s.Rows, m.D, m.Labels) {
-				t.Fatalf("inconsistent shard %+v in %+v", s, m)
-			}
+			require.False(t, seen[s.File] || s.Rows < 1 || s.Rows > m.RowsPerShard || s.Bytes != ShardHeaderSize+shardPayload(s.Rows, m.D, m.Labels),
+				"inconsistent shard %+v in %+v", s, m)
 			seen[s.File] = true
 		}
-		if total != m.N || m.Labelled > m.N || m.Classes > MaxClasses {
-			t.Fatalf("inconsistent manifest %+v", m)
-		}
+		require.False(t, total != m.N || m.Labelled > m.N || m.Classes > MaxClasses, "inconsistent manifest %+v", m)
 		again, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		m2, err := decodeManifest(again, "again.json")
-		if err != nil {
-			t.Fatalf("re-encoded manifest refused: %v\n%s", err, again)
-		}
-		if fmt.Sprint(m) != fmt.Sprint(m2) {
-			t.Fatalf("round trip: %+v became %+v", m, m2)
-		}
+		require.NoError(t, err, "re-encoded manifest refused\n%s", again)
+		require.Equal(t, fmt.Sprint(m), fmt.Sprint(m2), "round trip")
 	})
 }
 
@@ -396,8 +376,8 @@ func FuzzShards(f *testing.F) {
 		dir := writeShards(f, ds, rows)
 		read := func(name string) []byte {
 			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil && !os.IsNotExist(err) {
-				f.Fatal(err)
+			if !os.IsNotExist(err) {
+				require.NoError(f, err)
 			}
 			return b
 		}
@@ -429,9 +409,7 @@ func FuzzShards(f *testing.F) {
 	dir := fuzzScratch(f)
 	f.Fuzz(func(t *testing.T, manifest, shard0, shard1 []byte, readAt bool) {
 		for name, b := range map[string][]byte{ManifestFile: manifest, ShardName(0): shard0, ShardName(1): shard1} {
-			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 		}
 		forceReadAt = readAt
 		defer func() { forceReadAt = false }()
@@ -472,15 +450,13 @@ func FuzzShards(f *testing.F) {
 			}
 		})
 		for _, err := range errs {
-			if !IsFormatError(err) && !strings.HasPrefix(err.Error(), "open ") {
-				t.Fatalf("error %q (%T) is not a *FormatError", err, err)
-			}
+			require.True(t, IsFormatError(err) || strings.HasPrefix(err.Error(), "open "), "error %q (%T) is not a *FormatError", err, err)
 		}
 		if order != nil {
 			sorted := slices.Sorted(slices.Values(order))
 			for i, v := range sorted {
 				if v != i {
-					t.Fatalf("Order is not a permutation of 0..%d", n-1)
+					require.Failf(t, "not a permutation", "Order is not a permutation of 0..%d", n-1)
 				}
 			}
 		}
@@ -491,9 +467,7 @@ func FuzzShards(f *testing.F) {
 func npyBytesTB(tb testing.TB, write func(w io.Writer) error) []byte {
 	tb.Helper()
 	var b bytes.Buffer
-	if err := write(&b); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, write(&b))
 	return b.Bytes()
 }
 

@@ -3,14 +3,15 @@ package data
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func idxBytes(t testing.TB, a *IDXArray, gz bool) []byte {
@@ -22,13 +23,9 @@ func idxBytes(t testing.TB, a *IDXArray, gz bool) []byte {
 		zw = gzip.NewWriter(&buf)
 		w = zw
 	}
-	if err := WriteIDX(w, a); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteIDX(w, a))
 	if gz {
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, zw.Close())
 	}
 	return buf.Bytes()
 }
@@ -36,9 +33,7 @@ func idxBytes(t testing.TB, a *IDXArray, gz bool) []byte {
 func writeFile(t *testing.T, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, b, 0o644))
 	return p
 }
 
@@ -46,17 +41,11 @@ func writeFile(t *testing.T, name string, b []byte) string {
 // fragment.
 func wantFormatError(t *testing.T, err error, fragments ...string) *FormatError {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, expected one containing %q", fragments)
-	}
+	require.Error(t, err, "expected one containing %q", fragments)
 	var fe *FormatError
-	if !errors.As(err, &fe) {
-		t.Fatalf("error %q (%T) is not a *FormatError", err, err)
-	}
+	require.ErrorAs(t, err, &fe, "error %q (%T) is not a *FormatError", err, err)
 	for _, f := range fragments {
-		if !strings.Contains(err.Error(), f) {
-			t.Errorf("error %q does not contain %q", err, f)
-		}
+		assert.ErrorContains(t, err, f)
 	}
 	return fe
 }
@@ -77,18 +66,15 @@ func TestIDXRoundTrip(t *testing.T) {
 	for _, c := range cases {
 		for _, gz := range []bool{false, true} {
 			b := idxBytes(t, c.a, gz)
-			if gz != (b[0] == 0x1f) {
-				t.Fatalf("%s: gzip=%v but first byte %#x", c.name, gz, b[0])
-			}
+			require.Equal(t, gz, b[0] == 0x1f, "%s: gzip=%v but first byte %#x", c.name, gz, b[0])
 			got, err := DecodeIDX(bytes.NewReader(b), c.name)
-			if err != nil {
-				t.Fatalf("%s gz=%v: %v", c.name, gz, err)
-			}
-			if got.Type != c.a.Type || !slices.Equal(got.Dims, c.a.Dims) || !bytes.Equal(got.Data, c.a.Data) {
-				t.Errorf("%s gz=%v: got %v %v %v, want %v %v %v", c.name, gz, got.Type, got.Dims, got.Data, c.a.Type, c.a.Dims, c.a.Data)
-			}
-			if c.want != nil && !slices.Equal(got.Float32s(), c.want) {
-				t.Errorf("%s: Float32s %v, want %v", c.name, got.Float32s(), c.want)
+			require.NoError(t, err, "%s gz=%v", c.name, gz)
+			assert.Equal(t, c.a.Type, got.Type, "%s gz=%v: type", c.name, gz)
+			assert.Equal(t, c.a.Dims, got.Dims, "%s gz=%v: dims", c.name, gz)
+			// bytes.Equal and slices.Equal: the empty array's nil and empty slices are the same.
+			assert.True(t, bytes.Equal(got.Data, c.a.Data), "%s gz=%v: data %v, want %v", c.name, gz, got.Data, c.a.Data)
+			if c.want != nil {
+				assert.True(t, slices.Equal(got.Float32s(), c.want), "%s: Float32s %v, want %v", c.name, got.Float32s(), c.want)
 			}
 		}
 	}
@@ -97,20 +83,15 @@ func TestIDXRoundTrip(t *testing.T) {
 func TestIDXInts(t *testing.T) {
 	a := &IDXArray{Type: IDXInt16, Dims: []int{3}, Data: []byte{0xff, 0xff, 0x00, 0x05, 0x80, 0x00}}
 	got, err := a.Ints()
-	if err != nil || !slices.Equal(got, []int{-1, 5, -32768}) {
-		t.Errorf("int16 Ints = %v, %v", got, err)
-	}
+	assert.NoError(t, err, "int16 Ints")
+	assert.Equal(t, []int{-1, 5, -32768}, got, "int16 Ints")
 	b := &IDXArray{Type: IDXInt8, Dims: []int{2}, Data: []byte{0xff, 0x7f}}
-	if got, _ := b.Ints(); !slices.Equal(got, []int{-1, 127}) {
-		t.Errorf("int8 Ints = %v", got)
-	}
-	if _, err := IDXFromFloat32([]int{1}, []float32{1}).Ints(); err == nil {
-		t.Error("Ints of a float array: no error")
-	}
+	got, _ = b.Ints()
+	assert.Equal(t, []int{-1, 127}, got, "int8 Ints")
+	_, err = IDXFromFloat32([]int{1}, []float32{1}).Ints()
+	assert.Error(t, err, "Ints of a float array")
 	f64 := &IDXArray{Type: IDXFloat64, Dims: []int{1}, Data: []byte{0x3f, 0xf8, 0, 0, 0, 0, 0, 0}}
-	if got := f64.Float32s(); got[0] != 1.5 {
-		t.Errorf("float64 1.5 read as %v", got[0])
-	}
+	assert.Equal(t, float32(1.5), f64.Float32s()[0], "float64 1.5 read as float32")
 }
 
 func TestLoadIDX(t *testing.T) {
@@ -122,36 +103,29 @@ func TestLoadIDX(t *testing.T) {
 		ip := writeFile(t, "img.idx", idxBytes(t, IDXFromUint8([]int{5, 2, 3}, pix), gz))
 		lp := writeFile(t, "lab.idx", idxBytes(t, IDXFromUint8([]int{5}, []byte{3, 1, 4, 1, 5}), gz))
 		ds, err := LoadIDX("toy", ip, lp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ds.N != 5 || ds.D != 6 || !slices.Equal(ds.Shape, []int{2, 3}) || ds.Name != "toy" {
-			t.Fatalf("got N=%d D=%d shape %v name %q", ds.N, ds.D, ds.Shape, ds.Name)
-		}
+		require.NoError(t, err)
+		require.Equal(t, 5, ds.N, "N")
+		require.Equal(t, 6, ds.D, "D")
+		require.Equal(t, []int{2, 3}, ds.Shape, "shape")
+		require.Equal(t, "toy", ds.Name, "name")
 		for i, b := range pix {
-			if want := float32(b) / 255; ds.X[i] != want {
-				t.Fatalf("pixel %d = %v, want %v", i, ds.X[i], want)
-			}
+			require.Equal(t, float32(b)/255, ds.X[i], "pixel %d", i)
 		}
-		if !slices.Equal(ds.Labels, []int{3, 1, 4, 1, 5}) {
-			t.Errorf("labels %v", ds.Labels)
-		}
-		if err := ds.Validate(); err != nil {
-			t.Error(err)
-		}
-		if !ds.InUnitInterval() {
-			t.Error("ubyte pixels not in [0,1]")
-		}
+		assert.Equal(t, []int{3, 1, 4, 1, 5}, ds.Labels, "labels")
+		assert.NoError(t, ds.Validate())
+		assert.True(t, ds.InUnitInterval(), "ubyte pixels not in [0,1]")
 		nolab, err := LoadIDX("toy", ip, "")
-		if err != nil || nolab.Labels != nil || nolab.N != 5 {
-			t.Errorf("without labels: %v, labels %v", err, nolab.Labels)
+		if assert.NoError(t, err, "without labels") {
+			assert.Nil(t, nolab.Labels, "without labels: labels")
+			assert.Equal(t, 5, nolab.N, "without labels: N")
 		}
 	}
 	// float images are kept as they are (real-valued data)
 	fp := writeFile(t, "f.idx", idxBytes(t, IDXFromFloat32([]int{2, 2}, []float32{-3, 0.5, 7, 2}), false))
 	ds, err := LoadIDX("f", fp, "")
-	if err != nil || !slices.Equal(ds.X, []float32{-3, 0.5, 7, 2}) || ds.InUnitInterval() {
-		t.Errorf("float IDX: %v %v", err, ds)
+	if assert.NoError(t, err, "float IDX") {
+		assert.Equal(t, []float32{-3, 0.5, 7, 2}, ds.X, "float IDX: X")
+		assert.False(t, ds.InUnitInterval(), "float IDX: InUnitInterval")
 	}
 }
 
@@ -187,13 +161,12 @@ func TestIDXMalformed(t *testing.T) {
 		p := writeFile(t, "bad.idx", c.b)
 		_, err := ReadIDX(p)
 		fe := wantFormatError(t, err, append(c.frags, "idx: "+p)...)
-		if fe != nil && fe.Path != p {
-			t.Errorf("%s: Path %q, want %q", c.name, fe.Path, p)
+		if fe != nil {
+			assert.Equal(t, p, fe.Path, "%s: Path", c.name)
 		}
 	}
-	if _, err := ReadIDX(filepath.Join(t.TempDir(), "nope.idx")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing file: %v", err)
-	}
+	_, err := ReadIDX(filepath.Join(t.TempDir(), "nope.idx"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "missing file")
 }
 
 func TestLoadIDXMalformed(t *testing.T) {
@@ -217,9 +190,7 @@ func TestLoadIDXMalformed(t *testing.T) {
 	nan := writeFile(t, "nan.idx", idxBytes(t, IDXFromFloat32([]int{2, 3}, []float32{0, 1, 2, 3, float32(math.NaN()), 5}), false))
 	_, err := LoadIDX("x", nan, "")
 	fe := wantFormatError(t, err, "row 2, column 2", "NaN", "not finite")
-	if fe.Line != 2 || fe.Column != 2 {
-		t.Errorf("NaN at row %d column %d, want 2, 2", fe.Line, fe.Column)
-	}
+	assert.Equal(t, [2]int{2, 2}, [2]int{fe.Line, fe.Column}, "NaN at row, column")
 	inf := writeFile(t, "inf.idx", idxBytes(t, IDXFromFloat32([]int{2, 3}, []float32{0, float32(math.Inf(-1)), 2, 3, 4, 5}), false))
 	_, err = LoadIDX("x", inf, "")
 	wantFormatError(t, err, "row 1, column 2", "-Inf")
@@ -233,8 +204,6 @@ func TestWriteIDXErrors(t *testing.T) {
 		{Type: IDXUint8, Dims: []int{-1}, Data: nil},
 	}
 	for i, a := range bad {
-		if err := WriteIDX(io.Discard, a); err == nil {
-			t.Errorf("case %d: no error", i)
-		}
+		assert.Error(t, WriteIDX(io.Discard, a), "case %d", i)
 	}
 }

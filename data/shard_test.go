@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // shardToy returns a data set of n rows of d features with labels (some -1).
@@ -24,9 +26,7 @@ func shardToy(t testing.TB, n, d int) *Dataset {
 		labels[i] = i%4 - 1
 	}
 	ds, err := New("toy", n, d, x, labels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return ds
 }
 
@@ -35,15 +35,10 @@ func writeShards(t testing.TB, ds *Dataset, r int) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "shards")
 	w, err := NewShardWriter(dir, ShardWriterOptions{Name: ds.Name, D: ds.D, Shape: ds.Shape, Labels: ds.Labels != nil, RowsPerShard: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteRows(ds.X, ds.Labels); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, w.WriteRows(ds.X, ds.Labels))
+	_, err = w.Close()
+	require.NoError(t, err)
 	return dir
 }
 
@@ -72,65 +67,47 @@ func TestShardedRoundTrip(t *testing.T) {
 			forceReadAt = c.readAt
 			defer func() { forceReadAt = false }()
 			s, err := OpenSharded(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer s.Close()
 			m := s.Manifest()
 			info := s.Info()
-			if info.Name != "toy" || info.N != c.n || info.D != c.d || !slices.Equal(info.Shape, ds.Shape) || info.Labels != c.labels || len(m.Shards) != c.shards {
-				t.Fatalf("info %+v, %d shards", info, len(m.Shards))
-			}
-			if lo, hi := s.Range(); lo != c.min || hi != c.max {
-				t.Errorf("range [%v, %v], want [%v, %v]", lo, hi, c.min, c.max)
-			}
-			if s.HasLabels() != ds.HasLabels() {
-				t.Errorf("HasLabels %v", s.HasLabels())
-			}
-			if err := s.Verify(); err != nil {
-				t.Fatal(err)
-			}
+			require.Equal(t, "toy", info.Name, "info %+v: name", info)
+			require.Equal(t, c.n, info.N, "info %+v: N", info)
+			require.Equal(t, c.d, info.D, "info %+v: D", info)
+			require.Equal(t, ds.Shape, info.Shape, "info %+v: shape", info)
+			require.Equal(t, c.labels, info.Labels, "info %+v: labels", info)
+			require.Len(t, m.Shards, c.shards, "shards")
+			lo, hi := s.Range()
+			assert.Equal(t, [2]float32{c.min, c.max}, [2]float32{lo, hi}, "range")
+			assert.Equal(t, ds.HasLabels(), s.HasLabels(), "HasLabels")
+			require.NoError(t, s.Verify())
 			idx := []int{c.n - 1, 0, c.n / 2, 1, c.n - 1}
 			got, want := make([]float32, len(idx)*c.d), make([]float32, len(idx)*c.d)
 			gl, wl := make([]int, len(idx)), make([]int, len(idx))
 			s.Gather(idx, got, gl)
 			ds.Gather(idx, want, wl)
-			if !slices.Equal(got, want) || !slices.Equal(gl, wl) {
-				t.Errorf("gather: %v %v, want %v %v", got, gl, want, wl)
-			}
+			assert.Equal(t, want, got, "gather: rows")
+			assert.Equal(t, wl, gl, "gather: labels")
 			if !c.readAt {
-				if a := testing.AllocsPerRun(10, func() { s.Gather(idx, got, gl) }); a != 0 {
-					t.Errorf("Gather from mapped shards: %v allocations", a)
-				}
+				assert.Zero(t, testing.AllocsPerRun(10, func() { s.Gather(idx, got, gl) }), "Gather from mapped shards: allocations")
 			}
 			for i := range c.n {
-				if s.Label(i) != ds.Label(i) {
-					t.Fatalf("label %d: %d, want %d", i, s.Label(i), ds.Label(i))
-				}
+				require.Equal(t, ds.Label(i), s.Label(i), "label %d", i)
 			}
 			// A head view: a prefix, sharing the files.
 			hs, err := s.Head(c.n - 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hi := hs.Info()
-			if hi.N != c.n-1 || hi.Name != fmt.Sprintf("toy[:%d]", c.n-1) {
-				t.Errorf("head info %+v", hi)
-			}
+			require.NoError(t, err)
+			hinfo := hs.Info()
+			assert.Equal(t, c.n-1, hinfo.N, "head info %+v: N", hinfo)
+			assert.Equal(t, fmt.Sprintf("toy[:%d]", c.n-1), hinfo.Name, "head info %+v: name", hinfo)
 			hw, _ := ds.Head(c.n - 1)
 			wlo, whi := hw.Range()
-			if lo, hi := hs.Range(); lo != wlo || hi != whi {
-				t.Errorf("head range [%v, %v], want [%v, %v]", lo, hi, wlo, whi)
-			}
-			if hs.HasLabels() != hw.HasLabels() {
-				t.Errorf("head HasLabels %v", hs.HasLabels())
-			}
-			if o := hs.Order(3, 1); !isPermutation(o, c.n-1) {
-				t.Errorf("head order %v", o)
-			}
-			if err := hs.(*Sharded).Close(); err != nil { // a view's Close does nothing
-				t.Fatal(err)
-			}
+			lo, hi = hs.Range()
+			assert.Equal(t, [2]float32{wlo, whi}, [2]float32{lo, hi}, "head range")
+			assert.Equal(t, hw.HasLabels(), hs.HasLabels(), "head HasLabels")
+			o := hs.Order(3, 1)
+			assert.True(t, isPermutation(o, c.n-1), "head order %v", o)
+			require.NoError(t, hs.(*Sharded).Close()) // a view's Close does nothing
 			s.Gather([]int{0}, got[:c.d], nil)
 		})
 	}
@@ -183,12 +160,8 @@ func TestShardOrder(t *testing.T) {
 		differ := false
 		for epoch := range 6 {
 			o := ShardOrder(c.rows, c.w, 42, epoch)
-			if !isPermutation(o, n) {
-				t.Fatalf("%s: epoch %d: not a permutation: %v", c.name, epoch, o)
-			}
-			if !slices.Equal(o, ShardOrder(slices.Clone(c.rows), c.w, 42, epoch)) {
-				t.Fatalf("%s: not deterministic", c.name)
-			}
+			require.True(t, isPermutation(o, n), "%s: epoch %d: not a permutation: %v", c.name, epoch, o)
+			require.Equal(t, o, ShardOrder(slices.Clone(c.rows), c.w, 42, epoch), "%s: not deterministic", c.name)
 			if epoch > 0 && !slices.Equal(o, ShardOrder(c.rows, c.w, 42, 0)) {
 				differ = true
 			}
@@ -214,20 +187,16 @@ func TestShardOrder(t *testing.T) {
 			w := max(1, min(c.w, n))
 			for at, row := range o {
 				if d := at - pos[row]; d <= -w || d >= w {
-					t.Fatalf("%s: epoch %d: row %d (shard %d) moved %d places, window %d", c.name, epoch, row, shardOf(row), d, c.w)
+					require.Failf(t, "a row moved a window or more", "%s: epoch %d: row %d (shard %d) moved %d places, window %d", c.name, epoch, row, shardOf(row), d, c.w)
 				}
 			}
 		}
-		if n > 2 && !differ {
-			t.Errorf("%s: every epoch has the same order", c.name)
+		if n > 2 {
+			assert.True(t, differ, "%s: every epoch has the same order", c.name)
 		}
 	}
 	// Pinned: changing the algorithm changes every sharded run.
-	got := ShardOrder([]int{4, 4, 3}, 3, 7, 2)
-	want := []int{4, 6, 7, 5, 8, 10, 9, 1, 0, 2, 3}
-	if !slices.Equal(got, want) {
-		t.Errorf("ShardOrder golden: got %#v, want %#v", got, want)
-	}
+	assert.Equal(t, []int{4, 6, 7, 5, 8, 10, 9, 1, 0, 2, 3}, ShardOrder([]int{4, 4, 3}, 3, 7, 2), "ShardOrder golden")
 }
 
 // TestDatasetOrderIsPermutation: the in-memory order stays Permutation (the bits of
@@ -235,14 +204,12 @@ func TestShardOrder(t *testing.T) {
 func TestDatasetOrderIsPermutation(t *testing.T) {
 	ds := shardToy(t, 33, 2)
 	for e := range 3 {
-		if !slices.Equal(ds.Order(5, e), Permutation(33, 5, e)) {
-			t.Fatal("Dataset.Order is not Permutation")
-		}
+		require.Equal(t, Permutation(33, 5, e), ds.Order(5, e), "Dataset.Order is not Permutation (epoch %d)", e)
 	}
 	h, err := ds.Head(10)
-	if err != nil || h.Info().Name != "toy[:10]" || h.Info().N != 10 {
-		t.Fatalf("head: %v %+v", err, h)
-	}
+	require.NoError(t, err, "head")
+	require.Equal(t, "toy[:10]", h.Info().Name, "head: name")
+	require.Equal(t, 10, h.Info().N, "head: N")
 }
 
 // TestShardedMalformed: every damage to a shard folder is an error that names the
@@ -263,9 +230,7 @@ func TestShardedMalformed(t *testing.T) {
 			p := filepath.Join(dir, ManifestFile)
 			raw, _ := os.ReadFile(p)
 			var m map[string]any
-			if err := json.Unmarshal(raw, &m); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, json.Unmarshal(raw, &m))
 			f(m)
 			raw, _ = json.Marshal(m)
 			os.WriteFile(p, raw, 0o644)
@@ -320,15 +285,13 @@ func TestShardedMalformed(t *testing.T) {
 			c.f(t, dir)
 			s, err := OpenSharded(dir)
 			if c.verify {
-				if err != nil {
-					t.Fatalf("open: %v", err)
-				}
+				require.NoError(t, err, "open")
 				err = s.Verify()
 				s.Close()
 			}
 			fe := wantFormatError(t, err, append(c.frags, "shards: "+filepath.Join(dir, c.file))...)
-			if fe != nil && fe.Path != filepath.Join(dir, c.file) {
-				t.Errorf("path %q", fe.Path)
+			if fe != nil {
+				assert.Equal(t, filepath.Join(dir, c.file), fe.Path, "path")
 			}
 		})
 	}
@@ -339,23 +302,17 @@ func TestShardWriter(t *testing.T) {
 	// NaN and bad labels are refused with the row and column.
 	dir := filepath.Join(t.TempDir(), "s")
 	w, err := NewShardWriter(dir, ShardWriterOptions{Name: "x", D: 3, Labels: true, RowsPerShard: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := range 5 {
-		if err := w.WriteRow(ds.Row(i), 1); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.WriteRow(ds.Row(i), 1))
 	}
 	err = w.WriteRow([]float32{0, float32(math.Inf(1)), 0}, 0)
 	wantFormatError(t, err, "shards: "+dir+": row 6, column 2: value +Inf is not finite")
-	if _, err := w.Close(); err == nil {
-		t.Fatal("Close after an error: no error")
-	}
+	_, err = w.Close()
+	require.Error(t, err, "Close after an error")
 	// Nothing left: no manifest, no shards, no temporary files.
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-		t.Errorf("after a failed write: %v", ents)
-	}
+	ents, _ := os.ReadDir(dir)
+	assert.Empty(t, ents, "after a failed write")
 	w, _ = NewShardWriter(dir, ShardWriterOptions{Name: "x", D: 3, Labels: true})
 	wantFormatError(t, w.WriteRow([]float32{0, 0, 0}, -2), "row 1: label -2")
 	w.Abort()
@@ -363,42 +320,29 @@ func TestShardWriter(t *testing.T) {
 	// A folder with other files is refused; an earlier shard set is replaced.
 	other := t.TempDir()
 	os.WriteFile(filepath.Join(other, "notes.txt"), nil, 0o644)
-	if _, err := NewShardWriter(other, ShardWriterOptions{D: 1}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
-		t.Errorf("non-empty folder: %v", err)
-	}
+	_, err = NewShardWriter(other, ShardWriterOptions{D: 1})
+	assert.ErrorContains(t, err, "notes.txt", "non-empty folder")
 	old := writeShards(t, ds, 2) // 5 shards
 	w, err = NewShardWriter(old, ShardWriterOptions{Name: "new", D: 3, RowsPerShard: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The earlier set stays whole until Close swaps the new one in.
-	if s, err := OpenSharded(old); err != nil {
-		t.Errorf("the earlier set does not open before Close: %v", err)
-	} else {
+	if s, err := OpenSharded(old); assert.NoError(t, err, "the earlier set does not open before Close") {
 		s.Close()
 	}
-	if err := w.WriteRows(ds.X, nil); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.WriteRows(ds.X, nil))
 	m, err := w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ents, _ := os.ReadDir(old)
-	if len(ents) != 2 || len(m.Shards) != 1 || m.N != 10 || m.Labels {
-		t.Errorf("rewritten folder: %v, manifest %+v", ents, m)
-	}
+	require.NoError(t, err)
+	ents, _ = os.ReadDir(old)
+	assert.Len(t, ents, 2, "rewritten folder: %v, manifest %+v", ents, m)
+	assert.Len(t, m.Shards, 1, "rewritten folder: manifest %+v", m)
+	assert.Equal(t, 10, m.N, "rewritten folder: manifest %+v", m)
+	assert.False(t, m.Labels, "rewritten folder: manifest %+v", m)
 	s, err := OpenSharded(old)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
-	if err := s.Verify(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := NewShardWriter(t.TempDir(), ShardWriterOptions{D: 0}); err == nil {
-		t.Error("d = 0: no error")
-	}
+	require.NoError(t, s.Verify())
+	_, err = NewShardWriter(t.TempDir(), ShardWriterOptions{D: 0})
+	assert.Error(t, err, "d = 0")
 }
 
 // TestConvertToShards: a CSV file converted to shards reads back as LoadCSV reads it,
@@ -411,42 +355,33 @@ func TestConvertToShards(t *testing.T) {
 	p := writeFile(t, "in.csv", []byte(text))
 	opt := CSVOptions{Label: LabelByName("label")}
 	want, err := LoadCSV(p, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r, err := OpenCSVRows(p, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "out")
 	m, err := ConvertToShards(dir, r, "in", 5)
 	r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.N != 23 || m.D != 2 || len(m.Shards) != 5 || m.Labelled != 23 || m.Classes != 3 || m.Name != "in" {
-		t.Errorf("manifest %+v", m)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 23, m.N, "manifest %+v: n", m)
+	assert.Equal(t, 2, m.D, "manifest %+v: d", m)
+	assert.Len(t, m.Shards, 5, "manifest %+v: shards", m)
+	assert.Equal(t, 23, m.Labelled, "manifest %+v: labelled", m)
+	assert.Equal(t, 3, m.Classes, "manifest %+v: classes", m)
+	assert.Equal(t, "in", m.Name, "manifest %+v: name", m)
 	s, err := OpenSharded(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
-	if err := s.Verify(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Verify())
 	idx := make([]int, 23)
 	for i := range idx {
 		idx[i] = i
 	}
 	x, l := make([]float32, 23*2), make([]int, 23)
 	s.Gather(idx, x, l)
-	if !slices.Equal(x, want.X) || !slices.Equal(l, want.Labels) {
-		t.Error("shards differ from LoadCSV")
-	}
-	if lo, hi := s.Range(); lo != 0 || hi != 1 {
-		t.Errorf("range [%v, %v]", lo, hi)
-	}
+	assert.Equal(t, want.X, x, "rows: LoadCSV's, then the shards'")
+	assert.Equal(t, want.Labels, l, "labels: LoadCSV's, then the shards'")
+	lo, hi := s.Range()
+	assert.Equal(t, [2]float32{0, 1}, [2]float32{lo, hi}, "range")
 
 	bad := writeFile(t, "bad.csv", []byte(text+"0.5,1,inf\n"))
 	r, _ = OpenCSVRows(bad, opt)
@@ -454,7 +389,6 @@ func TestConvertToShards(t *testing.T) {
 	_, err = ConvertToShards(dir2, r, "", 5)
 	r.Close()
 	wantFormatError(t, err, "csv: "+bad+": line 25, column 3", "not finite")
-	if ents, _ := os.ReadDir(dir2); len(ents) != 0 {
-		t.Errorf("after a failed conversion: %v", ents)
-	}
+	ents, _ := os.ReadDir(dir2)
+	assert.Empty(t, ents, "after a failed conversion")
 }

@@ -24,12 +24,15 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
-	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 func adScalar(v float64) *G.Node { return G.NewConstant(v) }
@@ -330,16 +333,13 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 			testutil.Must(t, d.ps.ZeroGrad())
 			tm, err := d.TrainBatch(xb, n, 3)
 			testutil.Must(t, err)
-			if tm.FreeBitsActive != c.wantActive {
-				t.Fatalf("free bits active = %v, want %v (terms %+v)", tm.FreeBitsActive, c.wantActive, tm)
-			}
+			require.Equal(t, c.wantActive, tm.FreeBitsActive, "free bits active (terms %+v)", tm)
 			am := adBuild(t, d, x, n, !tm.FreeBitsActive)
-			if c.hi-c.lo < 3 && !(am.clamped > 0 && am.free > 0) {
-				t.Fatalf("clamped case: %d log-variances clamped, %d free; want both", am.clamped, am.free)
+			if c.hi-c.lo < 3 {
+				require.True(t, am.clamped > 0 && am.free > 0, "clamped case: %d log-variances clamped, %d free; want both", am.clamped, am.free)
 			}
-			if _, err := G.Grad(am.cost, am.params...); err != nil {
-				t.Fatal(err)
-			}
+			_, err = G.Grad(am.cost, am.params...)
+			require.NoError(t, err)
 			vm := G.NewTapeMachine(am.g)
 			defer vm.Close()
 			testutil.Must(t, vm.RunAll())
@@ -352,9 +352,7 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 				name      string
 				got, want float64
 			}{{"recon", tm.Recon, want.Recon}, {"kl_z", tm.KLz, want.KLz}, {"kl_w", tm.KLw, want.KLw}, {"kl_y", tm.KLy, want.KLy}} {
-				if !(math.Abs(f.got-f.want) <= 1e-4*(math.Abs(f.want)+1e-2)) {
-					t.Errorf("%s: model %.7g, gorgonia %.7g", f.name, f.got, f.want)
-				}
+				assert.LessOrEqual(t, math.Abs(f.got-f.want), 1e-4*(math.Abs(f.want)+1e-2), "%s: model %.7g, gorgonia %.7g: error", f.name, f.got, f.want)
 			}
 			var worst float64
 			for i, pn := range am.params {
@@ -366,10 +364,12 @@ func TestDilokthanakulAutodiff(t *testing.T) {
 				for _, v := range auto {
 					scale = math.Max(scale, math.Abs(v))
 				}
+				bad := false
 				for j := range auto {
 					e := math.Abs(float64(model[j]) - auto[j])
-					if !(e <= 1e-3*scale+1e-7) {
-						t.Errorf("%s[%d]: model %.7g, gorgonia %.7g (tensor scale %.3g)", am.names[i], j, model[j], auto[j], scale)
+					if !(e <= 1e-3*scale+1e-7) && !bad { // the tensor's first element out of tolerance only
+						bad = true
+						assert.LessOrEqual(t, e, 1e-3*scale+1e-7, "%s[%d]: model %.7g, gorgonia %.7g (tensor scale %.3g): error", am.names[i], j, model[j], auto[j], scale)
 					}
 					if scale > 0 {
 						worst = math.Max(worst, e/scale)

@@ -2,8 +2,10 @@ package gmvae
 
 import (
 	"math"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
@@ -47,12 +49,8 @@ func TestDilokthanakulCPUEqualsEmulator(t *testing.T) {
 			testutil.RequireSameBits(t, "parameters", pc, pg)
 			ic.requireSameBits(t, ig)
 			for s := range tc {
-				if tc[s] != tg[s] {
-					t.Fatalf("step %d: terms differ: cpu %+v, emulator %+v", s, tc[s], tg[s])
-				}
-				if f := tc[s].Finite(); f != "" {
-					t.Fatalf("step %d: %s not finite: %+v", s, f, tc[s])
-				}
+				require.Equal(t, tc[s], tg[s], "step %d: terms, cpu then emulator", s)
+				require.Empty(t, tc[s].Finite(), "step %d: a term not finite: %+v", s, tc[s])
 			}
 			t.Logf("terms %+v; pool %v", tc[len(tc)-1], gpu.Pool().Stats())
 			testutil.Must(t, gpu.Close())
@@ -80,23 +78,15 @@ func TestDilokthanakulLearns(t *testing.T) {
 		first := (terms[0].Loss + terms[1].Loss + terms[2].Loss) / 3
 		last := (terms[57].Loss + terms[58].Loss + terms[59].Loss) / 3
 		t.Logf("M=%d batch norm %v: loss %.4f -> %.4f (last terms %+v)", M, c.bn, first, last, terms[59])
-		if !(last < first-0.2*math.Abs(first)) {
-			t.Errorf("M=%d: loss did not fall enough: %.4f -> %.4f", M, first, last)
-		}
+		assert.Less(t, last, first-0.2*math.Abs(first), "M=%d: loss did not fall enough: %.4f -> %.4f", M, first, last)
 		for s, tm := range terms {
-			if f := tm.Finite(); f != "" {
-				t.Fatalf("M=%d step %d: %s not finite", M, s, f)
-			}
-			if !(math.Abs(tm.ELBO+tm.Recon+tm.KLz+tm.KLw+tm.KLy) < 1e-9*(1+math.Abs(tm.ELBO))) {
-				t.Fatalf("step %d: ELBO %g is not minus the sum of the terms %+v", s, tm.ELBO, tm)
-			}
-			if tm.KLy < -1e-4 || tm.KLw < -1e-4 {
-				t.Fatalf("step %d: negative KL %+v", s, tm)
-			}
+			require.Empty(t, tm.Finite(), "M=%d step %d: a term not finite", M, s)
+			require.Less(t, math.Abs(tm.ELBO+tm.Recon+tm.KLz+tm.KLw+tm.KLy), 1e-9*(1+math.Abs(tm.ELBO)), "step %d: ELBO %g is not minus the sum of the terms %+v", s, tm.ELBO, tm)
+			require.False(t, tm.KLy < -1e-4 || tm.KLw < -1e-4, "step %d: negative KL %+v", s, tm)
 		}
 		for i, p := range inf.post {
 			if !(p >= 0 && p <= 1) {
-				t.Fatalf("post[%d] = %g", i, p)
+				require.Failf(t, "posterior outside [0, 1]", "post[%d] = %g", i, p)
 			}
 		}
 		inf.checkDistributions(t, cfg.K)
@@ -133,19 +123,17 @@ func TestDilokthanakulExtremeInputs(t *testing.T) {
 				testutil.Must(t, m.Params().ZeroGrad())
 				tm, err := m.TrainBatch(xb, n, uint64(s))
 				testutil.Must(t, err)
-				if f := tm.Finite(); f != "" {
-					t.Fatalf("%s %v step %d: %s not finite: %+v", lik, lim, s, f, tm)
-				}
+				require.Empty(t, tm.Finite(), "%s %v step %d: a term not finite: %+v", lik, lim, s, tm)
 				for i, g := range testutil.Download(t, b, m.Params().G) {
 					if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
-						t.Fatalf("%s %v step %d: gradient %d = %g", lik, lim, s, i, g)
+						require.Failf(t, "non-finite gradient", "%s %v step %d: gradient %d = %g", lik, lim, s, i, g)
 					}
 				}
 				testutil.Must(t, m.Params().Step(nn.DefaultAdam(0.01)))
 			}
 			for i, p := range testutil.Download(t, b, m.Params().P) {
 				if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-					t.Fatalf("%s %v: parameter %d = %g", lik, lim, i, p)
+					require.Failf(t, "non-finite parameter", "%s %v: parameter %d = %g", lik, lim, i, p)
 				}
 			}
 			testutil.Must(t, m.Release())
@@ -181,9 +169,7 @@ func TestDilokthanakulErrors(t *testing.T) {
 		cfg := dkTiny()
 		c.mod(&cfg)
 		_, err := New(b, cfg)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("config %+v: error %v, want one containing %q", cfg, err, c.want)
-		}
+		assert.ErrorContains(t, err, c.want, "config %+v", cfg)
 	}
 	cfg := dkTiny()
 	m, err := New(b, cfg)
@@ -193,22 +179,17 @@ func TestDilokthanakulErrors(t *testing.T) {
 	post, _ := b.New(cfg.MaxBatch*cfg.K, "post")
 	zm, _ := b.New(cfg.MaxBatch*cfg.Dz, "zmean")
 	for _, n := range []int{0, -1, cfg.MaxBatch + 1} {
-		if _, err := m.TrainBatch(x, n, 0); err == nil || !strings.Contains(err.Error(), "max_batch") {
-			t.Errorf("batch of %d: error %v", n, err)
-		}
+		_, err := m.TrainBatch(x, n, 0)
+		assert.ErrorContains(t, err, "max_batch", "batch of %d", n)
 	}
-	if _, err := m.TrainBatch(x.Slice(0, 5), 2, 0); err == nil || !strings.Contains(err.Error(), "needs") {
-		t.Errorf("short x: error %v", err)
-	}
-	if _, err := m.TrainBatch(x, 2, 1<<32); err == nil || !strings.Contains(err.Error(), "2^32") {
-		t.Errorf("step 2^32: error %v", err)
-	}
-	if _, err := m.Infer(x, 3, post.Slice(0, 2), nil, zm, 0); err == nil || !strings.Contains(err.Error(), "post") {
-		t.Errorf("short post: error %v", err)
-	}
-	if _, err := m.Infer(x, 3, post, nil, zm.Slice(0, 1), 0); err == nil || !strings.Contains(err.Error(), "zmean") {
-		t.Errorf("short zmean: error %v", err)
-	}
+	_, err = m.TrainBatch(x.Slice(0, 5), 2, 0)
+	assert.ErrorContains(t, err, "needs", "short x")
+	_, err = m.TrainBatch(x, 2, 1<<32)
+	assert.ErrorContains(t, err, "2^32", "step 2^32")
+	_, err = m.Infer(x, 3, post.Slice(0, 2), nil, zm, 0)
+	assert.ErrorContains(t, err, "post", "short post")
+	_, err = m.Infer(x, 3, post, nil, zm.Slice(0, 1), 0)
+	assert.ErrorContains(t, err, "zmean", "short zmean")
 }
 
 // TestDilokthanakulNegligibleResponsibilities: the (row, component) pairs whose
@@ -233,9 +214,7 @@ func TestDilokthanakulNegligibleResponsibilities(t *testing.T) {
 			testutil.Must(t, d.ps.ZeroGrad())
 			tm, err := d.TrainBatch(xb, cfg.MaxBatch, 1)
 			testutil.Must(t, err)
-			if tm.FreeBitsActive != (lambda > 0) {
-				t.Fatalf("lambda %g: free bits active %v", lambda, tm.FreeBitsActive)
-			}
+			require.Equal(t, lambda > 0, tm.FreeBitsActive, "lambda %g: free bits active", lambda)
 			MN := cfg.M * cfg.MaxBatch
 			resp := testutil.Download(t, b, d.resp.Slice(0, MN*cfg.K))
 			gKL := testutil.Download(t, b, d.gKL.Slice(0, MN*cfg.K))
@@ -249,15 +228,13 @@ func TestDilokthanakulNegligibleResponsibilities(t *testing.T) {
 				if p < pNegligible && p > 0 {
 					small++
 					if gKL[i] != 0 || (lambda == 0 && gL[i] != 0) {
-						t.Fatalf("lambda %g: p[%d] = %g below 2^-64 has gKL %g, gL %g", lambda, i, p, gKL[i], gL[i])
+						require.Failf(t, "gradient weight of a negligible responsibility", "lambda %g: p[%d] = %g below 2^-64 has gKL %g, gL %g", lambda, i, p, gKL[i], gL[i])
 					}
 				} else if gKL[i] != p*inv {
-					t.Fatalf("lambda %g: p[%d] = %g: gKL %g, want %g", lambda, i, p, gKL[i], p*inv)
+					require.Equal(t, p*inv, gKL[i], "lambda %g: p[%d] = %g: gKL", lambda, i, p)
 				}
 			}
-			if small == 0 || small == len(resp) {
-				t.Fatalf("lambda %g: %d of %d responsibilities in (0, 2^-64); the test needs some of each", lambda, small, len(resp))
-			}
+			require.True(t, small > 0 && small < len(resp), "lambda %g: %d of %d responsibilities in (0, 2^-64); the test needs some of each", lambda, small, len(resp))
 			got[bi] = append(testutil.Download(t, b, d.ps.G), gL...)
 			testutil.Must(t, b.Release(xb))
 			testutil.Must(t, mi.Release())

@@ -4,6 +4,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/internal/testutil"
 	"github.com/gmvae/gmvae/nn"
@@ -42,8 +45,8 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 			st := gpu.Pool().Stats()
 			if step == 0 {
 				warm = st.DriverAllocs
-			} else if st.DriverAllocs != warm {
-				t.Errorf("step %d: %d driver allocations after the first step (pool %v)", step, st.DriverAllocs-warm, st)
+			} else {
+				assert.Equal(t, warm, st.DriverAllocs, "step %d: driver allocations since the first step (pool %v)", step, st)
 			}
 		}
 	}
@@ -56,9 +59,7 @@ func trainAndInfer(t *testing.T, b engine.Backend, cfg Config, x []float32, batc
 	testutil.Must(t, err)
 	it, err := m.Infer(xb.Slice(0, n*D), n, post, logits, zmean, uint64(len(batches)))
 	testutil.Must(t, err)
-	if f := it.Finite(); f != "" {
-		t.Errorf("infer: term %s not finite: %+v", f, it)
-	}
+	assert.Empty(t, it.Finite(), "infer: a term not finite: %+v", it)
 	terms = append(terms, it)
 	params := testutil.Download(t, b, m.Params().P)
 	if st := m.Params().S; st != nil {
@@ -106,12 +107,12 @@ func (a inferred) checkDistributions(t *testing.T, k int) {
 		sum := 0.0
 		for j, p := range row {
 			sum += float64(p)
-			if want := math.Exp(float64(lg[j])-top) / z; math.Abs(float64(p)-want) > 1e-6 {
-				t.Fatalf("row %d cluster %d: posterior %g, softmax of the logits %g", i, j, p, want)
+			if want := math.Exp(float64(lg[j])-top) / z; math.Abs(float64(p)-want) > 1e-6 { // first one only
+				require.InDelta(t, want, float64(p), 1e-6, "row %d cluster %d: posterior against the softmax of the logits", i, j)
 			}
 		}
 		if math.Abs(sum-1) > 1e-5 {
-			t.Fatalf("posterior of row %d sums to %g", i, sum)
+			require.InDelta(t, 1.0, sum, 1e-5, "posterior of row %d: sum", i)
 		}
 	}
 }

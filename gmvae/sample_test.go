@@ -2,8 +2,10 @@ package gmvae
 
 import (
 	"math"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
@@ -89,33 +91,28 @@ func TestDecodeSampleBitsCPUEmu(t *testing.T) {
 			defer gpu.Close()
 			g := genRun(t, gpu, tc.cfg)
 			for i := range c {
-				if len(c[i]) != len(g[i]) {
-					t.Fatalf("output %d: %d values on cpu, %d on emu", i, len(c[i]), len(g[i]))
-				}
+				require.Len(t, g[i], len(c[i]), "output %d: values on emu, against cpu", i)
 				for j := range c[i] {
 					if math.Float32bits(c[i][j]) != math.Float32bits(g[i][j]) {
-						t.Fatalf("output %d element %d: cpu %v (%08x), emu %v (%08x)", i, j,
-							c[i][j], math.Float32bits(c[i][j]), g[i][j], math.Float32bits(g[i][j]))
+						require.Equal(t, math.Float32bits(c[i][j]), math.Float32bits(g[i][j]), "output %d element %d: cpu %v, emu %v (bits)", i, j, c[i][j], g[i][j])
 					}
 				}
 			}
 			for i := 0; i < len(c); i += 2 {
 				for j, v := range c[i+1] {
 					if math.Float32bits(v) != math.Float32bits(c[i][j]) {
-						t.Fatalf("output %d: n=2 element %d %v is not the n=MaxBatch one %v", i, j, v, c[i][j])
+						require.Equal(t, math.Float32bits(c[i][j]), math.Float32bits(v), "output %d: n=2 element %d %v is not the n=MaxBatch one %v (bits)", i, j, v, c[i][j])
 					}
 				}
 			}
 			K := tc.cfg.K
 			for k := 1; k < K; k++ {
-				if same(c[2+2*k], c[2]) {
-					t.Errorf("cluster %d draws the bits of cluster 0", k)
-				}
+				assert.False(t, same(c[2+2*k], c[2]), "cluster %d draws the bits of cluster 0", k)
 			}
 			for _, o := range c {
 				for j, v := range o {
 					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						t.Fatalf("non-finite value %v at %d", v, j)
+						require.Failf(t, "non-finite value", "%v at %d", v, j)
 					}
 				}
 			}
@@ -191,7 +188,7 @@ func TestDecodeReference(t *testing.T) {
 				worst = max(worst, e)
 				// float32 sums of at most 8 terms of size ~1, and a sigmoid within 1.5 ulp.
 				if e > 2e-5 {
-					t.Fatalf("element %d: got %v, float64 reference %v (relative error %.3g)", i, got[i], want, e)
+					require.LessOrEqual(t, e, 2e-5, "element %d: got %v, float64 reference %v: relative error", i, got[i], want)
 				}
 			}
 			t.Logf("largest relative error %.3g over %d values", worst, len(h))
@@ -261,12 +258,8 @@ func TestSampleClusterMoments(t *testing.T) {
 					wantVar := math.Exp(l)
 					mean := sum[d] / N
 					variance := (sq[d] - N*mean*mean) / (N - 1)
-					if e := math.Abs(mean - wantMu); e > 5*math.Sqrt(wantVar/N) {
-						t.Errorf("cluster %d dim %d: mean %.5f, want %.5f (error %.3g > %.3g)", k, d, mean, wantMu, e, 5*math.Sqrt(wantVar/N))
-					}
-					if e := math.Abs(variance/wantVar - 1); e > 5*math.Sqrt(2/(N-1)) {
-						t.Errorf("cluster %d dim %d: variance %.5f, want %.5f (relative error %.3g > %.3g)", k, d, variance, wantVar, e, 5*math.Sqrt(2/(N-1)))
-					}
+					assert.InDelta(t, wantMu, mean, 5*math.Sqrt(wantVar/N), "cluster %d dim %d: mean", k, d)
+					assert.InDelta(t, 1.0, variance/wantVar, 5*math.Sqrt(2/(N-1)), "cluster %d dim %d: variance %.5f / wanted %.5f", k, d, variance, wantVar)
 				}
 			}
 		})
@@ -305,9 +298,7 @@ func TestSampleDecodeErrors(t *testing.T) {
 				{"decode short z", m.Decode(z.Slice(0, 3), 1, xm), "z has 3"},
 				{"decode short xmean", m.Decode(z, 2, xm.Slice(0, 2*cfg.D-1)), "xmean has 23"},
 			} {
-				if e.err == nil || !strings.Contains(e.err.Error(), e.want) {
-					t.Errorf("%s: error %v, want one containing %q", e.name, e.err, e.want)
-				}
+				assert.ErrorContains(t, e.err, e.want, e.name)
 			}
 			// The model still works after refused calls.
 			testutil.Must(t, m.SampleCluster(cfg.K-1, N, z, 1))
@@ -330,9 +321,7 @@ func TestSampleReleaseEmu(t *testing.T) {
 			testutil.Must(t, err)
 			testutil.Must(t, m.SampleCluster(1, 3, z, 9))
 			testutil.Must(t, m.Release())
-			if after := gpu.Pool().Stats().Allocated; after != before {
-				t.Errorf("after Release %d bytes allocated, before the model %d", after, before)
-			}
+			assert.Equal(t, before, gpu.Pool().Stats().Allocated, "bytes allocated after Release, against before the model")
 		})
 	}
 }

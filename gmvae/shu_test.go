@@ -5,6 +5,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/internal/testutil"
@@ -37,12 +40,8 @@ func TestShuCPUEqualsEmulator(t *testing.T) {
 		testutil.RequireSameBits(t, "parameters", pc, pg)
 		ic.requireSameBits(t, ig)
 		for i := range tc {
-			if tc[i] != tg[i] {
-				t.Fatalf("gumbel=%v: terms of step %d differ: cpu %+v, emulator %+v", gumbel, i, tc[i], tg[i])
-			}
-			if f := tc[i].Finite(); f != "" {
-				t.Fatalf("gumbel=%v: step %d: %s not finite: %+v", gumbel, i, f, tc[i])
-			}
+			require.Equal(t, tc[i], tg[i], "gumbel=%v: terms of step %d, cpu then emulator", gumbel, i)
+			require.Empty(t, tc[i].Finite(), "gumbel=%v: step %d: a term not finite: %+v", gumbel, i, tc[i])
 		}
 		t.Logf("gumbel=%v: losses %.4f .. %.4f; pool %v", gumbel, tc[0].Loss, tc[len(tc)-1].Loss, gpu.Pool().Stats())
 		testutil.Must(t, gpu.Close())
@@ -71,9 +70,7 @@ func TestShuLearns(t *testing.T) {
 		}
 		first, last := mean(terms[:10]), mean(terms[50:60])
 		t.Logf("gumbel=%v: loss %.3f -> %.3f (last step %+v)", gumbel, first, last, terms[59])
-		if !(last < first-2) {
-			t.Errorf("gumbel=%v: loss did not fall enough: first 10 steps %.3f, last 10 %.3f", gumbel, first, last)
-		}
+		assert.Less(t, last, first-2, "gumbel=%v: loss did not fall enough: first 10 steps %.3f, last 10 %.3f", gumbel, first, last)
 		inf.checkDistributions(t, cfg.K)
 	}
 }
@@ -97,27 +94,20 @@ func TestShuTermsConsistent(t *testing.T) {
 		zmean, _ := b.New(7*cfg.Dz, "zmean")
 		ti, err := m.Infer(xb, 7, post, nil, zmean, 4)
 		testutil.Must(t, err)
-		if tr != ti {
-			t.Errorf("gumbel=%v: TrainBatch %+v, Infer %+v", gumbel, tr, ti)
-		}
+		assert.Equal(t, tr, ti, "gumbel=%v: terms of TrainBatch, then Infer", gumbel)
 		testutil.RequireSameBits(t, "gradients after Infer", testutil.Download(t, b, m.Params().G), g1)
 		// TrainBatch adds to the gradients: every tensor gets one accumulating
 		// launch per call, so the same batch twice gives exactly twice the gradient.
 		tr2, err := m.TrainBatch(xb, 7, 4)
 		testutil.Must(t, err)
-		if tr2 != tr {
-			t.Errorf("gumbel=%v: the same step twice: %+v, then %+v", gumbel, tr, tr2)
-		}
+		assert.Equal(t, tr, tr2, "gumbel=%v: the same step twice", gumbel)
 		for i := range g1 {
 			g1[i] *= 2
 		}
 		testutil.RequireSameBits(t, "gradients after two calls", testutil.Download(t, b, m.Params().G), g1)
-		if d := math.Abs(tr.Loss - (tr.Recon + tr.KLz + tr.KLy)); d > 1e-9 || tr.ELBO != -tr.Loss {
-			t.Errorf("gumbel=%v: inconsistent terms %+v", gumbel, tr)
-		}
-		if tr.KLy < -1e-5 || tr.KLy > math.Log(float64(cfg.K))+1e-5 {
-			t.Errorf("gumbel=%v: KLy %g outside [0, log K]", gumbel, tr.KLy)
-		}
+		d := math.Abs(tr.Loss - (tr.Recon + tr.KLz + tr.KLy))
+		assert.False(t, d > 1e-9 || tr.ELBO != -tr.Loss, "gumbel=%v: inconsistent terms %+v", gumbel, tr)
+		assert.False(t, tr.KLy < -1e-5 || tr.KLy > math.Log(float64(cfg.K))+1e-5, "gumbel=%v: KLy %g outside [0, log K]", gumbel, tr.KLy)
 		testutil.Must(t, m.Release())
 	}
 }
@@ -127,23 +117,19 @@ func TestShuErrors(t *testing.T) {
 	b := engine.NewCPU()
 	cfg := shuTiny(false)
 	cfg.Hidden = []int{}
-	if _, err := New(b, cfg); err == nil {
-		t.Error("no hidden layer: no error")
-	}
+	_, err := New(b, cfg)
+	assert.Error(t, err, "no hidden layer")
 	cfg = shuTiny(false)
 	cfg.LvMin, cfg.LvMax = -100, 5
-	if _, err := New(b, cfg); err == nil {
-		t.Error("log-variance bound -100: no error")
-	}
+	_, err = New(b, cfg)
+	assert.Error(t, err, "log-variance bound -100")
 	m, err := New(b, shuTiny(false))
 	testutil.Must(t, err)
 	x, _ := b.New(8*12, "x")
-	if _, err := m.TrainBatch(x, 8, 0); err == nil {
-		t.Error("batch above max_batch: no error")
-	}
-	if _, err := m.TrainBatch(x, 0, 0); err == nil {
-		t.Error("empty batch: no error")
-	}
+	_, err = m.TrainBatch(x, 8, 0)
+	assert.Error(t, err, "batch above max_batch")
+	_, err = m.TrainBatch(x, 0, 0)
+	assert.Error(t, err, "empty batch")
 	testutil.Must(t, m.Release())
 }
 
@@ -222,22 +208,20 @@ func TestShuExtremeInputs(t *testing.T) {
 						testutil.Must(t, m.Params().ZeroGrad())
 						tm, err := m.TrainBatch(xb, n, uint64(step))
 						testutil.Must(t, err)
-						if f := tm.Finite(); f != "" {
-							t.Fatalf("%s step %d: %s not finite: %+v", what, step, f, tm)
-						}
-						if K == 1 && tm.KLy != 0 {
-							t.Fatalf("%s: KLy = %g with one cluster", what, tm.KLy)
+						require.Empty(t, tm.Finite(), "%s step %d: a term not finite: %+v", what, step, tm)
+						if K == 1 {
+							require.Zero(t, tm.KLy, "%s: KLy with one cluster", what)
 						}
 						for i, g := range testutil.Download(t, b, m.Params().G) {
 							if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
-								t.Fatalf("%s step %d: gradient %d = %g", what, step, i, g)
+								require.Failf(t, "non-finite gradient", "%s step %d: gradient %d = %g", what, step, i, g)
 							}
 						}
 						testutil.Must(t, m.Params().Step(nn.DefaultAdam(0.01)))
 					}
 					for i, p := range testutil.Download(t, b, m.Params().P) {
 						if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-							t.Fatalf("%s: parameter %d = %g", what, i, p)
+							require.Failf(t, "non-finite parameter", "%s: parameter %d = %g", what, i, p)
 						}
 					}
 					testutil.Must(t, m.Release())
@@ -256,15 +240,11 @@ func BenchmarkShuStep(b *testing.B) {
 			cfg := Config{Model: "shu", D: 784, K: 10, Dz: 64, Hidden: []int{512, 512}, MaxBatch: 100, Gumbel: gumbel}
 			be := engine.NewCPU()
 			m, err := New(be, cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			defer m.Release()
 			x, _ := testutil.ClusteredBits(100, 784, 10, 1)
 			xb, _ := be.New(len(x), "x")
-			if err := be.Upload(xb, x); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, be.Upload(xb, x))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if err := m.Params().ZeroGrad(); err != nil {
@@ -310,15 +290,13 @@ func TestShuNegligibleBranches(t *testing.T) {
 			case q > 0 && q < pNegligible:
 				small++
 				if w[i] != 0 || negw[i] != 0 {
-					t.Fatalf("q[%d] = %g below 2^-64 has weights %g, %g", i, q, w[i], negw[i])
+					require.Failf(t, "weights of a negligible posterior", "q[%d] = %g below 2^-64 has weights %g, %g", i, q, w[i], negw[i])
 				}
 			case q >= pNegligible && (w[i] != q*inv || negw[i] != q*-inv):
-				t.Fatalf("q[%d] = %g: weights %g, %g, want %g, %g", i, q, w[i], negw[i], q*inv, q*-inv)
+				require.Equal(t, [2]float32{q * inv, q * -inv}, [2]float32{w[i], negw[i]}, "q[%d] = %g: weights", i, q)
 			}
 		}
-		if small == 0 || small == len(qT) {
-			t.Fatalf("%d of %d posteriors in (0, 2^-64); the test needs some of each", small, len(qT))
-		}
+		require.True(t, small > 0 && small < len(qT), "%d of %d posteriors in (0, 2^-64); the test needs some of each", small, len(qT))
 		got[bi] = testutil.Download(t, b, s.ps.G)
 		testutil.Must(t, b.Release(xb))
 		testutil.Must(t, mi.Release())

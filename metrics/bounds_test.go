@@ -4,9 +4,10 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gmvae/gmvae/data"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/data"
 )
 
 // TestTableBounds: no entry point sizes a table from a huge id. Before the bounds a

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // lcgInts reproduces testdata/sklearn_ref.py's input generator.
@@ -57,9 +58,10 @@ func TestAgainstSklearn(t *testing.T) {
 		ari, _ := ARI(pred, labels)
 		pur, _ := ACCPurity(pred, labels)
 		hung, _ := ACCHungarian(pred, labels)
-		if !near(nmi, c.nmi, sklearnTol) || !near(ari, c.ari, 1e-15) || !near(pur, c.pur, 1e-15) || !near(hung, c.hung, 1e-15) {
-			t.Errorf("%s: NMI %v ARI %v purity %v hungarian %v; sklearn %v %v %v %v", c.name, nmi, ari, pur, hung, c.nmi, c.ari, c.pur, c.hung)
-		}
+		assert.InDelta(t, c.nmi, nmi, sklearnTol, "%s: NMI against sklearn", c.name)
+		assert.InDelta(t, c.ari, ari, 1e-15, "%s: ARI against sklearn", c.name)
+		assert.InDelta(t, c.pur, pur, 1e-15, "%s: purity against sklearn", c.name)
+		assert.InDelta(t, c.hung, hung, 1e-15, "%s: hungarian against sklearn", c.name)
 	}
 }
 
@@ -96,12 +98,11 @@ func TestHandExamples(t *testing.T) {
 		hung, err2 := ACCHungarian(c.pred, c.labels)
 		nmi, err3 := NMI(c.pred, c.labels)
 		ari, err4 := ARI(c.pred, c.labels)
-		if err := errors.Join(err1, err2, err3, err4); err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		if !near(pur, c.pur, 1e-15) || !near(hung, c.hung, 1e-15) || !near(nmi, c.nmi, 1e-15) || !near(ari, c.ari, 1e-15) {
-			t.Errorf("%s: purity %v hungarian %v NMI %v ARI %v, want %v %v %v %v", c.name, pur, hung, nmi, ari, c.pur, c.hung, c.nmi, c.ari)
-		}
+		require.NoError(t, errors.Join(err1, err2, err3, err4), c.name)
+		assert.InDelta(t, c.pur, pur, 1e-15, "%s: purity", c.name)
+		assert.InDelta(t, c.hung, hung, 1e-15, "%s: hungarian", c.name)
+		assert.InDelta(t, c.nmi, nmi, 1e-15, "%s: NMI", c.name)
+		assert.InDelta(t, c.ari, ari, 1e-15, "%s: ARI", c.name)
 	}
 }
 
@@ -122,61 +123,52 @@ func TestACCPaper(t *testing.T) {
 		0.5, 0.2, 0.3,
 	}
 	pred := Argmax(post, 3)
-	if !slices.Equal(pred, []int{0, 0, 1, 1, 2, 0}) {
-		t.Fatalf("Argmax %v", pred)
-	}
+	require.Equal(t, []int{0, 0, 1, 1, 2, 0}, pred, "Argmax")
 	m, err := PaperMapping(labels, f64(post), 3)
-	if err != nil || !slices.Equal(m, []int{0, 1, 1}) {
-		t.Errorf("PaperMapping %v %v", m, err)
-	}
+	assert.NoError(t, err, "PaperMapping")
+	assert.Equal(t, []int{0, 1, 1}, m, "PaperMapping")
 	s, err := Evaluate(pred, labels, Ranking{LogOdds: f64(post), Post: post}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.ACCPaper != 4.0/6 || s.ACCPaperF32 != 4.0/6 || s.ACCPurity != 4.0/6 || s.ACCHungarian != 3.0/6 {
-		t.Errorf("paper %v (f32 %v) purity %v hungarian %v", s.ACCPaper, s.ACCPaperF32, s.ACCPurity, s.ACCHungarian)
-	}
-	if !slices.Equal(s.Usage, []int{3, 2, 1}) || s.UsedClusters != 3 || s.LargestShare != 0.5 || s.N != 6 || s.K != 3 || s.C != 2 {
-		t.Errorf("summary %+v", s)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 4.0/6, s.ACCPaper, "paper")
+	assert.Equal(t, 4.0/6, s.ACCPaperF32, "paper (f32)")
+	assert.Equal(t, 4.0/6, s.ACCPurity, "purity")
+	assert.Equal(t, 3.0/6, s.ACCHungarian, "hungarian")
+	assert.Equal(t, []int{3, 2, 1}, s.Usage, "summary %+v: usage", s)
+	assert.Equal(t, 3, s.UsedClusters, "summary %+v: used clusters", s)
+	assert.Equal(t, 0.5, s.LargestShare, "summary %+v: largest share", s)
+	assert.Equal(t, [3]int{6, 3, 2}, [3]int{s.N, s.K, s.C}, "summary %+v: N, K, C", s)
 	// pred 0 0 1 1 2 0 against labels 0 0 0 1 1 1: cluster 0 holds 0, 0, 1; cluster 1
 	// holds 0, 1; cluster 2 holds 1.
-	if !slices.EqualFunc(s.Contingency, [][]int{{2, 1}, {1, 1}, {0, 1}}, slices.Equal) {
-		t.Errorf("contingency %v", s.Contingency)
-	}
+	assert.Equal(t, [][]int{{2, 1}, {1, 1}, {0, 1}}, s.Contingency, "contingency")
 
 	// K = 1: the single cluster takes the label of its most confident example (here the
 	// minority label 1), unlike purity (majority 0): paper 1/3, purity 2/3.
 	acc, err := ACCPaper([]int{0, 0, 0}, []int{0, 0, 1}, []float64{0.2, 0.3, 0.9}, 1)
-	if err != nil || acc != 1.0/3 {
-		t.Errorf("K=1: %v %v", acc, err)
-	}
+	assert.NoError(t, err, "K=1")
+	assert.Equal(t, 1.0/3, acc, "K=1")
 	// Exact ties go to the lowest example index.
 	m, _ = PaperMapping([]int{4, 7}, []float64{-1, -1}, 1)
-	if m[0] != 4 {
-		t.Errorf("tie: %v", m)
-	}
+	assert.Equal(t, 4, m[0], "tie: %v", m)
 	// Empty clusters (K = 5, only 0 and 3 used) still get a label, which no example uses.
 	post5 := []float32{
 		0.5, 0.1, 0.1, 0.2, 0.1,
 		0.1, 0.1, 0.1, 0.6, 0.1,
 	}
 	s, err = Evaluate([]int{0, 3}, []int{2, 1}, Ranking{LogOdds: f64(post5)}, 5)
-	if err != nil || s.ACCPaper != 1 || !math.IsNaN(s.ACCPaperF32) || !slices.Equal(s.Usage, []int{1, 0, 0, 1, 0}) || s.UsedClusters != 2 {
-		t.Errorf("empty clusters: %+v %v", s, err)
-	}
+	assert.NoError(t, err, "empty clusters")
+	assert.Equal(t, 1.0, s.ACCPaper, "empty clusters: %+v: paper", s)
+	assert.True(t, math.IsNaN(s.ACCPaperF32), "empty clusters: %+v: paper (f32) %v, want NaN", s, s.ACCPaperF32)
+	assert.Equal(t, []int{1, 0, 0, 1, 0}, s.Usage, "empty clusters: %+v: usage", s)
+	assert.Equal(t, 2, s.UsedClusters, "empty clusters: %+v: used clusters", s)
 	// The table has a row for every cluster of the model, used or not.
-	if !slices.EqualFunc(s.Contingency, [][]int{{0, 0, 1}, {0, 0, 0}, {0, 0, 0}, {0, 1, 0}, {0, 0, 0}}, slices.Equal) {
-		t.Errorf("empty clusters: contingency %v", s.Contingency)
-	}
+	assert.Equal(t, [][]int{{0, 0, 1}, {0, 0, 0}, {0, 0, 0}, {0, 1, 0}, {0, 0, 0}}, s.Contingency, "empty clusters: contingency")
 	// Without a posterior ACCPaper is NaN and the rest is computed.
 	s, err = Evaluate([]int{0, 3}, []int{2, 1}, Ranking{}, 5)
-	if err != nil || !math.IsNaN(s.ACCPaper) || !math.IsNaN(s.ACCPaperF32) || s.ACCHungarian != 1 {
-		t.Errorf("no posterior: %+v %v", s, err)
-	}
-	if !strings.Contains(s.String(), "hungarian 100.00%") {
-		t.Errorf("String: %s", s)
-	}
+	assert.NoError(t, err, "no posterior")
+	assert.True(t, math.IsNaN(s.ACCPaper), "no posterior: %+v: paper %v, want NaN", s, s.ACCPaper)
+	assert.True(t, math.IsNaN(s.ACCPaperF32), "no posterior: %+v: paper (f32) %v, want NaN", s, s.ACCPaperF32)
+	assert.Equal(t, 1.0, s.ACCHungarian, "no posterior: %+v: hungarian", s)
+	assert.Contains(t, s.String(), "hungarian 100.00%", "String")
 }
 
 // f64 widens float32 posteriors into ranking scores.
@@ -208,15 +200,12 @@ func TestLogOdds(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := LogOdds(c.logits, c.k)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		if len(got) != len(c.want) {
-			t.Fatalf("%s: %d values, want %d", c.name, len(got), len(c.want))
-		}
+		require.NoError(t, err, c.name)
+		require.Len(t, got, len(c.want), c.name)
 		for i := range got {
-			if got[i] != c.want[i] && !near(got[i], c.want[i], 1e-14) {
-				t.Errorf("%s: [%d] = %v, want %v", c.name, i, got[i], c.want[i])
+			if got[i] != c.want[i] && !near(got[i], c.want[i], 1e-14) { // first difference only
+				assert.InDelta(t, c.want[i], got[i], 1e-14, "%s: [%d]", c.name, i)
+				break
 			}
 		}
 	}
@@ -229,9 +218,8 @@ func TestLogOdds(t *testing.T) {
 		logits[i] = float32(r.NormFloat64() * 3)
 	}
 	got, err := LogOdds(logits, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+rows:
 	for i := 0; i < n; i++ {
 		row := logits[i*k : (i+1)*k]
 		z := 0.0
@@ -240,8 +228,9 @@ func TestLogOdds(t *testing.T) {
 		}
 		for j, v := range row {
 			q := math.Exp(float64(v)) / z
-			if want := math.Log(q / (1 - q)); !near(got[i*k+j], want, 1e-9) {
-				t.Errorf("row %d cluster %d: %v, definition gives %v", i, j, got[i*k+j], want)
+			if want := math.Log(q / (1 - q)); !near(got[i*k+j], want, 1e-9) { // first difference only
+				assert.LessOrEqual(t, math.Abs(got[i*k+j]-want), 1e-9, "row %d cluster %d: %v, definition gives %v: difference", i, j, got[i*k+j], want)
+				break rows
 			}
 		}
 	}
@@ -257,9 +246,8 @@ func TestLogOdds(t *testing.T) {
 		{[]float32{0, 1, 2}, 2, "3 logits is not a whole number of rows of K = 2"},
 		{[]float32{0}, 0, "0 clusters"},
 	} {
-		if _, err := LogOdds(c.logits, c.k); err == nil || !strings.Contains(err.Error(), c.msg) {
-			t.Errorf("LogOdds(%v, %d): %v, want %q", c.logits, c.k, err, c.msg)
-		}
+		_, err := LogOdds(c.logits, c.k)
+		assert.ErrorContains(t, err, c.msg, "LogOdds(%v, %d)", c.logits, c.k)
 	}
 }
 
@@ -272,35 +260,27 @@ func TestPaperMappingSaturated(t *testing.T) {
 	post := []float32{1, 0, 1, 0}
 	for i := 0; i < 2; i++ {
 		e0, e1 := math.Exp(float64(logits[2*i])), math.Exp(float64(logits[2*i+1]))
-		if q := float32(e0 / (e0 + e1)); q != post[2*i] {
-			t.Fatalf("example %d: float32 posterior %v, the test assumes %v", i, q, post[2*i])
-		}
+		require.Equal(t, post[2*i], float32(e0/(e0+e1)), "example %d: float32 posterior, as the test assumes", i)
 	}
-	if m, _ := PaperMapping(labels, f64(post), 2); m[0] != 3 {
-		t.Errorf("float32 posteriors: cluster 0 labelled %d, want 3 (the tie's first example)", m[0])
-	}
+	m, _ := PaperMapping(labels, f64(post), 2)
+	assert.Equal(t, 3, m[0], "float32 posteriors: cluster 0's label, want the tie's first example's")
 	score, err := LogOdds(logits, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, _ := PaperMapping(labels, score, 2); m[0] != 5 {
-		t.Errorf("log-odds: cluster 0 labelled %d, want 5 (the most confident example)", m[0])
-	}
+	require.NoError(t, err)
+	m, _ = PaperMapping(labels, score, 2)
+	assert.Equal(t, 5, m[0], "log-odds: cluster 0's label, want the most confident example's")
 	// Evaluate reports both: both examples in cluster 0, labelled 3 (f32: 1 of 2 right)
 	// or 5 (log-odds: 1 of 2 right); with a third example of label 5 the two differ.
 	s, err := Evaluate([]int{0, 0, 0}, []int{3, 5, 5}, Ranking{
 		LogOdds: append(score, 0, 0), Post: append(post, 0.5, 0.5)}, 2)
-	if err != nil || s.ACCPaper != 2.0/3 || s.ACCPaperF32 != 1.0/3 {
-		t.Errorf("Evaluate: paper %v (want 2/3), float32 ties %v (want 1/3), %v", s.ACCPaper, s.ACCPaperF32, err)
-	}
+	assert.NoError(t, err, "Evaluate")
+	assert.Equal(t, 2.0/3, s.ACCPaper, "Evaluate: paper")
+	assert.Equal(t, 1.0/3, s.ACCPaperF32, "Evaluate: float32 ties")
 }
 
 func TestArgmax(t *testing.T) {
 	nan := float32(math.NaN())
 	got := Argmax([]float32{1, 1, 0, nan, 2, 1, nan, nan, 0, 0, 0, 0}, 3)
-	if !slices.Equal(got, []int{0, 1, 2, 0}) {
-		t.Errorf("Argmax = %v, want [0 1 2 0]", got)
-	}
+	assert.Equal(t, []int{0, 1, 2, 0}, got, "Argmax")
 }
 
 func TestAllInOneCluster(t *testing.T) {
@@ -313,14 +293,19 @@ func TestAllInOneCluster(t *testing.T) {
 		post[i*10+3] = 1
 	}
 	s, err := Evaluate(pred, labels, Ranking{LogOdds: f64(post), Post: post}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Purity = Hungarian = 2/10 (one class of 2); NMI = ARI = 0; the paper protocol gives
 	// cluster 3 the label of example 0 (all tie at 1): 2/10.
-	if s.ACCPurity != 0.2 || s.ACCHungarian != 0.2 || s.NMI != 0 || s.ARI != 0 || s.ACCPaper != 0.2 || s.ACCPaperF32 != 0.2 || s.UsedClusters != 1 || s.LargestShare != 1 {
-		t.Errorf("%+v", s)
+	for _, c := range []struct {
+		name      string
+		want, got float64
+	}{
+		{"purity", 0.2, s.ACCPurity}, {"hungarian", 0.2, s.ACCHungarian}, {"NMI", 0, s.NMI}, {"ARI", 0, s.ARI},
+		{"paper", 0.2, s.ACCPaper}, {"paper (f32)", 0.2, s.ACCPaperF32}, {"largest share", 1, s.LargestShare},
+	} {
+		assert.Equal(t, c.want, c.got, "%s (%+v)", c.name, s)
 	}
+	assert.Equal(t, 1, s.UsedClusters, "used clusters (%+v)", s)
 }
 
 func TestErrors(t *testing.T) {
@@ -328,40 +313,36 @@ func TestErrors(t *testing.T) {
 		"purity": ACCPurity, "hungarian": ACCHungarian, "nmi": NMI, "ari": ARI,
 	}
 	for name, f := range fns {
-		if _, err := f(nil, nil); !errors.Is(err, ErrEmpty) {
-			t.Errorf("%s(N=0): %v", name, err)
+		_, err := f(nil, nil)
+		assert.ErrorIs(t, err, ErrEmpty, "%s(N=0)", name)
+		for _, c := range []struct {
+			what         string
+			pred, labels []int
+			want         string
+		}{
+			{"length mismatch", []int{0}, []int{0, 1}, "1 predictions for 2 labels"},
+			{"label -1", []int{0, 1}, []int{0, -1}, "example 1: label -1"},
+			{"pred -2", []int{-2, 1}, []int{0, 1}, "cluster id -2"},
+		} {
+			_, err = f(c.pred, c.labels)
+			assert.ErrorContains(t, err, c.want, "%s(%s)", name, c.what)
 		}
-		if _, err := f([]int{0}, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "1 predictions for 2 labels") {
-			t.Errorf("%s(length mismatch): %v", name, err)
-		}
-		if _, err := f([]int{0, 1}, []int{0, -1}); err == nil || !strings.Contains(err.Error(), "example 1: label -1") {
-			t.Errorf("%s(label -1): %v", name, err)
-		}
-		if _, err := f([]int{-2, 1}, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "cluster id -2") {
-			t.Errorf("%s(pred -2): %v", name, err)
-		}
 	}
-	if _, err := Evaluate(nil, nil, Ranking{}, 3); !errors.Is(err, ErrEmpty) {
-		t.Errorf("Evaluate(N=0): %v", err)
-	}
-	if _, err := ACCPaper([]int{0}, []int{0}, []float64{1, 0}, 3); err == nil || !strings.Contains(err.Error(), "posterior has 2 values, expected N*K = 1*3 = 3") {
-		t.Errorf("post length: %v", err)
-	}
-	if _, err := ACCPaper([]int{0, 0}, []int{0, 0}, []float64{1, math.NaN()}, 1); err == nil || !strings.Contains(err.Error(), "example 1, cluster 0 is NaN") {
-		t.Errorf("NaN posterior: %v", err)
-	}
-	if _, err := ACCPaper([]int{2}, []int{0}, []float64{1, 0}, 2); err == nil || !strings.Contains(err.Error(), "cluster id 2, expected 0..1") {
-		t.Errorf("pred >= K: %v", err)
-	}
-	if _, err := Evaluate([]int{4}, []int{0}, Ranking{}, 3); err == nil {
-		t.Error("Evaluate with pred >= k: no error")
-	}
-	if _, err := Usage([]int{0}, 0); err == nil {
-		t.Error("Usage k=0: no error")
-	}
-	if u, err := Usage(nil, 2); err != nil || !slices.Equal(u, []int{0, 0}) {
-		t.Errorf("Usage of nothing: %v %v", u, err)
-	}
+	_, err := Evaluate(nil, nil, Ranking{}, 3)
+	assert.ErrorIs(t, err, ErrEmpty, "Evaluate(N=0)")
+	_, err = ACCPaper([]int{0}, []int{0}, []float64{1, 0}, 3)
+	assert.ErrorContains(t, err, "posterior has 2 values, expected N*K = 1*3 = 3", "post length")
+	_, err = ACCPaper([]int{0, 0}, []int{0, 0}, []float64{1, math.NaN()}, 1)
+	assert.ErrorContains(t, err, "example 1, cluster 0 is NaN", "NaN posterior")
+	_, err = ACCPaper([]int{2}, []int{0}, []float64{1, 0}, 2)
+	assert.ErrorContains(t, err, "cluster id 2, expected 0..1", "pred >= K")
+	_, err = Evaluate([]int{4}, []int{0}, Ranking{}, 3)
+	assert.Error(t, err, "Evaluate with pred >= k")
+	_, err = Usage([]int{0}, 0)
+	assert.Error(t, err, "Usage k=0")
+	u, err := Usage(nil, 2)
+	assert.NoError(t, err, "Usage of nothing")
+	assert.Equal(t, []int{0, 0}, u, "Usage of nothing")
 }
 
 func TestInvariance(t *testing.T) {
@@ -385,26 +366,20 @@ func TestInvariance(t *testing.T) {
 			l2[i], p2[i] = pc[labels[j]], pk[pred[j]]
 		}
 		s1, err := Evaluate(pred, labels, Ranking{}, k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		s2, _ := Evaluate(p2, l2, Ranking{}, k)
-		if s1.ACCPurity != s2.ACCPurity || s1.ACCHungarian != s2.ACCHungarian || s1.ARI != s2.ARI || !near(s1.NMI, s2.NMI, 1e-14) {
-			t.Fatalf("trial %d: %v vs %v", trial, s1, s2)
-		}
+		require.Equal(t, s1.ACCPurity, s2.ACCPurity, "trial %d: purity, then renamed and reordered", trial)
+		require.Equal(t, s1.ACCHungarian, s2.ACCHungarian, "trial %d: hungarian, then renamed and reordered", trial)
+		require.Equal(t, s1.ARI, s2.ARI, "trial %d: ARI, then renamed and reordered", trial)
+		require.LessOrEqual(t, math.Abs(s1.NMI-s2.NMI), 1e-14, "trial %d: NMI %v, then renamed and reordered %v: difference", trial, s1.NMI, s2.NMI)
 		nmiT, _ := NMI(labels, pred)
 		ariT, _ := ARI(labels, pred)
-		if !near(nmiT, s1.NMI, 1e-14) || ariT != s1.ARI {
-			t.Fatalf("trial %d: not symmetric: NMI %v %v ARI %v %v", trial, nmiT, s1.NMI, ariT, s1.ARI)
-		}
+		require.LessOrEqual(t, math.Abs(nmiT-s1.NMI), 1e-14, "trial %d: not symmetric: NMI %v %v: difference", trial, nmiT, s1.NMI)
+		require.Equal(t, s1.ARI, ariT, "trial %d: not symmetric: ARI", trial)
 		for _, v := range []float64{s1.ACCPurity, s1.ACCHungarian, s1.NMI} {
-			if v < 0 || v > 1 {
-				t.Fatalf("trial %d: score out of [0,1]: %v", trial, s1)
-			}
+			require.False(t, v < 0 || v > 1, "trial %d: score out of [0,1]: %v", trial, s1)
 		}
-		if s1.ACCHungarian > s1.ACCPurity {
-			t.Fatalf("trial %d: one-to-one beats many-to-one: %v", trial, s1)
-		}
+		require.LessOrEqual(t, s1.ACCHungarian, s1.ACCPurity, "trial %d: one-to-one beats many-to-one: %v", trial, s1)
 	}
 }
 
@@ -447,41 +422,33 @@ func TestMaxWeightMatching(t *testing.T) {
 			}
 		}
 		match, total, err := MaxWeightMatching(w)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// a valid matching of min(n, m) pairs whose weight is the reported total
 		seen, pairs, sum := map[int]bool{}, 0, 0.0
 		for i, j := range match {
 			if j < 0 {
 				continue
 			}
-			if seen[j] {
-				t.Fatalf("column %d used twice: %v", j, match)
-			}
+			require.False(t, seen[j], "column %d used twice: %v", j, match)
 			seen[j] = true
 			pairs++
 			sum += w[i][j]
 		}
-		if pairs != min(n, m) || sum != total {
-			t.Fatalf("%v: %d pairs, sum %v, total %v", w, pairs, sum, total)
-		}
-		if want := bruteMax(w); total != want {
-			t.Fatalf("%dx%d %v: total %v, brute force %v", n, m, w, total, want)
-		}
+		require.Equal(t, min(n, m), pairs, "%v: pairs matched", w)
+		require.Equal(t, sum, total, "%v: the matched weights' sum, then the reported total", w)
+		require.Equal(t, bruteMax(w), total, "%dx%d %v: total, against brute force", n, m, w)
 	}
-	if _, _, err := MaxWeightMatching([][]float64{{1, 2}, {3}}); err == nil {
-		t.Error("ragged: no error")
-	}
-	if _, _, err := MaxWeightMatching([][]float64{{math.Inf(1)}}); err == nil {
-		t.Error("Inf: no error")
-	}
-	if m, tot, err := MaxWeightMatching(nil); err != nil || len(m) != 0 || tot != 0 {
-		t.Error("empty")
-	}
-	if m, _, err := MaxWeightMatching([][]float64{{}, {}}); err != nil || !slices.Equal(m, []int{-1, -1}) {
-		t.Errorf("no columns: %v %v", m, err)
-	}
+	_, _, err := MaxWeightMatching([][]float64{{1, 2}, {3}})
+	assert.Error(t, err, "ragged")
+	_, _, err = MaxWeightMatching([][]float64{{math.Inf(1)}})
+	assert.Error(t, err, "Inf")
+	m, tot, err := MaxWeightMatching(nil)
+	assert.NoError(t, err, "empty")
+	assert.Empty(t, m, "empty")
+	assert.Zero(t, tot, "empty")
+	m, _, err = MaxWeightMatching([][]float64{{}, {}})
+	assert.NoError(t, err, "no columns")
+	assert.Equal(t, []int{-1, -1}, m, "no columns")
 }
 
 func TestHungarianLarge(t *testing.T) {
@@ -496,14 +463,11 @@ func TestHungarianLarge(t *testing.T) {
 		pred[i] = (labels[i]*6 + r.IntN(6)) % k
 	}
 	h, err := ACCHungarian(pred, labels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, _ := ACCPurity(pred, labels)
 	// each class spreads uniformly over 6 clusters: one-to-one keeps about 1/6
-	if h < 0.15 || h > 0.19 || p != 1 {
-		t.Errorf("hungarian %v purity %v", h, p)
-	}
+	assert.False(t, h < 0.15 || h > 0.19, "hungarian %v, want 0.15..0.19", h)
+	assert.Equal(t, 1.0, p, "purity")
 	// ARI's exact-integer path against the textbook float formula (Hubert and Arabie):
 	// (sum C(n_ij,2) - sum C(a_i,2) sum C(b_j,2) / C(N,2)) /
 	// ((sum C(a_i,2) + sum C(b_j,2))/2 - sum C(a_i,2) sum C(b_j,2) / C(N,2)).
@@ -524,9 +488,8 @@ func TestHungarianLarge(t *testing.T) {
 	}
 	exp := sa * sb / c2(n)
 	want := (sij - exp) / ((sa+sb)/2 - exp)
-	if ari, _ := ARI(pred, labels); !near(ari, want, 1e-12) {
-		t.Errorf("ARI %v, textbook formula %v", ari, want)
-	}
+	ari, _ := ARI(pred, labels)
+	assert.LessOrEqual(t, math.Abs(ari-want), 1e-12, "ARI %v, textbook formula %v: difference", ari, want)
 }
 
 func BenchmarkEvaluate(b *testing.B) {
@@ -554,42 +517,39 @@ func BenchmarkEvaluate(b *testing.B) {
 
 func TestMeanStdDescribe(t *testing.T) {
 	mean, sd := MeanStd([]float64{1, 2, 3, 4})
-	if mean != 2.5 || !near(sd, math.Sqrt(5.0/3), 1e-15) {
-		t.Errorf("MeanStd = %v, %v; want 2.5, sqrt(5/3)", mean, sd)
-	}
-	if m, s := MeanStd([]float64{7}); m != 7 || s != 0 {
-		t.Errorf("one value: %v %v", m, s)
-	}
-	if m, s := MeanStd(nil); !math.IsNaN(m) || !math.IsNaN(s) {
-		t.Errorf("none: %v %v", m, s)
-	}
+	assert.Equal(t, 2.5, mean, "MeanStd: mean")
+	assert.InDelta(t, math.Sqrt(5.0/3), sd, 1e-15, "MeanStd: s.d., want sqrt(5/3)")
+	m, s := MeanStd([]float64{7})
+	assert.Equal(t, [2]float64{7, 0}, [2]float64{m, s}, "one value: mean, s.d.")
+	m, s = MeanStd(nil)
+	assert.True(t, math.IsNaN(m) && math.IsNaN(s), "none: %v %v, want NaN NaN", m, s)
 	st := Describe([]float64{0.9, math.NaN(), 0.95, 0.7, 0.95})
-	if st.N != 4 || st.Best != 0.95 || st.BestRun != 2 || st.Worst != 0.7 || !near(st.Mean, 0.875, 1e-15) {
-		t.Errorf("Describe: %+v", st)
-	}
+	assert.Equal(t, 4, st.N, "Describe: %+v: N", st)
+	assert.Equal(t, 0.95, st.Best, "Describe: %+v: best", st)
+	assert.Equal(t, 2, st.BestRun, "Describe: %+v: best run", st)
+	assert.Equal(t, 0.7, st.Worst, "Describe: %+v: worst", st)
+	assert.InDelta(t, 0.875, st.Mean, 1e-15, "Describe: %+v: mean", st)
 	// population s.d. = sample s.d. * sqrt((n-1)/n): values 0.9 0.95 0.7 0.95, mean 0.875,
 	// squared deviations 0.000625 0.005625 0.030625 0.005625 (sum 0.0425)
-	if !near(st.SD, math.Sqrt(0.0425/3), 1e-15) || !near(st.PopSD, math.Sqrt(0.0425/4), 1e-15) {
-		t.Errorf("SD %v PopSD %v", st.SD, st.PopSD)
-	}
-	if got := st.Format(true); got != "best 95.00, 87.50 ± 11.90 (n=4)" {
-		t.Errorf("Format: %q", got)
-	}
+	assert.InDelta(t, math.Sqrt(0.0425/3), st.SD, 1e-15, "SD")
+	assert.InDelta(t, math.Sqrt(0.0425/4), st.PopSD, 1e-15, "PopSD")
+	assert.Equal(t, "best 95.00, 87.50 ± 11.90 (n=4)", st.Format(true), "Format")
 	empty := Describe([]float64{math.NaN()})
-	if empty.N != 0 || empty.BestRun != -1 || !math.IsNaN(empty.Mean) {
-		t.Errorf("all NaN: %+v", empty)
-	}
+	assert.Equal(t, 0, empty.N, "all NaN: %+v: N", empty)
+	assert.Equal(t, -1, empty.BestRun, "all NaN: %+v: best run", empty)
+	assert.True(t, math.IsNaN(empty.Mean), "all NaN: %+v: mean, want NaN", empty)
 	runs := []Summary{
 		{ACCPaper: 0.9, ACCPurity: 0.8, ACCHungarian: 0.7, NMI: 0.6, ARI: 0.5},
 		{ACCPaper: math.NaN(), ACCPurity: 0.9, ACCHungarian: 0.6, NMI: 0.7, ARI: 0.4},
 	}
 	o := OverSeeds(runs)
-	if o.Runs != 2 || o.ACCPaper.N != 1 || o.ACCPurity.BestRun != 1 || o.ACCHungarian.BestRun != 0 || o.NMI.Best != 0.7 || o.ARI.Worst != 0.4 {
-		t.Errorf("OverSeeds: %+v", o)
-	}
-	if !strings.Contains(o.String(), "ACC purity    best 90.00, 85.00 ± 7.07 (n=2)") {
-		t.Errorf("OverSeeds.String:\n%s", o)
-	}
+	assert.Equal(t, 2, o.Runs, "OverSeeds: %+v: runs", o)
+	assert.Equal(t, 1, o.ACCPaper.N, "OverSeeds: %+v: ACCPaper.N", o)
+	assert.Equal(t, 1, o.ACCPurity.BestRun, "OverSeeds: %+v: ACCPurity.BestRun", o)
+	assert.Equal(t, 0, o.ACCHungarian.BestRun, "OverSeeds: %+v: ACCHungarian.BestRun", o)
+	assert.Equal(t, 0.7, o.NMI.Best, "OverSeeds: %+v: NMI.Best", o)
+	assert.Equal(t, 0.4, o.ARI.Worst, "OverSeeds: %+v: ARI.Worst", o)
+	assert.Contains(t, o.String(), "ACC purity    best 90.00, 85.00 ± 7.07 (n=2)", "OverSeeds.String")
 }
 
 func ExampleEvaluate() {

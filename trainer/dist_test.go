@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
@@ -134,9 +136,7 @@ func TestModelsDataParallel(t *testing.T) {
 	for _, name := range []string{"dilokthanakul", "shu"} {
 		const p = 2
 		ref, err := trainModel(dist.Single(), name, p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cs := dist.NewLocalWorld(p)
 		got := make([][]float32, p)
 		errs := make([]error, p)
@@ -150,19 +150,15 @@ func TestModelsDataParallel(t *testing.T) {
 		}
 		wg.Wait()
 		for r, err := range errs {
-			if err != nil {
-				t.Fatalf("%s: rank %d: %v", name, r, err)
-			}
+			require.NoError(t, err, "%s: rank %d", name, r)
 		}
 		for i := range ref {
 			if math.Float32bits(got[0][i]) != math.Float32bits(ref[i]) {
-				t.Fatalf("%s: parameter %d of %d: 2 ranks %g, one process with 2 micro-batches %g", name, i, len(ref), got[0][i], ref[i])
+				require.Equal(t, math.Float32bits(ref[i]), math.Float32bits(got[0][i]), "%s: parameter %d of %d: one process with 2 micro-batches %g, 2 ranks %g (bits)", name, i, len(ref), ref[i], got[0][i])
 			}
 		}
 		whole, err := trainModel(dist.Single(), name, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		d := 0.0
 		for i := range ref {
 			d = math.Max(d, math.Abs(float64(whole[i])-float64(ref[i])))
@@ -223,15 +219,13 @@ func TestModelsTrainDataParallel(t *testing.T) {
 				}
 				wg.Wait()
 				for r := range cs {
-					if errs[r] != nil {
-						t.Fatalf("%s on %d ranks: rank %d: %v", name, p, r, errs[r])
-					}
+					require.NoError(t, errs[r], "%s on %d ranks: rank %d", name, p, r)
 					if first == nil {
 						first = got[r]
 					}
 					for i := range first {
 						if math.Float32bits(first[i]) != math.Float32bits(got[r][i]) {
-							t.Fatalf("%s on %d ranks, run %d: rank %d's parameter %d differs from run 0 rank 0's", name, p, run, r, i)
+							require.Equal(t, math.Float32bits(first[i]), math.Float32bits(got[r][i]), "%s on %d ranks, run %d: rank %d's parameter %d differs from run 0 rank 0's (bits)", name, p, run, r, i)
 						}
 					}
 				}

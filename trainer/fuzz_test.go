@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/gmvae"
 )
 
@@ -36,13 +38,9 @@ func FuzzSettings(f *testing.F) {
 			return
 		}
 		again, err := settled.Settle()
-		if err != nil {
-			t.Fatalf("a settled configuration does not settle again: %v\n%s", err, raw)
-		}
+		require.NoError(t, err, "a settled configuration does not settle again:\n%s", raw)
 		a, _ := json.Marshal(settled)
 		b, _ := json.Marshal(again)
-		if string(a) != string(b) {
-			t.Fatalf("Settle is not idempotent:\n%s\n%s", a, b)
-		}
+		require.Equal(t, string(a), string(b), "Settle is not idempotent: settled once, then twice")
 	})
 }

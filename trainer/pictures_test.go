@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -9,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
@@ -86,9 +87,7 @@ func TestWritePictures(t *testing.T) {
 				}
 				want, err := report.RenderGrid(rows, 3, 4, report.GridOptions{Labels: labels})
 				testutil.Must(t, err)
-				if got := pngSize(t, filepath.Join(dir, SamplesFile)); got != want.Bounds().Size() {
-					t.Errorf("shape %v: %s is %v, want %v", shape, SamplesFile, got, want.Bounds().Size())
-				}
+				assert.Equal(t, want.Bounds().Size(), pngSize(t, filepath.Join(dir, SamplesFile)), "shape %v: %s's size", shape, SamplesFile)
 				rows, labels = nil, nil
 				for i := 0; i < 23; i += 10 {
 					r := make([][]float32, min(10, 23-i))
@@ -100,27 +99,21 @@ func TestWritePictures(t *testing.T) {
 				}
 				want, err = report.RenderGrid(rows, 3, 4, report.GridOptions{Labels: labels})
 				testutil.Must(t, err)
-				if got := pngSize(t, filepath.Join(dir, ReconstructionsFile)); got != want.Bounds().Size() {
-					t.Errorf("shape %v: %s is %v, want %v", shape, ReconstructionsFile, got, want.Bounds().Size())
-				}
+				assert.Equal(t, want.Bounds().Size(), pngSize(t, filepath.Join(dir, ReconstructionsFile)), "shape %v: %s's size", shape, ReconstructionsFile)
 			}
 			// Defaults (10 samples, capped at MaxBatch = 4; 20 reconstructions).
 			dir := t.TempDir()
 			testutil.Must(t, WritePictures(b, m, pictureSet(t, 30, []int{3, 4}), dir, PictureOptions{}))
 			for _, f := range []string{SamplesFile, ReconstructionsFile} {
-				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-					t.Error(err)
-				}
+				_, err := os.Stat(filepath.Join(dir, f))
+				assert.NoError(t, err)
 			}
 			for _, shape := range [][]int{nil, {12}, {2, 2, 3}} {
 				dir := t.TempDir()
 				err := WritePictures(b, m, pictureSet(t, 30, shape), dir, PictureOptions{})
-				if !errors.Is(err, ErrNotImages) {
-					t.Errorf("shape %v: error %v, want ErrNotImages", shape, err)
-				}
-				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-					t.Errorf("shape %v: wrote %d files", shape, len(ents))
-				}
+				assert.ErrorIs(t, err, ErrNotImages, "shape %v", shape)
+				ents, _ := os.ReadDir(dir)
+				assert.Empty(t, ents, "shape %v: files written", shape)
 			}
 		})
 	}

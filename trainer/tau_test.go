@@ -1,13 +1,13 @@
 package trainer
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"math"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/engine"
@@ -31,16 +31,10 @@ func TestTemperatureSchedule(t *testing.T) {
 		{50, 0.5, 0}, // exp(-ln 2) rounds just below 0.5: the floor
 		{200, 0.5, 0},
 	} {
-		if got := float64(Temperature(portModel, port, c.epoch)); math.Abs(got-c.want) > c.tol {
-			t.Errorf("epoch %d: temperature %v, want %v", c.epoch, got, c.want)
-		}
+		assert.InDelta(t, c.want, float64(Temperature(portModel, port, c.epoch)), c.tol, "epoch %d: temperature", c.epoch)
 	}
-	if got := Temperature(gmvae.Config{Gumbel: true, Tau: 0.7}, Config{}, 30); got != 0.7 {
-		t.Errorf("no decay: %v, want 0.7", got)
-	}
-	if got := Temperature(gmvae.Config{Tau: 1}, port, 3); got != 0 {
-		t.Errorf("no gumbel: %v, want 0", got)
-	}
+	assert.Equal(t, float32(0.7), Temperature(gmvae.Config{Gumbel: true, Tau: 0.7}, Config{}, 30), "no decay")
+	assert.Equal(t, float32(0), Temperature(gmvae.Config{Tau: 1}, port, 3), "no gumbel")
 }
 
 // gumbelConfig is a small model B in Gumbel mode for the blobs data.
@@ -61,9 +55,7 @@ func TestTrainGumbelAnnealing(t *testing.T) {
 	newModel := func(gmvae.Model) {}
 	run := func(c Config, hooks Hooks) ([]map[string]any, []float32, error) {
 		m, err := gmvae.New(b, gumbelConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer m.Release()
 		newModel(m)
 		_, err = Train(context.Background(), b, m, train, test, c, hooks)
@@ -79,68 +71,44 @@ func TestTrainGumbelAnnealing(t *testing.T) {
 	steps := 0
 	check := Hooks{Step: func(pr Progress) {
 		steps++
-		if got := float64(model.Temperature()); math.Abs(got-wantTau[pr.Epoch]) > 1e-6 {
-			t.Errorf("step %d (epoch %d): the model trains at tau %v, want %v", pr.Step, pr.Epoch+1, got, wantTau[pr.Epoch])
-		}
+		assert.InDelta(t, wantTau[pr.Epoch], float64(model.Temperature()), 1e-6, "step %d (epoch %d): the model's tau", pr.Step, pr.Epoch+1)
 	}}
 	c := cfg
 	c.RunDir = t.TempDir()
 	newModel = func(m gmvae.Model) { model = m.(gmvae.Tempered) }
 	metrics, p, err := run(c, check)
 	newModel = func(gmvae.Model) {}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if steps != 9 {
-		t.Fatalf("%d steps, want 9", steps)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 9, steps, "steps")
 	for i, rec := range metrics {
-		if got := rec["tau"].(float64); math.Abs(got-wantTau[i]) > 1e-6 {
-			t.Errorf("epoch %d: tau %v in metrics.jsonl, want %v", i+1, got, wantTau[i])
-		}
+		assert.InDelta(t, wantTau[i], rec["tau"].(float64), 1e-6, "epoch %d: tau in metrics.jsonl", i+1)
 	}
 
 	flat := cfg
 	flat.TauDecay, flat.TauMin, flat.RunDir = 0, 0, t.TempDir()
 	flatMetrics, pFlat, err := run(flat, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(mustJSON(flatMetrics[:1]), mustJSON(metrics[:1])) {
-		t.Errorf("epoch 1 differs from a run without decay (both at tau = 1):\n%s\n%s", mustJSON(flatMetrics[:1]), mustJSON(metrics[:1]))
-	}
-	if sameBits(p, pFlat) == -1 {
-		t.Error("annealing changed nothing: the temperature does not reach the model")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, string(mustJSON(flatMetrics[:1])), string(mustJSON(metrics[:1])), "epoch 1, without decay then with (both at tau = 1)")
+	assert.NotEqual(t, -1, sameBits(p, pFlat), "annealing changed nothing: the temperature does not reach the model")
 
 	// Interrupted in epoch 2 (step 4 of 3 per epoch), then resumed.
 	c2 := cfg
 	c2.RunDir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	m, err := gmvae.New(b, gumbelConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = Train(ctx, b, m, train, test, c2, Hooks{Step: func(pr Progress) {
 		if pr.Step == 4 {
 			cancel()
 		}
 	}})
 	m.Release()
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: %v", err)
-	}
+	require.ErrorIs(t, err, context.Canceled, "interrupted run")
 	c2.Resume = filepath.Join(c2.RunDir, checkpoint.File)
 	resumedMetrics, pResumed, err := run(c2, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if i := sameBits(p, pResumed); i != -1 {
-		t.Errorf("parameter %d differs after resume", i)
-	}
-	if !bytes.Equal(mustJSON(resumedMetrics), mustJSON(metrics)) {
-		t.Errorf("metrics differ after resume:\n%s\n%s", mustJSON(resumedMetrics), mustJSON(metrics))
-	}
+	require.NoError(t, err)
+	assert.Equal(t, -1, sameBits(p, pResumed), "the first parameter that differs after resume (bits)")
+	assert.Equal(t, string(mustJSON(metrics)), string(mustJSON(resumedMetrics)), "metrics, straight then resumed")
 }
 
 // TestTemperatureErrors: the schedule needs model B with Gumbel-softmax and a floor
@@ -161,31 +129,20 @@ func TestTemperatureErrors(t *testing.T) {
 		{gumbelConfig(), Config{TauDecay: 0.1, TauMin: math.NaN()}, "tau_min = NaN"},
 	} {
 		m, err := gmvae.New(b, c.mc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		tc := c.tc
 		tc.Epochs, tc.BatchSize, tc.EvalBatch = 1, 16, 16
-		if _, err := Train(context.Background(), b, m, train, nil, tc, Hooks{}); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s %+v: want an error with %q, got %v", c.mc.Model, c.tc, c.want, err)
-		}
+		_, err = Train(context.Background(), b, m, train, nil, tc, Hooks{})
+		assert.ErrorContains(t, err, c.want, "%s %+v", c.mc.Model, c.tc)
 		m.Release()
 	}
 	exact, err := gmvae.New(b, gmvae.Config{Model: "shu", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exact.(gmvae.Tempered).SetTemperature(0.5); err == nil || !strings.Contains(err.Error(), "needs gumbel") {
-		t.Errorf("exact marginal: %v", err)
-	}
+	require.NoError(t, err)
+	assert.ErrorContains(t, exact.(gmvae.Tempered).SetTemperature(0.5), "needs gumbel", "exact marginal")
 	g, err := gmvae.New(b, gumbelConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tau := range []float32{0, -1, float32(math.Inf(1)), float32(math.NaN())} {
-		if err := g.(gmvae.Tempered).SetTemperature(tau); err == nil {
-			t.Errorf("SetTemperature(%v): no error", tau)
-		}
+		assert.Error(t, g.(gmvae.Tempered).SetTemperature(tau), "SetTemperature(%v)", tau)
 	}
 }
 
@@ -200,12 +157,8 @@ func TestLearningRateStep(t *testing.T) {
 			want = max(float32(want*float32(0.9)), float32(2e-4))
 		}
 		for _, step := range []uint64{0, 7, 49} {
-			if got := LearningRate(c, uint64(epoch)*50+step, 300*50, 50); got != want {
-				t.Fatalf("epoch %d step %d: %v, want %v", epoch, step, got, want)
-			}
+			require.Equal(t, want, LearningRate(c, uint64(epoch)*50+step, 300*50, 50), "epoch %d step %d", epoch, step)
 		}
 	}
-	if want != float32(2e-4) {
-		t.Errorf("epoch 299: %v, want the floor 2e-4", want)
-	}
+	assert.Equal(t, float32(2e-4), want, "epoch 299: want the floor")
 }

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/cuda/emu"
@@ -66,7 +68,7 @@ func distRun(t *testing.T, p int, cfg Config, seed uint64, train, test *data.Dat
 			}
 			out[r].res, out[r].err = Train(ctx, ms[r].b, ms[r], train, test, c, Hooks{})
 			if out[r].err == nil {
-				out[r].p, out[r].m, out[r].v = params(t, ms[r].b, ms[r].ps)
+				out[r].p, out[r].m, out[r].v, out[r].err = downloadParams(ms[r].b, ms[r].ps)
 			}
 		}(r)
 	}
@@ -108,66 +110,48 @@ func TestTrainDataParallel(t *testing.T) {
 		dir := t.TempDir()
 		rs := distRun(t, 2, distCfg(dir), 5, train, test, nil)
 		for r, x := range rs {
-			if x.err != nil {
-				t.Fatalf("rank %d: %v", r, x.err)
-			}
+			require.NoError(t, x.err, "rank %d", r)
 		}
 		runs = append(runs, rs)
 		j, _ := json.Marshal(stripTiming(t, filepath.Join(dir, MetricsFile)))
 		metrics = append(metrics, j)
 		names := lsDir(t, dir)
-		if want := []string{checkpoint.File, checkpoint.TimingFile, ConfigFile, MetricsFile, SummaryFile}; fmt.Sprint(names) != fmt.Sprint(want) {
-			t.Errorf("run folder holds %v, want %v", names, want)
-		}
+		assert.Equal(t, []string{checkpoint.File, checkpoint.TimingFile, ConfigFile, MetricsFile, SummaryFile}, names, "run folder")
 		ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ck.State.WorldSize != 2 || sameBits(ck.P, rs[0].p) != -1 {
-			t.Errorf("checkpoint: world size %d, parameters equal: %v", ck.State.WorldSize, sameBits(ck.P, rs[0].p) == -1)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, 2, ck.State.WorldSize, "checkpoint: world size")
+		assert.Equal(t, -1, sameBits(ck.P, rs[0].p), "checkpoint: the first parameter that differs from rank 0's (bits)")
 	}
 	r0 := runs[0][0]
-	if !(r0.res.Final.Test.Loss < 10) || r0.res.Steps != 15 || r0.res.WorldSize != 2 {
-		t.Fatalf("result: steps %d, world %d, final %s", r0.res.Steps, r0.res.WorldSize, evalString(r0.res.Final))
-	}
+	require.Less(t, float64(r0.res.Final.Test.Loss), 10.0, "result: final %s: test loss", evalString(r0.res.Final))
+	require.Equal(t, uint64(15), r0.res.Steps, "result: steps")
+	require.Equal(t, 2, r0.res.WorldSize, "result: world size")
 	for i, rs := range runs {
 		for r, x := range rs {
-			if sameBits(r0.p, x.p) != -1 || sameBits(r0.m, x.m) != -1 || sameBits(r0.v, x.v) != -1 {
-				t.Errorf("run %d rank %d: parameters or Adam moments differ from run 0 rank 0", i, r)
-			}
+			assert.Equal(t, -1, sameBits(r0.p, x.p), "run %d rank %d: the first parameter that differs from run 0 rank 0's (bits)", i, r)
+			assert.Equal(t, -1, sameBits(r0.m, x.m), "run %d rank %d: the first Adam first moment that differs from run 0 rank 0's (bits)", i, r)
+			assert.Equal(t, -1, sameBits(r0.v, x.v), "run %d rank %d: the first Adam second moment that differs from run 0 rank 0's (bits)", i, r)
 			a, b := r0.res.Final, x.res.Final
 			a.WallS, b.WallS, a.ExamplesPerS, b.ExamplesPerS = 0, 0, 0, 0
-			if evalString(a) != evalString(b) {
-				t.Errorf("run %d rank %d: final evaluation differs:\n%s\n%s", i, r, evalString(a), evalString(b))
-			}
+			assert.Equal(t, evalString(a), evalString(b), "run %d rank %d: final evaluation, run 0 rank 0's then this one's", i, r)
 		}
 	}
-	if !bytes.Equal(metrics[0], metrics[1]) {
-		t.Errorf("metrics differ between runs:\n%s\n%s", metrics[0], metrics[1])
-	}
+	assert.Equal(t, string(metrics[0]), string(metrics[1]), "metrics, run 0 then run 1")
 	for name, by := range writers {
 		for r := range by {
-			if r != 0 {
-				t.Errorf("rank %d wrote %s", r, name)
-			}
+			assert.Equal(t, 0, r, "a rank other than 0 wrote %s", name)
 		}
 	}
-	if writers[checkpoint.File][0] == 0 || writers[SummaryFile][0] == 0 {
-		t.Errorf("rank 0 wrote %v", writers)
-	}
+	assert.NotZero(t, writers[checkpoint.File][0], "rank 0 wrote %v", writers)
+	assert.NotZero(t, writers[SummaryFile][0], "rank 0 wrote %v", writers)
 	// The metrics have one line per evaluation (one writer).
-	if n := bytes.Count(metrics[0], []byte(`"step"`)); n != 3 {
-		t.Errorf("%d evaluations in metrics.jsonl, want 3", n)
-	}
+	assert.Equal(t, 3, bytes.Count(metrics[0], []byte(`"step"`)), "evaluations in metrics.jsonl")
 }
 
 func lsDir(t *testing.T, dir string) []string {
 	t.Helper()
 	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, e := range es {
 		names = append(names, e.Name())
@@ -193,9 +177,7 @@ func TestTrainDataParallelVsOneProcess(t *testing.T) {
 	one := distRun(t, 1, cfg, 5, train, test, noNoise)[0]
 	two := distRun(t, 2, cfg, 5, train, test, noNoise)
 	for r, x := range append(two, one) {
-		if x.err != nil {
-			t.Fatalf("run %d: %v", r, x.err)
-		}
+		require.NoError(t, x.err, "run %d", r)
 	}
 	var maxd, ss, maxp float64
 	for i := range one.p {
@@ -210,9 +192,9 @@ func TestTrainDataParallelVsOneProcess(t *testing.T) {
 	rel := math.Max(math.Abs(l1-l2)/math.Abs(l1), math.Abs(tl1-tl2)/math.Abs(tl1))
 	t.Logf("%d parameters (max |p| %.3g): max|diff| %.3g, rms %.3g; loss rel diff %.3g; bit-equal: %v",
 		len(one.p), maxp, maxd, rms, rel, sameBits(one.p, two[0].p) == -1)
-	if maxd > 1e-3 || rms > 1e-5 || rel > 1e-5 {
-		t.Errorf("2 ranks vs 1 process: parameters max|diff| %g (bound 1e-3), rms %g (1e-5), loss %g (1e-5)", maxd, rms, rel)
-	}
+	assert.LessOrEqual(t, maxd, 1e-3, "2 ranks vs 1 process: parameters max|diff|")
+	assert.LessOrEqual(t, rms, 1e-5, "2 ranks vs 1 process: parameters rms difference")
+	assert.LessOrEqual(t, rel, 1e-5, "2 ranks vs 1 process: loss relative difference")
 }
 
 // TestTrainDataParallelResume: a 2-rank run interrupted on one rank stops on every
@@ -225,9 +207,8 @@ func TestTrainDataParallelResume(t *testing.T) {
 	cfg.Epochs = 4
 	cfg.Schedule = ScheduleCosine
 	full := distRun(t, 2, cfg, 4, train, test, nil)
-	if full[0].err != nil || full[1].err != nil {
-		t.Fatal(full[0].err, full[1].err)
-	}
+	require.NoError(t, full[0].err, "rank 0")
+	require.NoError(t, full[1].err, "rank 1")
 	metricsA, _ := json.Marshal(stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile)))
 
 	// Rank 1 alone sees the interruption, after the 8th step.
@@ -235,45 +216,33 @@ func TestTrainDataParallelResume(t *testing.T) {
 	c.RunDir = t.TempDir()
 	stopped := distRunHooks(t, 2, c, 4, train, test, 8)
 	for r, x := range stopped {
-		if x.err == nil || !errors.Is(x.err, context.Canceled) || !strings.Contains(x.err.Error(), "interrupted at step 8") {
-			t.Fatalf("rank %d: %v", r, x.err)
-		}
+		require.ErrorIs(t, x.err, context.Canceled, "rank %d", r)
+		require.ErrorContains(t, x.err, "interrupted at step 8", "rank %d", r)
 	}
 	ckPath := filepath.Join(c.RunDir, checkpoint.File)
 	ck, err := checkpoint.Load(ckPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.State.Step != 8 || ck.State.WorldSize != 2 {
-		t.Fatalf("checkpoint state %+v", ck.State)
-	}
+	require.NoError(t, err)
+	require.Equal(t, uint64(8), ck.State.Step, "checkpoint state %+v: step", ck.State)
+	require.Equal(t, 2, ck.State.WorldSize, "checkpoint state %+v: world size", ck.State)
 	c.Resume = ckPath
 	// Garbage parameters and moments: the checkpoint must set them all.
 	res := distRun(t, 2, c, 4, train, test, func(rank int, m *fakeModel, cc *Config, ctx *context.Context) {
 		for _, buf := range []*engine.Buf{m.ps.P, m.ps.M, m.ps.V} {
-			if err := nn.Fill(m.b, buf, float32(rank)+0.25); err != nil {
-				t.Error(err)
-			}
+			assert.NoError(t, nn.Fill(m.b, buf, float32(rank)+0.25)) // a rank goroutine: assert only
 		}
 	})
 	for r, x := range res {
-		if x.err != nil {
-			t.Fatalf("resume, rank %d: %v", r, x.err)
-		}
-		if sameBits(full[0].p, x.p) != -1 || sameBits(full[0].m, x.m) != -1 || sameBits(full[0].v, x.v) != -1 {
-			t.Fatalf("resume, rank %d: parameters or moments differ from the uninterrupted run", r)
-		}
+		require.NoError(t, x.err, "resume, rank %d", r)
+		require.Equal(t, -1, sameBits(full[0].p, x.p), "resume, rank %d: the first parameter that differs from the uninterrupted run's (bits)", r)
+		require.Equal(t, -1, sameBits(full[0].m, x.m), "resume, rank %d: the first Adam first moment that differs from the uninterrupted run's (bits)", r)
+		require.Equal(t, -1, sameBits(full[0].v, x.v), "resume, rank %d: the first Adam second moment that differs from the uninterrupted run's (bits)", r)
 	}
 	metricsB, _ := json.Marshal(stripTiming(t, filepath.Join(c.RunDir, MetricsFile)))
-	if !bytes.Equal(metricsA, metricsB) {
-		t.Fatalf("metrics differ after resume:\n%s\n%s", metricsA, metricsB)
-	}
+	require.Equal(t, string(metricsA), string(metricsB), "metrics, uninterrupted then resumed")
 	// Another world size: refused, on every rank, naming both sizes.
 	for _, p := range []int{1, 3} {
 		for r, x := range distRun(t, p, c, 4, train, test, nil) {
-			if x.err == nil || !strings.Contains(x.err.Error(), fmt.Sprintf("written by a run on 2 rank(s), this run has %d", p)) {
-				t.Errorf("resume on %d ranks, rank %d: %v", p, r, x.err)
-			}
+			assert.ErrorContains(t, x.err, fmt.Sprintf("written by a run on 2 rank(s), this run has %d", p), "resume on %d ranks, rank %d", p, r)
 		}
 	}
 }
@@ -324,12 +293,12 @@ func TestTrainDataParallelErrors(t *testing.T) {
 		}
 	})
 	for r, x := range rs {
-		if x.err == nil || !dist.SameOnEveryRank(x.err) || !strings.Contains(x.err.Error(), "diverged at step 7 of 15") || !strings.Contains(x.err.Error(), "tensor dec.b (element 2 = NaN)") {
-			t.Errorf("rank %d: %v", r, x.err)
-		}
+		assert.ErrorContains(t, x.err, "diverged at step 7 of 15", "rank %d", r)
+		assert.ErrorContains(t, x.err, "tensor dec.b (element 2 = NaN)", "rank %d", r)
+		assert.True(t, dist.SameOnEveryRank(x.err), "rank %d: %v: not marked the same on every rank", r, x.err)
 	}
-	if rs[0].err != nil && rs[1].err != nil && rs[0].err.Error() != rs[1].err.Error() {
-		t.Errorf("ranks report different errors:\n%v\n%v", rs[0].err, rs[1].err)
+	if rs[0].err != nil && rs[1].err != nil {
+		assert.Equal(t, rs[0].err.Error(), rs[1].err.Error(), "ranks report different errors")
 	}
 	rs = distRun(t, 2, distCfg(""), 3, train, test, func(rank int, m *fakeModel, c *Config, ctx *context.Context) {
 		if rank == 1 {
@@ -337,24 +306,18 @@ func TestTrainDataParallelErrors(t *testing.T) {
 		}
 	})
 	for r, x := range rs {
-		if x.err == nil || !strings.Contains(x.err.Error(), "rank 1's settings differ from rank 0's") {
-			t.Errorf("settings differ, rank %d: %v", r, x.err)
-		}
+		assert.ErrorContains(t, x.err, "rank 1's settings differ from rank 0's", "settings differ, rank %d", r)
 	}
 	// A global batch of 40 over 2 ranks: shards of 20 rows > max_batch 16.
 	c := distCfg("")
 	c.BatchSize = 40
 	for r, x := range distRun(t, 2, c, 3, train, test, nil) {
-		if x.err == nil || !strings.Contains(x.err.Error(), "shards of up to 20 rows") {
-			t.Errorf("big shards, rank %d: %v", r, x.err)
-		}
+		assert.ErrorContains(t, x.err, "shards of up to 20 rows", "big shards, rank %d", r)
 	}
 	// A global batch of 32 over 2 ranks fits a max_batch of 16.
 	c.BatchSize = 32
 	for r, x := range distRun(t, 2, c, 3, train, test, nil) {
-		if x.err != nil {
-			t.Errorf("batch 32 on 2 ranks, rank %d: %v", r, x.err)
-		}
+		assert.NoError(t, x.err, "batch 32 on 2 ranks, rank %d", r)
 	}
 }
 
@@ -366,9 +329,8 @@ func TestTrainDataParallelMixedBackends(t *testing.T) {
 	cfg := distCfg("")
 	cfg.Epochs = 1
 	ref := distRun(t, 2, cfg, 5, train, test, nil)
-	if ref[0].err != nil || ref[1].err != nil {
-		t.Fatal(ref[0].err, ref[1].err)
-	}
+	require.NoError(t, ref[0].err, "rank 0")
+	require.NoError(t, ref[1].err, "rank 1")
 	cs := dist.NewLocalWorld(2)
 	got := make([]rankRun, 2)
 	var wg sync.WaitGroup
@@ -386,18 +348,17 @@ func TestTrainDataParallelMixedBackends(t *testing.T) {
 			c := cfg
 			c.Comm = cs[r]
 			if _, got[r].err = Train(context.Background(), b, m, train, test, c, Hooks{}); got[r].err == nil {
-				got[r].p, got[r].m, got[r].v = params(t, b, m.ps)
+				got[r].p, got[r].m, got[r].v, got[r].err = downloadParams(b, m.ps)
 			}
 		}(r)
 	}
 	wg.Wait()
 	for r, x := range got {
-		if x.err != nil {
-			t.Fatalf("rank %d: %v", r, x.err)
-		}
-		if sameBits(ref[0].p, x.p) != -1 || sameBits(ref[0].m, x.m) != -1 || sameBits(ref[0].v, x.v) != -1 {
-			t.Errorf("rank %d (%s): parameters or moments differ from the all-CPU run", r, map[int]string{0: "cpu", 1: "emulator"}[r])
-		}
+		require.NoError(t, x.err, "rank %d", r)
+		dev := map[int]string{0: "cpu", 1: "emulator"}[r]
+		assert.Equal(t, -1, sameBits(ref[0].p, x.p), "rank %d (%s): the first parameter that differs from the all-CPU run's (bits)", r, dev)
+		assert.Equal(t, -1, sameBits(ref[0].m, x.m), "rank %d (%s): the first Adam first moment that differs from the all-CPU run's (bits)", r, dev)
+		assert.Equal(t, -1, sameBits(ref[0].v, x.v), "rank %d (%s): the first Adam second moment that differs from the all-CPU run's (bits)", r, dev)
 	}
 }
 
@@ -442,7 +403,9 @@ func TestTrainDataParallelBatchNorm(t *testing.T) {
 				cc := c
 				cc.Comm = cs[r]
 				if _, errs[r] = Train(ctx, b, m, train, test, cc, hooks); errs[r] == nil {
-					states[r] = testutil.Download(t, b, m.Params().S)
+					// A rank goroutine: no testutil.Download (it would stop the test from here).
+					states[r] = make([]float32, m.Params().S.Len())
+					errs[r] = b.Download(states[r], m.Params().S)
 				}
 			}(r)
 		}
@@ -453,33 +416,24 @@ func TestTrainDataParallelBatchNorm(t *testing.T) {
 	a.RunDir = t.TempDir()
 	states, errs := run(a, 0, false)
 	testutil.Must(t, errors.Join(errs...))
-	if sameBits(states[0], states[1]) != -1 {
-		t.Fatal("the ranks end with different running estimates")
-	}
+	require.Equal(t, -1, sameBits(states[0], states[1]), "the ranks end with different running estimates: the first that differs (bits)")
 	r := cfg
 	r.RunDir = t.TempDir()
 	_, errs = run(r, 6, false)
 	for i, err := range errs {
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("interrupted run, rank %d: %v", i, err)
-		}
+		require.ErrorIs(t, err, context.Canceled, "interrupted run, rank %d", i)
 	}
 	r.Resume = filepath.Join(r.RunDir, checkpoint.File)
 	states2, errs := run(r, 0, true)
 	testutil.Must(t, errors.Join(errs...))
-	if sameBits(states[0], states2[0]) != -1 || sameBits(states[0], states2[1]) != -1 {
-		t.Fatalf("running estimates differ after resume:\n%v\n%v\n%v", states[0], states2[0], states2[1])
-	}
+	require.Equal(t, -1, sameBits(states[0], states2[0]), "running estimates differ after resume: the first of rank 0's that differs (bits)\n%v\n%v", states[0], states2[0])
+	require.Equal(t, -1, sameBits(states[0], states2[1]), "running estimates differ after resume: the first of rank 1's that differs (bits)\n%v\n%v", states[0], states2[1])
 	ca, err := os.ReadFile(filepath.Join(a.RunDir, checkpoint.File))
 	testutil.Must(t, err)
 	cb, err := os.ReadFile(filepath.Join(r.RunDir, checkpoint.File))
 	testutil.Must(t, err)
-	if !bytes.Equal(ca, cb) {
-		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
-	}
+	require.True(t, bytes.Equal(ca, cb), "the resumed run's checkpoint differs from the uninterrupted run's")
 	ma, _ := json.Marshal(stripTiming(t, filepath.Join(a.RunDir, MetricsFile)))
 	mb, _ := json.Marshal(stripTiming(t, filepath.Join(r.RunDir, MetricsFile)))
-	if !bytes.Equal(ma, mb) {
-		t.Fatalf("metrics differ after resume:\n%s\n%s", ma, mb)
-	}
+	require.Equal(t, string(ma), string(mb), "metrics, uninterrupted then resumed")
 }

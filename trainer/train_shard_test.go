@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
@@ -19,19 +22,12 @@ func shardCopy(t testing.TB, ds *data.Dataset, r int) *data.Sharded {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), ds.Name)
 	w, err := data.NewShardWriter(dir, data.ShardWriterOptions{Name: ds.Name, D: ds.D, Labels: ds.Labels != nil, RowsPerShard: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteRows(ds.X, ds.Labels); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, w.WriteRows(ds.X, ds.Labels))
+	_, err = w.Close()
+	require.NoError(t, err)
 	s, err := data.OpenSharded(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	s.Window = 9
 	return s
@@ -43,18 +39,12 @@ func shardCopy(t testing.TB, ds *data.Dataset, r int) *data.Sharded {
 func checkpointBytes(t testing.TB, path string) []byte {
 	t.Helper()
 	ck, err := checkpoint.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ck.State.WallS = 0
 	out := filepath.Join(t.TempDir(), "ck.safetensors")
-	if err := checkpoint.Save(out, ck); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, checkpoint.Save(out, ck))
 	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }
 
@@ -79,29 +69,24 @@ func TestTrainShardedReproducible(t *testing.T) {
 					if strings.Contains(err.Error(), "not implemented") {
 						t.Skipf("%s: %v", model, err)
 					}
-					t.Fatal(err)
+					require.NoError(t, err)
 				}
 				defer m.Release()
 				c := cfg
 				c.RunDir = t.TempDir()
 				res, err := Train(context.Background(), b, m, tr, te, c, Hooks{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				return filepath.Join(c.RunDir, checkpoint.File), res
 			}
 			a, resA := run(shardCopy(t, train, 7), shardCopy(t, test, 6))
 			bb, _ := run(shardCopy(t, train, 7), shardCopy(t, test, 6))
-			if !bytes.Equal(checkpointBytes(t, a), checkpointBytes(t, bb)) {
-				t.Fatal("two sharded runs wrote different checkpoints")
-			}
-			if resA.EvalSet != nil || resA.EvalSource == nil || resA.Final.Labelled != 20 || resA.Steps != 6 {
-				t.Errorf("result: EvalSet %v, EvalSource %v, labelled %d, steps %d", resA.EvalSet, resA.EvalSource, resA.Final.Labelled, resA.Steps)
-			}
+			require.True(t, bytes.Equal(checkpointBytes(t, a), checkpointBytes(t, bb)), "two sharded runs wrote different checkpoints")
+			assert.Nil(t, resA.EvalSet, "result: EvalSet")
+			assert.NotNil(t, resA.EvalSource, "result: EvalSource")
+			assert.Equal(t, 20, resA.Final.Labelled, "result: labelled")
+			assert.Equal(t, uint64(6), resA.Steps, "result: steps")
 			mem, _ := run(train, test)
-			if bytes.Equal(checkpointBytes(t, a), checkpointBytes(t, mem)) {
-				t.Error("the sharded run equals the in-memory run: the shard order is not used")
-			}
+			assert.False(t, bytes.Equal(checkpointBytes(t, a), checkpointBytes(t, mem)), "the sharded run equals the in-memory run: the shard order is not used")
 		})
 	}
 }
@@ -129,18 +114,14 @@ func TestTrainShardedSubset(t *testing.T) {
 	cfg.TestSubset = 9
 	var steps int
 	res, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), train, nil, cfg, Hooks{Step: func(Progress) { steps++ }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if steps != 3 || res.Final.Labelled != 9 || res.Final.EvalSet != "blobs-train[:9]" {
-		t.Fatalf("steps %d, labelled %d, eval set %q", steps, res.Final.Labelled, res.Final.EvalSet)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 3, steps, "steps")
+	require.Equal(t, 9, res.Final.Labelled, "labelled")
+	require.Equal(t, "blobs-train[:9]", res.Final.EvalSet, "eval set")
 	wide := blobs(t, "wide", 20, fd, fk, 7)
 	wide.X[5] = 2
 	m := newFake(t, b, fd, fk, 16, 1)
 	m.cfg.Likelihood = gmvae.Bernoulli
 	_, err = Train(context.Background(), b, m, shardCopy(t, wide, 8), nil, baseCfg(""), Hooks{})
-	if err == nil || !strings.Contains(err.Error(), "wide has values in [") {
-		t.Fatalf("values outside [0, 1]: %v", err)
-	}
+	require.ErrorContains(t, err, "wide has values in [", "values outside [0, 1]")
 }

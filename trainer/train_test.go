@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +11,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/cuda/emu"
@@ -23,8 +25,6 @@ import (
 	"github.com/gmvae/gmvae/kernels/philox"
 	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/ops"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // fakeModel is a tiny clustering autoencoder for the trainer's tests: logits =
@@ -55,9 +55,7 @@ func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *f
 	f := &fakeModel{b: b, cfg: cfg, ps: ps, poisonStep: -1}
 	f.enc = nn.NewLinear(ps, "enc", d, k, kernels.ActNone)
 	f.dec = nn.NewLinear(ps, "dec", k, d, kernels.ActNone)
-	if err := ps.Alloc(seed); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, ps.Alloc(seed))
 	var err error
 	mk := func(n int) *engine.Buf {
 		buf, e := b.New(n, "fake")
@@ -69,15 +67,11 @@ func newFake(t testing.TB, b engine.Backend, d, k, maxBatch int, seed uint64) *f
 	n := maxBatch
 	f.logits, f.noise, f.resp, f.dresp, f.dlogits = mk(n*k), mk(n*k), mk(n*k), mk(n*k), mk(n*k)
 	f.rec, f.drec, f.out, f.g = mk(n*d), mk(n*d), mk(n), mk(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.encS, err = f.enc.NewScratch(b, n, "enc"); err != nil {
-		t.Fatal(err)
-	}
-	if f.decS, err = f.dec.NewScratch(b, n, "dec"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	f.encS, err = f.enc.NewScratch(b, n, "enc")
+	require.NoError(t, err)
+	f.decS, err = f.dec.NewScratch(b, n, "dec")
+	require.NoError(t, err)
 	f.outh = make([]float32, n)
 	return f
 }
@@ -189,24 +183,30 @@ func blobs(t testing.TB, name string, n, d, k int, seed uint64) *data.Dataset {
 		}
 	}
 	ds, err := data.New(name, n, d, x, labels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return ds
 }
 
 func params(t testing.TB, b engine.Backend, ps *nn.Params) (p, m, v []float32) {
 	t.Helper()
+	p, m, v, err := downloadParams(b, ps)
+	require.NoError(t, err)
+	return p, m, v
+}
+
+// downloadParams is params for the rank goroutines, which must not stop the test:
+// they return the error.
+func downloadParams(b engine.Backend, ps *nn.Params) (p, m, v []float32, err error) {
 	p, m, v = make([]float32, ps.Len()), make([]float32, ps.Len()), make([]float32, ps.Len())
 	for i, c := range []struct {
 		dst []float32
 		src *engine.Buf
 	}{{p, ps.P}, {m, ps.M}, {v, ps.V}} {
 		if err := b.Download(c.dst, c.src); err != nil {
-			t.Fatal(i, err)
+			return nil, nil, nil, fmt.Errorf("tensor %d of (P, M, V): %w", i, err)
 		}
 	}
-	return p, m, v
+	return p, m, v, nil
 }
 
 func sameBits(a, b []float32) int {
@@ -225,15 +225,11 @@ func sameBits(a, b []float32) int {
 func stripTiming(t testing.TB, path string) []map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []map[string]any
 	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
 		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal(line, &m))
 		delete(m, "wall_s")
 		delete(m, "examples_per_s")
 		out = append(out, m)
@@ -271,56 +267,46 @@ func TestTrainFakeModel(t *testing.T) {
 		Step: func(p Progress) { steps++ },
 		Eval: func(r EvalRecord) { evals++ },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if steps != 15 || evals != 3 || res.Steps != 15 {
-		t.Fatalf("steps %d (result %d), evals %d; want 15 (3 epochs of 5 batches) and 3", steps, res.Steps, evals)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 15, steps, "steps (3 epochs of 5 batches)")
+	require.Equal(t, 3, evals, "evaluations")
+	require.Equal(t, uint64(15), res.Steps, "the result's steps")
 	recs, err := LoadMetrics(filepath.Join(dir, MetricsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 3 || recs[2].Epoch != 3 || recs[2].Step != 15 || len(recs[2].Usage) != fk || recs[2].Labelled != 25 {
-		t.Fatalf("metrics: %+v", recs)
-	}
-	if !(recs[2].Train.Loss < recs[0].Train.Loss) {
-		t.Errorf("training loss did not fall: %v then %v", recs[0].Train.Loss, recs[2].Train.Loss)
-	}
-	if !res.HasScores {
-		t.Errorf("no scores: %+v", recs[2])
-	}
+	require.NoError(t, err)
+	require.Len(t, recs, 3, "metrics: %+v", recs)
+	require.Equal(t, 3.0, recs[2].Epoch, "metrics: %+v: last epoch", recs)
+	require.Equal(t, uint64(15), recs[2].Step, "metrics: %+v: last step", recs)
+	require.Len(t, recs[2].Usage, fk, "metrics: %+v: last usage", recs)
+	require.Equal(t, 25, recs[2].Labelled, "metrics: %+v: last labelled", recs)
+	assert.Less(t, float64(recs[2].Train.Loss), float64(recs[0].Train.Loss), "training loss did not fall: %v then %v", recs[0].Train.Loss, recs[2].Train.Loss)
+	assert.True(t, res.HasScores, "no scores: %+v", recs[2])
 	r := recs[2]
 	for name, v := range map[string]Float{"acc_paper": r.ACCPaper, "acc_paper_f32": r.ACCPaperF32,
 		"acc_purity": r.ACCPurity, "acc_hungarian": r.ACCHungarian, "nmi": r.NMI} {
-		if !(v >= 0 && v <= 1) {
-			t.Errorf("%s = %v, want a score in [0, 1]", name, v)
-		}
+		assert.True(t, v >= 0 && v <= 1, "%s = %v, want a score in [0, 1]", name, v)
 	}
 	for _, f := range []string{ConfigFile, SummaryFile, checkpoint.File} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Error(err)
-		}
+		_, err := os.Stat(filepath.Join(dir, f))
+		assert.NoError(t, err)
 	}
 	var cfgFile struct {
 		Model gmvae.Config
 		Train Config
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err := json.Unmarshal(raw, &cfgFile); err != nil || cfgFile.Train.Schedule != ScheduleCosine || cfgFile.Model.K != fk {
-		t.Errorf("config.json: %v %+v", err, cfgFile)
-	}
+	assert.NoError(t, json.Unmarshal(raw, &cfgFile), "config.json")
+	assert.Equal(t, ScheduleCosine, cfgFile.Train.Schedule, "config.json: schedule")
+	assert.Equal(t, fk, cfgFile.Model.K, "config.json: k")
 	ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, mm, v := params(t, b, m.ps)
-	if ck.State.Step != 15 || ck.State.AdamSteps != 15 || ck.State.Epoch != 3 || sameBits(ck.P, p) != -1 || sameBits(ck.M, mm) != -1 || sameBits(ck.V, v) != -1 {
-		t.Errorf("final checkpoint: %+v", ck.State)
-	}
-	if strings.Join(ck.Names, ",") != "enc.W,enc.b,dec.W,dec.b" {
-		t.Errorf("tensor names %v", ck.Names)
-	}
+	assert.Equal(t, uint64(15), ck.State.Step, "final checkpoint: %+v: step", ck.State)
+	assert.Equal(t, 15, ck.State.AdamSteps, "final checkpoint: %+v: Adam steps", ck.State)
+	assert.Equal(t, 3, ck.State.Epoch, "final checkpoint: %+v: epoch", ck.State)
+	assert.Equal(t, -1, sameBits(ck.P, p), "final checkpoint: the first parameter that differs from the model's (bits)")
+	assert.Equal(t, -1, sameBits(ck.M, mm), "final checkpoint: the first Adam first moment that differs from the model's (bits)")
+	assert.Equal(t, -1, sameBits(ck.V, v), "final checkpoint: the first Adam second moment that differs from the model's (bits)")
+	assert.Equal(t, "enc.W,enc.b,dec.W,dec.b", strings.Join(ck.Names, ","), "tensor names")
 	t.Logf("final: %+v", recs[2])
 }
 
@@ -334,26 +320,22 @@ func TestAdamStepMatchesParams(t *testing.T) {
 	for s := range 4 {
 		for i, m := range []*fakeModel{m1, m2} {
 			_ = m.ps.ZeroGrad()
-			if _, err := m.TrainBatch(xb, 16, uint64(s)); err != nil {
-				t.Fatal(err)
-			}
+			_, err := m.TrainBatch(xb, 16, uint64(s))
+			require.NoError(t, err)
 			o := nn.DefaultAdam(0.01)
-			var err error
 			if i == 0 {
 				err = m.ps.Step(o)
 			} else {
 				err = m.ps.StepAt(o, s+1)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 		}
 	}
 	p1, a1, v1 := params(t, b, m1.ps)
 	p2, a2, v2 := params(t, b, m2.ps)
-	if sameBits(p1, p2) != -1 || sameBits(a1, a2) != -1 || sameBits(v1, v2) != -1 {
-		t.Fatal("adamStep differs from nn.Params.Step")
-	}
+	require.Equal(t, -1, sameBits(p1, p2), "adamStep differs from nn.Params.Step: the first parameter that differs (bits)")
+	require.Equal(t, -1, sameBits(a1, a2), "adamStep differs from nn.Params.Step: the first first moment that differs (bits)")
+	require.Equal(t, -1, sameBits(v1, v2), "adamStep differs from nn.Params.Step: the first second moment that differs (bits)")
 }
 
 // TestTrainReproducible: the same seed gives the same parameters and metrics on the
@@ -372,9 +354,7 @@ func TestTrainReproducible(t *testing.T) {
 		c := cfg
 		c.RunDir = t.TempDir()
 		m, _, err := fakeRun(t, b, c, 9)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		require.NoError(t, err, name)
 		p, mm, v := params(t, b, m.ps)
 		runs = append(runs, run{name, p, mm, v, stripTiming(t, filepath.Join(c.RunDir, MetricsFile))})
 	}
@@ -387,17 +367,12 @@ func TestTrainReproducible(t *testing.T) {
 	g := engine.NewGPU(dev, engine.GPUOptions{})
 	do("emulator", g)
 	for _, r := range runs[1:] {
-		if i := sameBits(runs[0].p, r.p); i != -1 {
-			t.Errorf("%s: parameter %d differs from %s", r.name, i, runs[0].name)
-		}
-		if sameBits(runs[0].m, r.m) != -1 || sameBits(runs[0].v, r.v) != -1 {
-			t.Errorf("%s: Adam moments differ from %s", r.name, runs[0].name)
-		}
+		assert.Equal(t, -1, sameBits(runs[0].p, r.p), "%s: the first parameter that differs from %s (bits)", r.name, runs[0].name)
+		assert.Equal(t, -1, sameBits(runs[0].m, r.m), "%s: the first Adam first moment that differs from %s (bits)", r.name, runs[0].name)
+		assert.Equal(t, -1, sameBits(runs[0].v, r.v), "%s: the first Adam second moment that differs from %s (bits)", r.name, runs[0].name)
 		a, _ := json.Marshal(runs[0].metrics)
 		bb, _ := json.Marshal(r.metrics)
-		if !bytes.Equal(a, bb) {
-			t.Errorf("%s: metrics differ:\n%s\n%s", r.name, a, bb)
-		}
+		assert.Equal(t, string(a), string(bb), "%s: metrics, %s's then this run's", r.name, runs[0].name)
 	}
 }
 
@@ -411,9 +386,8 @@ func TestResumeBitIdentical(t *testing.T) {
 
 	// A resumed run must keep the settings that decide its steps.
 	c.LR = 0.01
-	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 4), train, test, c, Hooks{}); err == nil || !strings.Contains(err.Error(), "lr is 0.01 in this run but 0.05 in the checkpoint") {
-		t.Fatalf("changed lr: %v", err)
-	}
+	_, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 4), train, test, c, Hooks{})
+	require.ErrorContains(t, err, "lr is 0.01 in this run but 0.05 in the checkpoint", "changed lr")
 }
 
 // checkResumeBitIdentical trains the fake model (a cosine schedule, 4 epochs of 5
@@ -430,9 +404,8 @@ func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, 
 	cfg.Schedule = ScheduleCosine
 	mA := newFake(t, b, fd, fk, 16, 4)
 	train, test := src()
-	if _, err := Train(context.Background(), b, mA, train, test, cfg, Hooks{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := Train(context.Background(), b, mA, train, test, cfg, Hooks{})
+	require.NoError(t, err)
 	pA, aA, vA := params(t, b, mA.ps)
 	metricsA := stripTiming(t, filepath.Join(cfg.RunDir, MetricsFile))
 
@@ -442,42 +415,31 @@ func checkResumeBitIdentical(t *testing.T, b engine.Backend, src func() (train, 
 	ctx, cancel := context.WithCancel(context.Background())
 	m1 := newFake(t, b, fd, fk, 16, 4)
 	train, test = src()
-	_, err := Train(ctx, b, m1, train, test, c, Hooks{Step: func(p Progress) {
+	_, err = Train(ctx, b, m1, train, test, c, Hooks{Step: func(p Progress) {
 		if p.Step == 8 {
 			cancel()
 		}
 	}})
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "-resume") {
-		t.Fatalf("interrupted run: %v", err)
-	}
+	require.ErrorIs(t, err, context.Canceled, "interrupted run")
+	require.ErrorContains(t, err, "-resume", "interrupted run")
 	ck, err := checkpoint.Load(filepath.Join(dir, checkpoint.File))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.State.Step != 8 || ck.State.Epoch != 1 || ck.State.Batch != 3 {
-		t.Fatalf("checkpoint state %+v", ck.State)
-	}
+	require.NoError(t, err)
+	require.Equal(t, uint64(8), ck.State.Step, "checkpoint state %+v: step", ck.State)
+	require.Equal(t, 1, ck.State.Epoch, "checkpoint state %+v: epoch", ck.State)
+	require.Equal(t, 3, ck.State.Batch, "checkpoint state %+v: batch", ck.State)
 	m2 := newFake(t, b, fd, fk, 16, 4)
 	for _, buf := range []*engine.Buf{m2.ps.P, m2.ps.M, m2.ps.V} {
-		if err := nn.Fill(b, buf, 0.25); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, nn.Fill(b, buf, 0.25))
 	}
 	c.Resume = filepath.Join(dir, checkpoint.File)
 	train, test = src()
-	if _, err := Train(context.Background(), b, m2, train, test, c, Hooks{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = Train(context.Background(), b, m2, train, test, c, Hooks{})
+	require.NoError(t, err)
 	pB, aB, vB := params(t, b, m2.ps)
-	if i := sameBits(pA, pB); i != -1 {
-		t.Fatalf("parameter %d differs after resume", i)
-	}
-	if sameBits(aA, aB) != -1 || sameBits(vA, vB) != -1 {
-		t.Fatal("Adam moments differ after resume")
-	}
-	if ja, jb := mustJSON(metricsA), mustJSON(stripTiming(t, filepath.Join(dir, MetricsFile))); !bytes.Equal(ja, jb) {
-		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
-	}
+	require.Equal(t, -1, sameBits(pA, pB), "the first parameter that differs after resume (bits)")
+	require.Equal(t, -1, sameBits(aA, aB), "Adam moments differ after resume: the first first moment that differs (bits)")
+	require.Equal(t, -1, sameBits(vA, vB), "Adam moments differ after resume: the first second moment that differs (bits)")
+	require.Equal(t, string(mustJSON(metricsA)), string(mustJSON(stripTiming(t, filepath.Join(dir, MetricsFile)))), "metrics, straight then resumed")
 	return c
 }
 
@@ -516,30 +478,20 @@ func TestResumeBatchNormBitIdentical(t *testing.T) {
 	testutil.Must(t, run(a, false, 0))
 	r := cfg
 	r.RunDir = t.TempDir()
-	if err := run(r, false, 4); !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: %v", err)
-	}
+	require.ErrorIs(t, run(r, false, 4), context.Canceled, "interrupted run")
 	r.Resume = filepath.Join(r.RunDir, checkpoint.File)
 	testutil.Must(t, run(r, true, 0))
 	ca, err := os.ReadFile(filepath.Join(a.RunDir, checkpoint.File))
 	testutil.Must(t, err)
 	cb, err := os.ReadFile(filepath.Join(r.RunDir, checkpoint.File))
 	testutil.Must(t, err)
-	if !bytes.Equal(ca, cb) {
-		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
-	}
-	if !bytes.Contains(ca, []byte(`"state/enc.1.bn.running_var"`)) {
-		t.Fatal("the checkpoint has no running estimates")
-	}
-	if ja, jb := mustJSON(stripTiming(t, filepath.Join(a.RunDir, MetricsFile))), mustJSON(stripTiming(t, filepath.Join(r.RunDir, MetricsFile))); !bytes.Equal(ja, jb) {
-		t.Fatalf("metrics differ after resume:\n%s\n%s", ja, jb)
-	}
+	require.True(t, bytes.Equal(ca, cb), "the resumed run's checkpoint differs from the uninterrupted run's")
+	require.True(t, bytes.Contains(ca, []byte(`"state/enc.1.bn.running_var"`)), "the checkpoint has no running estimates")
+	require.Equal(t, string(mustJSON(stripTiming(t, filepath.Join(a.RunDir, MetricsFile)))), string(mustJSON(stripTiming(t, filepath.Join(r.RunDir, MetricsFile)))), "metrics, straight then resumed")
 	mc.BatchNorm = false
 	r.RunDir = t.TempDir()
 	r.Resume = filepath.Join(a.RunDir, checkpoint.File)
-	if err := run(r, false, 0); err == nil || !strings.Contains(err.Error(), "batch_norm") {
-		t.Fatalf("resume without batch norm from a batch-norm checkpoint: %v", err)
-	}
+	require.ErrorContains(t, run(r, false, 0), "batch_norm", "resume without batch norm from a batch-norm checkpoint")
 }
 
 // TestTrainMaxStepsAndSubset: max_steps stops mid-epoch with a final evaluation;
@@ -550,15 +502,10 @@ func TestTrainMaxStepsAndSubset(t *testing.T) {
 	cfg.TrainSubset = 40 // 3 batches per epoch
 	cfg.TestSubset = 9
 	_, res, err := fakeRun(t, engine.NewCPU(), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Steps != 7 || res.Final.Labelled != 9 {
-		t.Fatalf("steps %d, labelled %d", res.Steps, res.Final.Labelled)
-	}
-	if math.Abs(res.Final.Epoch-7.0/3) > 1e-12 {
-		t.Fatalf("final epoch %v, want 7/3", res.Final.Epoch)
-	}
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), res.Steps, "steps")
+	require.Equal(t, 9, res.Final.Labelled, "labelled")
+	require.InDelta(t, 7.0/3, res.Final.Epoch, 1e-12, "final epoch")
 }
 
 // TestTrainNaN: a non-finite term or gradient stops the run with an error that names
@@ -576,13 +523,9 @@ func TestTrainNaN(t *testing.T) {
 		m := newFake(t, b, fd, fk, 16, 3)
 		m.poisonStep, m.poisonTerm, m.poison = 6, tc.term, tc.value
 		_, err := Train(context.Background(), b, m, blobs(t, "tr", 70, fd, fk, 7), nil, baseCfg(t.TempDir()), Hooks{})
-		if err == nil {
-			t.Fatal("no error")
-		}
+		require.Error(t, err)
 		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("error %q lacks %q", err, w)
-			}
+			assert.ErrorContains(t, err, w)
 		}
 		t.Log(err)
 	}
@@ -605,23 +548,19 @@ func TestTrainConfigErrors(t *testing.T) {
 		c := baseCfg("")
 		tc.mod(&c)
 		_, _, err := fakeRun(t, engine.NewCPU(), c, 1)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("want an error with %q, got %v", tc.want, err)
-		}
+		assert.ErrorContains(t, err, tc.want)
 	}
 	// Data outside [0,1] with a Bernoulli likelihood.
 	b := engine.NewCPU()
 	x := make([]float32, 4*fd)
 	x[5] = 2
 	ds, _ := data.New("big", 4, fd, x, nil)
-	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), ds, nil, baseCfg(""), Hooks{}); err == nil || !strings.Contains(err.Error(), "values in [0, 2]") {
-		t.Errorf("data range: %v", err)
-	}
+	_, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), ds, nil, baseCfg(""), Hooks{})
+	assert.ErrorContains(t, err, "values in [0, 2]", "data range")
 	// Wrong width.
 	ds2 := blobs(t, "narrow", 10, fd-1, fk, 1)
-	if _, err := Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), ds2, nil, baseCfg(""), Hooks{}); err == nil || !strings.Contains(err.Error(), "11 features") {
-		t.Errorf("width: %v", err)
-	}
+	_, err = Train(context.Background(), b, newFake(t, b, fd, fk, 16, 1), ds2, nil, baseCfg(""), Hooks{})
+	assert.ErrorContains(t, err, "11 features", "width")
 }
 
 // TestTrainRealModelsReproducible trains each real model for a few steps on the CPU
@@ -651,7 +590,7 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 			if strings.Contains(err.Error(), "not implemented") {
 				t.Skipf("%s: %v", model, err)
 			}
-			t.Fatal(err)
+			require.NoError(t, err)
 		}
 		train := blobs(t, "blobs-train", 40, fd, fk, 7)
 		test := blobs(t, "blobs-test", 20, fd, fk, 8)
@@ -680,15 +619,11 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 				b = g
 			}
 			m, err := gmvae.New(b, mc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			c := cfg
 			c.RunDir = t.TempDir()
 			res, err := Train(context.Background(), b, m, train, test, c, Hooks{})
-			if err != nil {
-				t.Fatalf("%s on %s: %v", model, dev, err)
-			}
+			require.NoError(t, err, "%s on %s", model, dev)
 			p, _, _ := params(t, b, m.Params())
 			if st := m.Params().S; st != nil {
 				p = append(p, testutil.Download(t, b, st)...)
@@ -699,12 +634,8 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 				t.Logf("%s: %s", model, evalString(res.Final))
 				continue
 			}
-			if i := sameBits(ref, p); i != -1 {
-				t.Errorf("%s on %s: parameter %d differs from cpu1", model, dev, i)
-			}
-			if !bytes.Equal(mj, refMetrics) {
-				t.Errorf("%s on %s: metrics differ:\n%s\n%s", model, dev, refMetrics, mj)
-			}
+			assert.Equal(t, -1, sameBits(ref, p), "%s on %s: the first parameter that differs from cpu1 (bits)", model, dev)
+			assert.Equal(t, string(refMetrics), string(mj), "%s on %s: metrics, cpu1's then this run's", model, dev)
 		}
 	}
 }

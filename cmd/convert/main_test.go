@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/gmvae/gmvae/data"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/data"
 )
 
 func runConvert(args ...string) (int, string, string) {
@@ -24,9 +24,7 @@ func runConvert(args ...string) (int, string, string) {
 
 func write(t *testing.T, path string, b []byte) string {
 	t.Helper()
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 	return path
 }
 
@@ -34,13 +32,9 @@ func write(t *testing.T, path string, b []byte) string {
 func readAll(t *testing.T, dir string) (*data.Manifest, []float32, []int) {
 	t.Helper()
 	s, err := data.OpenSharded(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
-	if err := s.Verify(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Verify())
 	in := s.Info()
 	idx := make([]int, in.N)
 	for i := range idx {
@@ -66,23 +60,15 @@ func TestConvert(t *testing.T) {
 	}
 	var img, lab bytes.Buffer
 	zw := gzip.NewWriter(&img)
-	if err := data.WriteIDX(zw, data.IDXFromUint8([]int{7, 2, 3}, pix)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, data.WriteIDX(zw, data.IDXFromUint8([]int{7, 2, 3}, pix)))
 	zw.Close()
-	if err := data.WriteIDX(&lab, data.IDXFromUint8([]int{7}, []byte{0, 1, 2, 0, 1, 2, 0})); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, data.WriteIDX(&lab, data.IDXFromUint8([]int{7}, []byte{0, 1, 2, 0, 1, 2, 0})))
 	imgPath := write(t, filepath.Join(dir, "img.idx.gz"), img.Bytes())
 	labPath := write(t, filepath.Join(dir, "lab.idx"), lab.Bytes())
 
 	npyX, npyY := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
-	if err := data.SaveNPYFloat32(npyX, []float32{-1, 2, 3, 4, 5, 6}, 3, 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := data.SaveNPYInt(npyY, []int{1, -1, 0}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, data.SaveNPYFloat32(npyX, []float32{-1, 2, 3, 4, 5, 6}, 3, 2))
+	require.NoError(t, data.SaveNPYInt(npyY, []int{1, -1, 0}))
 
 	cases := []struct {
 		name   string
@@ -106,27 +92,21 @@ func TestConvert(t *testing.T) {
 	for _, c := range cases {
 		out := filepath.Join(t.TempDir(), "shards")
 		code, stdout, stderr := runConvert(append(c.args, "-out", out)...)
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", c.name, code, stderr)
-		}
-		if !strings.HasPrefix(stdout, c.line) || !strings.Contains(stdout, "bytes in "+out) || strings.Count(stdout, "\n") != 1 {
-			t.Errorf("%s: summary %q, want it to start with %q", c.name, stdout, c.line)
-		}
+		require.Equal(t, 0, code, "%s: exit code (stderr %s)", c.name, stderr)
+		assert.True(t, strings.HasPrefix(stdout, c.line) && strings.Contains(stdout, "bytes in "+out) && strings.Count(stdout, "\n") == 1,
+			"%s: summary %q, want one line starting with %q and naming the output folder", c.name, stdout, c.line)
 		want, err := c.load()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		m, x, l := readAll(t, out)
-		if len(m.Shards) != c.shards || !slices.Equal(x, want.X) || !slices.Equal(l, want.Labels) || !slices.Equal(m.Shape, want.Shape) {
-			t.Errorf("%s: %d shards (want %d), shape %v, rows differ from the loader's: %v", c.name, len(m.Shards), c.shards, m.Shape, !slices.Equal(x, want.X))
-		}
+		assert.Len(t, m.Shards, c.shards, "%s: shards", c.name)
+		assert.Equal(t, want.Shape, m.Shape, "%s: shape, the loader's then the shards'", c.name)
+		assert.Equal(t, want.X, x, "%s: rows, the loader's then the shards'", c.name)
+		assert.Equal(t, want.Labels, l, "%s: labels, the loader's then the shards'", c.name)
 		// Converting again into the same folder replaces the set.
-		if code, _, stderr := runConvert(append(c.args, "-out", out, "-rows-per-shard", "100")...); code != 0 {
-			t.Fatalf("%s: again: %s", c.name, stderr)
-		}
-		if m, _, _ := readAll(t, out); len(m.Shards) != 1 {
-			t.Errorf("%s: again: %d shards", c.name, len(m.Shards))
-		}
+		code, _, stderr = runConvert(append(c.args, "-out", out, "-rows-per-shard", "100")...)
+		require.Equal(t, 0, code, "%s: again: exit code (stderr %s)", c.name, stderr)
+		m, _, _ = readAll(t, out)
+		assert.Len(t, m.Shards, 1, "%s: again: shards", c.name)
 	}
 }
 
@@ -134,9 +114,7 @@ func TestConvertBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	csvPath := write(t, filepath.Join(dir, "d.csv"), []byte("1,2\n3,4\n"))
 	npy := filepath.Join(dir, "x.npy")
-	if err := data.SaveNPYFloat32(npy, []float32{1, 2}, 1, 2); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, data.SaveNPYFloat32(npy, []float32{1, 2}, 1, 2))
 	notEmpty := t.TempDir()
 	write(t, filepath.Join(notEmpty, "keep.txt"), nil)
 	out := filepath.Join(dir, "out")
@@ -163,13 +141,11 @@ func TestConvertBadFlags(t *testing.T) {
 	}
 	for _, c := range cases {
 		code, _, stderr := runConvert(c.args...)
-		if code != c.code || !strings.Contains(stderr, c.frag) {
-			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.name, code, stderr, c.code, c.frag)
-		}
+		assert.Equal(t, c.code, code, "%s: exit code", c.name)
+		assert.Contains(t, stderr, c.frag, "%s: stderr", c.name)
 	}
-	if code, _, _ := runConvert("-h"); code != 0 {
-		t.Errorf("-h: exit %d", code)
-	}
+	code, _, _ := runConvert("-h")
+	assert.Equal(t, 0, code, "-h: exit code")
 }
 
 // TestConvertMalformedInput: a bad value fails with the input's file, line and column,
@@ -184,15 +160,12 @@ func TestConvertMalformedInput(t *testing.T) {
 	p := write(t, filepath.Join(dir, "bad.csv"), []byte(b.String()))
 	out := filepath.Join(dir, "out")
 	code, _, stderr := runConvert("-in", p, "-out", out, "-rows-per-shard", "4")
-	if code != 1 || !strings.Contains(stderr, "csv: "+p+": line 31, column 2: value \"NaN\" is not finite") {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	if _, err := os.Stat(filepath.Join(out, data.ManifestFile)); !os.IsNotExist(err) {
-		t.Errorf("manifest after a failed conversion: %v", err)
-	}
-	if ents, _ := os.ReadDir(out); len(ents) != 0 {
-		t.Errorf("files left after a failed conversion: %v", ents)
-	}
+	require.Equal(t, 1, code, "exit code (stderr %s)", stderr)
+	require.Contains(t, stderr, "csv: "+p+": line 31, column 2: value \"NaN\" is not finite")
+	_, err := os.Stat(filepath.Join(out, data.ManifestFile))
+	assert.True(t, os.IsNotExist(err), "manifest after a failed conversion: %v", err)
+	ents, _ := os.ReadDir(out)
+	assert.Empty(t, ents, "files left after a failed conversion")
 }
 
 // TestConvertRefusesWrappingLabels: a label the shards' int32 cannot hold, or beyond

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/trainer"
 )
@@ -30,23 +33,17 @@ type epochRecord struct {
 func readMetrics(t *testing.T, dir string) []epochRecord {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, trainer.MetricsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	var recs []epochRecord
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var r epochRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", trainer.MetricsFile, err)
-		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &r), trainer.MetricsFile)
 		recs = append(recs, r)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sc.Err())
 	return recs
 }
 
@@ -77,29 +74,17 @@ func TestMNISTTrainingImproves(t *testing.T) {
 				"-epochs", "3", "-batch", "50", "-dz", "16", "-dw", "8",
 				"-device", "cpu", "-no-pictures", "-out", out}, tc.args...)
 			code, stdout, stderr := runCmd(t, args...)
-			if code != 0 {
-				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-			}
+			require.Equal(t, 0, code, "exit code\n%s\n%s", stdout, stderr)
 			recs := readMetrics(t, out)
-			if len(recs) != 3 {
-				t.Fatalf("%d metrics records, want 3 (one per epoch)", len(recs))
-			}
+			require.Len(t, recs, 3, "metrics records, want one per epoch")
 			first, last := recs[0], recs[2]
 			for _, r := range recs {
 				t.Logf("epoch %d: train loss %.3f, test ELBO %.3f, %d clusters used", r.Epoch, r.Train.Loss, r.Test.ELBO, r.UsedClusters)
-				if math.IsNaN(r.Test.ELBO) || math.IsInf(r.Test.ELBO, 0) {
-					t.Fatalf("epoch %d: test ELBO %v", r.Epoch, r.Test.ELBO)
-				}
+				require.False(t, math.IsNaN(r.Test.ELBO) || math.IsInf(r.Test.ELBO, 0), "epoch %d: test ELBO %v", r.Epoch, r.Test.ELBO)
 			}
-			if gain := last.Test.ELBO - first.Test.ELBO; !(gain >= tc.minGain) {
-				t.Errorf("test ELBO went from %.3f to %.3f (gain %.3f nats), want a gain of at least %g", first.Test.ELBO, last.Test.ELBO, gain, tc.minGain)
-			}
-			if !(last.Train.Loss < first.Train.Loss) {
-				t.Errorf("training loss went from %.3f to %.3f, want it to fall", first.Train.Loss, last.Train.Loss)
-			}
-			if last.UsedClusters < tc.minCluster {
-				t.Errorf("%d clusters used at the end, want at least %d", last.UsedClusters, tc.minCluster)
-			}
+			assert.GreaterOrEqual(t, last.Test.ELBO-first.Test.ELBO, tc.minGain, "test ELBO went from %.3f to %.3f: gain in nats", first.Test.ELBO, last.Test.ELBO)
+			assert.Less(t, last.Train.Loss, first.Train.Loss, "training loss went from %.3f to %.3f, want it to fall", first.Train.Loss, last.Train.Loss)
+			assert.GreaterOrEqual(t, last.UsedClusters, tc.minCluster, "clusters used at the end")
 		})
 	}
 }
@@ -117,13 +102,9 @@ func TestCheckpointBitsCPUAndEmulator(t *testing.T) {
 				code, stdout, stderr := runCmd(t, "-model", model, "-device", dev, "-subset", "48", "-test-subset", "16",
 					"-batch", "16", "-max-steps", "3", "-epochs", "1", "-hidden", "16", "-dz", "4", "-dw", "3",
 					"-seed", strconv.Itoa(7), "-no-pictures", "-out", out)
-				if code != 0 {
-					t.Fatalf("%s: exit %d\n%s\n%s", dev, code, stdout, stderr)
-				}
+				require.Equal(t, 0, code, "%s: exit code\n%s\n%s", dev, stdout, stderr)
 				ck, err := os.ReadFile(filepath.Join(out, checkpoint.File))
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				if ref == nil {
 					ref = ck
 					continue
@@ -133,7 +114,7 @@ func TestCheckpointBitsCPUAndEmulator(t *testing.T) {
 					for i < len(ck) && i < len(ref) && ck[i] == ref[i] {
 						i++
 					}
-					t.Errorf("%s: checkpoint (%d bytes) differs from the cpu run's (%d bytes) at byte %d", dev, len(ck), len(ref), i)
+					assert.Failf(t, "checkpoints differ", "%s: checkpoint (%d bytes) differs from the cpu run's (%d bytes) at byte %d", dev, len(ck), len(ref), i)
 				}
 			}
 		})

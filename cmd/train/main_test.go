@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/checkpoint"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/dist"
@@ -55,9 +58,7 @@ func writeCSV(t *testing.T, path string, n, d int, seed int) {
 		}
 		fmt.Fprintf(&b, "%d\n", c)
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
 }
 
 func TestBadFlags(t *testing.T) {
@@ -102,26 +103,22 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-test", csv}, "-test needs -train"},
 	} {
 		code, _, stderr := runCmd(t, tc.args...)
-		if code != 2 || !strings.Contains(stderr, tc.want) {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
-		}
+		assert.Equal(t, 2, code, "%v: exit code", tc.args)
+		assert.Contains(t, stderr, tc.want, "%v: stderr", tc.args)
 	}
 	if !engine.CUDABuilt() {
 		code, _, stderr := runCmd(t, "-train", csv, "-label-col", "-1", "-device", "cuda")
-		if code != 2 || !strings.Contains(stderr, "built without CUDA support; rebuild with -tags cuda, or use -device cpu") {
-			t.Errorf("-device cuda: exit %d, %q", code, stderr)
-		}
+		assert.Equal(t, 2, code, "-device cuda: exit code")
+		assert.Contains(t, stderr, "built without CUDA support; rebuild with -tags cuda, or use -device cpu", "-device cuda")
 	}
 	// A data file that does not parse: exit 1 with the reader's message.
 	bad := filepath.Join(dir, "bad.csv")
 	_ = os.WriteFile(bad, []byte("1,2\n3\n"), 0o644)
 	code, _, stderr := runCmd(t, "-train", bad)
-	if code != 1 || !strings.Contains(stderr, "bad.csv") {
-		t.Errorf("bad csv: exit %d, %q", code, stderr)
-	}
-	if code, _, _ := runCmd(t, "-h"); code != 0 {
-		t.Errorf("-h: exit %d", code)
-	}
+	assert.Equal(t, 1, code, "bad csv: exit code")
+	assert.Contains(t, stderr, "bad.csv", "bad csv")
+	code, _, _ = runCmd(t, "-h")
+	assert.Equal(t, 0, code, "-h: exit code")
 }
 
 // TestEndToEndCSV runs the command on a tiny CSV data set with both models, then
@@ -136,23 +133,18 @@ func TestEndToEndCSV(t *testing.T) {
 		skipWithoutModels(t, model)
 		out := filepath.Join(dir, model)
 		code, stdout, stderr := runCmd(t, append(small, "-model", model, "-epochs", "2", "-out", out)...)
-		if code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", model, code, stdout, stderr)
-		}
+		require.Equal(t, 0, code, "%s: exit code\n%s\n%s", model, stdout, stderr)
 		for _, f := range []string{"config.json", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "loss.png", "accuracy.png", "latent.png"} {
-			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-				t.Errorf("%s: %v", model, err)
-			}
+			_, err := os.Stat(filepath.Join(out, f))
+			assert.NoError(t, err, model)
 		}
 		// CSV rows are not images: no samples or reconstructions to draw.
 		for _, f := range []string{trainer.SamplesFile, trainer.ReconstructionsFile} {
-			if _, err := os.Stat(filepath.Join(out, f)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("%s: %s for CSV data: %v", model, f, err)
-			}
+			_, err := os.Stat(filepath.Join(out, f))
+			assert.ErrorIs(t, err, os.ErrNotExist, "%s: %s for CSV data", model, f)
 		}
-		if !strings.Contains(stdout, "acc_hungarian") || !strings.Contains(stdout, "run folder: "+out) ||
-			!strings.Contains(stdout, "%  classes ") {
-			t.Errorf("%s: summary missing:\n%s", model, stdout)
+		for _, s := range []string{"acc_hungarian", "run folder: " + out, "%  classes "} {
+			assert.Contains(t, stdout, s, "%s: summary", model)
 		}
 		// summary.json holds the final cluster x class table: K = 3 rows of the 30
 		// labelled test rows' classes.
@@ -167,56 +159,51 @@ func TestEndToEndCSV(t *testing.T) {
 				total += n
 			}
 		}
-		if err != nil || len(sum.Contingency) != 3 || total != 30 {
-			t.Errorf("%s: summary.json contingency %v (%v)", model, sum.Contingency, err)
-		}
+		assert.NoError(t, err, "%s: summary.json", model)
+		assert.Len(t, sum.Contingency, 3, "%s: summary.json contingency %v: rows", model, sum.Contingency)
+		assert.Equal(t, 30, total, "%s: summary.json contingency %v: examples", model, sum.Contingency)
 		recs, err := trainer.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
-		if err != nil || len(recs) != 2 || recs[1].Step != 6 {
-			t.Fatalf("%s: metrics %v %+v", model, err, recs)
-		}
+		require.NoError(t, err, "%s: metrics", model)
+		require.Len(t, recs, 2, "%s: metrics %+v", model, recs)
+		require.Equal(t, uint64(6), recs[1].Step, "%s: metrics %+v: last step", model, recs)
 	}
 	// Resume the first run for a third epoch: its settings come from the checkpoint.
 	out := filepath.Join(dir, "dilokthanakul")
 	code, stdout, stderr := runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu",
 		"-resume", filepath.Join(out, "checkpoint.safetensors"), "-epochs", "3")
-	if code != 0 {
-		t.Fatalf("resume: exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "resume: exit code\n%s\n%s", stdout, stderr)
 	recs, err := trainer.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
-	if err != nil || len(recs) != 3 || recs[2].Step != 9 || !strings.Contains(stdout, "resumed from") {
-		t.Fatalf("after resume: %v %+v\n%s", err, recs, stdout)
-	}
+	require.NoError(t, err, "after resume: metrics")
+	require.Len(t, recs, 3, "after resume: metrics %+v", recs)
+	require.Equal(t, uint64(9), recs[2].Step, "after resume: metrics %+v: last step", recs)
+	require.Contains(t, stdout, "resumed from", "after resume")
 	// The same three epochs straight give the same final checkpoint.
 	straight := filepath.Join(dir, "straight")
-	if code, so, se := runCmd(t, append(small, "-model", "dilokthanakul", "-epochs", "3", "-out", straight, "-no-pictures")...); code != 0 {
-		t.Fatalf("straight: %d\n%s\n%s", code, so, se)
-	}
+	code, so, se := runCmd(t, append(small, "-model", "dilokthanakul", "-epochs", "3", "-out", straight, "-no-pictures")...)
+	require.Equal(t, 0, code, "straight: exit code\n%s\n%s", so, se)
 	a, _ := checkpoint.Load(filepath.Join(out, "checkpoint.safetensors"))
 	b, _ := checkpoint.Load(filepath.Join(straight, "checkpoint.safetensors"))
-	if a == nil || b == nil || !bytes.Equal(f32bytes(a.P), f32bytes(b.P)) || !bytes.Equal(f32bytes(a.V), f32bytes(b.V)) {
-		t.Fatal("2 epochs + resume for 1 differ from 3 epochs straight")
-	}
+	require.NotNil(t, a, "the resumed run's checkpoint")
+	require.NotNil(t, b, "the straight run's checkpoint")
+	require.True(t, bytes.Equal(f32bytes(a.P), f32bytes(b.P)), "2 epochs + resume for 1 differ from 3 epochs straight: parameters (bits)")
+	require.True(t, bytes.Equal(f32bytes(a.V), f32bytes(b.V)), "2 epochs + resume for 1 differ from 3 epochs straight: Adam's second moments (bits)")
 	// A run folder's config.json as -config, with a flag overriding it.
 	again := filepath.Join(dir, "again")
 	code, stdout, stderr = runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu", "-no-pictures",
 		"-config", filepath.Join(straight, "config.json"), "-epochs", "1", "-out", again)
-	if code != 0 || !strings.Contains(stdout, "training: 1 epochs, batch 20, lr 0.01") || !strings.Contains(stdout, "dz=3 hidden=[8]") {
-		t.Fatalf("-config: exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "-config: exit code\n%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "training: 1 epochs, batch 20, lr 0.01", "-config")
+	require.Contains(t, stdout, "dz=3 hidden=[8]", "-config")
 	// Two seeds: per-seed folders and seeds.json.
 	seeds := filepath.Join(dir, "seeds")
 	code, stdout, stderr = runCmd(t, append(small, "-epochs", "1", "-seeds", "2", "-seed", "5", "-out", seeds, "-no-pictures")...)
-	if code != 0 {
-		t.Fatalf("seeds: exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "seeds: exit code\n%s\n%s", stdout, stderr)
 	for _, f := range []string{"seed-5/summary.json", "seed-6/summary.json", "seeds.json"} {
-		if _, err := os.Stat(filepath.Join(seeds, f)); err != nil {
-			t.Error(err)
-		}
+		_, err := os.Stat(filepath.Join(seeds, f))
+		assert.NoError(t, err)
 	}
-	if !strings.Contains(stdout, "over 2 seeds") || !strings.Contains(stdout, "ACC hungarian") {
-		t.Errorf("seeds summary:\n%s", stdout)
-	}
+	assert.Contains(t, stdout, "over 2 seeds", "seeds summary")
+	assert.Contains(t, stdout, "ACC hungarian", "seeds summary")
 }
 
 // TestBatchNormFlag: -batch-norm trains model A with the batch-norm encoder; the run's
@@ -230,22 +217,17 @@ func TestBatchNormFlag(t *testing.T) {
 	small := []string{"-train", tr, "-test", te, "-label-col", "-1", "-k", "3", "-dz", "3", "-dw", "2", "-batch", "20", "-device", "cpu", "-lr", "0.01", "-no-pictures", "-epochs", "1"}
 	out := filepath.Join(dir, "bn")
 	code, stdout, stderr := runCmd(t, append(small, "-batch-norm", "-hidden", "8,6", "-out", out)...)
-	if code != 0 || !strings.Contains(stdout, "batch-norm encoder") {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "exit code\n%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "batch-norm encoder")
 	ck, ckModel, _, err := trainer.LoadCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ckModel.BatchNorm || strings.Join(ck.StateNames, ",") != "enc.0.bn.running_mean,enc.0.bn.running_var,enc.1.bn.running_mean,enc.1.bn.running_var" {
-		t.Fatalf("checkpoint: batch_norm %v, state %v", ckModel.BatchNorm, ck.StateNames)
-	}
+	require.NoError(t, err)
+	require.True(t, ckModel.BatchNorm, "checkpoint: batch_norm")
+	require.Equal(t, "enc.0.bn.running_mean,enc.0.bn.running_var,enc.1.bn.running_mean,enc.1.bn.running_var", strings.Join(ck.StateNames, ","), "checkpoint: state")
 	again := filepath.Join(dir, "again")
 	code, stdout, stderr = runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu", "-no-pictures",
 		"-config", filepath.Join(out, "config.json"), "-out", again)
-	if code != 0 || !strings.Contains(stdout, "batch-norm encoder") {
-		t.Fatalf("-config of a batch-norm run: exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "-config of a batch-norm run: exit code\n%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "batch-norm encoder", "-config of a batch-norm run")
 }
 
 // TestGumbelFlags: -gumbel anneals the temperature with the PyTorch port's schedule
@@ -258,23 +240,23 @@ func TestGumbelFlags(t *testing.T) {
 	small := []string{"-train", tr, "-label-col", "-1", "-model", "shu", "-gumbel", "-k", "3", "-dz", "3", "-hidden", "8", "-batch", "20", "-device", "cpu", "-no-pictures", "-epochs", "2"}
 	out := filepath.Join(dir, "port")
 	code, stdout, stderr := runCmd(t, append(small, "-out", out)...)
-	if code != 0 || !strings.Contains(stdout, "gumbel tau=1 (x exp(-0.013862944 epoch), floor 0.5)") {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "exit code\n%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "gumbel tau=1 (x exp(-0.013862944 epoch), floor 0.5)")
 	recs, err := trainer.LoadMetrics(filepath.Join(out, "metrics.jsonl"))
-	if err != nil || len(recs) != 2 || recs[0].Tau != 1 || recs[1].Tau != float64(float32(math.Exp(-0.013862944))) {
-		t.Fatalf("metrics: %v %+v", err, recs)
-	}
+	require.NoError(t, err, "metrics")
+	require.Len(t, recs, 2, "metrics %+v", recs)
+	require.Equal(t, 1.0, recs[0].Tau, "metrics: epoch 1's tau")
+	require.Equal(t, float64(float32(math.Exp(-0.013862944))), recs[1].Tau, "metrics: epoch 2's tau")
 	again := filepath.Join(dir, "again")
 	code, stdout, stderr = runCmd(t, "-train", tr, "-label-col", "-1", "-device", "cpu", "-no-pictures",
 		"-config", filepath.Join(out, "config.json"), "-tau", "2", "-tau-decay", "0", "-out", again)
-	if code != 0 || !strings.Contains(stdout, "gumbel tau=2,") {
-		t.Fatalf("-config with -tau 2 -tau-decay 0: exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "-config with -tau 2 -tau-decay 0: exit code\n%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "gumbel tau=2,", "-config with -tau 2 -tau-decay 0")
 	_, ckModel, ckTrain, err := trainer.LoadCheckpoint(filepath.Join(again, "checkpoint.safetensors"))
-	if err != nil || ckModel.Tau != 2 || ckTrain.TauDecay != 0 || ckTrain.TauMin != 0.5 {
-		t.Fatalf("checkpoint: %v tau %v decay %v min %v", err, ckModel.Tau, ckTrain.TauDecay, ckTrain.TauMin)
-	}
+	require.NoError(t, err, "checkpoint")
+	require.Equal(t, float32(2), ckModel.Tau, "checkpoint: tau")
+	require.Equal(t, 0.0, ckTrain.TauDecay, "checkpoint: tau decay")
+	require.Equal(t, 0.5, ckTrain.TauMin, "checkpoint: tau min")
 }
 
 func f32bytes(v []float32) []byte {
@@ -294,17 +276,13 @@ func TestEndToEndMNIST(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "run")
 	code, stdout, stderr := runCmd(t, "-subset", "200", "-test-subset", "100", "-epochs", "1", "-hidden", "64", "-dz", "16", "-dw", "8", "-device", "cpu", "-out", out)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	if !strings.Contains(stdout, "mnist-train (first 200 of 60000)") || !strings.Contains(stdout, "acc_paper") {
-		t.Errorf("output:\n%s", stdout)
-	}
+	require.Equal(t, 0, code, "exit code\n%s\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "mnist-train (first 200 of 60000)", "output")
+	assert.Contains(t, stdout, "acc_paper", "output")
 	for _, f := range []string{"config.json", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "loss.png", "accuracy.png",
 		"latent.png", trainer.SamplesFile, trainer.ReconstructionsFile} {
-		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-			t.Error(err)
-		}
+		_, err := os.Stat(filepath.Join(out, f))
+		assert.NoError(t, err)
 	}
 	// samples.png: K = 10 rows of 10 MNIST digits (28x28, scaled 2x, 1-pixel gutters),
 	// wider than tall by the label column; reconstructions.png: 20 test digits in 2
@@ -314,9 +292,8 @@ func TestEndToEndMNIST(t *testing.T) {
 		rows int
 	}{{trainer.SamplesFile, 10}, {trainer.ReconstructionsFile, 4}} {
 		sz := pngSize(t, filepath.Join(out, c.file))
-		if sz.Y != 1+c.rows*(2*28+1) || sz.X <= 10*(2*28+1) {
-			t.Errorf("%s is %v, want %d rows of 10 digits", c.file, sz, c.rows)
-		}
+		assert.Equal(t, 1+c.rows*(2*28+1), sz.Y, "%s is %v, want %d rows of 10 digits: height", c.file, sz, c.rows)
+		assert.Greater(t, sz.X, 10*(2*28+1), "%s is %v, want %d rows of 10 digits: width", c.file, sz, c.rows)
 	}
 	t.Log(stdout)
 }
@@ -358,51 +335,43 @@ func TestDataParallelCSV(t *testing.T) {
 		"-batch", "20", "-device", "cpu", "-lr", "0.01", "-epochs", "2", "-no-pictures"}
 	codes, stdouts, stderrs := runRanks(t, 2, args...)
 	for r := range codes {
-		if codes[r] != 0 {
-			t.Fatalf("rank %d: exit %d\n%s\n%s", r, codes[r], stdouts[r], stderrs[r])
-		}
+		require.Equal(t, 0, codes[r], "rank %d: exit code\n%s\n%s", r, stdouts[r], stderrs[r])
 	}
-	if !strings.Contains(stdouts[0], "data parallel: 2 ranks") || !strings.Contains(stdouts[0], "acc_hungarian") {
-		t.Errorf("rank 0's output:\n%s", stdouts[0])
-	}
-	if stdouts[1] != "" || strings.Contains(stderrs[1], "epoch") {
-		t.Errorf("rank 1 printed:\n%s\n%s", stdouts[1], stderrs[1])
-	}
+	assert.Contains(t, stdouts[0], "data parallel: 2 ranks", "rank 0's output")
+	assert.Contains(t, stdouts[0], "acc_hungarian", "rank 0's output")
+	assert.Empty(t, stdouts[1], "rank 1 printed")
+	assert.NotContains(t, stderrs[1], "epoch", "rank 1 printed")
 	runs, err := filepath.Glob(filepath.Join("runs", "shu-*"))
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("run folders %v (%v): want one", runs, err)
-	}
+	require.NoError(t, err, "run folders")
+	require.Len(t, runs, 1, "run folders")
 	ck, err := checkpoint.Load(filepath.Join(runs[0], "checkpoint.safetensors"))
-	if err != nil || ck.State.WorldSize != 2 || ck.State.Step != 6 {
-		t.Fatalf("checkpoint: %v %+v", err, ck)
-	}
+	require.NoError(t, err, "checkpoint")
+	require.Equal(t, 2, ck.State.WorldSize, "checkpoint %+v: world size", ck)
+	require.Equal(t, uint64(6), ck.State.Step, "checkpoint %+v: step", ck)
 	// Again, into a named folder: the same parameters.
 	codes, stdouts, stderrs = runRanks(t, 2, append(args, "-out", "again")...)
-	if codes[0] != 0 || codes[1] != 0 {
-		t.Fatalf("again: exit %v\n%s\n%s", codes, stdouts[0], stderrs[0])
-	}
+	require.Equal(t, []int{0, 0}, codes, "again: exit codes\n%s\n%s", stdouts[0], stderrs[0])
 	ck2, err := checkpoint.Load(filepath.Join("again", "checkpoint.safetensors"))
-	if err != nil || !bytes.Equal(f32bytes(ck.P), f32bytes(ck2.P)) || !bytes.Equal(f32bytes(ck.V), f32bytes(ck2.V)) {
-		t.Fatalf("two 2-rank runs differ (%v)", err)
-	}
+	require.NoError(t, err, "two 2-rank runs")
+	require.True(t, bytes.Equal(f32bytes(ck.P), f32bytes(ck2.P)), "two 2-rank runs differ: parameters (bits)")
+	require.True(t, bytes.Equal(f32bytes(ck.V), f32bytes(ck2.V)), "two 2-rank runs differ: Adam's second moments (bits)")
 	// Resume on one process: refused.
 	code, stdout, stderr := runCmd(t, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu",
 		"-resume", filepath.Join("again", "checkpoint.safetensors"), "-epochs", "3")
-	if code != 1 || !strings.Contains(stderr, "written by a run on 2 rank(s), this run has 1") {
-		t.Fatalf("resume on 1 rank: exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	require.Equal(t, 1, code, "resume on 1 rank: exit code\n%s\n%s", stdout, stderr)
+	require.Contains(t, stderr, "written by a run on 2 rank(s), this run has 1", "resume on 1 rank")
 	// Resume on 2 ranks for a third epoch.
 	codes, stdouts, stderrs = runRanks(t, 2, "-train", tr, "-test", te, "-label-col", "-1", "-device", "cpu",
 		"-resume", filepath.Join("again", "checkpoint.safetensors"), "-epochs", "3", "-no-pictures")
-	if codes[0] != 0 || codes[1] != 0 || !strings.Contains(stdouts[0], "resumed from") {
-		t.Fatalf("resume on 2 ranks: exit %v\n%s\n%s\n%s", codes, stdouts[0], stderrs[0], stderrs[1])
-	}
+	require.Equal(t, []int{0, 0}, codes, "resume on 2 ranks: exit codes\n%s\n%s\n%s", stdouts[0], stderrs[0], stderrs[1])
+	require.Contains(t, stdouts[0], "resumed from", "resume on 2 ranks")
 	// A failure on every rank (a data file that does not exist) is printed by rank 0
 	// only; every rank exits with the same status.
 	codes, _, stderrs = runRanks(t, 2, "-train", filepath.Join(dir, "missing.csv"), "-device", "cpu")
-	if codes[0] != codes[1] || codes[0] == 0 || !strings.Contains(stderrs[0], "missing.csv") || stderrs[1] != "" {
-		t.Fatalf("missing data: exit %v\n%s\n%s", codes, stderrs[0], stderrs[1])
-	}
+	require.Equal(t, codes[0], codes[1], "missing data: exit codes, rank 0 then rank 1\n%s\n%s", stderrs[0], stderrs[1])
+	require.NotZero(t, codes[0], "missing data: exit code")
+	require.Contains(t, stderrs[0], "missing.csv", "missing data: rank 0")
+	require.Empty(t, stderrs[1], "missing data: rank 1")
 }
 
 // TestSingleRankTrap: Slurm says 4 tasks but no MPI launcher started the process:
@@ -413,22 +382,17 @@ func TestSingleRankTrap(t *testing.T) {
 	t.Setenv("SLURM_STEP_NUM_TASKS", "4")
 	t.Setenv("GMVAE_DIST_ALLOW_SINGLE", "")
 	code, _, stderr := runCmd(t, "-device", "cpu", "-train", filepath.Join(t.TempDir(), "none.csv"))
-	if code != 2 || !strings.Contains(stderr, "single-rank trap") {
-		t.Fatalf("exit %d\n%s", code, stderr)
-	}
+	require.Equal(t, 2, code, "exit code\n%s", stderr)
+	require.Contains(t, stderr, "single-rank trap")
 }
 
 // pngSize decodes the PNG at path and returns its size.
 func pngSize(t *testing.T, path string) image.Point {
 	t.Helper()
 	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return img.Bounds().Size()
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/trainer"
@@ -17,14 +19,11 @@ func csvShards(t *testing.T, n, rows int) string {
 	csv := filepath.Join(dir, "train.csv")
 	writeCSV(t, csv, n, 8, 0)
 	r, err := data.OpenCSVRows(csv, data.CSVOptions{Label: data.LabelAt(-1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer r.Close()
 	out := filepath.Join(dir, "shards")
-	if _, err := data.ConvertToShards(out, r, "train", rows); err != nil {
-		t.Fatal(err)
-	}
+	_, err = data.ConvertToShards(out, r, "train", rows)
+	require.NoError(t, err)
 	return out
 }
 
@@ -36,33 +35,25 @@ func TestTrainOnShards(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	small := []string{"-train", shards, "-k", "3", "-dz", "3", "-dw", "2", "-hidden", "8", "-batch", "20", "-device", "cpu", "-lr", "0.01", "-no-pictures"}
 	code, stdout, stderr := runCmd(t, append(small, "-epochs", "1", "-subset", "40", "-out", out)...)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	if !strings.Contains(stdout, "data: train train (first 40 of 60), 8 features") {
-		t.Errorf("data line:\n%s", stdout)
-	}
+	require.Equal(t, 0, code, "exit code\n%s\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "data: train train (first 40 of 60), 8 features", "data line")
 	recs, err := trainer.LoadMetrics(filepath.Join(out, trainer.MetricsFile))
-	if err != nil || len(recs) != 1 || recs[0].Step != 2 || recs[0].EvalSet != "train[:40]" || recs[0].Labelled != 40 {
-		t.Fatalf("metrics %v %+v", err, recs)
-	}
+	require.NoError(t, err, "metrics")
+	require.Len(t, recs, 1, "metrics %+v", recs)
+	require.Equal(t, uint64(2), recs[0].Step, "metrics %+v: step", recs)
+	require.Equal(t, "train[:40]", recs[0].EvalSet, "metrics %+v: eval set", recs)
+	require.Equal(t, 40, recs[0].Labelled, "metrics %+v: labelled", recs)
 
 	code, _, stderr = runCmd(t, append(small, "-train-labels", filepath.Join(shards, "x.npy"))...)
-	if code != 2 || !strings.Contains(stderr, shards+" is a shard folder, which carries its labels") {
-		t.Errorf("-train-labels with shards: exit %d\n%s", code, stderr)
-	}
+	assert.Equal(t, 2, code, "-train-labels with shards: exit code\n%s", stderr)
+	assert.Contains(t, stderr, shards+" is a shard folder, which carries its labels", "-train-labels with shards")
 
 	p := filepath.Join(shards, data.ShardName(1))
 	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b[data.ShardHeaderSize+3] ^= 0x40
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, b, 0o644))
 	code, _, stderr = runCmd(t, append(small, "-epochs", "1", "-out", filepath.Join(t.TempDir(), "bad"))...)
-	if code != 1 || !strings.Contains(stderr, "shards: "+p+": CRC mismatch") {
-		t.Errorf("damaged shard: exit %d\n%s", code, stderr)
-	}
+	assert.Equal(t, 1, code, "damaged shard: exit code\n%s", stderr)
+	assert.Contains(t, stderr, "shards: "+p+": CRC mismatch", "damaged shard")
 }
