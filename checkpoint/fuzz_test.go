@@ -7,7 +7,10 @@ import (
 	"runtime/metrics"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gmvae/gmvae/checkpoint/safetensors"
+	"github.com/gmvae/gmvae/internal/testutil"
 )
 
 // allocated returns the bytes the Go heap has allocated so far (runtime/metrics, which
@@ -30,13 +33,9 @@ func FuzzLoad(f *testing.F) {
 		return c
 	}()} {
 		path := filepath.Join(dir, "seed.safetensors")
-		if err := Save(path, ck); err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, Save(path, ck))
 		raw, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(raw)
 		f.Add(raw[:len(raw)/2])
 		bad := bytes.Clone(raw)
@@ -47,27 +46,23 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		path := filepath.Join(t.TempDir(), "ck.safetensors")
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, raw, 0o644))
 		before := allocated()
 		ck, err := Load(path)
-		if used := allocated() - before; used > 8<<20+64*uint64(len(raw)) {
-			t.Fatalf("Load of %d bytes allocated %d bytes", len(raw), used)
-		}
+		require.LessOrEqual(t, allocated()-before, 8<<20+64*uint64(len(raw)), "Load of %d bytes: bytes allocated", len(raw))
 		if err != nil {
-			if !bytes.Contains([]byte(err.Error()), []byte("ck.safetensors")) {
-				t.Fatalf("the error does not name the file: %v", err)
-			}
+			require.ErrorContains(t, err, "ck.safetensors", "the error names the file")
 			return
 		}
 		// A checkpoint that loads saves back and loads to the same content.
 		again := filepath.Join(t.TempDir(), "again.safetensors")
-		if err := Save(again, ck); err != nil {
-			t.Fatalf("a loaded checkpoint does not save: %v", err)
-		}
-		if _, err := Load(again); err != nil {
-			t.Fatalf("a saved checkpoint does not load: %v", err)
+		require.NoError(t, Save(again, ck), "a loaded checkpoint saves")
+		back, err := Load(again)
+		require.NoError(t, err, "a saved checkpoint loads")
+		require.Equal(t, ck.Names, back.Names, "tensor names")
+		require.Equal(t, ck.State, back.State, "training state")
+		for _, pair := range [][2][]float32{{ck.P, back.P}, {ck.M, back.M}, {ck.V, back.V}, {ck.S, back.S}} {
+			require.Equal(t, -1, testutil.SameBits(pair[0], pair[1]), "the first value that changed in the round trip")
 		}
 	})
 }
@@ -76,25 +71,19 @@ func FuzzLoad(f *testing.F) {
 // bounded allocation.
 func FuzzDecode(f *testing.F) {
 	var buf bytes.Buffer
-	if err := safetensors.Write(&buf, []safetensors.Tensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}}}, map[string]string{"k": "v"}); err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, safetensors.Write(&buf, []safetensors.Tensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}}}, map[string]string{"k": "v"}))
 	f.Add(buf.Bytes())
 	f.Add([]byte("\xff\xff\xff\xff\xff\xff\xff\x7f{}"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		before := allocated()
 		ts, _, err := safetensors.Decode(raw, "fuzz")
-		if used := allocated() - before; used > 8<<20+64*uint64(len(raw)) {
-			t.Fatalf("Decode of %d bytes allocated %d bytes", len(raw), used)
-		}
+		require.LessOrEqual(t, allocated()-before, 8<<20+64*uint64(len(raw)), "Decode of %d bytes: bytes allocated", len(raw))
 		if err == nil {
 			n := 0
 			for _, x := range ts {
 				n += 4 * len(x.Data)
 			}
-			if n > len(raw) {
-				t.Fatalf("%d bytes of tensors from a file of %d", n, len(raw))
-			}
+			require.LessOrEqual(t, n, len(raw), "bytes of tensors from a file of %d", len(raw))
 		}
 	})
 }

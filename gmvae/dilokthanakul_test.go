@@ -175,9 +175,9 @@ func TestDilokthanakulErrors(t *testing.T) {
 	m, err := New(b, cfg)
 	testutil.Must(t, err)
 	defer m.Release()
-	x, _ := b.New(cfg.MaxBatch*cfg.D, "x")
-	post, _ := b.New(cfg.MaxBatch*cfg.K, "post")
-	zm, _ := b.New(cfg.MaxBatch*cfg.Dz, "zmean")
+	x := testutil.New(t, b, cfg.MaxBatch*cfg.D, "x")
+	post := testutil.New(t, b, cfg.MaxBatch*cfg.K, "post")
+	zm := testutil.New(t, b, cfg.MaxBatch*cfg.Dz, "zmean")
 	for _, n := range []int{0, -1, cfg.MaxBatch + 1} {
 		_, err := m.TrainBatch(x, n, 0)
 		assert.ErrorContains(t, err, "max_batch", "batch of %d", n)

@@ -121,6 +121,9 @@ func TestDecodeSampleBitsCPUEmu(t *testing.T) {
 }
 
 func same(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
 	for i := range a {
 		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
 			return false

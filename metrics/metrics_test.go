@@ -54,8 +54,10 @@ func TestAgainstSklearn(t *testing.T) {
 				pred[i] = (labels[i]*7 + 3) % c.k
 			}
 		}
-		nmi, _ := NMI(pred, labels)
-		ari, _ := ARI(pred, labels)
+		nmi, err := NMI(pred, labels)
+		require.NoError(t, err, "NMI")
+		ari, err := ARI(pred, labels)
+		require.NoError(t, err, "ARI")
 		pur, _ := ACCPurity(pred, labels)
 		hung, _ := ACCHungarian(pred, labels)
 		assert.InDelta(t, c.nmi, nmi, sklearnTol, "%s: NMI against sklearn", c.name)
@@ -147,7 +149,8 @@ func TestACCPaper(t *testing.T) {
 	assert.NoError(t, err, "K=1")
 	assert.Equal(t, 1.0/3, acc, "K=1")
 	// Exact ties go to the lowest example index.
-	m, _ = PaperMapping([]int{4, 7}, []float64{-1, -1}, 1)
+	m, err = PaperMapping([]int{4, 7}, []float64{-1, -1}, 1)
+	require.NoError(t, err, "PaperMapping")
 	assert.Equal(t, 4, m[0], "tie: %v", m)
 	// Empty clusters (K = 5, only 0 and 3 used) still get a label, which no example uses.
 	post5 := []float32{
@@ -262,11 +265,13 @@ func TestPaperMappingSaturated(t *testing.T) {
 		e0, e1 := math.Exp(float64(logits[2*i])), math.Exp(float64(logits[2*i+1]))
 		require.Equal(t, post[2*i], float32(e0/(e0+e1)), "example %d: float32 posterior, as the test assumes", i)
 	}
-	m, _ := PaperMapping(labels, f64(post), 2)
+	m, err := PaperMapping(labels, f64(post), 2)
+	require.NoError(t, err, "PaperMapping")
 	assert.Equal(t, 3, m[0], "float32 posteriors: cluster 0's label, want the tie's first example's")
 	score, err := LogOdds(logits, 2)
 	require.NoError(t, err)
-	m, _ = PaperMapping(labels, score, 2)
+	m, err = PaperMapping(labels, score, 2)
+	require.NoError(t, err, "PaperMapping")
 	assert.Equal(t, 5, m[0], "log-odds: cluster 0's label, want the most confident example's")
 	// Evaluate reports both: both examples in cluster 0, labelled 3 (f32: 1 of 2 right)
 	// or 5 (log-odds: 1 of 2 right); with a third example of label 5 the two differ.
@@ -367,13 +372,16 @@ func TestInvariance(t *testing.T) {
 		}
 		s1, err := Evaluate(pred, labels, Ranking{}, k)
 		require.NoError(t, err)
-		s2, _ := Evaluate(p2, l2, Ranking{}, k)
+		s2, err := Evaluate(p2, l2, Ranking{}, k)
+		require.NoError(t, err, "Evaluate")
 		require.Equal(t, s1.ACCPurity, s2.ACCPurity, "trial %d: purity, then renamed and reordered", trial)
 		require.Equal(t, s1.ACCHungarian, s2.ACCHungarian, "trial %d: hungarian, then renamed and reordered", trial)
 		require.Equal(t, s1.ARI, s2.ARI, "trial %d: ARI, then renamed and reordered", trial)
 		require.LessOrEqual(t, math.Abs(s1.NMI-s2.NMI), 1e-14, "trial %d: NMI %v, then renamed and reordered %v: difference", trial, s1.NMI, s2.NMI)
-		nmiT, _ := NMI(labels, pred)
-		ariT, _ := ARI(labels, pred)
+		nmiT, err := NMI(labels, pred)
+		require.NoError(t, err, "NMI")
+		ariT, err := ARI(labels, pred)
+		require.NoError(t, err, "ARI")
 		require.LessOrEqual(t, math.Abs(nmiT-s1.NMI), 1e-14, "trial %d: not symmetric: NMI %v %v: difference", trial, nmiT, s1.NMI)
 		require.Equal(t, s1.ARI, ariT, "trial %d: not symmetric: ARI", trial)
 		for _, v := range []float64{s1.ACCPurity, s1.ACCHungarian, s1.NMI} {
@@ -488,7 +496,8 @@ func TestHungarianLarge(t *testing.T) {
 	}
 	exp := sa * sb / c2(n)
 	want := (sij - exp) / ((sa+sb)/2 - exp)
-	ari, _ := ARI(pred, labels)
+	ari, err := ARI(pred, labels)
+	require.NoError(t, err, "ARI")
 	assert.LessOrEqual(t, math.Abs(ari-want), 1e-12, "ARI %v, textbook formula %v: difference", ari, want)
 }
 
@@ -555,7 +564,10 @@ func TestMeanStdDescribe(t *testing.T) {
 func ExampleEvaluate() {
 	labels := []int{0, 0, 0, 1, 1, 1}
 	pred := []int{0, 0, 1, 1, 2, 2}
-	s, _ := Evaluate(pred, labels, Ranking{}, 4)
+	s, err := Evaluate(pred, labels, Ranking{}, 4)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Printf("purity %.4f hungarian %.4f NMI %.4f ARI %.4f usage %v\n", s.ACCPurity, s.ACCHungarian, s.NMI, s.ARI, s.Usage)
 	// Output: purity 0.8333 hungarian 0.6667 NMI 0.5158 ARI 0.2424 usage [2 2 2 0]
 }

@@ -34,9 +34,9 @@ type Config struct {
 	// (its defaults, which cmd/train uses with -gumbel: tau 1, TauDecay 0.013862944,
 	// TauMin 0.5, reached at epoch 50). Computed in float32 with kernels/fmath, so every
 	// machine uses the same temperature.
-	TauDecay  float64 `json:"tau_decay,omitempty"`
-	TauMin    float64 `json:"tau_min,omitempty"` // the floor of TauDecay's schedule
-	Clip      float64 `json:"clip"`              // gradient-norm clip; 0: off
+	TauDecay float64 `json:"tau_decay,omitempty"`
+	TauMin   float64 `json:"tau_min,omitempty"` // the floor of TauDecay's schedule
+	Clip     float64 `json:"clip"`              // gradient-norm clip; 0: off
 	// AugmentShift and AugmentRotate, for images (a data set whose examples have a 2-D
 	// shape): every training batch is moved by a random shift of up to AugmentShift
 	// pixels and turned by up to AugmentRotate degrees, per image (ops.AugmentAffine,
@@ -44,10 +44,10 @@ type Config struct {
 	// Evaluation sees the images as they are. 0, 0: off.
 	AugmentShift  float64 `json:"augment_shift,omitempty"`
 	AugmentRotate float64 `json:"augment_rotate,omitempty"`
-	Binarize  bool    `json:"binarize"`          // dynamic binarisation of every batch (data in [0,1])
-	DropLast  bool    `json:"drop_last"`         // leave out each epoch's last, short batch
-	EvalBatch int     `json:"eval_batch"`        // examples per evaluation batch (<= MaxBatch)
-	EvalEvery int     `json:"eval_every"`        // evaluate every N epochs (and always at the end)
+	Binarize      bool    `json:"binarize"`   // dynamic binarisation of every batch (data in [0,1])
+	DropLast      bool    `json:"drop_last"`  // leave out each epoch's last, short batch
+	EvalBatch     int     `json:"eval_batch"` // examples per evaluation batch (<= MaxBatch)
+	EvalEvery     int     `json:"eval_every"` // evaluate every N epochs (and always at the end)
 	// CheckpointEvery writes a checkpoint every N steps besides the one at the end of
 	// every epoch; 0: only at epoch ends (and on interruption).
 	CheckpointEvery int    `json:"checkpoint_every"`

@@ -314,12 +314,11 @@ func TestTrainFakeModel(t *testing.T) {
 func TestAdamStepMatchesParams(t *testing.T) {
 	b := engine.NewCPU()
 	x := blobs(t, "x", 16, fd, fk, 1)
-	xb, _ := b.New(16*fd, "x")
-	_ = b.Upload(xb, x.X)
+	xb := testutil.Upload(t, b, x.X, "x")
 	m1, m2 := newFake(t, b, fd, fk, 16, 5), newFake(t, b, fd, fk, 16, 5)
 	for s := range 4 {
 		for i, m := range []*fakeModel{m1, m2} {
-			_ = m.ps.ZeroGrad()
+			require.NoError(t, m.ps.ZeroGrad())
 			_, err := m.TrainBatch(xb, 16, uint64(s))
 			require.NoError(t, err)
 			o := nn.DefaultAdam(0.01)
@@ -567,6 +566,7 @@ func TestTrainConfigErrors(t *testing.T) {
 // (1 and 2 threads) and the emulator, with binarisation and clipping, and compares
 // the final parameters and metrics bit for bit.
 func TestTrainRealModelsReproducible(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, bmc := range []gmvae.Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true},
 		{Model: "vade"}, {Model: "vade", Pretrain: true}, {Model: "kmeans"}, {Model: "gmm"}} {
 		model := bmc.Model
@@ -610,7 +610,7 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 			var b engine.Backend = engine.NewCPU()
 			switch dev {
 			case "cpu1":
-				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+				runtime.GOMAXPROCS(1)
 			case "cpu2":
 				runtime.GOMAXPROCS(2)
 			case "emu":

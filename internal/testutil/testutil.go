@@ -22,6 +22,14 @@ func Upload(t testing.TB, b engine.Backend, v []float32, tag string) *engine.Buf
 	return x
 }
 
+// New returns a new buffer of n values on b, failing t when b cannot allocate it.
+func New(t testing.TB, b engine.Backend, n int, tag string) *engine.Buf {
+	t.Helper()
+	x, err := b.New(n, tag)
+	require.NoError(t, err)
+	return x
+}
+
 // Download returns x's contents.
 func Download(t testing.TB, b engine.Backend, x *engine.Buf) []float32 {
 	t.Helper()
@@ -48,12 +56,10 @@ func SameBits(a, b []float32) int {
 // two NaNs count as equal: NaN bits differ between devices, DETERMINISM.md rule 8).
 func RequireSameBits(t testing.TB, what string, a, b []float32) {
 	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("%s: lengths %d and %d", what, len(a), len(b))
-	}
+	require.Len(t, b, len(a), "%s: lengths differ", what)
 	for i := range a {
 		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
-			t.Fatalf("%s[%d]: %g (first) and %g (second) differ", what, i, a[i], b[i])
+			require.Failf(t, "bits differ", "%s[%d]: %g (first) and %g (second)", what, i, a[i], b[i])
 		}
 	}
 }
