@@ -13,7 +13,10 @@
 # lr 1e-3), a1-bn and a10-bn (the authors' network: two hidden layers of 500 and batch
 # normalisation in the encoder, M = 1 and M = 10), a10 (model A, M = 10, 100 epochs),
 # b (model B, exact marginal, 500 epochs), b-gumbel (model B with Gumbel-softmax, the
-# PyTorch port's recipe: batch 64, annealed temperature, no binarisation, 200 epochs).
+# PyTorch port's recipe: batch 64, annealed temperature, no binarisation, 200 epochs),
+# vade (model C: 50 pretraining epochs, the GMM prior, 300 training epochs, the
+# paper's length), vade-aug (the same with DEC-DA's augmentation: shifts of up to 3
+# pixels, turns of up to 10 degrees).
 # BUDGET_S: seconds of training this call may use (default 540, under the 10-minute
 # limit). The state lives in gpu-bin/state/ROW/seed-N (kept while the machine stays
 # warm; carry gpu-bin to bring it back to a fresh machine); metrics, summaries and
@@ -22,7 +25,7 @@
 # to every new run (e.g. "-subset 500 -epochs 2").
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
-row=${1:?usage: quality.sh a1|a1-lr3|a1-bn|a10|a10-bn|b|b-gumbel [budget seconds]}
+row=${1:?usage: quality.sh a1|a1-lr3|a1-bn|a10|a10-bn|b|b-gumbel|vade|vade-aug [budget seconds]}
 budget=${2:-540}
 device=${GMVAE_QUALITY_DEVICE:-cuda}
 OUT=${OUT:-/tmp/gpu-out}
@@ -35,8 +38,10 @@ a10) args=(-model dilokthanakul -m 10 -epochs 100) ;;
 a10-bn) args=(-model dilokthanakul -batch-norm -hidden "500,500" -m 10 -epochs 100) ;;
 b) args=(-model shu -epochs 500) ;;
 b-gumbel) args=(-model shu -gumbel -batch 64 -binarize=false -epochs 200) ;;
+vade) args=(-model vade -epochs 300) ;;
+vade-aug) args=(-model vade -epochs 300 -augment-shift 3 -augment-rotate 10) ;;
 *)
-	echo "quality.sh: unknown row $row, want a1, a1-lr3, a1-bn, a10, a10-bn, b or b-gumbel" >&2
+	echo "quality.sh: unknown row $row, want a1, a1-lr3, a1-bn, a10, a10-bn, b, b-gumbel, vade or vade-aug" >&2
 	exit 2
 	;;
 esac
@@ -56,8 +61,9 @@ for s in "${seeds[@]}"; do
 		complete=0
 		break
 	fi
-	if [ -f "$dir/checkpoint.safetensors" ]; then
-		cmd=(./train -device "$device" -no-pictures -checkpoint-every 500 -resume "$dir/checkpoint.safetensors")
+	if [ -f "$dir/config.json" ]; then
+		# A run folder resumes whatever stage it stopped in (vade: pretraining, prior, training).
+		cmd=(./train -device "$device" -no-pictures -checkpoint-every 500 -resume "$dir")
 	else
 		cmd=(./train -device "$device" -no-pictures -checkpoint-every 500 "${args[@]}" "${extra[@]}" -seed "$s" -out "$dir")
 	fi

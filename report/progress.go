@@ -37,6 +37,7 @@ type Progress struct {
 	w        io.Writer
 	total    int
 	done     int
+	untimed  int // steps done before the display started (SetDone): not in the rates
 	desc     string
 	batch    int // examples per step; 0: rates are in steps ("it/s")
 	fields   map[string]float64
@@ -75,6 +76,23 @@ func (p *Progress) SetBatch(examplesPerStep int) *Progress {
 	p.batch = max(examplesPerStep, 0)
 	if p.bar != nil {
 		p.bar = p.newBar()
+	}
+	return p
+}
+
+// SetDone records n steps as done before the display started (for example the step
+// whose end created it): they count in the steps shown, not in the rates and the ETA,
+// which measure only the steps timed since NewProgress. Call it before the first Add.
+func (p *Progress) SetDone(n int) *Progress {
+	if p == nil {
+		return p
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n = max(n, 0)
+	p.done, p.untimed = n, n
+	if p.bar != nil {
+		p.bar.Set64(int64(n) * int64(max(p.batch, 1)))
 	}
 	return p
 }
@@ -188,18 +206,19 @@ func (p *Progress) line(now time.Time, final bool) string {
 		fmt.Fprintf(&b, "step %d", p.done)
 	}
 	elapsed := now.Sub(p.start)
-	if elapsed > 0 && p.done > 0 {
+	timed := p.done - p.untimed
+	if elapsed > 0 && timed > 0 {
 		unit, per := "it/s", 1
 		if p.batch > 0 {
 			unit, per = "ex/s", p.batch
 		}
-		fmt.Fprintf(&b, " %s %s", formatRate(float64(p.done*per)/elapsed.Seconds()), unit)
+		fmt.Fprintf(&b, " %s %s", formatRate(float64(timed*per)/elapsed.Seconds()), unit)
 	}
 	switch {
 	case final:
 		fmt.Fprintf(&b, " done in %s", formatDuration(elapsed))
-	case p.total > 0 && p.done > 0 && elapsed > 0:
-		left := time.Duration(float64(elapsed) * float64(p.total-p.done) / float64(p.done))
+	case p.total > 0 && timed > 0 && elapsed > 0:
+		left := time.Duration(float64(elapsed) * float64(p.total-p.done) / float64(timed))
 		fmt.Fprintf(&b, " ETA %s", formatDuration(left))
 	}
 	if t := p.tail(); t != "" {

@@ -73,6 +73,30 @@ func TestProgressPlainFormats(t *testing.T) {
 	}
 	require.Equal(t, strings.Join(want, "\n")+"\n", buf.String())
 
+	// Steps done before the display started count in the steps shown, not in the
+	// rates: 1 step already done, then 3 of 1 s each (100 ex/s, not 133).
+	buf.Reset()
+	p, clk = newTestProgress(&buf, 8, "epoch 2")
+	p.SetBatch(100).SetDone(1)
+	p.Every = 0.5
+	for range 3 {
+		clk.advance(time.Second)
+		p.Add(1, nil)
+	}
+	p.Finish()
+	want = []string{
+		"epoch 2 step 4/8 (50%) 100 ex/s ETA 4s",
+		"epoch 2 step 4/8 (50%) 100 ex/s done in 3s",
+	}
+	require.Equal(t, strings.Join(want, "\n")+"\n", buf.String())
+
+	// A display started with nothing timed: no rate, no ETA.
+	buf.Reset()
+	p, _ = newTestProgress(&buf, 1, "epoch 3")
+	p.SetBatch(100).SetDone(1)
+	p.Finish()
+	require.Equal(t, "epoch 3 step 1/1 (100%) done in 0s\n", buf.String())
+
 	// Finish with nothing done: no rate, no ETA.
 	buf.Reset()
 	p, _ = newTestProgress(&buf, 10, "eval")
@@ -84,6 +108,7 @@ func TestProgressPlainFormats(t *testing.T) {
 	np.Add(1, nil)
 	np.Status("x")
 	np.SetBatch(3)
+	np.SetDone(2)
 	np.Finish()
 }
 

@@ -100,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 			return nil
 		})
 	}
-	def("model", "model.model", "dilokthanakul (Dilokthanakul et al. 2016), shu (Rui Shu) or vade (Jiang et al. 2017: autoencoder pretraining, a Gaussian-mixture prior, training) (default dilokthanakul)",
+	def("model", "model.model", "dilokthanakul (Dilokthanakul et al. 2016), shu (Rui Shu), vade (Jiang et al. 2017: autoencoder pretraining, a Gaussian-mixture prior, training), kmeans (k-means++ and Lloyd) or gmm (a diagonal Gaussian mixture by EM) (default on MNIST dilokthanakul; with -train FILE chosen from the data: vade for at least 1000 rows of 32 features, else gmm)",
 		func(s *trainer.Settings, v string) error { s.Model.Model = v; return nil })
 	def("k", "model.k", "clusters (default 10)", intTo(func(s *trainer.Settings) *int { return &s.Model.K }, 1))
 	def("m", "model.m", "Monte Carlo samples of (z, w) per example (dilokthanakul; default 1)", intTo(func(s *trainer.Settings) *int { return &s.Model.M }, 1))
@@ -168,7 +168,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	def("subset", "train.train_subset", "train on the first N training examples only (quick runs; 0: all)", intTo(func(s *trainer.Settings) *int { return &s.Train.TrainSubset }, 0))
 	def("test-subset", "train.test_subset", "evaluate on the first N held-out examples only (default: -subset, capped at the set's size)", intTo(func(s *trainer.Settings) *int { return &s.Train.TestSubset }, 0))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE and reports its clustering of the held-out data.\nFlags:")
+		fmt.Fprintln(stderr, "Usage: train [flags]\n\nTrains a Gaussian-mixture VAE (or fits k-means or a Gaussian mixture) and reports its clustering\nof the held-out data. With -train FILE, settings you do not give are chosen from the data\n(likelihood, scaling, model, widths, epochs); the run's first lines say what and why.\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {

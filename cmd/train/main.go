@@ -3,8 +3,11 @@
 //
 //	go run ./cmd/train                          # MNIST, model A (Dilokthanakul et al.), K=10
 //	go run ./cmd/train -model shu -epochs 100   # model B (Rui Shu)
+//	go run ./cmd/train -model vade -epochs 300  # model C (VaDE): pretraining, GMM prior, training
+//	go run ./cmd/train -model kmeans -restarts 10   # the classical baselines: kmeans, gmm
+//	go run ./cmd/train -train my.csv -label-col y   # your data: settings chosen from it
 //	go run ./cmd/train -seeds 10 -epochs 100    # best and mean ± s.d. over 10 seeds
-//	go run ./cmd/train -resume runs/x/checkpoint.safetensors
+//	go run ./cmd/train -resume runs/x           # continue an interrupted run
 //
 // Every run writes a folder (-out, default runs/<model>-<time>): config.json,
 // metrics.jsonl (one line per evaluation), summary.json, checkpoint.safetensors and
@@ -414,15 +417,20 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	epoch := -1
 	hooks := trainer.Hooks{
 		Step: func(p trainer.Progress) {
-			if p.Epoch != epoch || bar == nil {
-				epoch = p.Epoch
-				bar = report.NewProgress(stderr, p.Batches-(p.Batch-1), fmt.Sprintf("epoch %d/%d", p.Epoch+1, p.Epochs)).SetBatch(t.BatchSize)
-			}
 			f := map[string]float64{"loss": p.Terms.Loss}
 			if p.Terms.KLy != 0 {
 				f["kl_y"] = p.Terms.KLy
 			}
-			bar.Add(1, f)
+			if p.Epoch != epoch || bar == nil {
+				epoch = p.Epoch
+				// Created at the end of the epoch's first step (of this process): the
+				// steps so far count, but their time was not measured, so the rates
+				// start after them.
+				bar = report.NewProgress(stderr, p.Batches, fmt.Sprintf("epoch %d/%d", p.Epoch+1, p.Epochs)).SetBatch(t.BatchSize).SetDone(p.Batch)
+				bar.Add(0, f)
+			} else {
+				bar.Add(1, f)
+			}
 			if p.Batch == p.Batches || p.Step == p.TotalSteps {
 				bar.Status("evaluating")
 			}
