@@ -84,6 +84,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -189,6 +190,37 @@ func (ds *Dataset) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Concat returns a new Dataset named name with the examples of every set in order
+// (copied). The sets must agree on D and on Shape; the result has labels when any set
+// has them (NoLabel for the examples of a set without).
+func Concat(name string, sets ...*Dataset) (*Dataset, error) {
+	if len(sets) == 0 {
+		return nil, fmt.Errorf("data: concat %s: no data sets", name)
+	}
+	first := sets[0]
+	n, labelled := 0, false
+	for _, s := range sets {
+		if s.D != first.D || !slices.Equal(s.Shape, first.Shape) {
+			return nil, fmt.Errorf("data: concat %s: %s has %d features (shape %v), %s %d (shape %v)", name, first.Name, first.D, first.Shape, s.Name, s.D, s.Shape)
+		}
+		n += s.N
+		labelled = labelled || s.Labels != nil
+	}
+	out := &Dataset{Name: name, N: n, D: first.D, X: make([]float32, 0, n*first.D), Shape: slices.Clone(first.Shape)}
+	if labelled {
+		out.Labels = make([]int, 0, n)
+	}
+	for _, s := range sets {
+		out.X = append(out.X, s.X...)
+		if labelled {
+			for i := range s.N {
+				out.Labels = append(out.Labels, s.Label(i))
+			}
+		}
+	}
+	return out, nil
 }
 
 // Row returns example i's features (a slice of X, not a copy).

@@ -160,3 +160,45 @@ func BenchmarkGather(b *testing.B) {
 		ds.Gather(batch, x, l)
 	}
 }
+
+func TestConcat(t *testing.T) {
+	a := &Dataset{Name: "a", N: 2, D: 2, X: []float32{1, 2, 3, 4}, Labels: []int{0, 1}, Shape: []int{1, 2}}
+	b := &Dataset{Name: "b", N: 1, D: 2, X: []float32{5, 6}, Shape: []int{1, 2}}
+	c := &Dataset{Name: "c", N: 1, D: 2, X: []float32{7, 8}}
+	wide := &Dataset{Name: "wide", N: 1, D: 3, X: []float32{1, 2, 3}}
+	cases := []struct {
+		name   string
+		sets   []*Dataset
+		x      []float32
+		labels []int
+		err    string
+	}{
+		{name: "labelled then unlabelled", sets: []*Dataset{a, b}, x: []float32{1, 2, 3, 4, 5, 6}, labels: []int{0, 1, NoLabel}},
+		{name: "unlabelled only", sets: []*Dataset{b, b}, x: []float32{5, 6, 5, 6}},
+		{name: "one set", sets: []*Dataset{a}, x: a.X, labels: a.Labels},
+		{name: "none", err: "no data sets"},
+		{name: "different D", sets: []*Dataset{c, wide}, err: "wide 3"},
+		{name: "different shape", sets: []*Dataset{a, c}, err: "c 2 (shape []"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Concat("all", tc.sets...)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, got.Validate())
+			assert.Equal(t, "all", got.Name)
+			assert.Equal(t, tc.x, got.X)
+			assert.Equal(t, tc.labels, got.Labels)
+			assert.Equal(t, len(tc.x)/2, got.N)
+		})
+	}
+	// The result is a copy: the inputs are untouched by changes to it.
+	got, err := Concat("all", a, b)
+	require.NoError(t, err)
+	got.X[0], got.Labels[0] = 9, 1
+	assert.Equal(t, float32(1), a.X[0])
+	assert.Equal(t, 0, a.Labels[0])
+}

@@ -8,6 +8,7 @@
 //	assign -checkpoint runs/x/checkpoint.safetensors -data {file.{idx,csv,npy}|shards/} -out DIR
 //	       [-label-col COL | -labels FILE] [-device auto|cpu|emu|cuda] [-format csv|npy] [-chunk ROWS]
 //	assign -checkpoint runs/x/checkpoint.safetensors -mnist-test [-data-dir DIR] -out DIR
+//	assign -checkpoint runs/x/checkpoint.safetensors -mnist-all -out DIR   # all 70,000, as VaDE's paper scores
 //
 // It streams: the data is read -chunk rows at a time (CSV, NPY and IDX files row by
 // row, a shard folder written by convert through its memory-mapped shards), each chunk
@@ -62,7 +63,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 type options struct {
 	checkpoint, dataPath, labelCol, labels, dataDir, out, device, format string
-	mnistTest                                                            bool
+	mnistTest, mnistAll                                                  bool
 	chunk                                                                int
 }
 
@@ -83,7 +84,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.labelCol, "label-col", "", "CSV label column to leave out of the features: a header name or a 0-based index (negative: from the end)")
 	fs.StringVar(&o.labels, "labels", "", "labels of an IDX or NPY -data file (IDX or NPY), to score the clusters against")
 	fs.BoolVar(&o.mnistTest, "mnist-test", false, "use the MNIST test set (10000 images, with labels) instead of -data")
-	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the MNIST files for -mnist-test (default: the Go module cache, or $"+data.MNISTDirEnv+")")
+	fs.BoolVar(&o.mnistAll, "mnist-all", false, "use all 70000 MNIST images (training then test set, with labels) instead of -data: how the VaDE and DEC papers score")
+	fs.StringVar(&o.dataDir, "data-dir", "", "folder with the MNIST files for -mnist-test and -mnist-all (default: the Go module cache, or $"+data.MNISTDirEnv+")")
 	fs.StringVar(&o.out, "out", "", "folder to write the results in (created if needed); required")
 	fs.StringVar(&o.device, "device", "auto", "backend: "+strings.Join(engine.Devices, ", "))
 	fs.StringVar(&o.format, "format", "csv", "output format: csv or npy")
@@ -96,10 +98,10 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, cli.Usage(errors.New("-checkpoint is required"))
 	case o.out == "":
 		return o, cli.Usage(errors.New("-out is required"))
-	case o.dataPath == "" && !o.mnistTest:
-		return o, cli.Usage(errors.New("give -data FILE or -mnist-test"))
-	case o.dataPath != "" && o.mnistTest:
-		return o, cli.Usage(errors.New("-data and -mnist-test exclude each other"))
+	case o.dataPath == "" && !o.mnistTest && !o.mnistAll:
+		return o, cli.Usage(errors.New("give -data FILE, -mnist-test or -mnist-all"))
+	case (o.dataPath != "" && (o.mnistTest || o.mnistAll)) || (o.mnistTest && o.mnistAll):
+		return o, cli.Usage(errors.New("-data, -mnist-test and -mnist-all exclude each other"))
 	case o.format != "csv" && o.format != "npy":
 		return o, cli.Usagef("-format %q, want csv or npy", o.format)
 	case o.chunk < 1:
@@ -286,12 +288,18 @@ type input struct {
 // openInput opens the MNIST test set or the -data file or shard folder for reading
 // without loading it.
 func openInput(o options) (*input, error) {
-	if o.mnistTest {
-		_, test, err := data.LoadMNIST(o.dataDir)
+	if o.mnistTest || o.mnistAll {
+		train, test, err := data.LoadMNIST(o.dataDir)
 		if err != nil {
 			return nil, err
 		}
-		return sourceInput(test, test.Name, test.Name, func() error { return nil }), nil
+		set := test
+		if o.mnistAll {
+			if set, err = data.Concat("mnist-all", train, test); err != nil {
+				return nil, err
+			}
+		}
+		return sourceInput(set, set.Name, set.Name, func() error { return nil }), nil
 	}
 	if st, err := os.Stat(o.dataPath); err == nil && st.IsDir() {
 		s, err := data.OpenSharded(o.dataPath)

@@ -150,8 +150,10 @@ func TestAssignErrors(t *testing.T) {
 	}{
 		{[]string{"-data", csv5, "-out", out}, 2, []string{"-checkpoint is required"}},
 		{[]string{"-checkpoint", ckpt, "-data", csv5}, 2, []string{"-out is required"}},
-		{[]string{"-checkpoint", ckpt, "-out", out}, 2, []string{"-data FILE or -mnist-test"}},
+		{[]string{"-checkpoint", ckpt, "-out", out}, 2, []string{"-data FILE, -mnist-test or -mnist-all"}},
 		{[]string{"-checkpoint", ckpt, "-data", csv5, "-mnist-test", "-out", out}, 2, []string{"exclude each other"}},
+		{[]string{"-checkpoint", ckpt, "-data", csv5, "-mnist-all", "-out", out}, 2, []string{"exclude each other"}},
+		{[]string{"-checkpoint", ckpt, "-mnist-test", "-mnist-all", "-out", out}, 2, []string{"exclude each other"}},
 		{[]string{"-checkpoint", ckpt, "-data", csv5, "-out", out, "-format", "json"}, 2, []string{`-format "json"`}},
 		{[]string{"-checkpoint", ckpt, "-data", csv5, "-out", out, "-device", "tpu"}, 2, []string{`unknown device "tpu"`}},
 		{[]string{"-checkpoint", filepath.Join(dir, "nope.safetensors"), "-data", csv5, "-label-col", "y", "-out", out, "-device", "cpu"}, 1, []string{"nope.safetensors"}},
@@ -165,4 +167,33 @@ func TestAssignErrors(t *testing.T) {
 	}
 	_, err := os.Stat(out)
 	require.True(t, os.IsNotExist(err), "no output folder after failures")
+}
+
+// TestAssignMNISTAll: -mnist-all assigns the 70,000 MNIST images, training set first,
+// and scores them against their labels; -mnist-test the 10,000 of the test set, which
+// are the last 10,000 rows of the first.
+func TestAssignMNISTAll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads and assigns all of MNIST")
+	}
+	dir := t.TempDir()
+	b := engine.NewCPU()
+	m, err := gmvae.New(b, gmvae.Config{Model: "dilokthanakul", D: 784, K: 10, Dz: 2, Dw: 2, Hidden: []int{4}, MaxBatch: 100, Seed: 3})
+	require.NoError(t, err)
+	defer m.Release()
+	ckpt := filepath.Join(dir, checkpoint.File)
+	require.NoError(t, trainer.SaveModel(ckpt, b, m))
+	rows := func(flag string) []string {
+		out := filepath.Join(dir, flag)
+		code, stdout, stderr := runCmd("-checkpoint", ckpt, flag, "-out", out, "-device", "cpu")
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stdout, "scores on the", flag)
+		raw, err := os.ReadFile(filepath.Join(out, "clusters.csv"))
+		require.NoError(t, err)
+		return strings.Split(strings.TrimSpace(string(raw)), "\n")[1:]
+	}
+	all, test := rows("-mnist-all"), rows("-mnist-test")
+	require.Len(t, all, 70000)
+	require.Len(t, test, 10000)
+	require.Equal(t, test, all[60000:], "the test set's clusters are the last 10,000 of -mnist-all's")
 }
