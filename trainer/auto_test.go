@@ -68,14 +68,30 @@ func TestDataAware(t *testing.T) {
 				assert.Equal(t, 3, s.Model.Dz)
 				assert.Equal(t, s.Train.Epochs, s.Train.PretrainEpochs)
 			}
+			if tc.model == "vade" && tc.shape != nil {
+				assert.Equal(t, 1.0, s.Train.AugmentShift, "8 x 8 images: 3 pixels of 28 scaled, at least 1")
+				assert.Equal(t, 10.0, s.Train.AugmentRotate)
+			} else {
+				assert.Zero(t, s.Train.AugmentShift, "augmentation is for images")
+				assert.Zero(t, s.Train.AugmentRotate, "augmentation is for images")
+			}
 			_, err := s.Settle()
 			assert.NoError(t, err)
 		})
 	}
+	// MNIST's shape gets DEC-DA's 3 pixels and 10 degrees; augmentation given (even 0)
+	// is the user's.
+	mn, mst := describe(t, 1000, 784, []int{28, 28}, func(i, j int) float32 { return float32((i*7+j)%10) / 10 })
+	s, _ := DataAware(base, mn, mst, none)
+	assert.Equal(t, 3.0, s.Train.AugmentShift)
+	s, _ = DataAware(base, mn, mst, func(k string) bool { return k == "train.augment_shift" })
+	assert.Zero(t, s.Train.AugmentShift)
+	assert.Zero(t, s.Train.AugmentRotate)
+
 	// A model named or shaped by the user stays; the scaling still follows the data.
 	in, st := describe(t, 150, 3, nil, func(i, j int) float32 { return float32(i%7) * float32([]int{1, 100, 10000}[j]) })
 	given := func(k string) bool { return k == "model.dz" }
-	s, _ := DataAware(base, in, st, given)
+	s, _ = DataAware(base, in, st, given)
 	assert.Equal(t, "dilokthanakul", s.Model.Model)
 	assert.Equal(t, gmvae.Gaussian, s.Model.Likelihood)
 	require.NotNil(t, s.Model.Input)

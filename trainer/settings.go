@@ -33,6 +33,9 @@ func (s Settings) Settle() (Settings, error) {
 	if err := annealing(m, t); err != nil {
 		return s, err
 	}
+	if err := fitted(m, t); err != nil {
+		return s, err
+	}
 	return Settings{Model: m, Train: t}, nil
 }
 
@@ -50,6 +53,21 @@ func annealing(m gmvae.Config, t Config) error {
 	}
 	if t.TauMin > float64(m.Tau) {
 		return field.New("train", "tau_min", t.TauMin, "is above the starting temperature tau = %g", m.Tau)
+	}
+	return nil
+}
+
+// fitted refuses the training-only settings that a fitted model (kmeans, gmm: no
+// training steps) would silently ignore.
+func fitted(m gmvae.Config, t Config) error {
+	if m.Model != "kmeans" && m.Model != "gmm" {
+		return nil
+	}
+	switch {
+	case t.AugmentShift > 0:
+		return field.New("train", "augment_shift", t.AugmentShift, "moves the images of a trained model's batches; model %s is fitted to the data as it is", m.Model)
+	case t.AugmentRotate > 0:
+		return field.New("train", "augment_rotate", t.AugmentRotate, "turns the images of a trained model's batches; model %s is fitted to the data as it is", m.Model)
 	}
 	return nil
 }
