@@ -166,11 +166,12 @@ func TestConfigValidate(t *testing.T) {
 		{GMMConfig{K: 2, RegCovar: -1e-6}, "GMMConfig.RegCovar = -1e-06"},
 		{GMMConfig{K: 2, Init: "kmeans++"}, `GMMConfig.Init = "kmeans++"`},
 		{GMMConfig{K: 0}, "GMMConfig.K = 0"},
+		{GMMConfig{K: 2, Covariance: "spherical"}, `GMMConfig.Covariance = "spherical"`},
 	}
 	for _, tc := range gm {
 		assert.ErrorContains(t, tc.cfg.Defaults().Validate(), tc.want)
 	}
-	assert.Equal(t, GMMConfig{K: 3, Restarts: 1, MaxIter: 100, Tol: 1e-3, RegCovar: 1e-6, Init: InitKMeans},
+	assert.Equal(t, GMMConfig{K: 3, Restarts: 1, MaxIter: 100, Tol: 1e-3, RegCovar: 1e-6, Init: InitKMeans, Covariance: CovDiag},
 		GMMConfig{K: 3}.Defaults())
 }
 

@@ -1,10 +1,11 @@
 // Package cluster fits the classical clustering baselines on the engine's kernels:
 // k-means (k-means++ seeding, Lloyd iterations, restarts) and a Gaussian mixture with
-// diagonal covariances fitted by EM (restarts, a variance floor). They are the
+// diagonal or full covariances fitted by EM (restarts, a variance floor; GMM.BIC to
+// choose between them without labels). They are the
 // baselines that deep clustering is compared with (GMVAE.md, "Classical baselines on
 // the same kernels"), and a VaDE model's prior is initialised from a GMM fitted on the
 // latent means (model C). scikit-learn's KMeans and GaussianMixture(covariance_type=
-// "diag") are the reference: the algorithms, defaults and stopping rules below are
+// "diag" or "full") are the reference: the algorithms, defaults and stopping rules below are
 // theirs, and bench/cluster compares the results.
 //
 // Everything runs on any engine.Backend through the typed ops, and the results (centers,

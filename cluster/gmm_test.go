@@ -172,7 +172,7 @@ func lseOf(t *testing.T, b engine.Backend, g *GMM, row []float32) float32 {
 	s, err := newSession(context.Background(), b, upload(t, b, row), 1, g.D)
 	require.NoError(t, err)
 	defer s.close()
-	w, err := newEMWork(s, nil, g.K, 0)
+	w, err := newEMWork(s, nil, g.K, 0, CovDiag)
 	require.NoError(t, err)
 	require.NoError(t, w.upload(&gmmParams{weights: g.Weights, means: g.Means, vars: g.Vars}))
 	require.NoError(t, w.kernel(1, s.x))
@@ -200,7 +200,8 @@ func TestGMMEmptyComponents(t *testing.T) {
 	// The M-step's rule for an empty component, directly.
 	w := &emWork{k: 2, reg: 1e-3, s: &session{d: 2}, st: &stats{mean: []float64{0, 0}, mean32: []float32{0, 0}}}
 	prev := &gmmParams{means: []float32{1, 2, 3, 4}}
-	p := w.mstep(&moments{nk: []float64{10, 0}, s1: []float64{10, 20, 0, 0}, s2: []float64{20, 50, 0, 0}}, prev)
+	p, err := w.mstep(&moments{nk: []float64{10, 0}, s1: []float64{10, 20, 0, 0}, s2: []float64{20, 50, 0, 0}}, prev)
+	require.NoError(t, err)
 	assert.Equal(t, []float32{1, 2, 3, 4}, p.means)
 	assert.Equal(t, []float32{1 + 1e-3, 1 + 1e-3, 1e-3, 1e-3}, p.vars)
 	assert.Equal(t, float32(1), p.weights[0])

@@ -205,30 +205,17 @@ func (s *session) columnStats() (*stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &stats{mean: make([]float64, s.d), vari: make([]float64, s.d)}
+	mean := make([]float64, s.d)
 	mu0 := make([]float32, s.d)
 	for j, v := range sum {
-		st.mean[j] = v / float64(s.n)
-		mu0[j] = float32(st.mean[j])
+		mean[j] = v / float64(s.n)
+		mu0[j] = float32(mean[j])
 	}
-	ones := make([]float32, s.d)
-	for j := range ones {
-		ones[j] = 1
-	}
-	st.mean32 = mu0
-	if st.mu0, err = s.upload(mu0, "column means"); err != nil {
+	st, err := s.centering(mu0)
+	if err != nil {
 		return nil, err
 	}
-	if st.ones, err = s.upload(ones, "ones"); err != nil {
-		return nil, err
-	}
-	if st.zero, err = s.upload(make([]float32, s.d), "zeros"); err != nil {
-		return nil, err
-	}
-	if err := s.bufs([]**engine.Buf{&st.xcen, &st.x2}, []int{s.rows * s.d, s.rows * s.d},
-		[]string{"centered chunk", "squared chunk"}); err != nil {
-		return nil, err
-	}
+	st.mean, st.vari = mean, make([]float64, s.d)
 	cs, err := s.buf(s.d, "column sums")
 	if err != nil {
 		return nil, err
@@ -265,6 +252,31 @@ func (s *session) columnStats() (*stats, error) {
 		if math.IsInf(st.vari[j], 0) || math.IsNaN(st.vari[j]) {
 			return nil, fmt.Errorf("cluster: x column %d (of %d): squared deviations overflow float32 (values too far apart); rescale the data", j, s.d)
 		}
+	}
+	return st, nil
+}
+
+// centering returns stats that center chunks at mean32 (centered), with no column
+// statistics.
+func (s *session) centering(mean32 []float32) (*stats, error) {
+	st := &stats{mean32: mean32}
+	ones := make([]float32, s.d)
+	for j := range ones {
+		ones[j] = 1
+	}
+	var err error
+	if st.mu0, err = s.upload(mean32, "column means"); err != nil {
+		return nil, err
+	}
+	if st.ones, err = s.upload(ones, "ones"); err != nil {
+		return nil, err
+	}
+	if st.zero, err = s.upload(make([]float32, s.d), "zeros"); err != nil {
+		return nil, err
+	}
+	if err := s.bufs([]**engine.Buf{&st.xcen, &st.x2}, []int{s.rows * s.d, s.rows * s.d},
+		[]string{"centered chunk", "squared chunk"}); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

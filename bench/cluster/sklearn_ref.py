@@ -6,7 +6,7 @@
         standardised per column (mean 0, s.d. 1, float32), header f0..f{d-1},label
     /usr/bin/python3 bench/cluster/sklearn_ref.py fit DIR [SEEDS]
         fits KMeans(n_clusters=C, n_init=10) and GaussianMixture(n_components=C,
-        covariance_type="diag") (scikit-learn's defaults otherwise) with random_state
+        covariance_type="diag" and "full") (scikit-learn's defaults otherwise) with random_state
         0..SEEDS-1 (default 5) on each CSV, C = the number of classes, and writes
         DIR/sklearn.json: per data set, method and seed, the labels, the inertia or
         mean log-likelihood per row, the iterations and the fit time
@@ -73,7 +73,7 @@ def fit(out, seeds):
         x, y = load_csv(os.path.join(out, fn))
         x = x.astype(np.float64)  # what a user passes; float32 input changes little
         k = len(set(y))
-        res[name] = {"kmeans": [], "gmm": []}
+        res[name] = {"kmeans": [], "gmm": [], "gmm-full": []}
         for s in range(seeds):
             t = time.perf_counter()
             km = KMeans(n_clusters=k, n_init=10, random_state=s).fit(x)
@@ -85,6 +85,12 @@ def fit(out, seeds):
             res[name]["gmm"].append({"labels": lab.tolist(), "loglik": float(g.score(x)),
                                      "iters": int(g.n_iter_), "converged": bool(g.converged_),
                                      "seconds": time.perf_counter() - t})
+            t = time.perf_counter()
+            g = GaussianMixture(n_components=k, covariance_type="full", random_state=s).fit(x)
+            lab = g.predict(x)
+            res[name]["gmm-full"].append({"labels": lab.tolist(), "loglik": float(g.score(x)),
+                                          "iters": int(g.n_iter_), "converged": bool(g.converged_),
+                                          "seconds": time.perf_counter() - t})
         print(f"{name}: done")
     with open(os.path.join(out, "sklearn.json"), "w") as f:
         json.dump(res, f)

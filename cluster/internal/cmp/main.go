@@ -5,7 +5,7 @@
 //	/usr/bin/python3 bench/cluster/sklearn_ref.py fit DIR 5
 //	go run ./cluster/internal/cmp -dir DIR [-seeds 5] [-device cpu|emu]
 //
-// fits FitKMeans (Restarts 10) and FitGMM (defaults) with Seed 0..seeds-1 on every
+// fits FitKMeans (Restarts 10) and FitGMM (defaults; and with full covariances) with Seed 0..seeds-1 on every
 // DIR/*.csv (K = its number of classes), reads scikit-learn's labels from
 // DIR/sklearn.json, and prints a markdown table of Hungarian ACC and NMI (both from
 // package metrics, for both sides), the objective (k-means inertia, GMM mean
@@ -130,7 +130,7 @@ func compare(b engine.Backend, dir string, seeds int) error {
 		if err := b.Upload(xb, ds.X); err != nil {
 			return err
 		}
-		for _, method := range []string{"kmeans", "gmm"} {
+		for _, method := range []string{"kmeans", "gmm", "gmm-full"} {
 			runs := sk[name][method]
 			if len(runs) < seeds {
 				return fmt.Errorf("%s %s: sklearn.json has %d seeds, want %d", name, method, len(runs), seeds)
@@ -151,7 +151,11 @@ func compare(b engine.Backend, dir string, seeds int) error {
 						return err
 					}
 				} else {
-					g, err := cluster.FitGMM(context.Background(), b, xb, ds.N, ds.D, cluster.GMMConfig{K: k, Seed: uint64(s)})
+					cov := cluster.CovDiag
+					if method == "gmm-full" {
+						cov = cluster.CovFull
+					}
+					g, err := cluster.FitGMM(context.Background(), b, xb, ds.N, ds.D, cluster.GMMConfig{K: k, Seed: uint64(s), Covariance: cov})
 					if err != nil {
 						return err
 					}
