@@ -230,3 +230,35 @@ func TestFullErrors(t *testing.T) {
 	assert.Equal(t, []float32{2, 0, 1, 1}, p.chol, "cholesky of [[4 2] [2 2]]")
 	assert.Equal(t, []float32{0.5, 0, -0.5, 1}, p.prec, "its inverse")
 }
+
+// TestAsFull: a diagonal fit written as a full one gives the same posteriors (within
+// float32 rounding of the two E-steps) and labels; a full fit is itself.
+func TestAsFull(t *testing.T) {
+	const n, d, k = 300, 3, 3
+	x, _ := blobs(n, d, k, 3, 1, 31)
+	for i := range x {
+		x[i] += 50 // far from the origin: the centering matters
+	}
+	b := engine.NewCPU()
+	xb := upload(t, b, x)
+	g, err := FitGMM(context.Background(), b, xb, n, d, GMMConfig{K: k, Seed: 1})
+	require.NoError(t, err)
+	f, err := g.AsFull()
+	require.NoError(t, err)
+	checkFull(t, f)
+	assert.Equal(t, g.Vars, f.Vars)
+	assert.Equal(t, CovDiag, g.Covariance, "the diagonal fit is unchanged")
+	r1, l1, err := g.Posteriors(b, xb, n)
+	require.NoError(t, err)
+	r2, l2, err := f.Posteriors(b, xb, n)
+	require.NoError(t, err)
+	assert.Equal(t, l1, l2)
+	for i := range r1 {
+		assert.InDelta(t, r1[i], r2[i], 1e-5)
+	}
+	again, err := f.AsFull()
+	require.NoError(t, err)
+	assert.Same(t, f, again)
+	_, err = (&GMM{K: 2, D: 2}).AsFull()
+	assert.ErrorContains(t, err, "not fitted")
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -121,11 +122,13 @@ type GMM struct {
 	// Means and Vars hold mu and var, (K, D) row-major; every variance >= RegCovar
 	// (full: the diagonal of Sigma_k).
 	Means, Vars []float32
+	// Center c (D) is the training data's column means, rounded to float32: the point
+	// the fit centered the data at, and from which a full model's E-step measures.
+	Center []float32
 	// Full covariances only (nil for CovDiag): Chol holds L_k and PrecChol W_k = L_k⁻¹,
-	// (K, D, D) row-major, lower triangular; Center c (D) is the point the E-step
-	// measures from (the training data's column means), Shift (K, D) = -W_k (mu_k - c)
-	// and LogNorm (K) = log pi_k + sum_d log W_k[d,d], all as the E-step uses them.
-	Chol, PrecChol, Center, Shift, LogNorm []float32
+	// (K, D, D) row-major, lower triangular; Shift (K, D) = -W_k (mu_k - c) and
+	// LogNorm (K) = log pi_k + sum_d log W_k[d,d], all as the E-step uses them.
+	Chol, PrecChol, Shift, LogNorm []float32
 	// LogLik is the mean over the training rows of log p(x_i) under these
 	// parameters (float64 sum of the kernel's float32 log-sum-exps, row order).
 	LogLik float64
@@ -348,12 +351,42 @@ func fitGMM(s *session, cfg GMMConfig) (*GMM, error) {
 			g.Weights, g.Means, g.Vars = p.weights, p.means, p.vars
 			if w.full {
 				g.Chol, g.PrecChol, g.Shift, g.LogNorm = p.chol, p.prec, p.shift, p.lnorm
-				g.Center = st.mean32
 			}
+			g.Center = st.mean32
 			g.LogLik, g.Iters, g.Converged, g.Restart, g.History = ll, len(hist), converged, r, hist
 		}
 	}
 	return g, nil
+}
+
+// AsFull returns a diagonal fit written as a full one (Sigma_k = diag(Vars_k); Chol,
+// PrecChol, Shift and LogNorm computed as a full fit's M-step does), so that one
+// full-covariance E-step serves both; a full fit is returned as it is. The likelihood
+// and its history are the diagonal fit's.
+func (g *GMM) AsFull() (*GMM, error) {
+	if g.Covariance == CovFull {
+		return g, nil
+	}
+	k, d := g.K, g.D
+	if len(g.Center) != d || len(g.Vars) != k*d || len(g.Means) != k*d || len(g.Weights) != k {
+		return nil, errors.New("cluster: GMM.AsFull: model is not fitted or has inconsistent shapes")
+	}
+	w := &emWork{k: k, full: true, s: &session{d: d}, st: &stats{mean32: g.Center}}
+	p := &gmmParams{weights: g.Weights, means: g.Means, vars: make([]float32, k*d),
+		chol: make([]float32, k*d*d), prec: make([]float32, k*d*d), shift: make([]float32, k*d), lnorm: make([]float32, k)}
+	cov := make([]float64, d*d)
+	for j := 0; j < k; j++ {
+		clear(cov)
+		for a := 0; a < d; a++ {
+			cov[a*d+a] = float64(g.Vars[j*d+a])
+		}
+		if err := w.fullParams(p, j, cov); err != nil {
+			return nil, fmt.Errorf("cluster: GMM.AsFull: component %d: %w", j, err)
+		}
+	}
+	f := *g
+	f.Covariance, f.Vars, f.Chol, f.PrecChol, f.Shift, f.LogNorm = CovFull, p.vars, p.chol, p.prec, p.shift, p.lnorm
+	return &f, nil
 }
 
 // BIC returns the Bayesian information criterion of the fit on n rows (lower is

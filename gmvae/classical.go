@@ -7,20 +7,25 @@ package gmvae
 // call on the whole training set (Fitter), not by gradient steps.
 //
 // Parameters (checkpoint tensors): kmeans: "centers" (K, D); gmm: "log_weights" (K),
-// "means" (K, D), "log_vars" (K, D). The logs are taken with the engine's float32 log
-// (kernels/fmath), so a checkpoint is the same bits on every machine.
+// "means" (K, D), "log_vars" (K, D); gmm with full (or auto) covariances:
+// "log_weights", "means", "chol" (K, D, D: L_k, Sigma_k = L_k L_kᵀ, lower triangular),
+// "prec_chol" (K, D, D: W_k = L_k⁻¹), "center" (D), "shift" (K, D: -W_k (mu_k -
+// center)) and "log_norm" (K: log pi_k + log |W_k|), as package cluster's GMM holds
+// them. The logs are taken with the engine's float32 log (kernels/fmath), so a
+// checkpoint is the same bits on every machine.
 //
 // The latent space is the data space: Dz = D, zmean = x, Decode is the identity.
 //
-// Infer: gmm: post = p(k|x) and logits = log pi_k + log N(x; mu_k, var_k) (the mixture
-// kernel); kmeans: logits = -||x - c_k||²/2 (the mixture kernel with unit variances
+// Infer: gmm: post = p(k|x) and logits = log pi_k + log N(x; mu_k, Sigma_k) (the
+// mixture kernel; full: on y = W_k (x - center) + ... as cluster.GMM describes); kmeans: logits = -||x - c_k||²/2 (the mixture kernel with unit variances
 // and no weights, up to a constant per row), post their softmax, whose argmax is the
 // nearest center. Terms: gmm: ELBO = the mean log-likelihood per row, Loss its
 // negative; kmeans: Recon = the mean squared distance to the nearest center (the
 // inertia per row), Loss = Recon.
 //
-// SampleCluster: gmm: z ~ N(mu_k, var_k) on the stream kernels.StreamID(k,
-// streamClassicalGen); kmeans: the center c_k in every row (nothing to draw).
+// SampleCluster: gmm: z ~ N(mu_k, Sigma_k) (diag: mu + sigma·eps; full: mu + L_k eps)
+// on the stream kernels.StreamID(k, streamClassicalGen); kmeans: the center c_k in
+// every row (nothing to draw).
 
 import (
 	"context"
@@ -37,6 +42,10 @@ import (
 
 // streamClassicalGen is the random tensor id of a gmm's SampleCluster.
 const streamClassicalGen = 0x5A3E_0D00
+
+// CovAuto is model gmm's covariance choice made from the data: both diagonal and full
+// covariances are fitted and the one of lower BIC kept (Config.Covariance).
+const CovAuto = "auto"
 
 // Fitter is a model fitted in one call on the whole training set (the classical
 // models) instead of by gradient steps; trainer.Train calls Fit in place of epochs.
@@ -55,6 +64,11 @@ type FitReport struct {
 	Kept      int       `json:"kept"`     // the restart kept
 	Iters     int       `json:"iters"`    // its iterations
 	Converged bool      `json:"converged"`
+	// Covariance is the gmm's covariance type kept ("diag" or "full"); BIC holds each
+	// fitted type's BIC on the training rows when Config.Covariance is "auto", which
+	// keeps the lower (empty otherwise).
+	Covariance string             `json:"covariance,omitempty"`
+	BIC        map[string]float64 `json:"bic,omitempty"`
 }
 
 // classical is a kmeans or gmm model on one backend.
@@ -62,8 +76,14 @@ type classical struct {
 	b   engine.Backend
 	cfg Config
 	ps  *nn.Params
-	// Tensor indices in ps: kmeans uses mu only.
+	// Tensor indices in ps: kmeans uses mu only; a full gmm has no lv.
 	logw, mu, lv int
+	// full: the gmm has full covariances (Config.Covariance full or auto), with the
+	// tensors chol, prec, center, shift and lnorm, and Infer's scratch: the centered
+	// rows xcen (N, D), the transformed rows y (N, K·D), ones (N), onesD and zerosD (D).
+	full                             bool
+	chol, prec, center, shift, lnorm int
+	xcen, y, ones1, onesD, zerosD    *engine.Buf
 
 	all                        []*engine.Buf
 	unit, L, lse, rows         *engine.Buf // unit: (K, D) log-variances of kmeans; L (N, K); lse, rows (N)
@@ -77,9 +97,19 @@ func newClassical(b engine.Backend, cfg Config) (Model, error) {
 	ps := nn.NewParams(b)
 	c := &classical{b: b, cfg: cfg, ps: ps, logw: -1, lv: -1}
 	K, D := cfg.K, cfg.D
-	if cfg.Model == "kmeans" {
+	c.full = cfg.Model == "gmm" && (cfg.Covariance == cluster.CovFull || cfg.Covariance == CovAuto)
+	switch {
+	case cfg.Model == "kmeans":
 		c.mu = ps.Add("centers", K*D, nn.Init{})
-	} else {
+	case c.full:
+		c.logw = ps.Add("log_weights", K, nn.Init{Const: float32(-math.Log(float64(K)))})
+		c.mu = ps.Add("means", K*D, nn.Init{})
+		c.chol = ps.Add("chol", K*D*D, nn.Init{})
+		c.prec = ps.Add("prec_chol", K*D*D, nn.Init{})
+		c.center = ps.Add("center", D, nn.Init{})
+		c.shift = ps.Add("shift", K*D, nn.Init{})
+		c.lnorm = ps.Add("log_norm", K, nn.Init{})
+	default:
 		c.logw = ps.Add("log_weights", K, nn.Init{Const: float32(-math.Log(float64(K)))})
 		c.mu = ps.Add("means", K*D, nn.Init{})
 		c.lv = ps.Add("log_vars", K*D, nn.Init{})
@@ -112,10 +142,25 @@ func (c *classical) alloc() error {
 	if c.cfg.Model == "kmeans" {
 		c.unit = nb(K*D, "unit log-variances")
 	}
+	if c.full {
+		c.xcen, c.y, c.ones1 = nb(N*D, "centered rows"), nb(N*K*D, "transformed rows"), nb(N, "ones")
+		c.onesD, c.zerosD = nb(D, "ones"), nb(D, "zeros")
+	}
 	if err != nil {
 		return err
 	}
 	c.host = make([]float32, 1)
+	if c.full {
+		for _, f := range []struct {
+			b *engine.Buf
+			n int
+			v float32
+		}{{c.ones1, N, 1}, {c.onesD, D, 1}, {c.zerosD, D, 0}} {
+			if err := ops.EwFill(c.b, f.b, f.n, f.v); err != nil {
+				return err
+			}
+		}
+	}
 	if c.unit != nil {
 		return ops.EwFill(c.b, c.unit, K*D, 0)
 	}
@@ -147,7 +192,9 @@ func (c *classical) Release() error {
 
 // Fit implements Fitter: cluster.FitKMeans or cluster.FitGMM with cfg.Restarts
 // restarts (default: 10 for kmeans, as scikit-learn's n_init; 1 for gmm) keyed by
-// cfg.Seed; the fitted parameters become the model's.
+// cfg.Seed; the fitted parameters become the model's. Covariance auto fits the
+// diagonal and the full mixture and keeps the lower BIC (a diagonal winner is written
+// in the full tensors, cluster.GMM.AsFull).
 func (c *classical) Fit(ctx context.Context, x *engine.Buf, n int) (FitReport, error) {
 	cfg := c.cfg
 	if cfg.Model == "kmeans" {
@@ -160,27 +207,68 @@ func (c *classical) Fit(ctx context.Context, x *engine.Buf, n int) (FitReport, e
 		}
 		return FitReport{Objective: "inertia", Restarts: km.Inertias, Kept: km.Restart, Iters: km.Iters, Converged: km.Converged}, nil
 	}
-	g, err := cluster.FitGMM(ctx, c.b, x, n, cfg.D, cluster.GMMConfig{K: cfg.K, Restarts: cfg.Restarts, Seed: cfg.Seed})
-	if err != nil {
-		return FitReport{}, err
+	fit := func(cov string) (*cluster.GMM, error) {
+		return cluster.FitGMM(ctx, c.b, x, n, cfg.D, cluster.GMMConfig{K: cfg.K, Restarts: cfg.Restarts, Seed: cfg.Seed, Covariance: cov})
 	}
+	var g *cluster.GMM
+	var bic map[string]float64
+	switch cfg.Covariance {
+	case "", cluster.CovDiag, cluster.CovFull:
+		cov := cfg.Covariance
+		if cov == "" {
+			cov = cluster.CovDiag
+		}
+		var err error
+		if g, err = fit(cov); err != nil {
+			return FitReport{}, err
+		}
+	case CovAuto:
+		diag, err := fit(cluster.CovDiag)
+		if err != nil {
+			return FitReport{}, err
+		}
+		g, bic = diag, map[string]float64{cluster.CovDiag: diag.BIC(n)}
+		// A full fit that fails (a covariance not positive definite: a component
+		// collapsed onto fewer dimensions than D) leaves the diagonal one.
+		if full, err := fit(cluster.CovFull); err == nil {
+			bic[cluster.CovFull] = full.BIC(n)
+			if bic[cluster.CovFull] < bic[cluster.CovDiag] {
+				g = full
+			}
+		} else if ctx.Err() != nil {
+			return FitReport{}, err
+		}
+	}
+	rep := FitReport{Objective: "log_likelihood", Restarts: g.LogLiks, Kept: g.Restart, Iters: g.Iters, Converged: g.Converged,
+		Covariance: g.Covariance, BIC: bic}
 	logw := make([]float32, len(g.Weights))
 	for i, w := range g.Weights {
 		logw[i] = fmath.Log(w)
 	}
-	lv := make([]float32, len(g.Vars))
-	for i, v := range g.Vars {
-		lv[i] = fmath.Log(v)
-	}
-	for _, p := range []struct {
+	type tensor struct {
 		i int
 		v []float32
-	}{{c.logw, logw}, {c.mu, g.Means}, {c.lv, lv}} {
+	}
+	var ts []tensor
+	if c.full {
+		f, err := g.AsFull()
+		if err != nil {
+			return FitReport{}, err
+		}
+		ts = []tensor{{c.logw, logw}, {c.mu, f.Means}, {c.chol, f.Chol}, {c.prec, f.PrecChol}, {c.center, f.Center}, {c.shift, f.Shift}, {c.lnorm, f.LogNorm}}
+	} else {
+		lv := make([]float32, len(g.Vars))
+		for i, v := range g.Vars {
+			lv[i] = fmath.Log(v)
+		}
+		ts = []tensor{{c.logw, logw}, {c.mu, g.Means}, {c.lv, lv}}
+	}
+	for _, p := range ts {
 		if err := c.b.Upload(c.ps.Tensor(p.i).P, p.v); err != nil {
 			return FitReport{}, err
 		}
 	}
-	return FitReport{Objective: "log_likelihood", Restarts: g.LogLiks, Kept: g.Restart, Iters: g.Iters, Converged: g.Converged}, nil
+	return rep, nil
 }
 
 // TrainBatch implements Model: a classical model is fitted by Fit, not by steps.
@@ -217,7 +305,18 @@ func (c *classical) Infer(x *engine.Buf, n int, post, logits, zmean *engine.Buf,
 		t.Recon = float64(c.host[0]) - float64(D)*float64(fmath.Log2Pi)
 		t.Loss, t.ELBO = t.Recon, -t.Recon
 	} else {
-		l.do(ops.MixtureLoglik(l.b, n, K, D, x, mu, c.ps.Tensor(c.lv).P, 0, c.ps.Tensor(c.logw).P, 0, c.L, c.lse, post))
+		if c.full {
+			// y = W_k (x - center) + shift_k for every k, read as n·K rows of D; their
+			// unit-variance log-densities plus log_norm_k (a rank-1 accumulation).
+			T := func(i int) *engine.Buf { return c.ps.Tensor(i).P }
+			l.do(ops.BnFwd(l.b, x, T(c.center), c.onesD, c.onesD, c.zerosD, c.xcen, n, D, kernels.ActNone))
+			l.do(ops.GemmNT(l.b, c.xcen, T(c.prec), T(c.shift), c.y, n, K*D, D, kernels.ActNone, false))
+			l.do(ops.MixtureLoglik(l.b, n*K, 1, D, c.y, c.zerosD, c.zerosD, 0, nil, 0, c.L, nil, nil))
+			l.do(ops.GemmNN(l.b, c.ones1, T(c.lnorm), nil, c.L, n, K, 1, kernels.ActNone, true))
+			l.do(ops.LseSoftmax(l.b, n, K, c.L, c.lse, post))
+		} else {
+			l.do(ops.MixtureLoglik(l.b, n, K, D, x, mu, c.ps.Tensor(c.lv).P, 0, c.ps.Tensor(c.logw).P, 0, c.L, c.lse, post))
+		}
 		l.do(ops.SumAll(l.b, c.lse, c.sum, n, inv))
 		if l.err == nil {
 			if err := c.b.Download(c.host, c.sum); err != nil {
@@ -291,6 +390,12 @@ func (c *classical) SampleCluster(k, n int, z *engine.Buf, seed uint64) error {
 	mu := c.ps.Tensor(c.mu).P
 	if cfg.Model == "kmeans" {
 		l.do(ops.GemmNN(l.b, c.ones, mu.Slice(k*D, D), nil, z, n, D, 1, kernels.ActNone, false))
+		return l.err
+	}
+	if c.full {
+		// z = mu_k + L_k eps: eps from the same stream as the diagonal model's draws.
+		l.do(ops.RandNormal(l.b, c.genEps, n*D, seed, kernels.StreamID(uint64(k), streamClassicalGen)))
+		l.do(ops.GemmNT(l.b, c.genEps, c.ps.Tensor(c.chol).P.Slice(k*D*D, D*D), mu.Slice(k*D, D), z, n, D, D, kernels.ActNone, false))
 		return l.err
 	}
 	l.do(ops.GemmNN(l.b, c.ones, mu.Slice(k*D, D), nil, c.genMu, n, D, 1, kernels.ActNone, false))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gmvae/gmvae/cluster"
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/internal/field"
@@ -71,6 +72,10 @@ type Config struct {
 	// Restarts: models kmeans and gmm: initialisations, the best kept by the fit's own
 	// criterion (inertia, log-likelihood); 0: 10 for kmeans, 1 for gmm (scikit-learn's).
 	Restarts int `json:"restarts,omitempty"`
+	// Covariance: model gmm's covariances: "diag" ("" too: a variance per component
+	// and feature), "full" (a covariance matrix per component; D <= cluster.MaxFullD)
+	// or "auto" (both fitted, the lower BIC kept: a choice made without labels).
+	Covariance string `json:"covariance,omitempty"`
 	// Pretrain: model vade's autoencoder pretraining phase (the mean path trained as a
 	// deterministic autoencoder; see vade.go).
 	Pretrain bool `json:"pretrain,omitempty"`
@@ -282,6 +287,12 @@ func (c Config) Validate() error {
 		return bad("init", "torch", "model %s keeps its own initialisation (Torch's defaults are model dilokthanakul's option)", c.Model)
 	case c.Gumbel && c.Model != "shu":
 		return bad("gumbel", true, "Gumbel-softmax draws are model shu's option, not model %s's", c.Model)
+	case c.Covariance != "" && c.Model != "gmm":
+		return bad("covariance", fmt.Sprintf("%q", c.Covariance), "covariances are model gmm's option, not model %s's", c.Model)
+	case c.Covariance != "" && c.Covariance != cluster.CovDiag && c.Covariance != cluster.CovFull && c.Covariance != CovAuto:
+		return bad("covariance", fmt.Sprintf("%q", c.Covariance), "want diag, full or auto")
+	case (c.Covariance == cluster.CovFull || c.Covariance == CovAuto) && c.D > cluster.MaxFullD:
+		return bad("covariance", c.Covariance, "full covariances need at most %d features; the data has %d (use diag)", cluster.MaxFullD, c.D)
 	case c.Pretrain && c.Model != "vade":
 		return bad("pretrain", true, "autoencoder pretraining is model vade's phase, not model %s's", c.Model)
 	case c.Gumbel && (!(c.Tau > 0) || math.IsInf(float64(c.Tau), 0)):

@@ -68,6 +68,11 @@ func TestDataAware(t *testing.T) {
 				assert.Equal(t, 3, s.Model.Dz)
 				assert.Equal(t, s.Train.Epochs, s.Train.PretrainEpochs)
 			}
+			if tc.model == "gmm" {
+				assert.Equal(t, gmvae.CovAuto, s.Model.Covariance, "a few features: diag or full by BIC")
+			} else {
+				assert.Empty(t, s.Model.Covariance)
+			}
 			if tc.model == "vade" && tc.shape != nil {
 				assert.Equal(t, 1.0, s.Train.AugmentShift, "8 x 8 images: 3 pixels of 28 scaled, at least 1")
 				assert.Equal(t, 10.0, s.Train.AugmentRotate)

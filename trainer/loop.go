@@ -352,7 +352,18 @@ func (t *trainer) fit(f gmvae.Fitter) error {
 	t.fitReport = &rep
 	t.logf("fitted %s to %d rows in %.1fs: %d restarts by %s, restart %d kept (%v), %d iterations",
 		t.mc.Model, n, time.Since(t0).Seconds(), len(rep.Restarts), rep.Objective, rep.Kept+1, rep.Restarts[rep.Kept], rep.Iters)
+	if len(rep.BIC) > 0 {
+		t.logf("covariances %s kept by the lower BIC (diag %.6g, full %.6g; full: %s)", rep.Covariance, rep.BIC["diag"], rep.BIC["full"], fullNote(rep))
+	}
 	t.st.Epoch, t.st.Batch = t.cfg.Epochs, 0
 	t.epochEx, t.epochDur = n, time.Since(t0)
 	return nil
+}
+
+// fullNote says whether the full-covariance fit of an auto choice ran.
+func fullNote(rep gmvae.FitReport) string {
+	if _, ok := rep.BIC["full"]; ok {
+		return "fitted"
+	}
+	return "its fit failed (a collapsed component), so diag"
 }

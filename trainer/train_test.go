@@ -568,7 +568,7 @@ func TestTrainConfigErrors(t *testing.T) {
 func TestTrainRealModelsReproducible(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, bmc := range []gmvae.Config{{Model: "dilokthanakul"}, {Model: "shu"}, {Model: "dilokthanakul", BatchNorm: true}, {Model: "shu", Gumbel: true},
-		{Model: "vade"}, {Model: "vade", Pretrain: true}, {Model: "kmeans"}, {Model: "gmm"}} {
+		{Model: "vade"}, {Model: "vade", Pretrain: true}, {Model: "kmeans"}, {Model: "gmm"}, {Model: "gmm", Covariance: gmvae.CovAuto}} {
 		model := bmc.Model
 		mc := gmvae.Config{Model: model, D: fd, K: fk, Dz: 3, Dw: 2, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Pretrain: bmc.Pretrain}
 		if model == "dilokthanakul" {
@@ -585,6 +585,10 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 		if bmc.Gumbel {
 			model += " gumbel, annealed"
 			mc.Gumbel, mc.Lambda = true, 0
+		}
+		if bmc.Covariance != "" {
+			model += " covariance " + bmc.Covariance
+			mc.Covariance = bmc.Covariance
 		}
 		if _, err := gmvae.New(engine.NewCPU(), mc); err != nil {
 			if strings.Contains(err.Error(), "not implemented") {

@@ -102,6 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	}
 	def("model", "model.model", "dilokthanakul (Dilokthanakul et al. 2016), shu (Rui Shu), vade (Jiang et al. 2017: autoencoder pretraining, a Gaussian-mixture prior, training), kmeans (k-means++ and Lloyd) or gmm (a diagonal Gaussian mixture by EM) (default on MNIST dilokthanakul; with -train FILE chosen from the data: vade for at least 1000 rows of 32 features, else gmm)",
 		func(s *trainer.Settings, v string) error { s.Model.Model = v; return nil })
+	def("covariance", "model.covariance", "gmm: diag (a variance per cluster and feature; default), full (a covariance matrix per cluster; at most 64 features) or auto (both fitted, the lower BIC kept; what -train FILE gets when it picks gmm)",
+		func(s *trainer.Settings, v string) error { s.Model.Covariance = v; return nil })
 	def("k", "model.k", "clusters (default 10)", intTo(func(s *trainer.Settings) *int { return &s.Model.K }, 1))
 	def("m", "model.m", "Monte Carlo samples of (z, w) per example (dilokthanakul; default 1)", intTo(func(s *trainer.Settings) *int { return &s.Model.M }, 1))
 	def("lambda", "model.lambda", "free-bits threshold on the y-prior term (dilokthanakul; 0: off; the authors use 0.5)",

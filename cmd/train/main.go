@@ -246,7 +246,11 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if restarts == 0 {
 			restarts = map[string]int{"kmeans": 10, "gmm": 1}[m.Model]
 		}
-		fmt.Fprintf(stdout, "fitting: %d restarts, seed %d\n", restarts, t.Seed)
+		cov := ""
+		if m.Model == "gmm" {
+			cov = ", covariances " + map[string]string{"": "diag", "diag": "diag", "full": "full", gmvae.CovAuto: "diag or full by BIC"}[m.Covariance]
+		}
+		fmt.Fprintf(stdout, "fitting: %d restarts%s, seed %d\n", restarts, cov, t.Seed)
 	case "vade":
 		fmt.Fprintf(stdout, "recipe: %d epochs of autoencoder pretraining at lr %g; a prior from the best of %d Gaussian mixtures; %d epochs of training, batch %d, lr %g (%s), Adam eps %g, seed %d\n",
 			t.PretrainEpochs, t.PretrainLR, t.PriorRestarts, t.Epochs, t.BatchSize, t.LR, t.Schedule, t.AdamEps, t.Seed)
@@ -441,7 +445,7 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 		Eval: func(r trainer.EvalRecord) {
 			bar.Finish()
 			bar = nil
-			fmt.Fprintln(stdout, evalLine(r))
+			fmt.Fprintln(stdout, evalLine(r, m.Model))
 		},
 		Log: func(msg string) { fmt.Fprintln(stdout, msg) },
 	}
@@ -465,9 +469,17 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	return res, err
 }
 
-func evalLine(r trainer.EvalRecord) string {
-	s := fmt.Sprintf("epoch %g step %d: train loss %s, test ELBO %s (recon %s)",
-		r.Epoch, r.Step, report.FormatValue(float64(r.Train.Loss)), report.FormatValue(float64(r.Test.ELBO)), report.FormatValue(float64(r.Test.Recon)))
+func evalLine(r trainer.EvalRecord, model string) string {
+	var s string
+	switch model {
+	case "gmm": // fitted: no training terms, the held-out ELBO is the log-likelihood
+		s = fmt.Sprintf("fitted: log-likelihood per row %s", report.FormatValue(float64(r.Test.ELBO)))
+	case "kmeans":
+		s = fmt.Sprintf("fitted: squared distance to the nearest center per row %s", report.FormatValue(float64(r.Test.Recon)))
+	default:
+		s = fmt.Sprintf("epoch %g step %d: train loss %s, test ELBO %s (recon %s)",
+			r.Epoch, r.Step, report.FormatValue(float64(r.Train.Loss)), report.FormatValue(float64(r.Test.ELBO)), report.FormatValue(float64(r.Test.Recon)))
+	}
 	if r.Labelled > 0 {
 		s += fmt.Sprintf("; ACC paper %.2f%% (float32 ties %.2f%%) purity %.2f%% hungarian %.2f%%, NMI %.4f, ARI %.4f",
 			100*r.ACCPaper, 100*r.ACCPaperF32, 100*r.ACCPurity, 100*r.ACCHungarian, r.NMI, r.ARI)

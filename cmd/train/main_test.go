@@ -86,6 +86,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-model", "kmeans", "-augment-shift", "2"}, "-augment-shift 2: moves the images of a trained model's batches; model kmeans is fitted to the data as it is"},
 		{[]string{"-model", "gmm", "-augment-rotate", "5"}, "-augment-rotate 5: turns the images of a trained model's batches; model gmm is fitted"},
 		{[]string{"-augment-rotate", "181"}, "-augment-rotate 181: want 0 to 180 degrees"},
+		{[]string{"-model", "kmeans", "-covariance", "full"}, "-covariance full: covariances are model gmm's option, not model kmeans's"},
+		{[]string{"-model", "gmm", "-covariance", "tied"}, "-covariance tied: want diag, full or auto"},
 		{[]string{"-train", csv, "-label-col", "-1", "-epochs", "-2"}, "-epochs -2: want at least 1"},
 		{[]string{"-train", csv, "-label-col", "-1", "-epochs", "0"}, "-epochs 0: want at least 1"},
 		{[]string{"-batch", "0"}, "-batch 0: want at least 1"},
