@@ -48,7 +48,10 @@ const (
 
 // PriorFit is what stage 2 writes to PriorReport.
 type PriorFit struct {
-	Rows, Dims, K int
+	// Rows latent means of Dims dimensions, K components.
+	Rows int `json:"rows"`
+	Dims int `json:"dims"`
+	K    int `json:"k"`
 	// LogLiks holds every restart's mean log-likelihood per row; Kept indexes the kept
 	// one (the highest).
 	LogLiks []float64 `json:"log_liks"`
