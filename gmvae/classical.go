@@ -175,19 +175,9 @@ func (c *classical) Params() *nn.Params { return c.ps }
 
 // Release implements Model.
 func (c *classical) Release() error {
-	var first error
-	for _, x := range c.all {
-		if err := c.b.Release(x); err != nil && first == nil {
-			first = err
-		}
-	}
+	err := releaseModel(c.b, c.all, nil, c.ps)
 	c.all = nil
-	if c.ps != nil {
-		if err := c.ps.Release(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return err
 }
 
 // Fit implements Fitter: cluster.FitKMeans or cluster.FitGMM with cfg.Restarts

@@ -267,28 +267,9 @@ func (d *dilokthanakul) Params() *nn.Params { return d.ps }
 
 // Release implements Model.
 func (d *dilokthanakul) Release() error {
-	var first error
-	keep := func(err error) {
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	for _, x := range d.all {
-		keep(d.b.Release(x))
-	}
-	d.all = nil
-	if d.enc != nil {
-		keep(d.enc.Release(d.b))
-		d.enc = nil
-	}
-	if d.dec != nil {
-		keep(d.dec.Release(d.b))
-		d.dec = nil
-	}
-	if d.ps != nil {
-		keep(d.ps.Release())
-	}
-	return first
+	err := releaseModel(d.b, d.all, []*nn.MLPBufs{d.enc, d.dec}, d.ps)
+	d.all, d.enc, d.dec = nil, nil, nil
+	return err
 }
 
 func dkB2i(v bool) int {

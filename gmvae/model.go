@@ -311,6 +311,29 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// releaseModel gives a model's memory back: its own buffers, its MLPs' buffers (nil
+// entries skipped) and its parameters (when allocated); it returns the first error.
+func releaseModel(b engine.Backend, bufs []*engine.Buf, mlps []*nn.MLPBufs, ps *nn.Params) error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, x := range bufs {
+		keep(b.Release(x))
+	}
+	for _, m := range mlps {
+		if m != nil {
+			keep(m.Release(b))
+		}
+	}
+	if ps != nil && ps.P != nil {
+		keep(ps.Release())
+	}
+	return first
+}
+
 // checkInferOutputs validates the output buffers of Model.Infer for n rows.
 func checkInferOutputs(model string, c Config, n int, post, logits, zmean *engine.Buf) error {
 	switch {

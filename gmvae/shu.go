@@ -297,26 +297,9 @@ func (s *shu) SetTemperature(tau float32) error {
 
 // Release gives every buffer back to the backend.
 func (s *shu) Release() error {
-	var first error
-	keep := func(err error) {
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	for _, buf := range s.all {
-		keep(s.b.Release(buf))
-	}
-	s.all = nil
-	for _, bufs := range []*nn.MLPBufs{s.qyB, s.qzUpB, s.pxB} {
-		if bufs != nil {
-			keep(bufs.Release(s.b))
-		}
-	}
-	s.qyB, s.qzUpB, s.pxB = nil, nil, nil
-	if s.ps.P != nil {
-		keep(s.ps.Release())
-	}
-	return first
+	err := releaseModel(s.b, s.all, []*nn.MLPBufs{s.qyB, s.qzUpB, s.pxB}, s.ps)
+	s.all, s.qyB, s.qzUpB, s.pxB = nil, nil, nil, nil
+	return err
 }
 
 func (s *shu) check(x *engine.Buf, n int) error {

@@ -201,28 +201,9 @@ func (v *vade) Prior() (logits, mu, lv nn.Tensor) {
 
 // Release implements Model.
 func (v *vade) Release() error {
-	var first error
-	keep := func(err error) {
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	for _, x := range v.all {
-		keep(v.b.Release(x))
-	}
-	v.all = nil
-	if v.enc != nil {
-		keep(v.enc.Release(v.b))
-		v.enc = nil
-	}
-	if v.dec != nil {
-		keep(v.dec.Release(v.b))
-		v.dec = nil
-	}
-	if v.ps != nil {
-		keep(v.ps.Release())
-	}
-	return first
+	err := releaseModel(v.b, v.all, []*nn.MLPBufs{v.enc, v.dec}, v.ps)
+	v.all, v.enc, v.dec = nil, nil, nil
+	return err
 }
 
 func (v *vade) checkBatch(op string, x *engine.Buf, n int, step uint64) error {
