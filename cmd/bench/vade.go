@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
 	"github.com/gmvae/gmvae/kernels"
-	"github.com/gmvae/gmvae/nn"
 	"github.com/gmvae/gmvae/ops"
 )
 
@@ -104,7 +102,7 @@ func vadeBench(b engine.Backend, dataDir string, limit, reps int, peak float64) 
 	for _, pretrain := range []bool{true, false} {
 		c := cfg
 		c.Pretrain = pretrain
-		secs, err := timeEpoch(b, c, train, n, batch)
+		secs, _, err := timeEpoch(b, c, train, n, batch, 2e-3)
 		if err != nil {
 			return err
 		}
@@ -122,52 +120,4 @@ func vadeBench(b engine.Backend, dataDir string, limit, reps int, peak float64) 
 			what, secs, float64(n)/secs, rate/1e9, 100*rate/peak, 100*rate/gemmRate)
 	}
 	return nil
-}
-
-// timeEpoch times one epoch of n rows of model cfg (Adam 2e-3), evaluation excluded,
-// batches through engine.Loader as in training.
-func timeEpoch(b engine.Backend, cfg gmvae.Config, train *data.Dataset, n, batch int) (float64, error) {
-	m, err := gmvae.New(b, cfg)
-	if err != nil {
-		return 0, err
-	}
-	defer m.Release()
-	batcher, err := data.NewBatcher(n, batch, 1, false)
-	if err != nil {
-		return 0, err
-	}
-	batches := batcher.Batches(0)
-	loader, err := engine.NewLoader(b, batch, train.D, len(batches), func(i int, x []float32) (int, error) {
-		idx := batches[i]
-		train.Gather(idx, x[:len(idx)*train.D], nil)
-		return len(idx), nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer loader.Close()
-	opt := nn.DefaultAdam(2e-3)
-	t0 := time.Now()
-	for step := 0; ; step++ {
-		x, rows, ok, err := loader.Next()
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		if err := m.Params().ZeroGrad(); err != nil {
-			return 0, err
-		}
-		if _, err := m.TrainBatch(x, rows, uint64(step)); err != nil {
-			return 0, err
-		}
-		if err := m.Params().Step(opt); err != nil {
-			return 0, err
-		}
-	}
-	if err := b.Sync(); err != nil {
-		return 0, err
-	}
-	return time.Since(t0).Seconds(), nil
 }
