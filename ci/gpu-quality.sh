@@ -15,7 +15,7 @@
 # b (model B, exact marginal, 500 epochs), b-gumbel (model B with Gumbel-softmax, the
 # PyTorch port's recipe: batch 64, annealed temperature, no binarisation, 200 epochs),
 # vade (model C: 50 pretraining epochs, the GMM prior, 300 training epochs, the
-# paper's length), vade-aug (the same with DEC-DA's augmentation: shifts of up to 3
+# paper's length), vade-aug (the same with DEC-DA's augmentation of the pretraining: shifts of up to 3
 # pixels, turns of up to 10 degrees).
 # BUDGET_S: seconds of training this call may use (default 540, under the 10-minute
 # limit). The state lives in gpu-bin/state/ROW/seed-N (kept while the machine stays

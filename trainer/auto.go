@@ -32,10 +32,11 @@ import (
 //   - Epochs (vade): enough passes that pretraining and training each take about the
 //     steps of the paper's MNIST schedule at batch 100, within bounds.
 //   - Augmentation (vade on images, a data set whose examples have a 2-D shape): every
-//     training batch shifted and turned a little at random (DEC-DA, Guo et al. 2018:
-//     3 pixels and 10 degrees on MNIST), in pretraining and training. An autoencoder
-//     that must give a digit and its slightly moved copy the same code learns an
-//     embedding in which the classes separate better (docs/clustering.md).
+//     pretraining batch shifted and turned a little at random (DEC-DA, Guo et al. 2018:
+//     3 pixels and 10 degrees on MNIST). An autoencoder that must give a digit and its
+//     slightly moved copy the same code learns an embedding in which the classes
+//     separate better (docs/clustering.md); the clustering stage trains on the images
+//     as they are (Config.AugmentShift).
 
 // Thresholds of the data-aware defaults.
 const (
@@ -138,7 +139,7 @@ func DataAware(s Settings, in data.SourceInfo, st *data.Stats, given func(key st
 			t.AugmentShift = math.Max(1, math.Round(float64(min(h, w))*3/28))
 			t.AugmentRotate = 10
 			choose("augment", fmt.Sprintf("shifts of up to %g pixels, turns of up to 10 degrees", t.AugmentShift),
-				fmt.Sprintf("images of %d x %d: DEC-DA's augmentation (3 pixels of 28, scaled to the image), which gave vade's pretrained embedding of MNIST a better clustering", h, w))
+				fmt.Sprintf("images of %d x %d: DEC-DA's augmentation of the pretraining (3 pixels of 28, scaled to the image), which gave vade's pretrained embedding of MNIST a better clustering", h, w))
 		}
 	}
 	return Settings{Model: m, Train: t}, out

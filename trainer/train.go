@@ -478,5 +478,11 @@ func mapInputs(mc gmvae.Config, train, test data.Source) (data.Source, data.Sour
 	return train, test, nil
 }
 
-// augment reports whether training batches are augmented.
-func (t *trainer) augment() bool { return t.cfg.AugmentShift > 0 || t.cfg.AugmentRotate > 0 }
+// augment reports whether training batches are augmented: with AugmentShift or
+// AugmentRotate set, except in model vade's clustering stage (Config.AugmentShift).
+func (t *trainer) augment() bool {
+	if t.mc.Model == "vade" && !t.mc.Pretrain {
+		return false
+	}
+	return t.cfg.AugmentShift > 0 || t.cfg.AugmentRotate > 0
+}

@@ -603,7 +603,8 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 			cfg.TauDecay, cfg.TauMin = 0.5, 0.3
 		}
 		if model == "vade" {
-			// Images of 3 x 4 pixels, moved by the augmentation kernel every step.
+			// Images of 3 x 4 pixels, moved by the augmentation kernel every step of the
+			// pretraining (the clustering stage ignores it: TestVaDEAugmentsPretraining).
 			model += fmt.Sprintf(" pretrain=%v, augmented", bmc.Pretrain)
 			train.Shape = []int{3, 4}
 			cfg.AugmentShift, cfg.AugmentRotate = 1, 15
@@ -642,6 +643,26 @@ func TestTrainRealModelsReproducible(t *testing.T) {
 			assert.Equal(t, string(refMetrics), string(mj), "%s on %s: metrics, cpu1's then this run's", model, dev)
 		}
 	}
+}
+
+// TestVaDEAugmentsPretraining: augmentation changes model vade's pretraining and not
+// its clustering stage (Config.AugmentShift).
+func TestVaDEAugmentsPretraining(t *testing.T) {
+	b := engine.NewCPU()
+	train := blobs(t, "blobs-train", 40, fd, fk, 7)
+	train.Shape = []int{3, 4}
+	run := func(pretrain bool, shift float64) []float32 {
+		m, err := gmvae.New(b, gmvae.Config{Model: "vade", D: fd, K: fk, Dz: 3, Hidden: []int{8}, MaxBatch: 16, Seed: 3, Pretrain: pretrain})
+		require.NoError(t, err)
+		defer m.Release()
+		cfg := Config{Epochs: 1, BatchSize: 16, LR: 0.01, EvalBatch: 16, Seed: 3, AugmentShift: shift, RunDir: t.TempDir()}
+		_, err = Train(context.Background(), b, m, train, nil, cfg, Hooks{})
+		require.NoError(t, err)
+		p, _, _ := params(t, b, m.Params())
+		return p
+	}
+	assert.NotEqual(t, -1, sameBits(run(true, 0), run(true, 1)), "augmentation moves the pretraining's batches")
+	assert.Equal(t, -1, sameBits(run(false, 0), run(false, 1)), "the clustering stage trains on the data as it is")
 }
 
 func evalString(r EvalRecord) string {

@@ -259,7 +259,11 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			t.Epochs, t.BatchSize, t.LR, t.Schedule, t.Binarize, t.Seed)
 	}
 	if t.AugmentShift > 0 || t.AugmentRotate > 0 {
-		fmt.Fprintf(stdout, "augmentation: every training image shifted by up to %g pixels and turned by up to %g degrees, at random per image and step\n", t.AugmentShift, t.AugmentRotate)
+		stage := ""
+		if m.Model == "vade" {
+			stage = " of the autoencoder pretraining (the clustering stage trains on the images as they are)"
+		}
+		fmt.Fprintf(stdout, "augmentation: every training image%s shifted by up to %g pixels and turned by up to %g degrees, at random per image and step\n", stage, t.AugmentShift, t.AugmentRotate)
 	}
 	if c.Size() > 1 {
 		fmt.Fprintf(stdout, "data parallel: %d ranks (launch %s); each step's batch of %d split into shards of up to %d rows, gradients summed in rank order\n",
