@@ -66,9 +66,11 @@ type FitReport struct {
 	Converged bool      `json:"converged"`
 	// Covariance is the gmm's covariance type kept ("diag" or "full"); BIC holds each
 	// fitted type's BIC on the training rows when Config.Covariance is "auto", which
-	// keeps the lower (empty otherwise).
+	// keeps the lower of the eligible ones (empty otherwise); Note says why the full
+	// fit was not eligible, if it was not.
 	Covariance string             `json:"covariance,omitempty"`
 	BIC        map[string]float64 `json:"bic,omitempty"`
+	Note       string             `json:"note,omitempty"`
 }
 
 // classical is a kmeans or gmm model on one backend.
@@ -183,7 +185,8 @@ func (c *classical) Release() error {
 // Fit implements Fitter: cluster.FitKMeans or cluster.FitGMM with cfg.Restarts
 // restarts (default: 10 for kmeans, as scikit-learn's n_init; 1 for gmm) keyed by
 // cfg.Seed; the fitted parameters become the model's. Covariance auto fits the
-// diagonal and the full mixture and keeps the lower BIC (a diagonal winner is written
+// diagonal and the full mixture and keeps the lower BIC, the full one only when each of
+// its components holds more rows than there are features (a diagonal winner is written
 // in the full tensors, cluster.GMM.AsFull).
 func (c *classical) Fit(ctx context.Context, x *engine.Buf, n int) (FitReport, error) {
 	cfg := c.cfg
@@ -202,6 +205,7 @@ func (c *classical) Fit(ctx context.Context, x *engine.Buf, n int) (FitReport, e
 	}
 	var g *cluster.GMM
 	var bic map[string]float64
+	var note string
 	switch cfg.Covariance {
 	case "", cluster.CovDiag, cluster.CovFull:
 		cov := cfg.Covariance
@@ -218,19 +222,27 @@ func (c *classical) Fit(ctx context.Context, x *engine.Buf, n int) (FitReport, e
 			return FitReport{}, err
 		}
 		g, bic = diag, map[string]float64{cluster.CovDiag: diag.BIC(n)}
-		// A full fit that fails (a covariance not positive definite: a component
-		// collapsed onto fewer dimensions than D) leaves the diagonal one.
-		if full, err := fit(cluster.CovFull); err == nil {
+		// The full fit is eligible when every component holds more rows than there
+		// are features: a covariance estimated from fewer is singular (held up by the
+		// variance floor alone), and its density, so its likelihood and BIC, grow
+		// without meaning (wine, 13 features: a component of 7 rows won the BIC with
+		// a clustering 35 points worse). A full fit that fails (a covariance not
+		// positive definite) leaves the diagonal one too.
+		full, err := fit(cluster.CovFull)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return FitReport{}, err
+		case err != nil:
+			note = fmt.Sprintf("the full fit failed: %v", err)
+		default:
 			bic[cluster.CovFull] = full.BIC(n)
-			if bic[cluster.CovFull] < bic[cluster.CovDiag] {
+			if note = fullIneligible(full, n); note == "" && bic[cluster.CovFull] < bic[cluster.CovDiag] {
 				g = full
 			}
-		} else if ctx.Err() != nil {
-			return FitReport{}, err
 		}
 	}
 	rep := FitReport{Objective: "log_likelihood", Restarts: g.LogLiks, Kept: g.Restart, Iters: g.Iters, Converged: g.Converged,
-		Covariance: g.Covariance, BIC: bic}
+		Covariance: g.Covariance, BIC: bic, Note: note}
 	logw := make([]float32, len(g.Weights))
 	for i, w := range g.Weights {
 		logw[i] = fmath.Log(w)
@@ -259,6 +271,22 @@ func (c *classical) Fit(ctx context.Context, x *engine.Buf, n int) (FitReport, e
 		}
 	}
 	return rep, nil
+}
+
+// fullIneligible says why a full-covariance fit of n rows may not be kept by "auto"
+// ("" when it may): a component holds no more rows (weight × n) than there are
+// features, so its covariance is singular.
+func fullIneligible(g *cluster.GMM, n int) string {
+	k := 0
+	for i, w := range g.Weights {
+		if w < g.Weights[k] {
+			k = i
+		}
+	}
+	if rows := float64(g.Weights[k]) * float64(n); rows <= float64(g.D) {
+		return fmt.Sprintf("full not eligible: its component %d holds %.1f rows for %d features (a singular covariance)", k, rows, g.D)
+	}
+	return ""
 }
 
 // TrainBatch implements Model: a classical model is fitted by Fit, not by steps.

@@ -188,3 +188,14 @@ func TestCovarianceConfig(t *testing.T) {
 	assert.NoError(t, Config{Model: "gmm", K: 2, D: cluster.MaxFullD, Covariance: "full"}.Defaults().Validate())
 	assert.NoError(t, Config{Model: "gmm", K: 2, D: 784, Covariance: "diag"}.Defaults().Validate())
 }
+
+// TestFullEligibility: auto keeps a full fit only when each component holds more rows
+// than there are features.
+func TestFullEligibility(t *testing.T) {
+	g := &cluster.GMM{K: 3, D: 13, Weights: []float32{0.04, 0.36, 0.6}}
+	assert.Equal(t, "full not eligible: its component 0 holds 7.1 rows for 13 features (a singular covariance)", fullIneligible(g, 178))
+	assert.Empty(t, fullIneligible(g, 1000), "40 rows for 13 features")
+	g = &cluster.GMM{K: 2, D: 2, Weights: []float32{0.5, 0.5}}
+	assert.NotEmpty(t, fullIneligible(g, 4), "2 rows for 2 features")
+	assert.Empty(t, fullIneligible(g, 6))
+}

@@ -79,7 +79,7 @@ func DataAware(s Settings, in data.SourceInfo, st *data.Stats, given func(key st
 			choose("model", "gmm with 10 restarts", fmt.Sprintf("%d rows of %d features: too few for a network to beat a Gaussian mixture", in.N, in.D))
 			if !given("model.covariance") && in.D <= cluster.MaxFullD {
 				m.Covariance = gmvae.CovAuto
-				choose("covariance", "auto", "diagonal and full covariances both fitted and the lower BIC kept, a choice made without labels: clusters may be tilted or their features correlated")
+				choose("covariance", "auto", "diagonal and full covariances both fitted and the lower BIC kept (full only when every cluster has more rows than features), a choice made without labels: clusters may be tilted or their features correlated")
 			}
 		}
 	}

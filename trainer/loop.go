@@ -353,17 +353,17 @@ func (t *trainer) fit(f gmvae.Fitter) error {
 	t.logf("fitted %s to %d rows in %.1fs: %d restarts by %s, restart %d kept (%v), %d iterations",
 		t.mc.Model, n, time.Since(t0).Seconds(), len(rep.Restarts), rep.Objective, rep.Kept+1, rep.Restarts[rep.Kept], rep.Iters)
 	if len(rep.BIC) > 0 {
-		t.logf("covariances %s kept by the lower BIC (diag %.6g, full %.6g; full: %s)", rep.Covariance, rep.BIC["diag"], rep.BIC["full"], fullNote(rep))
+		note := ""
+		if rep.Note != "" {
+			note = "; " + rep.Note
+		}
+		full := "failed"
+		if v, ok := rep.BIC["full"]; ok {
+			full = fmt.Sprintf("%.6g", v)
+		}
+		t.logf("covariances %s kept (BIC diag %.6g, full %s%s)", rep.Covariance, rep.BIC["diag"], full, note)
 	}
 	t.st.Epoch, t.st.Batch = t.cfg.Epochs, 0
 	t.epochEx, t.epochDur = n, time.Since(t0)
 	return nil
-}
-
-// fullNote says whether the full-covariance fit of an auto choice ran.
-func fullNote(rep gmvae.FitReport) string {
-	if _, ok := rep.BIC["full"]; ok {
-		return "fitted"
-	}
-	return "its fit failed (a collapsed component), so diag"
 }
