@@ -41,6 +41,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,7 @@ import (
 
 	"github.com/gmvae/gmvae/data"
 	"github.com/gmvae/gmvae/engine"
+	"github.com/gmvae/gmvae/internal/atomicfile"
 	"github.com/gmvae/gmvae/internal/cli"
 	"github.com/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/predict"
@@ -171,10 +173,55 @@ func runErr(args []string, stdout, stderr io.Writer) (err error) {
 		if err != nil {
 			return fmt.Errorf("scoring %s: %w", in.path, err)
 		}
+		if err := writeScores(filepath.Join(o.out, ScoresFile), in.name, o.checkpoint, s); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "scores on the %d labelled rows: %s\n", len(sc.labels), s)
 		fmt.Fprint(stdout, report.FormatSummary(report.Summary{Usage: s.Usage, Labels: s.Contingency}))
+		fmt.Fprintf(stdout, "wrote %s in %s\n", ScoresFile, o.out)
+	} else if err := os.Remove(filepath.Join(o.out, ScoresFile)); err != nil && !os.IsNotExist(err) {
+		return err // an earlier run's scores would be taken for this one's
 	}
 	return nil
+}
+
+// ScoresFile is the file, in the output folder, of the scores against the labels
+// (written when the data has labels).
+const ScoresFile = "scores.json"
+
+// scores is ScoresFile's content: metrics.Summary with a score that could not be
+// computed (NaN) as null.
+type scores struct {
+	Data         string   `json:"data"`
+	Checkpoint   string   `json:"checkpoint"`
+	Rows         int      `json:"rows"`
+	K            int      `json:"k"`
+	Classes      int      `json:"classes"`
+	ACCPaper     *float64 `json:"acc_paper"`
+	ACCPaperF32  *float64 `json:"acc_paper_f32"`
+	ACCPurity    *float64 `json:"acc_purity"`
+	ACCHungarian *float64 `json:"acc_hungarian"`
+	NMI          *float64 `json:"nmi"`
+	ARI          *float64 `json:"ari"`
+	Usage        []int    `json:"usage"`
+	Contingency  [][]int  `json:"contingency"`
+}
+
+// writeScores writes s as ScoresFile's JSON to path, atomically.
+func writeScores(path, dataName, ckpt string, s metrics.Summary) error {
+	num := func(v float64) *float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
+	j, err := json.MarshalIndent(scores{Data: dataName, Checkpoint: ckpt, Rows: s.N, K: s.K, Classes: s.C,
+		ACCPaper: num(s.ACCPaper), ACCPaperF32: num(s.ACCPaperF32), ACCPurity: num(s.ACCPurity),
+		ACCHungarian: num(s.ACCHungarian), NMI: num(s.NMI), ARI: num(s.ARI), Usage: s.Usage, Contingency: s.Contingency}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, append(j, '\n'))
 }
 
 // scorer gathers the labelled rows' clusters, labels and logits for metrics.Evaluate.

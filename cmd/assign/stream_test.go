@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gmvae/gmvae/data"
@@ -74,7 +76,9 @@ func requireOutputs(t *testing.T, dir string, want map[string][]byte, msg string
 	require.NoError(t, err, msg)
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() != ScoresFile { // written with labels; TestAssignScores checks it
+			names = append(names, e.Name())
+		}
 	}
 	require.Len(t, names, len(want), "%s: files %v", msg, names)
 	for name, w := range want {
@@ -300,14 +304,31 @@ func TestAssignScores(t *testing.T) {
 		args := append([]string{"-checkpoint", ckpt, "-out", filepath.Join(dir, "out-"+c.name), "-device", "cpu"}, c.args...)
 		code, stdout, stderr := runCmd(args...)
 		require.Equal(t, 0, code, "%s: %s", c.name, stderr)
+		scoresPath := filepath.Join(dir, "out-"+c.name, ScoresFile)
 		if c.scored {
 			require.Contains(t, stdout, want, c.name)
+			raw, err := os.ReadFile(scoresPath)
+			require.NoError(t, err, c.name)
+			var got scores
+			require.NoError(t, json.Unmarshal(raw, &got), c.name)
+			assert.Equal(t, n, got.Rows, c.name)
+			require.NotNil(t, got.ACCHungarian, c.name)
+			assert.Equal(t, s.ACCHungarian, *got.ACCHungarian, c.name)
+			require.NotNil(t, got.NMI, c.name)
+			assert.Equal(t, s.NMI, *got.NMI, c.name)
+			assert.Equal(t, s.Contingency, got.Contingency, c.name)
 		} else {
 			require.NotContains(t, stdout, "scores", c.name)
+			assert.NoFileExists(t, scoresPath, c.name)
 		}
 	}
 
-	code, _, stderr := runCmd("-checkpoint", ckpt, "-out", filepath.Join(dir, "bad"), "-data", csvPath, "-labels", labelsPath)
+	// Unlabelled data over a labelled run's outputs: its scores go.
+	code, _, stderr := runCmd("-checkpoint", ckpt, "-out", filepath.Join(dir, "out-csv"), "-device", "cpu", "-data", npy)
+	require.Equal(t, 0, code, stderr)
+	assert.NoFileExists(t, filepath.Join(dir, "out-csv", ScoresFile))
+
+	code, _, stderr = runCmd("-checkpoint", ckpt, "-out", filepath.Join(dir, "bad"), "-data", csvPath, "-labels", labelsPath)
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "-labels applies to an IDX or NPY -data file only")
 	short := filepath.Join(dir, "short.npy")
