@@ -18,7 +18,7 @@ go build -tags cuda ./...
 echo "== shellcheck"
 shellcheck ci/*.sh .ci/run bench/peer/run.sh bench/cluster/*.sh
 echo "== gofmt"
-unformatted=$(gofmt -l $(git ls-files "*.go"))
+unformatted=$(git ls-files -z "*.go" | xargs -0 gofmt -l)
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
 echo "== go test"
 go test -count=1 ./...
