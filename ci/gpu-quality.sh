@@ -25,6 +25,7 @@
 # to every new run (e.g. "-subset 500 -epochs 2").
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
+bash ./unpack.sh || exit 1 # ./train travels xz-compressed (ci/gpu-build.sh)
 export GMVAE_MNIST_DIR=${GMVAE_MNIST_DIR:-$PWD/mnist}
 row=${1:?usage: quality.sh a1|a1-lr3|a1-bn|a10|a10-bn|b|b-gumbel|vade|vade-aug [budget seconds]}
 budget=${2:-540}

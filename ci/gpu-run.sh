@@ -4,6 +4,7 @@
 # CPU-vs-GPU training, benchmarks, compute-sanitizer.
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
+bash ./unpack.sh || exit 1 # the binaries travel xz-compressed (ci/gpu-build.sh)
 export GMVAE_MNIST_DIR=${GMVAE_MNIST_DIR:-$PWD/mnist}
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"

@@ -10,6 +10,7 @@ cd "$top"
 need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]})" >&2

@@ -28,5 +28,7 @@ echo "== go test -tags cuda (GPU tests skip without a GPU; their emulator twins 
 GMVAE_CUDA_OPTIONAL=1 go test -count=1 -tags cuda ./cuda/driver/ ./engine/kerneltest/ ./engine/
 echo "== fuzzing the readers, the checkpoint loader and the configuration (5 s a target)"
 bash ci/fuzz.sh ./data/ ./checkpoint/ ./trainer/
+echo "== the GPU kit (stripped, xz) and the working tree: under 48 MiB together"
+bash ci/gpu-kit-size.sh
 echo "== multi-rank (MPI) tests, deploy lint, image build steps"
 bash ci/mpi-test.sh
