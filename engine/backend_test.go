@@ -118,9 +118,16 @@ func TestCPUMemoryBudget(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.New(100, "too much")
 	require.ErrorContains(t, err, `buffer "too much" of 100 floats`)
-	require.ErrorContains(t, err, "more than the 1 KB this machine has available")
+	require.ErrorContains(t, err, "more than the 1 KB it may hold (90 % of what the machine had available)")
+	require.ErrorIs(t, err, ErrOutOfMemory)
 	require.NoError(t, c.Release(a))
 	_, err = c.New(250, "fits again")
 	require.NoError(t, err)
 	assert.Positive(t, memAvailable(), "this machine reports its available memory (Linux)")
+
+	l := NewCPU()
+	l.SetMemoryLimit(1000)
+	_, err = l.New(300, "past the limit")
+	require.ErrorIs(t, err, ErrOutOfMemory)
+	require.ErrorContains(t, err, "more than the 1 KB it may hold (its memory limit)")
 }

@@ -19,10 +19,19 @@ type CPU struct {
 	// first buffer; 0: unknown, no limit) and holds.
 	budget, used int64
 	budgeted     bool
+	limited      bool // the budget was set by SetMemoryLimit
 }
 
 // NewCPU returns the CPU backend.
 func NewCPU() *CPU { return &CPU{} }
+
+// SetMemoryLimit caps the bytes of buffers this backend holds at once (instead of 90 %
+// of the memory available when it makes its first buffer); a buffer that would pass
+// it is refused with an error matching ErrOutOfMemory. Tests use it to see a refusal
+// without taking the machine's memory first.
+func (c *CPU) SetMemoryLimit(bytes int64) {
+	c.budget, c.budgeted, c.limited = bytes, true, true
+}
 
 // Name implements Backend.
 func (c *CPU) Name() string { return fmt.Sprintf("cpu (%d threads)", runtime.GOMAXPROCS(0)) }
@@ -40,8 +49,12 @@ func (c *CPU) New(n int, tag string) (*Buf, error) {
 	}
 	bytes := 4 * int64(n)
 	if c.budget > 0 && c.used+bytes > c.budget {
-		return nil, fmt.Errorf("engine: cpu: buffer %q of %d floats (%s) would bring this backend's memory to %s, more than the %s this machine has available",
-			tag, n, FormatBytes(bytes), FormatBytes(c.used+bytes), FormatBytes(c.budget))
+		why := "90 % of what the machine had available"
+		if c.limited {
+			why = "its memory limit"
+		}
+		return nil, fmt.Errorf("engine: cpu: %w: buffer %q of %d floats (%s) would bring this backend's memory to %s, more than the %s it may hold (%s)",
+			ErrOutOfMemory, tag, n, FormatBytes(bytes), FormatBytes(c.used+bytes), FormatBytes(c.budget), why)
 	}
 	c.used += bytes
 	return &Buf{n: n, host: make([]float32, n), owner: c, root: true}, nil

@@ -62,6 +62,10 @@ func (s PoolStats) String() string {
 		byteSize(s.Allocated), byteSize(s.Cached), byteSize(s.Peak), s.DriverAllocs, s.DriverFrees, s.Hits, s.Requests)
 }
 
+// ErrOutOfMemory is what every backend's refusal of a buffer for lack of memory
+// matches (errors.Is): the pool's *OutOfMemoryError and the CPU backend's budget.
+var ErrOutOfMemory = errors.New("out of memory")
+
 // OutOfMemoryError reports a request the pool could not satisfy.
 type OutOfMemoryError struct {
 	Request int64  // bytes requested
@@ -88,6 +92,9 @@ func (e *OutOfMemoryError) Error() string {
 }
 
 func (e *OutOfMemoryError) Unwrap() error { return e.Err }
+
+// Is makes every OutOfMemoryError match ErrOutOfMemory.
+func (e *OutOfMemoryError) Is(target error) bool { return target == ErrOutOfMemory }
 
 // NewPool returns a pool over dev. limit caps the bytes the pool holds from the driver
 // (allocated plus cached); 0 means no cap.

@@ -104,6 +104,7 @@ func TestPoolLimit(t *testing.T) {
 	_, err = p.Alloc(2000, "activations")
 	var oom *OutOfMemoryError
 	require.ErrorAs(t, err, &oom)
+	require.ErrorIs(t, err, ErrOutOfMemory)
 	for _, want := range []string{"2.0 KiB (class 2.0 KiB)", "activations", "limit of 4.0 KiB", "allocated 3.0 KiB"} {
 		assert.ErrorContains(t, err, want)
 	}

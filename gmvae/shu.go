@@ -249,12 +249,16 @@ func (s *shu) alloc() error {
 		s.p1, s.dp1 = nb(N*s.h0, "x·Wx"), nb(N*s.h0, "d x·Wx")
 		s.qT, s.w, s.negw = nb(K*N, "q transposed"), nb(K*N, "q/n"), nb(K*N, "-q/n")
 		s.E, s.eye, s.ohT = nb(K*N*K, "block indicator"), nb(K*K, "identity"), nb(K*N, "argmax one-hot")
+	}
+	if err != nil {
+		// Before the host copies below: their sizes follow the buffers the backend
+		// just refused for lack of memory (a host make would end the process).
+		return err
+	}
+	if !c.Gumbel {
 		s.hostE = make([]float32, K*N*K)
 	}
 	s.hostQ, s.hostOh, s.hostScal = make([]float32, N*K), make([]float32, N*K), make([]float32, 3)
-	if err != nil {
-		return err
-	}
 	if s.qyB, err = s.qy.NewBufs(s.b, N, "shu qy"); err != nil {
 		return err
 	}

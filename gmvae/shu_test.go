@@ -303,3 +303,20 @@ func TestShuNegligibleBranches(t *testing.T) {
 	}
 	testutil.RequireSameBits(t, "gradients", got[0], got[1])
 }
+
+// TestNewRefusesWhatDoesNotFit: a model whose buffers pass the backend's memory is an
+// error matching engine.ErrOutOfMemory, for every model; model shu used to go on to
+// its host copies of the same sizes after the backend refused, and a
+// max_batch of 10^8 ended the process with Go's fatal out-of-memory trace.
+func TestNewRefusesWhatDoesNotFit(t *testing.T) {
+	for _, model := range []string{"shu", "dilokthanakul", "vade"} {
+		t.Run(model, func(t *testing.T) {
+			b := engine.NewCPU()
+			b.SetMemoryLimit(64 << 20) // the test takes at most this much
+			_, err := New(b, Config{Model: model, D: 2, K: 10, MaxBatch: 100_000_000})
+			require.ErrorIs(t, err, engine.ErrOutOfMemory)
+			assert.Contains(t, err.Error(), "would bring this backend's memory to")
+			assert.Contains(t, err.Error(), "more than the 67 MB it may hold (its memory limit)")
+		})
+	}
+}

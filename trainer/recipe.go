@@ -86,6 +86,15 @@ func TrainVaDE(ctx context.Context, b engine.Backend, mc gmvae.Config, cfg Confi
 			hooks.Log(fmt.Sprintf(format, a...))
 		}
 	}
+	// Refused before the run folder gets anything: a folder holding settings counts as
+	// a run, and the corrected command would be told to -resume or -overwrite it.
+	n := train.Info().N
+	if cfg.TrainSubset > 0 && cfg.TrainSubset < n {
+		n = cfg.TrainSubset
+	}
+	if mc.K > n {
+		return nil, fmt.Errorf("k = %d clusters for %d training rows: want k <= the number of rows", mc.K, n)
+	}
 	c := cfg.Comm
 	if c == nil {
 		c = dist.Single()

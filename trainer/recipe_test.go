@@ -71,3 +71,25 @@ func TestVaDERecipeResumes(t *testing.T) {
 	require.NoError(t, runRecipe(t, b, straight, 0)) // everything done: nothing trains
 	assert.Equal(t, before, checkpointBytes(t, filepath.Join(straight, checkpoint.File)))
 }
+
+// TestVaDERecipeRefusesKAboveRows: more clusters than training rows is refused before
+// the run folder gets a file (it used to write its settings and fail in the
+// pretraining, so that the corrected command was told the folder held a run).
+func TestVaDERecipeRefusesKAboveRows(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		k, sub int
+	}{{"k above the rows", 61, 0}, {"k above the training subset", 11, 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mc, cfg := vadeRecipe(dir)
+			mc.K, cfg.TrainSubset = tc.k, tc.sub
+			_, err := TrainVaDE(context.Background(), engine.NewCPU(), mc, cfg, blobs(t, "train", 60, 12, 3, 8), nil, Hooks{})
+			require.ErrorContains(t, err, "clusters for")
+			require.ErrorContains(t, err, "want k <= the number of rows")
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "the run folder stays empty")
+		})
+	}
+}

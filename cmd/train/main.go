@@ -404,6 +404,13 @@ func loadData(o options) (train, test data.Source, err error) {
 	return train, test, nil
 }
 
+// memoryHint names the flags that size model m's memory, for an error that says it
+// does not fit.
+func memoryHint(m gmvae.Config) string {
+	return fmt.Sprintf(" (its memory grows with the rows of -batch and -eval-batch, max %d here, and with -hidden %v, -k %d, -dz %d: make them smaller)",
+		m.MaxBatch, m.Hidden, m.K, m.Dz)
+}
+
 // trainOne runs one seed with a progress display per epoch, then, when draw is not
 // nil, calls it with the result and the trained model (before the model is released).
 // With several ranks, only rank 0 shows the progress.
@@ -413,8 +420,7 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 		var err error
 		model, err = gmvae.New(b, m)
 		if err != nil {
-			err = cli.Usagef("model %s: %v (its memory grows with the rows of -batch and -eval-batch, max %d here, and with -hidden %v, -k %d, -dz %d: make them smaller)",
-				m.Model, err, m.MaxBatch, m.Hidden, m.K, m.Dz)
+			err = cli.Usagef("model %s: %v%s", m.Model, err, memoryHint(m))
 		}
 		if err := agree(c, err); err != nil {
 			return nil, err
@@ -463,6 +469,8 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	} else if res, err = trainer.TrainVaDE(ctx, b, m, t, train, test, hooks); err == nil {
 		model = res.Model
 		defer model.Release()
+	} else if errors.Is(err, engine.ErrOutOfMemory) {
+		err = cli.Usagef("model %s: %v%s", m.Model, err, memoryHint(m))
 	}
 	if bar != nil {
 		bar.Finish()
@@ -585,19 +593,13 @@ func exists(path string) bool {
 
 // prepareRunDir refuses a run folder that already holds a run unless the run
 // continues it (resume) or the user asked to start afresh (overwrite), in which case
-// the old run's files are removed first. A folder that holds a run has a config.json or
-// a checkpoint.
+// the old run's files are removed first. A folder holds a run when it holds work: a
+// checkpoint (of the run, of vade's pretraining or prior), a summary, a restarts
+// report or a metrics record. A run that failed before any of those (bad settings,
+// too little memory) left at most its config.json: the next command may reuse the
+// folder, so that fixing a flag does not also take -overwrite.
 func prepareRunDir(dir string, resume, overwrite bool) error {
-	if dir == "" || resume {
-		return nil
-	}
-	held := false
-	for _, f := range []string{trainer.ConfigFile, checkpoint.File, trainer.PretrainDir} {
-		if exists(filepath.Join(dir, f)) {
-			held = true
-		}
-	}
-	if !held {
+	if dir == "" || resume || !holdsRun(dir) {
 		return nil
 	}
 	if !overwrite {
@@ -614,6 +616,21 @@ func prepareRunDir(dir string, resume, overwrite bool) error {
 	}
 	return nil
 }
+
+// holdsRun reports whether run folder dir holds work that starting afresh would lose.
+func holdsRun(dir string) bool {
+	for _, f := range []string{checkpoint.File, filepath.Join(trainer.PretrainDir, checkpoint.File), trainer.PriorCheckpoint,
+		trainer.SummaryFile, restartsFile} {
+		if exists(filepath.Join(dir, f)) {
+			return true
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, trainer.MetricsFile))
+	return err == nil && st.Size() > 0
+}
+
+// restartsFile is the report of a selection among restarts (keepRestart).
+const restartsFile = "restarts.json"
 
 // restartSeedStride separates the seeds of a selection's candidates: seed, seed+1000,
 // ... (well clear of -seeds' seed, seed+1, ...).
@@ -646,7 +663,7 @@ func keepRestart(dir string, cands []*trainer.Result, stdout io.Writer) (*traine
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(dir, "restarts.json"), append(j, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, restartsFile), append(j, '\n')); err != nil {
 		return nil, err
 	}
 	src := cands[kept].RunDir

@@ -401,3 +401,44 @@ func pngSize(t *testing.T, path string) image.Point {
 	require.NoError(t, err)
 	return img.Bounds().Size()
 }
+
+// TestRunFolderKeepsEarlierWork: a run folder that holds a run is refused (its
+// checkpoint untouched) unless -resume or -overwrite; a folder where a run failed
+// before doing any work (only its config.json) is reused without -overwrite, so
+// that the corrected command just runs (vade's k above the rows used to leave one).
+func TestRunFolderKeepsEarlierWork(t *testing.T) {
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "train.csv")
+	writeCSV(t, tr, 60, 4, 0)
+	out := filepath.Join(dir, "run")
+	fit := []string{"-train", tr, "-label-col", "-1", "-k", "3", "-device", "cpu", "-no-pictures", "-out", out}
+	code, so, se := runCmd(t, append(fit, "-model", "kmeans")...)
+	require.Equal(t, 0, code, "first run\n%s\n%s", so, se)
+	ck := filepath.Join(out, checkpoint.File)
+	before, err := os.ReadFile(ck)
+	require.NoError(t, err)
+
+	code, _, se = runCmd(t, append(fit, "-model", "gmm")...)
+	assert.Equal(t, 2, code, "a second run into the folder")
+	assert.Contains(t, se, "already holds a run: continue it with -resume "+out+", start afresh there with -overwrite")
+	after, err := os.ReadFile(ck)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(before, after), "the refused run left the checkpoint as it was")
+
+	code, so, se = runCmd(t, append(fit, "-model", "gmm", "-overwrite")...)
+	require.Equal(t, 0, code, "-overwrite\n%s\n%s", so, se)
+	assert.Contains(t, so, "model gmm")
+
+	failed := filepath.Join(dir, "failed")
+	vade := []string{"-train", tr, "-label-col", "-1", "-device", "cpu", "-no-pictures", "-out", failed, "-model", "vade",
+		"-hidden", "8", "-dz", "2", "-batch", "20", "-epochs", "1", "-pretrain-epochs", "1", "-prior-restarts", "1"}
+	code, _, se = runCmd(t, append(vade, "-k", "61")...)
+	assert.NotEqual(t, 0, code, "k above the rows")
+	assert.Contains(t, se, "k = 61 clusters for 60 training rows")
+	require.NoError(t, os.MkdirAll(failed, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(failed, trainer.ConfigFile), []byte("{}\n"), 0o644)) // what an older failure left
+	code, so, se = runCmd(t, append(vade, "-k", "3")...)
+	require.Equal(t, 0, code, "the corrected command\n%s\n%s", so, se)
+	_, err = os.Stat(filepath.Join(failed, checkpoint.File))
+	assert.NoError(t, err)
+}
