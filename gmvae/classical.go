@@ -116,6 +116,9 @@ func newClassical(b engine.Backend, cfg Config) (Model, error) {
 		c.mu = ps.Add("means", K*D, nn.Init{})
 		c.lv = ps.Add("log_vars", K*D, nn.Init{})
 	}
+	if err := checkExpected(cfg, ps); err != nil {
+		return nil, err
+	}
 	if err := ps.Alloc(cfg.Seed); err != nil {
 		return nil, err
 	}

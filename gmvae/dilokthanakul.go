@@ -195,6 +195,9 @@ func newDilokthanakul(b engine.Backend, cfg Config) (Model, error) {
 	if cfg.Likelihood == Gaussian {
 		d.decLv = nn.NewLinear(ps, "dec.lv", H[0], cfg.D, kernels.ActNone)
 	}
+	if err := checkExpected(cfg, ps); err != nil {
+		return nil, err
+	}
 	if err := ps.Alloc(cfg.Seed); err != nil {
 		return nil, err
 	}

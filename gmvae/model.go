@@ -83,6 +83,21 @@ type Config struct {
 	// normal weights, zero biases) or, for model A, nn.SchemeTorch (Torch7's defaults,
 	// which its authors' code ran with).
 	Init nn.Scheme `json:"init,omitempty"`
+	// ExpectParams, when > 0, is the parameter count the configuration must give:
+	// New refuses another before allocating anything (a checkpoint's model_config
+	// checked against its tensors, so that a damaged k of 10^6 fails at once instead
+	// of building a model of gigabytes first). Never stored.
+	ExpectParams int `json:"-"`
+}
+
+// checkExpected refuses a parameter layout that does not have cfg.ExpectParams
+// values (see Config.ExpectParams); called by each model before ps.Alloc.
+func checkExpected(cfg Config, ps *nn.Params) error {
+	if cfg.ExpectParams > 0 && ps.Len() != cfg.ExpectParams {
+		return fmt.Errorf("model %s with k = %d, d = %d, dz = %d, hidden %v has %d parameters, the checkpoint holds %d: its model_config does not describe its tensors",
+			cfg.Model, cfg.K, cfg.D, cfg.Dz, cfg.Hidden, ps.Len(), cfg.ExpectParams)
+	}
+	return nil
 }
 
 // Terms are a batch's loss terms in nats per observation (batch means). The loss is

@@ -191,6 +191,9 @@ func newShu(b engine.Backend, cfg Config) (Model, error) {
 	if cfg.Likelihood == Gaussian {
 		s.pxLv = nn.NewLinear(ps, "px.lv", H[0], D, kernels.ActNone)
 	}
+	if err := checkExpected(cfg, ps); err != nil {
+		return nil, err
+	}
 	if err := ps.Alloc(cfg.Seed); err != nil {
 		ps.Release()
 		return nil, err

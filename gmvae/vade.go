@@ -133,6 +133,9 @@ func newVaDE(b engine.Backend, cfg Config) (Model, error) {
 	v.pLogits = ps.Add("prior.logits", cfg.K, nn.Init{})
 	v.pMu = ps.Add("prior.mu", cfg.K*cfg.Dz, nn.Init{})
 	v.pLv = ps.Add("prior.lv", cfg.K*cfg.Dz, nn.Init{})
+	if err := checkExpected(cfg, ps); err != nil {
+		return nil, err
+	}
 	if err := ps.Alloc(cfg.Seed); err != nil {
 		return nil, err
 	}

@@ -52,6 +52,7 @@ func Load(b engine.Backend, checkpointPath string) (*Predictor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("predict %s: model_config: %w", checkpointPath, err)
 	}
+	mc.ExpectParams = len(ck.P)
 	m, err := gmvae.New(b, mc)
 	if err != nil {
 		return nil, fmt.Errorf("predict %s: the checkpoint's model (model_config: model %s, d = %d, k = %d, dz = %d, hidden %v) cannot be built here: %w",

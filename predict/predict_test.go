@@ -263,3 +263,30 @@ func TestPredictChecksRows(t *testing.T) {
 		assert.ErrorContains(t, err, tc.want)
 	}
 }
+
+// TestLoadRefusesConfigNotMatchingTensors: a checkpoint whose model_config describes
+// another model than its tensors (k of 10^6 where the tensors are k = 3's) is refused
+// before the described model is built: it used to allocate and initialise that model
+// (gigabytes, minutes) before comparing.
+func TestLoadRefusesConfigNotMatchingTensors(t *testing.T) {
+	for _, model := range []string{"shu", "dilokthanakul", "vade"} {
+		t.Run(model, func(t *testing.T) {
+			m := tinyModel(t, model)
+			cfg := m.Config()
+			path := saveModel(t, m, t.TempDir())
+			require.NoError(t, m.Release())
+			ck, err := checkpoint.Load(path)
+			require.NoError(t, err)
+			cfg.K = 1_000_000
+			ck.Model, err = json.Marshal(cfg)
+			require.NoError(t, err)
+			require.NoError(t, checkpoint.Save(path, ck))
+			b := engine.NewCPU()
+			b.SetMemoryLimit(256 << 20) // building the k = 10^6 model would pass this
+			_, err = predict.Load(b, path)
+			require.ErrorContains(t, err, "the checkpoint holds")
+			require.ErrorContains(t, err, "its model_config does not describe its tensors")
+			assert.NotErrorIs(t, err, engine.ErrOutOfMemory, "refused before anything was allocated")
+		})
+	}
+}

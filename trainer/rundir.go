@@ -270,6 +270,7 @@ func LoadCheckpoint(path string) (*checkpoint.Checkpoint, gmvae.Config, Config, 
 	if err != nil {
 		return nil, gmvae.Config{}, Config{}, fmt.Errorf("checkpoint %s: model_config: %w", path, err)
 	}
+	mc.ExpectParams = len(ck.P)
 	var tc Config
 	if err := json.Unmarshal(ck.Train, &tc); err != nil {
 		return nil, gmvae.Config{}, Config{}, fmt.Errorf("checkpoint %s: train_config: %w", path, err)

@@ -419,8 +419,10 @@ func trainOne(ctx context.Context, c dist.Comm, b engine.Backend, m gmvae.Config
 	if m.Model != "vade" { // the vade recipe builds its models
 		var err error
 		model, err = gmvae.New(b, m)
-		if err != nil {
+		if errors.Is(err, engine.ErrOutOfMemory) {
 			err = cli.Usagef("model %s: %v%s", m.Model, err, memoryHint(m))
+		} else if err != nil {
+			err = cli.Usagef("model %s: %v", m.Model, err)
 		}
 		if err := agree(c, err); err != nil {
 			return nil, err
