@@ -6,6 +6,8 @@
 #                  assemble with ptxas for sm_70/80/90, lint
 #   make bench     CPU twin benchmarks
 #   make mpi-test  multi-rank tests (mpirun -np 2, 4), deploy lint, image build steps
+#   make mutants   the mutation test of the kernel comparisons (docs/mutants.md)
+#   make gpu-kit-size  build the GPU kit and check it fits (under 48 MiB with the tree)
 #   make image     the Docker image (needs Docker); make image-build: its steps without
 #   make fuzz      every fuzz target of the readers (ci/fuzz.sh), FUZZTIME each (5m)
 
@@ -21,7 +23,8 @@ PTX_STAGE := /tmp/gmvae-kernels-stage
 CU_SOURCES := $(wildcard kernels/*.cu)
 CU_HEADERS := $(wildcard kernels/*.cuh)
 
-.PHONY: all kernels ptx-check test test-go vet build bench mpi-test image image-build gpu-build fuzz
+.PHONY: all kernels ptx-check test test-go vet build bench mpi-test image image-build gpu-build fuzz \
+	mutants gpu-kit-size
 
 all: build
 
@@ -71,3 +74,13 @@ FUZZTIME ?= 5m
 FUZZPKGS ?= ./data/
 fuzz:
 	@FUZZTIME=$(FUZZTIME) bash ci/fuzz.sh $(FUZZPKGS)
+
+# gpu-kit-size: build the GPU kit and fail when it and the working tree pass 48 MiB.
+gpu-kit-size:
+	@bash ci/gpu-kit-size.sh
+
+# mutants: change one float instruction of the shipped PTX from .rn to .rz at a time
+# (100 sites, evenly spread) and check that the emulator comparison catches at least
+# 90 % of the non-equivalent changes. MUTANTS_ARGS passes options (ci/mutants.sh).
+mutants:
+	@bash ci/mutants.sh $(MUTANTS_ARGS)

@@ -71,7 +71,7 @@ func AdamStep(be engine.Backend, p, g, m, v *engine.Buf, n int, lr, beta1, beta2
 	return be.Launch(kAdamStep, n, p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2)
 }
 
-// AugmentAffine runs kernel augment_affine (augment.cu) on be: y (n, h*w) = the images x turned by up to max_turns and shifted by up to max_shift pixels, uniformly at random per image (Philox block r of (seed, stream)), bilinear, 0 outside.
+// AugmentAffine runs kernel augment_affine (augment.cu) on be: y (n, h*w) = the images x turned by up to max_turns and shifted by up to max_shift pixels, uniformly at random per image (Philox block r of (seed, stream)), bilinear, 0 outside; h, w <= AugmentMaxSide.
 // A buffer shorter than the kernel may touch is refused; nil is a null pointer.
 func AugmentAffine(be engine.Backend, x, y *engine.Buf, n, h, w int, maxShift, maxTurns float32, seed, stream uint64) error {
 	var check lenCheck

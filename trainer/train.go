@@ -14,6 +14,7 @@ import (
 	"github.com/gmvae/gmvae/dist"
 	"github.com/gmvae/gmvae/engine"
 	"github.com/gmvae/gmvae/gmvae"
+	"github.com/gmvae/gmvae/kernels"
 	"github.com/gmvae/gmvae/metrics"
 	"github.com/gmvae/gmvae/nn"
 )
@@ -369,6 +370,9 @@ func (t *trainer) setupData(train, test data.Source) error {
 		h, w, ok := imageDims(train.Info())
 		if !ok {
 			return fmt.Errorf("augment_shift and augment_rotate move images; %s has no image shape (its examples are %d values)", train.Info().Name, train.Info().D)
+		}
+		if h > kernels.AugmentMaxSide || w > kernels.AugmentMaxSide {
+			return fmt.Errorf("augment_shift and augment_rotate move images of at most %d pixels a side (float32 coordinates); %s's images are %d x %d", kernels.AugmentMaxSide, train.Info().Name, h, w)
 		}
 		t.imgH, t.imgW = h, w
 	}

@@ -63,3 +63,26 @@ func init() {
 		return cs
 	})
 }
+
+func init() {
+	// Betas below 1/2, where 1 - beta is not exact (beta = 0.1, 0.3 + 1 ulp), with
+	// moments and gradients of every scale: lr = 1 so that the update's bits show in p.
+	registerSweep("adam_step", func(r *rand.Rand) []Case {
+		var cs []Case
+		for _, b := range [][2]float32{{0.1, 0.30000004}, {0.9, 0.999}, {0.45, 0.2}} {
+			const n = 2000
+			p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := 0; i < n; i++ {
+				p[i] = float32(r.NormFloat64())
+				g[i] = float32(r.NormFloat64() * math.Pow(10, 4*r.Float64()-2))
+				m[i] = float32(r.NormFloat64() * math.Pow(10, 4*r.Float64()-3))
+				v[i] = float32(r.Float64() * math.Pow(10, 4*r.Float64()-4))
+			}
+			bc1, bc2 := kernels.AdamBiasCorrections(b[0], b[1], 3)
+			cs = append(cs, sweepPair(Case{Name: fmt.Sprintf("n=%d lr=1 betas=(%g,%g) wd=0.3 t=3", n, b[0], b[1]),
+				Args: cpu.KernelArgs{p, g, m, v, int64(n), float32(1), b[0], b[1], float32(1e-3), float32(0.3), bc1, bc2},
+				Work: n, Sweep: true}, 4, 64)...)
+		}
+		return cs
+	})
+}

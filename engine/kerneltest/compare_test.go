@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,13 +44,34 @@ func moduleSource(m string) (string, error) {
 	return kernels.Module(m)
 }
 
+// onlyKernels returns the kernels GMVAE_KERNELTEST_KERNELS names (comma-separated),
+// or nil for all: with GMVAE_KERNELTEST_PTXDIR, it replays one planted change (a
+// mutant of ci/mutants.sh) on the kernel it is in, e.g.
+//
+//	GMVAE_KERNELTEST_PTXDIR=/tmp/m GMVAE_KERNELTEST_KERNELS=gemm_nn go test -run 'TestEmulatorMatchesTwins$' ./engine/kerneltest/
+func onlyKernels() map[string]bool {
+	v := os.Getenv("GMVAE_KERNELTEST_KERNELS")
+	if v == "" {
+		return nil
+	}
+	only := map[string]bool{}
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			only[n] = true
+		}
+	}
+	return only
+}
+
 // TestEmulatorMatchesTwins runs the shipped PTX of every kernel on the emulator, on
 // every case of the kernel and several launch shapes, and compares every output slice
 // with the CPU twin's bit for bit (NaN as a class). It fails when a kernel of any
 // embedded module lacks a description in kernels, a twin or cases, or when its
-// description's parameters disagree with the PTX.
+// description's parameters disagree with the PTX. GMVAE_KERNELTEST_KERNELS restricts it
+// to the kernels it names (onlyKernels).
 func TestEmulatorMatchesTwins(t *testing.T) {
 	seed := caseSeed(t)
+	only := onlyKernels()
 	type entry struct {
 		module string
 		name   string
@@ -63,10 +85,19 @@ func TestEmulatorMatchesTwins(t *testing.T) {
 		mod, err := dev.LoadModule(m, src)
 		if !assert.NoError(t, err, "module %s does not load in the emulator", m) {
 			es, _ := kernels.Entries(src)
-			total += len(es)
+			for _, e := range es {
+				if only == nil || only[e.Name] {
+					delete(only, e.Name)
+					total++
+				}
+			}
 			continue
 		}
 		for _, name := range mod.(*emu.Module).Entries() {
+			if only != nil && !only[name] {
+				continue
+			}
+			delete(only, name)
 			total++
 			k, err := kernels.Lookup(name)
 			if !assert.NoError(t, err, "kernel %s (module %s) has no description in package kernels", name, m) {
@@ -96,6 +127,9 @@ func TestEmulatorMatchesTwins(t *testing.T) {
 			}
 		}
 		dev.Close()
+	}
+	for name := range only {
+		assert.Fail(t, "GMVAE_KERNELTEST_KERNELS names "+name+", which no module has")
 	}
 
 	var compared atomic.Int64
@@ -131,45 +165,93 @@ func TestEmulatorMatchesTwins(t *testing.T) {
 // compareKernel runs every case of one kernel on every shape; it returns the number
 // of launches, the emulator's stats and whether everything matched.
 func compareKernel(t *testing.T, module, name string, seed int64) (int, emu.Stats, bool) {
-	k, err := kernels.Lookup(name)
-	require.NoError(t, err)
 	src, err := moduleSource(module)
 	require.NoError(t, err)
+	res, err := runKernel(module, src, name, seed, false)
+	require.NoError(t, err)
+	for _, f := range res.failures {
+		assert.Fail(t, f)
+	}
+	return res.launches, res.stats, len(res.failures) == 0
+}
+
+// kernelRun is what runKernel found.
+type kernelRun struct {
+	launches int
+	stats    emu.Stats
+	// failures describes each case (or launch) that failed: a launch error, a
+	// difference from the twin, leaked device memory, no cases.
+	failures []string
+}
+
+// runKernel runs every case of kernel name, loaded from src (the PTX text of module),
+// on a fresh emulator and every shape, and compares it with the twin. A case stops at
+// its first failing shape; with first, the whole run stops at the first failure (the
+// mutation test only needs to know whether anything differs). With -short, the cases
+// marked Sweep are left out. The error is for a
+// setup that cannot run at all (the module does not load, the kernel is unknown).
+func runKernel(module, src, name string, seed int64, first bool) (res kernelRun, err error) {
+	k, err := kernels.Lookup(name)
+	if err != nil {
+		return res, err
+	}
 	dev := emu.New(emu.Options{MaxThreadInstructions: 1 << 24})
 	defer dev.Close()
 	mod, err := dev.LoadModule(module, src)
-	require.NoError(t, err)
-	fn, err := mod.Function(name)
-	require.NoError(t, err)
-	twin, err := cpu.TwinOf(name)
-	require.NoError(t, err)
-	cases, _ := Cases(name, rand.New(rand.NewSource(seed)))
-	if !assert.NotEmpty(t, cases, "kernel %s: no cases", name) {
-		return 0, dev.Stats(), false
+	if err != nil {
+		return res, err
 	}
-	ok := true
-	n := 0
+	fn, err := mod.Function(name)
+	if err != nil {
+		return res, err
+	}
+	twin, err := cpu.TwinOf(name)
+	if err != nil {
+		return res, err
+	}
+	fail := func(format string, a ...any) bool {
+		res.failures = append(res.failures, fmt.Sprintf(format, a...))
+		return first
+	}
+	defer func() { res.stats = dev.Stats() }()
+	cases, _ := Cases(name, rand.New(rand.NewSource(seed)))
+	if len(cases) == 0 {
+		fail("kernel %s: no cases", name)
+		return res, nil
+	}
 	for ci, c := range cases {
-		if err := CheckArgs(k, c.Args); !assert.NoError(t, err, "%s case %d (%s)", name, ci, c.Name) {
-			ok = false
+		if c.Sweep && testing.Short() {
+			continue // -short: the small cases only
+		}
+		if err := CheckArgs(k, c.Args); err != nil {
+			if fail("%s case %d (%s): %v", name, ci, c.Name, err) {
+				return res, nil
+			}
 			continue
 		}
 		want := Clone(c.Args)
 		twin(want)
-		for _, s := range Shapes(k, c.Work) {
-			n++
+		for _, s := range c.shapes(k) {
+			res.launches++
 			got, err := Launch(dev, fn, k, c.Args, s)
-			if !assert.NoError(t, err, "%s case %d (%s), %v", name, ci, c.Name, s) {
-				ok = false
+			if err != nil {
+				if fail("%s case %d (%s), %v: %v", name, ci, c.Name, s, err) {
+					return res, nil
+				}
 				break
 			}
-			if !assert.Empty(t, Diff(k, got, want), "%s case %d (%s), %v: the emulated kernel differs from its twin", name, ci, c.Name, s) {
-				ok = false
+			if d := Diff(k, got, want); d != "" {
+				if fail("%s case %d (%s), %v: the emulated kernel differs from its twin:\n%s", name, ci, c.Name, s, d) {
+					return res, nil
+				}
 				break
 			}
 		}
-		nb, _ := dev.Allocated()
-		assert.Zero(t, nb, "%s: device allocations leaked", name)
+		if nb, _ := dev.Allocated(); nb != 0 {
+			if fail("%s: %d bytes of device allocations leaked", name, nb) {
+				return res, nil
+			}
+		}
 	}
-	return n, dev.Stats(), ok
+	return res, nil
 }

@@ -287,3 +287,97 @@ func init() {
 		return cs
 	})
 }
+
+// ewkActFns names the math of each smooth activation (hard.go).
+var ewkActFns = []struct {
+	act kernels.Act
+	fn  string
+}{{kernels.ActTanh, "tanh"}, {kernels.ActSigmoid, "sigmoid"}, {kernels.ActSoftplus, "softplus"}, {kernels.ActExp, "exp"}}
+
+// ewkPow2s returns n values +-2^k, k in [-3, 3]: a product with one of them is exact,
+// so an upstream gradient of them passes its partner's bits through unchanged (scaled).
+func ewkPow2s(r *rand.Rand, n int) []float32 {
+	b := make([]float32, n)
+	for i := range b {
+		b[i] = float32(hardSign(r, math.Ldexp(1, r.Intn(7)-3)))
+	}
+	return b
+}
+
+func init() {
+	// act_fwd, act_bwd: every smooth activation on its hard inputs and a sweep of
+	// 4000; act_bwd with y recomputed (dy a power of two, so the derivative's bits
+	// reach dx) and, for softplus, whose derivative is a sigmoid of x, with y given.
+	registerSweep("act_fwd", func(r *rand.Rand) []Case {
+		var cs []Case
+		for _, a := range ewkActFns {
+			x := append(hardFor(a.fn, nil), hardSweep(a.fn, r, 4000, nil)...)
+			n := len(x)
+			cs = append(cs, sweepPair(Case{Name: fmt.Sprintf("act=%d n=%d: %s's hard inputs and a sweep", a.act, n, a.fn),
+				Args: cpu.KernelArgs{x, ewkGarbage(r, n), int64(n), int64(a.act)}, Work: n, Sweep: true}, 2, 64)...)
+		}
+		return cs
+	})
+	registerSweep("act_bwd", func(r *rand.Rand) []Case {
+		var cs []Case
+		for _, a := range ewkActFns {
+			x := append(hardFor(a.fn, nil), hardSweep(a.fn, r, 4000, nil)...)
+			if a.act == kernels.ActSoftplus { // the derivative is sigmoid(x)
+				x = append(x, append(hardFor("sigmoid", nil), hardSweep("sigmoid", r, 4000, nil)...)...)
+			}
+			n := len(x)
+			for _, withY := range []bool{false, true} {
+				var y any
+				if withY {
+					yy := ewkGarbage(r, n)
+					cpu.ActFwd(x, yy, n, a.act)
+					y = yy
+				}
+				c := Case{Name: fmt.Sprintf("act=%d n=%d y=%v: %s's hard inputs and a sweep", a.act, n, withY, a.fn),
+					Args: cpu.KernelArgs{x, y, ewkPow2s(r, n), ewkGarbage(r, n), int64(n), int64(a.act), int64(0)},
+					Work: n, Sweep: true}
+				for _, v := range sweepVariants(c, nil, 6, []int{3}) {
+					cs = append(cs, sweepPair(v, 4, 64)...)
+				}
+			}
+		}
+		return cs
+	})
+}
+
+func init() {
+	// xlogx_rows: single-term rows (warpRows) with p = log's hard inputs and a sweep,
+	// dead entries p = 0 (0 log 0 = +0).
+	registerSweep("xlogx_rows", func(r *rand.Rand) []Case {
+		h := append(hardFor("log", nil), hardSweep("log", r, 200, nil)...)
+		var cs []Case
+		for _, w := range warpRowLayouts(len(h)) {
+			t := w.cols / 32
+			p := make([]float32, w.rows*w.cols+ewkPad)
+			for k, at := range w.live {
+				p[at] = h[k/t]
+			}
+			cs = append(cs, Case{Name: fmt.Sprintf("rows=%d cols=%d: one term per row, log's hard inputs", w.rows, w.cols),
+				Args: cpu.KernelArgs{p, ewkGarbage(r, w.rows), int64(w.rows), int64(w.cols)}, Work: 32 * w.rows, Sweep: true})
+		}
+		return cs
+	})
+	// xlogx_rows_bwd: p = log's hard inputs and a sweep, g a power of two.
+	registerSweep("xlogx_rows_bwd", func(r *rand.Rand) []Case {
+		h := append(hardFor("log", nil), hardSweep("log", r, 4000, nil)...)
+		const cols = 16
+		rows := (len(h) + cols - 1) / cols
+		p := make([]float32, rows*cols+ewkPad)
+		for i := 0; i < rows*cols; i++ {
+			p[i] = h[i%len(h)]
+		}
+		c := Case{Name: fmt.Sprintf("rows=%d cols=%d: log's hard inputs", rows, cols),
+			Args: cpu.KernelArgs{p, append(ewkPow2s(r, rows), 0, 0, 0), ewkGarbage(r, rows*cols), int64(rows), int64(cols), int64(0)},
+			Work: rows * cols, Sweep: true}
+		var cs []Case
+		for _, v := range sweepVariants(c, nil, 5, []int{2}) {
+			cs = append(cs, sweepPair(v, 3, 64/cols)...)
+		}
+		return cs
+	})
+}

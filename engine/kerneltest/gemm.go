@@ -6,6 +6,7 @@ import (
 	"math/rand"
 
 	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // Cases of the gemm family (kernels/gemm.cu): gemm_nn, gemm_nt, gemm_tn at shapes that
@@ -138,6 +139,72 @@ func colsumCases(r *rand.Rand) []Case {
 			Args: cpu.KernelArgs{x, out, int64(s.m), int64(s.n), int64(s.accum)},
 			Work: s.n,
 		})
+	}
+	return cs
+}
+
+func init() {
+	for _, name := range []string{"gemm_nn", "gemm_nt", "gemm_tn"} {
+		registerSweep(name, gemmSweeps)
+	}
+}
+
+// gemmSweeps are the large cases of the products. Tiles: shapes of more than one 64 x
+// 64 tile in M and N, with a partial tile in each, so that every one of a thread's
+// 4 x 4 accumulators reaches C; K with two full 16-deep k-tiles and a partial one, K
+// one full k-tile, and K below one k-tile (the fully unrolled k-tile path and the
+// remainder loop each run every accumulator). Epilogue: K = 1 and B = powers of two,
+// so that C[m,n] = act(A[m] * B[n]) with A[m] * B[n] exact and column 0 (B = 1) the
+// activation of A itself: A holds the hard inputs of each activation's math (hard.go)
+// and a sweep of its distribution, 64 columns of scaled copies each.
+func gemmSweeps(r *rand.Rand) []Case {
+	var cs []Case
+	// k-tile remainders K mod 16 = 5, 0, 6, 7, 3: the remainder loop, unrolled by 4,
+	// runs its main body and each of its 1-, 2- and 3-step tails.
+	for _, s := range []struct{ m, n, k, accum int }{{130, 70, 37, 0}, {64, 64, 16, 1}, {70, 129, 5, 0}, {65, 66, 22, 0}, {64, 64, 7, 1}, {66, 64, 3, 0}} {
+		a, b := gemmValues(r, s.m*s.k, false), gemmValues(r, s.k*s.n, false)
+		bias := gemmValues(r, s.n, false)
+		c := gemmGarbage(r, s.m*s.n)
+		if s.accum != 0 {
+			copy(c, gemmValues(r, s.m*s.n, false))
+		}
+		tiles := ((s.m + 63) / 64) * ((s.n + 63) / 64)
+		cs = append(cs, Case{
+			Name:  fmt.Sprintf("M=%d N=%d K=%d: every tile position, full and partial k-tiles", s.m, s.n, s.k),
+			Args:  cpu.KernelArgs{a, b, bias, c, int64(s.m), int64(s.n), int64(s.k), int64(0), int64(s.accum)},
+			Work:  tiles * 256,
+			Sweep: true,
+		})
+	}
+	const n = 64
+	b := make([]float32, n)
+	for j := range b {
+		b[j] = float32(math.Ldexp(1, j%9-4)) // 1, 2, 4, 8, 16, 1/16 ... : column 0 is 1
+		if j%2 == 1 {
+			b[j] = -b[j]
+		}
+	}
+	b[0] = 1
+	for _, e := range []struct {
+		act   kernels.Act
+		fn    string
+		sweep int
+	}{{kernels.ActTanh, "tanh", 1000}, {kernels.ActSigmoid, "sigmoid", 1000}, {kernels.ActSoftplus, "softplus", 1000}, {kernels.ActExp, "exp", 1000}} {
+		a := append(hardFor(e.fn, nil), hardSweep(e.fn, r, e.sweep, nil)...)
+		m := len(a)
+		c := Case{
+			Name:  fmt.Sprintf("M=%d N=%d K=1 act=%d: %s's hard inputs and a sweep", m, n, e.act, e.fn),
+			Args:  cpu.KernelArgs{a, append([]float32(nil), b...), nil, gemmGarbage(r, m*n), int64(m), int64(n), int64(1), int64(e.act), int64(0)},
+			Work:  ((m + 63) / 64) * 256,
+			Sweep: true,
+		}
+		// The epilogue with a bias of zeros (v + 0 = v) and accumulating onto zeros.
+		withBias := c
+		withBias.Args = Clone(c.Args)
+		withBias.Args[2] = make([]float32, n)
+		withBias.Name += ", bias 0"
+		cs = append(cs, sweepVariants(c, nil, 8, []int{3})...)
+		cs = append(cs, withBias)
 	}
 	return cs
 }

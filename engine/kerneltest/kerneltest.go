@@ -7,10 +7,12 @@
 package kerneltest
 
 import (
+	"fmt"
 	"math/rand"
 	"sort"
 
 	"github.com/gmvae/gmvae/engine/cpu"
+	"github.com/gmvae/gmvae/kernels"
 )
 
 // Case is one launch's inputs.
@@ -27,13 +29,73 @@ type Case struct {
 	// covers; the harness uses it to choose a few grid sizes, from 1 block to enough
 	// blocks for one item per thread. 0 means "any".
 	Work int
+	// Sweep marks a large case (a wide input sweep, a big product) that is run on one
+	// launch shape only: one block of the kernel's first block shape (32 threads when
+	// it takes any). Launch-shape independence is the small cases' business; one
+	// block makes every thread run many iterations of its grid-stride loop, so that
+	// the copies of a loop body that the compiler unrolled are run (sweepPair varies
+	// the count, so that every remainder copy runs too).
+	Sweep bool
+}
+
+// shapes returns the launch shapes the harness runs case c of kernel k on.
+func (c Case) shapes(k *kernels.Kernel) []Shape {
+	s := Shapes(k, c.Work)
+	if c.Sweep {
+		return s[:1]
+	}
+	return s
+}
+
+// sweepPair returns c and a copy of c whose count argument (Args[count], an int64) is
+// less by step: on one block of 32 threads a thread runs n/32 or n/32 + 1 iterations
+// of a grid-stride loop over n items, and with step = 64 items the copy adds n/32 - 2
+// and n/32 - 1, so that every remainder of a loop unrolled by 4 runs. The buffers stay
+// as they are (longer than the count: their tail must come back unchanged).
+func sweepPair(c Case, count int, step int64) []Case {
+	d := c
+	d.Args = Clone(c.Args)
+	d.Args[count] = max(c.Args[count].(int64)-step, 0)
+	d.Name += fmt.Sprintf(", count - %d", step)
+	return []Case{c, d}
+}
+
+// sweepVariants returns c, then for each index in nulls a copy with that (nullable
+// output) argument null, and, when acc >= 0, a copy with the accumulate flag
+// Args[acc] set and every output in outs filled with +0 (x + 0 = x, so the values
+// still show): the compiler specialises a loop on such flags, and each version is a
+// separate copy of the math.
+func sweepVariants(c Case, nulls []int, acc int, outs []int) []Case {
+	cs := []Case{c}
+	for _, i := range nulls {
+		d := c
+		d.Args = Clone(c.Args)
+		d.Args[i] = nil
+		d.Name += fmt.Sprintf(", argument %d null", i)
+		cs = append(cs, d)
+	}
+	if acc >= 0 {
+		d := c
+		d.Args = Clone(c.Args)
+		d.Args[acc] = int64(1)
+		for _, i := range outs {
+			d.Args[i] = make([]float32, len(c.Args[i].([]float32)))
+		}
+		d.Name += ", accumulate onto zeros"
+		cs = append(cs, d)
+	}
+	return cs
 }
 
 // Generator returns the cases for one kernel; it draws its random inputs from r only,
 // so a seed fixes the cases.
 type Generator func(r *rand.Rand) []Case
 
-var generators = map[string]Generator{}
+var (
+	generators = map[string]Generator{}
+	// sweeps are the generators of each kernel's large cases (registerSweep).
+	sweeps = map[string][]Generator{}
+)
 
 // register records the case generator of the kernel named name; family files call it
 // from init.
@@ -44,13 +106,31 @@ func register(name string, g Generator) {
 	generators[name] = g
 }
 
+// registerSweep records a generator of large cases for the kernel named name: wide
+// sweeps and the hard inputs of its math (hard.go), GEMM shapes that fill every tile
+// position, inputs far from where rounding is exact. They are what kills a change of
+// one instruction's rounding (ci/mutants.sh, docs/mutants.md). Their cases come after
+// the kernel's own, from a generator seeded by r once those are drawn, so adding
+// sweeps never changes the small cases. The harness runs a case marked Sweep on one
+// launch shape.
+func registerSweep(name string, g Generator) {
+	sweeps[name] = append(sweeps[name], g)
+}
+
 // Cases returns the cases of the kernel named name and whether it has any.
 func Cases(name string, r *rand.Rand) ([]Case, bool) {
 	g, ok := generators[name]
 	if !ok {
 		return nil, false
 	}
-	return g(r), true
+	cs := g(r)
+	if len(sweeps[name]) > 0 {
+		rs := rand.New(rand.NewSource(r.Int63()))
+		for _, sg := range sweeps[name] {
+			cs = append(cs, sg(rs)...)
+		}
+	}
+	return cs, true
 }
 
 // Names returns the kernels that have case generators, sorted.

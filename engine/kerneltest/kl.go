@@ -122,3 +122,153 @@ func klStdNormalBwdCases(r *rand.Rand) []Case {
 	}
 	return cases
 }
+
+// klSensitive keeps the arguments h of exp for which e^h - 1 (or 1 - e^h) shows a
+// change of e^h's last bit: above about -0.7 the subtraction loses no bit of e^h.
+func klSensitive(x float32) bool { return x > -0.7 && x <= 88.8 }
+
+// klRounding keeps the arguments for which e^h - 1, rounded, still often shows such a
+// change: e^h above 2^-24 (below 1/2 the subtraction rounds, and a change of e^h's
+// last bit moves its result across a rounding boundary in a good share of cases).
+func klRounding(x float32) bool { return x > -16.6 && x <= 88.8 }
+
+// klExpArgs returns exp's hard inputs that keep accepts and a sweep of n more.
+func klExpArgs(r *rand.Rand, n int, keep func(float32) bool) []float32 {
+	return append(hardFor("exp", keep), hardSweep("exp", r, n, keep)...)
+}
+
+func init() {
+	// kl_std_normal: single-term rows (warpRows) with m = 0 and s = h, exp's hard
+	// inputs above -0.7 and a sweep over exp's whole range (e^s - 1 far from exact);
+	// dead terms m = s = 0 (t = +0).
+	registerSweep("kl_std_normal", func(r *rand.Rand) []Case {
+		h := append(klExpArgs(r, 100, klSensitive), hardSweep("exp", r, 200, func(x float32) bool { return x <= 88.8 })...)
+		var cs []Case
+		for _, w := range warpRowLayouts(len(h)) {
+			t := w.cols / 32
+			n := w.rows * w.cols
+			m, s := make([]float32, n), make([]float32, n)
+			for k, at := range w.live {
+				s[at] = h[k/t]
+			}
+			cs = append(cs, Case{Name: fmt.Sprintf("N=%d D=%d: one term per row, s = exp's hard inputs", w.rows, w.cols),
+				Args: cpu.KernelArgs{int64(w.rows), int64(w.cols), m, s, mixGarbage(r, w.rows)}, Work: 32 * w.rows, Sweep: true})
+		}
+		return cs
+	})
+	// kl_std_normal_bwd: s = exp's hard inputs above -16.6 and a sweep, g a power of two.
+	registerSweep("kl_std_normal_bwd", func(r *rand.Rand) []Case {
+		s := append(klExpArgs(r, 2000, klRounding), hardSweep("exp", r, 2000, func(x float32) bool { return x <= 88.8 })...)
+		const D = 8
+		N := (len(s) + D - 1) / D
+		ss := make([]float32, N*D)
+		for i := range ss {
+			ss[i] = s[i%len(s)]
+		}
+		c := Case{Name: fmt.Sprintf("N=%d D=%d: s = exp's hard inputs and a sweep", N, D),
+			Args: cpu.KernelArgs{int64(N), int64(D), mixNormals(r, N*D, 2), ss, ewkPow2s(r, N),
+				mixNormals(r, N*D, 1), mixNormals(r, N*D, 1), int64(0)}, Work: N * D, Sweep: true}
+		var cs []Case
+		for _, v := range sweepVariants(c, []int{5, 6}, 7, []int{5, 6}) {
+			cs = append(cs, sweepPair(v, 0, 64/D)...)
+		}
+		return cs
+	})
+	// kl_mixture: per-sample parameters, K = 1, single-term rows; live terms show e^s
+	// (m = mu = 0, lv = 0, s = h: t = e^h - h - 1) or e^-lv (s = 0, lv = -h); dead
+	// terms m = mu = s = lv = 0 (t = 1 * 1 + (0 - 0 - 1) = +0).
+	registerSweep("kl_mixture", func(r *rand.Rand) []Case {
+		h := klExpArgs(r, 100, klSensitive)
+		var cs []Case
+		for _, w := range warpRowLayouts(len(h)) {
+			t := w.cols / 32
+			n := w.rows * w.cols
+			m, s, mu, lv := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for k, at := range w.live {
+				if k%2 == 0 {
+					s[at] = h[k/t]
+				} else {
+					lv[at] = -h[k/t]
+				}
+			}
+			cs = append(cs, Case{Name: fmt.Sprintf("N=%d K=1 D=%d per-sample: one term per row, exp's hard inputs", w.rows, w.cols),
+				Args: cpu.KernelArgs{int64(w.rows), int64(1), int64(w.cols), m, s, mu, lv, int64(w.cols), mixGarbage(r, w.rows)},
+				Work: 32 * w.rows, Sweep: true})
+		}
+		return cs
+	})
+	registerSweep("kl_mixture_bwd", klMixtureBwdSweeps)
+}
+
+// klMixtureBwdSweeps: the sums over k (dm, ds) and over n (shared dmu, dlv) with one
+// live term each, at every position of loops of 1 to 8 steps (so that every unrolled
+// copy of the loop body computes one); the other steps have g = 0 and lv = 0 (they add
+// +0). A live term shows e^-lv (m - mu = 1, s = 0: dm = e^h, ds = (e^h - 1)/2 with
+// lv = -h) or e^s (lv = 0, s = h: ds = (e^h - 1)/2); then per-sample parameters,
+// elementwise, the same two kinds.
+func klMixtureBwdSweeps(r *rand.Rand) []Case {
+	h := klExpArgs(r, 60, klRounding)
+	var cs []Case
+	for L := 1; L <= 8; L++ {
+		// dm, ds: loop over k = 0..K-1 with K = L; rows n = (value, position).
+		K, D := L, 2
+		N := len(h) * L
+		m, s := make([]float32, N*D), make([]float32, N*D)
+		mu, lv := make([]float32, N*K*D), make([]float32, N*K*D)
+		gKL := make([]float32, N*K)
+		for n := 0; n < N; n++ {
+			v, j := h[n/L], n%L
+			gKL[n*K+j] = 1
+			m[n*D+0] = 1
+			lv[n*K*D+j*D+0] = -v // d = 0: e^-lv through dm and ds
+			s[n*D+1] = v         // d = 1: e^s through ds
+		}
+		cs = append(cs, sweepVariants(Case{Name: fmt.Sprintf("N=%d K=%d D=%d per-sample, dm ds: one live k per row", N, K, D),
+			Args: cpu.KernelArgs{int64(N), int64(K), int64(D), m, s, mu, lv, int64(K * D), gKL,
+				mixNormals(r, N*D, 1), mixNormals(r, N*D, 1), int64(0), nil, nil, int64(0)},
+			Work: N * D, Sweep: true}, []int{9, 10}, 11, []int{9, 10})...)
+		// Shared dmu, dlv: loop over n = 0..N-1 with N = L; component k is live at
+		// n = k only, every column d has s = h[d] (dlv's r = 1 - e^h at each step).
+		N, K, D = L, L, len(h)
+		m, s = make([]float32, N*D), make([]float32, N*D)
+		mu, lv = make([]float32, K*D), make([]float32, K*D)
+		gKL = make([]float32, N*K)
+		for n := 0; n < N; n++ {
+			copy(s[n*D:], h)
+			gKL[n*K+n] = 1
+		}
+		cs = append(cs, sweepVariants(Case{Name: fmt.Sprintf("N=%d K=%d D=%d shared, dmu dlv: one live n per component", N, K, D),
+			Args: cpu.KernelArgs{int64(N), int64(K), int64(D), m, s, mu, lv, int64(0), gKL,
+				nil, nil, int64(0), mixNormals(r, K*D, 1), mixNormals(r, K*D, 1), int64(0)},
+			Work: K * D, Sweep: true}, []int{12, 13}, 14, []int{12, 13})...)
+	}
+	// Shared, e^-lv outside the loop over n: N = 1, m - mu = 1, dmu = -e^h.
+	{
+		N, K, D := 1, len(h), 1
+		lv := make([]float32, K)
+		for k := range lv {
+			lv[k] = -h[k]
+		}
+		cs = append(cs, sweepVariants(Case{Name: fmt.Sprintf("N=1 K=%d D=1 shared, dmu dlv: lv = -h", K),
+			Args: cpu.KernelArgs{int64(N), int64(K), int64(D), []float32{1}, []float32{0}, make([]float32, K), lv, int64(0),
+				ewkPow2s(r, K), nil, nil, int64(0), mixNormals(r, K, 1), mixNormals(r, K, 1), int64(0)},
+			Work: K, Sweep: true}, []int{12, 13}, 14, []int{12, 13})...)
+	}
+	// Per-sample dmu, dlv, elementwise: K = 1, D = 2 as above.
+	N, K, D := len(h), 1, 2
+	m, s := make([]float32, N*D), make([]float32, N*D)
+	mu, lv := make([]float32, N*D), make([]float32, N*D)
+	gKL := ewkPow2s(r, N)
+	for n := 0; n < N; n++ {
+		m[n*D+0] = 1
+		lv[n*D+0] = -h[n]
+		s[n*D+1] = h[n]
+	}
+	for _, v := range sweepVariants(Case{Name: fmt.Sprintf("N=%d K=1 D=%d per-sample, dmu dlv", N, D),
+		Args: cpu.KernelArgs{int64(N), int64(K), int64(D), m, s, mu, lv, int64(K * D), gKL,
+			nil, nil, int64(0), mixNormals(r, N*D, 1), mixNormals(r, N*D, 1), int64(0)},
+		Work: N * D, Sweep: true}, []int{12, 13}, 14, []int{12, 13}) {
+		cs = append(cs, sweepPair(v, 0, 32)...)
+	}
+	return cs
+}

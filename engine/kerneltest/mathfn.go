@@ -78,3 +78,21 @@ func init() {
 		return cases
 	})
 }
+
+// mathFnNames are the functions of math_eval's codes, as hard.go names them.
+var mathFnNames = []string{"exp", "log", "log1p", "tanh", "sigmoid", "softplus", "sin", "cos", "sin2pi", "cos2pi"}
+
+func init() {
+	// Every function on its hard inputs (hard.go) and a sweep of 30000 draws over its
+	// whole range (every branch, every binade of the reduced argument).
+	registerSweep("math_eval", func(r *rand.Rand) []Case {
+		var cs []Case
+		for fn, name := range mathFnNames {
+			x := append(hardFor(name, nil), hardSweep(name, r, 30000, nil)...)
+			n := len(x)
+			cs = append(cs, sweepPair(Case{Name: fmt.Sprintf("fn=%d n=%d: %s's hard inputs and a sweep", fn, n, name),
+				Args: cpu.KernelArgs{x, make([]float32, n+3), int64(n), int64(fn)}, Work: n, Sweep: true}, 2, 64)...)
+		}
+		return cs
+	})
+}

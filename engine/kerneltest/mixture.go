@@ -10,6 +10,7 @@ package kerneltest
 // one per warp.
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 
@@ -339,4 +340,182 @@ func mixtureBwdParamsCases(r *rand.Rand) []Case {
 		Work: s.nParams(),
 	})
 	return cases
+}
+
+// mixLseRows returns rows for the log-sum-exp and softmax of gm_row_lse_softmax, in
+// the layouts of warpRowLayouts: each row holds its maximum 0 at column 1, one live
+// entry h at column 32*j and -Inf elsewhere (e^-Inf = 0 adds nothing), so that
+// resp = e^h / (1 + e^h) and lse = log(1 + e^h) show e^h's bits (the sum only for h
+// near 0). h are exp's hard inputs below 0 and a sweep of the given size; trip
+// counts 1..maxTrips.
+func mixLseRows(r *rand.Rand, sweep, maxTrips int) (h []float32, ws []warpRows, xs [][]float32) {
+	neg := func(x float32) bool { return x < 0 && x >= -104 } // resp = e^h / 1: subnormal e^h too
+	h = append(hardFor("exp", neg), hardSweep("exp", r, sweep, neg)...)
+	h = append(h, mixLogTargets()...)
+	for _, w := range warpRowLayouts(len(h))[:maxTrips] {
+		t := w.cols / 32
+		x := make([]float32, w.rows*w.cols)
+		for i := range x {
+			x[i] = mixNegInf
+		}
+		for k, at := range w.live {
+			x[at] = h[k/t]
+			x[at-at%w.cols+1] = 0
+		}
+		ws, xs = append(ws, w), append(xs, x)
+	}
+	return h, ws, xs
+}
+
+// mixLogTargets returns, for each hard input s of log in (1, 2) (hard.go), an h < 0
+// with 1 + e^h rounding to s (found near log(s - 1)): a row of mixLseRows holding h
+// sums to exactly s, so the row's lse = log(s) takes log's hard inputs.
+func mixLogTargets() []float32 {
+	exp := cpu.MathFn(cpu.MathFnExp)
+	var out []float32
+	for _, s := range hardFor("log", func(x float32) bool { return x > 1 && x < 2 }) {
+		h0 := float32(math.Log(float64(s) - 1))
+		for i := 0; i < 400; i++ {
+			step := (i + 1) / 2
+			if i%2 == 1 {
+				step = -step
+			}
+			h := math.Float32frombits(uint32(int32(math.Float32bits(h0)) + int32(step)))
+			if 1+exp(h) == s {
+				out = append(out, h)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// mixExpScale returns a power of two d with d*d*e^h near 2^34 (even exponent: d is
+// exact), so that (z - mu)^2 e^-lv dominates log(2 pi) + lv in a mixture term.
+func mixExpScale(h float32) float32 {
+	j := 34 - int(math.Round(float64(h)*math.Log2E))
+	if j%2 != 0 {
+		j++
+	}
+	return hardPow2(j / 2)
+}
+
+func init() {
+	// mixture_loglik: (1) single-term rows of L (per-sample parameters, K = 1, L only):
+	// the live term has lv = -h for exp's hard inputs and z - mu a power of two
+	// (mixExpScale), dead terms z = mu = 0, lv = -log(2 pi) (t = +0); (2) rows of L
+	// equal to the log-weights (D = 1, z = mu, lv = -log(2 pi): L = logpi exactly)
+	// holding mixLseRows, with lse and resp.
+	registerSweep("mixture_loglik", func(r *rand.Rand) []Case {
+		keep := func(x float32) bool { return x >= -77 && x <= 88.8 }
+		h := append(hardFor("exp", keep), hardSweep("exp", r, 100, keep)...)
+		var cs []Case
+		for _, w := range warpRowLayouts(len(h)) {
+			t := w.cols / 32
+			n := w.rows * w.cols
+			z, mu, lv := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range lv {
+				lv[i] = -1.837877
+			}
+			for k, at := range w.live {
+				v := h[k/t]
+				lv[at] = -v
+				z[at] = mixExpScale(v)
+				if k%2 == 1 {
+					z[at], mu[at] = 0, z[at]
+				}
+			}
+			cs = append(cs, Case{Name: fmt.Sprintf("N=%d K=1 D=%d per-sample: one term per row, exp's hard inputs", w.rows, w.cols),
+				Args: cpu.KernelArgs{int64(w.rows), int64(1), int64(w.cols), z, mu, lv, int64(w.cols), nil, int64(0),
+					mixGarbage(r, w.rows), nil, nil},
+				Work: 32 * w.rows, Sweep: true})
+		}
+		_, ws, xs := mixLseRows(r, 0, 4) // a warp per element of L: no sweep
+		for i, w := range ws {
+			N, K := w.rows, w.cols
+			lv := make([]float32, K)
+			for k := range lv {
+				lv[k] = -1.837877
+			}
+			cs = append(cs, sweepVariants(Case{Name: fmt.Sprintf("N=%d K=%d D=1: L = logpi, rows of 0, one hard exp input, -Inf", N, K),
+				Args: cpu.KernelArgs{int64(N), int64(K), int64(1), make([]float32, N), make([]float32, K), lv, int64(0),
+					xs[i], int64(K), mixGarbage(r, N*K), mixGarbage(r, N), mixGarbage(r, N*K)},
+				Work: 32 * N * K, Sweep: true}, []int{10, 11}, -1, nil)...)
+		}
+		return cs
+	})
+	registerSweep("lse_softmax", func(r *rand.Rand) []Case {
+		var cs []Case
+		_, ws, xs := mixLseRows(r, 300, 5)
+		for i, w := range ws {
+			cs = append(cs, sweepVariants(Case{Name: fmt.Sprintf("N=%d K=%d: rows of 0, one hard exp input, -Inf", w.rows, w.cols),
+				Args: cpu.KernelArgs{int64(w.rows), int64(w.cols), xs[i], mixGarbage(r, w.rows), mixGarbage(r, w.rows*w.cols)},
+				Work: 32 * w.rows, Sweep: true}, []int{3, 4}, -1, nil)...)
+		}
+		x := mixNormals(r, 64*100, 3)
+		cs = append(cs, Case{Name: "N=64 K=100 logits of spread 3",
+			Args: cpu.KernelArgs{int64(64), int64(100), x, mixGarbage(r, 64), mixGarbage(r, 64*100)}, Work: 32 * 64, Sweep: true})
+		return cs
+	})
+	// mixture_bwd_z: the loop over k with one live step (gL = 1; the others gL = 0,
+	// lv = 0), at every position of loops of 1 to 8 steps: z - mu = 1 and lv = -h, so
+	// dz = -e^h. Per-sample parameters; column d carries h[d].
+	registerSweep("mixture_bwd_z", func(r *rand.Rand) []Case {
+		keep := func(x float32) bool { return x >= -87 && x <= 88.8 }
+		h := append(hardFor("exp", keep), hardSweep("exp", r, 200, keep)...)
+		var cs []Case
+		for L := 1; L <= 8; L++ {
+			N, K, D := L, L, len(h)
+			z := make([]float32, N*D)
+			for i := range z {
+				z[i] = 1
+			}
+			lv := make([]float32, N*K*D)
+			gL := make([]float32, N*K)
+			for n := 0; n < N; n++ {
+				gL[n*K+n] = 1
+				for d := 0; d < D; d++ {
+					lv[n*K*D+n*D+d] = -h[d]
+				}
+			}
+			cs = append(cs, sweepVariants(Case{Name: fmt.Sprintf("N=%d K=%d D=%d per-sample: one live k per row", N, K, D),
+				Args: cpu.KernelArgs{int64(N), int64(K), int64(D), z, make([]float32, N*K*D), lv, int64(K * D), gL,
+					mixGarbage(r, N*D), int64(0)},
+				Work: N * D, Sweep: true}, nil, 9, []int{8})...)
+		}
+		return cs
+	})
+	// mixture_bwd_params: lv = -h, z - mu = 1 (dmu = g e^h, dlv = -g (1 - e^h)/2);
+	// per-sample parameters (N samples of D = 8, elementwise) and shared ones (K
+	// components of D = 8, N = 1: e^-lv is outside the loop over n); each output null
+	// in turn and accumulated.
+	registerSweep("mixture_bwd_params", func(r *rand.Rand) []Case {
+		keep := func(x float32) bool { return x >= -87 && x <= 88.8 }
+		h := append(hardFor("exp", keep), hardSweep("exp", r, 2000, keep)...)
+		const D = 8
+		rows := (len(h) + D - 1) / D
+		lv := make([]float32, rows*D)
+		for i := range lv {
+			lv[i] = -h[i%len(h)]
+		}
+		var cs []Case
+		for _, shared := range []bool{false, true} {
+			N, K, stride, count := rows, 1, int64(D), 0
+			if shared {
+				N, K, stride, count = 1, rows, 0, 1
+			}
+			z := make([]float32, N*D)
+			for i := range z {
+				z[i] = 1
+			}
+			c := Case{Name: fmt.Sprintf("N=%d K=%d D=%d shared=%v: lv = -h, z - mu = 1", N, K, D, shared),
+				Args: cpu.KernelArgs{int64(N), int64(K), int64(D), z, make([]float32, rows*D), append([]float32(nil), lv...), stride,
+					ewkPow2s(r, N*K), mixGarbage(r, rows*D), mixGarbage(r, rows*D), int64(0)},
+				Work: rows * D, Sweep: true}
+			for _, v := range sweepVariants(c, []int{8, 9}, 10, []int{8, 9}) {
+				cs = append(cs, sweepPair(v, count, 64/D)...)
+			}
+		}
+		return cs
+	})
 }

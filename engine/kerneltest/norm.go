@@ -199,3 +199,28 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func init() {
+	// bn_fwd: mean 0, invstd 1, gamma 1, beta 0, so that Y = act(X) exactly: each
+	// smooth activation on its hard inputs (hard.go) and a sweep.
+	registerSweep("bn_fwd", func(r *rand.Rand) []Case {
+		var cs []Case
+		for _, a := range ewkActFns {
+			x := append(hardFor(a.fn, nil), hardSweep(a.fn, r, 2000, nil)...)
+			const N = 16
+			M := (len(x) + N - 1) / N
+			X := make([]float32, M*N)
+			for i := range X {
+				X[i] = x[i%len(x)]
+			}
+			mean, invstd, gamma, beta := make([]float32, N), make([]float32, N), make([]float32, N), make([]float32, N)
+			for c := 0; c < N; c++ {
+				invstd[c], gamma[c] = 1, 1
+			}
+			cs = append(cs, sweepPair(Case{Name: fmt.Sprintf("M=%d N=%d act=%d: Y = act(X), %s's hard inputs", M, N, a.act, a.fn),
+				Args: cpu.KernelArgs{X, mean, invstd, gamma, beta, ewkGarbage(r, M*N), int64(M), int64(N), int64(a.act)},
+				Work: M * N, Sweep: true}, 6, 64/N)...)
+		}
+		return cs
+	})
+}

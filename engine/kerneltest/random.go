@@ -215,3 +215,76 @@ func randGarbageOrValues(r *rand.Rand, n int, accumulate int64) []float32 {
 	}
 	return b
 }
+
+func init() {
+	// reparam: lv = 2h for exp's hard inputs and a sweep (s = e^h exactly the argument
+	// reached), each value in four consecutive elements (each of a Philox block's four
+	// unrolled copies computes it), m = 0 so that z = s * eps rounded once; the many
+	// normals are a sweep of Box-Muller's log and sincos2pi.
+	registerSweep("reparam", func(r *rand.Rand) []Case {
+		keep := func(x float32) bool { return x >= -104 && x <= 88.8 }
+		h := append(hardFor("exp", keep), hardSweep("exp", r, 2000, keep)...)
+		n := 4 * len(h)
+		m, lv := make([]float32, n+randPad), make([]float32, n+randPad)
+		for i := 0; i < n; i++ {
+			lv[i] = 2 * h[i/4]
+		}
+		return sweepPair(Case{Name: fmt.Sprintf("n=%d lv = 2h, exp's hard inputs", n),
+			Args: cpu.KernelArgs{m, lv, randGarbage(r, n), randGarbage(r, n), int64(n), uint64(0x5eed), uint64(3)},
+			Work: randBlocks(n), Sweep: true}, 4, 256)
+	})
+	// reparam_bwd: lv = 2h, eps = 1 and dz a power of two: dlv = dz * e^h / 2 exactly.
+	registerSweep("reparam_bwd", func(r *rand.Rand) []Case {
+		keep := func(x float32) bool { return x >= -104 && x <= 88.8 }
+		h := append(hardFor("exp", keep), hardSweep("exp", r, 4000, keep)...)
+		n := len(h)
+		lv, eps := make([]float32, n), make([]float32, n)
+		for i := range h {
+			lv[i], eps[i] = 2*h[i], 1
+		}
+		c := Case{Name: fmt.Sprintf("n=%d lv = 2h, exp's hard inputs, eps = 1", n),
+			Args: cpu.KernelArgs{lv, eps, ewkPow2s(r, n), randGarbage(r, n), randGarbage(r, n), int64(n), int64(0)},
+			Work: n, Sweep: true}
+		var cs []Case
+		for _, v := range sweepVariants(c, []int{3}, 6, []int{3, 4}) {
+			cs = append(cs, sweepPair(v, 5, 64)...)
+		}
+		return cs
+	})
+	// rand_normal, gumbel: 40000 numbers, a sweep of their log, sqrt and sincos2pi.
+	for _, name := range []string{"rand_normal", "gumbel"} {
+		registerSweep(name, func(r *rand.Rand) []Case {
+			const n = 40000
+			return sweepPair(Case{Name: fmt.Sprintf("n=%d seed=0x5eed stream=9", n),
+				Args: cpu.KernelArgs{randGarbage(r, n), int64(n), uint64(0x5eed), uint64(9)},
+				Work: randBlocks(n), Sweep: true}, 1, 256)
+		})
+	}
+}
+
+func init() {
+	// Seeds whose first Philox block carries the uniforms on which one rounding
+	// of Box-Muller's or Gumbel's math changes a number (hardseeds.go): one block
+	// (n = 4) per seed, stream 0.
+	for _, name := range []string{"rand_normal", "gumbel"} {
+		group := map[string]string{"rand_normal": "normal", "gumbel": "gumbel"}[name]
+		registerSweep(name, func(r *rand.Rand) []Case {
+			var cs []Case
+			for _, seed := range hardSeeds[group] {
+				cs = append(cs, Case{Name: fmt.Sprintf("n=4 seed=%d: a hard uniform", seed),
+					Args: cpu.KernelArgs{randGarbage(r, 4), int64(4), seed, uint64(0)}, Work: 1, Sweep: true})
+			}
+			return cs
+		})
+	}
+	// reparam: the same seeds as rand_normal, with m = 0 and lv = 0 (z = eps).
+	registerSweep("reparam", func(r *rand.Rand) []Case {
+		var cs []Case
+		for _, seed := range hardSeeds["normal"] {
+			cs = append(cs, Case{Name: fmt.Sprintf("n=4 seed=%d: a hard uniform", seed),
+				Args: cpu.KernelArgs{make([]float32, 4+randPad), make([]float32, 4+randPad), randGarbage(r, 4), randGarbage(r, 4),
+					int64(4), seed, uint64(0)}, Work: 1, Sweep: true})
+		}
+		return cs
+	})
+}

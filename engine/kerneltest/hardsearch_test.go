@@ -1,0 +1,323 @@
+package kerneltest
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"math"
+	"math/rand"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gmvae/gmvae/kernels/fmath"
+)
+
+// hardFamily is one function of gm_math.cuh as the search sees it: its model, the
+// twin it must agree with, and how its inputs are bucketed (a kernel that can only feed
+// negative arguments to exp takes the hard inputs of the buckets below 0). Inputs are
+// drawn by hardDraw(name).
+type hardFamily struct {
+	name   string
+	model  func(m *hm, x float32) float32
+	twin   func(x float32) float32
+	bucket func(x float32) string
+}
+
+// hardSignBucket buckets by sign, with the ranges near 0 where a kernel's sum of
+// exponentials (1 + e^x ...) still shows a change of e^x: |x| < 0.7.
+func hardSignBucket(x float32) string {
+	switch {
+	case x < -87.33:
+		return "<-87.33" // exp's subnormal results
+	case x < -0.7:
+		return "[-87.33,-0.7)"
+	case x < 0:
+		return "[-0.7,0)"
+	case x < 0.7:
+		return "[0,0.7)"
+	}
+	return ">=0.7"
+}
+
+var hardFamilies = []hardFamily{
+	{name: "exp", model: func(m *hm, x float32) float32 { return m.exp(hmExp, x) }, twin: fmath.Exp, bucket: hardSignBucket},
+	{
+		name: "log", model: func(m *hm, x float32) float32 { return m.log(hmLog, x) }, twin: fmath.Log,
+		bucket: func(x float32) string { // |log x| < 1 is where log x + 1 can lose a bit
+			switch {
+			case x < 0x1p-126:
+				return "subnormal"
+			case x < 0.37:
+				return "(0,0.37)"
+			case x < 1:
+				return "[0.37,1)"
+			case x < 2.72:
+				return "[1,2.72)"
+			}
+			return ">=2.72"
+		},
+	},
+	{
+		name: "log1p", model: func(m *hm, x float32) float32 { return m.log1p(hmLog1p, x) }, twin: fmath.Log1p,
+		bucket: func(x float32) string {
+			switch {
+			case x < 0:
+				return "(-1,0)"
+			case x <= 1:
+				return "(0,1]"
+			}
+			return ">1"
+		},
+	},
+	{
+		name: "tanh", model: func(m *hm, x float32) float32 { return m.tanh(x) }, twin: fmath.Tanh,
+		bucket: func(x float32) string {
+			if math.Abs(float64(x)) < 0.55 {
+				return "|x|<0.55"
+			}
+			return "|x|>=0.55"
+		},
+	},
+	{name: "sigmoid", model: func(m *hm, x float32) float32 { return m.sigmoid(x) }, twin: fmath.Sigmoid, bucket: hardSignBucket},
+	{name: "softplus", model: func(m *hm, x float32) float32 { return m.softplus(x) }, twin: fmath.Softplus, bucket: hardSignBucket},
+	{name: "sin", model: func(m *hm, x float32) float32 { return m.sin(x) }, twin: fmath.Sin, bucket: hardTrigBucket},
+	{name: "cos", model: func(m *hm, x float32) float32 { return m.cos(x) }, twin: fmath.Cos, bucket: hardTrigBucket},
+	{
+		name:   "sin2pi",
+		model:  func(m *hm, x float32) float32 { s, _ := m.sincos2pi(x); return s },
+		twin:   func(x float32) float32 { s, _ := fmath.Sincos2Pi(x); return s },
+		bucket: hardUnitBucket,
+	},
+	{
+		name:   "cos2pi",
+		model:  func(m *hm, x float32) float32 { _, c := m.sincos2pi(x); return c },
+		twin:   func(x float32) float32 { _, c := fmath.Sincos2Pi(x); return c },
+		bucket: hardUnitBucket,
+	},
+}
+
+func hardTrigBucket(x float32) string {
+	if math.Abs(float64(x)) <= 131072 {
+		return "|x|<=2^17"
+	}
+	return "|x|>2^17"
+}
+
+func hardUnitBucket(x float32) string {
+	if v := x * 0x1p24; x > 0 && x < 1 && float32(int32(v)) == v && int32(v)%2 == 1 {
+		return "uniform01"
+	}
+	return "any"
+}
+
+// TestHardModelMatchesTwins checks the model of hardmodel_test.go against the twins
+// (kernels/fmath) on inputs of the search's distributions and a few specials: a
+// model that drifted from gm_math.cuh would search for the wrong inputs.
+func TestHardModelMatchesTwins(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	specials := mathSpecials()
+	for _, f := range hardFamilies {
+		m := &hm{mut: -1}
+		for i := 0; i < 20000+len(specials); i++ {
+			var x float32
+			if i < len(specials) {
+				x = specials[i]
+			} else {
+				x = hardDraw(f.name, r)
+			}
+			got, want := f.model(m, x), f.twin(x)
+			require.True(t, SameF32(got, want), "%s(%g = %#08x): model %g, twin %g", f.name, x, math.Float32bits(x), got, want)
+		}
+	}
+}
+
+// TestHardInputsSearch regenerates hardinputs.go: with GMVAE_HARD_SEARCH=N it draws N
+// inputs per function (default 0: skip) and keeps, for every operation of the model
+// and every bucket, the first GMVAE_HARD_PER (default 3) inputs on which rounding that
+// one operation towards zero changes the function's result. It writes the table to
+// GMVAE_HARD_OUT (default hardinputs.go in the package folder) and prints, per
+// function, the operations for which it found no such input.
+func TestHardInputsSearch(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("GMVAE_HARD_SEARCH"))
+	if n <= 0 {
+		t.Skip("set GMVAE_HARD_SEARCH=N to search N inputs per function")
+	}
+	per := 3
+	if v := os.Getenv("GMVAE_HARD_PER"); v != "" {
+		per, _ = strconv.Atoi(v)
+	}
+	out := os.Getenv("GMVAE_HARD_OUT")
+	if out == "" {
+		out = "hardinputs.go"
+	}
+	type key struct {
+		bucket string
+		id     int
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`// Code generated by TestHardInputsSearch (GMVAE_HARD_SEARCH=` + strconv.Itoa(n) + `); DO NOT EDIT.
+
+package kerneltest
+
+// hardInputs holds, for each function of gm_math.cuh and each range of its argument,
+// inputs on which one operation of the function's evaluation rounded towards zero
+// instead of to nearest changes the result: inputs whose results lie close to a
+// rounding boundary at some step. A polynomial term that a random sweep changes once
+// in millions of inputs is then checked on a few dozen. Keys are "function bucket".
+var hardInputs = map[string][]float32{
+`)
+	for _, f := range hardFamilies {
+		r := rand.New(rand.NewSource(int64(len(f.name))))
+		found := map[key][]float32{}
+		seen := map[key]bool{}
+		for i := 0; i < n; i++ {
+			x := hardDraw(f.name, r)
+			m := &hm{mut: -1, record: true}
+			y := f.model(m, x)
+			b := f.bucket(x)
+			for _, id := range m.away {
+				k := key{b, id}
+				seen[k] = true
+				if len(found[k]) >= per {
+					continue
+				}
+				mm := &hm{mut: id}
+				if !SameF32(f.model(mm, x), y) {
+					found[k] = append(found[k], x)
+				}
+			}
+		}
+		byBucket := map[string][]float32{}
+		ids := map[string]map[int]bool{}
+		for k, xs := range found {
+			byBucket[k.bucket] = append(byBucket[k.bucket], xs...)
+			if ids[k.bucket] == nil {
+				ids[k.bucket] = map[int]bool{}
+			}
+			ids[k.bucket][k.id] = true
+		}
+		var buckets []string
+		for b := range byBucket {
+			buckets = append(buckets, b)
+		}
+		sort.Strings(buckets)
+		for _, b := range buckets {
+			var xs []float32
+			dup := map[uint32]bool{}
+			for _, x := range byBucket[b] {
+				if !dup[math.Float32bits(x)] {
+					dup[math.Float32bits(x)] = true
+					xs = append(xs, x)
+				}
+			}
+			sort.Slice(xs, func(i, j int) bool { return xs[i] < xs[j] })
+			var missing []int
+			for k := range seen {
+				if k.bucket == b && !ids[b][k.id] {
+					missing = append(missing, k.id)
+				}
+			}
+			sort.Ints(missing)
+			fmt.Printf("%-8s %-10s %3d inputs for %2d operations; none for %v\n", f.name, b, len(xs), len(ids[b]), missing)
+			fmt.Fprintf(&buf, "\t%q: {", f.name+" "+b)
+			for i, x := range xs {
+				if i > 0 {
+					buf.WriteString(", ")
+				}
+				buf.WriteString(strconv.FormatFloat(float64(x), 'x', -1, 32))
+			}
+			buf.WriteString("},\n")
+		}
+	}
+	buf.WriteString("}\n")
+	src, err := format.Source(buf.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(out, src, 0o644))
+}
+
+// TestHardInputsExhaustive runs one function of the model on every float32 of a range,
+// with each of the given operations rounded towards zero in turn, and reports for each
+// operation how many inputs change the result (and the first few): an operation that
+// changes nothing on the whole range a kernel can feed is an equivalent mutant there
+// (docs/mutants.md), one that does gives hard inputs to add. GMVAE_HARD_EXHAUSTIVE is
+// "function:lo:hi:id,id,...", lo and hi of the same sign (hi excluded), ids as in
+// hardmodel_test.go.
+func TestHardInputsExhaustive(t *testing.T) {
+	spec := os.Getenv("GMVAE_HARD_EXHAUSTIVE")
+	if spec == "" {
+		t.Skip("set GMVAE_HARD_EXHAUSTIVE=function:lo:hi:ids")
+	}
+	parts := strings.Split(spec, ":")
+	require.Len(t, parts, 4, "GMVAE_HARD_EXHAUSTIVE")
+	var fam *hardFamily
+	for i := range hardFamilies {
+		if hardFamilies[i].name == parts[0] {
+			fam = &hardFamilies[i]
+		}
+	}
+	require.NotNil(t, fam, "no function %s", parts[0])
+	lo, err := strconv.ParseFloat(parts[1], 32)
+	require.NoError(t, err)
+	hi, err := strconv.ParseFloat(parts[2], 32)
+	require.NoError(t, err)
+	var ids []int
+	for _, s := range strings.Split(parts[3], ",") {
+		id, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	neg := lo < 0 || hi < 0
+	a, b := math.Float32bits(float32(math.Abs(lo))), math.Float32bits(float32(math.Abs(hi)))
+	if a > b {
+		a, b = b, a
+	}
+	workers := runtime.GOMAXPROCS(0)
+	counts := make([][]int, workers)
+	firsts := make([][][]float32, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		counts[w] = make([]int, len(ids))
+		firsts[w] = make([][]float32, len(ids))
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			base := &hm{mut: -1}
+			mm := &hm{}
+			for u := a + uint32(w); u < b; u += uint32(workers) {
+				x := math.Float32frombits(u)
+				if neg {
+					x = -x
+				}
+				y := fam.model(base, x)
+				for i, id := range ids {
+					mm.mut = id
+					if !SameF32(fam.model(mm, x), y) {
+						counts[w][i]++
+						if len(firsts[w][i]) < 4 {
+							firsts[w][i] = append(firsts[w][i], x)
+						}
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	for i, id := range ids {
+		c := 0
+		var xs []string
+		for w := range counts {
+			c += counts[w][i]
+			for _, x := range firsts[w][i] {
+				xs = append(xs, strconv.FormatFloat(float64(x), 'x', -1, 32))
+			}
+		}
+		fmt.Printf("%s on [%g, %g) (%d floats): operation %d changes %d results %v\n", fam.name, lo, hi, b-a, id, c, xs)
+	}
+}
