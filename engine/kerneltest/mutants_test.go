@@ -267,6 +267,41 @@ var mutEquivalent = map[string]struct{ inst, id string }{
 	// of tx and ty, shares their source column and rounds.
 	"augment:440": {"sub.rn.f32 %f91, %f90, %f1;", "E20"},
 	"augment:447": {"sub.rn.f32 %f95, %f94, %f2;", "E20"},
+	// bn_stats's path for M <= 0 (norm.ptx from its `setp.gt.s64 %p2, %rd83, 0` branch
+	// at $L__BB0_2 to $L__BB0_53): nvcc specialised the column loop for empty batches,
+	// where the sums are 0 and every statistic is 0/M. The only such M the kernel is
+	// given is 0 (callers need M >= 1; the twin refuses M < 0), and then the mean,
+	// invstd and both running statistics are NaN in every rounding mode.
+	"norm:325": {"div.rn.f32 %f4, %f33, %f1;", "M0"},
+	"norm:326": {"add.rn.f32 %f34, %f4, %f30;", "M0"},
+	"norm:328": {"sqrt.rn.f32 %f35, %f34;", "M0"},
+	"norm:329": {"rcp.rn.f32 %f5, %f35;", "M0"},
+	"norm:330": {"div.rn.f32 %f6, %f33, %f3;", "M0"},
+	"norm:351": {"mul.rn.f32 %f37, %f2, %f36;", "M0"},
+	"norm:353": {"fma.rn.f32 %f38, %f31, %f4, %f37;", "M0"},
+	"norm:368": {"mul.rn.f32 %f41, %f2, %f40;", "M0"},
+	"norm:370": {"fma.rn.f32 %f42, %f31, %f39, %f41;", "M0"},
+	"norm:392": {"div.rn.f32 %f7, %f43, %f1;", "M0"},
+	"norm:393": {"add.rn.f32 %f44, %f7, %f30;", "M0"},
+	"norm:395": {"sqrt.rn.f32 %f45, %f44;", "M0"},
+	"norm:396": {"rcp.rn.f32 %f8, %f45;", "M0"},
+	"norm:397": {"div.rn.f32 %f9, %f43, %f3;", "M0"},
+	"norm:417": {"mul.rn.f32 %f47, %f2, %f46;", "M0"},
+	"norm:419": {"fma.rn.f32 %f48, %f31, %f7, %f47;", "M0"},
+	"norm:436": {"mul.rn.f32 %f51, %f2, %f50;", "M0"},
+	"norm:438": {"fma.rn.f32 %f52, %f31, %f49, %f51;", "M0"},
+	"norm:457": {"mul.rn.f32 %f54, %f2, %f53;", "M0"},
+	"norm:459": {"fma.rn.f32 %f55, %f31, %f7, %f54;", "M0"},
+	"norm:474": {"mul.rn.f32 %f58, %f2, %f57;", "M0"},
+	"norm:476": {"fma.rn.f32 %f59, %f31, %f56, %f58;", "M0"},
+	"norm:495": {"mul.rn.f32 %f61, %f2, %f60;", "M0"},
+	"norm:497": {"fma.rn.f32 %f62, %f31, %f7, %f61;", "M0"},
+	"norm:512": {"mul.rn.f32 %f65, %f2, %f64;", "M0"},
+	"norm:514": {"fma.rn.f32 %f66, %f31, %f63, %f65;", "M0"},
+	"norm:533": {"mul.rn.f32 %f68, %f2, %f67;", "M0"},
+	"norm:535": {"fma.rn.f32 %f69, %f31, %f7, %f68;", "M0"},
+	"norm:550": {"mul.rn.f32 %f72, %f2, %f71;", "M0"},
+	"norm:552": {"fma.rn.f32 %f73, %f31, %f70, %f72;", "M0"},
 }
 
 // mutEquivalentWhy returns the proof id that makes site s equivalent, or "".

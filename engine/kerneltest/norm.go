@@ -15,7 +15,7 @@ import (
 // columns (an integer one: variance exactly 0, with eps = 0 invstd = +Inf; and one of
 // a random value: a tiny variance from the rounded mean), null running
 // statistics and null dgamma/dbeta, accumulate on and off, every activation code (and
-// an unknown one), momentum 0 and 1. Buffers carry ewkPad garbage elements past their
+// an unknown one), momentum 0, 0.01 and 1. Buffers carry ewkPad garbage elements past their
 // data and outputs are pre-filled with garbage (or with finite values where the kernel
 // reads them: running statistics, accumulated gradients). Aliasing (Y = X in bn_fwd,
 // dX = dY in bn_bwd, invstd = v in bn_invstd) needs one device buffer for two
@@ -98,13 +98,15 @@ func init() {
 					continue // the big shape once
 				}
 				eps, mom := float32(1e-5), float32(0.1)
-				switch (si + 3*boolInt(nulls[0])) % 4 {
+				switch (si + 3*boolInt(nulls[0])) % 5 {
 				case 1:
 					eps = 0 // constant column: invstd = 1/sqrt(0) = +Inf
 				case 2:
 					mom = 1
 				case 3:
 					eps, mom = 1e-3, 0
+				case 4:
+					mom = 0.01 // 1 - momentum rounds up to nearest (0.1's rounds down either way)
 				}
 				x := normBatch(r, s.m, s.n, s.bad)
 				runMean, runVar := ewkInput(r, s.n, -2, 2, false), ewkInput(r, s.n, 0, 3, false)
