@@ -147,24 +147,34 @@ func TestEStepMatchesFloat64(t *testing.T) {
 				l[c] -= 0.5 * (math.Log(2*math.Pi) + math.Log(v) + diff*diff/v)
 			}
 		}
-		m := slices.Max(l)
-		s := 0.0
-		for _, v := range l {
-			s += math.Exp(v - m)
-		}
-		lse := m + math.Log(s)
+		lse, dr, best := compareRow64(l, resp[i*k:(i+1)*k])
 		sumLse += lse
-		for c := 0; c < k; c++ {
-			worstR = max(worstR, math.Abs(float64(resp[i*k+c])-math.Exp(l[c]-lse)))
-		}
+		worstR = max(worstR, dr)
 		worstL = max(worstL, math.Abs(float64(lseOf(t, b, g, x[i*d:(i+1)*d]))-lse)/(1+math.Abs(lse)))
-		assert.Equal(t, slices.Index(l, m), labels[i])
+		assert.Equal(t, best, labels[i])
 	}
 	t.Logf("worst |resp - resp64| = %.3g, worst |lse - lse64|/(1+|lse64|) = %.3g", worstR, worstL)
 	assert.LessOrEqual(t, worstR, 5e-7)
 	assert.LessOrEqual(t, worstL, 5e-7)
 	// LogLik after a last E-step is the mean of the kernel's lse.
 	assert.InDelta(t, sumLse/n, g.LogLik, 2e-6*(1+math.Abs(g.LogLik)))
+}
+
+// compareRow64 takes one row's float64 log-joint l (log pi_c + log density, per
+// component) and the kernel's responsibilities resp for it, and returns the row's
+// float64 log-sum-exp, the largest |resp_c - exp(l_c - lse)| and the index of the
+// largest l_c (the expected hard label).
+func compareRow64(l []float64, resp []float32) (lse, worst float64, best int) {
+	m := slices.Max(l)
+	s := 0.0
+	for _, v := range l {
+		s += math.Exp(v - m)
+	}
+	lse = m + math.Log(s)
+	for c, v := range l {
+		worst = max(worst, math.Abs(float64(resp[c])-math.Exp(v-lse)))
+	}
+	return lse, worst, slices.Index(l, m)
 }
 
 // lseOf runs the E-step on one row and returns its log-sum-exp.
