@@ -25,6 +25,8 @@ func allocated() uint64 {
 // never a panic, and never an allocation beyond a bound proportional to the file
 // (a header may not announce more than the file holds). Seeds: a valid checkpoint,
 // with state, and damaged variants of it.
+//
+// fuzz-execs: 1500 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzLoad(f *testing.F) {
 	dir := f.TempDir()
 	for i, ck := range []*Checkpoint{testCheckpoint(), func() *Checkpoint {
@@ -69,6 +71,8 @@ func FuzzLoad(f *testing.F) {
 
 // FuzzDecode: the safetensors container, any bytes: tensors or an error, no panic,
 // bounded allocation.
+//
+// fuzz-execs: 100000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzDecode(f *testing.F) {
 	var buf bytes.Buffer
 	require.NoError(f, safetensors.Write(&buf, []safetensors.Tensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}}}, map[string]string{"k": "v"}))

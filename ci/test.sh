@@ -26,7 +26,7 @@ echo "== the shipped PTX on the emulator, bit for bit against the CPU twins"
 go test -count=1 -run 'TestEmulatorMatchesTwins$' -v ./engine/kerneltest/ | grep -E '^kernels compared|^(ok|FAIL)'
 echo "== go test -tags cuda (GPU tests skip without a GPU; their emulator twins run)"
 GMVAE_CUDA_OPTIONAL=1 go test -count=1 -tags cuda ./cuda/driver/ ./engine/kerneltest/ ./engine/
-echo "== fuzzing the readers, the checkpoint loader and the configuration (5 s a target)"
+echo "== fuzzing the readers, the checkpoint loader and the configuration (a fixed number of inputs per target, about 5 s each)"
 bash ci/fuzz.sh ./data/ ./checkpoint/ ./trainer/
 echo "== the GPU kit (stripped, xz) and the working tree: under 48 MiB together"
 bash ci/gpu-kit-size.sh

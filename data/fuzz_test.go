@@ -144,6 +144,11 @@ func agree(t *testing.T, ds *Dataset, err error, sds *Dataset, serr error) {
 	require.True(t, slices.Equal(ds.X, sds.X), "X differs between in memory and streamed")
 }
 
+// FuzzIDX: any bytes as an IDX image file and an IDX label file, read in memory and
+// streamed, give the same data set or both an error; never a panic, and allocation
+// bounded by what the (possibly gzipped) bytes hold.
+//
+// fuzz-execs: 20000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzIDX(f *testing.F) {
 	u8 := idxBytes(f, IDXFromUint8([]int{2, 2, 2}, []byte{1, 2, 3, 4, 5, 6, 7, 8}), false)
 	labels := idxBytes(f, IDXFromUint8([]int{2}, []byte{1, 0}), false)
@@ -199,6 +204,10 @@ func FuzzIDX(f *testing.F) {
 	})
 }
 
+// FuzzNPY: any bytes as an NPY data file and an NPY label file, read in memory and
+// streamed, give the same data set or both an error; never a panic, bounded allocation.
+//
+// fuzz-execs: 40000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzNPY(f *testing.F) {
 	for _, name := range []string{"f4.npy", "f8v3.npy", "i4.npy", "i8.npy", "u1v2.npy", "be.npy", "fortran.npy"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -271,6 +280,10 @@ func csvFuzzOptions(header, label uint8, index int8, delim uint8) CSVOptions {
 	return opt
 }
 
+// FuzzCSV: any text under any header, label and delimiter option, read in memory and
+// streamed, gives the same data set or both an error; never a panic, bounded allocation.
+//
+// fuzz-execs: 30000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzCSV(f *testing.F) {
 	for _, s := range []struct {
 		text                 string
@@ -331,6 +344,11 @@ func FuzzCSV(f *testing.F) {
 	})
 }
 
+// FuzzManifest: any bytes as a shard set's manifest decode to a consistent manifest
+// (rows add up, shard sizes match, no file twice) that survives a JSON round trip, or
+// fail with a *FormatError; never a panic, bounded allocation.
+//
+// fuzz-execs: 80000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzManifest(f *testing.F) {
 	dir := writeShards(f, shardToy(f, 10, 3), 4)
 	good, err := os.ReadFile(filepath.Join(dir, ManifestFile))
@@ -371,6 +389,11 @@ func FuzzManifest(f *testing.F) {
 	})
 }
 
+// FuzzShards: any manifest and two shard files open, verify, gather and order, or
+// fail with a *FormatError, whether read with ReadAt or mapped; never a panic,
+// bounded allocation.
+//
+// fuzz-execs: 16000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzShards(f *testing.F) {
 	add := func(ds *Dataset, rows int, edit func(m, s0, s1 []byte) ([]byte, []byte, []byte)) {
 		dir := writeShards(f, ds, rows)

@@ -13,6 +13,8 @@ import (
 // config.json, a checkpoint's model_config and train_config) decodes and settles, or
 // fails with an error; never a panic. A configuration that settles builds no model
 // here (sizes may be huge), but settles again to itself (Settle is idempotent).
+//
+// fuzz-execs: 30000 (ci/fuzz.sh's budget: about 5 s on 2 cores)
 func FuzzSettings(f *testing.F) {
 	for _, s := range []string{
 		`{"model":{"model":"dilokthanakul","k":10},"train":{"epochs":2}}`,
