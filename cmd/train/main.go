@@ -167,6 +167,19 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		if s, err = f.settle(s); err != nil {
 			return err
 		}
+		// Every model needs a row per cluster: refused here, before a device is opened
+		// or a run folder written (the trainer refuses it too).
+		n, with := tr.N, ""
+		if sub := s.Train.TrainSubset; sub > 0 && sub < n {
+			n, with = sub, fmt.Sprintf(" (-subset %d)", sub)
+		}
+		if s.Model.K > n {
+			k := fmt.Sprintf("-k %d", s.Model.K)
+			if !f.given["k"] {
+				k = fmt.Sprintf("k = %d (the model's clusters)", s.Model.K)
+			}
+			return cli.Usagef("%s: %s has %d training rows%s: want k <= the number of rows", k, tr.Name, n, with)
+		}
 		for _, ch := range choices {
 			fmt.Fprintln(stdout, "data-aware default:", ch)
 		}

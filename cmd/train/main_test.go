@@ -67,6 +67,8 @@ func TestBadFlags(t *testing.T) {
 	_ = os.WriteFile(cfg, []byte(`{"model": {"k": 5}, "train": {"epoch": 3}}`), 0o644)
 	csv := filepath.Join(dir, "d.csv")
 	writeCSV(t, csv, 30, 6, 0)
+	bigK := filepath.Join(dir, "k40.json")
+	require.NoError(t, os.WriteFile(bigK, []byte(`{"model": {"model": "dilokthanakul", "k": 40}}`), 0o644))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -102,6 +104,12 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-train", csv, "-label-col", "-1", "-hidden", "5,x"}, `-hidden 5,x: "x" is not a positive integer`},
 		{[]string{"-train", csv, "-label-col", "-1", "-device", "tpu"}, `unknown device "tpu"`},
 		{[]string{"-train", csv, "-label-col", "-1", "-seeds", "0"}, "-seeds 0"},
+		{[]string{"-train", csv, "-label-col", "-1", "-k", "31", "-out", filepath.Join(dir, "never")}, "-k 31: " + csv + " has 30 training rows: want k <= the number of rows"},
+		{[]string{"-train", csv, "-label-col", "-1", "-model", "shu", "-k", "31", "-out", filepath.Join(dir, "never")}, "-k 31: " + csv + " has 30 training rows"},
+		{[]string{"-train", csv, "-label-col", "-1", "-model", "vade", "-k", "31", "-out", filepath.Join(dir, "never")}, "-k 31: " + csv + " has 30 training rows"},
+		{[]string{"-train", csv, "-label-col", "-1", "-model", "kmeans", "-k", "31", "-out", filepath.Join(dir, "never")}, "-k 31: " + csv + " has 30 training rows"},
+		{[]string{"-train", csv, "-label-col", "-1", "-model", "gmm", "-k", "11", "-subset", "10", "-out", filepath.Join(dir, "never")}, "-k 11: " + csv + " has 10 training rows (-subset 10)"},
+		{[]string{"-train", csv, "-label-col", "-1", "-config", bigK, "-out", filepath.Join(dir, "never")}, "k = 40 (the model's clusters): " + csv + " has 30 training rows"},
 		{[]string{"-config", cfg}, `unknown field "epoch"`},
 		{[]string{"-config", filepath.Join(dir, "none.json")}, "none.json"},
 		{[]string{"-resume", filepath.Join(dir, "d.csv")}, "d.csv"},
@@ -111,6 +119,7 @@ func TestBadFlags(t *testing.T) {
 		assert.Equal(t, 2, code, "%v: exit code", tc.args)
 		assert.Contains(t, stderr, tc.want, "%v: stderr", tc.args)
 	}
+	assert.NoDirExists(t, filepath.Join(dir, "never"), "a refused launch writes no run folder")
 	if !engine.CUDABuilt() {
 		code, _, stderr := runCmd(t, "-train", csv, "-label-col", "-1", "-device", "cuda")
 		assert.Equal(t, 2, code, "-device cuda: exit code")
@@ -433,8 +442,9 @@ func TestRunFolderKeepsEarlierWork(t *testing.T) {
 	vade := []string{"-train", tr, "-label-col", "-1", "-device", "cpu", "-no-pictures", "-out", failed, "-model", "vade",
 		"-hidden", "8", "-dz", "2", "-batch", "20", "-epochs", "1", "-pretrain-epochs", "1", "-prior-restarts", "1"}
 	code, _, se = runCmd(t, append(vade, "-k", "61")...)
-	assert.NotEqual(t, 0, code, "k above the rows")
-	assert.Contains(t, se, "k = 61 clusters for 60 training rows")
+	assert.Equal(t, 2, code, "k above the rows: a usage error")
+	assert.Contains(t, se, "-k 61: "+tr+" has 60 training rows")
+	assert.NoDirExists(t, failed, "refused before the run folder")
 	require.NoError(t, os.MkdirAll(failed, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(failed, trainer.ConfigFile), []byte("{}\n"), 0o644)) // what an older failure left
 	code, so, se = runCmd(t, append(vade, "-k", "3")...)
