@@ -111,85 +111,29 @@ func agree(c dist.Comm, err error) error {
 	return e
 }
 
+// runErr runs the command: the flags, the communicator, the settings and data
+// (prepare), the backend, the banner, then the job's runs.
 func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open opener, comm *dist.Comm) error {
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	o := f.o
 	c, launch, err := open()
 	if err != nil {
 		return cli.Usage(err)
 	}
 	*comm = c
-	rank0 := c.Rank() == 0
-	if !rank0 {
+	if c.Rank() != 0 {
 		stdout = io.Discard
 	}
 	// Everything up to the backend, on every rank; then the ranks agree that all
 	// succeeded (a rank failing alone would leave the others waiting).
-	var (
-		s           trainer.Settings
-		train, test data.Source
-	)
-	err = func() error {
-		var err error
-		if s, err = f.settings(); err != nil {
-			return err
-		}
-		if o.resume != "" && o.out == "" {
-			o.out = filepath.Dir(o.resume)
-		}
-		// Data.
-		if train, test, err = loadData(o); err != nil {
-			return err
-		}
-		tr := train.Info()
-		if test != nil && test.Info().D != tr.D {
-			return cli.Usagef("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)
-		}
-		if !f.fresh && s.Model.D != 0 && s.Model.D != tr.D {
-			from := "-resume " + o.resume
-			if o.resume == "" {
-				from = "-config " + o.configFile
-			}
-			hint := "give its data with -train"
-			if o.trainPath != "" {
-				hint = "is -train the run's data?"
-			}
-			return cli.Usagef("%s: its model reads %d features per row, but %s has %d: %s", from, s.Model.D, tr.Name, tr.D, hint)
-		}
-		var choices []trainer.Choice
-		if s, choices, err = f.dataAware(s, train); err != nil {
-			return err
-		}
-		s.Model.D = tr.D
-		if s, err = f.settle(s); err != nil {
-			return err
-		}
-		// Every model needs a row per cluster: refused here, before a device is opened
-		// or a run folder written (the trainer refuses it too).
-		n, with := tr.N, ""
-		if sub := s.Train.TrainSubset; sub > 0 && sub < n {
-			n, with = sub, fmt.Sprintf(" (-subset %d)", sub)
-		}
-		if s.Model.K > n {
-			k := fmt.Sprintf("-k %d", s.Model.K)
-			if !f.given["k"] {
-				k = fmt.Sprintf("k = %d (the model's clusters)", s.Model.K)
-			}
-			return cli.Usagef("%s: %s has %d training rows%s: want k <= the number of rows", k, tr.Name, n, with)
-		}
-		for _, ch := range choices {
-			fmt.Fprintln(stdout, "data-aware default:", ch)
-		}
-		return nil
-	}()
+	s, train, test, err := prepare(f, stdout)
 	if err := agree(c, err); err != nil {
 		return err
 	}
 
-	b, closeBackend, err := engine.OpenBackendLocal(o.device, c.LocalRank())
+	b, closeBackend, err := engine.OpenBackendLocal(f.o.device, c.LocalRank())
 	if err != nil {
 		err = cli.Usage(err)
 	}
@@ -204,19 +148,89 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	if c.Size() > 1 {
 		fmt.Fprintf(stderr, "train: rank %d of %d (local %d of %d) on %s\n", c.Rank(), c.Size(), c.LocalRank(), c.LocalSize(), b.Name())
 	}
-
-	m, t := s.Model, s.Train
-	if o.out == "" {
-		// Rank 0's clock names the folder (the ranks' clocks may differ by a second).
-		now := time.Now()
-		_, off := now.Zone()
-		tv := []int64{now.Unix(), int64(off)}
-		if err := c.Bcast(tv, 0); err != nil {
+	if f.o.out == "" {
+		if f.o.out, err = defaultRunFolder(c, s.Model.Model); err != nil {
 			return err
 		}
-		now = time.Unix(tv[0], 0).In(time.FixedZone("", int(tv[1])))
-		o.out = filepath.Join("runs", s.Model.Model+"-"+now.Format("20060102-150405"))
 	}
+	j := &job{ctx: ctx, c: c, b: b, o: f.o, m: s.Model, t: s.Train, train: train, test: test,
+		desc: describe(s.Model, s.Train), stdout: stdout, stderr: stderr}
+	j.banner(launch)
+	return j.run()
+}
+
+// prepare settles the run's settings against its data: the flags over their base
+// (defaults, -config or the run to resume), the data, the checks that need both, the
+// data-aware defaults (printed), and one Settle. Nothing is written.
+func prepare(f *flags, stdout io.Writer) (s trainer.Settings, train, test data.Source, err error) {
+	o := &f.o
+	if s, err = f.settings(); err != nil {
+		return s, nil, nil, err
+	}
+	if o.resume != "" && o.out == "" {
+		o.out = filepath.Dir(o.resume)
+	}
+	if train, test, err = loadData(*o); err != nil {
+		return s, nil, nil, err
+	}
+	tr := train.Info()
+	if test != nil && test.Info().D != tr.D {
+		return s, nil, nil, cli.Usagef("%s has %d features per example, %s has %d", test.Info().Name, test.Info().D, tr.Name, tr.D)
+	}
+	if !f.fresh && s.Model.D != 0 && s.Model.D != tr.D {
+		from := "-resume " + o.resume
+		if o.resume == "" {
+			from = "-config " + o.configFile
+		}
+		hint := "give its data with -train"
+		if o.trainPath != "" {
+			hint = "is -train the run's data?"
+		}
+		return s, nil, nil, cli.Usagef("%s: its model reads %d features per row, but %s has %d: %s", from, s.Model.D, tr.Name, tr.D, hint)
+	}
+	var choices []trainer.Choice
+	if s, choices, err = f.dataAware(s, train); err != nil {
+		return s, nil, nil, err
+	}
+	s.Model.D = tr.D
+	if s, err = f.settle(s); err != nil {
+		return s, nil, nil, err
+	}
+	// Every model needs a row per cluster: refused here, before a device is opened
+	// or a run folder written (the trainer refuses it too).
+	n, with := tr.N, ""
+	if sub := s.Train.TrainSubset; sub > 0 && sub < n {
+		n, with = sub, fmt.Sprintf(" (-subset %d)", sub)
+	}
+	if s.Model.K > n {
+		k := fmt.Sprintf("-k %d", s.Model.K)
+		if !f.given["k"] {
+			k = fmt.Sprintf("k = %d (the model's clusters)", s.Model.K)
+		}
+		return s, nil, nil, cli.Usagef("%s: %s has %d training rows%s: want k <= the number of rows", k, tr.Name, n, with)
+	}
+	for _, ch := range choices {
+		fmt.Fprintln(stdout, "data-aware default:", ch)
+	}
+	return s, train, test, nil
+}
+
+// defaultRunFolder names a run folder without -out: runs/MODEL-YYYYMMDD-HHMMSS by rank
+// 0's clock (the ranks' clocks may differ by a second).
+func defaultRunFolder(c dist.Comm, model string) (string, error) {
+	now := time.Now()
+	_, off := now.Zone()
+	tv := []int64{now.Unix(), int64(off)}
+	if err := c.Bcast(tv, 0); err != nil {
+		return "", err
+	}
+	now = time.Unix(tv[0], 0).In(time.FixedZone("", int(tv[1])))
+	return filepath.Join("runs", model+"-"+now.Format("20060102-150405")), nil
+}
+
+// describe is the model's line in the banner and in every summary: its name, K and
+// the options that change what it is.
+func describe(m gmvae.Config, t trainer.Config) string {
 	desc := fmt.Sprintf("%s K=%d", m.Model, m.K)
 	if m.Gumbel {
 		desc += fmt.Sprintf(" gumbel tau=%g", m.Tau)
@@ -233,6 +247,30 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			desc += " p-grad " + string(m.PGrad)
 		}
 	}
+	return desc
+}
+
+// job is one launch's runs: every seed (-seeds) and every candidate of a seed
+// (-restarts), each trained or fitted into its own folder with the same settings,
+// data and backend.
+type job struct {
+	ctx            context.Context
+	c              dist.Comm
+	b              engine.Backend
+	o              options
+	m              gmvae.Config
+	t              trainer.Config
+	train, test    data.Source
+	desc           string // describe's line
+	stdout, stderr io.Writer
+}
+
+func (j *job) rank0() bool { return j.c.Rank() == 0 }
+
+// banner prints what the job will do: the model, the data, the schedule or fit, the
+// augmentation and the ranks.
+func (j *job) banner(launch dist.Launch) {
+	m, t, c, stdout := j.m, j.t, j.c, j.stdout
 	count := func(src data.Source, sub int) string {
 		ds := src.Info()
 		if sub > 0 && sub < ds.N {
@@ -241,8 +279,8 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		return fmt.Sprintf("%s (%d)", ds.Name, ds.N)
 	}
 	testName := "the training data"
-	if test != nil {
-		testName = count(test, t.TestSubset)
+	if j.test != nil {
+		testName = count(j.test, t.TestSubset)
 	}
 	arch := fmt.Sprintf(", dz=%d hidden=%v", m.Dz, m.Hidden)
 	if m.Model == "kmeans" || m.Model == "gmm" {
@@ -252,7 +290,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 		arch += ", inputs scaled"
 	}
 	fmt.Fprintf(stdout, "model %s%s, on %s\ndata: train %s, %d features; evaluate on %s\n",
-		desc, arch, b.Name(), count(train, t.TrainSubset), train.Info().D, testName)
+		j.desc, arch, j.b.Name(), count(j.train, t.TrainSubset), j.train.Info().D, testName)
 	switch m.Model {
 	case "kmeans", "gmm":
 		restarts := m.Restarts
@@ -284,75 +322,22 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 	} else if launch.Launcher != dist.NoLauncher {
 		fmt.Fprintf(stdout, "launch: %s; one rank\n", launch)
 	}
+}
 
+// run runs every seed into its folder (seed-N below -out when there are several) and,
+// with several, writes the seeds' report.
+func (j *job) run() error {
 	var sums []metrics.Summary
 	var results []*trainer.Result
-	// runOne trains one run of seed into dir (resuming when asked).
-	runOne := func(seed uint64, dir string) (*trainer.Result, error) {
-		mi, ti := m, t
-		mi.Seed, ti.Seed = seed, seed
-		ti.RunDir = dir
-		ti.Resume = o.resume
-		if o.resumeDir {
-			ti.Resume = ""
-			if ck := filepath.Join(dir, checkpoint.File); exists(ck) {
-				ti.Resume = ck
-			}
+	for i := range j.o.seeds {
+		seed := j.t.Seed + uint64(i)
+		dir := j.o.out
+		if j.o.seeds > 1 {
+			dir = filepath.Join(j.o.out, fmt.Sprintf("seed-%d", seed))
+			fmt.Fprintf(j.stdout, "\n== seed %d (%d of %d) ==\n", seed, i+1, j.o.seeds)
 		}
-		resuming := ti.Resume != "" || o.resumeDir
-		if o.restarts > 1 && exists(filepath.Join(dir, trainer.SummaryFile)) && resuming {
-			return trainer.LoadResult(dir) // a finished candidate of a resumed selection
-		}
-		var perr error
-		if rank0 {
-			perr = prepareRunDir(ti.RunDir, resuming, o.overwrite)
-		}
-		if err := agree(c, perr); err != nil {
-			return nil, err
-		}
-		ti.Comm = c
-		var draw func(*trainer.Result, gmvae.Model)
-		if !o.noPictures && rank0 {
-			draw = func(res *trainer.Result, model gmvae.Model) { drawPictures(res, model, b, mi, stderr) }
-		}
-		res, err := trainOne(ctx, c, b, mi, ti, train, test, stdout, stderr, draw)
+		res, err := j.seed(seed, dir)
 		if err != nil {
-			return nil, err
-		}
-		fmt.Fprint(stdout, "\n", report.FormatSummary(summaryOf(res, mi, desc, seed)))
-		return res, nil
-	}
-	for i := range o.seeds {
-		seed := t.Seed + uint64(i)
-		dir := o.out
-		if o.seeds > 1 {
-			dir = filepath.Join(o.out, fmt.Sprintf("seed-%d", seed))
-			fmt.Fprintf(stdout, "\n== seed %d (%d of %d) ==\n", seed, i+1, o.seeds)
-		}
-		var res *trainer.Result
-		var err error
-		if o.restarts > 1 {
-			// Label-free selection among whole runs (trainer.SelectRestart).
-			var cands []*trainer.Result
-			for r := range o.restarts {
-				cs := seed + uint64(r)*restartSeedStride
-				fmt.Fprintf(stdout, "\n== restart %d of %d (seed %d) ==\n", r+1, o.restarts, cs)
-				cr, err := runOne(cs, filepath.Join(dir, fmt.Sprintf("restart-%d", r+1)))
-				if err != nil {
-					return err
-				}
-				cands = append(cands, cr)
-			}
-			var serr error
-			if rank0 {
-				res, serr = keepRestart(dir, cands, stdout)
-			} else {
-				res = cands[trainer.SelectRestart(cands)]
-			}
-			if err := agree(c, serr); err != nil {
-				return err
-			}
-		} else if res, err = runOne(seed, dir); err != nil {
 			return err
 		}
 		results = append(results, res)
@@ -360,14 +345,82 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, open o
 			sums = append(sums, res.Summary)
 		}
 	}
-	if o.seeds > 1 {
+	if j.o.seeds > 1 {
 		var err error
-		if rank0 {
-			err = seedsReport(o.out, results, sums, stdout)
+		if j.rank0() {
+			err = seedsReport(j.o.out, results, sums, j.stdout)
 		}
-		return agree(c, err)
+		return agree(j.c, err)
 	}
 	return nil
+}
+
+// seed runs one seed into dir: one run, or with -restarts R the R candidates (seeds
+// seed + r·restartSeedStride, in dir/restart-r) and the label-free selection among
+// them (trainer.SelectRestart), whose kept run is copied into dir.
+func (j *job) seed(seed uint64, dir string) (*trainer.Result, error) {
+	if j.o.restarts <= 1 {
+		return j.one(seed, dir)
+	}
+	var cands []*trainer.Result
+	for r := range j.o.restarts {
+		cs := seed + uint64(r)*restartSeedStride
+		fmt.Fprintf(j.stdout, "\n== restart %d of %d (seed %d) ==\n", r+1, j.o.restarts, cs)
+		cr, err := j.one(cs, filepath.Join(dir, fmt.Sprintf("restart-%d", r+1)))
+		if err != nil {
+			return nil, err
+		}
+		cands = append(cands, cr)
+	}
+	var res *trainer.Result
+	var serr error
+	if j.rank0() {
+		res, serr = keepRestart(dir, cands, j.stdout)
+	} else {
+		res = cands[trainer.SelectRestart(cands)]
+	}
+	if err := agree(j.c, serr); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// one trains or fits one run of seed into dir (resuming when asked) and prints its
+// summary.
+func (j *job) one(seed uint64, dir string) (*trainer.Result, error) {
+	o := j.o
+	mi, ti := j.m, j.t
+	mi.Seed, ti.Seed = seed, seed
+	ti.RunDir = dir
+	ti.Resume = o.resume
+	if o.resumeDir {
+		ti.Resume = ""
+		if ck := filepath.Join(dir, checkpoint.File); exists(ck) {
+			ti.Resume = ck
+		}
+	}
+	resuming := ti.Resume != "" || o.resumeDir
+	if o.restarts > 1 && exists(filepath.Join(dir, trainer.SummaryFile)) && resuming {
+		return trainer.LoadResult(dir) // a finished candidate of a resumed selection
+	}
+	var perr error
+	if j.rank0() {
+		perr = prepareRunDir(ti.RunDir, resuming, o.overwrite)
+	}
+	if err := agree(j.c, perr); err != nil {
+		return nil, err
+	}
+	ti.Comm = j.c
+	var draw func(*trainer.Result, gmvae.Model)
+	if !o.noPictures && j.rank0() {
+		draw = func(res *trainer.Result, model gmvae.Model) { drawPictures(res, model, j.b, mi, j.stderr) }
+	}
+	res, err := trainOne(j.ctx, j.c, j.b, mi, ti, j.train, j.test, j.stdout, j.stderr, draw)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(j.stdout, "\n", report.FormatSummary(summaryOf(res, mi, j.desc, seed)))
+	return res, nil
 }
 
 // loadData loads MNIST or the files named by -train/-test.
