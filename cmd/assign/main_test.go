@@ -29,8 +29,14 @@ func runCmd(args ...string) (code int, stdout, stderr string) {
 // writeCheckpoint saves a freshly initialised tiny model (D=4, K=3, Dz=2, MaxBatch 3)
 // in dir and returns the checkpoint's path.
 func writeCheckpoint(t *testing.T, dir string) string {
+	return writeModel(t, dir, gmvae.Config{Model: "dilokthanakul", D: 4, K: 3, Dz: 2, Dw: 2, Hidden: []int{6}, MaxBatch: 3, Seed: 3})
+}
+
+// writeModel saves a freshly initialised model of cfg in dir and returns the
+// checkpoint's path.
+func writeModel(t *testing.T, dir string, cfg gmvae.Config) string {
 	b := engine.NewCPU()
-	m, err := gmvae.New(b, gmvae.Config{Model: "dilokthanakul", D: 4, K: 3, Dz: 2, Dw: 2, Hidden: []int{6}, MaxBatch: 3, Seed: 3})
+	m, err := gmvae.New(b, cfg)
 	require.NoError(t, err)
 	defer m.Release()
 	path := filepath.Join(dir, checkpoint.File)
@@ -177,12 +183,7 @@ func TestAssignMNISTAll(t *testing.T) {
 		t.Skip("reads and assigns all of MNIST")
 	}
 	dir := t.TempDir()
-	b := engine.NewCPU()
-	m, err := gmvae.New(b, gmvae.Config{Model: "dilokthanakul", D: 784, K: 10, Dz: 2, Dw: 2, Hidden: []int{4}, MaxBatch: 100, Seed: 3})
-	require.NoError(t, err)
-	defer m.Release()
-	ckpt := filepath.Join(dir, checkpoint.File)
-	require.NoError(t, trainer.SaveModel(ckpt, b, m))
+	ckpt := writeModel(t, dir, gmvae.Config{Model: "dilokthanakul", D: 784, K: 10, Dz: 2, Dw: 2, Hidden: []int{4}, MaxBatch: 100, Seed: 3})
 	rows := func(flag string) []string {
 		out := filepath.Join(dir, flag)
 		code, stdout, stderr := runCmd("-checkpoint", ckpt, flag, "-out", out, "-device", "cpu")
