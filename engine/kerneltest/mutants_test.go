@@ -34,6 +34,7 @@ import (
 	"github.com/gmvae/gmvae/cuda"
 	"github.com/gmvae/gmvae/cuda/emu"
 	"github.com/gmvae/gmvae/kernels"
+	"github.com/gmvae/gmvae/kernels/fmath"
 )
 
 // mutSite is one float instruction of the shipped PTX with a .rn rounding modifier.
@@ -59,8 +60,10 @@ var (
 	mutFileRE  = regexp.MustCompile(`^\s*\.file\s+(\d+)\s+"([^"]*)"`)
 )
 
-// mutantSites returns the float sites of module m's PTX text, in line order.
-func mutantSites(m, src string) []mutSite {
+// ptxPositions returns, for every line of a module's PTX text, the entry it belongs to
+// and the source position in force there (.loc, with the column), followed by where
+// that was inlined: "gm_math.cuh:96:5 < random.cu:121" (mutSite.Src).
+func ptxPositions(src string) (entries, chains []string) {
 	lines := strings.Split(src, "\n")
 	files := map[string]string{}
 	for _, l := range lines {
@@ -75,17 +78,15 @@ func mutantSites(m, src string) []mutSite {
 		}
 		return name + ":" + line
 	}
-	var out []mutSite
+	entries, chains = make([]string, len(lines)), make([]string, len(lines))
 	kernel, loc := "", ""
 	// parent maps a position that .loc has shown inlined to where it was inlined, so
-	// that a site names its innermost position and the chain of its callers.
+	// that a line names its innermost position and the chain of its callers.
 	parent := map[string]string{}
 	for i, l := range lines {
 		if e := mutEntryRE.FindStringSubmatch(strings.TrimSpace(l)); e != nil {
 			kernel, loc = e[1], ""
-			continue
-		}
-		if lc := mutLocRE.FindStringSubmatch(l); lc != nil {
+		} else if lc := mutLocRE.FindStringSubmatch(l); lc != nil {
 			here := pos(lc[1], lc[2])
 			if lc[4] != "" {
 				parent[here] = pos(lc[4], lc[5])
@@ -95,14 +96,24 @@ func mutantSites(m, src string) []mutSite {
 				at = parent[at]
 				loc += " < " + at
 			}
-			continue
 		}
+		entries[i], chains[i] = kernel, loc
+	}
+	return entries, chains
+}
+
+// mutantSites returns the float sites of module m's PTX text, in line order.
+func mutantSites(m, src string) []mutSite {
+	lines := strings.Split(src, "\n")
+	entries, chains := ptxPositions(src)
+	var out []mutSite
+	for i, l := range lines {
 		f := mutFloatRE.FindStringSubmatch(l)
-		if f == nil || kernel == "" {
+		if f == nil || entries[i] == "" {
 			continue
 		}
-		out = append(out, mutSite{Module: m, Kernel: kernel, Line: i + 1,
-			Op: f[2][:strings.IndexByte(f[2], '.')], Inst: strings.Join(strings.Fields(strings.TrimSpace(l)), " "), Src: loc})
+		out = append(out, mutSite{Module: m, Kernel: entries[i], Line: i + 1,
+			Op: f[2][:strings.IndexByte(f[2], '.')], Inst: strings.Join(strings.Fields(strings.TrimSpace(l)), " "), Src: chains[i]})
 	}
 	return out
 }
@@ -257,6 +268,21 @@ var mutRules = []mutRule{
 	{id: "E20", at: "augment.cu:62:24", op: "cvt", kernel: "augment_affine"}, // (float)j; its - cx in mutEquivalent
 	{id: "E20", at: "augment.cu:71:25", kernel: "augment_affine"},
 	{id: "E20", at: "augment.cu:72:25", kernel: "augment_affine"},
+	// A product by +-1/2 is exact unless it is subnormal, and these operands are 0 or
+	// at least 2^-49 in magnitude: x - 1 rounded (x a float: 0 or >= 2^-24) and
+	// fma(a, b, +-1) (a*b is a multiple of 2^-49 or more wherever it is within 1/2 of
+	// 1): 0.5*(e^s - 1), 0.5*fma(s, s, -1), -0.5*fma(-d*d, e, 1). TestMutRuleProofs
+	// checks each operand's definition in the PTX.
+	{id: "E21", at: "kl.cu:203:43", op: "mul", has: "0f3F000000", kernel: "kl_std_normal_bwd"},
+	{id: "E21", at: "likelihood.cu:150:42", op: "mul", has: "0f3F000000", kernel: "gaussian_loglik_bwd"},
+	{id: "E21", at: "mixture.cu:262:46", op: "mul", has: "0fBF000000", kernel: "mixture_bwd_params"},
+	{id: "E21", at: "mixture.cu:280:34", op: "mul", has: "0fBF000000", kernel: "mixture_bwd_params"},
+	// +-0.5*lv read from memory and fed to exp alone (reparam's and reparam_bwd's
+	// e^(lv/2), the Gaussian likelihoods' e^(-lv/2)): it rounds only when subnormal,
+	// and e^x = 1 for every |x| <= 2^-126. TestMutRuleProofs checks both.
+	{id: "E22", at: "random.cu:74:31", op: "mul", has: "0f3F000000", kernel: "reparam"},
+	{id: "E22", at: "random.cu:99:28", op: "mul", has: "0f3F000000", kernel: "reparam_bwd"},
+	{id: "E22", at: "likelihood.cu:98:5", op: "mul", has: "0fBF000000"},
 }
 
 // mutEquivalent lists single sampled mutants that no input can kill, beyond the
@@ -777,4 +803,114 @@ func TestMutateOperators(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ptxRegRE matches an instruction's opcode and operands (group 1, 2), after any guard.
+var ptxRegRE = regexp.MustCompile(`^\s*(?:@!?%p\d+\s+)?([a-z][a-z0-9.]*)\s+([^;]*);`)
+
+// ptxMentions returns the 0-based lines of entry that name register reg, and those
+// that write it (reg as the first operand).
+func ptxMentions(lines, entries []string, entry, reg string) (all, defs []int) {
+	word := regexp.MustCompile(regexp.QuoteMeta(reg) + `\b`)
+	for i, l := range lines {
+		if entries[i] != entry || !word.MatchString(l) {
+			continue
+		}
+		all = append(all, i)
+		if m := ptxRegRE.FindStringSubmatch(l); m != nil && strings.TrimSpace(strings.Split(m[2], ",")[0]) == reg {
+			defs = append(defs, i)
+		}
+	}
+	return all, defs
+}
+
+// ptxOperands returns line l's opcode and operands ("" and nil for a line that is not
+// an instruction).
+func ptxOperands(l string) (string, []string) {
+	m := ptxRegRE.FindStringSubmatch(l)
+	if m == nil {
+		return "", nil
+	}
+	ops := strings.Split(m[2], ",")
+	for i := range ops {
+		ops[i] = strings.TrimSpace(ops[i])
+	}
+	return m[1], ops
+}
+
+// TestMutRuleProofs checks, on the shipped PTX, what rules E21 and E22 rest on beyond
+// arithmetic: which values the multiplied operands can take, and where the products
+// go.
+//
+// E21: each product's operand is written once in its entry, by x + c or fma(a, b, c)
+// with c = +-1 (an immediate, or a register written once, by mov, with +-1): then it
+// is 0 or at least 2^-49 in magnitude, and a product by +-1/2 is exact.
+//
+// E22: each product's operand is a load, and every other line that names the
+// product's register lies in gm_exp's argument handling (gm_math.cuh lines 79 to 85:
+// the NaN test, the range tests, the reduction), so the product reaches nothing but
+// exp; and exp gives exactly 1 for every float of magnitude at most 2^-126, the
+// values of a product by 1/2 that rounds.
+func TestMutRuleProofs(t *testing.T) {
+	for b := uint32(0); b <= math.Float32bits(0x1p-126); b++ {
+		for _, x := range []float32{math.Float32frombits(b), -math.Float32frombits(b)} {
+			if e := fmath.Exp(x); e != 1 {
+				require.Failf(t, "E22", "exp(%g) = %g, not 1", x, e)
+			}
+		}
+	}
+	isOne := func(op string) bool { return op == "0f3F800000" || op == "0fBF800000" }
+	seen := map[string]int{}
+	for _, m := range kernels.Modules() {
+		src, err := kernels.Module(m)
+		require.NoError(t, err)
+		lines := strings.Split(src, "\n")
+		entries, chains := ptxPositions(src)
+		for _, s := range mutantSites(m, src) {
+			id := mutEquivalentWhy(s)
+			if id != "E21" && id != "E22" {
+				continue
+			}
+			seen[id]++
+			_, ops := ptxOperands(lines[s.Line-1])
+			require.Len(t, ops, 3, "%s %s", s.ID(), s.Inst)
+			dst, x := ops[0], ops[1]
+			_, xdefs := ptxMentions(lines, entries, s.Kernel, x)
+			require.Len(t, xdefs, 1, "%s (%s): %s is written once in %s", s.ID(), id, x, s.Kernel)
+			op, xops := ptxOperands(lines[xdefs[0]])
+			switch id {
+			case "E21":
+				var c string
+				switch {
+				case strings.HasPrefix(op, "add.") && len(xops) == 3:
+					c = xops[2]
+				case strings.HasPrefix(op, "fma.") && len(xops) == 4:
+					c = xops[3]
+				default:
+					require.Failf(t, "E21", "%s: its operand %s comes from %q, not x + c or fma(a, b, c)", s.ID(), x, strings.TrimSpace(lines[xdefs[0]]))
+				}
+				if !isOne(c) {
+					_, cdefs := ptxMentions(lines, entries, s.Kernel, c)
+					require.Len(t, cdefs, 1, "%s: %s is written once", s.ID(), c)
+					cop, cops := ptxOperands(lines[cdefs[0]])
+					require.True(t, cop == "mov.f32" && len(cops) == 2 && isOne(cops[1]), "%s: c = %s comes from %q, not a move of +-1", s.ID(), c, strings.TrimSpace(lines[cdefs[0]]))
+				}
+			case "E22":
+				require.True(t, strings.HasPrefix(op, "ld."), "%s: its operand %s comes from %q, not a load", s.ID(), x, strings.TrimSpace(lines[xdefs[0]]))
+				all, defs := ptxMentions(lines, entries, s.Kernel, dst)
+				require.Equal(t, []int{s.Line - 1}, defs, "%s: %s is written once", s.ID(), dst)
+				for _, i := range all {
+					if i == s.Line-1 {
+						continue
+					}
+					file, line, _ := strings.Cut(strings.Split(chains[i], " < ")[0], ":")
+					n, _ := strconv.Atoi(strings.Split(line, ":")[0])
+					require.True(t, file == "gm_math.cuh" && n >= 79 && n <= 85, "%s: %s is used at %s (%q), outside gm_exp's argument handling", s.ID(), dst, chains[i], strings.TrimSpace(lines[i]))
+				}
+			}
+		}
+	}
+	// The rules match what the report lists: nine, six, six and seven sites (E21) and
+	// four, nine and nine (E22) in the PTX these proofs were written for.
+	assert.Equal(t, map[string]int{"E21": 28, "E22": 22}, seen, "sites under E21 and E22: a changed count needs a fresh look at the proofs")
 }
