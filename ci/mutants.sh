@@ -10,7 +10,7 @@
 #                      [-mode rz|rm|rp] [-keep DIR] [-min PCT] [-v]
 #
 #   -n N        sites sampled, evenly spread over all float sites (default 100; 0: all
-#               5,463, about 30 minutes on 2 cores)
+#               5,463, about 11 minutes on 2 cores)
 #   -seed S     the sample's seed (default 1)
 #   -kernels    sample only the sites of these kernels;  -ops: only these operations
 #   -sites      run exactly these sites (module:line, as the report names them)
