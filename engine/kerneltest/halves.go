@@ -1,12 +1,12 @@
 package kerneltest
 
-// Sweeps for the products by +-1/2 that round only when they are subnormal: KL and
+// Inputs for the products by +-1/2 that round only when they are subnormal: KL and
 // log-density sums halved at the end (kl_std_normal, gaussian_loglik), and the halved
 // gradients of kl_mixture_bwd. Each case makes the halved value one of halfTiny's
 // subnormals, whose half lies exactly between two floats: rounding to nearest even
 // and towards zero (or up, or down) then give different bits. Without these cases a
 // kernel that rounded those halves in another mode passed the comparison
-// (docs/mutants.md).
+// (docs/mutants.md). The family files register them after their other sweeps.
 
 import (
 	"fmt"
@@ -55,77 +55,59 @@ func squareRootsOf(targets []float32, scale float32) (pre, post []float32) {
 	return pre, post
 }
 
-func init() {
-	// kl_std_normal: one term per row, t = fma(m, m, (e^0 - 1) - 0) = m·m rounded to
-	// one of halfTiny's subnormals; KL = 0.5 t.
-	registerSweep("kl_std_normal", func(r *rand.Rand) []Case {
-		ms, _ := squareRootsOf(halfTiny(), 1)
-		var cs []Case
-		for _, w := range warpRowLayouts(len(ms)) {
-			t := w.cols / 32
-			n := w.rows * w.cols
-			m, s := make([]float32, n), make([]float32, n)
-			for k, at := range w.live {
-				m[at] = ms[k/t]
-			}
-			cs = append(cs, Case{Name: fmt.Sprintf("N=%d D=%d: one term per row, m·m a subnormal whose half rounds", w.rows, w.cols),
-				Args: cpu.KernelArgs{int64(w.rows), int64(w.cols), m, s, mixGarbage(r, w.rows)}, Work: 32 * w.rows, Sweep: true})
+// lkkGaussLoglikHalves: gaussian_loglik with lv = -log(2 pi) everywhere, so that
+// log(2 pi) + lv = 0 and each term is s·s with s = (x - mu) e^(-lv/2); one live term
+// per row makes s·s one of halfTiny's subnormals; out = -0.5 sum.
+func lkkGaussLoglikHalves(r *rand.Rand) []Case {
+	h := fmath.Exp(-0.5 * -fmath.Log2Pi)
+	ds, _ := squareRootsOf(halfTiny(), h)
+	var cs []Case
+	for _, w := range warpRowLayouts(len(ds)) {
+		t := w.cols / 32
+		n := w.rows * w.cols
+		x, mu, lv := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range lv {
+			lv[i] = -fmath.Log2Pi
 		}
-		return cs
-	})
-	// gaussian_loglik: lv = -log(2 pi) everywhere, so that log(2 pi) + lv = 0 and each
-	// term is s·s with s = (x - mu) e^(-lv/2); one live term per row makes s·s one of
-	// halfTiny's subnormals; out = -0.5 sum.
-	registerSweep("gaussian_loglik", func(r *rand.Rand) []Case {
-		h := fmath.Exp(-0.5 * -fmath.Log2Pi)
-		ds, _ := squareRootsOf(halfTiny(), h)
-		var cs []Case
-		for _, w := range warpRowLayouts(len(ds)) {
-			t := w.cols / 32
-			n := w.rows * w.cols
-			x, mu, lv := make([]float32, n), make([]float32, n), make([]float32, n)
-			for i := range lv {
-				lv[i] = -fmath.Log2Pi
+		for k, at := range w.live {
+			x[at] = ds[k/t]
+			if k%2 == 1 { // mu carries the difference's sign
+				x[at], mu[at] = 0, -x[at]
 			}
-			for k, at := range w.live {
-				x[at] = ds[k/t]
-				if k%2 == 1 { // mu carries the difference's sign
-					x[at], mu[at] = 0, -x[at]
-				}
-			}
-			cs = append(cs, Case{Name: fmt.Sprintf("rows=%d cols=%d: one term per row, s·s a subnormal whose half rounds", w.rows, w.cols),
-				Args: cpu.KernelArgs{x, mu, lv, ewkGarbage(r, w.rows), int64(w.rows), int64(w.cols)}, Work: 32 * w.rows, Sweep: true})
 		}
-		return cs
-	})
-	// kl_mixture_bwd: lv = 105, so e^-lv = 0 and, with s = 0, the factors are
-	// e^s e^-lv - 1 = -1 (ds) and 1 - (diff² + e^s) e^-lv = 1 (dlv): each halved
-	// gradient is half a sum of the upstream gradients, which are halfTiny's. Per
-	// sample (K = 1: ds and dlv each halve one g) and shared (N = 1: dlv halves one g
-	// per component; ds halves their exact subnormal sum).
-	registerSweep("kl_mixture_bwd", func(r *rand.Rand) []Case {
-		g := halfTiny()
-		n := len(g)
-		fill := func(n int, v float32) []float32 {
-			b := make([]float32, n)
-			for i := range b {
-				b[i] = v
-			}
-			return b
+		cs = append(cs, Case{Name: fmt.Sprintf("rows=%d cols=%d: one term per row, s·s a subnormal whose half rounds", w.rows, w.cols),
+			Args: cpu.KernelArgs{x, mu, lv, ewkGarbage(r, w.rows), int64(w.rows), int64(w.cols)}, Work: 32 * w.rows, Sweep: true})
+	}
+	return cs
+}
+
+// klMixtureBwdHalves: kl_mixture_bwd with lv = 105, so e^-lv = 0 and, with s = 0,
+// the factors are e^s e^-lv - 1 = -1 (ds) and 1 - (diff² + e^s) e^-lv = 1 (dlv): each
+// halved gradient is half a sum of the upstream gradients, which are halfTiny's. Per
+// sample (K = 1: ds and dlv each halve one g) and shared (N = 1: dlv halves one g per
+// component; ds halves their exact subnormal sum).
+func klMixtureBwdHalves(r *rand.Rand) []Case {
+	g := halfTiny()
+	n := len(g)
+	fill := func(n int, v float32) []float32 {
+		b := make([]float32, n)
+		for i := range b {
+			b[i] = v
 		}
-		per := Case{Name: fmt.Sprintf("N=%d K=1 D=1 per-sample: lv = 105, g subnormal: halved gradients round", n),
-			Args: cpu.KernelArgs{int64(n), int64(1), int64(1), make([]float32, n), make([]float32, n), make([]float32, n), fill(n, 105), int64(1), g,
-				mixNormals(r, n, 1), mixNormals(r, n, 1), int64(0), mixNormals(r, n, 1), mixNormals(r, n, 1), int64(0)},
-			Work: n, Sweep: true}
-		shared := Case{Name: fmt.Sprintf("N=1 K=%d D=1 shared: lv = 105, g subnormal: halved gradients round", n),
-			Args: cpu.KernelArgs{int64(1), int64(n), int64(1), []float32{0}, []float32{0}, make([]float32, n), fill(n, 105), int64(0), g,
-				mixNormals(r, 1, 1), mixNormals(r, 1, 1), int64(0), mixNormals(r, n, 1), mixNormals(r, n, 1), int64(0)},
-			Work: n, Sweep: true}
-		var cs []Case
-		for _, c := range []Case{per, shared} {
-			cs = append(cs, sweepVariants(c, []int{9, 10}, 11, []int{9, 10})...)
-			cs = append(cs, sweepVariants(c, []int{12, 13}, 14, []int{12, 13})[1:]...)
-		}
-		return cs
-	})
+		return b
+	}
+	per := Case{Name: fmt.Sprintf("N=%d K=1 D=1 per-sample: lv = 105, g subnormal: halved gradients round", n),
+		Args: cpu.KernelArgs{int64(n), int64(1), int64(1), make([]float32, n), make([]float32, n), make([]float32, n), fill(n, 105), int64(1), g,
+			mixNormals(r, n, 1), mixNormals(r, n, 1), int64(0), mixNormals(r, n, 1), mixNormals(r, n, 1), int64(0)},
+		Work: n, Sweep: true}
+	shared := Case{Name: fmt.Sprintf("N=1 K=%d D=1 shared: lv = 105, g subnormal: halved gradients round", n),
+		Args: cpu.KernelArgs{int64(1), int64(n), int64(1), []float32{0}, []float32{0}, make([]float32, n), fill(n, 105), int64(0), g,
+			mixNormals(r, 1, 1), mixNormals(r, 1, 1), int64(0), mixNormals(r, n, 1), mixNormals(r, n, 1), int64(0)},
+		Work: n, Sweep: true}
+	var cs []Case
+	for _, c := range []Case{per, shared} {
+		cs = append(cs, sweepVariants(c, []int{9, 10}, 11, []int{9, 10})...)
+		cs = append(cs, sweepVariants(c, []int{12, 13}, 14, []int{12, 13})[1:]...)
+	}
+	return cs
 }

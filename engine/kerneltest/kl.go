@@ -143,36 +143,12 @@ func init() {
 	// dead terms m = s = 0 (t = +0).
 	registerSweep("kl_std_normal", func(r *rand.Rand) []Case {
 		h := append(klExpArgs(r, 100, klSensitive), hardSweep("exp", r, 200, func(x float32) bool { return x <= 88.8 })...)
-		var cs []Case
-		for _, w := range warpRowLayouts(len(h)) {
-			t := w.cols / 32
-			n := w.rows * w.cols
-			m, s := make([]float32, n), make([]float32, n)
-			for k, at := range w.live {
-				s[at] = h[k/t]
-			}
-			cs = append(cs, Case{Name: fmt.Sprintf("N=%d D=%d: one term per row, s = exp's hard inputs", w.rows, w.cols),
-				Args: cpu.KernelArgs{int64(w.rows), int64(w.cols), m, s, mixGarbage(r, w.rows)}, Work: 32 * w.rows, Sweep: true})
-		}
-		return cs
+		return klStdNormalRows(r, len(h), "s = exp's hard inputs", func(m, s []float32, at, j int) { s[at] = h[j] })
 	})
 	// kl_std_normal_bwd: s = exp's hard inputs above -16.6 and a sweep, g a power of two.
 	registerSweep("kl_std_normal_bwd", func(r *rand.Rand) []Case {
 		s := append(klExpArgs(r, 2000, klRounding), hardSweep("exp", r, 2000, func(x float32) bool { return x <= 88.8 })...)
-		const D = 8
-		N := (len(s) + D - 1) / D
-		ss := make([]float32, N*D)
-		for i := range ss {
-			ss[i] = s[i%len(s)]
-		}
-		c := Case{Name: fmt.Sprintf("N=%d D=%d: s = exp's hard inputs and a sweep", N, D),
-			Args: cpu.KernelArgs{int64(N), int64(D), mixNormals(r, N*D, 2), ss, ewkPow2s(r, N),
-				mixNormals(r, N*D, 1), mixNormals(r, N*D, 1), int64(0)}, Work: N * D, Sweep: true}
-		var cs []Case
-		for _, v := range sweepVariants(c, []int{5, 6}, 7, []int{5, 6}) {
-			cs = append(cs, sweepPair(v, 0, 64/D)...)
-		}
-		return cs
+		return klStdNormalBwdSweep(r, s, (len(s)+7)/8, "s = exp's hard inputs and a sweep")
 	})
 	// kl_mixture: per-sample parameters, K = 1, single-term rows; live terms show e^s
 	// (m = mu = 0, lv = 0, s = h: t = e^h - h - 1) or e^-lv (s = 0, lv = -h); dead
@@ -198,6 +174,27 @@ func init() {
 		return cs
 	})
 	registerSweep("kl_mixture_bwd", klMixtureBwdSweeps)
+
+	// After the sweeps above, so that their draws stay as they were:
+	// halves of subnormals (halves.go): KL = 0.5 t with t = m·m one of halfTiny's.
+	registerSweep("kl_std_normal", func(r *rand.Rand) []Case {
+		ms, _ := squareRootsOf(halfTiny(), 1)
+		return klStdNormalRows(r, len(ms), "m·m a subnormal whose half rounds", func(m, s []float32, at, j int) { m[at] = ms[j] })
+	})
+	registerSweep("kl_mixture_bwd", klMixtureBwdHalves)
+	// exp's extremes in every element (extremes.go): e^s - 1 is +Inf or the largest
+	// float, or -1 for a subnormal e^s; dmu = -g e^-lv with m - mu = 1, and dlv's
+	// 1 - e^s e^-lv with m = mu and s = -1 (finite for the largest float, -Inf for +Inf).
+	registerSweep("kl_std_normal_bwd", func(r *rand.Rand) []Case {
+		h := expExtremes(r)
+		return klStdNormalBwdSweep(r, h, 2*len(h), "s at exp's extremes in every element")
+	})
+	registerSweep("kl_mixture_bwd", func(r *rand.Rand) []Case {
+		h := expExtremes(r)
+		N := 2 * len(h)
+		return append(klMixtureBwdPerSample(r, h, N, 1, 0, fmt.Sprintf("N=%d K=1 D=2 per-sample: lv and s at exp's extremes, m - mu = 1", N)),
+			klMixtureBwdPerSample(r, h, N, 0, -1, fmt.Sprintf("N=%d K=1 D=2 per-sample: lv and s at exp's extremes, m = mu, s = -1", N))...)
+	})
 }
 
 // klMixtureBwdSweeps: the sums over k (dm, ds) and over n (shared dmu, dlv) with one
@@ -255,20 +252,67 @@ func klMixtureBwdSweeps(r *rand.Rand) []Case {
 			Work: K, Sweep: true}, []int{12, 13}, 14, []int{12, 13})...)
 	}
 	// Per-sample dmu, dlv, elementwise: K = 1, D = 2 as above.
-	N, K, D := len(h), 1, 2
+	return append(cs, klMixtureBwdPerSample(r, h, len(h), 1, 0, fmt.Sprintf("N=%d K=1 D=2 per-sample, dmu dlv", len(h)))...)
+}
+
+// klMixtureBwdPerSample: kl_mixture_bwd with per-sample parameters, elementwise (K = 1,
+// D = 2), N samples cycling through h: lv = -h in column 0, with m - mu = diff and
+// s = s0 there, and s = h in column 1; g powers of two; dmu and dlv each null in turn,
+// accumulated, and with 32 samples fewer.
+func klMixtureBwdPerSample(r *rand.Rand, h []float32, N int, diff, s0 float32, name string) []Case {
+	K, D := 1, 2
 	m, s := make([]float32, N*D), make([]float32, N*D)
 	mu, lv := make([]float32, N*D), make([]float32, N*D)
 	gKL := ewkPow2s(r, N)
 	for n := 0; n < N; n++ {
-		m[n*D+0] = 1
-		lv[n*D+0] = -h[n]
-		s[n*D+1] = h[n]
+		m[n*D+0] = diff
+		s[n*D+0] = s0
+		lv[n*D+0] = -h[n%len(h)]
+		s[n*D+1] = h[n%len(h)]
 	}
-	for _, v := range sweepVariants(Case{Name: fmt.Sprintf("N=%d K=1 D=%d per-sample, dmu dlv", N, D),
+	var cs []Case
+	for _, v := range sweepVariants(Case{Name: name,
 		Args: cpu.KernelArgs{int64(N), int64(K), int64(D), m, s, mu, lv, int64(K * D), gKL,
 			nil, nil, int64(0), mixNormals(r, N*D, 1), mixNormals(r, N*D, 1), int64(0)},
 		Work: N * D, Sweep: true}, []int{12, 13}, 14, []int{12, 13}) {
 		cs = append(cs, sweepPair(v, 0, 32)...)
+	}
+	return cs
+}
+
+// klStdNormalRows returns kl_std_normal's single-term rows (warpRowLayouts) for n live
+// values: live(m, s, at, j) sets element at, the term of value j; dead terms have
+// m = s = 0 (t = +0).
+func klStdNormalRows(r *rand.Rand, n int, what string, live func(m, s []float32, at, j int)) []Case {
+	var cs []Case
+	for _, w := range warpRowLayouts(n) {
+		t := w.cols / 32
+		size := w.rows * w.cols
+		m, s := make([]float32, size), make([]float32, size)
+		for k, at := range w.live {
+			live(m, s, at, k/t)
+		}
+		cs = append(cs, Case{Name: fmt.Sprintf("N=%d D=%d: one term per row, %s", w.rows, w.cols, what),
+			Args: cpu.KernelArgs{int64(w.rows), int64(w.cols), m, s, mixGarbage(r, w.rows)}, Work: 32 * w.rows, Sweep: true})
+	}
+	return cs
+}
+
+// klStdNormalBwdSweep: kl_std_normal_bwd on N rows of D = 8 whose s cycle through
+// vals, g powers of two; dm and ds each null in turn, accumulated, and with 8 rows
+// fewer.
+func klStdNormalBwdSweep(r *rand.Rand, vals []float32, N int, what string) []Case {
+	const D = 8
+	ss := make([]float32, N*D)
+	for i := range ss {
+		ss[i] = vals[i%len(vals)]
+	}
+	c := Case{Name: fmt.Sprintf("N=%d D=%d: %s", N, D, what),
+		Args: cpu.KernelArgs{int64(N), int64(D), mixNormals(r, N*D, 2), ss, ewkPow2s(r, N),
+			mixNormals(r, N*D, 1), mixNormals(r, N*D, 1), int64(0)}, Work: N * D, Sweep: true}
+	var cs []Case
+	for _, v := range sweepVariants(c, []int{5, 6}, 7, []int{5, 6}) {
+		cs = append(cs, sweepPair(v, 0, 64/D)...)
 	}
 	return cs
 }

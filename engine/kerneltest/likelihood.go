@@ -251,25 +251,40 @@ func init() {
 		// Down to -88.02: e^h subnormal, the power of two up to 2^127.
 		keep := func(x float32) bool { return x >= -88.02 && x <= 88.8 }
 		h := append(hardFor("exp", keep), hardSweep("exp", r, 4000, keep)...)
-		const cols = 8
-		rows := (len(h) + cols - 1) / cols
-		n := rows * cols
-		x, mu, lv := ewkGarbage(r, n), ewkGarbage(r, n), ewkGarbage(r, n)
-		for i := 0; i < n; i++ {
-			v := h[i%len(h)]
-			lv[i] = -2 * v
-			x[i], mu[i] = hardPow2(lkkExpScale(v, 0)), 0
-			if i%2 == 1 {
-				x[i], mu[i] = 0, x[i]
-			}
-		}
-		c := Case{Name: fmt.Sprintf("rows=%d cols=%d: exp's hard inputs", rows, cols),
-			Args: cpu.KernelArgs{x, mu, lv, ewkPow2s(r, rows), ewkGarbage(r, n), ewkGarbage(r, n),
-				int64(rows), int64(cols), int64(0)}, Work: n, Sweep: true}
-		var cs []Case
-		for _, v := range sweepVariants(c, []int{4, 5}, 8, []int{4, 5}) {
-			cs = append(cs, sweepPair(v, 6, 64/cols)...)
-		}
-		return cs
+		return lkkGaussBwdSweep(r, h, (len(h)+7)/8, "exp's hard inputs")
 	})
+
+	// After the sweeps above, so that their draws stay as they were: halves of
+	// subnormals (halves.go) and exp's extremes in every element (extremes.go).
+	registerSweep("gaussian_loglik", lkkGaussLoglikHalves)
+	registerSweep("gaussian_loglik_bwd", func(r *rand.Rand) []Case {
+		h := expExtremes(r)
+		return lkkGaussBwdSweep(r, h, 2*len(h), "lv at exp's extremes")
+	})
+}
+
+// lkkGaussBwdSweep: gaussian_loglik_bwd on rows of 8 columns cycling through h:
+// lv = -2h and x - mu a power of two making s = (x - mu) e^h about 1 where float32
+// allows (the sign on x or on mu in turn), g powers of two; dmu and dlv each null in
+// turn, accumulated, and with 8 rows fewer.
+func lkkGaussBwdSweep(r *rand.Rand, h []float32, rows int, what string) []Case {
+	const cols = 8
+	n := rows * cols
+	x, mu, lv := ewkGarbage(r, n), ewkGarbage(r, n), ewkGarbage(r, n)
+	for i := 0; i < n; i++ {
+		v := h[i%len(h)]
+		lv[i] = -2 * v
+		x[i], mu[i] = hardPow2(extremeScale(v, 0)), 0
+		if i%2 == 1 {
+			x[i], mu[i] = 0, x[i]
+		}
+	}
+	c := Case{Name: fmt.Sprintf("rows=%d cols=%d: %s", rows, cols, what),
+		Args: cpu.KernelArgs{x, mu, lv, ewkPow2s(r, rows), ewkGarbage(r, n), ewkGarbage(r, n),
+			int64(rows), int64(cols), int64(0)}, Work: n, Sweep: true}
+	var cs []Case
+	for _, v := range sweepVariants(c, []int{4, 5}, 8, []int{4, 5}) {
+		cs = append(cs, sweepPair(v, 6, 64/cols)...)
+	}
+	return cs
 }

@@ -409,27 +409,7 @@ func init() {
 	registerSweep("mixture_loglik", func(r *rand.Rand) []Case {
 		keep := func(x float32) bool { return x >= -77 && x <= 88.8 }
 		h := append(hardFor("exp", keep), hardSweep("exp", r, 100, keep)...)
-		var cs []Case
-		for _, w := range warpRowLayouts(len(h)) {
-			t := w.cols / 32
-			n := w.rows * w.cols
-			z, mu, lv := make([]float32, n), make([]float32, n), make([]float32, n)
-			for i := range lv {
-				lv[i] = -1.837877
-			}
-			for k, at := range w.live {
-				v := h[k/t]
-				lv[at] = -v
-				z[at] = mixExpScale(v)
-				if k%2 == 1 {
-					z[at], mu[at] = 0, z[at]
-				}
-			}
-			cs = append(cs, Case{Name: fmt.Sprintf("N=%d K=1 D=%d per-sample: one term per row, exp's hard inputs", w.rows, w.cols),
-				Args: cpu.KernelArgs{int64(w.rows), int64(1), int64(w.cols), z, mu, lv, int64(w.cols), nil, int64(0),
-					mixGarbage(r, w.rows), nil, nil},
-				Work: 32 * w.rows, Sweep: true})
-		}
+		cs := mixLoglikTermRows(r, h, mixExpScale, "exp's hard inputs")
 		_, ws, xs := mixLseRows(r, 0, 4) // a warp per element of L: no sweep
 		for i, w := range ws {
 			N, K := w.rows, w.cols
@@ -492,30 +472,77 @@ func init() {
 	registerSweep("mixture_bwd_params", func(r *rand.Rand) []Case {
 		keep := func(x float32) bool { return x >= -87 && x <= 88.8 }
 		h := append(hardFor("exp", keep), hardSweep("exp", r, 2000, keep)...)
-		const D = 8
-		rows := (len(h) + D - 1) / D
-		lv := make([]float32, rows*D)
-		for i := range lv {
-			lv[i] = -h[i%len(h)]
-		}
-		var cs []Case
-		for _, shared := range []bool{false, true} {
-			N, K, stride, count := rows, 1, int64(D), 0
-			if shared {
-				N, K, stride, count = 1, rows, 0, 1
-			}
-			z := make([]float32, N*D)
-			for i := range z {
-				z[i] = 1
-			}
-			c := Case{Name: fmt.Sprintf("N=%d K=%d D=%d shared=%v: lv = -h, z - mu = 1", N, K, D, shared),
-				Args: cpu.KernelArgs{int64(N), int64(K), int64(D), z, make([]float32, rows*D), append([]float32(nil), lv...), stride,
-					ewkPow2s(r, N*K), mixGarbage(r, rows*D), mixGarbage(r, rows*D), int64(0)},
-				Work: rows * D, Sweep: true}
-			for _, v := range sweepVariants(c, []int{8, 9}, 10, []int{8, 9}) {
-				cs = append(cs, sweepPair(v, count, 64/D)...)
-			}
-		}
-		return cs
+		return mixBwdParamsSweep(r, h, (len(h)+7)/8, "lv = -h, z - mu = 1")
 	})
+
+	// After the sweeps above, so that their draws stay as they were: exp's extremes
+	// in every element (extremes.go), in mixture_loglik's terms (z - mu a power of two
+	// keeping (z - mu)² finite) and mixture_bwd_params (dmu = g e^h).
+	registerSweep("mixture_loglik", func(r *rand.Rand) []Case {
+		scale := func(v float32) float32 { return hardPow2(max(min(extremeScale(v, 34)/2, 63), -74)) }
+		return mixLoglikTermRows(r, expExtremes(r), scale, "lv at exp's extremes")
+	})
+	registerSweep("mixture_bwd_params", func(r *rand.Rand) []Case {
+		h := expExtremes(r)
+		return mixBwdParamsSweep(r, h, 2*len(h), "lv at exp's extremes, z - mu = 1")
+	})
+}
+
+// mixLoglikTermRows: mixture_loglik's single-term rows of L (per-sample parameters,
+// K = 1, L only): the live term j has lv = -h[j] and z - mu = scale(h[j]) (the sign
+// on z or on mu in turn), dead terms z = mu = 0, lv = -log(2 pi) (t = +0).
+func mixLoglikTermRows(r *rand.Rand, h []float32, scale func(float32) float32, what string) []Case {
+	var cs []Case
+	for _, w := range warpRowLayouts(len(h)) {
+		t := w.cols / 32
+		n := w.rows * w.cols
+		z, mu, lv := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range lv {
+			lv[i] = -1.837877
+		}
+		for k, at := range w.live {
+			v := h[k/t]
+			lv[at] = -v
+			z[at] = scale(v)
+			if k%2 == 1 {
+				z[at], mu[at] = 0, z[at]
+			}
+		}
+		cs = append(cs, Case{Name: fmt.Sprintf("N=%d K=1 D=%d per-sample: one term per row, %s", w.rows, w.cols, what),
+			Args: cpu.KernelArgs{int64(w.rows), int64(1), int64(w.cols), z, mu, lv, int64(w.cols), nil, int64(0),
+				mixGarbage(r, w.rows), nil, nil},
+			Work: 32 * w.rows, Sweep: true})
+	}
+	return cs
+}
+
+// mixBwdParamsSweep: mixture_bwd_params with lv = -h (cycling through h over rows of
+// D = 8) and z - mu = 1 (dmu = g e^h, dlv = -g (1 - e^h)/2), per-sample (N = rows) and
+// shared (K = rows, N = 1: e^-lv outside the loop over n); each output null in turn,
+// accumulated, and with 8 rows fewer.
+func mixBwdParamsSweep(r *rand.Rand, h []float32, rows int, what string) []Case {
+	const D = 8
+	lv := make([]float32, rows*D)
+	for i := range lv {
+		lv[i] = -h[i%len(h)]
+	}
+	var cs []Case
+	for _, shared := range []bool{false, true} {
+		N, K, stride, count := rows, 1, int64(D), 0
+		if shared {
+			N, K, stride, count = 1, rows, 0, 1
+		}
+		z := make([]float32, N*D)
+		for i := range z {
+			z[i] = 1
+		}
+		c := Case{Name: fmt.Sprintf("N=%d K=%d D=%d shared=%v: %s", N, K, D, shared, what),
+			Args: cpu.KernelArgs{int64(N), int64(K), int64(D), z, make([]float32, rows*D), append([]float32(nil), lv...), stride,
+				ewkPow2s(r, N*K), mixGarbage(r, rows*D), mixGarbage(r, rows*D), int64(0)},
+			Work: rows * D, Sweep: true}
+		for _, v := range sweepVariants(c, []int{8, 9}, 10, []int{8, 9}) {
+			cs = append(cs, sweepPair(v, count, 64/D)...)
+		}
+	}
+	return cs
 }

@@ -237,19 +237,7 @@ func init() {
 	registerSweep("reparam_bwd", func(r *rand.Rand) []Case {
 		keep := func(x float32) bool { return x >= -104 && x <= 88.8 }
 		h := append(hardFor("exp", keep), hardSweep("exp", r, 4000, keep)...)
-		n := len(h)
-		lv, eps := make([]float32, n), make([]float32, n)
-		for i := range h {
-			lv[i], eps[i] = 2*h[i], 1
-		}
-		c := Case{Name: fmt.Sprintf("n=%d lv = 2h, exp's hard inputs, eps = 1", n),
-			Args: cpu.KernelArgs{lv, eps, ewkPow2s(r, n), randGarbage(r, n), randGarbage(r, n), int64(n), int64(0)},
-			Work: n, Sweep: true}
-		var cs []Case
-		for _, v := range sweepVariants(c, []int{3}, 6, []int{3, 4}) {
-			cs = append(cs, sweepPair(v, 5, 64)...)
-		}
-		return cs
+		return randReparamBwdSweep(r, h, len(h), "exp's hard inputs")
 	})
 	// rand_normal, gumbel: 40000 numbers, a sweep of their log, sqrt and sincos2pi.
 	for _, name := range []string{"rand_normal", "gumbel"} {
@@ -287,4 +275,31 @@ func init() {
 		}
 		return cs
 	})
+}
+
+func init() {
+	// After the sweeps above, so that their draws stay as they were: exp's extremes in
+	// every element (extremes.go).
+	registerSweep("reparam_bwd", func(r *rand.Rand) []Case {
+		h := expExtremes(r)
+		return randReparamBwdSweep(r, h, 8*len(h), "exp's extremes in every element")
+	})
+}
+
+// randReparamBwdSweep: reparam_bwd on n elements cycling through h: lv = 2h, eps = 1
+// and dz a power of two, so that dlv = dz e^h / 2 exactly; dm null, accumulated, and
+// with 64 elements fewer.
+func randReparamBwdSweep(r *rand.Rand, h []float32, n int, what string) []Case {
+	lv, eps := make([]float32, n), make([]float32, n)
+	for i := range lv {
+		lv[i], eps[i] = 2*h[i%len(h)], 1
+	}
+	c := Case{Name: fmt.Sprintf("n=%d lv = 2h, %s, eps = 1", n, what),
+		Args: cpu.KernelArgs{lv, eps, ewkPow2s(r, n), randGarbage(r, n), randGarbage(r, n), int64(n), int64(0)},
+		Work: n, Sweep: true}
+	var cs []Case
+	for _, v := range sweepVariants(c, []int{3}, 6, []int{3, 4}) {
+		cs = append(cs, sweepPair(v, 5, 64)...)
+	}
+	return cs
 }
