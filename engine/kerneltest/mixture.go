@@ -391,7 +391,10 @@ func mixLogTargets() []float32 {
 }
 
 // mixExpScale returns a power of two d with d*d*e^h near 2^34 (even exponent: d is
-// exact), so that (z - mu)^2 e^-lv dominates log(2 pi) + lv in a mixture term.
+// exact), so that (z - mu)^2 e^-lv dominates log(2 pi) + lv in a mixture term. Below
+// h = -64, d*d overflows to +Inf and so does the term: those cases do not show e^h,
+// but they kill two mutants of their own, and a cap at 2^126 (d*d*e^h still far above
+// log(2 pi) + lv down to h = -81) killed nothing more (docs/mutants.md), so they stay.
 func mixExpScale(h float32) float32 {
 	j := 34 - int(math.Round(float64(h)*math.Log2E))
 	if j%2 != 0 {
